@@ -1,0 +1,57 @@
+//! Errors of the pager layer.
+
+use crate::store::StoreError;
+use crate::PageId;
+
+/// What went wrong while reading or writing pages.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PagerError {
+    /// The blob store failed; see [`StoreError`].
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Stored bytes failed a check (checksum, magic, lengths). The named
+    /// page or record is damaged; run `moonvault check` and restore from an
+    /// export if it persists.
+    #[error("corrupted {what} (page {page:?}): {detail}")]
+    Corrupted {
+        /// Which structure was damaged (`"page frame"`, `"superblock"`...).
+        what: &'static str,
+        /// The page id, where one applies.
+        page: Option<PageId>,
+        /// What exactly did not check out.
+        detail: String,
+    },
+    /// A page the caller expected does not exist in the store.
+    #[error("page {0} is missing from the store; the store is damaged or was modified underneath")]
+    MissingPage(PageId),
+    /// The caller passed a page larger than the store's page size.
+    #[error("page of {len} bytes does not fit the store's {page_size}-byte pages")]
+    PageTooLarge {
+        /// Bytes offered.
+        len: usize,
+        /// The store's page size.
+        page_size: usize,
+    },
+    /// The configuration cannot be used.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// The pager stopped accepting writes after a store failure left the
+    /// stored state unknown. Reopen the store.
+    #[error("store unusable after an earlier write failure ({0}); reopen it to recover the last durable state")]
+    Poisoned(String),
+}
+
+impl PagerError {
+    /// Shorthand for a [`PagerError::Corrupted`] error.
+    pub fn corrupted(what: &'static str, page: Option<PageId>, detail: impl Into<String>) -> Self {
+        PagerError::Corrupted {
+            what,
+            page,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Shorthand for pager results.
+pub type Result<T> = std::result::Result<T, PagerError>;

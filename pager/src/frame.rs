@@ -1,0 +1,195 @@
+//! The stored form of one page: a checksummed header and a payload that is
+//! lz4-compressed when that saves space.
+//!
+//! ```text
+//! offset size field
+//!  0     4    magic "MVPG"
+//!  4     1    format version (1)
+//!  5     1    page kind (owned by the layer above; 0 is never used)
+//!  6     1    codec: 0 = raw, 1 = lz4 block
+//!  7     1    reserved, 0
+//!  8     8    page id, u64 LE (catches blobs stored under the wrong key)
+//! 16     4    stored payload length, u32 LE
+//! 20     4    logical (decompressed) length, u32 LE
+//! 24     4    crc32 of bytes 0..24 followed by the payload
+//! 28     ..   payload
+//! ```
+//! The checksum is verified before anything else is trusted, and before the
+//! payload is decompressed.
+
+use crate::error::{PagerError, Result};
+use crate::PageId;
+
+/// Size of the frame header.
+pub const FRAME_HEADER: usize = 28;
+const MAGIC: [u8; 4] = *b"MVPG";
+const VERSION: u8 = 1;
+const CODEC_RAW: u8 = 0;
+const CODEC_LZ4: u8 = 1;
+
+/// A decoded page: its kind byte and logical bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// The page kind, owned by the layer above (never 0).
+    pub kind: u8,
+    /// The logical content, at most the store's page size.
+    pub data: Vec<u8>,
+}
+
+/// Encode a page into its stored frame. Compresses when that saves space.
+pub fn encode(id: PageId, page: &Page) -> Vec<u8> {
+    let compressed = lz4_flex::block::compress(&page.data);
+    let (codec, payload): (u8, &[u8]) = if compressed.len() < page.data.len() {
+        (CODEC_LZ4, &compressed)
+    } else {
+        (CODEC_RAW, &page.data)
+    };
+    let mut out = Vec::with_capacity(FRAME_HEADER + payload.len());
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(page.kind);
+    out.push(codec);
+    out.push(0);
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(page.data.len() as u32).to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&out);
+    crc.update(payload);
+    out.extend_from_slice(&crc.finalize().to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(b)
+}
+
+/// Decode and verify a stored frame expected to hold page `id`.
+pub fn decode(id: PageId, blob: &[u8], page_size: usize) -> Result<Page> {
+    let bad = |detail: String| PagerError::corrupted("page frame", Some(id), detail);
+    if blob.len() < FRAME_HEADER {
+        return Err(bad(format!(
+            "frame of {} bytes is shorter than its header",
+            blob.len()
+        )));
+    }
+    let stored_len = u32_at(blob, 16) as usize;
+    if blob.len() != FRAME_HEADER + stored_len {
+        return Err(bad(format!(
+            "frame is {} bytes but its header announces {}",
+            blob.len(),
+            FRAME_HEADER + stored_len
+        )));
+    }
+    let payload = &blob[FRAME_HEADER..];
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&blob[..24]);
+    crc.update(payload);
+    let expected = u32_at(blob, 24);
+    let actual = crc.finalize();
+    if actual != expected {
+        return Err(bad(format!(
+            "checksum mismatch: stored {expected:#010x}, computed {actual:#010x}"
+        )));
+    }
+    if blob[..4] != MAGIC {
+        return Err(bad("bad magic".into()));
+    }
+    if blob[4] != VERSION {
+        return Err(bad(format!("unknown frame version {}", blob[4])));
+    }
+    let mut stored_id = [0u8; 8];
+    stored_id.copy_from_slice(&blob[8..16]);
+    let stored_id = u64::from_le_bytes(stored_id);
+    if stored_id != id {
+        return Err(bad(format!("frame belongs to page {stored_id}")));
+    }
+    let kind = blob[5];
+    if kind == 0 {
+        return Err(bad("page kind 0 is reserved".into()));
+    }
+    let logical_len = u32_at(blob, 20) as usize;
+    if logical_len > page_size {
+        return Err(bad(format!(
+            "logical length {logical_len} exceeds page size {page_size}"
+        )));
+    }
+    let data = match blob[6] {
+        CODEC_RAW => {
+            if stored_len != logical_len {
+                return Err(bad("raw payload length differs from logical length".into()));
+            }
+            payload.to_vec()
+        }
+        CODEC_LZ4 => {
+            let mut data = vec![0u8; logical_len];
+            let n = lz4_flex::block::decompress_into(payload, &mut data)
+                .map_err(|e| bad(format!("lz4 payload does not decompress: {e}")))?;
+            if n != logical_len {
+                return Err(bad(format!(
+                    "payload decompressed to {n} bytes, expected {logical_len}"
+                )));
+            }
+            data
+        }
+        other => return Err(bad(format!("unknown codec {other}"))),
+    };
+    Ok(Page { kind, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_raw_and_compressed() {
+        let random: Vec<u8> = (0..500u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        for data in [vec![], vec![7u8; 4096], random] {
+            let page = Page { kind: 3, data };
+            let blob = encode(42, &page);
+            assert_eq!(decode(42, &blob, 4096).unwrap(), page);
+        }
+        let zeros = Page {
+            kind: 1,
+            data: vec![0; 4096],
+        };
+        assert!(encode(1, &zeros).len() < 200, "repetitive pages compress");
+    }
+
+    #[test]
+    fn every_flipped_byte_is_an_error() {
+        let page = Page {
+            kind: 2,
+            data: b"hello hello hello hello hello".repeat(20),
+        };
+        let blob = encode(9, &page);
+        for i in 0..blob.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut b = blob.clone();
+                b[i] ^= bit;
+                assert!(decode(9, &b, 4096).is_err(), "flip at {i} went unnoticed");
+            }
+        }
+        for len in 0..blob.len() {
+            assert!(decode(9, &blob[..len], 4096).is_err());
+        }
+    }
+
+    #[test]
+    fn wrong_id_and_oversize_are_rejected() {
+        let blob = encode(
+            5,
+            &Page {
+                kind: 1,
+                data: vec![1; 100],
+            },
+        );
+        assert!(decode(6, &blob, 4096).is_err());
+        assert!(decode(5, &blob, 64).is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! The storage boundary: a small synchronous key/blob store.
+//!
+//! Everything moonvault persists is a blob addressed by `(Area, u64)`. Every
+//! backend (memory, file, IndexedDB, the fault-injecting test wrapper)
+//! implements [`BlobStore`] and passes the same conformance suite
+//! ([`conformance`]).
+
+use bytes::Bytes;
+
+pub mod conformance;
+pub mod faulty;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod file;
+pub mod memory;
+
+/// A blob's key inside its area.
+pub type BlobKey = u64;
+
+/// The namespaces of a store. Each area is an independent `u64 -> bytes` map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Area {
+    /// The two superblock slots (keys 0 and 1).
+    Meta,
+    /// Page frames, keyed by page id.
+    Pages,
+    /// Write-ahead log records, keyed by sequence number.
+    Wal,
+}
+
+impl Area {
+    /// All areas, in their on-disk tag order.
+    pub const ALL: [Area; 3] = [Area::Meta, Area::Pages, Area::Wal];
+
+    /// The stable one-byte tag backends use to persist the area.
+    pub fn tag(self) -> u8 {
+        match self {
+            Area::Meta => 0,
+            Area::Pages => 1,
+            Area::Wal => 2,
+        }
+    }
+
+    /// The area for a persisted tag, if it names one.
+    pub fn from_tag(tag: u8) -> Option<Area> {
+        match tag {
+            0 => Some(Area::Meta),
+            1 => Some(Area::Pages),
+            2 => Some(Area::Wal),
+            _ => None,
+        }
+    }
+
+    /// A short lowercase name, used in messages and by the IndexedDB backend.
+    pub fn name(self) -> &'static str {
+        match self {
+            Area::Meta => "meta",
+            Area::Pages => "pages",
+            Area::Wal => "wal",
+        }
+    }
+}
+
+/// One change inside a [`BlobStore::write`] batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Create or replace the blob at `(area, key)`.
+    Put {
+        /// Target area.
+        area: Area,
+        /// Target key.
+        key: BlobKey,
+        /// The new content (may be empty).
+        value: Bytes,
+    },
+    /// Remove the blob at `(area, key)`; removing a missing blob is not an error.
+    Delete {
+        /// Target area.
+        area: Area,
+        /// Target key.
+        key: BlobKey,
+    },
+}
+
+impl WriteOp {
+    /// The `(area, key)` this op touches.
+    pub fn target(&self) -> (Area, BlobKey) {
+        match self {
+            WriteOp::Put { area, key, .. } | WriteOp::Delete { area, key } => (*area, *key),
+        }
+    }
+}
+
+/// What can go wrong inside a backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The medium failed (I/O error, aborted IndexedDB transaction, ...).
+    /// The batch being written may or may not have been applied: treat the
+    /// store as crashed and reopen it before trusting its contents.
+    #[error("storage I/O failed during {op}: {detail}")]
+    Io {
+        /// The operation that failed (`"write"`, `"sync"`, `"get"`...).
+        op: &'static str,
+        /// The backend's own description of the failure.
+        detail: String,
+    },
+    /// The medium refused to grow (disk full, browser quota). Nothing of the
+    /// refused batch was applied; earlier batches are intact.
+    #[error("storage quota exceeded: {detail}; free space or raise the quota, then retry")]
+    QuotaExceeded {
+        /// The backend's own description of the refusal.
+        detail: String,
+    },
+    /// The backend's own bookkeeping is damaged beyond what recovery repairs.
+    #[error("store is corrupted: {detail}")]
+    Corrupted {
+        /// What was found.
+        detail: String,
+    },
+    /// The store was used after a failure that left its state unknown, or
+    /// after it was closed. Reopen it.
+    #[error("store is unusable after an earlier failure ({detail}); reopen it")]
+    Poisoned {
+        /// The earlier failure.
+        detail: String,
+    },
+    /// Another process or tab holds the store.
+    #[error("store is locked by another user: {detail}")]
+    Locked {
+        /// Who holds it, if known.
+        detail: String,
+    },
+}
+
+/// Shorthand for backend results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A synchronous blob store: the only thing moonvault needs from a medium.
+///
+/// # Contract
+/// - **Reads see writes.** After `write` returns `Ok`, `get` and `keys`
+///   reflect the whole batch.
+/// - **Batches are atomic.** After a crash (process kill, power loss, tab
+///   close) each batch is either entirely present or entirely absent.
+///   The engine does not depend on this for safety: it survives torn
+///   batches by checksums and two superblock slots; see DESIGN.md.
+/// - **Batches are ordered.** The batches that survive a crash are a prefix
+///   of all batches written, in the order `write` was called.
+/// - **Durability.** A batch written with `durable = true` survives any crash
+///   once `write` returns `Ok`, and so does every batch before it. A batch
+///   written with `durable = false` becomes durable at the next `sync` or the
+///   next durable write.
+/// - **Errors.** [`StoreError::QuotaExceeded`] means the batch was not
+///   applied. Any other error from `write` or `sync` leaves the batch's fate
+///   unknown; the caller must stop writing and reopen (the pager poisons
+///   itself).
+/// - Keys within an area are independent; empty values are allowed.
+pub trait BlobStore {
+    /// The blob at `(area, key)`, or `None` if absent.
+    fn get(&self, area: Area, key: BlobKey) -> StoreResult<Option<Bytes>>;
+
+    /// Every key present in `area`, ascending.
+    fn keys(&self, area: Area) -> StoreResult<Vec<BlobKey>>;
+
+    /// Apply `ops` in order as one atomic batch (see the contract).
+    fn write(&mut self, ops: Vec<WriteOp>, durable: bool) -> StoreResult<()>;
+
+    /// Make every batch written so far durable.
+    fn sync(&mut self) -> StoreResult<()>;
+
+    /// Total bytes of blob content currently stored in `area`.
+    fn stored_bytes(&self, area: Area) -> StoreResult<u64>;
+}
+
+impl<S: BlobStore + ?Sized> BlobStore for Box<S> {
+    fn get(&self, area: Area, key: BlobKey) -> StoreResult<Option<Bytes>> {
+        (**self).get(area, key)
+    }
+    fn keys(&self, area: Area) -> StoreResult<Vec<BlobKey>> {
+        (**self).keys(area)
+    }
+    fn write(&mut self, ops: Vec<WriteOp>, durable: bool) -> StoreResult<()> {
+        (**self).write(ops, durable)
+    }
+    fn sync(&mut self) -> StoreResult<()> {
+        (**self).sync()
+    }
+    fn stored_bytes(&self, area: Area) -> StoreResult<u64> {
+        (**self).stored_bytes(area)
+    }
+}
