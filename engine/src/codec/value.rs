@@ -1,0 +1,414 @@
+//! Stored typed values and their encoding.
+//!
+//! The byte layout is drawn in the [codec module docs](super). A value
+//! record is one tag byte followed by a body whose length is the rest of
+//! the record (the container — a B-tree cell — stores that length), so no
+//! length prefix is repeated here. Decoding is strict: fixed-size bodies
+//! must have exactly their size, varints must be canonical, function
+//! payloads must match their crc32, and native-function names must be
+//! UTF-8. Any byte string that decodes is the encoding of what it decodes
+//! to.
+
+use super::error::{CodecError, Result};
+use super::key::Key;
+use super::varint;
+
+const TAG_FALSE: u8 = 0x01;
+const TAG_TRUE: u8 = 0x02;
+const TAG_INT: u8 = 0x03;
+const TAG_FLOAT: u8 = 0x04;
+const TAG_STR: u8 = 0x05;
+const TAG_TABLE: u8 = 0x06;
+const TAG_FUNCTION: u8 = 0x07;
+const TAG_NATIVE_FUNCTION: u8 = 0x08;
+
+/// A stored Lua value.
+///
+/// Equality is storage identity, not Lua's `==`: floats compare by bits,
+/// so `Float(-0.0) != Float(0.0)`, `Float(NaN) == Float(NaN)` (same
+/// bits), and `Int(1) != Float(1.0)`. This makes `Value` `Eq` and lets a
+/// writer tell whether a stored value actually changed.
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// `false` or `true`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float; every bit pattern (infinities, `-0.0`, NaN) round-trips.
+    Float(f64),
+    /// A byte string (binary-safe).
+    Str(Vec<u8>),
+    /// A reference to a child table by its id.
+    Table(u64),
+    /// A serialised Lua function: an opaque payload produced by the Lua
+    /// binding (dumped bytecode and whatever it needs). Its integrity is
+    /// checked on decode, so a damaged payload never reaches `load`.
+    Function(Vec<u8>),
+    /// A function from the host's registry, stored by name (`"math.sin"`).
+    NativeFunction(String),
+}
+
+impl Value {
+    /// Lua's `type()` of the value, except that integers report
+    /// `"integer"` (as `math.type` would) and floats `"number"`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Bool(_) => "boolean",
+            Value::Int(_) => "integer",
+            Value::Float(_) => "number",
+            Value::Str(_) => "string",
+            Value::Table(_) => "table",
+            Value::Function(_) | Value::NativeFunction(_) => "function",
+        }
+    }
+
+    /// Bytes a user would count for the value, for compression
+    /// statistics: 1 for a boolean, 8 for numbers and table ids, the
+    /// length of a string, a function payload or a native name.
+    pub fn logical_size(&self) -> usize {
+        match self {
+            Value::Bool(_) => 1,
+            Value::Int(_) | Value::Float(_) | Value::Table(_) => 8,
+            Value::Str(s) | Value::Function(s) => s.len(),
+            Value::NativeFunction(name) => name.len(),
+        }
+    }
+
+    /// Number of bytes [`encode_value`] appends for this value.
+    pub fn encoded_len(&self) -> usize {
+        1 + match self {
+            Value::Bool(_) => 0,
+            Value::Int(n) => varint::encoded_len_u64(varint::zigzag_encode(*n)),
+            Value::Float(_) => 8,
+            Value::Str(s) => s.len(),
+            Value::Table(id) => varint::encoded_len_u64(*id),
+            Value::Function(p) => 4 + p.len(),
+            Value::NativeFunction(name) => name.len(),
+        }
+    }
+
+    /// The value as a table key, for secondary indexes: scalars only,
+    /// floats normalised as [`Key::from_f64`] does; NaN, tables and
+    /// functions give `None`.
+    pub fn as_key(&self) -> Option<Key> {
+        match self {
+            Value::Bool(b) => Some(Key::Bool(*b)),
+            Value::Int(n) => Some(Key::Int(*n)),
+            Value::Float(x) => Key::from_f64(*x).ok(),
+            Value::Str(s) => Some(Key::Str(s.clone())),
+            Value::Table(_) | Value::Function(_) | Value::NativeFunction(_) => None,
+        }
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Table(a), Value::Table(b)) => a == b,
+            (Value::Function(a), Value::Function(b)) => a == b,
+            (Value::NativeFunction(a), Value::NativeFunction(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Value {}
+
+impl From<Key> for Value {
+    fn from(key: Key) -> Self {
+        match key {
+            Key::Bool(b) => Value::Bool(b),
+            Key::Int(n) => Value::Int(n),
+            Key::Float(x) => Value::Float(x),
+            Key::Str(s) => Value::Str(s),
+        }
+    }
+}
+
+/// Append the encoding of `value` to `out`.
+pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
+    out.reserve(value.encoded_len());
+    match value {
+        Value::Bool(false) => out.push(TAG_FALSE),
+        Value::Bool(true) => out.push(TAG_TRUE),
+        Value::Int(n) => {
+            out.push(TAG_INT);
+            varint::encode_u64(varint::zigzag_encode(*n), out);
+        }
+        Value::Float(x) => {
+            out.push(TAG_FLOAT);
+            out.extend_from_slice(&x.to_bits().to_le_bytes());
+        }
+        Value::Str(s) => {
+            out.push(TAG_STR);
+            out.extend_from_slice(s);
+        }
+        Value::Table(id) => {
+            out.push(TAG_TABLE);
+            varint::encode_u64(*id, out);
+        }
+        Value::Function(payload) => {
+            out.push(TAG_FUNCTION);
+            out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+            out.extend_from_slice(payload);
+        }
+        Value::NativeFunction(name) => {
+            out.push(TAG_NATIVE_FUNCTION);
+            out.extend_from_slice(name.as_bytes());
+        }
+    }
+}
+
+fn corrupted(detail: impl Into<String>) -> CodecError {
+    CodecError::corrupted("value", detail)
+}
+
+/// Decode a whole value record (tag and body, nothing after it).
+pub fn decode_value(bytes: &[u8]) -> Result<Value> {
+    let Some((&tag, body)) = bytes.split_first() else {
+        return Err(corrupted("empty value record"));
+    };
+    let exact_end = |used: usize, kind: &str| {
+        if used == body.len() {
+            Ok(())
+        } else {
+            Err(corrupted(format!(
+                "{kind} value has {} trailing bytes",
+                body.len() - used
+            )))
+        }
+    };
+    match tag {
+        TAG_FALSE | TAG_TRUE => {
+            exact_end(0, "boolean")?;
+            Ok(Value::Bool(tag == TAG_TRUE))
+        }
+        TAG_INT => {
+            let (z, used) = varint::decode_u64(body)?;
+            exact_end(used, "integer")?;
+            Ok(Value::Int(varint::zigzag_decode(z)))
+        }
+        TAG_FLOAT => match <[u8; 8]>::try_from(body) {
+            Ok(b) => Ok(Value::Float(f64::from_bits(u64::from_le_bytes(b)))),
+            Err(_) => Err(corrupted(format!(
+                "float value has {} body bytes, expected 8",
+                body.len()
+            ))),
+        },
+        TAG_STR => Ok(Value::Str(body.to_vec())),
+        TAG_TABLE => {
+            let (id, used) = varint::decode_u64(body)?;
+            exact_end(used, "table")?;
+            Ok(Value::Table(id))
+        }
+        TAG_FUNCTION => {
+            let Some((crc, payload)) = body.split_first_chunk::<4>() else {
+                return Err(corrupted(format!(
+                    "function value of {} body bytes has no room for its checksum",
+                    body.len()
+                )));
+            };
+            let stored = u32::from_le_bytes(*crc);
+            let actual = crc32fast::hash(payload);
+            if stored != actual {
+                return Err(corrupted(format!(
+                    "function payload checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"
+                )));
+            }
+            Ok(Value::Function(payload.to_vec()))
+        }
+        TAG_NATIVE_FUNCTION => match std::str::from_utf8(body) {
+            Ok(name) => Ok(Value::NativeFunction(name.to_owned())),
+            Err(e) => Err(corrupted(format!("native function name is not UTF-8: {e}"))),
+        },
+        other => Err(corrupted(format!("unknown value tag {other:#04x}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quickcheck::{Arbitrary, Gen, QuickCheck};
+
+    fn enc(v: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_value(v, &mut out);
+        out
+    }
+
+    impl Arbitrary for Value {
+        fn arbitrary(g: &mut Gen) -> Value {
+            match u8::arbitrary(g) % 9 {
+                0 => Value::Bool(bool::arbitrary(g)),
+                1 => Value::Int(i64::arbitrary(g)),
+                2 => Value::Int(i64::from(i8::arbitrary(g))),
+                3 => Value::Float(f64::from_bits(u64::arbitrary(g))),
+                4 => Value::Float(
+                    *g.choose(&[f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, f64::NAN, 1.5])
+                        .unwrap_or(&0.0),
+                ),
+                5 => Value::Str(Vec::arbitrary(g)),
+                6 => Value::Table(u64::arbitrary(g)),
+                7 => Value::Function(Vec::arbitrary(g)),
+                _ => Value::NativeFunction(String::arbitrary(g)),
+            }
+        }
+    }
+
+    #[test]
+    fn known_encodings() {
+        assert_eq!(enc(&Value::Bool(true)), [TAG_TRUE]);
+        assert_eq!(enc(&Value::Int(-1)), [TAG_INT, 0x01]);
+        assert_eq!(enc(&Value::Int(64)), [TAG_INT, 0x80, 0x01]);
+        assert_eq!(enc(&Value::Table(300)), [TAG_TABLE, 0xac, 0x02]);
+        assert_eq!(
+            enc(&Value::Float(1.0)),
+            [TAG_FLOAT, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]
+        );
+        assert_eq!(enc(&Value::Str(b"a\0".to_vec())), [TAG_STR, b'a', 0]);
+        assert_eq!(
+            enc(&Value::NativeFunction("math.sin".into())),
+            b"\x08math.sin"
+        );
+        let f = enc(&Value::Function(b"xyz".to_vec()));
+        assert_eq!(f[0], TAG_FUNCTION);
+        assert_eq!(f[1..5], crc32fast::hash(b"xyz").to_le_bytes());
+        assert_eq!(&f[5..], b"xyz");
+    }
+
+    #[test]
+    fn special_floats_keep_their_bits() {
+        for x in [
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            f64::NAN,
+            -f64::NAN,
+            f64::from_bits(0x7ff0_0000_0000_0001),
+        ] {
+            match decode_value(&enc(&Value::Float(x))) {
+                Ok(Value::Float(y)) => assert_eq!(y.to_bits(), x.to_bits()),
+                other => panic!("{x:?} decoded as {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn decode_rejects_malformed() {
+        let bad: &[&[u8]] = &[
+            &[],
+            &[0x00],
+            &[0x09],
+            &[0xff, 1, 2],
+            &[TAG_TRUE, 0],
+            &[TAG_INT],
+            &[TAG_INT, 0x80],
+            &[TAG_INT, 0x80, 0x00],
+            &[TAG_INT, 0x01, 0x00],
+            &[TAG_FLOAT, 0, 0, 0, 0, 0, 0, 0],
+            &[TAG_FLOAT, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[TAG_TABLE],
+            &[TAG_TABLE, 1, 2],
+            &[TAG_FUNCTION, 0, 0, 0],
+            &[TAG_FUNCTION, 1, 0, 0, 0],
+            &[TAG_NATIVE_FUNCTION, 0xff],
+        ];
+        for b in bad {
+            assert!(
+                matches!(decode_value(b), Err(CodecError::Corrupted { .. })),
+                "{b:?}"
+            );
+        }
+        let msg = decode_value(&[0x42]).unwrap_err().to_string();
+        assert!(msg.contains("0x42"), "{msg}");
+        // An empty function payload is valid: crc32 of nothing is 0.
+        assert_eq!(
+            decode_value(&[TAG_FUNCTION, 0, 0, 0, 0]),
+            Ok(Value::Function(vec![]))
+        );
+    }
+
+    #[test]
+    fn type_names_sizes_and_keys() {
+        assert_eq!(Value::Int(1).type_name(), "integer");
+        assert_eq!(Value::Float(1.0).type_name(), "number");
+        assert_eq!(
+            Value::NativeFunction("print".into()).type_name(),
+            "function"
+        );
+        assert_eq!(Value::Function(vec![1]).type_name(), "function");
+        assert_eq!(Value::Table(3).type_name(), "table");
+        assert_eq!(Value::Str(b"abc".to_vec()).logical_size(), 3);
+        assert_eq!(Value::Function(vec![0; 10]).logical_size(), 10);
+        assert_eq!(Value::Float(2.0).as_key(), Some(Key::Int(2)));
+        assert!(matches!(Value::Float(-0.0).as_key(), Some(Key::Int(0))));
+        assert!(matches!(Value::Float(0.5).as_key(), Some(Key::Float(_))));
+        assert_eq!(Value::Float(f64::NAN).as_key(), None);
+        assert_eq!(Value::Table(1).as_key(), None);
+        assert_eq!(Value::Str(b"k".to_vec()).as_key(), Some(Key::from("k")));
+    }
+
+    #[test]
+    fn every_byte_flip_of_a_function_is_detected() {
+        let original = Value::Function(b"\x1bLuaT\x00\x19\x93\r\n\x1a\nfunction body".to_vec());
+        let e = enc(&original);
+        for at in 0..e.len() {
+            for mask in 1..=255u8 {
+                let mut damaged = e.clone();
+                damaged[at] ^= mask;
+                // Either an error, or (tag flipped) some other type: never
+                // a function handed to `load`.
+                if let Ok(v) = decode_value(&damaged) {
+                    assert!(
+                        !matches!(v, Value::Function(_)),
+                        "flip {mask:#04x} at byte {at} went unnoticed"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        fn prop(v: Value) -> bool {
+            let e = enc(&v);
+            e.len() == v.encoded_len() && decode_value(&e) == Ok(v)
+        }
+        QuickCheck::new()
+            .tests(10_000)
+            .quickcheck(prop as fn(Value) -> bool);
+    }
+
+    fn decodes_canonically(bytes: &[u8]) -> bool {
+        match decode_value(bytes) {
+            Ok(v) => enc(&v) == bytes,
+            Err(_) => true,
+        }
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        fn prop(bytes: Vec<u8>) -> bool {
+            decodes_canonically(&bytes)
+        }
+        QuickCheck::new()
+            .tests(10_000)
+            .quickcheck(prop as fn(Vec<u8>) -> bool);
+    }
+
+    #[test]
+    fn random_tagged_bytes_never_panic() {
+        fn prop(tag: u8, bytes: Vec<u8>) -> bool {
+            let mut v = vec![1 + tag % 8];
+            v.extend_from_slice(&bytes);
+            decodes_canonically(&v)
+        }
+        QuickCheck::new()
+            .tests(10_000)
+            .quickcheck(prop as fn(u8, Vec<u8>) -> bool);
+    }
+}
