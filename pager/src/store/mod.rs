@@ -1,9 +1,21 @@
 //! The storage boundary: a small synchronous key/blob store.
 //!
 //! Everything moonvault persists is a blob addressed by `(Area, u64)`. Every
-//! backend (memory, file, IndexedDB, the fault-injecting test wrapper)
-//! implements [`BlobStore`] and passes the same conformance suite
-//! ([`conformance`]).
+//! backend implements [`BlobStore`] and passes the same conformance suite
+//! ([`conformance::run_all`], or its checks one by one where a harness needs
+//! that):
+//!
+//! - [`memory::MemoryStore`]: a shared in-memory map; everything is durable
+//!   at once and nothing outlives the process.
+//! - `file::FileStore` (native only): an append-only log of crc-checked
+//!   batches in one directory, an in-memory index rebuilt on open, torn-tail
+//!   truncation, crash-safe compaction and an OS lock against a second
+//!   opener. Its module docs hold the byte layout.
+//! - [`faulty::FaultyStore`]: a test wrapper over a `MemoryStore` that
+//!   records what was durable, injects I/O failures, and builds the store a
+//!   crash would leave ([`faulty::CrashMode`]), including torn batches.
+//! - The browser build's IndexedDB backend implements the same trait
+//!   outside this crate.
 
 use bytes::Bytes;
 
