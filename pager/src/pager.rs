@@ -470,6 +470,11 @@ impl Pager {
         result
     }
 
+    /// Pages freed since the last checkpoint, waiting for one to be reusable.
+    pub fn pending_free_count(&self) -> usize {
+        self.pending_free.len()
+    }
+
     /// Bytes of modified pages held in memory.
     pub fn dirty_bytes(&self) -> usize {
         self.dirty_bytes
@@ -493,7 +498,8 @@ impl Pager {
         // Pages freed by transactions no pinned reader predates are free
         // once this superblock is durable.
         let oldest_reader = self.readers.keys().next().copied().unwrap_or(u64::MAX);
-        let (released, pending): (Vec<(u64, PageId)>, Vec<(u64, PageId)>) = self
+        type Pending = Vec<(u64, PageId)>;
+        let (released, pending): (Pending, Pending) = self
             .pending_free
             .iter()
             .partition(|(epoch, _)| *epoch <= oldest_reader);
