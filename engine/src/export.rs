@@ -1,0 +1,245 @@
+//! The portable export format: every entry of a store's tree, in key
+//! order, so a store moves between the browser and native builds (and across
+//! page sizes).
+//!
+//! ```text
+//! offset size field
+//!  0     8    magic "MVEXPORT"
+//!  8     1    format version (1)
+//!  9     3    reserved, 0
+//! 12     ..   entries: key length u32 LE, value length u32 LE, key, value
+//! ..     4    end marker 0xFFFF_FFFF
+//! ..     8    entry count, u64 LE
+//! ..     4    crc32 of every preceding byte
+//! ```
+//! Export streams through a callback (a 100K-record store never sits in
+//! memory whole); import applies entries in one transaction and commits only
+//! after the trailer and checksum verify, so a truncated or damaged file
+//! changes nothing.
+
+use crate::error::{EngineError, Result};
+use crate::kv::{Db, KvRead};
+use std::ops::Bound;
+
+const MAGIC: [u8; 8] = *b"MVEXPORT";
+const VERSION: u8 = 1;
+const END: u32 = u32::MAX;
+
+/// Stream every committed entry of `db` to `out`, in chunks.
+pub fn export(db: &Db, out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<u64> {
+    let snap = db.read()?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut chunk = Vec::with_capacity(64 * 1024);
+    chunk.extend_from_slice(&MAGIC);
+    chunk.push(VERSION);
+    chunk.extend_from_slice(&[0; 3]);
+    let mut count = 0u64;
+    for entry in snap.range(Bound::Unbounded, Bound::Unbounded, false) {
+        let (k, v) = entry?;
+        chunk.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        chunk.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        chunk.extend_from_slice(&k);
+        chunk.extend_from_slice(&v);
+        count += 1;
+        if chunk.len() >= 32 * 1024 {
+            crc.update(&chunk);
+            out(&chunk)?;
+            chunk.clear();
+        }
+    }
+    chunk.extend_from_slice(&END.to_le_bytes());
+    chunk.extend_from_slice(&count.to_le_bytes());
+    crc.update(&chunk);
+    chunk.extend_from_slice(&crc.finalize().to_le_bytes());
+    out(&chunk)?;
+    Ok(count)
+}
+
+/// Incremental import: feed bytes as they arrive, then `finish`.
+pub struct Importer {
+    txn: crate::kv::WriteTxn,
+    buf: Vec<u8>,
+    crc: crc32fast::Hasher,
+    header_seen: bool,
+    count: u64,
+    ended: bool,
+}
+
+fn bad(detail: impl Into<String>) -> EngineError {
+    EngineError::corrupted("export file", detail)
+}
+
+impl Importer {
+    /// Start importing into `db`, which must be empty.
+    pub fn new(db: &Db) -> Result<Importer> {
+        let txn = db.begin()?;
+        if txn
+            .range(Bound::Unbounded, Bound::Unbounded, false)
+            .next()
+            .is_some()
+        {
+            return Err(EngineError::InvalidArgument(
+                "import needs an empty store: delete it first or import under a new name".into(),
+            ));
+        }
+        Ok(Importer {
+            txn,
+            buf: Vec::new(),
+            crc: crc32fast::Hasher::new(),
+            header_seen: false,
+            count: 0,
+            ended: false,
+        })
+    }
+
+    /// Consume the next bytes of the file.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<()> {
+        self.buf.extend_from_slice(bytes);
+        let mut at = 0;
+        if !self.header_seen {
+            if self.buf.len() < 12 {
+                return Ok(());
+            }
+            if self.buf[..8] != MAGIC {
+                return Err(bad("not a moonvault export (bad magic)"));
+            }
+            if self.buf[8] != VERSION {
+                return Err(bad(format!(
+                    "export format version {} is not supported",
+                    self.buf[8]
+                )));
+            }
+            self.crc.update(&self.buf[..12]);
+            self.header_seen = true;
+            at = 12;
+        }
+        while !self.ended {
+            let rest = &self.buf[at..];
+            if rest.len() < 4 {
+                break;
+            }
+            let klen = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+            if klen == END {
+                // Trailer: marker + count + crc, checked in `finish`.
+                self.ended = true;
+                break;
+            }
+            if rest.len() < 8 {
+                break;
+            }
+            let vlen = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+            let klen = klen as usize;
+            let total = 8usize.saturating_add(klen).saturating_add(vlen);
+            if rest.len() < total {
+                break;
+            }
+            let (key, value) = (&rest[8..8 + klen], &rest[8 + klen..total]);
+            self.crc.update(&rest[..total]);
+            self.txn.put(key, value)?;
+            self.count += 1;
+            at += total;
+        }
+        self.buf.drain(..at);
+        Ok(())
+    }
+
+    /// Verify the trailer and commit; returns the number of entries.
+    pub fn finish(mut self) -> Result<u64> {
+        if !self.ended || self.buf.len() != 16 {
+            return Err(bad("the file is truncated or has trailing bytes"));
+        }
+        let t = &self.buf;
+        let count = u64::from_le_bytes([t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11]]);
+        self.crc.update(&t[..12]);
+        let crc = u32::from_le_bytes([t[12], t[13], t[14], t[15]]);
+        if count != self.count {
+            return Err(bad(format!(
+                "trailer says {count} entries, file holds {}",
+                self.count
+            )));
+        }
+        if self.crc.finalize() != crc {
+            return Err(bad("checksum mismatch"));
+        }
+        self.txn.commit()?;
+        Ok(count)
+    }
+}
+
+/// Import a whole export held in memory.
+pub fn import(db: &Db, bytes: &[u8]) -> Result<u64> {
+    let mut imp = Importer::new(db)?;
+    imp.feed(bytes)?;
+    imp.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Db {
+        let db = Db::memory().unwrap();
+        let mut t = db.begin().unwrap();
+        for i in 0..500u32 {
+            t.put(
+                format!("k{i:05}").as_bytes(),
+                &vec![i as u8; (i % 300) as usize],
+            )
+            .unwrap();
+        }
+        t.commit().unwrap();
+        db
+    }
+
+    fn all(db: &Db) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let s = db.read().unwrap();
+        s.range(Bound::Unbounded, Bound::Unbounded, false)
+            .map(|e| e.unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn round_trip_in_small_pieces() {
+        let db = sample();
+        let mut file = Vec::new();
+        let n = export(&db, &mut |c| {
+            file.extend_from_slice(c);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 500);
+        let copy = Db::memory().unwrap();
+        let mut imp = Importer::new(&copy).unwrap();
+        for piece in file.chunks(7) {
+            imp.feed(piece).unwrap();
+        }
+        assert_eq!(imp.finish().unwrap(), 500);
+        assert_eq!(all(&copy), all(&db));
+    }
+
+    #[test]
+    fn damage_imports_nothing() {
+        let db = sample();
+        let mut file = Vec::new();
+        export(&db, &mut |c| {
+            file.extend_from_slice(c);
+            Ok(())
+        })
+        .unwrap();
+        for cut in [0, 5, 12, 100, file.len() - 1] {
+            let copy = Db::memory().unwrap();
+            assert!(import(&copy, &file[..cut]).is_err(), "truncated at {cut}");
+            assert!(all(&copy).is_empty());
+        }
+        for at in (0..file.len()).step_by(97) {
+            let mut f = file.clone();
+            f[at] ^= 0x20;
+            let copy = Db::memory().unwrap();
+            if import(&copy, &f).is_err() {
+                assert!(all(&copy).is_empty(), "flip at {at} left data behind");
+            } else {
+                panic!("flip at {at} went unnoticed");
+            }
+        }
+    }
+}

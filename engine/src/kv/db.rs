@@ -1,0 +1,344 @@
+//! The database handle: open and recovery, commit, checkpoints.
+
+use super::root::RootRecord;
+use super::txn::{ReadTxn, WriteTxn};
+use super::wal::{self, WalBuffer, WalOp};
+use crate::error::{EngineError, Result};
+use bytes::Bytes;
+use moonvault_btree::{BTree, TreeReport};
+use moonvault_pager::store::{Area, BlobStore, WriteOp};
+use moonvault_pager::{Pager, PagerConfig, PagerStats};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// When a commit is durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Durable when `commit` returns.
+    #[default]
+    Immediate,
+    /// Durable at the next `flush`, checkpoint or immediate commit. A crash
+    /// may lose the latest relaxed commits, never part of one.
+    Relaxed,
+}
+
+/// How a database is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Page size (for a new store) and cache budget.
+    pub pager: PagerConfig,
+    /// Default durability of commits.
+    pub durability: Durability,
+    /// Checkpoint once the WAL holds this many bytes.
+    pub wal_checkpoint_bytes: u64,
+    /// Checkpoint once this many pages wait to be freed.
+    pub checkpoint_freed_pages: usize,
+    /// A transaction logging more than this commits by checkpoint instead of
+    /// a WAL record (bounds memory: the log is held until commit).
+    pub txn_log_limit: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            pager: PagerConfig::default(),
+            durability: Durability::Immediate,
+            wal_checkpoint_bytes: 2 * 1024 * 1024,
+            checkpoint_freed_pages: 512,
+            txn_log_limit: 128 * 1024,
+        }
+    }
+}
+
+/// Sizes and counters of a database.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DbStats {
+    /// The page layer's figures.
+    pub pager: PagerStats,
+    /// WAL records not yet covered by a checkpoint.
+    pub wal_records: u64,
+    /// Bytes of those records.
+    pub wal_bytes: u64,
+    /// Transactions committed since open.
+    pub commits: u64,
+    /// WAL records replayed by recovery at open.
+    pub recovered_records: u64,
+}
+
+pub(crate) struct DbInner {
+    pub(crate) pager: Pager,
+    /// The committed tree.
+    pub(crate) tree: BTree,
+    pub(crate) options: Options,
+    /// Next WAL sequence number to write.
+    next_seq: u64,
+    /// WAL records up to this one are in the durable checkpoint.
+    wal_applied: u64,
+    wal_bytes: u64,
+    pub(crate) writer_open: bool,
+    poisoned: Option<String>,
+    commits: u64,
+    recovered: u64,
+}
+
+impl DbInner {
+    pub(crate) fn check_usable(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(why) => Err(EngineError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&mut self, why: &EngineError) {
+        self.poisoned.get_or_insert_with(|| why.to_string());
+    }
+
+    /// Replay WAL records after the durable checkpoint.
+    fn recover(&mut self) -> Result<()> {
+        let keys = self.pager.store().keys(Area::Wal)?;
+        let mut seq = self.wal_applied + 1;
+        loop {
+            let Some(record) = self.pager.store().get(Area::Wal, seq)? else {
+                break;
+            };
+            let ops = match wal::decode(seq, &record) {
+                Ok(ops) => ops,
+                Err(e) => {
+                    // Only the newest record can be torn (batches survive in
+                    // order); a damaged record with later ones after it is
+                    // damage to acknowledged data.
+                    if keys.iter().any(|&k| k > seq) {
+                        return Err(e);
+                    }
+                    break;
+                }
+            };
+            self.pager.begin()?;
+            for op in ops {
+                let applied = match op {
+                    WalOp::Put(k, v) => self.tree.insert(&mut self.pager, k, v).map(drop),
+                    WalOp::Delete(k) => self.tree.remove(&mut self.pager, k).map(drop),
+                };
+                if let Err(e) = applied {
+                    self.pager.rollback();
+                    return Err(e.into());
+                }
+            }
+            self.pager.commit()?;
+            self.wal_bytes += record.len() as u64;
+            self.recovered += 1;
+            seq += 1;
+        }
+        self.next_seq = seq;
+        let stale: Vec<WriteOp> = keys
+            .into_iter()
+            .filter(|&k| k >= seq)
+            .map(|key| WriteOp::Delete {
+                area: Area::Wal,
+                key,
+            })
+            .collect();
+        if !stale.is_empty() {
+            self.pager.store_write(stale, false)?;
+        }
+        // Covered records a crash kept from deletion go with this checkpoint.
+        self.checkpoint()
+    }
+
+    pub(crate) fn checkpoint(&mut self) -> Result<()> {
+        if self.writer_open {
+            return Err(EngineError::BusyWithWriter("a checkpoint"));
+        }
+        let covered = self.next_seq - 1;
+        let root = RootRecord {
+            tree_root: self.tree.root,
+            wal_applied: covered,
+        };
+        let deletions = self
+            .pager
+            .store()
+            .keys(Area::Wal)?
+            .into_iter()
+            .filter(|&k| k <= covered)
+            .map(|key| WriteOp::Delete {
+                area: Area::Wal,
+                key,
+            })
+            .collect();
+        if let Err(e) = self.pager.checkpoint(root.encode(), deletions) {
+            let e = EngineError::from(e);
+            self.poison(&e);
+            return Err(e);
+        }
+        self.wal_applied = covered;
+        self.wal_bytes = 0;
+        Ok(())
+    }
+
+    fn maybe_checkpoint(&mut self) -> Result<()> {
+        let o = &self.options;
+        if self.wal_bytes >= o.wal_checkpoint_bytes
+            || self.pager.pending_free_count() >= o.checkpoint_freed_pages
+        {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Finish a write transaction. On error nothing of it is visible.
+    pub(crate) fn commit(
+        &mut self,
+        tree: BTree,
+        log: &WalBuffer,
+        by_checkpoint: bool,
+        durability: Durability,
+    ) -> Result<()> {
+        self.writer_open = false;
+        if let Err(e) = self.check_usable() {
+            self.pager.rollback();
+            return Err(e);
+        }
+        if by_checkpoint {
+            self.pager.commit()?;
+            self.tree = tree;
+            self.commits += 1;
+            return self.checkpoint();
+        }
+        if log.is_empty() {
+            self.pager.rollback();
+            return Ok(());
+        }
+        let seq = self.next_seq;
+        let record = log.seal(seq);
+        let len = record.len() as u64;
+        let put = WriteOp::Put {
+            area: Area::Wal,
+            key: seq,
+            value: Bytes::from(record),
+        };
+        if let Err(e) = self
+            .pager
+            .store_write(vec![put], durability == Durability::Immediate)
+        {
+            self.pager.rollback();
+            return Err(e.into());
+        }
+        self.pager.commit()?;
+        self.tree = tree;
+        self.next_seq += 1;
+        self.wal_bytes += len;
+        self.commits += 1;
+        // The commit stands; a failed checkpoint poisons the handle so the
+        // next call reports it, and recovery redoes it from the WAL.
+        let _ = self.maybe_checkpoint();
+        Ok(())
+    }
+}
+
+/// A moonvault database: one writer at a time, any number of snapshot
+/// readers. Single-threaded (`!Send`), like the wasm module it serves; open
+/// one handle per thread natively.
+#[derive(Clone)]
+pub struct Db {
+    inner: Rc<RefCell<DbInner>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Open (or create) a database on `store`, recovering committed work.
+    pub fn open(store: Box<dyn BlobStore>, options: Options) -> Result<Db> {
+        let (pager, app) = Pager::open(store, options.pager)?;
+        let root = RootRecord::decode(&app)?;
+        let mut inner = DbInner {
+            pager,
+            tree: BTree::new(root.tree_root),
+            options,
+            next_seq: root.wal_applied + 1,
+            wal_applied: root.wal_applied,
+            wal_bytes: 0,
+            writer_open: false,
+            poisoned: None,
+            commits: 0,
+            recovered: 0,
+        };
+        inner.recover()?;
+        Ok(Db {
+            inner: Rc::new(RefCell::new(inner)),
+        })
+    }
+
+    /// A new in-memory database with default options.
+    pub fn memory() -> Result<Db> {
+        let store = moonvault_pager::store::memory::MemoryStore::new();
+        Db::open(Box::new(store), Options::default())
+    }
+
+    /// Start the write transaction. Only one may be open at a time.
+    pub fn begin(&self) -> Result<WriteTxn> {
+        let mut inner = self.inner.borrow_mut();
+        inner.check_usable()?;
+        if inner.writer_open {
+            return Err(EngineError::WriterActive);
+        }
+        inner.pager.begin()?;
+        inner.writer_open = true;
+        let tree = inner.tree.clone();
+        let durability = inner.options.durability;
+        drop(inner);
+        Ok(WriteTxn::new(self.inner.clone(), tree, durability))
+    }
+
+    /// A snapshot of the last committed state; unaffected by later writes.
+    pub fn read(&self) -> Result<ReadTxn> {
+        let mut inner = self.inner.borrow_mut();
+        let pin = inner.pager.pin();
+        let tree = inner.tree.clone();
+        drop(inner);
+        Ok(ReadTxn::new(self.inner.clone(), tree, pin))
+    }
+
+    /// Make the committed state durable in the page tree and trim the WAL.
+    pub fn checkpoint(&self) -> Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        inner.check_usable()?;
+        inner.checkpoint()
+    }
+
+    /// Make every commit so far durable (relaxed ones included).
+    pub fn flush(&self) -> Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        inner.check_usable()?;
+        inner.pager.store_sync()?;
+        Ok(())
+    }
+
+    /// Checkpoint and release the store.
+    pub fn close(self) -> Result<()> {
+        self.checkpoint()
+    }
+
+    /// Sizes and counters.
+    pub fn stats(&self) -> Result<DbStats> {
+        let inner = self.inner.borrow();
+        let wal_records = inner.next_seq - 1 - inner.wal_applied;
+        Ok(DbStats {
+            pager: inner.pager.stats()?,
+            wal_records,
+            wal_bytes: inner.wal_bytes,
+            commits: inner.commits,
+            recovered_records: inner.recovered,
+        })
+    }
+
+    /// Verify the committed tree: every page's checksum and every B-tree
+    /// invariant.
+    pub fn check(&self) -> Result<TreeReport> {
+        let inner = self.inner.borrow();
+        Ok(inner.tree.check(&inner.pager)?)
+    }
+}

@@ -1,0 +1,89 @@
+//! The engine's root record, carried as the application bytes of every
+//! superblock.
+//!
+//! ```text
+//! offset size field
+//!  0     4    magic "MVRT"
+//!  4     1    format version (1)
+//!  5     3    reserved, 0
+//!  8     8    B-tree root page id, u64 LE (0 = empty tree)
+//! 16     8    last WAL sequence number the tree includes, u64 LE
+//! ```
+//! (The superblock's own crc32 covers these bytes.)
+
+use crate::error::{EngineError, Result};
+use moonvault_pager::PageId;
+
+const MAGIC: [u8; 4] = *b"MVRT";
+const VERSION: u8 = 1;
+const LEN: usize = 24;
+
+/// The durable root of the engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RootRecord {
+    /// Root page of the single B-tree holding every key.
+    pub tree_root: Option<PageId>,
+    /// WAL records up to and including this one are in the tree.
+    pub wal_applied: u64,
+}
+
+impl RootRecord {
+    /// Serialize.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(LEN);
+        out.extend_from_slice(&MAGIC);
+        out.push(VERSION);
+        out.extend_from_slice(&[0; 3]);
+        out.extend_from_slice(&self.tree_root.unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(&self.wal_applied.to_le_bytes());
+        out
+    }
+
+    /// Parse; an empty slice is a new store.
+    pub fn decode(bytes: &[u8]) -> Result<RootRecord> {
+        if bytes.is_empty() {
+            return Ok(RootRecord::default());
+        }
+        if bytes.len() != LEN || bytes[..4] != MAGIC {
+            return Err(EngineError::corrupted("root record", "bad length or magic"));
+        }
+        if bytes[4] != VERSION {
+            return Err(EngineError::corrupted(
+                "root record",
+                format!(
+                    "format version {} is newer than this build understands",
+                    bytes[4]
+                ),
+            ));
+        }
+        let u64_at = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
+        let root = u64_at(8);
+        Ok(RootRecord {
+            tree_root: (root != 0).then_some(root),
+            wal_applied: u64_at(16),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        for r in [
+            RootRecord::default(),
+            RootRecord {
+                tree_root: Some(9),
+                wal_applied: 44,
+            },
+        ] {
+            assert_eq!(RootRecord::decode(&r.encode()).unwrap(), r);
+        }
+        assert!(RootRecord::decode(b"short").is_err());
+    }
+}

@@ -1,0 +1,254 @@
+//! Transactions: the single writer and snapshot readers.
+
+use super::db::{DbInner, Durability};
+use super::wal::WalBuffer;
+use crate::error::{EngineError, Result};
+use moonvault_btree::{BTree, BTreeError, Cursor};
+use std::cell::RefCell;
+use std::ops::Bound;
+use std::rc::Rc;
+
+/// Read access shared by [`ReadTxn`] and [`WriteTxn`].
+pub trait KvRead {
+    /// The value stored under `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Entries with keys between the bounds, ascending or (`reverse`) descending.
+    fn range<'a>(
+        &'a self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+    ) -> RangeIter<'a>;
+    /// Number of keys between the bounds.
+    fn count(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<u64>;
+    /// Advance a detached cursor (see [`KvRead::cursor`]). Safe across writes
+    /// to the same transaction: the cursor re-seeks after its last key.
+    fn cursor_next(&self, cursor: &mut Cursor) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+    /// A cursor that borrows nothing, for iterations interleaved with writes.
+    fn cursor(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>, reverse: bool) -> Cursor;
+}
+
+/// Entries of a range, in order. Yields `Err` once and then ends if a page
+/// cannot be read.
+pub struct RangeIter<'a> {
+    db: &'a RefCell<DbInner>,
+    tree: &'a BTree,
+    cursor: Cursor,
+    failed: bool,
+}
+
+impl Iterator for RangeIter<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let inner = self.db.borrow();
+        match self.cursor.next(self.tree, &inner.pager) {
+            Ok(entry) => entry.map(Ok),
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e.into()))
+            }
+        }
+    }
+}
+
+macro_rules! kv_read_via_tree {
+    ($ty:ty) => {
+        impl KvRead for $ty {
+            fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+                let inner = self.db.borrow();
+                Ok(self.tree.get(&inner.pager, key)?)
+            }
+
+            fn range<'a>(
+                &'a self,
+                lower: Bound<&[u8]>,
+                upper: Bound<&[u8]>,
+                reverse: bool,
+            ) -> RangeIter<'a> {
+                RangeIter {
+                    db: &self.db,
+                    tree: &self.tree,
+                    cursor: self.tree.range(lower, upper, reverse),
+                    failed: false,
+                }
+            }
+
+            fn count(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<u64> {
+                let inner = self.db.borrow();
+                Ok(self.tree.count(&inner.pager, lower, upper)?)
+            }
+
+            fn cursor_next(&self, cursor: &mut Cursor) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+                let inner = self.db.borrow();
+                Ok(cursor.next(&self.tree, &inner.pager)?)
+            }
+
+            fn cursor(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>, reverse: bool) -> Cursor {
+                self.tree.range(lower, upper, reverse)
+            }
+        }
+    };
+}
+
+/// A consistent snapshot of the last commit at the time it was taken.
+/// Holding it keeps its pages from being reused; drop it when done.
+pub struct ReadTxn {
+    db: Rc<RefCell<DbInner>>,
+    tree: BTree,
+    pin: u64,
+}
+
+impl ReadTxn {
+    pub(crate) fn new(db: Rc<RefCell<DbInner>>, tree: BTree, pin: u64) -> ReadTxn {
+        ReadTxn { db, tree, pin }
+    }
+}
+
+impl Drop for ReadTxn {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.db.try_borrow_mut() {
+            inner.pager.unpin(self.pin);
+        }
+    }
+}
+
+kv_read_via_tree!(ReadTxn);
+
+/// The write transaction. Reads see its own writes. Dropping it without
+/// `commit` rolls it back.
+pub struct WriteTxn {
+    db: Rc<RefCell<DbInner>>,
+    tree: BTree,
+    log: WalBuffer,
+    /// The log outgrew `txn_log_limit`: commit by checkpoint instead.
+    by_checkpoint: bool,
+    /// A write failed midway; only rollback is possible.
+    failed: Option<String>,
+    durability: Durability,
+    done: bool,
+}
+
+kv_read_via_tree!(WriteTxn);
+
+impl WriteTxn {
+    pub(crate) fn new(db: Rc<RefCell<DbInner>>, tree: BTree, durability: Durability) -> WriteTxn {
+        WriteTxn {
+            db,
+            tree,
+            log: WalBuffer::default(),
+            by_checkpoint: false,
+            failed: None,
+            durability,
+            done: false,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        match &self.failed {
+            Some(why) => Err(EngineError::InvalidArgument(format!(
+                "the transaction failed earlier ({why}); roll it back"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Record a tree error; errors that leave the tree untouched do not fail
+    /// the transaction.
+    fn note(&mut self, result: std::result::Result<(), BTreeError>) -> Result<()> {
+        if let Err(e) = result {
+            if !matches!(e, BTreeError::KeyTooLarge { .. }) {
+                self.failed = Some(e.to_string());
+            }
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    fn log_limit(&self) -> usize {
+        self.db.borrow().options.txn_log_limit
+    }
+
+    fn after_log(&mut self) {
+        if !self.by_checkpoint && self.log.len() > self.log_limit() {
+            self.by_checkpoint = true;
+            self.log.discard();
+        }
+    }
+
+    /// Set `key` to `value`.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check()?;
+        let result = {
+            let mut inner = self.db.borrow_mut();
+            self.tree.insert(&mut inner.pager, key, value).map(drop)
+        };
+        self.note(result)?;
+        if !self.by_checkpoint {
+            self.log.put(key, value);
+            self.after_log();
+        }
+        Ok(())
+    }
+
+    /// Remove `key`; returns whether it existed.
+    pub fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        self.check()?;
+        let result = {
+            let mut inner = self.db.borrow_mut();
+            self.tree.remove(&mut inner.pager, key)
+        };
+        let existed = match result {
+            Ok(existed) => existed,
+            Err(e) => {
+                self.note(Err(e))?;
+                false
+            }
+        };
+        if existed && !self.by_checkpoint {
+            self.log.delete(key);
+            self.after_log();
+        }
+        Ok(existed)
+    }
+
+    /// Choose this transaction's durability.
+    pub fn set_durability(&mut self, durability: Durability) {
+        self.durability = durability;
+    }
+
+    /// Make the changes visible (and durable per the durability setting).
+    pub fn commit(mut self) -> Result<()> {
+        self.check()?;
+        self.done = true;
+        let tree = std::mem::take(&mut self.tree);
+        let log = std::mem::take(&mut self.log);
+        self.db
+            .borrow_mut()
+            .commit(tree, &log, self.by_checkpoint, self.durability)
+    }
+
+    /// Discard the changes.
+    pub fn rollback(mut self) {
+        self.abort();
+    }
+
+    fn abort(&mut self) {
+        if !self.done {
+            self.done = true;
+            if let Ok(mut inner) = self.db.try_borrow_mut() {
+                inner.pager.rollback();
+                inner.writer_open = false;
+            }
+        }
+    }
+}
+
+impl Drop for WriteTxn {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
