@@ -5,9 +5,13 @@
 //! - Pages reachable from the durable superblock's root are never
 //!   overwritten. A write transaction writes only pages it allocated itself
 //!   (`TxnPages::fresh`); the B-tree copies any other page before changing it.
-//! - A freed page is reused only after (a) a checkpoint made a superblock
-//!   durable that no longer references it and (b) no pinned reader snapshot
-//!   is older than the transaction that freed it.
+//! - A freed page is reused (or its blob deleted) only after (a) TWO
+//!   checkpoints made superblocks durable that no longer reference it and
+//!   (b) no pinned reader snapshot is older than the transaction that freed
+//!   it. Two, not one: the older superblock slot stays a complete fallback,
+//!   so damage to the newest slot loses nothing (see DESIGN.md).
+//! - After open, every id in the durable free list is quarantined until the
+//!   first checkpoint: it may still be reachable from the other slot.
 //! - Every id below `next_page_id` is exactly one of: live (reachable from the
 //!   current root or a pinned snapshot), free, or pending free.
 //! - The durable free list holds every id unreachable from the durable root,
@@ -104,6 +108,9 @@ pub struct Pager {
     free: BTreeSet<PageId>,
     /// (epoch of the freeing transaction, page)
     pending_free: Vec<(u64, PageId)>,
+    /// Unreachable from the durable superblock but perhaps reachable from
+    /// the other slot: free after the next checkpoint.
+    quarantine: Vec<PageId>,
     /// Ids that may hold a stale blob; deleted at the next checkpoint.
     garbage: BTreeSet<PageId>,
     txn: Option<TxnPages>,
@@ -201,7 +208,8 @@ impl Pager {
             dirty: HashMap::new(),
             dirty_bytes: 0,
             next_page_id: durable.next_page_id,
-            free: durable.free.clone(),
+            free: BTreeSet::new(),
+            quarantine: durable.free.iter().copied().collect(),
             durable,
             pending_free: Vec::new(),
             garbage: BTreeSet::new(),
@@ -228,7 +236,7 @@ impl Pager {
             .store
             .keys(Area::Pages)?
             .into_iter()
-            .filter(|&id| id == 0 || id >= self.next_page_id || self.free.contains(&id))
+            .filter(|&id| id == 0 || id >= self.next_page_id)
             .map(|key| WriteOp::Delete {
                 area: Area::Pages,
                 key,
@@ -495,8 +503,9 @@ impl Pager {
             ));
         }
         self.spill()?;
-        // Pages freed by transactions no pinned reader predates are free
-        // once this superblock is durable.
+        // Pages freed by transactions no pinned reader predates leave the
+        // tree with this superblock: quarantined until the next one. Those
+        // quarantined by the previous checkpoint become free.
         let oldest_reader = self.readers.keys().next().copied().unwrap_or(u64::MAX);
         type Pending = Vec<(u64, PageId)>;
         let (released, pending): (Pending, Pending) = self
@@ -505,15 +514,17 @@ impl Pager {
             .partition(|(epoch, _)| *epoch <= oldest_reader);
         let mut free = self.free.clone();
         let mut garbage = self.garbage.clone();
-        for (_, id) in &released {
-            free.insert(*id);
-            garbage.insert(*id);
+        for &id in &self.quarantine {
+            free.insert(id);
+            garbage.insert(id);
         }
         let mut next_page_id = self.next_page_id;
         while next_page_id > 1 && free.remove(&(next_page_id - 1)) {
             next_page_id -= 1;
         }
+        let quarantine: Vec<PageId> = released.iter().map(|(_, id)| *id).collect();
         let mut durable_free = free.clone();
+        durable_free.extend(quarantine.iter().copied());
         durable_free.extend(pending.iter().map(|(_, id)| *id));
         let sb = Superblock {
             generation: self.durable.generation + 1,
@@ -533,6 +544,7 @@ impl Pager {
             .collect();
         ops.extend(after);
         self.pending_free = pending;
+        self.quarantine = quarantine;
         self.free = free;
         self.garbage.clear();
         self.next_page_id = next_page_id;
@@ -547,7 +559,7 @@ impl Pager {
     /// Counters and sizes.
     pub fn stats(&self) -> Result<PagerStats> {
         let cache = self.cache.borrow();
-        let free = (self.free.len() + self.pending_free.len()) as u64;
+        let free = (self.free.len() + self.pending_free.len() + self.quarantine.len()) as u64;
         Ok(PagerStats {
             page_size: self.page_size,
             live_pages: (self.next_page_id - 1).saturating_sub(free),
@@ -651,10 +663,18 @@ mod tests {
         p.unpin(pin);
         p.checkpoint(vec![], vec![]).unwrap();
         p.begin().unwrap();
+        assert_ne!(
+            p.allocate().unwrap(),
+            a,
+            "quarantined for one more checkpoint"
+        );
+        p.rollback();
+        p.checkpoint(vec![], vec![]).unwrap();
+        p.begin().unwrap();
         assert_eq!(
             p.allocate().unwrap(),
             a,
-            "reused after unpin and checkpoint"
+            "reused after unpin and two checkpoints"
         );
     }
 

@@ -99,6 +99,13 @@ impl DbInner {
         let mut seq = self.wal_applied + 1;
         loop {
             let Some(record) = self.pager.store().get(Area::Wal, seq)? else {
+                // A gap followed by records means records were lost, not torn.
+                if let Some(later) = keys.iter().find(|&&k| k > seq) {
+                    return Err(EngineError::corrupted(
+                        "WAL",
+                        format!("record {seq} is missing but record {later} exists"),
+                    ));
+                }
                 break;
             };
             let ops = match wal::decode(seq, &record) {
@@ -154,12 +161,15 @@ impl DbInner {
             tree_root: self.tree.root,
             wal_applied: covered,
         };
+        // Keep the records after the previous checkpoint: the previous
+        // superblock slot stays a complete fallback (see DESIGN.md).
+        let keep_after = self.wal_applied;
         let deletions = self
             .pager
             .store()
             .keys(Area::Wal)?
             .into_iter()
-            .filter(|&k| k <= covered)
+            .filter(|&k| k <= keep_after)
             .map(|key| WriteOp::Delete {
                 area: Area::Wal,
                 key,
