@@ -1,0 +1,210 @@
+//! Overflow chains: values too large to stay inline in a leaf.
+//!
+//! A value that does not fit inline (see `node::inline_fits`) is cut into
+//! chunks of `page_size - 8` bytes, one per page of kind 3, linked in order:
+//!
+//! ```text
+//! Overflow page (kind 3)
+//! offset size
+//!  0     8    next page id (u64 LE), 0 on the last page
+//!  8     ..   chunk: page_size - 8 bytes, fewer on the last page
+//! ```
+//!
+//! The leaf cell holds the first page id and the total length, so a reader
+//! knows exactly how many pages and bytes to expect and a damaged or cyclic
+//! chain is reported, never followed forever. Chains are immutable: a
+//! replaced or removed value frees its whole chain and a new value gets a
+//! new one, so copy-on-write never has to copy an overflow page.
+
+use crate::error::{BTreeError, Result};
+use crate::node::u64_at;
+use moonvault_pager::{Page, PageId, Pager};
+
+/// Page kind of an overflow page.
+pub const KIND_OVERFLOW: u8 = 3;
+/// Bytes before the chunk in an overflow page.
+const HEADER: usize = 8;
+
+fn chunk_size(pager: &Pager) -> usize {
+    pager.page_size() - HEADER
+}
+
+/// Store `value` in a new chain; returns its first page.
+pub(crate) fn write(pager: &mut Pager, value: &[u8]) -> Result<PageId> {
+    let chunk = chunk_size(pager);
+    let pages = value.len().div_ceil(chunk).max(1);
+    let ids = (0..pages)
+        .map(|_| pager.allocate())
+        .collect::<std::result::Result<Vec<PageId>, _>>()?;
+    for (i, &id) in ids.iter().enumerate() {
+        let part = value.get(i * chunk..).unwrap_or(&[]);
+        let part = &part[..part.len().min(chunk)];
+        let next = ids.get(i + 1).copied().unwrap_or(0);
+        let mut data = Vec::with_capacity(HEADER + part.len());
+        data.extend_from_slice(&next.to_le_bytes());
+        data.extend_from_slice(part);
+        pager.write(
+            id,
+            Page {
+                kind: KIND_OVERFLOW,
+                data,
+            },
+        )?;
+    }
+    Ok(ids[0])
+}
+
+/// Follow the chain of a `len`-byte value from `head`, checking every page,
+/// and hand each page id and chunk to `each`.
+fn walk(
+    pager: &Pager,
+    head: PageId,
+    len: usize,
+    mut each: impl FnMut(PageId, &[u8]),
+) -> Result<()> {
+    let chunk = chunk_size(pager);
+    let mut id = head;
+    let mut prev = head;
+    let mut remaining = len;
+    // Every page carries at least one byte, so the walk ends; a damaged
+    // length could still make a cyclic chain look endless, so cycles are
+    // caught as they close (Brent: compare with a page saved at each power
+    // of two steps).
+    let (mut saved, mut power, mut steps) = (0, 1usize, 0usize);
+    loop {
+        if remaining == 0 {
+            if id != 0 {
+                return Err(BTreeError::corrupted(
+                    prev,
+                    format!("overflow chain continues past the {len}-byte value"),
+                ));
+            }
+            return Ok(());
+        }
+        if id == 0 {
+            return Err(BTreeError::corrupted(
+                prev,
+                format!("overflow chain ends {remaining} bytes short of the {len}-byte value"),
+            ));
+        }
+        if id == saved {
+            return Err(BTreeError::corrupted(
+                id,
+                "overflow chain loops back on itself",
+            ));
+        }
+        let page = pager.read(id)?;
+        if page.kind != KIND_OVERFLOW {
+            return Err(BTreeError::corrupted(
+                id,
+                format!("page of kind {} in an overflow chain", page.kind),
+            ));
+        }
+        let next = u64_at(&page.data, 0)
+            .ok_or_else(|| BTreeError::corrupted(id, "overflow page shorter than its header"))?;
+        let part = &page.data[HEADER..];
+        let want = remaining.min(chunk);
+        if part.len() != want {
+            return Err(BTreeError::corrupted(
+                id,
+                format!("overflow page holds {} bytes, expected {want}", part.len()),
+            ));
+        }
+        each(id, part);
+        remaining -= want;
+        prev = id;
+        id = next;
+        steps += 1;
+        if steps == power {
+            saved = prev;
+            power *= 2;
+            steps = 0;
+        }
+    }
+}
+
+/// Read a whole value.
+pub(crate) fn read(pager: &Pager, head: PageId, len: usize) -> Result<Vec<u8>> {
+    // The length comes from storage: do not trust it for a huge allocation
+    // up front; the chain itself proves it page by page.
+    let mut out = Vec::with_capacity(len.min(1 << 24));
+    walk(pager, head, len, |_, part| out.extend_from_slice(part))?;
+    Ok(out)
+}
+
+/// Every page of a chain, checked.
+pub(crate) fn pages(
+    pager: &Pager,
+    head: PageId,
+    len: usize,
+    visit: &mut dyn FnMut(PageId),
+) -> Result<()> {
+    walk(pager, head, len, |id, _| visit(id))
+}
+
+/// Release a chain that no tree references any more.
+pub(crate) fn free(pager: &mut Pager, head: PageId, len: usize) -> Result<()> {
+    let mut ids = Vec::new();
+    walk(pager, head, len, |id, _| ids.push(id))?;
+    for id in ids {
+        pager.free(id)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moonvault_pager::store::memory::MemoryStore;
+    use moonvault_pager::PagerConfig;
+
+    fn pager() -> Pager {
+        let cfg = PagerConfig {
+            page_size: 1024,
+            cache_bytes: 64 * 1024,
+        };
+        Pager::open(Box::new(MemoryStore::new()), cfg).unwrap().0
+    }
+
+    #[test]
+    fn round_trips_on_chunk_boundaries() {
+        let mut p = pager();
+        p.begin().unwrap();
+        for len in [1, 1015, 1016, 1017, 2032, 5000] {
+            let value: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let head = write(&mut p, &value).unwrap();
+            assert_eq!(read(&p, head, len).unwrap(), value);
+            let mut n = 0;
+            pages(&p, head, len, &mut |_| n += 1).unwrap();
+            assert_eq!(n, len.div_ceil(1016));
+            // Wrong lengths are detected, not followed.
+            assert!(read(&p, head, len + 1).is_err());
+            assert!(read(&p, head, len - 1).is_err());
+            free(&mut p, head, len).unwrap();
+        }
+    }
+
+    #[test]
+    fn cycles_and_wrong_kinds_are_corruption() {
+        let mut p = pager();
+        p.begin().unwrap();
+        let a = p.allocate().unwrap();
+        let mut data = a.to_le_bytes().to_vec();
+        data.extend_from_slice(&[9; 1016]);
+        p.write(a, Page { kind: 3, data }).unwrap();
+        assert!(matches!(
+            read(&p, a, 1 << 30),
+            Err(BTreeError::Corrupted { .. })
+        ));
+        let b = p.allocate().unwrap();
+        p.write(
+            b,
+            Page {
+                kind: 1,
+                data: vec![0; 20],
+            },
+        )
+        .unwrap();
+        assert!(matches!(read(&p, b, 12), Err(BTreeError::Corrupted { .. })));
+    }
+}

@@ -1,0 +1,4 @@
+//! Unit tests of the whole tree against a model and in scenarios.
+
+mod model;
+mod scenarios;

@@ -1,0 +1,343 @@
+//! Scenarios: bulk loads, in-place edits, large values, snapshots, key
+//! limits, corruption, and cursors at page edges.
+
+use super::model::{numbered, Harness, Op, Val, B};
+use crate::{BTree, BTreeError};
+use moonvault_pager::{Page, PageId};
+use std::ops::Bound;
+
+fn harness_ok(h: &mut Harness, ops: &[Op]) {
+    for op in ops {
+        h.apply(op).unwrap_or_else(|e| panic!("{op:?}: {e}"));
+    }
+}
+
+#[test]
+fn bulk_loads_build_balanced_full_trees() {
+    let mut h = Harness::new(1024);
+    let val = Val(20, 1);
+    // Ascending, then descending in a second range, then random removal.
+    for i in 0..6000u32 {
+        h.insert(&numbered(i, 0), val).unwrap();
+    }
+    let report = h.tree.check(&h.pager).unwrap();
+    let leaf_fill = report.node_bytes as f64 / (report.leaf_pages + report.branch_pages) as f64;
+    assert!(
+        leaf_fill > 0.6 * 1024.0,
+        "ascending load packs pages: {report:?}"
+    );
+    assert!(report.depth >= 3, "{report:?}");
+    for i in (0..3000u32).rev() {
+        h.insert(&numbered(i, 1), val).unwrap();
+    }
+    h.check().unwrap();
+    harness_ok(&mut h, &[Op::Checkpoint]);
+    let mut x = 12345u32;
+    for _ in 0..9000 {
+        x = x.wrapping_mul(1103515245).wrapping_add(12345);
+        let key = numbered((x >> 8) % 6000, 0);
+        h.remove(&key).unwrap();
+    }
+    h.check().unwrap();
+    harness_ok(
+        &mut h,
+        &[Op::RemoveMany {
+            start: 0,
+            n: 6000,
+            style: 0,
+        }],
+    );
+    harness_ok(
+        &mut h,
+        &[Op::RemoveMany {
+            start: 0,
+            n: 3000,
+            style: 1,
+        }],
+    );
+    assert_eq!(h.tree.root, None);
+    harness_ok(&mut h, &[Op::Checkpoint, Op::Reopen]);
+    assert_eq!(h.pager.stats().unwrap().live_pages, 0);
+}
+
+#[test]
+fn writable_pages_are_edited_in_place() {
+    let mut h = Harness::new(4096);
+    for i in 0..2000u32 {
+        h.insert(&numbered(i, 0), Val(10, 0)).unwrap();
+    }
+    harness_ok(&mut h, &[Op::Commit]);
+    // The first write copies the path; later writes to the same leaf reuse it.
+    h.insert(&numbered(1000, 0), Val(11, 0)).unwrap();
+    let root = h.tree.root;
+    let live = h.pager.stats().unwrap().live_pages;
+    for v in 0..50 {
+        h.insert(&numbered(1000, 0), Val(12, v)).unwrap();
+        h.insert(&numbered(1001, 0), Val(12, v)).unwrap();
+    }
+    assert_eq!(h.tree.root, root);
+    assert_eq!(h.pager.stats().unwrap().live_pages, live);
+    h.check().unwrap();
+}
+
+#[test]
+fn large_values_round_trip_and_free_their_pages() {
+    let mut h = Harness::new(4096);
+    let big: Vec<u8> = (0..4 << 20).map(|i: u32| (i ^ (i >> 11)) as u8).collect();
+    let other: Vec<u8> = big.iter().rev().copied().collect();
+    h.tree.insert(&mut h.pager, b"small", b"v").unwrap();
+    harness_ok(&mut h, &[]);
+    h.pager.commit().unwrap();
+    h.pager.checkpoint(vec![], vec![]).unwrap();
+    let baseline = h.pager.stats().unwrap().live_pages;
+    h.pager.begin().unwrap();
+    assert_eq!(h.tree.insert(&mut h.pager, b"big", &big).unwrap(), None);
+    assert_eq!(
+        h.tree.get(&h.pager, b"big").unwrap().as_deref(),
+        Some(&big[..])
+    );
+    h.pager.commit().unwrap();
+    h.pager.checkpoint(vec![], vec![]).unwrap();
+    let report = h.tree.check(&h.pager).unwrap();
+    assert_eq!(report.overflow_pages, (4u64 << 20).div_ceil(4096 - 8));
+    assert_eq!(report.value_bytes, (4 << 20) + 1);
+    h.pager.begin().unwrap();
+    assert_eq!(
+        h.tree.insert(&mut h.pager, b"big", &other).unwrap(),
+        Some(4 << 20)
+    );
+    let mut cursor = h.tree.prefix(b"b", false);
+    let (k, v) = cursor.next(&h.tree, &h.pager).unwrap().unwrap();
+    assert_eq!((k.as_slice(), v == other), (&b"big"[..], true));
+    h.pager.commit().unwrap();
+    h.pager.checkpoint(vec![], vec![]).unwrap();
+    // Old chain freed, new one live.
+    assert_eq!(
+        h.pager.stats().unwrap().live_pages,
+        baseline + report.overflow_pages
+    );
+    h.pager.begin().unwrap();
+    assert!(h.tree.remove(&mut h.pager, b"big").unwrap());
+    h.pager.commit().unwrap();
+    h.pager.checkpoint(vec![], vec![]).unwrap();
+    assert_eq!(h.pager.stats().unwrap().live_pages, baseline);
+    assert_eq!(h.tree.get(&h.pager, b"small").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn snapshots_keep_reading_old_contents() {
+    let mut h = Harness::new(1024);
+    for i in 0..3000u32 {
+        h.insert(
+            &numbered(i, i as u8 % 3),
+            Val(30 + (i % 400) as u16, i as u8),
+        )
+        .unwrap();
+    }
+    harness_ok(&mut h, &[Op::Checkpoint]);
+    let snapshot = h.tree.clone();
+    let old_model = h.model.clone();
+    let pin = h.pager.pin();
+    for i in 0..3000u32 {
+        if i % 2 == 0 {
+            h.remove(&numbered(i, i as u8 % 3)).unwrap();
+        } else {
+            h.insert(&numbered(i, i as u8 % 3), Val(5, 9)).unwrap();
+        }
+    }
+    h.insert(b"new", Val(3000, 1)).unwrap();
+    harness_ok(
+        &mut h,
+        &[
+            Op::Commit,
+            Op::Checkpoint,
+            Op::Range(B::Unbounded, B::Unbounded, false),
+        ],
+    );
+    // The snapshot sees exactly the old state, in both directions.
+    let mut cursor = snapshot.range(Bound::Unbounded, Bound::Unbounded, false);
+    let mut got = Vec::new();
+    while let Some(e) = cursor.next(&snapshot, &h.pager).unwrap() {
+        got.push(e);
+    }
+    let want: Vec<_> = old_model.into_iter().collect();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "snapshot changed");
+    assert_eq!(snapshot.check(&h.pager).unwrap().entries, want.len() as u64);
+    assert_eq!(snapshot.get(&h.pager, b"new").unwrap(), None);
+    h.pager.unpin(pin);
+    harness_ok(&mut h, &[Op::Checkpoint, Op::Reopen]);
+}
+
+#[test]
+fn keys_over_the_limit_are_rejected() {
+    let mut h = Harness::new(1024);
+    let max = BTree::max_key_len(1024);
+    assert_eq!(max, 232);
+    h.insert(&vec![7; max], Val(10, 0)).unwrap();
+    let err = h
+        .tree
+        .insert(&mut h.pager, &vec![7; max + 1], b"v")
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        BTreeError::KeyTooLarge { len: 233, max: 232 }
+    ));
+    h.check().unwrap();
+}
+
+/// Point `tree` at garbage and make sure every operation errors instead of
+/// panicking, and that the checker names a page.
+fn poke_garbage(page: Page) -> Vec<String> {
+    let mut h = Harness::new(1024);
+    for i in 0..400u32 {
+        h.insert(&numbered(i, 0), Val(20, 0)).unwrap();
+    }
+    let bad = h.pager.allocate().unwrap();
+    h.pager.write(bad, page).unwrap();
+    // Garbage as the root, and as a child of a valid root.
+    let mut trees = vec![BTree::new(Some(bad))];
+    let root = h.pager.read(h.tree.root.unwrap()).unwrap();
+    let mut patched = root.data.clone();
+    patched[4..12].copy_from_slice(&bad.to_le_bytes());
+    let id = h.pager.allocate().unwrap();
+    h.pager
+        .write(
+            id,
+            Page {
+                kind: root.kind,
+                data: patched,
+            },
+        )
+        .unwrap();
+    trees.push(BTree::new(Some(id)));
+    let mut errors = Vec::new();
+    for mut tree in trees {
+        let check = tree.check(&h.pager);
+        match check {
+            Err(BTreeError::Corrupted { .. }) => {}
+            other => panic!("check of a damaged tree returned {other:?}"),
+        }
+        errors.push(check.unwrap_err().to_string());
+        let key = numbered(0, 0);
+        let _ = tree.get(&h.pager, &key);
+        let _ = tree.count(&h.pager, Bound::Unbounded, Bound::Unbounded);
+        for rev in [false, true] {
+            let mut c = tree.range(Bound::Unbounded, Bound::Unbounded, rev);
+            for _ in 0..1000 {
+                if !matches!(c.next(&tree, &h.pager), Ok(Some(_))) {
+                    break;
+                }
+            }
+        }
+        let _ = tree.pages(&h.pager, &mut |_| {});
+        let _ = tree.insert(&mut h.pager, &key, &[1; 500]);
+        let _ = tree.insert(&mut h.pager, b"zzz", b"1");
+        let _ = tree.remove(&mut h.pager, &key);
+    }
+    errors
+}
+
+#[test]
+fn corrupt_pages_are_errors_not_panics() {
+    let errors = poke_garbage(Page {
+        kind: 1,
+        data: vec![0xFF; 300],
+    });
+    assert!(errors[0].contains("corrupted B-tree page"), "{errors:?}");
+    let mut h = Harness::new(1024);
+    let bad = h.pager.allocate().unwrap();
+    let garbage = Page {
+        kind: 2,
+        data: vec![3, 0, 0, 0, 0xEE, 0xEE],
+    };
+    h.pager.write(bad, garbage).unwrap();
+    let mut tree = BTree::new(Some(bad));
+    for err in [
+        tree.get(&h.pager, b"k").unwrap_err(),
+        tree.insert(&mut h.pager, b"k", b"v").unwrap_err(),
+        tree.remove(&mut h.pager, b"k").unwrap_err(),
+        tree.range(Bound::Unbounded, Bound::Unbounded, true)
+            .next(&tree, &h.pager)
+            .unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, BTreeError::Corrupted { page, .. } if page == bad),
+            "{err}"
+        );
+    }
+    // Many random garbage pages of every kind.
+    let mut x = 99u64;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) as u32
+    };
+    for round in 0..200 {
+        let len = next() as usize % 1025;
+        let mut data: Vec<u8> = (0..len).map(|_| next() as u8 % 16).collect();
+        if round % 2 == 0 && len >= 2 {
+            // Plausible small counts reach deeper into the parsing.
+            data[0] = (next() % 8) as u8;
+            data[1] = 0;
+        }
+        let kind = 1 + (next() % 3) as u8;
+        poke_garbage(Page { kind, data });
+    }
+}
+
+#[test]
+fn damaged_order_is_reported_by_check() {
+    let mut h = Harness::new(1024);
+    for i in 0..50u32 {
+        h.insert(&numbered(i, 0), Val(4, 0)).unwrap();
+    }
+    let root = h.tree.root.unwrap();
+    let page = h.pager.read(root).unwrap();
+    // Swap the first two slots of the (leaf) root: keys go out of order.
+    let mut data = page.data.clone();
+    data.swap(4, 6);
+    data.swap(5, 7);
+    h.pager
+        .write(
+            root,
+            Page {
+                kind: page.kind,
+                data,
+            },
+        )
+        .unwrap();
+    match h.tree.check(&h.pager) {
+        Err(BTreeError::Corrupted { page, .. }) => assert_eq!(page, root),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn reverse_and_bounded_cursors_at_page_edges() {
+    let mut h = Harness::new(1024);
+    for i in (0..2000u32).step_by(2) {
+        h.insert(&numbered(i, 0), Val(16, 3)).unwrap();
+    }
+    for i in [0u32, 1, 2, 999, 1000, 1001, 1998, 1999, 2000] {
+        let k = numbered(i, 0);
+        for lo in [
+            Bound::Included(&k[..]),
+            Bound::Excluded(&k[..]),
+            Bound::Unbounded,
+        ] {
+            for hi in [
+                Bound::Included(&k[..]),
+                Bound::Excluded(&k[..]),
+                Bound::Unbounded,
+            ] {
+                for rev in [false, true] {
+                    h.expect_scan(lo, hi, rev).unwrap();
+                }
+            }
+        }
+    }
+    let page_id: PageId = h.tree.root.unwrap();
+    assert!(h.pager.is_writable(page_id));
+}

@@ -1,0 +1,621 @@
+//! Lookup, insert and remove: descent, copy-on-write, splits, merges and
+//! redistribution.
+//!
+//! Mutations recurse from the root to a leaf and report back up what each
+//! subtree became (a [`Change`]); each parent folds its child's change into
+//! itself and reports its own. A parent whose child kept its page id (it
+//! was writable and edited in place) and stayed big enough is not touched at
+//! all, which is what makes long transactions cheap.
+//!
+//! Rebalancing rule: after a change, a child under `min_fill` bytes is
+//! merged with a neighbour when both fit one page, else the two share their
+//! entries evenly (which always leaves both at least 3/8 full). A parent may
+//! grow when a child splits or a separator lengthens; it then splits in turn.
+
+use crate::error::{BTreeError, Result};
+use crate::node::{
+    self, branch_entry_size, build_branch, build_leaf, cell_key, leaf_cell, min_fill,
+    shortest_separator, splice, Node, ValueRef, BRANCH_HEADER, KIND_BRANCH, KIND_LEAF, LEAF_HEADER,
+    MAX_DEPTH, SLOT,
+};
+use crate::overflow;
+use crate::BTree;
+use moonvault_pager::{Page, PageId, Pager};
+
+/// What a subtree became after a mutation, as its parent sees it.
+pub(crate) enum Change {
+    /// The subtree is rooted at `id` (possibly its old id), `size` bytes.
+    Node { id: PageId, size: usize },
+    /// The subtree split: keys below `sep` are under `left`, the rest
+    /// under `right`.
+    Split {
+        left: PageId,
+        sep: Vec<u8>,
+        right: PageId,
+    },
+    /// The subtree lost its last entry; its pages are freed.
+    Empty,
+}
+
+/// The entry an insert replaced or a remove deleted.
+struct Old {
+    len: usize,
+    /// Its overflow chain, to free once nothing references it.
+    chain: Option<(PageId, usize)>,
+}
+
+impl Old {
+    fn of(value: ValueRef<'_>) -> Old {
+        Old {
+            len: value.len(),
+            chain: match value {
+                ValueRef::Inline(_) => None,
+                ValueRef::Overflow { head, len } => Some((head, len)),
+            },
+        }
+    }
+
+    fn release(self, pager: &mut Pager) -> Result<()> {
+        match self.chain {
+            Some((head, len)) => overflow::free(pager, head, len),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Read a value, following its overflow chain.
+pub(crate) fn load_value(pager: &Pager, value: ValueRef<'_>) -> Result<Vec<u8>> {
+    match value {
+        ValueRef::Inline(v) => Ok(v.to_vec()),
+        ValueRef::Overflow { head, len } => overflow::read(pager, head, len),
+    }
+}
+
+/// Store `data` as the new content of page `id`: in place if the open
+/// transaction allocated it, else in a fresh page (freeing `id`). Returns
+/// the page now holding it.
+fn write_node(pager: &mut Pager, id: PageId, kind: u8, data: Vec<u8>) -> Result<PageId> {
+    if pager.is_writable(id) {
+        pager.write(id, Page { kind, data })?;
+        return Ok(id);
+    }
+    let new = write_new(pager, kind, data)?;
+    pager.free(id)?;
+    Ok(new)
+}
+
+fn write_new(pager: &mut Pager, kind: u8, data: Vec<u8>) -> Result<PageId> {
+    let id = pager.allocate()?;
+    pager.write(id, Page { kind, data })?;
+    Ok(id)
+}
+
+/// Store the merge of pages `a` and `b` in one of them and free the other,
+/// preferring one that is writable in place.
+fn write_merged(
+    pager: &mut Pager,
+    a: PageId,
+    b: PageId,
+    kind: u8,
+    data: Vec<u8>,
+) -> Result<PageId> {
+    let (keep, drop) = if !pager.is_writable(a) && pager.is_writable(b) {
+        (b, a)
+    } else {
+        (a, b)
+    };
+    let id = write_node(pager, keep, kind, data)?;
+    pager.free(drop)?;
+    Ok(id)
+}
+
+/// Where to cut an overfull node.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bias {
+    /// Halves as equal as possible.
+    Even,
+    /// The edit was at the right end (ascending loads): fill the left node
+    /// and leave the right one just comfortably above `min_fill`.
+    PackLeft,
+    /// The mirror image, for descending loads.
+    PackRight,
+}
+
+impl Bias {
+    fn of(at: usize, count: usize) -> Bias {
+        if at >= count {
+            Bias::PackLeft
+        } else if at == 0 {
+            Bias::PackRight
+        } else {
+            Bias::Even
+        }
+    }
+}
+
+/// Choose where to cut entries of the given sizes (cell plus slot) into two
+/// nodes with `header`-byte headers. For a leaf (`promote == false`) the
+/// left node gets `..m` and the right `m..`; for a branch entry `m` moves
+/// up as the separator. Returns `None` if no cut fits (damaged input).
+fn split_point(
+    sizes: &[usize],
+    header: usize,
+    page_size: usize,
+    bias: Bias,
+    promote: bool,
+) -> Option<usize> {
+    let n = sizes.len();
+    let total: usize = sizes.iter().sum();
+    let target = page_size * 5 / 16;
+    let (mut best, mut best_score) = (None, usize::MAX);
+    let mut packed = None;
+    let mut before = 0;
+    // Each side keeps at least one entry.
+    let range = if promote {
+        1..n.saturating_sub(1)
+    } else {
+        1..n
+    };
+    for (m, size) in sizes.iter().enumerate() {
+        if range.contains(&m) {
+            let left = header + before;
+            let right = header + total - before - if promote { *size } else { 0 };
+            if left <= page_size && right <= page_size {
+                let score = left.max(right);
+                if score < best_score {
+                    best = Some(m);
+                    best_score = score;
+                }
+                match bias {
+                    Bias::PackLeft if right >= target => packed = Some(m),
+                    Bias::PackRight if left >= target && packed.is_none() => packed = Some(m),
+                    _ => {}
+                }
+            }
+        }
+        before += size;
+    }
+    packed.or(best)
+}
+
+/// A branch being edited: child 0 and (key, right child) pairs.
+struct BranchEdit<'a> {
+    child0: PageId,
+    cells: Vec<(&'a [u8], PageId)>,
+}
+
+impl<'a> BranchEdit<'a> {
+    fn of(node: &Node<'a>) -> Result<BranchEdit<'a>> {
+        let mut cells = Vec::with_capacity(node.count() + 1);
+        for i in 0..node.count() {
+            cells.push((node.key(i)?, node.child(i + 1)?));
+        }
+        Ok(BranchEdit {
+            child0: node.child(0)?,
+            cells,
+        })
+    }
+
+    fn child_mut(&mut self, i: usize) -> &mut PageId {
+        match i {
+            0 => &mut self.child0,
+            _ => &mut self.cells[i - 1].1,
+        }
+    }
+
+    /// Drop child `i` (`i > 0`, or `i == 0` with at least one key) and the
+    /// key beside it.
+    fn remove_child(&mut self, i: usize) {
+        if i == 0 {
+            self.child0 = self.cells.remove(0).1;
+        } else {
+            self.cells.remove(i - 1);
+        }
+    }
+
+    fn sizes(&self) -> Vec<usize> {
+        self.cells
+            .iter()
+            .map(|(k, _)| branch_entry_size(k.len()))
+            .collect()
+    }
+
+    /// Write the edited branch to page `id` (copy-on-write), splitting it
+    /// if it outgrew the page.
+    fn finish(self, pager: &mut Pager, id: PageId, bias: Bias) -> Result<Change> {
+        let page_size = pager.page_size();
+        let sizes = self.sizes();
+        let size = BRANCH_HEADER + sizes.iter().sum::<usize>();
+        if size <= page_size {
+            let data = build_branch(self.child0, &self.cells);
+            let id = write_node(pager, id, KIND_BRANCH, data)?;
+            return Ok(Change::Node { id, size });
+        }
+        let m = split_point(&sizes, BRANCH_HEADER, page_size, bias, true)
+            .ok_or_else(|| BTreeError::corrupted(id, "branch entries too large to split"))?;
+        let left = build_branch(self.child0, &self.cells[..m]);
+        let (sep, right_child0) = self.cells[m];
+        let right = build_branch(right_child0, &self.cells[m + 1..]);
+        let left = write_node(pager, id, KIND_BRANCH, left)?;
+        let right = write_new(pager, KIND_BRANCH, right)?;
+        Ok(Change::Split {
+            left,
+            sep: sep.to_vec(),
+            right,
+        })
+    }
+}
+
+/// Write leaf cells (in order) to page `id`, splitting if they outgrow it.
+fn finish_leaf(pager: &mut Pager, id: PageId, cells: &[&[u8]], bias: Bias) -> Result<Change> {
+    let page_size = pager.page_size();
+    let sizes: Vec<usize> = cells.iter().map(|c| SLOT + c.len()).collect();
+    let size = LEAF_HEADER + sizes.iter().sum::<usize>();
+    if size <= page_size {
+        let id = write_node(pager, id, KIND_LEAF, build_leaf(cells))?;
+        return Ok(Change::Node { id, size });
+    }
+    let m = split_point(&sizes, LEAF_HEADER, page_size, bias, false)
+        .ok_or_else(|| BTreeError::corrupted(id, "leaf entries too large to split"))?;
+    let sep = shortest_separator(cell_key(cells[m - 1], true), cell_key(cells[m], true));
+    let left = write_node(pager, id, KIND_LEAF, build_leaf(&cells[..m]))?;
+    let right = write_new(pager, KIND_LEAF, build_leaf(&cells[m..]))?;
+    Ok(Change::Split { left, sep, right })
+}
+
+fn leaf_cells<'a>(node: &Node<'a>, out: &mut Vec<&'a [u8]>) -> Result<()> {
+    for i in 0..node.count() {
+        out.push(node.cell(i)?);
+    }
+    Ok(())
+}
+
+/// Put `cell` (for `key`) into leaf `node`.
+fn leaf_put(
+    pager: &mut Pager,
+    node: &Node<'_>,
+    key: &[u8],
+    cell: &[u8],
+) -> Result<(Change, Option<Old>)> {
+    let page_size = pager.page_size();
+    let (at, old) = match node.search(key)? {
+        Ok(i) => (i, Some((node.cell(i)?.len(), Old::of(node.value(i)?)))),
+        Err(i) => (i, None),
+    };
+    let size = match &old {
+        Some((old_len, _)) => node.len() - old_len + cell.len(),
+        None => node.len() + SLOT + cell.len(),
+    };
+    let remove = usize::from(old.is_some());
+    let change = if size <= page_size {
+        let data = splice(node, at, remove, Some(cell))?;
+        let id = write_node(pager, node.id, KIND_LEAF, data)?;
+        Change::Node { id, size }
+    } else {
+        let mut cells = Vec::with_capacity(node.count() + 1);
+        leaf_cells(node, &mut cells)?;
+        let bias = if remove == 1 {
+            cells[at] = cell;
+            Bias::Even
+        } else {
+            cells.insert(at, cell);
+            Bias::of(at, node.count())
+        };
+        finish_leaf(pager, node.id, &cells, bias)?
+    };
+    Ok((change, old.map(|(_, old)| old)))
+}
+
+/// Fold the change of child `idx` (formerly page `old_child`) into branch
+/// `parent`.
+fn apply(
+    pager: &mut Pager,
+    parent: &Node<'_>,
+    idx: usize,
+    old_child: PageId,
+    change: Change,
+) -> Result<Change> {
+    match change {
+        Change::Node { id, size } => {
+            if size < min_fill(pager.page_size()) && parent.count() > 0 {
+                return rebalance(pager, parent, idx, id);
+            }
+            if id == old_child {
+                return Ok(Change::Node {
+                    id: parent.id,
+                    size: parent.len(),
+                });
+            }
+            let data = node::set_child(parent, idx, id)?;
+            let size = data.len();
+            let id = write_node(pager, parent.id, KIND_BRANCH, data)?;
+            Ok(Change::Node { id, size })
+        }
+        Change::Split { left, sep, right } => {
+            let mut edit = BranchEdit::of(parent)?;
+            *edit.child_mut(idx) = left;
+            edit.cells.insert(idx, (&sep, right));
+            edit.finish(pager, parent.id, Bias::of(idx, parent.count()))
+        }
+        Change::Empty => {
+            if parent.count() == 0 {
+                pager.free(parent.id)?;
+                return Ok(Change::Empty);
+            }
+            let mut edit = BranchEdit::of(parent)?;
+            edit.remove_child(idx);
+            edit.finish(pager, parent.id, Bias::Even)
+        }
+    }
+}
+
+/// Child `idx` of `parent`, now page `child`, is under `min_fill`: merge it
+/// with a neighbour or share the neighbour's entries.
+fn rebalance(pager: &mut Pager, parent: &Node<'_>, idx: usize, child: PageId) -> Result<Change> {
+    let page_size = pager.page_size();
+    let (li, ri) = if idx > 0 { (idx - 1, idx) } else { (0, 1) };
+    let l_id = if li == idx { child } else { parent.child(li)? };
+    let r_id = if ri == idx { child } else { parent.child(ri)? };
+    let (l_page, r_page) = (pager.read(l_id)?, pager.read(r_id)?);
+    let l = Node::parse(l_id, l_page.kind, &l_page.data)?;
+    let r = Node::parse(r_id, r_page.kind, &r_page.data)?;
+    if l.is_leaf() != r.is_leaf() {
+        return Err(parent.corrupt("children at different depths"));
+    }
+    let mut edit = BranchEdit::of(parent)?;
+    *edit.child_mut(idx) = child;
+    let new_sep: Vec<u8>;
+    if l.is_leaf() {
+        let mut cells = Vec::with_capacity(l.count() + r.count());
+        leaf_cells(&l, &mut cells)?;
+        leaf_cells(&r, &mut cells)?;
+        let sizes: Vec<usize> = cells.iter().map(|c| SLOT + c.len()).collect();
+        if LEAF_HEADER + sizes.iter().sum::<usize>() <= page_size {
+            let merged = write_merged(pager, l_id, r_id, KIND_LEAF, build_leaf(&cells))?;
+            edit.remove_child(ri);
+            *edit.child_mut(li) = merged;
+        } else {
+            let m = split_point(&sizes, LEAF_HEADER, page_size, Bias::Even, false)
+                .ok_or_else(|| l.corrupt("leaf entries too large to split"))?;
+            new_sep = shortest_separator(cell_key(cells[m - 1], true), cell_key(cells[m], true));
+            let nl = write_node(pager, l_id, KIND_LEAF, build_leaf(&cells[..m]))?;
+            let nr = write_node(pager, r_id, KIND_LEAF, build_leaf(&cells[m..]))?;
+            edit.cells[li] = (&new_sep, nr);
+            *edit.child_mut(li) = nl;
+        }
+    } else {
+        // The parent's separator comes down between the two halves.
+        let l_edit = BranchEdit::of(&l)?;
+        let r_edit = BranchEdit::of(&r)?;
+        let mut cells = l_edit.cells;
+        cells.push((parent.key(li)?, r_edit.child0));
+        cells.extend(r_edit.cells);
+        let joined = BranchEdit {
+            child0: l_edit.child0,
+            cells,
+        };
+        let sizes = joined.sizes();
+        if BRANCH_HEADER + sizes.iter().sum::<usize>() <= page_size {
+            let data = build_branch(joined.child0, &joined.cells);
+            let merged = write_merged(pager, l_id, r_id, KIND_BRANCH, data)?;
+            edit.remove_child(ri);
+            *edit.child_mut(li) = merged;
+        } else {
+            let m = split_point(&sizes, BRANCH_HEADER, page_size, Bias::Even, true)
+                .ok_or_else(|| l.corrupt("branch entries too large to split"))?;
+            let (sep, right_child0) = joined.cells[m];
+            let left = build_branch(joined.child0, &joined.cells[..m]);
+            let right = build_branch(right_child0, &joined.cells[m + 1..]);
+            let nl = write_node(pager, l_id, KIND_BRANCH, left)?;
+            let nr = write_node(pager, r_id, KIND_BRANCH, right)?;
+            edit.cells[li] = (sep, nr);
+            *edit.child_mut(li) = nl;
+        }
+    }
+    edit.finish(pager, parent.id, Bias::Even)
+}
+
+fn too_deep(id: PageId) -> BTreeError {
+    BTreeError::corrupted(
+        id,
+        format!("tree deeper than {MAX_DEPTH} levels (a cycle of child pointers?)"),
+    )
+}
+
+fn insert_at(
+    pager: &mut Pager,
+    id: PageId,
+    key: &[u8],
+    cell: &[u8],
+    depth: usize,
+) -> Result<(Change, Option<Old>)> {
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(id));
+    }
+    let page = pager.read(id)?;
+    let node = Node::parse(id, page.kind, &page.data)?;
+    if node.is_leaf() {
+        return leaf_put(pager, &node, key, cell);
+    }
+    let idx = node.child_index(key)?;
+    let child = node.child(idx)?;
+    let (change, old) = insert_at(pager, child, key, cell, depth + 1)?;
+    Ok((apply(pager, &node, idx, child, change)?, old))
+}
+
+fn remove_at(
+    pager: &mut Pager,
+    id: PageId,
+    key: &[u8],
+    depth: usize,
+) -> Result<Option<(Change, Old)>> {
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(id));
+    }
+    let page = pager.read(id)?;
+    let node = Node::parse(id, page.kind, &page.data)?;
+    if node.is_leaf() {
+        let Ok(i) = node.search(key)? else {
+            return Ok(None);
+        };
+        let old = Old::of(node.value(i)?);
+        if node.count() == 1 {
+            pager.free(id)?;
+            return Ok(Some((Change::Empty, old)));
+        }
+        let data = splice(&node, i, 1, None)?;
+        let size = data.len();
+        let id = write_node(pager, id, KIND_LEAF, data)?;
+        return Ok(Some((Change::Node { id, size }, old)));
+    }
+    let idx = node.child_index(key)?;
+    let child = node.child(idx)?;
+    match remove_at(pager, child, key, depth + 1)? {
+        None => Ok(None),
+        Some((change, old)) => Ok(Some((apply(pager, &node, idx, child, change)?, old))),
+    }
+}
+
+impl BTree {
+    /// The value stored under `key`.
+    pub fn get(&self, pager: &Pager, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(mut id) = self.root else {
+            return Ok(None);
+        };
+        for _ in 0..MAX_DEPTH {
+            let page = pager.read(id)?;
+            let node = Node::parse(id, page.kind, &page.data)?;
+            if node.is_leaf() {
+                return match node.search(key)? {
+                    Ok(i) => Ok(Some(load_value(pager, node.value(i)?)?)),
+                    Err(_) => Ok(None),
+                };
+            }
+            id = node.child(node.child_index(key)?)?;
+        }
+        Err(too_deep(id))
+    }
+
+    /// Store `value` under `key`, replacing any old value; returns the old
+    /// value's length if there was one. Needs an open pager transaction.
+    pub fn insert(&mut self, pager: &mut Pager, key: &[u8], value: &[u8]) -> Result<Option<usize>> {
+        let max = Self::max_key_len(pager.page_size());
+        if key.len() > max {
+            return Err(BTreeError::KeyTooLarge {
+                len: key.len(),
+                max,
+            });
+        }
+        if value.len() > u32::MAX as usize {
+            return Err(BTreeError::ValueTooLarge {
+                len: value.len(),
+                max: u32::MAX as usize,
+            });
+        }
+        let cell = if node::inline_fits(pager.page_size(), key.len(), value.len()) {
+            leaf_cell(key, ValueRef::Inline(value))
+        } else {
+            let head = overflow::write(pager, value)?;
+            leaf_cell(
+                key,
+                ValueRef::Overflow {
+                    head,
+                    len: value.len(),
+                },
+            )
+        };
+        let (change, old) = match self.root {
+            None => {
+                let data = build_leaf(&[&cell]);
+                let size = data.len();
+                let id = write_new(pager, KIND_LEAF, data)?;
+                (Change::Node { id, size }, None)
+            }
+            Some(root) => insert_at(pager, root, key, &cell, 0)?,
+        };
+        self.set_root(pager, change)?;
+        let len = old.as_ref().map(|o| o.len);
+        if let Some(old) = old {
+            old.release(pager)?;
+        }
+        Ok(len)
+    }
+
+    /// Remove `key`; returns whether it was present. Needs an open pager
+    /// transaction.
+    pub fn remove(&mut self, pager: &mut Pager, key: &[u8]) -> Result<bool> {
+        let Some(root) = self.root else {
+            return Ok(false);
+        };
+        let Some((change, old)) = remove_at(pager, root, key, 0)? else {
+            return Ok(false);
+        };
+        self.set_root(pager, change)?;
+        old.release(pager)?;
+        Ok(true)
+    }
+
+    /// Free every page of the tree and make it empty.
+    pub fn clear(&mut self, pager: &mut Pager) -> Result<()> {
+        let mut ids = Vec::new();
+        self.pages(pager, &mut |id| ids.push(id))?;
+        for id in ids {
+            pager.free(id)?;
+        }
+        self.root = None;
+        self.version = self.version.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Install the root's change: grow a level on a split, drop levels of
+    /// single-child branches, and bump the version.
+    fn set_root(&mut self, pager: &mut Pager, change: Change) -> Result<()> {
+        self.version = self.version.wrapping_add(1);
+        self.root = match change {
+            Change::Empty => None,
+            Change::Split { left, sep, right } => {
+                let data = build_branch(left, &[(&sep, right)]);
+                Some(write_new(pager, KIND_BRANCH, data)?)
+            }
+            Change::Node { mut id, size } => {
+                // Only a branch without keys is this small (a leaf holds at
+                // least one cell), and only the root can be one for long.
+                if size <= BRANCH_HEADER {
+                    for level in 0.. {
+                        if level == MAX_DEPTH {
+                            return Err(too_deep(id));
+                        }
+                        let page = pager.read(id)?;
+                        let node = Node::parse(id, page.kind, &page.data)?;
+                        if node.is_leaf() || node.count() > 0 {
+                            break;
+                        }
+                        let child = node.child(0)?;
+                        pager.free(id)?;
+                        id = child;
+                    }
+                }
+                Some(id)
+            }
+        };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_points_respect_bias_and_page() {
+        let sizes = vec![40; 30]; // 1200 bytes of entries, 1 KiB pages
+        let even = split_point(&sizes, 4, 1024, Bias::Even, false).unwrap();
+        assert_eq!(even, 15);
+        let packed = split_point(&sizes, 4, 1024, Bias::PackLeft, false).unwrap();
+        assert!(packed > 20, "append loads keep left pages full: {packed}");
+        assert!(4 + 40 * (30 - packed) >= min_fill(1024));
+        let packed = split_point(&sizes, 4, 1024, Bias::PackRight, false).unwrap();
+        assert!(packed < 10 && 4 + 40 * packed >= min_fill(1024));
+        assert_eq!(split_point(&[2000, 10], 4, 1024, Bias::Even, false), None);
+    }
+}
