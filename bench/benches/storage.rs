@@ -12,9 +12,21 @@ use tempfile::TempDir;
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bench");
 
+/// Native runs give moonvault a native-sized page cache (redb's default
+/// cache is far larger still); `MOONVAULT_BENCH_CACHE` overrides it, e.g.
+/// 524288 for the 512 KiB browser budget.
+fn cache_bytes() -> usize {
+    std::env::var("MOONVAULT_BENCH_CACHE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64 * 1024 * 1024)
+}
+
 fn moonvault_open(dir: &TempDir) -> Db {
     let store = FileStore::open(dir.path().join("mv")).expect("open file store");
-    Db::open(Box::new(store), Options::default()).expect("open moonvault")
+    let mut options = Options::default();
+    options.pager.cache_bytes = cache_bytes();
+    Db::open(Box::new(store), options).expect("open moonvault")
 }
 
 fn moonvault_loaded(n: u64) -> (TempDir, Db) {

@@ -1,9 +1,14 @@
-//! A least-recently-used cache of clean (already stored) pages, bounded by
-//! bytes rather than entries so that the engine fits a fixed memory budget.
+//! A cache of clean (already stored) pages, bounded by bytes rather than
+//! entries so that the engine fits a fixed memory budget.
+//!
+//! Eviction is CLOCK (second chance): a hit only sets a flag, so the hot
+//! read path does no reordering; the hand sweeps past recently used pages
+//! once before evicting them.
 
 use crate::frame::Page;
 use crate::PageId;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 /// Bookkeeping bytes charged per cached page on top of its data.
@@ -14,13 +19,41 @@ pub fn page_cost(page: &Page) -> usize {
     page.data.capacity() + PAGE_OVERHEAD
 }
 
-/// Byte-bounded LRU of clean pages.
-#[derive(Debug, Default)]
+/// A fast hasher for page ids (they are not attacker-chosen hash keys).
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: spreads sequential ids across the table.
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A `HashMap` keyed by page id with [`IdHasher`].
+pub type IdMap<V> = HashMap<PageId, V, BuildHasherDefault<IdHasher>>;
+
+struct Slot {
+    id: PageId,
+    page: Rc<Page>,
+    referenced: bool,
+}
+
+/// Byte-bounded CLOCK cache of clean pages.
+#[derive(Default)]
 pub struct PageCache {
-    entries: HashMap<PageId, (Rc<Page>, u64)>,
-    /// Access tick -> page id; the smallest tick is the least recently used.
-    order: BTreeMap<u64, PageId>,
-    tick: u64,
+    index: IdMap<usize>,
+    slots: Vec<Option<Slot>>,
+    vacant: Vec<usize>,
+    hand: usize,
     bytes: usize,
     /// Lookups answered from the cache.
     pub hits: u64,
@@ -28,18 +61,28 @@ pub struct PageCache {
     pub misses: u64,
 }
 
+impl std::fmt::Debug for PageCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageCache")
+            .field("pages", &self.index.len())
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PageCache {
-    /// The cached page, refreshing its recency.
+    /// The cached page, marking it recently used.
     pub fn get(&mut self, id: PageId) -> Option<Rc<Page>> {
-        self.tick += 1;
-        let tick = self.tick;
-        match self.entries.get_mut(&id) {
-            Some((page, t)) => {
-                self.order.remove(t);
-                *t = tick;
-                self.order.insert(tick, id);
+        match self
+            .index
+            .get(&id)
+            .and_then(|&i| self.slots.get_mut(i))
+            .and_then(Option::as_mut)
+        {
+            Some(slot) => {
+                slot.referenced = true;
                 self.hits += 1;
-                Some(page.clone())
+                Some(slot.page.clone())
             }
             None => {
                 self.misses += 1;
@@ -51,30 +94,61 @@ impl PageCache {
     /// Insert (or replace) a page, then evict down to `budget` bytes.
     pub fn insert(&mut self, id: PageId, page: Rc<Page>, budget: usize) {
         self.remove(id);
-        self.tick += 1;
         self.bytes += page_cost(&page);
-        self.order.insert(self.tick, id);
-        self.entries.insert(id, (page, self.tick));
+        let slot = Some(Slot {
+            id,
+            page,
+            referenced: true,
+        });
+        let i = match self.vacant.pop() {
+            Some(i) => {
+                self.slots[i] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(id, i);
         self.evict_to(budget);
     }
 
     /// Drop a page if present.
     pub fn remove(&mut self, id: PageId) {
-        if let Some((page, t)) = self.entries.remove(&id) {
-            self.order.remove(&t);
-            self.bytes -= page_cost(&page);
+        if let Some(i) = self.index.remove(&id) {
+            if let Some(slot) = self.slots.get_mut(i).and_then(Option::take) {
+                self.bytes -= page_cost(&slot.page);
+                self.vacant.push(i);
+            }
         }
     }
 
-    /// Evict least recently used pages until at most `budget` bytes remain.
+    /// Evict pages until at most `budget` bytes remain.
     pub fn evict_to(&mut self, budget: usize) {
-        while self.bytes > budget {
-            let Some((_, id)) = self.order.pop_first() else {
-                break;
-            };
-            if let Some((page, _)) = self.entries.remove(&id) {
-                self.bytes -= page_cost(&page);
+        // Two sweeps clear every reference bit, so this always terminates.
+        let mut steps = 2 * self.slots.len() + 1;
+        while self.bytes > budget && steps > 0 {
+            steps -= 1;
+            if self.hand >= self.slots.len() {
+                self.hand = 0;
             }
+            let i = self.hand;
+            self.hand += 1;
+            let Some(slot) = self.slots[i].as_mut() else {
+                continue;
+            };
+            if slot.referenced {
+                slot.referenced = false;
+                continue;
+            }
+            let id = slot.id;
+            self.remove(id);
+        }
+        if self.index.is_empty() {
+            self.slots.clear();
+            self.vacant.clear();
+            self.hand = 0;
         }
     }
 
@@ -85,12 +159,12 @@ impl PageCache {
 
     /// Pages currently cached.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.index.is_empty()
     }
 }
 
@@ -106,16 +180,37 @@ mod tests {
     }
 
     #[test]
-    fn evicts_least_recently_used_within_budget() {
+    fn stays_within_budget_and_prefers_recently_used() {
         let mut c = PageCache::default();
         let budget = 3 * (100 + PAGE_OVERHEAD);
         c.insert(1, page(100), budget);
         c.insert(2, page(100), budget);
         c.insert(3, page(100), budget);
+        // One sweep clears all bits; 1 is touched again afterwards.
+        c.evict_to(budget);
+        for id in [1, 2, 3] {
+            c.slots[c.index[&id]].as_mut().unwrap().referenced = false;
+        }
         assert!(c.get(1).is_some());
         c.insert(4, page(100), budget);
-        assert!(c.get(2).is_none(), "2 was least recently used");
-        assert!(c.get(1).is_some() && c.get(3).is_some() && c.get(4).is_some());
+        assert!(c.get(1).is_some(), "recently used page survives");
+        assert!(c.get(4).is_some(), "new page is cached");
+        assert_eq!(c.len(), 3);
         assert!(c.bytes() <= budget);
+    }
+
+    #[test]
+    fn many_inserts_never_exceed_budget() {
+        let mut c = PageCache::default();
+        let budget = 10_000;
+        for id in 0..1000u64 {
+            c.insert(id % 37, page(50 + (id as usize % 300)), budget);
+            assert!(c.bytes() <= budget);
+            if id % 3 == 0 {
+                let _ = c.get(id % 11);
+            }
+        }
+        c.evict_to(0);
+        assert!(c.is_empty() && c.bytes() == 0);
     }
 }

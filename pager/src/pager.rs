@@ -18,7 +18,7 @@
 //!   so a crash leaks nothing; stray blobs (spilled pages of a transaction
 //!   that never checkpointed) are deleted on open.
 
-use crate::cache::{page_cost, PageCache};
+use crate::cache::{page_cost, IdMap, PageCache};
 use crate::error::{PagerError, Result};
 use crate::frame::{self, Page};
 use crate::store::{Area, BlobStore, WriteOp};
@@ -26,7 +26,10 @@ use crate::superblock::Superblock;
 use crate::PageId;
 use bytes::Bytes;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::hash::BuildHasherDefault;
+
+type IdSet = HashSet<PageId, BuildHasherDefault<crate::cache::IdHasher>>;
 use std::rc::Rc;
 
 /// Smallest allowed logical page size.
@@ -61,7 +64,7 @@ impl Default for PagerConfig {
 #[derive(Debug, Default)]
 struct TxnPages {
     /// Allocated by this transaction: writable in place, freed on rollback.
-    fresh: HashSet<PageId>,
+    fresh: IdSet,
     /// Older pages this transaction released (restored on rollback).
     freed: Vec<PageId>,
 }
@@ -101,7 +104,7 @@ pub struct Pager {
     page_size: usize,
     cache_budget: usize,
     cache: RefCell<PageCache>,
-    dirty: HashMap<PageId, Rc<Page>>,
+    dirty: IdMap<Rc<Page>>,
     dirty_bytes: usize,
     durable: Superblock,
     next_page_id: PageId,
@@ -205,7 +208,7 @@ impl Pager {
             page_size,
             cache_budget: config.cache_bytes,
             cache: RefCell::new(PageCache::default()),
-            dirty: HashMap::new(),
+            dirty: IdMap::default(),
             dirty_bytes: 0,
             next_page_id: durable.next_page_id,
             free: BTreeSet::new(),
