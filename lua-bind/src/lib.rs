@@ -1,0 +1,49 @@
+//! # moonvault-lua
+//!
+//! Owns the Lua 5.4 virtual machine that scripts moonvault, on every target:
+//! natively and on `wasm32-unknown-unknown` (the web build).
+//!
+//! - [`new_vm`]: a sandboxed VM (safe standard libraries, no `os.exit`)
+//!   whose allocations are capped by a memory limit. Exceeding it raises a
+//!   catchable Lua "not enough memory" error; the VM stays usable.
+//! - On wasm32, `wasi_shim` answers the C library's system calls inside
+//!   the module (so it imports nothing from WASI) and lets the embedder
+//!   route Lua's stdout/stderr and clock.
+//!
+//! Lua is compiled from source by `build.rs` (lua-src), not by mlua's
+//! `vendored` feature, which cannot target wasm32-unknown-unknown.
+//!
+//! Invariants:
+//! - This crate knows nothing of browsers: no `wasm-bindgen`/`web-sys`.
+//!   The web crate installs its hooks through plain Rust functions.
+//! - Lua errors unwind with `longjmp` (a wasm exception on wasm32) through
+//!   Rust frames without running their destructors. Rust code called from
+//!   Lua must not hold resources that matter across calls back into Lua.
+//! - On wasm32 the memory limit must leave headroom below the module's
+//!   linear-memory maximum: a failed real allocation aborts the module,
+//!   only Lua's own limit gives a recoverable error.
+
+#![warn(missing_docs)]
+
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod wasi_shim;
+
+pub use mlua;
+
+use mlua::{Lua, LuaOptions, StdLib};
+
+/// Creates a Lua 5.4 VM with the safe standard libraries
+/// ([`StdLib::ALL_SAFE`]: everything but `debug`; C modules cannot be
+/// loaded) and a memory limit of `memory_limit` bytes for everything the VM
+/// allocates.
+///
+/// `os.exit` is removed: a script must not end the host process (natively)
+/// or trap the module (on wasm32).
+pub fn new_vm(memory_limit: usize) -> mlua::Result<Lua> {
+    let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default())?;
+    lua.globals()
+        .get::<mlua::Table>("os")?
+        .set("exit", mlua::Value::Nil)?;
+    lua.set_memory_limit(memory_limit)?;
+    Ok(lua)
+}

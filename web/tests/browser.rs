@@ -1,0 +1,226 @@
+//! The Lua VM in headless Chromium, through the exported `eval`.
+//!
+//! Run: `scripts/test-wasm.sh` (or `cargo test -p moonvault-web --target
+//! wasm32-unknown-unknown` with CHROMEDRIVER set). All tests share the one
+//! module-wide VM, as a page would.
+
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use moonvault_lua::mlua;
+use moonvault_lua::wasi_shim::{set_output_sink, Stream};
+use moonvault_web::{eval, init, LUA_MEMORY_LIMIT};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const MEMORY_BUDGET: u32 = 2 * 1024 * 1024;
+
+fn ok(code: &str) -> String {
+    eval(code)
+        .map_err(JsValue::from)
+        .unwrap_or_else(|e| panic!("{code}: {e:?}"))
+}
+
+fn err(code: &str) -> String {
+    let e = JsValue::from(eval(code).expect_err(code));
+    let e: js_sys::Error = e.dyn_into().expect("a JS Error");
+    String::from(e.message())
+}
+
+fn memory_bytes() -> u32 {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    memory
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length()
+}
+
+#[wasm_bindgen_test]
+fn eval_returns_values() {
+    assert_eq!(ok("return 1 + 2, 'x', nil"), "3\tx\tnil");
+    assert_eq!(
+        ok(r#"return string.format("%.14g", 0.1), tostring(1e300), 7 // 2, 2^53"#),
+        "0.1\t1e+300\t3\t9.007199254741e+15"
+    );
+}
+
+#[wasm_bindgen_test]
+fn pcall_catches_errors() {
+    assert_eq!(
+        ok(r#"local ok, e = pcall(error, "boom", 0) return ok, e"#),
+        "false\tboom"
+    );
+    // Nested: an error unwinds through several protected calls.
+    assert_eq!(
+        ok(r#"return pcall(function() return select(2, pcall(error, "in", 0)) .. "!" end)"#),
+        "true\tin!"
+    );
+    let msg = err(r#"error("uncaught")"#);
+    assert!(msg.contains("uncaught"), "{msg}");
+    assert_eq!(ok("return 40 + 2"), "42");
+}
+
+#[wasm_bindgen_test]
+fn string_dump_then_load() {
+    assert_eq!(
+        ok(r#"local f = load(string.dump(function(a) return a * 2 end), "d", "b") return f(21)"#),
+        "42"
+    );
+}
+
+#[wasm_bindgen_test]
+fn deep_c_recursion_is_an_error_not_a_trap() {
+    // The parser recurses in C per nesting level; Lua caps that depth
+    // (LUAI_MAXCCALLS) and the 128 KiB stack must hold the cap.
+    let msg = err(&format!("return {}1{}", "(".repeat(300), ")".repeat(300)));
+    assert!(msg.contains("overflow") || msg.contains("levels"), "{msg}");
+    let msg = err(
+        "local function f() return tostring(setmetatable({}, {__tostring = f})) end return f()",
+    );
+    assert!(msg.contains("overflow") || msg.contains("stack"), "{msg}");
+    assert_eq!(ok("return 1"), "1");
+}
+
+#[wasm_bindgen_test]
+fn rust_callback_recursion_is_an_error_not_a_trap() {
+    // Lua -> Rust -> Lua -> ... puts mlua's Rust frames on the 128 KiB
+    // shadow stack at every level; Lua's C-call cap must stop it first.
+    let lua = moonvault_lua::new_vm(256 * 1024).unwrap();
+    let f = lua
+        .create_function(|lua, n: i64| {
+            if n == 0 {
+                return Ok(0);
+            }
+            let g: mlua::Function = lua.globals().get("g")?;
+            g.call::<i64>(n - 1)
+        })
+        .unwrap();
+    lua.globals().set("f", f).unwrap();
+    let (ok, msg): (bool, String) = lua
+        .load("function g(n) return f(n) + 1 end local ok, e = pcall(f, 100000) return ok, tostring(e)")
+        .eval()
+        .unwrap();
+    assert!(!ok);
+    assert!(msg.contains("stack overflow"), "{msg}");
+    let depth: i64 = lua.load("return f(50)").eval().unwrap();
+    assert_eq!(depth, 50);
+}
+
+#[wasm_bindgen_test]
+fn memory_limit_is_catchable_and_vm_survives() {
+    let out = ok(r#"
+        local t = {}
+        local ok, e = pcall(function() for i = 1, 1e7 do t[i] = { i } end end)
+        t = nil
+        collectgarbage()
+        return ok, e
+    "#);
+    assert_eq!(out, "false\tnot enough memory");
+    let msg = err("local s = {} for i = 1, 1e7 do s[i] = i end");
+    assert!(msg.contains("not enough memory"), "{msg}");
+    assert_eq!(
+        ok("collectgarbage() local t = {} for i = 1, 1000 do t[i] = i end return #t"),
+        "1000"
+    );
+    assert!(memory_bytes() <= MEMORY_BUDGET, "{} bytes", memory_bytes());
+}
+
+#[wasm_bindgen_test]
+fn moderate_allocations_fit() {
+    // About a quarter of the Lua limit.
+    assert_eq!(
+        ok("local t = {} for i = 1, 4000 do t[i] = { i } end return #t"),
+        "4000"
+    );
+    assert!(LUA_MEMORY_LIMIT < MEMORY_BUDGET as usize);
+    assert!(memory_bytes() <= MEMORY_BUDGET, "{} bytes", memory_bytes());
+}
+
+#[wasm_bindgen_test]
+fn memory_cannot_grow_past_budget() {
+    const PAGE: u32 = 64 * 1024;
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    let grow: js_sys::Function = js_sys::Reflect::get(&memory, &"grow".into())
+        .unwrap()
+        .unchecked_into();
+    let headroom = (MEMORY_BUDGET - memory_bytes()) / PAGE;
+    // One page more than the budget allows must be refused (RangeError)
+    // and leave the memory unchanged.
+    let before = memory_bytes();
+    assert!(grow.call1(&memory, &JsValue::from(headroom + 1)).is_err());
+    assert_eq!(memory_bytes(), before);
+}
+
+#[wasm_bindgen_test]
+fn print_goes_to_the_output_sink() {
+    init();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = Rc::clone(&seen);
+    let previous = set_output_sink(Some(Box::new(move |stream, bytes| {
+        sink.borrow_mut().push((stream, bytes.to_vec()));
+    })));
+    let result =
+        eval(r#"print("hello", 42) io.write("a", "b") io.stdout:flush() io.stderr:write("e")"#);
+    set_output_sink(previous);
+    result.map_err(JsValue::from).unwrap();
+    let seen = seen.borrow();
+    let text = |s: Stream| {
+        let bytes: Vec<u8> = seen
+            .iter()
+            .filter(|(st, _)| *st == s)
+            .flat_map(|(_, b)| b.iter().copied())
+            .collect();
+        String::from_utf8(bytes).unwrap()
+    };
+    assert_eq!(text(Stream::Stdout), "hello\t42\nab");
+    assert_eq!(text(Stream::Stderr), "e");
+}
+
+#[wasm_bindgen_test]
+fn host_without_files_or_environment() {
+    assert_eq!(
+        ok(r#"local f, e = io.open("x.txt") return f, type(e)"#),
+        "nil\tstring"
+    );
+    assert_eq!(ok(r#"return os.getenv("HOME")"#), "nil");
+    // os.time comes from Date.now(): after 2020, as an integer.
+    assert_eq!(
+        ok("return math.type(os.time()), os.time() > 1577836800"),
+        "integer\ttrue"
+    );
+    // lua-src's WASI build has no os.clock; os.exit is removed everywhere.
+    assert_eq!(ok("return pcall(os.clock)"), "false\tnot supported on WASI");
+    assert_eq!(ok("return os.exit"), "nil");
+}
+
+unsafe extern "C" {
+    /// wasi-libc's; Lua's table.sort calls it for pivots on WASI.
+    fn arc4random() -> u32;
+}
+
+#[wasm_bindgen_test]
+fn libc_randomness_does_not_abort() {
+    // arc4random aborts the module unless the random_get shim succeeds.
+    // SAFETY: a plain C function without arguments.
+    let draws: Vec<u32> = (0..4).map(|_| unsafe { arc4random() }).collect();
+    assert!(draws.windows(2).any(|w| w[0] != w[1]), "{draws:?}");
+}
+
+#[wasm_bindgen_test]
+fn large_sorts_work() {
+    // Sorting exercises the C comparator calls and, on unbalanced
+    // partitions, arc4random (see libc_randomness_does_not_abort).
+    assert_eq!(
+        ok(
+            "local t = {} for i = 1, 3000 do t[i] = (i * 7919) % 3001 end \
+            table.sort(t) for i = 2, #t do assert(t[i-1] <= t[i]) end \
+            local u = {} for i = 1, 3000 do u[i] = 5 end \
+            table.sort(u, function(a, b) return a < b end) return #t, #u"
+        ),
+        "3000\t3000"
+    );
+}
