@@ -34,6 +34,133 @@ pub enum EngineError {
     /// The caller passed something the engine cannot accept.
     #[error("{0}")]
     InvalidArgument(String),
+    /// A key Lua refuses (NaN, nil), with Lua's wording.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    /// A table key, or a value to index, whose encoded key exceeds the
+    /// B-tree's key limit.
+    #[error("{what} takes {len} bytes as a key, over the limit of {max}; use a shorter key, or do not index values this long")]
+    KeyTooLong {
+        /// What was too long (names the key or field).
+        what: String,
+        /// Its encoded length.
+        len: usize,
+        /// The limit for this page size.
+        max: usize,
+    },
+    /// A table id that does not (or no longer) exist.
+    #[error("table {id} does not exist (it was deleted, or replaced by a non-table value); look it up again from Memory")]
+    NoSuchTable {
+        /// The id.
+        id: u64,
+    },
+    /// A path step holds a value that is not a table.
+    #[error(
+        "{path} is {}, not a table; assign a table there first",
+        with_article(found)
+    )]
+    NotATable {
+        /// The path, in Lua syntax.
+        path: String,
+        /// The Lua type found there.
+        found: &'static str,
+    },
+    /// A write breaks the schema of a table's records.
+    #[error("schema violation in {table} record {key}, field {field}: {detail} (rule `{rule}`); fix the value, or change the schema of {table} with set_schema")]
+    SchemaViolation {
+        /// The table whose schema applies (`Memory.users`).
+        table: String,
+        /// The record's key, as a Lua value (`"u1"`, `42`).
+        key: String,
+        /// The field path inside the record.
+        field: String,
+        /// The rule: type, required, min, max, min_len, max_len, enum,
+        /// strict, record.
+        rule: String,
+        /// What was wrong, with the offending value.
+        detail: String,
+    },
+    /// A write gives a unique index a value another record has.
+    #[error("unique index on {table}({field}): value {value} already belongs to record {existing}, so record {key} cannot have it; use another value or drop the unique index")]
+    UniqueViolation {
+        /// The indexed table.
+        table: String,
+        /// The indexed field.
+        field: String,
+        /// The duplicated value.
+        value: String,
+        /// The record being written.
+        key: String,
+        /// The record already holding the value.
+        existing: String,
+    },
+    /// An index on that field exists with other options.
+    #[error("an index on {table}({field}) already exists with unique = {unique}; drop it first to change it")]
+    IndexExists {
+        /// The table.
+        table: String,
+        /// The field.
+        field: String,
+        /// The existing index's option.
+        unique: bool,
+    },
+    /// An operation of a batch failed; nothing of the batch was applied.
+    #[error("batch operation {position} (counting from 0) failed, nothing was applied: {source}")]
+    BatchFailed {
+        /// Position of the failing operation.
+        position: usize,
+        /// Why it failed.
+        source: Box<EngineError>,
+    },
+    /// An `order_by` without a usable index would sort too many records.
+    #[error("query on {table} orders by {field} and would sort more than {cap} records in memory; create an index on {field}, add a limit, or raise the query's sort_cap")]
+    SortTooLarge {
+        /// The queried table.
+        table: String,
+        /// The order field.
+        field: String,
+        /// The cap.
+        cap: usize,
+    },
+    /// A migration step failed; the store stays at version `from`.
+    #[error("migration step {from} -> {to} failed, the store stays at version {from}: {source}")]
+    MigrationFailed {
+        /// Version before the step (still current).
+        from: u64,
+        /// Version the step would have reached.
+        to: u64,
+        /// Why it failed.
+        source: Box<EngineError>,
+    },
+    /// An error raised by user code run by the engine (a migration step, a
+    /// binding callback).
+    #[error("{0}")]
+    Callback(String),
+    /// An earlier operation of the transaction failed after writing part
+    /// of its changes; only rollback is possible.
+    #[error(
+        "an earlier operation of this transaction failed midway ({0}); roll the transaction back"
+    )]
+    TxnAborted(String),
+}
+
+/// `"an integer"`, `"a string"`: a type name for messages.
+pub(crate) fn with_article(word: &str) -> String {
+    match word.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {word}"),
+        _ => format!("a {word}"),
+    }
+}
+
+impl From<crate::codec::CodecError> for EngineError {
+    fn from(e: crate::codec::CodecError) -> Self {
+        match e {
+            crate::codec::CodecError::Corrupted { what, detail } => {
+                EngineError::Corrupted { what, detail }
+            }
+            crate::codec::CodecError::InvalidKey(msg) => EngineError::InvalidKey(msg),
+        }
+    }
 }
 
 impl EngineError {

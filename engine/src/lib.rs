@@ -14,10 +14,20 @@
 
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod codec;
 pub mod error;
 pub mod export;
+pub mod index;
 pub mod kv;
+pub mod migrate;
+pub mod query;
+pub mod schema;
+pub mod stats;
+pub mod table;
+#[cfg(test)]
+mod testutil;
 
 pub use error::{EngineError, Result};
 pub use kv::{Db, DbStats, Durability, KvRead, Options, ReadTxn, WriteTxn};
+pub use table::{Input, Snapshot, Store, TableId, TableRead, Txn, ROOT};

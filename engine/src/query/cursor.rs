@@ -1,0 +1,339 @@
+//! Running a plan: a detached, streaming cursor.
+//!
+//! Memory: streaming plans hold one B-tree cursor. Only an in-memory
+//! ordering buffers rows: at most `offset + limit` for the heap, at most
+//! `sort_cap` for a full sort (past it the query fails with
+//! [`EngineError::SortTooLarge`]); both are bounded by `sort_cap`.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::ops::Bound;
+
+use moonvault_btree::Cursor;
+
+use super::plan::{make, upper, Part, Plan, Planned, SortSpec};
+use super::Query;
+use crate::codec::{decode_value, Key, Value};
+use crate::error::{EngineError, Result};
+use crate::kv::KvRead;
+use crate::table::catalog::Catalog;
+use crate::table::field::{resolve, resolve_key};
+use crate::table::keyspace::{
+    decode_entry_key, decode_index_entry, decode_record_id, entry_prefix, prefix_end, TableId,
+};
+use crate::table::read::name_of_path;
+use crate::table::TableRead;
+
+/// A result row: the record's key and its value (a [`Value::Table`] for
+/// records).
+pub type Row = (Key, Value);
+
+/// A running query. Holds no borrow of the transaction: advance it with
+/// [`QueryCursor::next`], passing the snapshot or transaction it was opened
+/// on (a binding can keep it between calls).
+///
+/// Writing while iterating: on a [`Snapshot`](crate::table::Snapshot) the
+/// results are those of the snapshot, whatever is committed meanwhile, so
+/// the safe pattern is to iterate a snapshot and write through the store.
+/// A cursor on the write transaction itself resumes after its last
+/// position and sees writes ahead of it: changing the field an index plan
+/// reads (`age = age + 100` while iterating `age > 60`) can bring a record
+/// back later in the same iteration.
+pub struct QueryCursor {
+    plan: Plan,
+    table: TableId,
+    parts: Vec<Part>,
+    /// Index of the current part, and its position.
+    part: usize,
+    range: usize,
+    cursor: Option<Cursor>,
+    residual: Vec<(crate::table::field::FieldPath, super::Cond)>,
+    sort: Option<SortSpec>,
+    sorted: Option<std::vec::IntoIter<Row>>,
+    sort_cap: usize,
+    skip: u64,
+    left: Option<u64>,
+    done: bool,
+}
+
+impl std::fmt::Debug for QueryCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryCursor")
+            .field("plan", &self.plan)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QueryCursor {
+    pub(crate) fn open(kv: &dyn KvRead, catalog: &Catalog, query: &Query) -> Result<QueryCursor> {
+        Ok(QueryCursor::from_planned(make(kv, catalog, query)?))
+    }
+
+    pub(crate) fn from_planned(p: Planned) -> QueryCursor {
+        QueryCursor {
+            plan: p.plan,
+            table: p.table,
+            parts: p.parts,
+            part: 0,
+            range: 0,
+            cursor: None,
+            residual: p.residual,
+            sort: p.sort,
+            sorted: None,
+            sort_cap: p.sort_cap,
+            skip: p.offset,
+            left: p.limit,
+            done: false,
+        }
+    }
+
+    /// The plan this cursor runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The next record, or `None` at the end. After an error the cursor
+    /// stays finished.
+    pub fn next<R: TableRead + ?Sized>(&mut self, reader: &R) -> Result<Option<Row>> {
+        let result = self.advance(reader.kv());
+        if result.is_err() {
+            self.done = true;
+        }
+        result
+    }
+
+    fn advance(&mut self, kv: &dyn KvRead) -> Result<Option<Row>> {
+        loop {
+            if self.done || self.left == Some(0) {
+                self.done = true;
+                return Ok(None);
+            }
+            let row = if self.sort.is_some() {
+                if self.sorted.is_none() {
+                    let rows = self.sort_all(kv)?;
+                    self.sorted = Some(rows.into_iter());
+                }
+                self.sorted.as_mut().and_then(Iterator::next)
+            } else {
+                self.next_raw(kv)?
+            };
+            let Some(row) = row else {
+                self.done = true;
+                return Ok(None);
+            };
+            if self.skip > 0 {
+                self.skip -= 1;
+                continue;
+            }
+            if let Some(left) = &mut self.left {
+                *left -= 1;
+            }
+            return Ok(Some(row));
+        }
+    }
+
+    /// The next record passing the filters, in source order.
+    pub(crate) fn next_raw(&mut self, kv: &dyn KvRead) -> Result<Option<Row>> {
+        while let Some(row) = self.next_source(kv)? {
+            if self.passes(kv, &row.1)? {
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
+    }
+
+    fn passes(&self, kv: &dyn KvRead, value: &Value) -> Result<bool> {
+        for (field, cond) in &self.residual {
+            let v = resolve(kv, Some(value), field.keys())?;
+            if !cond.matches(v.as_ref()) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next row of the source parts (before filtering).
+    fn next_source(&mut self, kv: &dyn KvRead) -> Result<Option<Row>> {
+        loop {
+            let Some(part) = self.parts.get(self.part) else {
+                return Ok(None);
+            };
+            match part {
+                Part::Ranges { ranges, reverse } => {
+                    // Descending reads the ranges last to first.
+                    let idx = if *reverse {
+                        ranges.len().checked_sub(self.range + 1)
+                    } else {
+                        Some(self.range)
+                    };
+                    let Some(r) = idx.and_then(|i| ranges.get(i)) else {
+                        self.part += 1;
+                        self.range = 0;
+                        continue;
+                    };
+                    let cursor = self.cursor.get_or_insert_with(|| {
+                        kv.cursor(Bound::Included(&r.lo), upper(&r.hi), *reverse)
+                    });
+                    match kv.cursor_next(cursor)? {
+                        Some((k, v)) => {
+                            let (_, record) = decode_index_entry(&k)?;
+                            let id = decode_record_id(&v)?;
+                            return Ok(Some((record, Value::Table(id))));
+                        }
+                        None => {
+                            self.cursor = None;
+                            self.range += 1;
+                        }
+                    }
+                }
+                Part::Scan { unorderable } => {
+                    let table = self.table;
+                    let cursor = self.cursor.get_or_insert_with(|| {
+                        let lo = entry_prefix(table);
+                        let hi = prefix_end(&lo);
+                        kv.cursor(Bound::Included(&lo), upper(&hi), false)
+                    });
+                    match kv.cursor_next(cursor)? {
+                        Some((k, v)) => {
+                            let value = decode_value(&v)?;
+                            if let Some(field) = unorderable {
+                                // The index part already yielded these.
+                                if resolve_key(kv, Some(&value), field.keys())?.is_some() {
+                                    continue;
+                                }
+                            }
+                            return Ok(Some((decode_entry_key(&k)?, value)));
+                        }
+                        None => {
+                            self.cursor = None;
+                            self.part += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drain the filtered source into order (heap or capped sort).
+    fn sort_all(&mut self, kv: &dyn KvRead) -> Result<Vec<Row>> {
+        let Some(spec) = self.sort.clone() else {
+            return Ok(Vec::new());
+        };
+        let cap = self.sort_cap;
+        let table = self.table;
+        let too_large = |kv: &dyn KvRead| EngineError::SortTooLarge {
+            table: table_name(kv, table),
+            field: spec.field.to_string(),
+            cap,
+        };
+        let mut heap: BinaryHeap<Sorted> = BinaryHeap::new();
+        while let Some((key, value)) = self.next_raw(kv)? {
+            let by = resolve_key(kv, Some(&value), spec.field.keys())?;
+            let row = Sorted {
+                by,
+                key,
+                value,
+                descending: spec.descending,
+            };
+            match spec.keep {
+                Some(keep) => {
+                    if keep == 0 {
+                        continue;
+                    }
+                    heap.push(row);
+                    if heap.len() as u64 > keep {
+                        heap.pop();
+                    }
+                }
+                None => heap.push(row),
+            }
+            if heap.len() > cap {
+                return Err(too_large(kv));
+            }
+        }
+        Ok(heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|s| (s.key, s.value))
+            .collect())
+    }
+}
+
+/// A table's name for messages, or its id if the name cannot be read.
+fn table_name(kv: &dyn KvRead, table: TableId) -> String {
+    let mut path = Vec::new();
+    let mut cur = table;
+    while let Ok(Some((parent, key))) = crate::table::read::parent_of(kv, cur) {
+        path.push(key);
+        if path.len() > 64 {
+            return format!("table {table}");
+        }
+        cur = parent;
+    }
+    path.reverse();
+    name_of_path(&path)
+}
+
+/// A row with its sort key, ordered as the query's order defines.
+struct Sorted {
+    by: Option<Key>,
+    key: Key,
+    value: Value,
+    descending: bool,
+}
+
+/// The result order (see the module docs of [`crate::query`]): values
+/// ascending (or descending), ties by record key in the same direction;
+/// rows without a value last, by record key ascending.
+fn row_order(
+    a_by: &Option<Key>,
+    a_key: &Key,
+    b_by: &Option<Key>,
+    b_key: &Key,
+    descending: bool,
+) -> Ordering {
+    match (a_by, b_by) {
+        (Some(x), Some(y)) => {
+            let o = x.cmp(y).then_with(|| a_key.cmp(b_key));
+            if descending {
+                o.reverse()
+            } else {
+                o
+            }
+        }
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a_key.cmp(b_key),
+    }
+}
+
+impl Ord for Sorted {
+    fn cmp(&self, other: &Self) -> Ordering {
+        row_order(&self.by, &self.key, &other.by, &other.key, self.descending)
+    }
+}
+
+impl PartialOrd for Sorted {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Sorted {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Sorted {}
+
+/// The order of query results with `order_by` (for tests and bindings that
+/// need to merge or compare results): `(field value, record key)` pairs.
+pub fn result_order(
+    a: (&Option<Key>, &Key),
+    b: (&Option<Key>, &Key),
+    descending: bool,
+) -> Ordering {
+    row_order(a.0, a.1, b.0, b.1, descending)
+}

@@ -1,0 +1,176 @@
+//! Field paths inside records (`"profile.address.city"`), and resolving
+//! them against stored values.
+
+use std::fmt;
+
+use super::keyspace::entry_key;
+use crate::codec::{decode_value, fmt_path, Key, Value};
+use crate::error::{EngineError, Result};
+use crate::kv::KvRead;
+
+/// The path of a field inside a record: `age`, `profile.address.city`, or
+/// any keys (`FieldPath::new(vec![Key::from("tags"), Key::Int(1)])`).
+/// Never empty.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldPath(Vec<Key>);
+
+impl FieldPath {
+    /// A path of arbitrary keys; refuses an empty path and NaN keys, and
+    /// normalises integral float keys to integers as Lua does.
+    pub fn new(keys: Vec<Key>) -> Result<FieldPath> {
+        if keys.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "a field path needs at least one key (e.g. \"age\")".into(),
+            ));
+        }
+        let keys = keys
+            .into_iter()
+            .map(normalize_key)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FieldPath(keys))
+    }
+
+    /// Parse dotted names: `"profile.address.city"`. Every component is a
+    /// string key; use [`FieldPath::new`] for integer or other keys.
+    pub fn parse(s: &str) -> Result<FieldPath> {
+        if s.is_empty() || s.split('.').any(str::is_empty) {
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid field path {s:?}: use dotted names like \"profile.city\""
+            )));
+        }
+        Ok(FieldPath(s.split('.').map(Key::from).collect()))
+    }
+
+    /// The keys of the path, outermost first.
+    pub fn keys(&self) -> &[Key] {
+        &self.0
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false (paths are never empty); for clippy's sake.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&fmt_path(&self.0))
+    }
+}
+
+/// Things that name a field path: `&str`/`String` (dotted), a
+/// [`FieldPath`], or a `Vec<Key>`.
+pub trait IntoFieldPath {
+    /// Convert, reporting a malformed path.
+    fn into_field_path(self) -> Result<FieldPath>;
+}
+
+impl IntoFieldPath for FieldPath {
+    fn into_field_path(self) -> Result<FieldPath> {
+        Ok(self)
+    }
+}
+
+impl IntoFieldPath for &FieldPath {
+    fn into_field_path(self) -> Result<FieldPath> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoFieldPath for &str {
+    fn into_field_path(self) -> Result<FieldPath> {
+        FieldPath::parse(self)
+    }
+}
+
+impl IntoFieldPath for String {
+    fn into_field_path(self) -> Result<FieldPath> {
+        FieldPath::parse(&self)
+    }
+}
+
+impl IntoFieldPath for Vec<Key> {
+    fn into_field_path(self) -> Result<FieldPath> {
+        FieldPath::new(self)
+    }
+}
+
+/// A key as Lua would use it: NaN refused, integral floats as integers.
+pub fn normalize_key(key: Key) -> Result<Key> {
+    match key {
+        Key::Float(x) => Ok(Key::from_f64(x)?),
+        other => Ok(other),
+    }
+}
+
+/// Read one entry's value.
+pub(crate) fn get_value(kv: &dyn KvRead, table: u64, key: &Key) -> Result<Option<Value>> {
+    match kv.get(&entry_key(table, key))? {
+        Some(bytes) => Ok(Some(decode_value(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// The value at `path` below `value` (the value itself for an empty path):
+/// walks child tables; a non-table in the way means "missing".
+pub(crate) fn resolve(
+    kv: &dyn KvRead,
+    value: Option<&Value>,
+    path: &[Key],
+) -> Result<Option<Value>> {
+    let Some((first, rest)) = path.split_first() else {
+        return Ok(value.cloned());
+    };
+    let Some(Value::Table(mut table)) = value else {
+        return Ok(None);
+    };
+    let mut key = first;
+    let mut rest = rest;
+    loop {
+        let found = get_value(kv, table, key)?;
+        match rest.split_first() {
+            None => return Ok(found),
+            Some((next, more)) => match found {
+                Some(Value::Table(t)) => {
+                    table = t;
+                    key = next;
+                    rest = more;
+                }
+                _ => return Ok(None),
+            },
+        }
+    }
+}
+
+/// [`resolve`] as an index key: scalars only (see [`Value::as_key`]).
+pub(crate) fn resolve_key(
+    kv: &dyn KvRead,
+    value: Option<&Value>,
+    path: &[Key],
+) -> Result<Option<Key>> {
+    Ok(resolve(kv, value, path)?.and_then(|v| v.as_key()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_display() {
+        let p = FieldPath::parse("profile.address.city").unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!(p.to_string(), "profile.address.city");
+        assert!(FieldPath::parse("").is_err());
+        assert!(FieldPath::parse("a..b").is_err());
+        assert!(FieldPath::new(vec![]).is_err());
+        let p = FieldPath::new(vec![Key::from("tags"), Key::Float(2.0)]).unwrap();
+        assert_eq!(p.keys()[1], Key::Int(2));
+        assert_eq!(p.to_string(), "tags[2]");
+        assert!(FieldPath::new(vec![Key::Float(f64::NAN)]).is_err());
+    }
+}

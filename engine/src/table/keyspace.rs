@@ -1,0 +1,410 @@
+//! Byte layout of the one B-tree that holds every table, index and catalog
+//! entry. Byte 0 of every key is its namespace:
+//!
+//! ```text
+//! 00 'c'                        -> next table id, u64 LE (absent: 2)
+//! 00 'C'                        -> next index id, u64 LE (absent: 1)
+//! 00 'v'                        -> user schema version, u64 LE (absent: 0)
+//! 00 'g'                        -> catalog generation, u64 LE (absent: 0)
+//! 00 't' <table id>             -> table meta: parent id varint | key in parent (key encoding)
+//! 00 'i' <table id> <field path: encoded keys>
+//!                               -> index def: index id u64 LE | flags u8 (bit 0 unique)
+//! 00 's' <table id>             -> schema (schema/codec.rs)
+//! 01 <table id> <encoded key>   -> encoded value (codec::Value); a child table is Value::Table(id)
+//! 02 <index id> <encoded field value> <encoded record key>
+//!                               -> record's table id, LEB128 varint
+//!
+//! <id> = n: u8 (1..=8) | the id's n low bytes, big-endian; n minimal
+//!        (id 5 = 01 05, id 300 = 02 01 2C)
+//! ```
+//!
+//! The id encoding is order-preserving (a shorter id is a smaller one;
+//! equal lengths compare as big-endian) and prefix-free, so one table's (or
+//! one index's) entries are contiguous and in key order; it takes 2-4 bytes
+//! for realistic ids instead of 8, in every key of every entry. The codec's
+//! key encoding is self-delimiting, so an index key sorts by field value
+//! first, then by record key, and a prefix scan over `02 <id> <value>`
+//! finds every record holding that value.
+
+use crate::codec::{decode_key, encode_key, varint, Key};
+use crate::error::{EngineError, Result};
+
+/// Identifies a table. Ids are allocated from a counter and never reused.
+pub type TableId = u64;
+
+/// The root table, `Memory`. It exists implicitly and cannot be deleted.
+pub const ROOT: TableId = 1;
+
+/// Namespace byte of system and catalog keys.
+pub(crate) const NS_SYSTEM: u8 = 0x00;
+/// Namespace byte of table entries.
+pub(crate) const NS_ENTRY: u8 = 0x01;
+/// Namespace byte of index entries.
+pub(crate) const NS_INDEX: u8 = 0x02;
+
+pub(crate) const KEY_NEXT_TABLE: [u8; 2] = [NS_SYSTEM, b'c'];
+pub(crate) const KEY_NEXT_INDEX: [u8; 2] = [NS_SYSTEM, b'C'];
+pub(crate) const KEY_USER_VERSION: [u8; 2] = [NS_SYSTEM, b'v'];
+pub(crate) const KEY_CATALOG_GEN: [u8; 2] = [NS_SYSTEM, b'g'];
+const SYS_TABLE_META: u8 = b't';
+const SYS_INDEX_DEF: u8 = b'i';
+const SYS_SCHEMA: u8 = b's';
+
+/// First id the table counter hands out (1 is [`ROOT`]).
+pub(crate) const FIRST_TABLE_ID: u64 = 2;
+/// First id the index counter hands out.
+pub(crate) const FIRST_INDEX_ID: u64 = 1;
+
+/// Most bytes before the encoded key in an entry key (namespace, id
+/// length, id).
+pub(crate) const ENTRY_PREFIX_LEN: usize = 10;
+
+/// Append the order-preserving, prefix-free encoding of an id.
+pub(crate) fn put_id(out: &mut Vec<u8>, id: u64) {
+    let n = (8 - id.leading_zeros() as usize / 8).max(1);
+    out.push(n as u8);
+    let be = id.to_be_bytes();
+    out.extend_from_slice(be.get(8 - n..).unwrap_or(&be));
+}
+
+/// Decode an id at the start of `bytes`; returns it and the bytes used.
+/// Only the minimal form is accepted.
+pub(crate) fn take_id(bytes: &[u8]) -> Result<(u64, usize)> {
+    let bad = |detail: String| EngineError::corrupted("id", detail);
+    let (&n, rest) = bytes.split_first().ok_or_else(|| bad("missing".into()))?;
+    let n = usize::from(n);
+    if !(1..=8).contains(&n) {
+        return Err(bad(format!("length byte {n}")));
+    }
+    let body = rest.get(..n).ok_or_else(|| bad("truncated".into()))?;
+    if n > 1 && body.first() == Some(&0) {
+        return Err(bad("non-minimal encoding".into()));
+    }
+    let id = body.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    Ok((id, 1 + n))
+}
+
+/// `00 't' <id>`.
+pub(crate) fn meta_key(table: TableId) -> Vec<u8> {
+    let mut k = vec![NS_SYSTEM, SYS_TABLE_META];
+    put_id(&mut k, table);
+    k
+}
+
+/// Table meta value: parent id and the key under which it sits there.
+pub(crate) fn encode_meta(parent: TableId, key: &Key) -> Vec<u8> {
+    let mut v = Vec::with_capacity(16);
+    varint::encode_u64(parent, &mut v);
+    encode_key(key, &mut v);
+    v
+}
+
+/// Inverse of [`encode_meta`].
+pub(crate) fn decode_meta(table: TableId, bytes: &[u8]) -> Result<(TableId, Key)> {
+    let (parent, used) = varint::decode_u64(bytes)?;
+    let rest = bytes.get(used..).unwrap_or_default();
+    let (key, used) = decode_key(rest)?;
+    if used != rest.len() {
+        return Err(EngineError::corrupted(
+            "table meta",
+            format!("meta of table {table} has trailing bytes"),
+        ));
+    }
+    Ok((parent, key))
+}
+
+/// `01 <table>`: the prefix of every entry of `table`.
+pub(crate) fn entry_prefix(table: TableId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(32);
+    k.push(NS_ENTRY);
+    put_id(&mut k, table);
+    k
+}
+
+/// `01 <table> <key>`.
+pub(crate) fn entry_key(table: TableId, key: &Key) -> Vec<u8> {
+    let mut k = entry_prefix(table);
+    encode_key(key, &mut k);
+    k
+}
+
+/// The key of an entry key read back from the tree.
+pub(crate) fn decode_entry_key(bytes: &[u8]) -> Result<Key> {
+    let (_, id_len) = take_id(bytes.get(1..).unwrap_or_default())?;
+    let rest = bytes.get(1 + id_len..).unwrap_or_default();
+    let (key, used) = decode_key(rest)?;
+    if used != rest.len() || bytes.first() != Some(&NS_ENTRY) {
+        return Err(EngineError::corrupted(
+            "entry key",
+            format!("malformed entry key of {} bytes", bytes.len()),
+        ));
+    }
+    Ok(key)
+}
+
+/// The smallest byte string above every string starting with `prefix`, if
+/// any (`None` when the prefix is all `FF`).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let keep = prefix.iter().rposition(|&b| b != 0xFF)?;
+    let mut end = prefix.get(..=keep)?.to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    Some(end)
+}
+
+/// `00 'i'`: the prefix of every index definition.
+pub(crate) fn index_def_prefix() -> Vec<u8> {
+    vec![NS_SYSTEM, SYS_INDEX_DEF]
+}
+
+/// `00 'i' <table> <path>`.
+pub(crate) fn index_def_key(table: TableId, path: &[Key]) -> Vec<u8> {
+    let mut k = index_def_prefix();
+    put_id(&mut k, table);
+    for p in path {
+        encode_key(p, &mut k);
+    }
+    k
+}
+
+/// Table and field path of an index definition key.
+pub(crate) fn decode_index_def_key(bytes: &[u8]) -> Result<(TableId, Vec<Key>)> {
+    let bad = || EngineError::corrupted("index definition", "malformed key");
+    let rest = bytes.get(2..).ok_or_else(bad)?;
+    let (id, used) = take_id(rest)?;
+    let mut rest = rest.get(used..).unwrap_or_default();
+    let mut path = Vec::new();
+    while !rest.is_empty() {
+        let (k, used) = decode_key(rest)?;
+        path.push(k);
+        rest = rest.get(used..).unwrap_or_default();
+    }
+    if path.is_empty() {
+        return Err(bad());
+    }
+    Ok((id, path))
+}
+
+/// Index def value: id and flags.
+pub(crate) fn encode_index_def(id: u64, unique: bool) -> Vec<u8> {
+    let mut v = id.to_le_bytes().to_vec();
+    v.push(u8::from(unique));
+    v
+}
+
+/// Inverse of [`encode_index_def`].
+pub(crate) fn decode_index_def(bytes: &[u8]) -> Result<(u64, bool)> {
+    match bytes.split_first_chunk::<8>() {
+        Some((id, [flags])) if *flags <= 1 => Ok((u64::from_le_bytes(*id), *flags == 1)),
+        _ => Err(EngineError::corrupted(
+            "index definition",
+            format!("value of {} bytes is not id + flags", bytes.len()),
+        )),
+    }
+}
+
+/// `00 's'`: the prefix of every schema.
+pub(crate) fn schema_prefix() -> Vec<u8> {
+    vec![NS_SYSTEM, SYS_SCHEMA]
+}
+
+/// `00 's' <table>`.
+pub(crate) fn schema_key(table: TableId) -> Vec<u8> {
+    let mut k = schema_prefix();
+    put_id(&mut k, table);
+    k
+}
+
+/// Table id of a schema key.
+pub(crate) fn decode_schema_key(bytes: &[u8]) -> Result<TableId> {
+    let rest = bytes.get(2..).unwrap_or_default();
+    match take_id(rest) {
+        Ok((id, used)) if used == rest.len() => Ok(id),
+        _ => Err(EngineError::corrupted("schema", "malformed schema key")),
+    }
+}
+
+/// `02 <index>`: the prefix of every entry of an index.
+pub(crate) fn index_prefix(index: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(48);
+    k.push(NS_INDEX);
+    put_id(&mut k, index);
+    k
+}
+
+/// `02 <index> <value>`: the prefix of the entries holding `value`.
+pub(crate) fn index_value_prefix(index: u64, value: &Key) -> Vec<u8> {
+    let mut k = index_prefix(index);
+    encode_key(value, &mut k);
+    k
+}
+
+/// `02 <index> <value> <record>`.
+pub(crate) fn index_entry_key(index: u64, value: &Key, record: &Key) -> Vec<u8> {
+    let mut k = index_value_prefix(index, value);
+    encode_key(record, &mut k);
+    k
+}
+
+/// Field value and record key of an index entry key.
+pub(crate) fn decode_index_entry(bytes: &[u8]) -> Result<(Key, Key)> {
+    let (_, id_len) = take_id(bytes.get(1..).unwrap_or_default())?;
+    let rest = bytes.get(1 + id_len..).unwrap_or_default();
+    let (value, used) = decode_key(rest)?;
+    let rest = rest.get(used..).unwrap_or_default();
+    let (record, used) = decode_key(rest)?;
+    if used != rest.len() || bytes.first() != Some(&NS_INDEX) {
+        return Err(EngineError::corrupted(
+            "index entry",
+            "trailing bytes after the record key",
+        ));
+    }
+    Ok((value, record))
+}
+
+/// Index entry value: the record's table id.
+pub(crate) fn encode_record_id(id: TableId) -> Vec<u8> {
+    let mut v = Vec::with_capacity(4);
+    varint::encode_u64(id, &mut v);
+    v
+}
+
+/// Inverse of [`encode_record_id`].
+pub(crate) fn decode_record_id(bytes: &[u8]) -> Result<TableId> {
+    let (id, used) = varint::decode_u64(bytes)?;
+    if used != bytes.len() {
+        return Err(EngineError::corrupted(
+            "index entry",
+            "trailing bytes after the record id",
+        ));
+    }
+    Ok(id)
+}
+
+/// A stored u64 counter.
+pub(crate) fn decode_u64(what: &'static str, bytes: &[u8]) -> Result<u64> {
+    match <[u8; 8]>::try_from(bytes) {
+        Ok(b) => Ok(u64::from_le_bytes(b)),
+        Err(_) => Err(EngineError::corrupted(
+            what,
+            format!("{} bytes instead of 8", bytes.len()),
+        )),
+    }
+}
+
+/// The escaped body of a string key without its terminator: every string
+/// starting with `prefix` has an encoding starting with these bytes (the
+/// escaping maps each byte on its own, and `00 01` only ends a string).
+pub(crate) fn string_prefix_bytes(prefix: &[u8]) -> Vec<u8> {
+    let mut e = Vec::new();
+    encode_key(&Key::Str(prefix.to_vec()), &mut e);
+    e.truncate(e.len().saturating_sub(2));
+    e
+}
+
+/// First byte of the encodings of `key`'s type class (booleans share two
+/// tags; callers use this for numbers and strings).
+pub(crate) fn class_tag(key: &Key) -> u8 {
+    let mut e = Vec::new();
+    encode_key(key, &mut e);
+    e.first().copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_keys_round_trip_and_sort_within_table() {
+        let a = entry_key(7, &Key::Int(2));
+        let b = entry_key(7, &Key::from("a"));
+        let c = entry_key(8, &Key::Bool(false));
+        assert!(a < b && b < c);
+        assert_eq!(decode_entry_key(&a).unwrap(), Key::Int(2));
+        assert!(decode_entry_key(&a[..5]).is_err());
+        let mut bad = a.clone();
+        bad.push(0);
+        assert!(decode_entry_key(&bad).is_err());
+    }
+
+    #[test]
+    fn ids_sort_and_round_trip() {
+        let ids = [
+            0u64,
+            1,
+            255,
+            256,
+            300,
+            65_535,
+            65_536,
+            1 << 40,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        let enc = |id: u64| {
+            let mut v = Vec::new();
+            put_id(&mut v, id);
+            v
+        };
+        assert_eq!(enc(5), [1, 5]);
+        assert_eq!(enc(300), [2, 1, 0x2C]);
+        for a in ids {
+            assert_eq!(take_id(&enc(a)).unwrap(), (a, enc(a).len()));
+            for b in ids {
+                assert_eq!(enc(a).cmp(&enc(b)), a.cmp(&b), "{a} vs {b}");
+                assert!(a == b || !enc(b).starts_with(&enc(a)));
+            }
+        }
+        for bad in [&[][..], &[0], &[9, 1], &[2, 0, 5], &[3, 1, 2]] {
+            assert!(take_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn meta_and_index_defs_round_trip() {
+        let m = encode_meta(9, &Key::from("users"));
+        assert_eq!(decode_meta(3, &m).unwrap(), (9, Key::from("users")));
+        assert!(decode_meta(3, &m[..7]).is_err());
+        let path = vec![Key::from("profile"), Key::from("city")];
+        let k = index_def_key(5, &path);
+        assert_eq!(decode_index_def_key(&k).unwrap(), (5, path));
+        assert_eq!(
+            decode_index_def(&encode_index_def(4, true)).unwrap(),
+            (4, true)
+        );
+        assert!(decode_index_def(&[0; 9][..8]).is_err());
+        assert!(decode_index_def(&[1, 0, 0, 0, 0, 0, 0, 0, 7]).is_err());
+    }
+
+    #[test]
+    fn index_entries_sort_by_value_then_record() {
+        let e1 = index_entry_key(1, &Key::Int(5), &Key::from("z"));
+        let e2 = index_entry_key(1, &Key::Int(6), &Key::from("a"));
+        assert!(e1 < e2);
+        assert!(e1.starts_with(&index_value_prefix(1, &Key::Int(5))));
+        assert_eq!(
+            decode_index_entry(&e1).unwrap(),
+            (Key::Int(5), Key::from("z"))
+        );
+        assert_eq!(decode_record_id(&encode_record_id(300)).unwrap(), 300);
+    }
+
+    #[test]
+    fn string_prefixes_cover_exactly_their_extensions() {
+        let p = string_prefix_bytes(b"a\0");
+        for (s, yes) in [
+            (&b"a\0"[..], true),
+            (b"a\0b", true),
+            (b"a", false),
+            (b"a\x01", false),
+            (b"b", false),
+        ] {
+            let mut e = Vec::new();
+            encode_key(&Key::Str(s.to_vec()), &mut e);
+            assert_eq!(e.starts_with(&p), yes, "{s:?}");
+        }
+        assert_eq!(prefix_end(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xFF]), None);
+    }
+}

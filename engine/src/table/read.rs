@@ -1,0 +1,341 @@
+//! Reading tables: the [`TableRead`] trait shared by snapshots
+//! ([`Snapshot`](super::Snapshot)) and the write transaction
+//! ([`Txn`](super::Txn)), and detached entry cursors.
+
+use std::ops::Bound;
+
+use moonvault_btree::Cursor;
+
+use super::catalog::{Catalog, IndexDef};
+use super::field::{get_value, resolve};
+use super::keyspace::{
+    decode_entry_key, decode_meta, decode_u64, entry_prefix, meta_key, prefix_end, TableId,
+    KEY_USER_VERSION, ROOT,
+};
+use crate::codec::{decode_value, fmt_path, Key, Value};
+use crate::error::{EngineError, Result};
+use crate::kv::KvRead;
+use crate::query::{Plan, Query, QueryCursor};
+use crate::schema::Schema;
+use crate::stats::TableStats;
+
+/// Longest chain of parent links followed before the data is declared
+/// damaged (a cycle would otherwise loop forever).
+pub(crate) const MAX_TABLE_DEPTH: usize = 100_000;
+
+/// Name of the root table in paths and messages.
+pub const ROOT_NAME: &str = "Memory";
+
+/// Read access to tables, indexes and queries. Implemented by
+/// [`Snapshot`](super::Snapshot) (a committed state) and by
+/// [`Txn`](super::Txn) (which sees its own writes).
+pub trait TableRead {
+    /// The raw key/value view of this transaction (tools and tests).
+    fn kv(&self) -> &dyn KvRead;
+
+    /// The catalog (indexes, schemas) as this transaction sees it.
+    fn catalog(&self) -> &Catalog;
+
+    /// Page size of the store (for size estimates).
+    fn page_size(&self) -> usize {
+        moonvault_pager::DEFAULT_PAGE_SIZE
+    }
+
+    /// `table[key]`, or `None` when absent. A child table reads as
+    /// [`Value::Table`] with its id.
+    fn get(&self, table: TableId, key: &Key) -> Result<Option<Value>> {
+        get_value(self.kv(), table, key)
+    }
+
+    /// The value at `path` below `table` (`get_path(users, ["u1", "age"])`);
+    /// `None` when any step is missing or not a table.
+    fn get_path(&self, table: TableId, path: &[Key]) -> Result<Option<Value>> {
+        resolve(self.kv(), Some(&Value::Table(table)), path)
+    }
+
+    /// Lua's `next`: the first entry after `after` (the first entry for
+    /// `None`) in key order. Stateless, so it stays valid while the table is
+    /// written: it continues after `after` whether or not `after` still
+    /// exists.
+    fn next(&self, table: TableId, after: Option<&Key>) -> Result<Option<(Key, Value)>> {
+        let mut cursor = EntryCursor::after(table, after);
+        cursor.next(self)
+    }
+
+    /// Entries of `table` in key order, streaming.
+    fn entries(&self, table: TableId) -> Entries<'_, Self>
+    where
+        Self: Sized,
+    {
+        Entries {
+            reader: self,
+            cursor: EntryCursor::new(table),
+            failed: false,
+        }
+    }
+
+    /// Number of entries of `table` (not counting sub-tables' entries).
+    fn len(&self, table: TableId) -> Result<u64> {
+        let start = entry_prefix(table);
+        let end = prefix_end(&start);
+        self.kv().count(
+            Bound::Included(&start),
+            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+        )
+    }
+
+    /// A border of `table`, as Lua's `#` defines it: `n >= 0` with
+    /// `t[n] ~= nil` (or `n == 0`) and `t[n + 1] == nil`. Found with
+    /// O(log n) lookups by doubling then bisecting, like Lua's own.
+    fn border(&self, table: TableId) -> Result<i64> {
+        let present = |n: i64| -> Result<bool> { Ok(self.get(table, &Key::Int(n))?.is_some()) };
+        if !present(1)? {
+            return Ok(0);
+        }
+        // Invariant: t[lo] present; t[hi] absent (or hi is past i64::MAX).
+        let mut lo: i64 = 1;
+        let mut hi: i64;
+        loop {
+            match lo.checked_mul(2) {
+                Some(next) if present(next)? => lo = next,
+                Some(next) => {
+                    hi = next;
+                    break;
+                }
+                None => {
+                    if present(i64::MAX)? {
+                        return Ok(i64::MAX);
+                    }
+                    hi = i64::MAX;
+                    break;
+                }
+            }
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if present(mid)? {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The table at `path` below `Memory` (`[]` is `Memory` itself).
+    /// `None` when a step is missing; an error when a step holds a
+    /// non-table value.
+    fn lookup(&self, path: &[Key]) -> Result<Option<TableId>> {
+        let mut table = ROOT;
+        for (i, key) in path.iter().enumerate() {
+            match self.get(table, key)? {
+                Some(Value::Table(t)) => table = t,
+                None => return Ok(None),
+                Some(other) => {
+                    return Err(EngineError::NotATable {
+                        path: name_of_path(path.get(..=i).unwrap_or(path)),
+                        found: other.type_name(),
+                    })
+                }
+            }
+        }
+        Ok(Some(table))
+    }
+
+    /// Whether `table` exists (is `Memory` or reachable by its parent link).
+    fn table_exists(&self, table: TableId) -> Result<bool> {
+        Ok(table == ROOT || self.kv().get(&meta_key(table))?.is_some())
+    }
+
+    /// Parent of `table` and its key there; `None` for `Memory`.
+    fn parent(&self, table: TableId) -> Result<Option<(TableId, Key)>> {
+        parent_of(self.kv(), table)
+    }
+
+    /// The keys leading from `Memory` to `table`.
+    fn table_path(&self, table: TableId) -> Result<Vec<Key>> {
+        let mut path = Vec::new();
+        let mut cur = table;
+        while let Some((parent, key)) = parent_of(self.kv(), cur)? {
+            path.push(key);
+            if path.len() > MAX_TABLE_DEPTH {
+                return Err(EngineError::corrupted(
+                    "table meta",
+                    format!("parent links of table {table} form a cycle"),
+                ));
+            }
+            cur = parent;
+        }
+        path.reverse();
+        Ok(path)
+    }
+
+    /// `table` named for messages: `Memory.users["u 1"]`.
+    fn table_name(&self, table: TableId) -> Result<String> {
+        Ok(name_of_path(&self.table_path(table)?))
+    }
+
+    /// Indexes defined on `table`.
+    fn indexes(&self, table: TableId) -> Vec<IndexDef> {
+        self.catalog().indexes_on(table).to_vec()
+    }
+
+    /// The schema of `table`'s records.
+    fn schema(&self, table: TableId) -> Option<Schema> {
+        self.catalog().schema(table).cloned()
+    }
+
+    /// The user schema version (0 until a migration ran).
+    fn user_version(&self) -> Result<u64> {
+        match self.kv().get(&KEY_USER_VERSION)? {
+            Some(b) => decode_u64("user version", &b),
+            None => Ok(0),
+        }
+    }
+
+    /// Run `query`: a streaming iterator over the matching records.
+    fn query(&self, query: &Query) -> Result<QueryIter<'_, Self>>
+    where
+        Self: Sized,
+    {
+        Ok(QueryIter {
+            reader: self,
+            cursor: self.query_cursor(query)?,
+        })
+    }
+
+    /// Run `query` with a detached cursor (holds no borrow; advance it with
+    /// [`QueryCursor::next`]).
+    fn query_cursor(&self, query: &Query) -> Result<QueryCursor> {
+        QueryCursor::open(self.kv(), self.catalog(), query)
+    }
+
+    /// Number of records `query` yields (limit and offset applied).
+    fn count(&self, query: &Query) -> Result<u64> {
+        crate::query::count(self.kv(), self.catalog(), query)
+    }
+
+    /// The plan `query` would run with.
+    fn explain(&self, query: &Query) -> Result<Plan> {
+        crate::query::plan(self.kv(), self.catalog(), query)
+    }
+
+    /// Sizes of `table` and everything below it.
+    fn table_stats(&self, table: TableId) -> Result<TableStats> {
+        crate::stats::table_stats(self, table)
+    }
+}
+
+/// A path from `Memory` for messages.
+pub(crate) fn name_of_path(path: &[Key]) -> String {
+    let mut full = Vec::with_capacity(path.len() + 1);
+    full.push(Key::from(ROOT_NAME));
+    full.extend_from_slice(path);
+    fmt_path(&full)
+}
+
+/// Parent link of `table` from its meta; `None` for the root; an error for
+/// a table that does not exist.
+pub(crate) fn parent_of(kv: &dyn KvRead, table: TableId) -> Result<Option<(TableId, Key)>> {
+    if table == ROOT {
+        return Ok(None);
+    }
+    match kv.get(&meta_key(table))? {
+        Some(bytes) => Ok(Some(decode_meta(table, &bytes)?)),
+        None => Err(EngineError::NoSuchTable { id: table }),
+    }
+}
+
+/// A detached iterator over one table's entries: holds no borrow, so a
+/// binding can keep it between calls and interleave writes (it resumes
+/// after the last key it returned).
+#[derive(Debug)]
+pub struct EntryCursor {
+    cursor: Option<Cursor>,
+    table: TableId,
+    lower: Bound<Vec<u8>>,
+}
+
+impl EntryCursor {
+    /// From the first entry of `table`.
+    pub fn new(table: TableId) -> EntryCursor {
+        EntryCursor::after(table, None)
+    }
+
+    /// From the first entry after `after`.
+    pub fn after(table: TableId, after: Option<&Key>) -> EntryCursor {
+        let lower = match after {
+            Some(k) => Bound::Excluded(super::keyspace::entry_key(table, k)),
+            None => Bound::Included(entry_prefix(table)),
+        };
+        EntryCursor {
+            cursor: None,
+            table,
+            lower,
+        }
+    }
+
+    /// The next entry, or `None` at the end.
+    pub fn next<R: TableRead + ?Sized>(&mut self, reader: &R) -> Result<Option<(Key, Value)>> {
+        let kv = reader.kv();
+        let cursor = match &mut self.cursor {
+            Some(c) => c,
+            None => {
+                let end = prefix_end(&entry_prefix(self.table));
+                let lower = match &self.lower {
+                    Bound::Included(b) => Bound::Included(b.as_slice()),
+                    Bound::Excluded(b) => Bound::Excluded(b.as_slice()),
+                    Bound::Unbounded => Bound::Unbounded,
+                };
+                let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+                self.cursor.insert(kv.cursor(lower, upper, false))
+            }
+        };
+        match kv.cursor_next(cursor)? {
+            Some((k, v)) => Ok(Some((decode_entry_key(&k)?, decode_value(&v)?))),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Entries of a table in key order (see [`TableRead::entries`]). Yields an
+/// error at most once, then ends.
+pub struct Entries<'a, R: TableRead + ?Sized> {
+    reader: &'a R,
+    cursor: EntryCursor,
+    failed: bool,
+}
+
+impl<R: TableRead + ?Sized> Iterator for Entries<'_, R> {
+    type Item = Result<(Key, Value)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let item = self.cursor.next(self.reader).transpose();
+        self.failed = matches!(item, Some(Err(_)));
+        item
+    }
+}
+
+/// Records of a query, streaming (see [`TableRead::query`]).
+pub struct QueryIter<'a, R: TableRead + ?Sized> {
+    reader: &'a R,
+    cursor: QueryCursor,
+}
+
+impl<R: TableRead + ?Sized> QueryIter<'_, R> {
+    /// The plan the query runs with.
+    pub fn plan(&self) -> &Plan {
+        self.cursor.plan()
+    }
+}
+
+impl<R: TableRead + ?Sized> Iterator for QueryIter<'_, R> {
+    type Item = Result<(Key, Value)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.cursor.next(self.reader).transpose()
+    }
+}

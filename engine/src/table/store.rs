@@ -1,0 +1,209 @@
+//! The table store handle and read snapshots.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use moonvault_btree::BTree;
+
+use super::catalog::{stored_generation, Catalog, IndexDef};
+use super::field::IntoFieldPath;
+use super::input::Input;
+use super::keyspace::TableId;
+use super::read::TableRead;
+use super::write::Txn;
+use crate::codec::{Key, Value};
+use crate::error::Result;
+use crate::kv::{Db, KvRead, ReadTxn};
+use crate::schema::Schema;
+use crate::stats::{hit_rate, StoreStats};
+
+/// Tables, indexes, queries, schemas and migrations over one [`Db`].
+///
+/// Cheap to clone (the clones share the database and the catalog cache).
+/// Like `Db` it is single-threaded.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    /// The catalog of the last commit this handle saw (checked against the
+    /// stored generation at every transaction start).
+    shared: Rc<RefCell<Rc<Catalog>>>,
+    max_key_len: usize,
+    page_size: usize,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Tables over `db` (a new or existing database).
+    pub fn open(db: Db) -> Result<Store> {
+        let page_size = db.stats()?.pager.page_size;
+        let catalog = {
+            let snap = db.read()?;
+            Catalog::load(&snap)?
+        };
+        Ok(Store {
+            db,
+            shared: Rc::new(RefCell::new(Rc::new(catalog))),
+            max_key_len: BTree::max_key_len(page_size),
+            page_size,
+        })
+    }
+
+    /// A new in-memory store.
+    pub fn memory() -> Result<Store> {
+        Store::open(Db::memory()?)
+    }
+
+    /// The underlying database (checkpoints, flush, raw statistics).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The longest key (entry key, index key) the tree accepts, in bytes.
+    pub fn max_key_len(&self) -> usize {
+        self.max_key_len
+    }
+
+    fn catalog_for(&self, kv: &dyn KvRead) -> Result<Rc<Catalog>> {
+        let generation = stored_generation(kv)?;
+        let cached = self.shared.borrow().clone();
+        if cached.generation == generation {
+            return Ok(cached);
+        }
+        let fresh = Rc::new(Catalog::load(kv)?);
+        *self.shared.borrow_mut() = fresh.clone();
+        Ok(fresh)
+    }
+
+    /// Begin the write transaction (one at a time).
+    pub fn begin(&self) -> Result<Txn> {
+        let kv = self.db.begin()?;
+        let catalog = self.catalog_for(&kv)?;
+        Ok(Txn::new(
+            kv,
+            catalog,
+            self.shared.clone(),
+            self.max_key_len,
+            self.page_size,
+        ))
+    }
+
+    /// A snapshot of the last commit.
+    pub fn read(&self) -> Result<Snapshot> {
+        let kv = self.db.read()?;
+        let catalog = self.catalog_for(&kv)?;
+        Ok(Snapshot {
+            kv,
+            catalog,
+            page_size: self.page_size,
+        })
+    }
+
+    /// Run `f` in a write transaction: commit when it returns `Ok`, roll
+    /// back when it returns `Err`.
+    pub fn write<T>(&self, f: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
+        let mut tx = self.begin()?;
+        match f(&mut tx) {
+            Ok(v) => {
+                tx.commit()?;
+                Ok(v)
+            }
+            Err(e) => {
+                tx.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// `table[key]` in the last commit.
+    pub fn get(&self, table: TableId, key: &Key) -> Result<Option<Value>> {
+        self.read()?.get(table, key)
+    }
+
+    /// `table[key] = input`, committed.
+    pub fn set(&self, table: TableId, key: Key, input: impl Into<Input>) -> Result<()> {
+        let input = input.into();
+        self.write(|tx| tx.set(table, key, input))
+    }
+
+    /// `table[key] = nil`, committed.
+    pub fn delete(&self, table: TableId, key: Key) -> Result<()> {
+        self.write(|tx| tx.delete(table, key))
+    }
+
+    /// The table at `path` below `Memory`, created with missing tables on
+    /// the way, committed.
+    pub fn ensure_path(&self, path: &[Key]) -> Result<TableId> {
+        self.write(|tx| tx.ensure_path(path))
+    }
+
+    /// Create an index, committed (see [`Txn::create_index`]).
+    pub fn create_index(
+        &self,
+        table: TableId,
+        field: impl IntoFieldPath,
+        unique: bool,
+    ) -> Result<IndexDef> {
+        self.write(|tx| tx.create_index(table, field, unique))
+    }
+
+    /// Drop an index, committed (see [`Txn::drop_index`]).
+    pub fn drop_index(&self, table: TableId, field: impl IntoFieldPath) -> Result<bool> {
+        self.write(|tx| tx.drop_index(table, field))
+    }
+
+    /// Every index of the store.
+    pub fn indexes(&self) -> Result<Vec<IndexDef>> {
+        Ok(self.read()?.catalog().all_indexes().cloned().collect())
+    }
+
+    /// Set or remove a table's schema, committed (see [`Txn::set_schema`]).
+    pub fn set_schema(&self, table: TableId, schema: Option<Schema>) -> Result<()> {
+        self.write(|tx| tx.set_schema(table, schema))
+    }
+
+    /// Store-wide figures.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let snap = self.read()?;
+        let db = self.db.stats()?;
+        Ok(StoreStats {
+            cache_hit_rate: hit_rate(&db),
+            db,
+            indexes: snap.catalog().all_indexes().count(),
+            schemas: snap.catalog().schema_count(),
+            user_version: snap.user_version()?,
+        })
+    }
+}
+
+/// A read-only view of the last commit at the time it was taken. Holding
+/// it pins its pages; drop it when done.
+pub struct Snapshot {
+    kv: ReadTxn,
+    catalog: Rc<Catalog>,
+    page_size: usize,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot").finish_non_exhaustive()
+    }
+}
+
+impl TableRead for Snapshot {
+    fn kv(&self) -> &dyn KvRead {
+        &self.kv
+    }
+
+    fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    fn page_size(&self) -> usize {
+        self.page_size
+    }
+}

@@ -1,0 +1,436 @@
+//! Table semantics: nested writes, deep copies, identity, recursive
+//! deletion, iteration, borders, paths, errors; and a model-based property
+//! test of random assignments.
+
+use std::collections::BTreeMap;
+
+use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
+
+use super::keyspace::{meta_key, NS_ENTRY, NS_INDEX};
+use super::*;
+use crate::codec::{Key, Value};
+use crate::error::EngineError;
+use crate::testutil::{dump, k, model_of, qc_cases, s, verify_all, Tree, M};
+
+fn user(name: &str, age: i64) -> Input {
+    Input::table([("name", Input::from(name)), ("age", Input::from(age))])
+}
+
+fn table_id(store: &Store, path: &[Key]) -> TableId {
+    store
+        .read()
+        .unwrap()
+        .lookup(path)
+        .unwrap()
+        .expect("table exists")
+}
+
+#[test]
+fn nested_set_get_and_one_key_per_field() {
+    let store = Store::memory().unwrap();
+    store
+        .set(ROOT, k("users"), Input::table([("u1", user("Ann", 30))]))
+        .unwrap();
+    let u1 = table_id(&store, &[k("users"), k("u1")]);
+    let snap = store.read().unwrap();
+    assert_eq!(snap.get(u1, &k("age")).unwrap(), Some(Value::Int(30)));
+    assert_eq!(
+        snap.get_path(ROOT, &[k("users"), k("u1"), k("name")])
+            .unwrap(),
+        Some(s("Ann"))
+    );
+    assert_eq!(snap.table_name(u1).unwrap(), "Memory.users.u1");
+    drop(snap);
+
+    // Writing one nested field rewrites exactly one entry.
+    let mut tx = store.begin().unwrap();
+    let before = tx.mutations;
+    tx.set(u1, k("age"), 31).unwrap();
+    assert_eq!(tx.mutations - before, 1);
+    tx.commit().unwrap();
+    assert_eq!(store.get(u1, &k("age")).unwrap(), Some(Value::Int(31)));
+}
+
+#[test]
+fn float_keys_are_lua_keys_and_nan_is_refused() {
+    let store = Store::memory().unwrap();
+    store.set(ROOT, Key::Float(2.0), "two").unwrap();
+    assert_eq!(store.get(ROOT, &Key::Int(2)).unwrap(), Some(s("two")));
+    let snap = store.read().unwrap();
+    assert_eq!(
+        snap.next(ROOT, None).unwrap(),
+        Some((Key::Int(2), s("two")))
+    );
+    drop(snap);
+    let err = store.set(ROOT, Key::Float(f64::NAN), 1).unwrap_err();
+    assert!(matches!(err, EngineError::InvalidKey(_)), "{err}");
+    assert!(err.to_string().contains("NaN"));
+    // Values keep their type: 1.0 stays a float value.
+    store.set(ROOT, k("f"), 1.0).unwrap();
+    assert_eq!(store.get(ROOT, &k("f")).unwrap(), Some(Value::Float(1.0)));
+}
+
+#[test]
+fn identity_is_kept_when_a_table_replaces_a_table() {
+    let store = Store::memory().unwrap();
+    store
+        .set(
+            ROOT,
+            k("users"),
+            Input::table([("u1", user("Ann", 30)), ("u2", user("Bob", 40))]),
+        )
+        .unwrap();
+    let users = table_id(&store, &[k("users")]);
+    let u1 = table_id(&store, &[k("users"), k("u1")]);
+    store.create_index(users, "age", false).unwrap();
+    store
+        .set_schema(users, Some(crate::schema::Schema::open()))
+        .unwrap();
+
+    store
+        .set(
+            ROOT,
+            k("users"),
+            Input::table([("u1", user("Ann", 31)), ("u3", user("Cy", 50))]),
+        )
+        .unwrap();
+    assert_eq!(table_id(&store, &[k("users")]), users);
+    assert_eq!(
+        table_id(&store, &[k("users"), k("u1")]),
+        u1,
+        "nested identity too"
+    );
+    let snap = store.read().unwrap();
+    assert_eq!(snap.indexes(users).len(), 1, "index survives");
+    assert!(snap.schema(users).is_some(), "schema survives");
+    assert_eq!(snap.get_path(users, &[k("u2")]).unwrap(), None);
+    verify_all(&snap).unwrap();
+    let ages: Vec<_> = crate::index::index_entries(&snap, &snap.indexes(users)[0])
+        .unwrap()
+        .into_iter()
+        .map(|(v, r, _)| (v, r))
+        .collect();
+    assert_eq!(ages, vec![(Key::Int(31), k("u1")), (Key::Int(50), k("u3"))]);
+    drop(snap);
+
+    // `Memory.users = {}` empties but keeps the table.
+    store.set(ROOT, k("users"), Input::empty_table()).unwrap();
+    assert_eq!(table_id(&store, &[k("users")]), users);
+    let snap = store.read().unwrap();
+    assert_eq!(snap.len(users).unwrap(), 0);
+    assert_eq!(snap.indexes(users).len(), 1);
+    verify_all(&snap).unwrap();
+}
+
+#[test]
+fn recursive_delete_removes_everything_below() {
+    let store = Store::memory().unwrap();
+    let deep = Input::table([(
+        "a",
+        Input::table([
+            ("b", Input::table([("c", Input::from(1))])),
+            ("x", Input::from("y")),
+        ]),
+    )]);
+    store.set(ROOT, k("t"), deep).unwrap();
+    let t = table_id(&store, &[k("t")]);
+    let b = table_id(&store, &[k("t"), k("a"), k("b")]);
+    store.create_index(t, "b.c", false).unwrap();
+    store.create_index(b, "z", true).unwrap();
+    store.set(ROOT, k("keep"), 5).unwrap();
+
+    store.delete(ROOT, k("t")).unwrap();
+    let snap = store.read().unwrap();
+    // Only `keep` remains: no entries, metas or index entries of the subtree.
+    let raw: Vec<Vec<u8>> = snap
+        .kv()
+        .range(
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Unbounded,
+            false,
+        )
+        .map(|e| e.unwrap().0)
+        .collect();
+    let entries = raw.iter().filter(|k| k[0] == NS_ENTRY).count();
+    let index_entries = raw.iter().filter(|k| k[0] == NS_INDEX).count();
+    assert_eq!(entries, 1);
+    assert_eq!(index_entries, 0);
+    assert!(snap.kv().get(&meta_key(b)).unwrap().is_none());
+    assert_eq!(snap.catalog().all_indexes().count(), 0);
+    assert!(!snap.table_exists(t).unwrap());
+    drop(snap);
+
+    // A stale id is refused for writes, reads see nothing.
+    let err = store.set(b, k("c"), 2).unwrap_err();
+    assert!(matches!(err, EngineError::NoSuchTable { .. }), "{err}");
+    assert_eq!(store.get(b, &k("c")).unwrap(), None);
+
+    // Replacing a table by a scalar deletes it too.
+    store
+        .set(
+            ROOT,
+            k("t"),
+            Input::table([("q", Input::table([("r", 1)]))]),
+        )
+        .unwrap();
+    let q = table_id(&store, &[k("t"), k("q")]);
+    store.set(ROOT, k("t"), 7).unwrap();
+    assert!(!store.read().unwrap().table_exists(q).unwrap());
+}
+
+#[test]
+fn next_entries_and_border() {
+    let store = Store::memory().unwrap();
+    let list = Input::table((1..=10).map(|i| (Key::Int(i), Input::from(i * 10))));
+    store.set(ROOT, k("list"), list).unwrap();
+    let l = table_id(&store, &[k("list")]);
+    let snap = store.read().unwrap();
+    assert_eq!(snap.border(l).unwrap(), 10);
+    assert_eq!(snap.len(l).unwrap(), 10);
+    let keys: Vec<Key> = snap.entries(l).map(|e| e.unwrap().0).collect();
+    assert_eq!(keys, (1..=10).map(Key::Int).collect::<Vec<_>>());
+    drop(snap);
+
+    // `next` is stateless: deleting the current key while iterating works.
+    let mut tx = store.begin().unwrap();
+    let mut at = None;
+    let mut seen = 0;
+    while let Some((key, _)) = tx.next(l, at.as_ref()).unwrap() {
+        if let Key::Int(n) = key {
+            if n % 2 == 0 {
+                tx.delete(l, key.clone()).unwrap();
+            }
+        }
+        seen += 1;
+        at = Some(key);
+    }
+    assert_eq!(seen, 10);
+    assert_eq!(tx.len(l).unwrap(), 5);
+    assert_eq!(tx.border(l).unwrap(), 1);
+    tx.commit().unwrap();
+
+    let store = Store::memory().unwrap();
+    store.set(ROOT, k("e"), Input::empty_table()).unwrap();
+    let e = table_id(&store, &[k("e")]);
+    assert_eq!(store.read().unwrap().border(e).unwrap(), 0);
+    store.set(e, Key::Int(i64::MAX), true).unwrap();
+    store.set(e, Key::Int(1), true).unwrap();
+    let b = store.read().unwrap().border(e).unwrap();
+    let snap = store.read().unwrap();
+    assert!(snap.get(e, &Key::Int(b)).unwrap().is_some());
+    assert!(b == i64::MAX || snap.get(e, &Key::Int(b + 1)).unwrap().is_none());
+}
+
+#[test]
+fn paths_and_intermediate_tables() {
+    let store = Store::memory().unwrap();
+    let mut tx = store.begin().unwrap();
+    let c = tx.ensure_path(&[k("a"), k("b"), k("c")]).unwrap();
+    assert_eq!(tx.table_path(c).unwrap(), vec![k("a"), k("b"), k("c")]);
+    assert_eq!(tx.ensure_path(&[k("a"), k("b"), k("c")]).unwrap(), c);
+    tx.set(c, k("x"), 1).unwrap();
+    tx.set(ROOT, k("n"), 5).unwrap();
+    let err = tx.ensure_path(&[k("n"), k("m")]).unwrap_err();
+    assert!(matches!(err, EngineError::NotATable { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "Memory.n is an integer, not a table; assign a table there first"
+    );
+    assert!(!tx.is_failed(), "refused before writing");
+    assert!(tx.lookup(&[k("n"), k("m")]).is_err());
+    assert_eq!(tx.lookup(&[k("zz")]).unwrap(), None);
+    tx.commit().unwrap();
+    assert_eq!(table_id(&store, &[k("a"), k("b"), k("c")]), c);
+}
+
+#[test]
+fn refused_keys_and_values() {
+    let store = Store::memory().unwrap();
+    let long = Key::Str(vec![b'x'; store.max_key_len()]);
+    let err = store.set(ROOT, long, 1).unwrap_err();
+    assert!(matches!(err, EngineError::KeyTooLong { .. }), "{err}");
+    let err = store
+        .set(ROOT, k("r"), Input::Value(Value::Table(1)))
+        .unwrap_err();
+    assert!(matches!(err, EngineError::InvalidArgument(_)), "{err}");
+    // Long string values are fine (overflow pages).
+    let big = Value::Str(vec![7; 100_000]);
+    store.set(ROOT, k("big"), big.clone()).unwrap();
+    assert_eq!(store.get(ROOT, &k("big")).unwrap(), Some(big));
+}
+
+#[test]
+fn a_failed_transaction_only_rolls_back() {
+    let store = Store::memory().unwrap();
+    store.set(ROOT, k("users"), Input::empty_table()).unwrap();
+    let users = table_id(&store, &[k("users")]);
+    store.create_index(users, "email", true).unwrap();
+    store
+        .set(users, k("a"), Input::table([("email", "x")]))
+        .unwrap();
+    let mut tx = store.begin().unwrap();
+    // The literal's record table is created before its email collides.
+    let err = tx
+        .set(users, k("b"), Input::table([("email", "x")]))
+        .unwrap_err();
+    assert!(matches!(err, EngineError::UniqueViolation { .. }), "{err}");
+    assert!(tx.is_failed());
+    assert!(matches!(
+        tx.set(ROOT, k("z"), 1),
+        Err(EngineError::TxnAborted(_))
+    ));
+    assert!(tx.commit().is_err());
+    assert_eq!(store.get(users, &k("b")).unwrap(), None);
+    // A single-field write refused before writing keeps the transaction.
+    store
+        .set(users, k("b"), Input::table([("email", "y")]))
+        .unwrap();
+    let b = table_id(&store, &[k("users"), k("b")]);
+    let mut tx = store.begin().unwrap();
+    assert!(tx.set(b, k("email"), "x").is_err());
+    assert!(!tx.is_failed());
+    tx.set(b, k("email"), "z").unwrap();
+    tx.commit().unwrap();
+    verify_all(&store.read().unwrap()).unwrap();
+}
+
+// ---- model-based property test -------------------------------------------
+
+/// Small key universe so that random operations collide.
+fn small_key(g: &mut Gen) -> Key {
+    match u8::arbitrary(g) % 5 {
+        0 => Key::Int(i64::from(u8::arbitrary(g) % 4)),
+        1 => Key::Float(f64::from(u8::arbitrary(g) % 4)),
+        2 => Key::Float(0.5),
+        3 => Key::Bool(bool::arbitrary(g)),
+        _ => Key::Str(vec![b'a' + u8::arbitrary(g) % 4]),
+    }
+}
+
+fn small_input(g: &mut Gen, depth: u32) -> Input {
+    match u8::arbitrary(g) % 6 {
+        0 => Input::Nil,
+        1 | 2 if depth > 0 => {
+            let n = usize::from(u8::arbitrary(g) % 4);
+            Input::Table(
+                (0..n)
+                    .map(|_| (small_key(g), small_input(g, depth - 1)))
+                    .collect(),
+            )
+        }
+        3 => Input::Value(Value::Int(i64::from(u8::arbitrary(g) % 3))),
+        4 => Input::Value(Value::Str(vec![b'v'; usize::from(u8::arbitrary(g) % 3)])),
+        _ => Input::Value(Value::Bool(bool::arbitrary(g))),
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Op {
+    path: Vec<Key>,
+    key: Key,
+    input: Input,
+}
+
+impl Arbitrary for Op {
+    fn arbitrary(g: &mut Gen) -> Op {
+        let depth = u8::arbitrary(g) % 3;
+        Op {
+            path: (0..depth).map(|_| small_key(g)).collect(),
+            key: small_key(g),
+            input: small_input(g, 3),
+        }
+    }
+}
+
+/// The model's table at `path`, if every step is a table.
+fn model_table<'a>(tree: &'a mut Tree, path: &[Key]) -> Option<&'a mut Tree> {
+    let mut t = tree;
+    for key in path {
+        let key = normalize_key(key.clone()).ok()?;
+        match t.get_mut(&key) {
+            Some(M::T(next)) => t = next,
+            _ => return None,
+        }
+    }
+    Some(t)
+}
+
+#[test]
+fn random_assignments_match_a_model() {
+    fn prop(ops: Vec<Op>) -> TestResult {
+        let store = Store::memory().unwrap();
+        let root = table_id(&store, &[]);
+        // Indexes on Memory's records keep maintenance in the loop.
+        store.create_index(root, vec![Key::Int(1)], false).unwrap();
+        store
+            .create_index(root, vec![k("a"), k("b")], false)
+            .unwrap();
+        let mut model: Tree = BTreeMap::new();
+        for op in ops {
+            let result = store.write(|tx| {
+                let table = match tx.lookup(&op.path)? {
+                    Some(t) => t,
+                    None => return Ok(false),
+                };
+                tx.set(table, op.key.clone(), op.input.clone())?;
+                Ok(true)
+            });
+            match (result, model_table(&mut model, &op.path)) {
+                (Ok(true), Some(t)) => {
+                    let key = normalize_key(op.key.clone()).unwrap();
+                    match model_of(&op.input) {
+                        Some(m) => {
+                            t.insert(key, m);
+                        }
+                        None => {
+                            t.remove(&key);
+                        }
+                    }
+                }
+                (Ok(false), None) => {}
+                (Err(EngineError::NotATable { .. }), None) => {}
+                (r, m) => {
+                    return TestResult::error(format!(
+                        "{op:?}: store {r:?}, model has table: {}",
+                        m.is_some()
+                    ))
+                }
+            }
+            let snap = store.read().unwrap();
+            let stored = dump(&snap, ROOT).unwrap();
+            if stored != model {
+                return TestResult::error(format!(
+                    "after {op:?}:\nstore {stored:?}\nmodel {model:?}"
+                ));
+            }
+            if let Err(e) = verify_all(&snap) {
+                return TestResult::error(format!("after {op:?}: {e}"));
+            }
+        }
+        // Every table meta belongs to a reachable table: nothing leaked.
+        let snap = store.read().unwrap();
+        let metas = snap
+            .kv()
+            .range(
+                std::ops::Bound::Included(&[0, b't'][..]),
+                std::ops::Bound::Excluded(&[0, b'u'][..]),
+                false,
+            )
+            .count();
+        fn tables(t: &Tree) -> usize {
+            t.values()
+                .map(|m| match m {
+                    M::T(c) => 1 + tables(c),
+                    M::S(_) => 0,
+                })
+                .sum()
+        }
+        if metas != tables(&model) {
+            return TestResult::error(format!("{metas} metas for {} tables", tables(&model)));
+        }
+        TestResult::passed()
+    }
+    QuickCheck::new()
+        .tests(qc_cases(60))
+        .quickcheck(prop as fn(Vec<Op>) -> TestResult);
+}

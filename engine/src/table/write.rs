@@ -1,0 +1,492 @@
+//! The write transaction over tables: assignments (deep copies of table
+//! literals, identity-preserving replacement, recursive deletion), table
+//! creation, counters, and commit.
+//!
+//! Every change to an entry goes through [`Txn::put_entry`] or
+//! [`Txn::delete_entry`] (index/maintain.rs), which keep the indexes of the
+//! ancestor tables consistent with the entry *at each step*; so any sequence
+//! of steps leaves them consistent, whatever the order.
+//!
+//! Atomicity inside a transaction: an operation that fails before its first
+//! write (bad key, schema violation on the assigned value, unique
+//! violation of a single field write...) leaves the transaction as it was.
+//! One that fails after writing part of its changes marks the transaction
+//! failed: further calls and `commit` report [`EngineError::TxnAborted`];
+//! only rollback remains. Batches, migrations and the autocommit calls of
+//! [`Store`](super::Store) roll back on any error.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::catalog::Catalog;
+use super::field::normalize_key;
+use super::input::{check_key_len, normalize, Input};
+use super::keyspace::{
+    decode_entry_key, decode_u64, encode_meta, entry_key, entry_prefix, meta_key, prefix_end,
+    TableId, FIRST_INDEX_ID, FIRST_TABLE_ID, KEY_CATALOG_GEN, KEY_NEXT_INDEX, KEY_NEXT_TABLE,
+    KEY_USER_VERSION, ROOT,
+};
+use super::read::{parent_of, TableRead, MAX_TABLE_DEPTH};
+use crate::codec::{decode_value, Key, Value};
+use crate::error::{EngineError, Result};
+use crate::kv::{Durability, KvRead, WriteTxn};
+use moonvault_btree::Cursor;
+use std::ops::Bound;
+
+/// Parent links cached per transaction before the cache is cleared.
+const PARENT_CACHE_LIMIT: usize = 4096;
+
+/// A write transaction over tables. Reads (through [`TableRead`]) see its
+/// own writes. Dropping it without [`Txn::commit`] rolls it back.
+pub struct Txn {
+    pub(crate) kv: WriteTxn,
+    pub(crate) catalog: Rc<Catalog>,
+    catalog_changed: bool,
+    /// The store's committed-catalog cache, updated on commit.
+    shared: Rc<RefCell<Rc<Catalog>>>,
+    /// Parent links read or created in this transaction.
+    parents: HashMap<TableId, (TableId, Key)>,
+    next_table: Option<u64>,
+    next_table_dirty: bool,
+    next_index: Option<u64>,
+    next_index_dirty: bool,
+    failed: Option<String>,
+    /// Raw writes so far; tells whether a failed operation wrote anything.
+    pub(crate) mutations: u64,
+    pub(crate) max_key_len: usize,
+    pub(crate) page_size: usize,
+}
+
+impl std::fmt::Debug for Txn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Txn")
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TableRead for Txn {
+    fn kv(&self) -> &dyn KvRead {
+        &self.kv
+    }
+
+    fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    fn page_size(&self) -> usize {
+        self.page_size
+    }
+}
+
+impl Txn {
+    pub(crate) fn new(
+        kv: WriteTxn,
+        catalog: Rc<Catalog>,
+        shared: Rc<RefCell<Rc<Catalog>>>,
+        max_key_len: usize,
+        page_size: usize,
+    ) -> Txn {
+        Txn {
+            kv,
+            catalog,
+            catalog_changed: false,
+            shared,
+            parents: HashMap::new(),
+            next_table: None,
+            next_table_dirty: false,
+            next_index: None,
+            next_index_dirty: false,
+            failed: None,
+            mutations: 0,
+            max_key_len,
+            page_size,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        match &self.failed {
+            Some(why) => Err(EngineError::TxnAborted(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether an earlier operation failed midway (only rollback remains).
+    pub fn is_failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    /// Run one operation: refuse it on a failed transaction, and mark the
+    /// transaction failed when the operation errs after writing.
+    pub(crate) fn guard<T>(&mut self, op: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
+        self.check()?;
+        let before = self.mutations;
+        let result = op(self);
+        if let Err(e) = &result {
+            if self.mutations != before {
+                self.failed = Some(e.to_string());
+            }
+        }
+        result
+    }
+
+    pub(crate) fn raw_put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.mutations += 1;
+        self.kv.put(key, value)
+    }
+
+    pub(crate) fn raw_delete(&mut self, key: &[u8]) -> Result<bool> {
+        self.mutations += 1;
+        self.kv.delete(key)
+    }
+
+    /// The catalog for modification (copy-on-write), marked changed.
+    pub(crate) fn catalog_mut(&mut self) -> &mut Catalog {
+        self.catalog_changed = true;
+        Rc::make_mut(&mut self.catalog)
+    }
+
+    /// `table[key] = input` (see [`Input`] for the semantics).
+    pub fn set(&mut self, table: TableId, key: Key, input: impl Into<Input>) -> Result<()> {
+        let mut input = input.into();
+        self.guard(|tx| {
+            let key = normalize_key(key)?;
+            check_key_len(&key, tx.max_key_len)?;
+            normalize(&mut input, tx.max_key_len)?;
+            tx.ensure_exists(table)?;
+            tx.check_schemas_above(table, &key, &input)?;
+            tx.assign(table, key, input)
+        })
+    }
+
+    /// `table[key] = nil`: delete the entry (a child table recursively).
+    pub fn delete(&mut self, table: TableId, key: Key) -> Result<()> {
+        self.set(table, key, Input::Nil)
+    }
+
+    /// The child table at `table[key]`, created empty when absent; an
+    /// error when a non-table value is there.
+    pub fn ensure_table(&mut self, table: TableId, key: Key) -> Result<TableId> {
+        self.guard(|tx| tx.ensure_table_inner(table, key))
+    }
+
+    /// The table at `path` below `Memory`, creating missing tables on the
+    /// way (`Memory.a.b` for `["a", "b"]`).
+    pub fn ensure_path(&mut self, path: &[Key]) -> Result<TableId> {
+        self.guard(|tx| {
+            let mut table = ROOT;
+            for key in path {
+                table = tx.ensure_table_inner(table, key.clone())?;
+            }
+            Ok(table)
+        })
+    }
+
+    fn ensure_table_inner(&mut self, table: TableId, key: Key) -> Result<TableId> {
+        let key = normalize_key(key)?;
+        check_key_len(&key, self.max_key_len)?;
+        match self.get(table, &key)? {
+            Some(Value::Table(t)) => Ok(t),
+            Some(other) => {
+                let mut path = self.table_path(table)?;
+                path.push(key);
+                Err(EngineError::NotATable {
+                    path: super::read::name_of_path(&path),
+                    found: other.type_name(),
+                })
+            }
+            None => {
+                self.ensure_exists(table)?;
+                let input = Input::empty_table();
+                self.check_schemas_above(table, &key, &input)?;
+                self.assign(table, key.clone(), input)?;
+                match self.get(table, &key)? {
+                    Some(Value::Table(t)) => Ok(t),
+                    _ => Err(EngineError::corrupted("table", "a created table vanished")),
+                }
+            }
+        }
+    }
+
+    /// Set the user schema version (migrations do this for you).
+    pub fn set_user_version(&mut self, version: u64) -> Result<()> {
+        self.guard(|tx| tx.raw_put(&KEY_USER_VERSION, &version.to_le_bytes()))
+    }
+
+    /// Choose when this transaction's commit is durable.
+    pub fn set_durability(&mut self, durability: Durability) {
+        self.kv.set_durability(durability);
+    }
+
+    /// Commit: make every change visible (and durable per the durability).
+    pub fn commit(mut self) -> Result<()> {
+        self.check()?;
+        if self.next_table_dirty {
+            if let Some(n) = self.next_table {
+                self.kv.put(&KEY_NEXT_TABLE, &n.to_le_bytes())?;
+            }
+        }
+        if self.next_index_dirty {
+            if let Some(n) = self.next_index {
+                self.kv.put(&KEY_NEXT_INDEX, &n.to_le_bytes())?;
+            }
+        }
+        if self.catalog_changed {
+            let generation = self.catalog.generation + 1;
+            self.kv.put(&KEY_CATALOG_GEN, &generation.to_le_bytes())?;
+            Rc::make_mut(&mut self.catalog).generation = generation;
+        }
+        let Txn {
+            kv,
+            catalog,
+            catalog_changed,
+            shared,
+            ..
+        } = self;
+        kv.commit()?;
+        if catalog_changed {
+            *shared.borrow_mut() = catalog;
+        }
+        Ok(())
+    }
+
+    /// Discard every change.
+    pub fn rollback(self) {
+        self.kv.rollback();
+    }
+
+    /// Error unless `table` exists.
+    pub(crate) fn ensure_exists(&mut self, table: TableId) -> Result<()> {
+        self.parent_link(table).map(drop)
+    }
+
+    /// Parent link of `table` (cached); `None` for the root.
+    pub(crate) fn parent_link(&mut self, table: TableId) -> Result<Option<(TableId, Key)>> {
+        if table == ROOT {
+            return Ok(None);
+        }
+        if let Some(link) = self.parents.get(&table) {
+            return Ok(Some(link.clone()));
+        }
+        let link = parent_of(&self.kv, table)?;
+        if let Some(l) = &link {
+            self.remember_parent(table, l.clone());
+        }
+        Ok(link)
+    }
+
+    fn remember_parent(&mut self, table: TableId, link: (TableId, Key)) {
+        if self.parents.len() >= PARENT_CACHE_LIMIT {
+            self.parents.clear();
+        }
+        self.parents.insert(table, link);
+    }
+
+    /// Check that `child`'s parent link is `parent[key]` (the value there
+    /// names it): a mismatch is damage, and following it could loop.
+    fn check_child(&mut self, child: TableId, parent: TableId, key: &Key) -> Result<()> {
+        match self.parent_link(child) {
+            Ok(Some((p, k))) if p == parent && &k == key => Ok(()),
+            Ok(_) | Err(EngineError::NoSuchTable { .. }) => Err(EngineError::corrupted(
+                "table meta",
+                format!(
+                    "table {child} is stored under table {parent} but its parent link disagrees"
+                ),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn alloc_table_id(&mut self) -> Result<TableId> {
+        let next = match self.next_table {
+            Some(n) => n,
+            None => match self.kv.get(&KEY_NEXT_TABLE)? {
+                Some(b) => decode_u64("table counter", &b)?,
+                None => FIRST_TABLE_ID,
+            },
+        };
+        let after = next
+            .checked_add(1)
+            .ok_or_else(|| EngineError::corrupted("table counter", "exhausted"))?;
+        self.next_table = Some(after);
+        self.next_table_dirty = true;
+        Ok(next)
+    }
+
+    pub(crate) fn alloc_index_id(&mut self) -> Result<u64> {
+        let next = match self.next_index {
+            Some(n) => n,
+            None => match self.kv.get(&KEY_NEXT_INDEX)? {
+                Some(b) => decode_u64("index counter", &b)?,
+                None => FIRST_INDEX_ID,
+            },
+        };
+        let after = next
+            .checked_add(1)
+            .ok_or_else(|| EngineError::corrupted("index counter", "exhausted"))?;
+        self.next_index = Some(after);
+        self.next_index_dirty = true;
+        Ok(next)
+    }
+
+    fn new_table(&mut self, parent: TableId, key: &Key) -> Result<TableId> {
+        let id = self.alloc_table_id()?;
+        self.raw_put(&meta_key(id), &encode_meta(parent, key))?;
+        self.remember_parent(id, (parent, key.clone()));
+        Ok(id)
+    }
+
+    /// Apply a normalised assignment. Iterative: a work stack of
+    /// `(table, key, input)`, so deep literals cost heap, not stack.
+    pub(crate) fn assign(&mut self, table: TableId, key: Key, input: Input) -> Result<()> {
+        let mut work = vec![(table, key, input)];
+        while let Some((t, k, input)) = work.pop() {
+            let ek = entry_key(t, &k);
+            let old = match self.kv.get(&ek)? {
+                Some(b) => Some(decode_value(&b)?),
+                None => None,
+            };
+            match input {
+                Input::Nil => {
+                    if let Some(old) = old {
+                        if let Value::Table(child) = old {
+                            self.drop_table(child, t, &k)?;
+                        }
+                        self.delete_entry(t, &k, &ek, &old)?;
+                    }
+                }
+                Input::Value(v) => {
+                    if old.as_ref() == Some(&v) {
+                        continue;
+                    }
+                    if let Some(Value::Table(child)) = old {
+                        self.drop_table(child, t, &k)?;
+                    }
+                    self.put_entry(t, &k, &ek, old.as_ref(), &v)?;
+                }
+                Input::Table(entries) => {
+                    let child = match old {
+                        Some(Value::Table(child)) => {
+                            self.check_child(child, t, &k)?;
+                            self.check_replacement(child, &entries)?;
+                            self.clear_except(child, &entries)?;
+                            child
+                        }
+                        other => {
+                            let child = self.new_table(t, &k)?;
+                            self.put_entry(t, &k, &ek, other.as_ref(), &Value::Table(child))?;
+                            child
+                        }
+                    };
+                    // Reversed so that entries are written in key order.
+                    for (ck, cv) in entries.into_iter().rev() {
+                        work.push((child, ck, cv));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn table_cursor(&self, table: TableId) -> Cursor {
+        let start = entry_prefix(table);
+        let end = prefix_end(&start);
+        self.kv.cursor(
+            Bound::Included(&start),
+            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+            false,
+        )
+    }
+
+    /// Delete the entries of `table` whose keys the (sorted) literal lacks.
+    fn clear_except(&mut self, table: TableId, keep: &[(Key, Input)]) -> Result<()> {
+        let mut cursor = self.table_cursor(table);
+        while let Some((ek, ev)) = self.kv.cursor_next(&mut cursor)? {
+            let k = decode_entry_key(&ek)?;
+            if Input::lookup(keep, &k).is_some() {
+                continue;
+            }
+            let old = decode_value(&ev)?;
+            if let Value::Table(child) = old {
+                self.drop_table(child, table, &k)?;
+            }
+            // The cursor re-seeks after writes, so deleting behind it is safe.
+            self.delete_entry(table, &k, &ek, &old)?;
+        }
+        Ok(())
+    }
+
+    /// Delete table `table` (stored at `parent[key]`) with everything below
+    /// it: entries (keeping ancestor indexes consistent), sub-tables, their
+    /// meta, and the indexes and schemas defined on them. The entry
+    /// `parent[key]` itself is left to the caller. Iterative, depth-first.
+    pub(crate) fn drop_table(&mut self, table: TableId, parent: TableId, key: &Key) -> Result<()> {
+        struct Frame {
+            table: TableId,
+            key: Key,
+            cursor: Cursor,
+        }
+        self.check_child(table, parent, key)?;
+        self.drop_catalog_of(table)?;
+        let mut stack = vec![Frame {
+            table,
+            key: key.clone(),
+            cursor: self.table_cursor(table),
+        }];
+        while let Some(frame) = stack.last_mut() {
+            let t = frame.table;
+            match self.kv.cursor_next(&mut frame.cursor)? {
+                Some((ek, ev)) => {
+                    let k = decode_entry_key(&ek)?;
+                    match decode_value(&ev)? {
+                        Value::Table(child) => {
+                            if stack.len() >= MAX_TABLE_DEPTH {
+                                return Err(EngineError::corrupted(
+                                    "table",
+                                    format!("tables nest deeper than {MAX_TABLE_DEPTH} levels below table {table}"),
+                                ));
+                            }
+                            self.check_child(child, t, &k)?;
+                            self.drop_catalog_of(child)?;
+                            let cursor = self.table_cursor(child);
+                            // Its entry in `t` goes when its frame is done.
+                            stack.push(Frame {
+                                table: child,
+                                key: k,
+                                cursor,
+                            });
+                        }
+                        v => self.delete_entry(t, &k, &ek, &v)?,
+                    }
+                }
+                None => {
+                    let done = stack.pop();
+                    self.raw_delete(&meta_key(t))?;
+                    self.parents.remove(&t);
+                    if let (Some(done), Some(up)) = (done, stack.last()) {
+                        let pt = up.table;
+                        let ek = entry_key(pt, &done.key);
+                        self.delete_entry(pt, &done.key, &ek, &Value::Table(t))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove the indexes and schema defined on `table` (being deleted).
+    fn drop_catalog_of(&mut self, table: TableId) -> Result<()> {
+        if !self.catalog.has(table) {
+            return Ok(());
+        }
+        for def in self.catalog.indexes_on(table).to_vec() {
+            self.drop_index_def(&def)?;
+        }
+        if self.catalog.schema(table).is_some() {
+            self.raw_delete(&super::keyspace::schema_key(table))?;
+            self.catalog_mut().set_schema(table, None);
+        }
+        Ok(())
+    }
+}
