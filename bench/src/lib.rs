@@ -69,3 +69,33 @@ mod tests {
         }
     }
 }
+
+/// The seed's users data set, shared by the engine benches and the report.
+pub mod users {
+    use moonvault_engine::codec::Key;
+    use moonvault_engine::{Input, Result, Store, TableId};
+
+    /// `{name = "User "..i, age = 20 + i % 50, score = i * 10}`.
+    pub fn record(i: i64) -> Input {
+        Input::table([
+            ("name", Input::from(format!("User {i}"))),
+            ("age", Input::from(20 + i % 50)),
+            ("score", Input::from(i * 10)),
+        ])
+    }
+
+    /// Fill `Memory.users[1..=n]` in one transaction; returns the table.
+    pub fn load(store: &Store, n: i64, index_age: bool) -> Result<TableId> {
+        let users = store.write(|tx| {
+            let users = tx.ensure_path(&[Key::from("users")])?;
+            for i in 1..=n {
+                tx.set(users, Key::Int(i), record(i))?;
+            }
+            Ok(users)
+        })?;
+        if index_age {
+            store.create_index(users, "age", false)?;
+        }
+        Ok(users)
+    }
+}
