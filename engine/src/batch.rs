@@ -152,7 +152,7 @@ mod tests {
             EngineError::BatchFailed { position, source } => {
                 assert_eq!(*position, 3);
                 assert!(
-                    matches!(**source, EngineError::SchemaViolation { .. }),
+                    matches!(**source, EngineError::SchemaViolation(..)),
                     "{source}"
                 );
             }

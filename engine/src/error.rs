@@ -66,34 +66,11 @@ pub enum EngineError {
         found: &'static str,
     },
     /// A write breaks the schema of a table's records.
-    #[error("schema violation in {table} record {key}, field {field}: {detail} (rule `{rule}`); fix the value, or change the schema of {table} with set_schema")]
-    SchemaViolation {
-        /// The table whose schema applies (`Memory.users`).
-        table: String,
-        /// The record's key, as a Lua value (`"u1"`, `42`).
-        key: String,
-        /// The field path inside the record.
-        field: String,
-        /// The rule: type, required, min, max, min_len, max_len, enum,
-        /// strict, record.
-        rule: String,
-        /// What was wrong, with the offending value.
-        detail: String,
-    },
+    #[error("schema violation in {} record {}, field {}: {} (rule `{}`); fix the value, or change the schema of {} with set_schema", .0.table, .0.key, .0.field, .0.detail, .0.rule, .0.table)]
+    SchemaViolation(Box<SchemaViolation>),
     /// A write gives a unique index a value another record has.
-    #[error("unique index on {table}({field}): value {value} already belongs to record {existing}, so record {key} cannot have it; use another value or drop the unique index")]
-    UniqueViolation {
-        /// The indexed table.
-        table: String,
-        /// The indexed field.
-        field: String,
-        /// The duplicated value.
-        value: String,
-        /// The record being written.
-        key: String,
-        /// The record already holding the value.
-        existing: String,
-    },
+    #[error("unique index on {}({}): value {} already belongs to record {}, so record {} cannot have it; use another value or drop the unique index", .0.table, .0.field, .0.value, .0.existing, .0.key)]
+    UniqueViolation(Box<UniqueViolation>),
     /// An index on that field exists with other options.
     #[error("an index on {table}({field}) already exists with unique = {unique}; drop it first to change it")]
     IndexExists {
@@ -180,4 +157,35 @@ impl From<moonvault_pager::store::StoreError> for EngineError {
     fn from(e: moonvault_pager::store::StoreError) -> Self {
         EngineError::Pager(e.into())
     }
+}
+
+/// Details of [`EngineError::SchemaViolation`] (boxed: keeps `Result` small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaViolation {
+    /// The table whose schema applies (`Memory.users`).
+    pub table: String,
+    /// The record's key, as a Lua value (`"u1"`, `42`).
+    pub key: String,
+    /// The field path inside the record.
+    pub field: String,
+    /// The rule: type, required, min, max, min_len, max_len, enum, strict,
+    /// record.
+    pub rule: String,
+    /// What was wrong, with the offending value.
+    pub detail: String,
+}
+
+/// Details of [`EngineError::UniqueViolation`] (boxed: keeps `Result` small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueViolation {
+    /// The indexed table.
+    pub table: String,
+    /// The indexed field.
+    pub field: String,
+    /// The duplicated value.
+    pub value: String,
+    /// The record being written.
+    pub key: String,
+    /// The record already holding the value.
+    pub existing: String,
 }

@@ -96,13 +96,15 @@ impl Txn {
             }
             if def.unique {
                 if let Some(holder) = unique_holder(&self.kv, def.id, &k)? {
-                    return Err(EngineError::UniqueViolation {
-                        table: self.table_name(def.table)?,
-                        field: def.field.to_string(),
-                        value: show_key(&k),
-                        key: show_key(&record),
-                        existing: show_key(&holder),
-                    });
+                    return Err(EngineError::UniqueViolation(Box::new(
+                        crate::error::UniqueViolation {
+                            table: self.table_name(def.table)?,
+                            field: def.field.to_string(),
+                            value: show_key(&k),
+                            key: show_key(&record),
+                            existing: show_key(&holder),
+                        },
+                    )));
                 }
             }
             self.raw_put(&ikey, &encode_record_id(record_id))?;

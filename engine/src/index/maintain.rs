@@ -169,13 +169,15 @@ impl Txn {
                         if def.unique {
                             if let Some(holder) = unique_holder(&self.kv, def.id, &k)? {
                                 if holder != lv.record {
-                                    return Err(EngineError::UniqueViolation {
-                                        table: self.table_name(lv.table)?,
-                                        field: def.field.to_string(),
-                                        value: show_key(&k),
-                                        key: show_key(&lv.record),
-                                        existing: show_key(&holder),
-                                    });
+                                    return Err(EngineError::UniqueViolation(Box::new(
+                                        crate::error::UniqueViolation {
+                                            table: self.table_name(lv.table)?,
+                                            field: def.field.to_string(),
+                                            value: show_key(&k),
+                                            key: show_key(&lv.record),
+                                            existing: show_key(&holder),
+                                        },
+                                    )));
                                 }
                             }
                         }

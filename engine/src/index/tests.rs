@@ -153,7 +153,7 @@ fn building_over_existing_data_and_unique_violations() {
             .unwrap();
     }
     let err = store.create_index(users, "email", true).unwrap_err();
-    assert!(matches!(err, EngineError::UniqueViolation { .. }), "{err}");
+    assert!(matches!(err, EngineError::UniqueViolation(..)), "{err}");
     let msg = err.to_string();
     assert!(
         msg.contains("Memory.users(email)") && msg.contains("\"u0@x\""),
@@ -438,12 +438,11 @@ fn indexes_equal_a_rebuild_after_random_writes_and_crashes() {
                     let result = run(&store, users, op);
                     if let Err(e) = &result {
                         match e {
-                            EngineError::UniqueViolation { .. } | EngineError::NotATable { .. } => {
-                            }
+                            EngineError::UniqueViolation(..) | EngineError::NotATable { .. } => {}
                             EngineError::BatchFailed { source, .. }
                                 if matches!(
                                     **source,
-                                    EngineError::UniqueViolation { .. }
+                                    EngineError::UniqueViolation(..)
                                         | EngineError::NotATable { .. }
                                 ) => {}
                             _ if armed => {

@@ -42,13 +42,7 @@ fn with(mut base: Vec<(Key, Input)>, key: &str, v: Input) -> Input {
 
 fn violation(err: EngineError) -> (String, String, String, String) {
     match err {
-        EngineError::SchemaViolation {
-            table,
-            key,
-            field,
-            rule,
-            ..
-        } => (table, key, field, rule),
+        EngineError::SchemaViolation(v) => (v.table, v.key, v.field, v.rule),
         EngineError::BatchFailed { source, .. } => violation(*source),
         other => panic!("expected a schema violation, got {other}"),
     }

@@ -339,17 +339,19 @@ pub(crate) fn check_at(
 
 impl Txn {
     fn violation_error(&self, table: TableId, record: &Key, v: Violation) -> Result<EngineError> {
-        Ok(EngineError::SchemaViolation {
-            table: self.table_name(table)?,
-            key: show_key(record),
-            field: if v.field.is_empty() {
-                "(the record)".into()
-            } else {
-                fmt_path(&v.field)
+        Ok(EngineError::SchemaViolation(Box::new(
+            crate::error::SchemaViolation {
+                table: self.table_name(table)?,
+                key: show_key(record),
+                field: if v.field.is_empty() {
+                    "(the record)".into()
+                } else {
+                    fmt_path(&v.field)
+                },
+                rule: v.rule.to_string(),
+                detail: v.detail,
             },
-            rule: v.rule.to_string(),
-            detail: v.detail,
-        })
+        )))
     }
 
     /// Check `table[key] = input` against the schemas of the ancestors.
