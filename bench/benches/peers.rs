@@ -1,0 +1,360 @@
+//! The seed's users workload on moonvault, redb and SQLite, same data, same
+//! run, every commit durable on return.
+//!
+//! - moonvault: `Memory.users[i] = {name, age, score}` with an index on
+//!   `age` (engine API, file store).
+//! - redb: `users: u64 -> record bytes` plus a multimap `age -> id` kept in
+//!   the same transaction (redb has no secondary indexes of its own).
+//! - SQLite (bundled): `users(id INTEGER PRIMARY KEY, name, age, score)`,
+//!   `CREATE INDEX ... (age)`, WAL mode, `synchronous = FULL`.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use moonvault_bench::{random_indexes, users};
+use moonvault_engine::codec::{Key, Value};
+use moonvault_engine::query::Query;
+use moonvault_engine::{Db, Options, Store, TableId, TableRead};
+use moonvault_pager::store::file::FileStore;
+use redb::{MultimapTableDefinition, ReadableDatabase, TableDefinition};
+use std::hint::black_box;
+use tempfile::TempDir;
+
+const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
+const BY_AGE: MultimapTableDefinition<u64, u64> = MultimapTableDefinition::new("users_by_age");
+
+fn age(i: u64) -> u64 {
+    20 + i % 50
+}
+
+/// redb's record encoding: age and score fixed, then the name.
+fn redb_record(i: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(24);
+    v.extend_from_slice(&age(i).to_le_bytes());
+    v.extend_from_slice(&(i * 10).to_le_bytes());
+    v.extend_from_slice(format!("User {i}").as_bytes());
+    v
+}
+
+struct Moonvault {
+    _dir: TempDir,
+    store: Store,
+    users: TableId,
+}
+
+fn moonvault(n: u64) -> Moonvault {
+    let dir = TempDir::new().expect("tempdir");
+    let fs = FileStore::open(dir.path().join("mv")).expect("file store");
+    let mut options = Options::default();
+    options.pager.cache_bytes = 64 * 1024 * 1024;
+    let store = Store::open(Db::open(Box::new(fs), options).expect("db")).expect("store");
+    let users = store
+        .write(|tx| {
+            let users = tx.ensure_path(&[Key::from("users")])?;
+            tx.create_index(users, "age", false)?;
+            Ok(users)
+        })
+        .expect("schema");
+    store
+        .write(|tx| {
+            for i in 1..=n as i64 {
+                tx.set(users, Key::Int(i), users::record(i))?;
+            }
+            Ok(())
+        })
+        .expect("load");
+    Moonvault {
+        _dir: dir,
+        store,
+        users,
+    }
+}
+
+fn redb_db(n: u64) -> (TempDir, redb::Database) {
+    let dir = TempDir::new().expect("tempdir");
+    let db = redb::Database::create(dir.path().join("redb")).expect("redb");
+    let txn = db.begin_write().expect("begin");
+    {
+        let mut users = txn.open_table(USERS).expect("users");
+        let mut by_age = txn.open_multimap_table(BY_AGE).expect("by_age");
+        for i in 1..=n {
+            users.insert(i, redb_record(i).as_slice()).expect("insert");
+            by_age.insert(age(i), i).expect("index");
+        }
+    }
+    txn.commit().expect("commit");
+    (dir, db)
+}
+
+fn sqlite_db(n: u64) -> (TempDir, rusqlite::Connection) {
+    let dir = TempDir::new().expect("tempdir");
+    let mut conn = rusqlite::Connection::open(dir.path().join("sqlite")).expect("sqlite");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER, score INTEGER);
+         CREATE INDEX users_age ON users (age);",
+    )
+    .expect("schema");
+    let txn = conn.transaction().expect("begin");
+    {
+        let mut insert = txn
+            .prepare("INSERT INTO users (id, name, age, score) VALUES (?1, ?2, ?3, ?4)")
+            .expect("prepare");
+        for i in 1..=n {
+            insert
+                .execute(rusqlite::params![
+                    i as i64,
+                    format!("User {i}"),
+                    age(i) as i64,
+                    (i * 10) as i64
+                ])
+                .expect("insert");
+        }
+    }
+    txn.commit().expect("commit");
+    (dir, conn)
+}
+
+fn size_name(n: u64) -> String {
+    format!("{}k", n / 1000)
+}
+
+fn bulk_load(c: &mut Criterion, n: u64) {
+    let mut g = c.benchmark_group(format!("users_bulk_load_{}", size_name(n)));
+    g.sample_size(10);
+    g.bench_function("moonvault", |b| {
+        b.iter_batched(|| (), |_| moonvault(n), BatchSize::PerIteration)
+    });
+    g.bench_function("redb", |b| {
+        b.iter_batched(|| (), |_| redb_db(n), BatchSize::PerIteration)
+    });
+    g.bench_function("sqlite", |b| {
+        b.iter_batched(|| (), |_| sqlite_db(n), BatchSize::PerIteration)
+    });
+    g.finish();
+}
+
+fn point_reads(c: &mut Criterion, n: u64) {
+    let probes = random_indexes(n, 1000, 3);
+    let mut g = c.benchmark_group(format!("users_point_read_{}", size_name(n)));
+    let mv = moonvault(n);
+    g.bench_function("moonvault", |b| {
+        let snap = mv.store.read().expect("snapshot");
+        b.iter(|| {
+            for &i in &probes {
+                let Some(Value::Table(record)) =
+                    snap.get(mv.users, &Key::Int(i as i64 + 1)).expect("get")
+                else {
+                    panic!("record {i} missing");
+                };
+                let fields = snap
+                    .entries(record)
+                    .try_fold(0usize, |n, e| e.map(|_| n + 1))
+                    .expect("fields");
+                assert_eq!(black_box(fields), 3);
+            }
+        })
+    });
+    let (_d, rd) = redb_db(n);
+    g.bench_function("redb", |b| {
+        let txn = rd.begin_read().expect("read");
+        let users = txn.open_table(USERS).expect("users");
+        b.iter(|| {
+            for &i in &probes {
+                black_box(
+                    users
+                        .get(i + 1)
+                        .expect("get")
+                        .expect("present")
+                        .value()
+                        .len(),
+                );
+            }
+        })
+    });
+    let (_d2, sq) = sqlite_db(n);
+    g.bench_function("sqlite", |b| {
+        let mut stmt = sq
+            .prepare_cached("SELECT name, age, score FROM users WHERE id = ?1")
+            .expect("prepare");
+        b.iter(|| {
+            for &i in &probes {
+                let row: (String, i64, i64) = stmt
+                    .query_row([i as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .expect("row");
+                black_box(row);
+            }
+        })
+    });
+    g.finish();
+}
+
+fn queries(c: &mut Criterion, n: u64) {
+    let mv = moonvault(n);
+    let (_d, rd) = redb_db(n);
+    let (_d2, sq) = sqlite_db(n);
+    let eq_matches = (n / 50) as usize;
+    for (name, is_range) in [
+        ("users_query_age_gt_60_limit_10", true),
+        ("users_query_age_eq_42", false),
+    ] {
+        let mut g = c.benchmark_group(format!("{name}_{}", size_name(n)));
+        let expected = if is_range { 10 } else { eq_matches };
+        g.bench_function("moonvault", |b| {
+            let snap = mv.store.read().expect("snapshot");
+            let q = if is_range {
+                Query::new(mv.users).gt("age", 60i64).limit(10)
+            } else {
+                Query::new(mv.users).eq("age", 42i64)
+            };
+            assert!(snap.explain(&q).expect("plan").uses_index());
+            b.iter(|| {
+                let mut got = 0;
+                for record in snap.query(&q).expect("query") {
+                    let (_, value) = record.expect("record");
+                    let Value::Table(id) = value else {
+                        panic!("not a record")
+                    };
+                    // Materialise the record, as the peers return rows.
+                    got += snap
+                        .entries(id)
+                        .try_fold(0usize, |n, e| e.map(|_| n + 1))
+                        .expect("fields")
+                        / 3;
+                }
+                assert_eq!(got, expected);
+            })
+        });
+        g.bench_function("redb", |b| {
+            let txn = rd.begin_read().expect("read");
+            let users = txn.open_table(USERS).expect("users");
+            let by_age = txn.open_multimap_table(BY_AGE).expect("by_age");
+            b.iter(|| {
+                let mut got = 0;
+                let ranges = if is_range {
+                    by_age.range(61u64..).expect("range")
+                } else {
+                    by_age.range(42u64..=42).expect("range")
+                };
+                'outer: for entry in ranges {
+                    let (_, ids) = entry.expect("entry");
+                    for id in ids {
+                        let id = id.expect("id").value();
+                        black_box(users.get(id).expect("get").expect("present").value().len());
+                        got += 1;
+                        if is_range && got == 10 {
+                            break 'outer;
+                        }
+                    }
+                }
+                assert_eq!(got, expected);
+            })
+        });
+        g.bench_function("sqlite", |b| {
+            let sql = if is_range {
+                "SELECT id, name, age, score FROM users WHERE age > 60 LIMIT 10"
+            } else {
+                "SELECT id, name, age, score FROM users WHERE age = 42"
+            };
+            let mut stmt = sq.prepare_cached(sql).expect("prepare");
+            b.iter(|| {
+                let mut rows = stmt
+                    .query_map([], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    })
+                    .expect("query");
+                let got = rows
+                    .try_fold(0usize, |n, r| {
+                        r.map(|row| {
+                            black_box(row);
+                            n + 1
+                        })
+                    })
+                    .expect("rows");
+                assert_eq!(got, expected);
+            })
+        });
+        g.finish();
+    }
+}
+
+fn small_txns(c: &mut Criterion) {
+    let n = 10_000u64;
+    let mut g = c.benchmark_group("users_small_txn_1k");
+    g.sample_size(10);
+    let mv = moonvault(n);
+    let mut round = 0u64;
+    g.bench_function("moonvault", |b| {
+        b.iter(|| {
+            round += 1;
+            for i in 0..1000u64 {
+                let id = (i * 7 + round) % n + 1;
+                mv.store
+                    .set(
+                        mv.users,
+                        Key::Int(id as i64),
+                        users::record((id + round) as i64),
+                    )
+                    .expect("set");
+            }
+        })
+    });
+    let (_d, rd) = redb_db(n);
+    g.bench_function("redb", |b| {
+        b.iter(|| {
+            round += 1;
+            for i in 0..1000u64 {
+                let id = (i * 7 + round) % n + 1;
+                let txn = rd.begin_write().expect("begin");
+                {
+                    let mut users = txn.open_table(USERS).expect("users");
+                    let mut by_age = txn.open_multimap_table(BY_AGE).expect("by_age");
+                    by_age.remove(age(id), id).expect("unindex");
+                    users
+                        .insert(id, redb_record(id + round).as_slice())
+                        .expect("insert");
+                    by_age.insert(age(id + round), id).expect("index");
+                }
+                txn.commit().expect("commit");
+            }
+        })
+    });
+    let (_d2, sq) = sqlite_db(n);
+    g.bench_function("sqlite", |b| {
+        let mut stmt = sq
+            .prepare_cached(
+                "INSERT OR REPLACE INTO users (id, name, age, score) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .expect("prepare");
+        b.iter(|| {
+            round += 1;
+            for i in 0..1000u64 {
+                let id = (i * 7 + round) % n + 1;
+                let v = id + round;
+                stmt.execute(rusqlite::params![
+                    id as i64,
+                    format!("User {v}"),
+                    age(v) as i64,
+                    (v * 10) as i64
+                ])
+                .expect("upsert");
+            }
+        })
+    });
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    for n in [10_000, 100_000] {
+        bulk_load(c, n);
+        point_reads(c, n);
+        queries(c, n);
+    }
+    small_txns(c);
+}
+
+criterion_group!(peers, benches);
+criterion_main!(peers);
