@@ -1,5 +1,7 @@
 //! Data sets shared by the benches, so every peer is measured on the same
-//! bytes.
+//! bytes, and the report generator.
+
+pub mod report;
 
 /// A deterministic xorshift generator: reproducible data without a crate.
 #[derive(Clone, Debug)]

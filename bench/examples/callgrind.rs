@@ -1,0 +1,308 @@
+//! The bench workloads as plain functions, for instruction counts under
+//! `valgrind --tool=callgrind` (stable on a loaded machine, unlike wall
+//! time). Each measured workload is one `#[inline(never)]` function named
+//! `measured_*`; setup runs outside it, so
+//!
+//! ```text
+//! cargo build --release -p moonvault-bench --example callgrind
+//! valgrind --tool=callgrind --collect-atstart=no \
+//!     --toggle-collect='callgrind::measured_*' \
+//!     target/release/examples/callgrind point_read
+//! ```
+//!
+//! counts exactly what the criterion bench of the same name times (one
+//! iteration). Workloads: point_read, query_range, query_eq, bulk_load,
+//! range_100, point_get, kv_bulk_load, small_txn; `redb_` / `sqlite_`
+//! prefixes run the peers' versions where one exists.
+
+use moonvault_bench::{key, random_indexes, users, value};
+use moonvault_engine::codec::{Key, Value};
+use moonvault_engine::query::Query;
+use moonvault_engine::{Db, KvRead, Options, ReadTxn, Snapshot, Store, TableId, TableRead};
+use moonvault_pager::store::file::FileStore;
+use redb::{MultimapTableDefinition, ReadableDatabase, TableDefinition};
+use std::hint::black_box;
+use std::ops::Bound;
+use tempfile::TempDir;
+
+const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
+const BY_AGE: MultimapTableDefinition<u64, u64> = MultimapTableDefinition::new("users_by_age");
+const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bench");
+
+fn options() -> Options {
+    let mut options = Options::default();
+    options.pager.cache_bytes = 64 * 1024 * 1024;
+    options
+}
+
+fn mv_store(dir: &TempDir) -> Store {
+    let fs = FileStore::open(dir.path().join("mv")).expect("file store");
+    Store::open(Db::open(Box::new(fs), options()).expect("db")).expect("store")
+}
+
+#[inline(never)]
+fn measured_users_load(store: &Store, n: u64) -> TableId {
+    let users = store
+        .write(|tx| {
+            let users = tx.ensure_path(&[Key::from("users")])?;
+            tx.create_index(users, "age", false)?;
+            Ok(users)
+        })
+        .expect("schema");
+    store
+        .write(|tx| {
+            for i in 1..=n as i64 {
+                tx.set(users, Key::Int(i), users::record(i))?;
+            }
+            Ok(())
+        })
+        .expect("load");
+    users
+}
+
+#[inline(never)]
+fn measured_point_read(snap: &Snapshot, users: TableId, probes: &[u64]) {
+    point_read(snap, users, probes)
+}
+
+fn point_read(snap: &Snapshot, users: TableId, probes: &[u64]) {
+    for &i in probes {
+        let Some(Value::Table(record)) = snap.get(users, &Key::Int(i as i64 + 1)).expect("get")
+        else {
+            panic!("record {i} missing");
+        };
+        let fields = snap
+            .entries(record)
+            .try_fold(0usize, |n, e| e.map(|_| n + 1))
+            .expect("fields");
+        assert_eq!(black_box(fields), 3);
+    }
+}
+
+#[inline(never)]
+fn measured_query(snap: &Snapshot, q: &Query, expected: usize) {
+    query(snap, q, expected)
+}
+
+fn query(snap: &Snapshot, q: &Query, expected: usize) {
+    let mut got = 0;
+    for record in snap.query(q).expect("query") {
+        let (_, value) = record.expect("record");
+        let Value::Table(id) = value else {
+            panic!("not a record")
+        };
+        got += snap
+            .entries(id)
+            .try_fold(0usize, |n, e| e.map(|_| n + 1))
+            .expect("fields")
+            / 3;
+    }
+    assert_eq!(got, expected);
+}
+
+fn kv_loaded(dir: &TempDir, n: u64) -> Db {
+    let fs = FileStore::open(dir.path().join("mv")).expect("file store");
+    let db = Db::open(Box::new(fs), options()).expect("db");
+    measured_kv_load(&db, n);
+    db
+}
+
+#[inline(never)]
+fn measured_kv_load(db: &Db, n: u64) {
+    let mut txn = db.begin().expect("begin");
+    for i in 0..n {
+        txn.put(&key(i), &value(i)).expect("put");
+    }
+    txn.commit().expect("commit");
+}
+
+#[inline(never)]
+fn measured_range_100(snap: &ReadTxn, starts: &[Vec<u8>]) {
+    range_100(snap, starts)
+}
+
+fn range_100(snap: &ReadTxn, starts: &[Vec<u8>]) {
+    for s in starts {
+        let got = snap
+            .range(Bound::Included(s), Bound::Unbounded, false)
+            .take(100)
+            .count();
+        assert_eq!(got, 100);
+    }
+}
+
+#[inline(never)]
+fn measured_point_get(snap: &ReadTxn, probes: &[Vec<u8>]) {
+    point_get(snap, probes)
+}
+
+fn point_get(snap: &ReadTxn, probes: &[Vec<u8>]) {
+    for k in probes {
+        black_box(snap.get(k).expect("get").expect("present"));
+    }
+}
+
+#[inline(never)]
+fn measured_small_txn(store: &Store, users: TableId, round: u64, n: u64) {
+    for i in 0..1000u64 {
+        let id = (i * 7 + round) % n + 1;
+        store
+            .set(users, Key::Int(id as i64), users::record((id + round) as i64))
+            .expect("set");
+    }
+}
+
+fn redb_age(i: u64) -> u64 {
+    20 + i % 50
+}
+
+fn redb_record(i: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(24);
+    v.extend_from_slice(&redb_age(i).to_le_bytes());
+    v.extend_from_slice(&(i * 10).to_le_bytes());
+    v.extend_from_slice(format!("User {i}").as_bytes());
+    v
+}
+
+#[inline(never)]
+fn measured_redb_users_load(db: &redb::Database, n: u64) {
+    let txn = db.begin_write().expect("begin");
+    {
+        let mut users = txn.open_table(USERS).expect("users");
+        let mut by_age = txn.open_multimap_table(BY_AGE).expect("by_age");
+        for i in 1..=n {
+            users.insert(i, redb_record(i).as_slice()).expect("insert");
+            by_age.insert(redb_age(i), i).expect("index");
+        }
+    }
+    txn.commit().expect("commit");
+}
+
+#[inline(never)]
+fn measured_redb_point_read(db: &redb::Database, probes: &[u64]) {
+    redb_point_read(db, probes)
+}
+
+fn redb_point_read(db: &redb::Database, probes: &[u64]) {
+    let txn = db.begin_read().expect("read");
+    let users = txn.open_table(USERS).expect("users");
+    for &i in probes {
+        black_box(
+            users
+                .get(i + 1)
+                .expect("get")
+                .expect("present")
+                .value()
+                .len(),
+        );
+    }
+}
+
+#[inline(never)]
+fn measured_redb_range_100(db: &redb::Database, starts: &[Vec<u8>]) {
+    redb_range_100(db, starts)
+}
+
+fn redb_range_100(db: &redb::Database, starts: &[Vec<u8>]) {
+    let txn = db.begin_read().expect("read");
+    let table = txn.open_table(TABLE).expect("table");
+    for s in starts {
+        let got = table
+            .range(s.as_slice()..)
+            .expect("range")
+            .take(100)
+            .count();
+        assert_eq!(got, 100);
+    }
+}
+
+fn main() {
+    let what = std::env::args().nth(1).unwrap_or_else(|| "point_read".into());
+    let n: u64 = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let dir = TempDir::new().expect("tempdir");
+    match what.as_str() {
+        "bulk_load" => {
+            let store = mv_store(&dir);
+            measured_users_load(&store, n);
+        }
+        "point_read" | "query_range" | "query_eq" | "small_txn" => {
+            let store = mv_store(&dir);
+            let users = measured_users_load(&store, n);
+            if what == "small_txn" {
+                measured_small_txn(&store, users, 1, n);
+                return;
+            }
+            let snap = store.read().expect("snapshot");
+            match what.as_str() {
+                "point_read" => {
+                    let probes = random_indexes(n, 1000, 3);
+                    // Warm the cache as criterion's warm-up does.
+                    point_read(&snap, users, &probes);
+                    measured_point_read(&snap, users, &probes);
+                }
+                "query_range" => {
+                    let q = Query::new(users).gt("age", 60i64).limit(10);
+                    query(&snap, &q, 10);
+                    measured_query(&snap, &q, 10);
+                }
+                _ => {
+                    let q = Query::new(users).eq("age", 42i64);
+                    query(&snap, &q, (n / 50) as usize);
+                    measured_query(&snap, &q, (n / 50) as usize);
+                }
+            }
+        }
+        "kv_bulk_load" => {
+            kv_loaded(&dir, n);
+        }
+        "range_100" => {
+            let db = kv_loaded(&dir, n);
+            let snap = db.read().expect("read");
+            let starts: Vec<Vec<u8>> = random_indexes(n - 100, 100, 11)
+                .into_iter()
+                .map(key)
+                .collect();
+            range_100(&snap, &starts);
+            measured_range_100(&snap, &starts);
+        }
+        "point_get" => {
+            let db = kv_loaded(&dir, n);
+            let snap = db.read().expect("read");
+            let probes: Vec<Vec<u8>> = random_indexes(n, 1000, 7).into_iter().map(key).collect();
+            point_get(&snap, &probes);
+            measured_point_get(&snap, &probes);
+        }
+        "redb_bulk_load" | "redb_point_read" => {
+            let db = redb::Database::create(dir.path().join("redb")).expect("redb");
+            measured_redb_users_load(&db, n);
+            if what == "redb_point_read" {
+                let probes = random_indexes(n, 1000, 3);
+                redb_point_read(&db, &probes);
+                measured_redb_point_read(&db, &probes);
+            }
+        }
+        "redb_range_100" => {
+            let db = redb::Database::create(dir.path().join("redb")).expect("redb");
+            let txn = db.begin_write().expect("begin");
+            {
+                let mut table = txn.open_table(TABLE).expect("table");
+                for i in 0..n {
+                    table
+                        .insert(key(i).as_slice(), value(i).as_slice())
+                        .expect("insert");
+                }
+            }
+            txn.commit().expect("commit");
+            let starts: Vec<Vec<u8>> = random_indexes(n - 100, 100, 11)
+                .into_iter()
+                .map(key)
+                .collect();
+            redb_range_100(&db, &starts);
+            measured_redb_range_100(&db, &starts);
+        }
+        other => panic!("unknown workload {other}"),
+    }
+}
