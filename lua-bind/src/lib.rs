@@ -28,6 +28,8 @@
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod wasi_shim;
 
+pub mod function;
+
 pub use mlua;
 
 use mlua::{Lua, LuaOptions, StdLib};

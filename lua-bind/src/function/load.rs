@@ -1,0 +1,180 @@
+//! Decoding: payload -> callable function, through the cache, with shared
+//! upvalues rejoined.
+//!
+//! Order of work, so that a bad record loads nothing and a partly built
+//! graph is never registered anywhere:
+//! 1. cache lookup (same bytes -> same function, no `load`);
+//! 2. [`parse`]: full structural check;
+//! 3. trust check of every closure's code kind;
+//! 4. create every object: `load` each closure (checking its upvalue
+//!    count against the record), create each table;
+//! 5. fill tables, then set or join every upvalue;
+//! 6. register the cells in the share map and the root in the cache.
+
+use std::collections::HashMap;
+
+use mlua::{Function, Lua, Table, Value as LuaValue};
+
+use super::error::FunctionError;
+use super::payload::{parse, CodeKind, Object, Val, HEADER_LEN};
+use super::trust::Trust;
+use super::{FunctionCodec, ProxyResolver};
+
+/// Chunk name of functions compiled from source (`store.fn`).
+pub(crate) const SOURCE_CHUNK_NAME: &str = "=store.fn";
+/// Chunk name given to `load` for bytecode (error messages use the source
+/// name recorded in the unstripped bytecode instead).
+const BYTECODE_CHUNK_NAME: &str = "=stored function";
+
+enum Made {
+    Closure(Function),
+    Table(Table),
+}
+
+/// Decodes a function payload (see [`FunctionCodec::decode`]).
+pub(crate) fn decode(
+    codec: &FunctionCodec,
+    lua: &Lua,
+    payload: &[u8],
+    proxies: &dyn ProxyResolver,
+) -> mlua::Result<Function> {
+    {
+        let mut st = codec.state.borrow_mut();
+        let st = &mut *st;
+        if let Some(f) = st.cache.get(&st.weak, payload)? {
+            st.stats.cache_hits += 1;
+            return Ok(f);
+        }
+    }
+    let parsed = parse(payload)?;
+    for obj in &parsed.objects {
+        if let Object::Closure { kind, .. } = obj {
+            codec.trust.allows(*kind)?;
+        }
+    }
+
+    let mut made = Vec::with_capacity(parsed.objects.len());
+    for obj in &parsed.objects {
+        made.push(match obj {
+            Object::Closure {
+                kind,
+                code,
+                upvalues,
+            } => {
+                let f = lua
+                    .load(*code)
+                    .set_name(match kind {
+                        CodeKind::Bytecode => BYTECODE_CHUNK_NAME,
+                        CodeKind::Source => SOURCE_CHUNK_NAME,
+                    })
+                    .set_mode(Trust::mode(*kind))
+                    .into_function()?;
+                codec.state.borrow_mut().stats.loads += 1;
+                let nups = f.info().num_upvalues;
+                if usize::from(nups) != upvalues.len() {
+                    return Err(FunctionError::corrupted(
+                        HEADER_LEN,
+                        format!(
+                            "record lists {} upvalues for a function that has {nups}",
+                            upvalues.len()
+                        ),
+                    )
+                    .into());
+                }
+                if *kind == CodeKind::Source {
+                    codec.sources.raw_set(&f, lua.create_string(code)?)?;
+                }
+                Made::Closure(f)
+            }
+            Object::Table { .. } => Made::Table(lua.create_table()?),
+        });
+    }
+
+    let resolve = |v: &Val<'_>| -> mlua::Result<LuaValue> {
+        Ok(match *v {
+            Val::Nil => LuaValue::Nil,
+            Val::Bool(b) => LuaValue::Boolean(b),
+            Val::Int(n) => LuaValue::Integer(n),
+            Val::Float(x) => LuaValue::Number(x),
+            Val::Str(s) => LuaValue::String(lua.create_string(s)?),
+            Val::Obj(k) => match made.get(k as usize) {
+                Some(Made::Closure(f)) => LuaValue::Function(f.clone()),
+                Some(Made::Table(t)) => LuaValue::Table(t.clone()),
+                // parse() checked every reference.
+                None => return Err(FunctionError::corrupted(0, "dangling object").into()),
+            },
+            Val::Proxy(id) => proxies.proxy(lua, id)?,
+            Val::NativeFn(name) => match codec.registry.function(name) {
+                Some(f) => LuaValue::Function(f.clone()),
+                None => return Err(unknown(name)),
+            },
+            Val::NativeTable(name) => match codec.registry.table(name) {
+                Some(t) => LuaValue::Table(t.clone()),
+                None => return Err(unknown(name)),
+            },
+            Val::Globals => LuaValue::Table(lua.globals()),
+        })
+    };
+
+    for (obj, m) in parsed.objects.iter().zip(&made) {
+        if let (Object::Table { meta, pairs }, Made::Table(t)) = (obj, m) {
+            for (k, v) in pairs {
+                t.raw_set(resolve(k)?, resolve(v)?)?;
+            }
+            if let Some(Made::Table(mt)) = meta.and_then(|m| made.get(m as usize)) {
+                t.set_metatable(Some(mt.clone()))?;
+            }
+        }
+    }
+
+    // First holder of each cell within this payload.
+    let mut first: HashMap<u32, (usize, u8)> = HashMap::new();
+    let mut cells = Vec::new();
+    for (j, (obj, m)) in parsed.objects.iter().zip(&made).enumerate() {
+        let (Object::Closure { upvalues, .. }, Made::Closure(f)) = (obj, m) else {
+            continue;
+        };
+        for (i, (cell, v)) in upvalues.iter().enumerate() {
+            // nups <= 255 (a u8 in the record), so this cannot truncate.
+            let n = (i + 1) as u8;
+            if let Some(&(fj, fi)) = first.get(cell) {
+                if let Some(Made::Closure(g)) = made.get(fj) {
+                    codec.upvalues.join(f, n, g, fi)?;
+                }
+                continue;
+            }
+            first.insert(*cell, (j, n));
+            cells.push((f.clone(), n, *cell));
+            let live = {
+                let mut st = codec.state.borrow_mut();
+                let st = &mut *st;
+                st.share.find(&st.weak, parsed.group, *cell)?
+            };
+            match live {
+                Some((g, gi)) => codec.upvalues.join(f, n, &g, gi)?,
+                None => codec.upvalues.set(f, n, resolve(v)?)?,
+            }
+        }
+    }
+
+    let root = match made.first() {
+        Some(Made::Closure(f)) => f.clone(),
+        // parse() checked that object 0 is a closure.
+        _ => return Err(FunctionError::corrupted(HEADER_LEN, "no root function").into()),
+    };
+    let mut st = codec.state.borrow_mut();
+    let st = &mut *st;
+    for (f, n, cell) in &cells {
+        st.share
+            .register(&mut st.weak, parsed.group, *cell, f, *n)?;
+    }
+    st.cache.insert(&mut st.weak, payload, &root)?;
+    Ok(root)
+}
+
+fn unknown(name: &str) -> mlua::Error {
+    FunctionError::UnknownNative {
+        name: name.to_owned(),
+    }
+    .into()
+}
