@@ -32,6 +32,14 @@ pub mod function;
 
 pub use mlua;
 
+// Engineer T (tables): the vault, external tables, the `store` global.
+mod chunk;
+mod convert;
+mod proxy;
+mod store_api;
+mod vault;
+pub use vault::{PrintSink, Vault, VaultError, VaultOptions, DEFAULT_MEMORY_LIMIT};
+
 use mlua::{Lua, LuaOptions, StdLib};
 
 /// Creates a Lua 5.4 VM with the safe standard libraries

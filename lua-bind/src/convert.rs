@@ -1,0 +1,562 @@
+//! Lua values <-> engine keys, values and assignment inputs.
+//!
+//! - Keys: booleans, numbers and strings. A float key with an integral
+//!   value is the integer key (`t[2.0]` is `t[2]`), as in Lua; NaN and nil
+//!   are refused with Lua's words when writing and read as absent.
+//! - Values: integers and floats keep their subtype (`math.type`),
+//!   including `-0.0`, infinities and NaN; strings are bytes.
+//! - Assigning a table builds the engine [`Input`] for the whole value
+//!   *before* anything is written, so a rejected assignment (a cycle, a
+//!   thread, a userdata, a bad key anywhere inside) stores nothing. Plain
+//!   tables are copied raw (their metatables are not stored); external
+//!   tables are copied from the store; functions go through the function
+//!   codec. The copy is iterative: deep tables cost heap, not stack.
+
+use std::collections::HashSet;
+use std::ffi::c_void;
+
+use mlua::{Function, Lua, MultiValue, Table, Value};
+use moonvault_engine::codec::{fmt_path, Key, Value as EValue};
+use moonvault_engine::table::{EntryCursor, TableRead, MAX_INPUT_DEPTH, ROOT_NAME};
+use moonvault_engine::{EngineError, Input, TableId, ROOT};
+
+use crate::function::{PersistSession, ProxyResolver};
+use crate::proxy::{ProxyRef, DEAD_MESSAGE};
+use crate::vault::Shared;
+
+/// Why a binding operation failed; becomes a Lua error message.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The engine refused or failed.
+    Engine(EngineError),
+    /// A Lua operation failed (including running out of memory).
+    Lua(mlua::Error),
+    /// A message of this layer.
+    Message(String),
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        Failure::Engine(e)
+    }
+}
+
+impl From<mlua::Error> for Failure {
+    fn from(e: mlua::Error) -> Self {
+        Failure::Lua(e)
+    }
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Self {
+        Failure::Message(s)
+    }
+}
+
+impl Failure {
+    /// The message a script sees.
+    pub(crate) fn message(&self) -> String {
+        match self {
+            Failure::Engine(e) => e.to_string(),
+            Failure::Lua(e) => lua_error_message(e),
+            Failure::Message(m) => m.clone(),
+        }
+    }
+}
+
+/// The reply of a raw function to the Lua prelude: `true, results...` or
+/// `false, message`. The prelude raises the message with the script's
+/// position, so scripts see plain string errors, as with plain tables.
+pub(crate) fn reply(lua: &Lua, result: Result<MultiValue, Failure>) -> mlua::Result<MultiValue> {
+    match result {
+        Ok(mut values) => {
+            values.push_front(Value::Boolean(true));
+            Ok(values)
+        }
+        Err(f) => Ok(MultiValue::from_vec(vec![
+            Value::Boolean(false),
+            Value::String(lua.create_string(f.message())?),
+        ])),
+    }
+}
+
+/// One value as raw-function results.
+pub(crate) fn one(v: Value) -> MultiValue {
+    MultiValue::from_vec(vec![v])
+}
+
+/// The message of a Lua error without mlua's decoration ("runtime
+/// error: ", the Rust-side traceback).
+pub(crate) fn lua_error_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(s) => strip_traceback(s).to_string(),
+        mlua::Error::MemoryError(_) => "not enough memory".to_string(),
+        mlua::Error::SyntaxError { message, .. } => strip_traceback(message).to_string(),
+        mlua::Error::CallbackError { cause, .. } => lua_error_message(cause),
+        mlua::Error::WithContext { context, cause } => {
+            format!("{context}: {}", lua_error_message(cause))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `s` up to Lua's "stack traceback:" section.
+pub(crate) fn strip_traceback(s: &str) -> &str {
+    match s.find("\nstack traceback:") {
+        Some(i) => &s[..i],
+        None => s,
+    }
+}
+
+/// A key path from `Memory` for messages: `Memory.users.u1[3]`.
+pub(crate) fn path_name(path: &[Key]) -> String {
+    let mut full = Vec::with_capacity(path.len() + 1);
+    full.push(Key::from(ROOT_NAME));
+    full.extend_from_slice(path);
+    fmt_path(&full)
+}
+
+/// A Lua value as a key to read: `None` when no entry can have it (nil,
+/// NaN, tables, functions...), so the read gives nil as in Lua.
+pub(crate) fn read_key(v: &Value) -> Option<Key> {
+    match v {
+        Value::Boolean(b) => Some(Key::Bool(*b)),
+        Value::Integer(n) => Some(Key::Int(*n)),
+        Value::Number(x) => Key::from_f64(*x).ok(),
+        Value::String(s) => Some(Key::Str(s.as_bytes().to_vec())),
+        _ => None,
+    }
+}
+
+/// A Lua value as a key to write, refused as Lua would (nil, NaN) or
+/// because stored tables only have scalar keys.
+pub(crate) fn write_key(v: &Value) -> Result<Key, String> {
+    match v {
+        Value::Nil => Err("index is nil".into()),
+        Value::Number(x) if x.is_nan() => Err("index is NaN".into()),
+        _ => read_key(v).ok_or_else(|| {
+            format!(
+                "cannot use {} as a key of an external table (keys are booleans, numbers or strings)",
+                with_article(v.type_name())
+            )
+        }),
+    }
+}
+
+fn with_article(word: &str) -> String {
+    match word.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {word}"),
+        _ => format!("a {word}"),
+    }
+}
+
+/// A stored key as a Lua value.
+pub(crate) fn key_to_lua(lua: &Lua, k: &Key) -> mlua::Result<Value> {
+    Ok(match k {
+        Key::Bool(b) => Value::Boolean(*b),
+        Key::Int(n) => Value::Integer(*n),
+        Key::Float(x) => Value::Number(*x),
+        Key::Str(s) => Value::String(lua.create_string(s)?),
+    })
+}
+
+/// A stored value as a Lua value: tables as proxies, functions loaded by
+/// the function codec.
+pub(crate) fn value_to_lua(lua: &Lua, shared: &Shared, v: EValue) -> Result<Value, Failure> {
+    Ok(match v {
+        EValue::Bool(b) => Value::Boolean(b),
+        EValue::Int(n) => Value::Integer(n),
+        EValue::Float(x) => Value::Number(x),
+        EValue::Str(s) => Value::String(lua.create_string(&s)?),
+        EValue::Table(id) => Value::Table(shared.proxies.get(lua, id)?),
+        f @ (EValue::Function(_) | EValue::NativeFunction(_)) => {
+            let codec = shared.codec()?;
+            Value::Function(codec.decode(lua, &f, &shared.resolver())?)
+        }
+    })
+}
+
+/// The function codec's view of the proxy layer.
+pub(crate) struct Resolver<'a> {
+    pub(crate) shared: &'a Shared,
+}
+
+impl ProxyResolver for Resolver<'_> {
+    fn table_id(&self, v: &Value) -> Option<u64> {
+        match self.shared.proxies.lookup(v) {
+            ProxyRef::Live(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn proxy(&self, lua: &Lua, id: u64) -> mlua::Result<Value> {
+        Ok(Value::Table(self.shared.proxies.get(lua, id)?))
+    }
+}
+
+/// Where an assigned value goes (for messages and the subtree check).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Dest<'a> {
+    /// `table[key]`.
+    Entry { table: TableId, key: &'a Key },
+    /// `Memory.<path>[key]` (the path may not exist yet).
+    Path { path: &'a [Key], key: &'a Key },
+}
+
+/// An assignment's input and the bytes it holds (roughly).
+#[derive(Debug)]
+pub(crate) struct Converted {
+    pub(crate) input: Input,
+    pub(crate) bytes: usize,
+}
+
+/// Fixed per-entry overhead counted by [`Converted::bytes`].
+const ENTRY_OVERHEAD: usize = 48;
+
+/// Build the input for `dest = value` (nil deletes).
+pub(crate) fn to_input(
+    lua: &Lua,
+    shared: &Shared,
+    dest: Dest<'_>,
+    value: Value,
+) -> Result<Converted, Failure> {
+    let mut b = Builder {
+        lua,
+        shared,
+        dest,
+        session: PersistSession::default(),
+        ancestors: None,
+        bytes: 0,
+    };
+    let input = b.build(value)?;
+    Ok(Converted {
+        input,
+        bytes: b.bytes,
+    })
+}
+
+struct Frame {
+    /// The table's raw entries, converted keys first.
+    entries: std::vec::IntoIter<(Key, Value)>,
+    out: Vec<(Key, Input)>,
+    ptr: *const c_void,
+    /// Its key in the enclosing frame (None for the assigned table).
+    key: Option<Key>,
+}
+
+struct Builder<'a> {
+    lua: &'a Lua,
+    shared: &'a Shared,
+    dest: Dest<'a>,
+    session: PersistSession,
+    /// Ids of the destination table and its ancestors (computed when an
+    /// external table is copied).
+    ancestors: Option<HashSet<TableId>>,
+    bytes: usize,
+}
+
+/// What one value becomes.
+enum Piece {
+    Done(Input),
+    Table(Table),
+}
+
+impl Builder<'_> {
+    fn build(&mut self, value: Value) -> Result<Input, Failure> {
+        let mut stack: Vec<Frame> = Vec::new();
+        let root = match self.piece(&stack, None, value)? {
+            Piece::Done(input) => return Ok(input),
+            Piece::Table(t) => t,
+        };
+        stack.push(self.frame(&stack, root, None)?);
+        loop {
+            let Some(top) = stack.last_mut() else {
+                return Err(Failure::Message("internal error: empty copy stack".into()));
+            };
+            match top.entries.next() {
+                Some((k, v)) => {
+                    self.bytes += ENTRY_OVERHEAD + key_bytes(&k);
+                    match self.piece(&stack, Some(&k), v)? {
+                        Piece::Done(input) => {
+                            if let Some(top) = stack.last_mut() {
+                                top.out.push((k, input));
+                            }
+                        }
+                        Piece::Table(t) => {
+                            if stack.len() >= MAX_INPUT_DEPTH {
+                                return Err(self.error(
+                                    &stack,
+                                    Some(&k),
+                                    format!("tables nest deeper than {MAX_INPUT_DEPTH} levels"),
+                                ));
+                            }
+                            if stack.iter().any(|f| f.ptr == t.to_pointer()) {
+                                return Err(self.error(
+                                    &stack,
+                                    Some(&k),
+                                    "the table contains itself (a cycle); only trees of tables \
+                                     can be stored"
+                                        .into(),
+                                ));
+                            }
+                            let frame = self.frame(&stack, t, Some(k))?;
+                            stack.push(frame);
+                        }
+                    }
+                }
+                None => {
+                    let Some(done) = stack.pop() else { continue };
+                    let input = Input::Table(done.out);
+                    match (stack.last_mut(), done.key) {
+                        (Some(parent), Some(k)) => parent.out.push((k, input)),
+                        _ => return Ok(input),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A frame for plain table `t`, its keys converted (a bad key is
+    /// reported with its path).
+    fn frame(&mut self, stack: &[Frame], t: Table, key: Option<Key>) -> Result<Frame, Failure> {
+        let mut raw: Vec<(Value, Value)> = Vec::new();
+        t.for_each(|k: Value, v: Value| {
+            raw.push((k, v));
+            Ok(())
+        })?;
+        let mut entries = Vec::with_capacity(raw.len());
+        for (k, v) in raw {
+            match write_key(&k) {
+                Ok(key) => entries.push((key, v)),
+                Err(why) => {
+                    let mut probe: Vec<Key> = frame_keys(stack);
+                    if let Some(k) = &key {
+                        probe.push(k.clone());
+                    }
+                    return Err(Failure::Message(format!(
+                        "{}: {why}",
+                        self.path_message(&probe, None)
+                    )));
+                }
+            }
+        }
+        Ok(Frame {
+            entries: entries.into_iter(),
+            out: Vec::new(),
+            ptr: t.to_pointer(),
+            key,
+        })
+    }
+
+    fn piece(&mut self, stack: &[Frame], key: Option<&Key>, v: Value) -> Result<Piece, Failure> {
+        let scalar = |e: EValue| Ok(Piece::Done(Input::Value(e)));
+        match v {
+            Value::Nil => Ok(Piece::Done(Input::Nil)),
+            Value::Boolean(b) => scalar(EValue::Bool(b)),
+            Value::Integer(n) => scalar(EValue::Int(n)),
+            Value::Number(x) => scalar(EValue::Float(x)),
+            Value::String(s) => {
+                let bytes = s.as_bytes().to_vec();
+                self.bytes += bytes.len();
+                scalar(EValue::Str(bytes))
+            }
+            Value::Table(t) => match self.shared.proxies.lookup_table(&t) {
+                ProxyRef::NotProxy => Ok(Piece::Table(t)),
+                ProxyRef::Dead => Err(self.error(stack, key, DEAD_MESSAGE.into())),
+                ProxyRef::Live(id) => self.copy_stored(stack, key, id).map(Piece::Done),
+            },
+            Value::Function(f) => self.function(stack, key, &f).map(Piece::Done),
+            other => Err(self.error(
+                stack,
+                key,
+                format!(
+                    "cannot store {} (stored values are nil, booleans, numbers, strings, \
+                     tables and functions)",
+                    with_article(other.type_name())
+                ),
+            )),
+        }
+    }
+
+    fn function(
+        &mut self,
+        stack: &[Frame],
+        key: Option<&Key>,
+        f: &Function,
+    ) -> Result<Input, Failure> {
+        let codec = self.shared.codec()?;
+        match codec.encode(self.lua, f, &mut self.session, &self.shared.resolver()) {
+            Ok(v) => {
+                self.bytes += v.encoded_len();
+                Ok(Input::Value(v))
+            }
+            Err(e) => Err(self.error(stack, key, lua_error_message(&e))),
+        }
+    }
+
+    /// The content of stored table `id`, refusing a copy into its own
+    /// subtree.
+    fn copy_stored(
+        &mut self,
+        stack: &[Frame],
+        key: Option<&Key>,
+        id: TableId,
+    ) -> Result<Input, Failure> {
+        if self.ancestors.is_none() {
+            let set = self.dest_ancestors()?;
+            self.ancestors = Some(set);
+        }
+        if self.ancestors.as_ref().is_some_and(|a| a.contains(&id)) {
+            let source = {
+                let mut tx = self.shared.tx()?;
+                tx.read(|tx| tx.table_path(id))?
+            };
+            return Err(self.error(
+                stack,
+                key,
+                format!("cannot copy {} into its own subtree", path_name(&source)),
+            ));
+        }
+        let mut tx = self.shared.tx()?;
+        let (input, bytes) = tx.read(|tx| {
+            if !tx.table_exists(id)? {
+                return Err(EngineError::InvalidArgument(DEAD_MESSAGE.into()));
+            }
+            stored_input(tx, id)
+        })?;
+        self.bytes += bytes;
+        Ok(input)
+    }
+
+    /// The destination table and its ancestors (for a path destination,
+    /// the tables of the path that exist).
+    fn dest_ancestors(&self) -> Result<HashSet<TableId>, Failure> {
+        let mut tx = self.shared.tx()?;
+        let set = tx.read(|tx| {
+            let mut set = HashSet::new();
+            set.insert(ROOT);
+            match self.dest {
+                Dest::Entry { table, .. } => {
+                    let mut cur = table;
+                    while cur != ROOT && set.insert(cur) {
+                        match tx.parent(cur)? {
+                            Some((p, _)) => cur = p,
+                            None => break,
+                        }
+                    }
+                }
+                Dest::Path { path, .. } => {
+                    let mut cur = ROOT;
+                    for k in path {
+                        match tx.get(cur, k)? {
+                            Some(EValue::Table(t)) => {
+                                set.insert(t);
+                                cur = t;
+                            }
+                            _ => break,
+                        }
+                    }
+                }
+            }
+            Ok(set)
+        })?;
+        Ok(set)
+    }
+
+    /// An error at the current position: the destination path, the keys
+    /// of the open frames, then `key`.
+    fn error(&self, stack: &[Frame], key: Option<&Key>, what: String) -> Failure {
+        let inner = frame_keys(stack);
+        Failure::Message(format!("{}: {what}", self.path_message(&inner, key)))
+    }
+
+    fn path_message(&self, inner: &[Key], key: Option<&Key>) -> String {
+        let mut path: Vec<Key> = match self.dest {
+            Dest::Entry { table, key } => {
+                let base = self
+                    .shared
+                    .tx
+                    .try_borrow_mut()
+                    .ok()
+                    .and_then(|mut tx| tx.read(|tx| tx.table_path(table)).ok())
+                    .unwrap_or_default();
+                let mut p = base;
+                p.push(key.clone());
+                p
+            }
+            Dest::Path { path, key } => {
+                let mut p = path.to_vec();
+                p.push(key.clone());
+                p
+            }
+        };
+        path.extend_from_slice(inner);
+        if let Some(k) = key {
+            path.push(k.clone());
+        }
+        path_name(&path)
+    }
+}
+
+fn frame_keys(stack: &[Frame]) -> Vec<Key> {
+    stack.iter().filter_map(|f| f.key.clone()).collect()
+}
+
+fn key_bytes(k: &Key) -> usize {
+    match k {
+        Key::Str(s) => s.len(),
+        _ => 8,
+    }
+}
+
+/// The stored table `id` as a literal (iterative), with its size.
+pub(crate) fn stored_input<R: TableRead>(
+    reader: &R,
+    id: TableId,
+) -> Result<(Input, usize), EngineError> {
+    struct Open {
+        cursor: EntryCursor,
+        out: Vec<(Key, Input)>,
+        key: Option<Key>,
+    }
+    let mut bytes = 0;
+    let mut stack = vec![Open {
+        cursor: EntryCursor::new(id),
+        out: Vec::new(),
+        key: None,
+    }];
+    loop {
+        let Some(top) = stack.last_mut() else {
+            return Err(EngineError::InvalidArgument(
+                "internal error: empty copy stack".into(),
+            ));
+        };
+        match top.cursor.next(reader)? {
+            Some((k, EValue::Table(child))) => {
+                if stack.len() >= MAX_INPUT_DEPTH {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "the copied table nests deeper than {MAX_INPUT_DEPTH} levels"
+                    )));
+                }
+                bytes += ENTRY_OVERHEAD + key_bytes(&k);
+                stack.push(Open {
+                    cursor: EntryCursor::new(child),
+                    out: Vec::new(),
+                    key: Some(k),
+                });
+            }
+            Some((k, v)) => {
+                bytes += ENTRY_OVERHEAD + key_bytes(&k) + v.encoded_len();
+                top.out.push((k, Input::Value(v)));
+            }
+            None => {
+                let Some(done) = stack.pop() else { continue };
+                let input = Input::Table(done.out);
+                match (stack.last_mut(), done.key) {
+                    (Some(parent), Some(k)) => parent.out.push((k, input)),
+                    _ => return Ok((input, bytes)),
+                }
+            }
+        }
+    }
+}

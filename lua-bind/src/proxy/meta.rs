@@ -1,0 +1,148 @@
+//! The metamethods of external tables: raw Rust functions behind the Lua
+//! wrappers of `meta.lua`.
+
+use std::rc::Rc;
+
+use mlua::{Function, Lua, MultiValue, Table, Value};
+use moonvault_engine::codec::Key;
+use moonvault_engine::table::TableRead;
+use moonvault_engine::{TableId, ROOT};
+
+use super::{ProxyRef, DEAD_MESSAGE};
+use crate::chunk::Op;
+use crate::convert::{
+    key_to_lua, one, path_name, read_key, reply, to_input, value_to_lua, write_key, Dest, Failure,
+};
+use crate::vault::Shared;
+
+/// The table id behind proxy `t`.
+pub(crate) fn live_id(shared: &Shared, t: &Table) -> Result<TableId, Failure> {
+    match shared.proxies.lookup_table(t) {
+        ProxyRef::Live(id) => Ok(id),
+        ProxyRef::Dead => Err(Failure::Message(DEAD_MESSAGE.into())),
+        ProxyRef::NotProxy => Err(Failure::Message("not an external table".into())),
+    }
+}
+
+/// `t[k]`.
+fn index(lua: &Lua, shared: &Shared, t: &Table, k: &Value) -> Result<MultiValue, Failure> {
+    let id = live_id(shared, t)?;
+    let Some(key) = read_key(k) else {
+        return Ok(one(Value::Nil));
+    };
+    let v = shared.tx()?.read(|tx| tx.get(id, &key))?;
+    Ok(one(match v {
+        Some(v) => value_to_lua(lua, shared, v).map_err(|e| at(shared, id, &key, e))?,
+        None => Value::Nil,
+    }))
+}
+
+/// `e`, prefixed with the path of `table[key]`.
+fn at(shared: &Shared, table: TableId, key: &Key, e: Failure) -> Failure {
+    let path = shared
+        .tx()
+        .ok()
+        .and_then(|mut tx| tx.read(|tx| tx.table_path(table)).ok());
+    match path {
+        Some(mut p) => {
+            p.push(key.clone());
+            Failure::Message(format!("{}: {}", path_name(&p), e.message()))
+        }
+        None => e,
+    }
+}
+
+/// `t[k] = v`.
+fn newindex(lua: &Lua, shared: &Shared, t: &Table, k: &Value, v: Value) -> Result<(), Failure> {
+    let id = live_id(shared, t)?;
+    let key = write_key(k)?;
+    let converted = to_input(
+        lua,
+        shared,
+        Dest::Entry {
+            table: id,
+            key: &key,
+        },
+        v,
+    )?;
+    let op = Op::Set {
+        table: id,
+        key,
+        input: converted.input,
+    };
+    let result = shared.tx()?.write(op, converted.bytes);
+    // A write that failed midway was undone by a replay: revalidate.
+    shared.sync()?;
+    result?;
+    Ok(())
+}
+
+/// `#t`: a border.
+fn len(shared: &Shared, t: &Table) -> Result<MultiValue, Failure> {
+    let id = live_id(shared, t)?;
+    let n = shared.tx()?.read(|tx| tx.border(id))?;
+    Ok(one(Value::Integer(n)))
+}
+
+/// `next(t, k)` in key order.
+fn next(lua: &Lua, shared: &Shared, t: &Table, k: &Value) -> Result<MultiValue, Failure> {
+    let id = live_id(shared, t)?;
+    let after = match k {
+        Value::Nil => None,
+        other => Some(read_key(other).ok_or_else(|| {
+            Failure::Message(format!("invalid key to 'next' ({})", other.type_name()))
+        })?),
+    };
+    let entry = shared
+        .tx
+        .borrow_mut()
+        .read(|tx| tx.next(id, after.as_ref()))?;
+    Ok(match entry {
+        Some((k, v)) => {
+            let v = value_to_lua(lua, shared, v).map_err(|e| at(shared, id, &k, e))?;
+            let k = key_to_lua(lua, &k)?;
+            MultiValue::from_vec(vec![k, v])
+        }
+        None => one(Value::Nil),
+    })
+}
+
+/// Fill the proxy metatable, set `Memory`, and make `next` see external
+/// tables.
+pub(crate) fn install(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<()> {
+    let raw = lua.create_table()?;
+    let s = Rc::clone(shared);
+    raw.set(
+        "index",
+        lua.create_function(move |lua, (t, k): (Table, Value)| reply(lua, index(lua, &s, &t, &k)))?,
+    )?;
+    let s = Rc::clone(shared);
+    raw.set(
+        "newindex",
+        lua.create_function(move |lua, (t, k, v): (Table, Value, Value)| {
+            reply(
+                lua,
+                newindex(lua, &s, &t, &k, v).map(|()| MultiValue::new()),
+            )
+        })?,
+    )?;
+    let s = Rc::clone(shared);
+    raw.set(
+        "len",
+        lua.create_function(move |lua, t: Table| reply(lua, len(&s, &t)))?,
+    )?;
+    let s = Rc::clone(shared);
+    raw.set(
+        "next",
+        lua.create_function(move |lua, (t, k): (Table, Value)| reply(lua, next(lua, &s, &t, &k)))?,
+    )?;
+    let pnext: Function = lua
+        .load(include_str!("meta.lua"))
+        .set_name("=moonvault.proxy")
+        .call((shared.proxies.metatable.clone(), raw))?;
+    let globals = lua.globals();
+    globals.set("Memory", shared.proxies.get(lua, ROOT)?)?;
+    let next = super::next::make(lua, &shared.proxies.metatable, &pnext)?;
+    globals.set("next", next)?;
+    Ok(())
+}

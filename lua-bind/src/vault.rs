@@ -1,0 +1,438 @@
+//! [`Vault`]: a Lua VM bound to a moonvault store, the API embedders (the
+//! CLI, the web crate) use.
+//!
+//! ```no_run
+//! use moonvault_lua::{Vault, VaultOptions};
+//! # fn main() -> Result<(), moonvault_lua::VaultError> {
+//! let vault = Vault::open_path("my.db", VaultOptions::default())?;
+//! vault.set_args(vec!["--verbose".into()]);
+//! vault.set_print_sink(Some(Box::new(|line: &[u8]| {
+//!     println!("{}", String::from_utf8_lossy(line));
+//! })));
+//! let values = vault.exec("Memory.n = (Memory.n or 0) + 1 return Memory.n", "counter.lua")?;
+//! # let _ = values; Ok(()) }
+//! ```
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::rc::Rc;
+
+use mlua::{Function, Lua, MultiValue, Value};
+use moonvault_engine::{Db, Durability, EngineError, Options, Store};
+use moonvault_pager::store::memory::MemoryStore;
+use moonvault_pager::store::BlobStore;
+
+use crate::chunk::TxState;
+use crate::convert::{strip_traceback, Failure, Resolver};
+use crate::function::{FunctionCodec, Trust};
+use crate::proxy::Proxies;
+
+/// Default cap of the Lua heap: 2 MiB, as in the browser.
+pub const DEFAULT_MEMORY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Default budget of the savepoint log (see [`VaultOptions::savepoint_log_limit`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub const DEFAULT_SAVEPOINT_LOG_LIMIT: usize = 32 * 1024 * 1024;
+/// Default budget of the savepoint log (see [`VaultOptions::savepoint_log_limit`]).
+#[cfg(target_arch = "wasm32")]
+pub const DEFAULT_SAVEPOINT_LOG_LIMIT: usize = 128 * 1024;
+
+/// How a [`Vault`] is opened.
+#[derive(Clone, Copy, Debug)]
+pub struct VaultOptions {
+    /// Cap of the Lua heap in bytes; going past it raises a catchable
+    /// "not enough memory" error.
+    pub memory_limit: usize,
+    /// Never load stored bytecode (only functions stored as source with
+    /// `store.fn`).
+    pub untrusted: bool,
+    /// When a chunk's commit is durable. `store.commit()` is always
+    /// durable before it returns.
+    pub durability: Durability,
+    /// Engine options (page size, cache budget, checkpoint thresholds).
+    pub engine: Options,
+    /// Bytes of operations kept per transaction to roll back to a
+    /// savepoint (`store.transaction`, `store.batch`, a failed
+    /// assignment). A transaction past it can only be rolled back whole.
+    pub savepoint_log_limit: usize,
+}
+
+impl Default for VaultOptions {
+    fn default() -> Self {
+        VaultOptions {
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            untrusted: false,
+            durability: Durability::Immediate,
+            engine: Options::default(),
+            savepoint_log_limit: DEFAULT_SAVEPOINT_LOG_LIMIT,
+        }
+    }
+}
+
+/// What went wrong running or opening a vault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// The chunk raised an error (it was rolled back).
+    #[error("{message}")]
+    Lua {
+        /// The error message (`script.lua:3: attempt to ...`).
+        message: String,
+        /// Lua's stack traceback, when there is one.
+        traceback: Option<String>,
+    },
+    /// The chunk ran, but committing its changes failed (nothing of it
+    /// was stored).
+    #[error("committing the chunk's changes failed, nothing was stored: {0}")]
+    Commit(EngineError),
+    /// Opening or using the store failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// Setting up the VM failed.
+    #[error("setting up the Lua VM failed: {0}")]
+    Setup(mlua::Error),
+}
+
+impl VaultError {
+    /// A Lua error as a [`VaultError::Lua`].
+    pub fn from_lua(e: mlua::Error) -> VaultError {
+        let (message, traceback) = split_lua_error(&e);
+        VaultError::Lua { message, traceback }
+    }
+
+    /// Lua's traceback of a [`VaultError::Lua`].
+    pub fn traceback(&self) -> Option<&str> {
+        match self {
+            VaultError::Lua { traceback, .. } => traceback.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+fn split_lua_error(e: &mlua::Error) -> (String, Option<String>) {
+    let split = |s: &str| {
+        let msg = strip_traceback(s).to_string();
+        let tb = s
+            .find("stack traceback:")
+            .map(|i| s[i..].trim_end().to_string());
+        (msg, tb)
+    };
+    match e {
+        mlua::Error::RuntimeError(s) => split(s),
+        mlua::Error::SyntaxError { message, .. } => split(message),
+        mlua::Error::MemoryError(_) => ("not enough memory".to_string(), None),
+        mlua::Error::CallbackError { traceback, cause } => {
+            let (m, _) = split_lua_error(cause);
+            (m, Some(traceback.trim_end().to_string()))
+        }
+        other => (crate::convert::lua_error_message(other), None),
+    }
+}
+
+/// Receives each `print`ed line: the arguments' `tostring` joined by tabs,
+/// without the newline, as raw bytes (Lua strings need not be UTF-8).
+pub type PrintSink = Box<dyn FnMut(&[u8])>;
+
+/// State shared by the Lua callbacks of one vault.
+pub(crate) struct Shared {
+    pub(crate) tx: RefCell<TxState>,
+    pub(crate) proxies: Proxies,
+    codec: OnceCell<FunctionCodec>,
+    seen_lineage: Cell<u64>,
+    depth: Cell<u32>,
+    print_sink: RefCell<Option<PrintSink>>,
+    args: RefCell<Vec<String>>,
+    script_name: RefCell<Option<String>>,
+    original_print: Function,
+    tostring: Function,
+    pub(crate) options: VaultOptions,
+}
+
+impl Shared {
+    /// The transaction state, or an error when it is in use (a store
+    /// operation re-entered from Lua code it called).
+    pub(crate) fn tx(&self) -> Result<std::cell::RefMut<'_, TxState>, Failure> {
+        self.tx.try_borrow_mut().map_err(|_| {
+            Failure::Message("the store is busy with another operation of this script".into())
+        })
+    }
+
+    /// The function codec.
+    pub(crate) fn codec(&self) -> Result<&FunctionCodec, Failure> {
+        self.codec
+            .get()
+            .ok_or_else(|| Failure::Message("the function codec is not ready yet".into()))
+    }
+
+    /// The proxy layer as the codec sees it.
+    pub(crate) fn resolver(&self) -> Resolver<'_> {
+        Resolver { shared: self }
+    }
+
+    /// After anything that may have rolled back: mark the proxies of tables
+    /// that no longer exist as dead (their ids may be reused).
+    pub(crate) fn sync(&self) -> Result<(), Failure> {
+        let Ok(mut tx) = self.tx.try_borrow_mut() else {
+            return Ok(());
+        };
+        let lineage = tx.lineage();
+        if lineage == self.seen_lineage.get() {
+            return Ok(());
+        }
+        self.seen_lineage.set(lineage);
+        let proxies = &self.proxies;
+        let result =
+            tx.with_reader(|r| proxies.revalidate(|id| r.table_exists(id).unwrap_or(false)))?;
+        result.map_err(Failure::Lua)
+    }
+}
+
+/// A Lua 5.4 VM whose `Memory` global is a moonvault store.
+///
+/// Globals: `Memory` (the root external table), `store` (transactions,
+/// batches, indexes, queries, schemas, migrations, statistics, `store.fn`),
+/// `arg` (see [`Vault::set_args`]), and the safe standard library (no
+/// `debug`, no `os.exit`, no C modules).
+///
+/// Each [`Vault::exec`] is atomic: its changes commit when it returns and
+/// roll back (to the last `store.commit()`) when it raises.
+///
+/// Single-threaded (like the engine). Dropping the vault rolls back
+/// anything uncommitted and releases the store.
+pub struct Vault {
+    lua: Lua,
+    shared: Rc<Shared>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    /// A vault over the file store in directory `path` (created if
+    /// missing; locked against a second opener).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open_path(
+        path: impl AsRef<std::path::Path>,
+        options: VaultOptions,
+    ) -> Result<Vault, VaultError> {
+        let files =
+            moonvault_pager::store::file::FileStore::open(path).map_err(EngineError::from)?;
+        Vault::open(Box::new(files), options)
+    }
+
+    /// A vault over any blob store (memory, file, IndexedDB...).
+    pub fn open(blobs: Box<dyn BlobStore>, options: VaultOptions) -> Result<Vault, VaultError> {
+        let store = Store::open(Db::open(blobs, options.engine)?)?;
+        Vault::with_store(store, options)
+    }
+
+    /// A vault over a new in-memory store.
+    pub fn memory(options: VaultOptions) -> Result<Vault, VaultError> {
+        Vault::open(Box::new(MemoryStore::new()), options)
+    }
+
+    /// A vault over an open engine store.
+    pub fn with_store(store: Store, options: VaultOptions) -> Result<Vault, VaultError> {
+        Vault::build(store, options).map_err(VaultError::Setup)
+    }
+
+    fn build(store: Store, options: VaultOptions) -> mlua::Result<Vault> {
+        let lua = crate::new_vm(options.memory_limit)?;
+        let globals = lua.globals();
+        let shared = Rc::new(Shared {
+            tx: RefCell::new(TxState::new(
+                store,
+                options.durability,
+                options.savepoint_log_limit,
+            )),
+            proxies: Proxies::new(&lua)?,
+            codec: OnceCell::new(),
+            seen_lineage: Cell::new(0),
+            depth: Cell::new(0),
+            print_sink: RefCell::new(None),
+            args: RefCell::new(Vec::new()),
+            script_name: RefCell::new(None),
+            original_print: globals.get("print")?,
+            tostring: globals.get("tostring")?,
+            options,
+        });
+        crate::proxy::meta::install(&lua, &shared)?;
+        crate::store_api::install(&lua, &shared)?;
+        // After the globals are final, so the registry of C functions
+        // sees the `next` the scripts see.
+        let trust = if options.untrusted {
+            Trust::Untrusted
+        } else {
+            Trust::Trusted
+        };
+        let codec = FunctionCodec::new(&lua, trust)?;
+        let _ = shared.codec.set(codec);
+        globals.set("arg", lua.create_table()?)?;
+        Ok(Vault { lua, shared })
+    }
+
+    /// Run a chunk atomically and return its results.
+    ///
+    /// `chunk_name` names the chunk in messages: a file name
+    /// (`"examples/x.lua"` gives `examples/x.lua:3: ...`), or Lua's own
+    /// forms (`"=stdin"`, `"@file"`). The arguments set by
+    /// [`Vault::set_args`] are the chunk's `...`.
+    ///
+    /// On success the chunk's changes are committed (durable as
+    /// [`VaultOptions::durability`] says); on an error nothing since the
+    /// last `store.commit()` is kept, and the VM stays usable.
+    pub fn exec(&self, code: impl AsRef<[u8]>, chunk_name: &str) -> Result<Vec<Value>, VaultError> {
+        let name = if chunk_name.starts_with('@') || chunk_name.starts_with('=') {
+            chunk_name.to_string()
+        } else {
+            format!("@{chunk_name}")
+        };
+        let args = self.shared.args.borrow().clone();
+        self.atomic(|lua| {
+            let f = lua.load(code.as_ref()).set_name(name).into_function()?;
+            let mut values = Vec::with_capacity(args.len());
+            for a in &args {
+                values.push(Value::String(lua.create_string(a)?));
+            }
+            let out = f.call::<MultiValue>(MultiValue::from_vec(values))?;
+            Ok(out.into_vec())
+        })
+    }
+
+    /// Run `f` as one atomic chunk (what [`Vault::exec`] does around a
+    /// loaded chunk): for embedders that call Lua functions themselves.
+    /// Nested calls join the outer chunk.
+    pub fn atomic<R>(&self, f: impl FnOnce(&Lua) -> mlua::Result<R>) -> Result<R, VaultError> {
+        let depth = self.shared.depth.get();
+        self.shared.depth.set(depth + 1);
+        let result = f(&self.lua);
+        self.shared.depth.set(depth);
+        if depth > 0 {
+            return result.map_err(VaultError::from_lua);
+        }
+        let Ok(mut tx) = self.shared.tx.try_borrow_mut() else {
+            return Err(VaultError::Engine(EngineError::InvalidArgument(
+                "the vault is busy (a chunk was started from inside a store operation)".into(),
+            )));
+        };
+        match result {
+            Ok(v) => {
+                let committed = tx.commit(None);
+                drop(tx);
+                let _ = self.shared.sync();
+                committed.map_err(VaultError::Commit)?;
+                Ok(v)
+            }
+            Err(e) => {
+                tx.rollback();
+                drop(tx);
+                let _ = self.shared.sync();
+                Err(VaultError::from_lua(e))
+            }
+        }
+    }
+
+    /// Route `print` to `sink` (one call per line); `None` restores the
+    /// standard `print` (the process's stdout, or the wasm shim's).
+    pub fn set_print_sink(&self, sink: Option<PrintSink>) {
+        let install = sink.is_some();
+        *self.shared.print_sink.borrow_mut() = sink;
+        let globals = self.lua.globals();
+        let result = if install {
+            self.make_print().and_then(|p| globals.set("print", p))
+        } else {
+            globals.set("print", self.shared.original_print.clone())
+        };
+        // Setting a global only fails when out of memory; the old print stays.
+        let _ = result;
+    }
+
+    fn make_print(&self) -> mlua::Result<Function> {
+        let shared = Rc::clone(&self.shared);
+        self.lua.create_function(move |_, args: MultiValue| {
+            let mut line = Vec::new();
+            for (i, v) in args.iter().enumerate() {
+                if i > 0 {
+                    line.push(b'\t');
+                }
+                match v {
+                    Value::String(s) => line.extend_from_slice(&s.as_bytes()),
+                    other => {
+                        let s: mlua::LuaString = shared.tostring.call(other.clone())?;
+                        line.extend_from_slice(&s.as_bytes());
+                    }
+                }
+            }
+            if let Ok(mut sink) = shared.print_sink.try_borrow_mut() {
+                if let Some(sink) = sink.as_mut() {
+                    sink(&line);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The script's arguments: `arg[1..n]` and the chunk's `...` (as the
+    /// standalone `lua` interpreter does).
+    pub fn set_args(&self, args: Vec<String>) {
+        *self.shared.args.borrow_mut() = args;
+        let _ = self.publish_args();
+    }
+
+    /// The script's name: `arg[0]`.
+    pub fn set_script_name(&self, name: Option<String>) {
+        *self.shared.script_name.borrow_mut() = name;
+        let _ = self.publish_args();
+    }
+
+    fn publish_args(&self) -> mlua::Result<()> {
+        let t = self.lua.create_table()?;
+        if let Some(name) = self.shared.script_name.borrow().as_ref() {
+            t.raw_set(0, name.as_str())?;
+        }
+        for (i, a) in self.shared.args.borrow().iter().enumerate() {
+            t.raw_set(i + 1, self.lua.create_string(a)?)?;
+        }
+        self.lua.globals().set("arg", t)
+    }
+
+    /// The VM (to register functions or read globals; run code that
+    /// touches `Memory` through [`Vault::exec`] or [`Vault::atomic`]).
+    pub fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
+    /// The engine store (statistics, checks, export). Writing through it
+    /// while a chunk runs fails: the chunk holds the write transaction.
+    pub fn store(&self) -> Option<Store> {
+        self.shared.tx.borrow().store().cloned()
+    }
+
+    /// Lua heap in use, in bytes.
+    pub fn used_memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+
+    /// Roll back anything uncommitted, flush, and release the store.
+    pub fn close(self) -> Result<(), VaultError> {
+        let store = self.shared.tx.borrow_mut().close();
+        if let Some(store) = store {
+            store.db().flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Vault {
+    fn drop(&mut self) {
+        if let Ok(mut tx) = self.shared.tx.try_borrow_mut() {
+            if let Some(store) = tx.close() {
+                // Relaxed commits become durable; an error here has no one
+                // to report to (close() reports it).
+                let _ = store.db().flush();
+            }
+        }
+    }
+}
