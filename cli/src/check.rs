@@ -20,7 +20,7 @@
 //! 7. tables: every entry of every table reachable from `Memory` decodes
 //!    and every parent link agrees;
 //! 8. every index against a rebuild from scratch
-//!    ([`verify_index`](moonvault_engine::index::verify_index)).
+//!    ([`moonvault_engine::index::verify_index`]).
 //!
 //! Each problem is printed as it is found and the check goes on where the
 //! layers below still work; any problem makes the command exit with 1.
@@ -33,7 +33,7 @@ use moonvault_engine::kv::{wal, RootRecord};
 use moonvault_engine::{TableRead, ROOT};
 use moonvault_pager::frame;
 use moonvault_pager::store::file::FileStore;
-use moonvault_pager::store::{Area, BlobStore};
+use moonvault_pager::store::{Area, BlobStore, StoreError};
 use moonvault_pager::superblock::Superblock;
 
 use crate::open::{open_on, require_store, CliError, CliResult, SharedStore};
@@ -84,6 +84,8 @@ fn check_all(dir: &Path, r: &mut Report<'_>) -> CliResult<()> {
     // 1. The log. A failure here leaves nothing else to read.
     let file = match FileStore::open(dir) {
         Ok(f) => f,
+        // In use elsewhere: nothing is known to be wrong with it.
+        Err(e @ StoreError::Locked { .. }) => return Err(e.into()),
         Err(e) => return r.problem(format!("the store's log cannot be opened: {e}")),
     };
     r.line(format!(

@@ -1,16 +1,21 @@
-//! `moonvault demo`: the engine on a temporary file store, step by step.
-//!
-//! (Engine-level until the Lua binding's `Vault` is available; then the
-//! demo runs `examples/demo.lua`.)
+//! `moonvault demo`: `examples/demo.lua` (embedded in the binary) on a
+//! store in a temporary directory: a first run writes external tables, a
+//! nested record, an index and query, persisted closures and shows stats;
+//! the store is closed and reopened, and a second run of the same script
+//! reads everything back; finally the store is checked as `moonvault check`
+//! would.
 
 use std::io::Write;
+use std::path::Path;
 
-use moonvault_engine::codec::{Key, Value};
-use moonvault_engine::query::{Order, Query};
-use moonvault_engine::{Input, TableRead, ROOT};
+use moonvault_lua::Vault;
 
-use crate::dump;
-use crate::open::{open_file, open_on, CliError, CliResult};
+use crate::open::{CliError, CliResult};
+use crate::run::{open_vault, vault_error, VmArgs};
+
+/// The demo script, also runnable as `moonvault run examples/demo.lua`.
+pub const DEMO_LUA: &str = include_str!("../../examples/demo.lua");
+const DEMO_NAME: &str = "examples/demo.lua";
 
 fn io(source: std::io::Error) -> CliError {
     CliError::Io {
@@ -19,84 +24,52 @@ fn io(source: std::io::Error) -> CliError {
     }
 }
 
+/// Open the vault with `print` routed through this process's stdout, so
+/// the script's output and the narration stay in order when piped.
+fn open(path: &Path) -> CliResult<Vault> {
+    let vault = open_vault(path, VmArgs::default())?;
+    vault.set_print_sink(Some(Box::new(|line: &[u8]| {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout only loses the demo's output.
+        let _ = out.write_all(line).and_then(|()| out.write_all(b"\n"));
+    })));
+    vault.set_script_name(Some(DEMO_NAME.into()));
+    Ok(vault)
+}
+
+fn run_script(path: &Path) -> CliResult<()> {
+    let vault = open(path)?;
+    let ran = vault.exec(DEMO_LUA, DEMO_NAME);
+    let closed = vault.close();
+    ran.map_err(|e| vault_error(&e))?;
+    closed.map_err(|e| vault_error(&e))
+}
+
 /// Run the demo, narrating on `out`.
 pub fn run(out: &mut dyn Write) -> CliResult<()> {
-    let dir = tempfile::tempdir().map_err(CliError::io(std::path::Path::new("temp dir")))?;
+    let dir = tempfile::tempdir().map_err(CliError::io(Path::new("a temporary directory")))?;
     let path = dir.path().join("demo.db");
-    writeln!(out, "moonvault demo: a store in {}", path.display()).map_err(io)?;
-    {
-        let o = open_on(open_file(&path)?)?;
-        let users = o.store.ensure_path(&[Key::from("users")])?;
-        let cities = ["Lyon", "Oslo", "Quito", "Kyoto"];
-        o.store.write(|tx| {
-            for i in 1..=200i64 {
-                let rec = Input::table([
-                    ("name", Input::from(format!("user{i}"))),
-                    ("age", Input::from(18 + i * 7 % 60)),
-                    (
-                        "profile",
-                        Input::table([("city", Input::from(cities[(i % 4) as usize]))]),
-                    ),
-                ]);
-                tx.set(users, Key::from(format!("u{i:03}")), rec)?;
-            }
-            Ok(())
-        })?;
-        writeln!(out, "\n1. wrote 200 user records in one transaction").map_err(io)?;
-        o.store.create_index(users, "age", false)?;
-        writeln!(out, "2. created an index on users.age").map_err(io)?;
-        let q = Query::new(users)
-            .gt("age", 70)
-            .order_by("age", Order::Desc)
-            .limit(3);
-        let snap = o.store.read()?;
-        writeln!(
-            out,
-            "3. query users where age > 70, oldest first, limit 3 (plan: {})",
-            snap.explain(&q)?
-        )
-        .map_err(io)?;
-        for row in snap.query(&q)? {
-            let (key, rec) = row?;
-            let Value::Table(id) = rec else { continue };
-            let age = snap.get(id, &Key::from("age"))?;
-            writeln!(
-                out,
-                "     {key}: age {}",
-                age.map(|v| dump::lua_value(&v)).unwrap_or_default()
-            )
-            .map_err(io)?;
-        }
-        drop(snap);
-        let st = o.store.read()?.table_stats(users)?;
-        writeln!(
-            out,
-            "4. stats: {} records, {} entries, {} logical, ~{} stored",
-            st.records,
-            st.entries,
-            crate::units::bytes(st.logical_bytes),
-            crate::units::bytes(st.stored_bytes)
-        )
-        .map_err(io)?;
-        o.store.db().checkpoint()?;
-    }
-    let o = open_on(open_file(&path)?)?;
-    let snap = o.store.read()?;
-    let users = snap
-        .lookup(&[Key::from("users")])?
-        .ok_or_else(|| CliError::Usage("users vanished after reopen".into()))?;
     writeln!(
         out,
-        "5. reopened the store: users has {} records; u042 is:",
-        snap.len(users)?
+        "moonvault demo: running {DEMO_NAME} against a new store in {}",
+        path.display()
     )
     .map_err(io)?;
-    dump::run(
-        &snap,
-        &[Key::from("users"), Key::from("u042")],
-        dump::Format::Human,
+    out.flush().map_err(io)?;
+    run_script(&path)?;
+    writeln!(
         out,
-    )?;
-    let _ = ROOT;
-    Ok(())
+        "\n-- closed the store; reopening it and running {DEMO_NAME} again --"
+    )
+    .map_err(io)?;
+    out.flush().map_err(io)?;
+    run_script(&path)?;
+    writeln!(out, "\n== 7. moonvault check on the demo store").map_err(io)?;
+    crate::check::run(&path, out)?;
+    writeln!(
+        out,
+        "\nTry it yourself:\n  moonvault run --db my.db {DEMO_NAME}\n  moonvault repl --db my.db\n  \
+         moonvault dump --db my.db --path users.ann\n  moonvault stats --db my.db"
+    )
+    .map_err(io)
 }

@@ -17,6 +17,8 @@ mod demo;
 mod dump;
 mod open;
 mod progress;
+mod repl;
+mod run;
 mod stats;
 mod transfer;
 mod units;
@@ -85,14 +87,14 @@ enum Command {
     Dump {
         #[command(flatten)]
         db: DbArg,
-        /// JSON instead of Lua syntax (mapping: see `moonvault dump --help`).
+        /// JSON instead of Lua syntax (the mapping is in `--help`).
         ///
         /// Integers print as `42`, floats always with a fraction or exponent
-        /// (`42.0`, `1e300`), non-finite floats as {"$float":"inf"}; strings
-        /// that are not UTF-8 as {"$bytes":"<base64>"}; functions as
-        /// {"$function":{"bytes":N}} or {"$function":"math.sin"}; tables
+        /// (`42.0`, `1e300`), non-finite floats as `{"$float":"inf"}`;
+        /// strings that are not UTF-8 as `{"$bytes":"BASE64"}`; functions as
+        /// `{"$function":{"bytes":N}}` or `{"$function":"math.sin"}`; tables
         /// with keys 1..n as arrays, tables of string keys as objects, any
-        /// other table as {"$entries":[[key,value],...]}.
+        /// other table as `{"$entries":[[key,value],...]}`.
         #[arg(long)]
         json: bool,
         /// Dump only this value: dotted keys below Memory (`users.u1`;
@@ -133,6 +135,10 @@ fn main() -> ExitCode {
             // `moonvault dump | head`: the reader left; not an error.
             ExitCode::SUCCESS
         }
+        Err(CliError::Lua(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::FAILURE
+        }
         Err(CliError::CheckFailed(n)) => {
             eprintln!("moonvault: check found {n} problem(s); see above");
             ExitCode::FAILURE
@@ -148,9 +154,32 @@ fn dispatch(command: Command) -> CliResult<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {
-        Command::Run { .. } | Command::Repl { .. } => Err(CliError::Usage(
-            "`run` and `repl` need the Lua binding, which this build does not include yet".into(),
-        )),
+        Command::Run {
+            db,
+            memory_limit,
+            untrusted,
+            script,
+            args,
+        } => {
+            drop(out);
+            let vm = run::VmArgs {
+                memory_limit,
+                untrusted,
+            };
+            run::run(&db.db, vm, &script, args)
+        }
+        Command::Repl {
+            db,
+            memory_limit,
+            untrusted,
+        } => {
+            drop(out);
+            let vm = run::VmArgs {
+                memory_limit,
+                untrusted,
+            };
+            repl::run(&db.db, vm)
+        }
         Command::Check { db } => check::run(&db.db, &mut out),
         Command::Dump { db, json, path } => {
             let opened = open_existing(&db.db)?;

@@ -35,6 +35,9 @@ pub enum CliError {
     /// Something the user asked for cannot be done as asked.
     #[error("{0}")]
     Usage(String),
+    /// A Lua script failed: message and traceback, printed as they are.
+    #[error("{0}")]
+    Lua(String),
     /// `check` found problems (already printed).
     #[error("{0} problem(s) found")]
     CheckFailed(usize),
