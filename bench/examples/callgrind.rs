@@ -147,7 +147,11 @@ fn measured_small_txn(store: &Store, users: TableId, round: u64, n: u64) {
     for i in 0..1000u64 {
         let id = (i * 7 + round) % n + 1;
         store
-            .set(users, Key::Int(id as i64), users::record((id + round) as i64))
+            .set(
+                users,
+                Key::Int(id as i64),
+                users::record((id + round) as i64),
+            )
             .expect("set");
     }
 }
@@ -179,13 +183,11 @@ fn measured_redb_users_load(db: &redb::Database, n: u64) {
 }
 
 #[inline(never)]
-fn measured_redb_point_read(db: &redb::Database, probes: &[u64]) {
-    redb_point_read(db, probes)
+fn measured_redb_point_read(users: &redb::ReadOnlyTable<u64, &[u8]>, probes: &[u64]) {
+    redb_point_read(users, probes)
 }
 
-fn redb_point_read(db: &redb::Database, probes: &[u64]) {
-    let txn = db.begin_read().expect("read");
-    let users = txn.open_table(USERS).expect("users");
+fn redb_point_read(users: &redb::ReadOnlyTable<u64, &[u8]>, probes: &[u64]) {
     for &i in probes {
         black_box(
             users
@@ -199,13 +201,11 @@ fn redb_point_read(db: &redb::Database, probes: &[u64]) {
 }
 
 #[inline(never)]
-fn measured_redb_range_100(db: &redb::Database, starts: &[Vec<u8>]) {
-    redb_range_100(db, starts)
+fn measured_redb_range_100(table: &redb::ReadOnlyTable<&[u8], &[u8]>, starts: &[Vec<u8>]) {
+    redb_range_100(table, starts)
 }
 
-fn redb_range_100(db: &redb::Database, starts: &[Vec<u8>]) {
-    let txn = db.begin_read().expect("read");
-    let table = txn.open_table(TABLE).expect("table");
+fn redb_range_100(table: &redb::ReadOnlyTable<&[u8], &[u8]>, starts: &[Vec<u8>]) {
     for s in starts {
         let got = table
             .range(s.as_slice()..)
@@ -217,7 +217,9 @@ fn redb_range_100(db: &redb::Database, starts: &[Vec<u8>]) {
 }
 
 fn main() {
-    let what = std::env::args().nth(1).unwrap_or_else(|| "point_read".into());
+    let what = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "point_read".into());
     let n: u64 = std::env::args()
         .nth(2)
         .and_then(|s| s.parse().ok())
@@ -255,6 +257,14 @@ fn main() {
                 }
             }
         }
+        "report" => {
+            let store = mv_store(&dir);
+            measured_users_load(&store, n);
+            println!("users: {:?}", store.db().check().expect("check"));
+            let dir2 = TempDir::new().expect("tempdir");
+            let db = kv_loaded(&dir2, n);
+            println!("kv: {:?}", db.check().expect("check"));
+        }
         "kv_bulk_load" => {
             kv_loaded(&dir, n);
         }
@@ -280,8 +290,10 @@ fn main() {
             measured_redb_users_load(&db, n);
             if what == "redb_point_read" {
                 let probes = random_indexes(n, 1000, 3);
-                redb_point_read(&db, &probes);
-                measured_redb_point_read(&db, &probes);
+                let txn = db.begin_read().expect("read");
+                let users = txn.open_table(USERS).expect("users");
+                redb_point_read(&users, &probes);
+                measured_redb_point_read(&users, &probes);
             }
         }
         "redb_range_100" => {
@@ -300,8 +312,10 @@ fn main() {
                 .into_iter()
                 .map(key)
                 .collect();
-            redb_range_100(&db, &starts);
-            measured_redb_range_100(&db, &starts);
+            let txn = db.begin_read().expect("read");
+            let table = txn.open_table(TABLE).expect("table");
+            redb_range_100(&table, &starts);
+            measured_redb_range_100(&table, &starts);
         }
         other => panic!("unknown workload {other}"),
     }

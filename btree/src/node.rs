@@ -181,6 +181,21 @@ impl<'a> Node<'a> {
         })
     }
 
+    /// The view [`Node::parse`] returned earlier for the same (immutable)
+    /// page: cursors keep `count` and `leaf` to skip re-parsing on every
+    /// step. Accessors bounds-check regardless, so wrong arguments give
+    /// `Corrupted`, never a panic.
+    #[inline]
+    pub(crate) fn parsed(id: PageId, data: &'a [u8], count: usize, leaf: bool) -> Node<'a> {
+        Node {
+            id,
+            data,
+            count,
+            header: if leaf { LEAF_HEADER } else { BRANCH_HEADER },
+            leaf,
+        }
+    }
+
     /// Shorthand for a corruption error naming this page.
     pub(crate) fn corrupt(&self, detail: impl Into<String>) -> BTreeError {
         BTreeError::corrupted(self.id, detail)
@@ -269,12 +284,46 @@ impl<'a> Node<'a> {
 
     /// Binary search: `Ok(i)` if key `i` equals `key`, else `Err(i)` with
     /// `i` the number of keys below `key`.
-    #[inline]
+    ///
+    /// The hot loop of every lookup, so it reads the slot directory and
+    /// cells directly (still bounds-checked: a damaged slot or key length
+    /// is `Corrupted`) and compares keys inline rather than through
+    /// `memcmp` (see [`cmp_keys`]).
     pub(crate) fn search(&self, key: &[u8]) -> Result<std::result::Result<usize, usize>> {
+        let data = self.data;
+        let slots_end = self.slots_end();
+        let slots = data
+            .get(self.header..slots_end)
+            .ok_or_else(|| self.corrupt("slot directory overruns the node"))?;
+        let skip = if self.leaf {
+            LEAF_CELL_HEADER
+        } else {
+            BRANCH_CELL_HEADER
+        };
         let (mut lo, mut hi) = (0, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.key(mid)?.cmp(key) {
+            let stored = match slots.get(SLOT * mid..SLOT * mid + 2) {
+                Some(&[a, b]) => {
+                    let off = u16::from_le_bytes([a, b]) as usize;
+                    match data.get(off..off + 2) {
+                        Some(&[a, b]) if off >= slots_end => {
+                            let k = u16::from_le_bytes([a, b]) as usize;
+                            data.get(off + skip..off + skip + k)
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            let Some(stored) = stored else {
+                // Reported with the precise reason by the checked accessor.
+                return Err(self
+                    .key(mid)
+                    .err()
+                    .unwrap_or_else(|| self.corrupt("bad key")));
+            };
+            match cmp_keys(stored, key) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return Ok(Ok(mid)),
@@ -312,6 +361,29 @@ impl<'a> Node<'a> {
                     return Err(self.corrupt(format!("entry {i} has a null overflow page")));
                 }
                 Ok(ValueRef::Overflow { head, len: v })
+            }
+        }
+    }
+
+    /// Key and value of leaf entry `i`, reading its cell once.
+    #[inline]
+    pub(crate) fn entry(&self, i: usize) -> Result<(&'a [u8], ValueRef<'a>)> {
+        let off = self.offset(i)?;
+        let len = self.cell_len_at(off)?;
+        let bad = || self.corrupt(format!("entry {i} overruns the node"));
+        let cell = self.data.get(off..off + len).ok_or_else(bad)?;
+        let k = u16_at(cell, 0).ok_or_else(bad)?;
+        let start = LEAF_CELL_HEADER + k;
+        let key = cell.get(LEAF_CELL_HEADER..start).ok_or_else(bad)?;
+        match cell.get(6).copied() {
+            Some(VALUE_INLINE) => Ok((key, ValueRef::Inline(cell.get(start..).ok_or_else(bad)?))),
+            _ => {
+                let head = u64_at(cell, start).unwrap_or(0);
+                if head == 0 {
+                    return Err(self.corrupt(format!("entry {i} has a null overflow page")));
+                }
+                let v = u32_at(cell, 2).ok_or_else(bad)?;
+                Ok((key, ValueRef::Overflow { head, len: v }))
             }
         }
     }
@@ -362,6 +434,44 @@ impl<'a> Node<'a> {
         }
         Ok(())
     }
+}
+
+/// Bytewise (memcmp) order of two keys, eight bytes at a time. Keys are
+/// short (tens of bytes) and a binary search compares a handful per node,
+/// so an inline loop beats a call to `memcmp` for each.
+#[inline]
+pub(crate) fn cmp_keys(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let n = a.len().min(b.len());
+    let word = |s: &[u8], at: usize| -> u64 {
+        s.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_be_bytes)
+    };
+    let mut at = 0;
+    while at + 8 <= n {
+        let (x, y) = (word(a, at), word(b, at));
+        if x != y {
+            return x.cmp(&y);
+        }
+        at += 8;
+    }
+    if at < n {
+        if n >= 8 {
+            // The last eight common bytes, overlapping bytes already found
+            // equal: their first difference is the first difference.
+            let (x, y) = (word(a, n - 8), word(b, n - 8));
+            if x != y {
+                return x.cmp(&y);
+            }
+        } else {
+            for (x, y) in a[..n].iter().zip(&b[..n]) {
+                if x != y {
+                    return x.cmp(y);
+                }
+            }
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 /// The key of a raw leaf or branch cell taken from `Node::cell` or built by
@@ -588,6 +698,30 @@ mod tests {
             assert_eq!(splice(&node, at, 1, None).unwrap(), leaf(&expect));
             expect.insert(at, (b"c", b"4444"));
             assert_eq!(splice(&node, at, 1, Some(&new)).unwrap(), leaf(&expect));
+        }
+    }
+
+    #[test]
+    fn cmp_keys_is_memcmp_order() {
+        let keys: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0],
+            vec![0, 0],
+            vec![1],
+            vec![1, 2, 3, 4, 5, 6, 7],
+            vec![1, 2, 3, 4, 5, 6, 7, 8],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 0],
+            vec![1, 2, 3, 4, 5, 6, 7, 9],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18],
+            vec![0xFF; 20],
+            vec![0x80, 0, 0, 0, 0, 0, 0, 0, 1],
+            vec![0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+        ];
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(cmp_keys(a, b), a.cmp(b), "{a:?} vs {b:?}");
+            }
         }
     }
 

@@ -479,6 +479,32 @@ fn remove_at(
 impl BTree {
     /// The value stored under `key`.
     pub fn get(&self, pager: &Pager, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.lookup(pager, key, load_value)
+    }
+
+    /// Lend the value stored under `key` to `f` (no copy for an inline
+    /// value; an overflow value is read into a buffer first); `None` when
+    /// the key is absent.
+    pub fn get_with<T>(
+        &self,
+        pager: &Pager,
+        key: &[u8],
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>> {
+        self.lookup(pager, key, |pager, value| {
+            Ok(match value {
+                ValueRef::Inline(v) => f(v),
+                ValueRef::Overflow { head, len } => f(&overflow::read(pager, head, len)?),
+            })
+        })
+    }
+
+    fn lookup<T>(
+        &self,
+        pager: &Pager,
+        key: &[u8],
+        read: impl FnOnce(&Pager, ValueRef<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
         let Some(mut id) = self.root else {
             return Ok(None);
         };
@@ -487,7 +513,7 @@ impl BTree {
             let node = Node::parse(id, page.kind, &page.data)?;
             if node.is_leaf() {
                 return match node.search(key)? {
-                    Ok(i) => Ok(Some(load_value(pager, node.value(i)?)?)),
+                    Ok(i) => Ok(Some(read(pager, node.value(i)?)?)),
                     Err(_) => Ok(None),
                 };
             }

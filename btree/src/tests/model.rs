@@ -290,13 +290,20 @@ impl Harness {
         hi: Bound<&[u8]>,
         reverse: bool,
     ) -> Result<Entries, String> {
+        // Alternate the copying and the lending calls on one cursor: they
+        // must agree and share positioning.
         let mut cursor = self.tree.range(lo, hi, reverse);
         let mut got = Vec::new();
-        while let Some(entry) = cursor
-            .next(&self.tree, &self.pager)
-            .map_err(|e| e.to_string())?
-        {
-            got.push(entry);
+        loop {
+            let entry = if got.len() % 2 == 0 {
+                cursor.next(&self.tree, &self.pager)
+            } else {
+                cursor.next_with(&self.tree, &self.pager, |k, v| (k.to_vec(), v.to_vec()))
+            };
+            match entry.map_err(|e| e.to_string())? {
+                Some(entry) => got.push(entry),
+                None => break,
+            }
         }
         Ok(got)
     }
@@ -382,6 +389,13 @@ impl Harness {
                 if got.as_ref() != self.model.get(&k.0) {
                     return Err(format!("get {:?} disagrees with the model", k.0));
                 }
+                let lent = self
+                    .tree
+                    .get_with(&self.pager, &k.0, <[u8]>::to_vec)
+                    .map_err(|e| e.to_string())?;
+                if lent != got {
+                    return Err(format!("get_with {:?} disagrees with get", k.0));
+                }
             }
             Op::Range(lo, hi, rev) => self.expect_scan(lo.bound(), hi.bound(), *rev)?,
             Op::Prefix(p, rev) => {
@@ -447,9 +461,12 @@ impl Harness {
                             .next_back(),
                     }
                     .map(|(k, v)| (k.clone(), v.clone()));
-                    let got = cursor
-                        .next(&self.tree, &self.pager)
-                        .map_err(|e| e.to_string())?;
+                    let got = if seen % 3 == 1 {
+                        cursor.next_with(&self.tree, &self.pager, |k, v| (k.to_vec(), v.to_vec()))
+                    } else {
+                        cursor.next(&self.tree, &self.pager)
+                    }
+                    .map_err(|e| e.to_string())?;
                     if got != want {
                         return Err(format!(
                             "scan while writing after {last:?}: got {:?}, want {:?}",

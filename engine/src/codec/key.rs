@@ -250,18 +250,66 @@ impl From<Vec<u8>> for Key {
     }
 }
 
+/// Where encoders append bytes: a `Vec<u8>`, or a `SmallVec` for keys
+/// built on the stack by the hot read paths.
+pub(crate) trait ByteSink {
+    /// Make room for `n` more bytes.
+    fn reserve_bytes(&mut self, n: usize);
+    /// Append one byte.
+    fn put_byte(&mut self, b: u8);
+    /// Append bytes.
+    fn put_bytes(&mut self, b: &[u8]);
+}
+
+impl ByteSink for Vec<u8> {
+    #[inline]
+    fn reserve_bytes(&mut self, n: usize) {
+        self.reserve(n);
+    }
+    #[inline]
+    fn put_byte(&mut self, b: u8) {
+        self.push(b);
+    }
+    #[inline]
+    fn put_bytes(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+impl<A: smallvec::Array<Item = u8>> ByteSink for smallvec::SmallVec<A> {
+    #[inline]
+    fn reserve_bytes(&mut self, n: usize) {
+        self.reserve(n);
+    }
+    #[inline]
+    fn put_byte(&mut self, b: u8) {
+        self.push(b);
+    }
+    #[inline]
+    fn put_bytes(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
 /// Append the order-preserving encoding of `key` to `out`.
 pub fn encode_key(key: &Key, out: &mut Vec<u8>) {
+    encode_key_to(key, out);
+}
+
+/// [`encode_key`] into any [`ByteSink`].
+#[inline]
+pub(crate) fn encode_key_to(key: &Key, out: &mut impl ByteSink) {
     match key {
-        Key::Bool(false) => out.push(TAG_FALSE),
-        Key::Bool(true) => out.push(TAG_TRUE),
+        Key::Bool(false) => out.put_byte(TAG_FALSE),
+        Key::Bool(true) => out.put_byte(TAG_TRUE),
         Key::Int(_) | Key::Float(_) => {
             let (image, rem) = number_parts(key).unwrap_or((0, 0));
-            out.reserve(NUMBER_KEY_LEN);
-            out.push(TAG_NUMBER);
-            out.extend_from_slice(&image.to_be_bytes());
+            let mut enc = [0u8; NUMBER_KEY_LEN];
+            enc[0] = TAG_NUMBER;
+            enc[1..9].copy_from_slice(&image.to_be_bytes());
             // Flipping the sign bit makes two's complement sort unsigned.
-            out.extend_from_slice(&((rem as u16) ^ 0x8000).to_be_bytes());
+            enc[9..].copy_from_slice(&((rem as u16) ^ 0x8000).to_be_bytes());
+            out.put_bytes(&enc);
         }
         Key::Str(s) => encode_str(s, out),
     }
@@ -269,18 +317,18 @@ pub fn encode_key(key: &Key, out: &mut Vec<u8>) {
 
 /// Strings: 0x00 escaped as `00 FF`, terminated by `00 01`. The
 /// terminator sorts below every escaped byte, so a prefix sorts first.
-fn encode_str(s: &[u8], out: &mut Vec<u8>) {
-    out.reserve(s.len() + 3);
-    out.push(TAG_STRING);
+fn encode_str(s: &[u8], out: &mut impl ByteSink) {
+    out.reserve_bytes(s.len() + 3);
+    out.put_byte(TAG_STRING);
     let mut rest = s;
     while let Some(z) = rest.iter().position(|&b| b == 0) {
         let (before, after) = rest.split_at(z);
-        out.extend_from_slice(before);
-        out.extend_from_slice(&[0x00, 0xFF]);
+        out.put_bytes(before);
+        out.put_bytes(&[0x00, 0xFF]);
         rest = after.get(1..).unwrap_or_default();
     }
-    out.extend_from_slice(rest);
-    out.extend_from_slice(&[0x00, 0x01]);
+    out.put_bytes(rest);
+    out.put_bytes(&[0x00, 0x01]);
 }
 
 fn corrupted(detail: impl Into<String>) -> CodecError {
@@ -362,7 +410,15 @@ fn int_from_parts(r: f64, rem: i16) -> Result<i64> {
 /// Decode an escaped string body; returns the bytes and how many encoded
 /// bytes (including the terminator) were used.
 fn decode_str(body: &[u8]) -> Result<(Vec<u8>, usize)> {
-    let mut out = Vec::new();
+    // Common case: no escaped zero, so the first 00 starts the terminator
+    // and the string is one exact-size copy.
+    let Some(z) = body.iter().position(|&b| b == 0) else {
+        return Err(corrupted("string key has no terminator"));
+    };
+    if body.get(z + 1) == Some(&0x01) {
+        return Ok((body.get(..z).unwrap_or_default().to_vec(), z + 2));
+    }
+    let mut out = Vec::with_capacity(body.len());
     let mut at = 0;
     loop {
         let rest = body.get(at..).unwrap_or_default();

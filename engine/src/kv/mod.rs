@@ -21,4 +21,4 @@ pub mod wal;
 
 pub use db::{Db, DbStats, Durability, Options};
 pub use root::RootRecord;
-pub use txn::{KvRead, RangeIter, ReadTxn, WriteTxn};
+pub use txn::{EntryFn, KvRead, RangeIter, ReadTxn, WriteTxn};

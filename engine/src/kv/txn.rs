@@ -8,6 +8,10 @@ use std::cell::RefCell;
 use std::ops::Bound;
 use std::rc::Rc;
 
+/// A callback lent one entry's key and value by
+/// [`KvRead::cursor_next_with`].
+pub type EntryFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
+
 /// Read access shared by [`ReadTxn`] and [`WriteTxn`].
 pub trait KvRead {
     /// The value stored under `key`.
@@ -26,6 +30,26 @@ pub trait KvRead {
     fn cursor_next(&self, cursor: &mut Cursor) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
     /// A cursor that borrows nothing, for iterations interleaved with writes.
     fn cursor(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>, reverse: bool) -> Cursor;
+
+    /// Lend the value under `key` to `f` instead of copying it out (the
+    /// decoders of the layers above need only a slice); returns whether
+    /// the key exists. `f` must not write through this transaction.
+    fn get_with(&self, key: &[u8], f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<bool> {
+        match self.get(key)? {
+            Some(v) => f(&v).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// [`KvRead::cursor_next`] lending the entry to `f(key, value)` instead
+    /// of copying it out; returns false at the end. Same positioning rules;
+    /// `f` must not write through this transaction.
+    fn cursor_next_with(&self, cursor: &mut Cursor, f: &mut EntryFn<'_>) -> Result<bool> {
+        match self.cursor_next(cursor)? {
+            Some((k, v)) => f(&k, &v).map(|()| true),
+            None => Ok(false),
+        }
+    }
 }
 
 /// Entries of a range, in order. Yields `Err` once and then ends if a page
@@ -89,6 +113,22 @@ macro_rules! kv_read_via_tree {
 
             fn cursor(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>, reverse: bool) -> Cursor {
                 self.tree.range(lower, upper, reverse)
+            }
+
+            fn get_with(&self, key: &[u8], f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<bool> {
+                let inner = self.db.borrow();
+                match self.tree.get_with(&inner.pager, key, |v| f(v))? {
+                    Some(r) => r.map(|()| true),
+                    None => Ok(false),
+                }
+            }
+
+            fn cursor_next_with(&self, cursor: &mut Cursor, f: &mut EntryFn<'_>) -> Result<bool> {
+                let inner = self.db.borrow();
+                match cursor.next_with(&self.tree, &inner.pager, |k, v| f(k, v))? {
+                    Some(r) => r.map(|()| true),
+                    None => Ok(false),
+                }
             }
         }
     };

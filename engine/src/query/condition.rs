@@ -182,7 +182,7 @@ fn with_byte(prefix: &[u8], b: u8) -> Vec<u8> {
 
 /// Keys above every key starting with `p`.
 fn after(p: &[u8]) -> Option<Vec<u8>> {
-    prefix_end(p)
+    prefix_end(p).map(|k| k.to_vec())
 }
 
 /// The exact interval of index keys (under `prefix = 02 <index id>`) whose

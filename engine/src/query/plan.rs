@@ -248,8 +248,9 @@ impl Planned {
     }
 }
 
-pub(crate) fn upper(hi: &Option<Vec<u8>>) -> Bound<&[u8]> {
-    hi.as_deref().map_or(Bound::Unbounded, Bound::Excluded)
+pub(crate) fn upper<B: AsRef<[u8]>>(hi: &Option<B>) -> Bound<&[u8]> {
+    hi.as_ref()
+        .map_or(Bound::Unbounded, |h| Bound::Excluded(h.as_ref()))
 }
 
 struct Candidate<'a> {
@@ -313,7 +314,7 @@ fn candidate<'a>(def: &'a IndexDef, conds: &[(FieldPath, Cond)]) -> Option<Candi
             .into_iter()
             .filter(|pt| iv.as_ref().is_none_or(|iv| iv.holds(pt)))
             .map(|pt| {
-                let hi = prefix_end(&pt);
+                let hi = prefix_end(&pt).map(|k| k.to_vec());
                 Interval { lo: pt, hi }
             })
             .collect(),
@@ -355,8 +356,11 @@ fn probe(kv: &dyn KvRead, ranges: &[Interval], budget: u64) -> Result<Estimate> 
 /// The whole key range of an index.
 fn whole_index(def: &IndexDef) -> Vec<Interval> {
     let lo = index_prefix(def.id);
-    let hi = prefix_end(&lo);
-    vec![Interval { lo, hi }]
+    let hi = prefix_end(&lo).map(|k| k.to_vec());
+    vec![Interval {
+        lo: lo.to_vec(),
+        hi,
+    }]
 }
 
 /// Plan `query`.

@@ -110,10 +110,12 @@ pub fn normalize_key(key: Key) -> Result<Key> {
 
 /// Read one entry's value.
 pub(crate) fn get_value(kv: &dyn KvRead, table: u64, key: &Key) -> Result<Option<Value>> {
-    match kv.get(&entry_key(table, key))? {
-        Some(bytes) => Ok(Some(decode_value(&bytes)?)),
-        None => Ok(None),
-    }
+    let mut value = None;
+    kv.get_with(&entry_key(table, key), &mut |bytes| {
+        value = Some(decode_value(bytes)?);
+        Ok(())
+    })?;
+    Ok(value)
 }
 
 /// The value at `path` below `value` (the value itself for an empty path):

@@ -26,8 +26,14 @@
 //! first, then by record key, and a prefix scan over `02 <id> <value>`
 //! finds every record holding that value.
 
-use crate::codec::{decode_key, encode_key, varint, Key};
+use crate::codec::{decode_key, encode_key, encode_key_to, varint, ByteSink, Key};
 use crate::error::{EngineError, Result};
+use smallvec::SmallVec;
+
+/// A key built for one lookup or one cursor bound: inline up to 64 bytes
+/// (entry and index keys of numbers and short strings), so the hot read
+/// paths build keys without touching the allocator.
+pub(crate) type KeyBuf = SmallVec<[u8; 64]>;
 
 /// Identifies a table. Ids are allocated from a counter and never reused.
 pub type TableId = u64;
@@ -60,11 +66,11 @@ pub(crate) const FIRST_INDEX_ID: u64 = 1;
 pub(crate) const ENTRY_PREFIX_LEN: usize = 10;
 
 /// Append the order-preserving, prefix-free encoding of an id.
-pub(crate) fn put_id(out: &mut Vec<u8>, id: u64) {
+pub(crate) fn put_id(out: &mut impl ByteSink, id: u64) {
     let n = (8 - id.leading_zeros() as usize / 8).max(1);
-    out.push(n as u8);
+    out.put_byte(n as u8);
     let be = id.to_be_bytes();
-    out.extend_from_slice(be.get(8 - n..).unwrap_or(&be));
+    out.put_bytes(be.get(8 - n..).unwrap_or(&be));
 }
 
 /// Decode an id at the start of `bytes`; returns it and the bytes used.
@@ -85,8 +91,8 @@ pub(crate) fn take_id(bytes: &[u8]) -> Result<(u64, usize)> {
 }
 
 /// `00 't' <id>`.
-pub(crate) fn meta_key(table: TableId) -> Vec<u8> {
-    let mut k = vec![NS_SYSTEM, SYS_TABLE_META];
+pub(crate) fn meta_key(table: TableId) -> KeyBuf {
+    let mut k = KeyBuf::from_slice(&[NS_SYSTEM, SYS_TABLE_META]);
     put_id(&mut k, table);
     k
 }
@@ -114,17 +120,17 @@ pub(crate) fn decode_meta(table: TableId, bytes: &[u8]) -> Result<(TableId, Key)
 }
 
 /// `01 <table>`: the prefix of every entry of `table`.
-pub(crate) fn entry_prefix(table: TableId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(32);
+pub(crate) fn entry_prefix(table: TableId) -> KeyBuf {
+    let mut k = KeyBuf::new();
     k.push(NS_ENTRY);
     put_id(&mut k, table);
     k
 }
 
 /// `01 <table> <key>`.
-pub(crate) fn entry_key(table: TableId, key: &Key) -> Vec<u8> {
+pub(crate) fn entry_key(table: TableId, key: &Key) -> KeyBuf {
     let mut k = entry_prefix(table);
-    encode_key(key, &mut k);
+    encode_key_to(key, &mut k);
     k
 }
 
@@ -144,9 +150,9 @@ pub(crate) fn decode_entry_key(bytes: &[u8]) -> Result<Key> {
 
 /// The smallest byte string above every string starting with `prefix`, if
 /// any (`None` when the prefix is all `FF`).
-pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<KeyBuf> {
     let keep = prefix.iter().rposition(|&b| b != 0xFF)?;
-    let mut end = prefix.get(..=keep)?.to_vec();
+    let mut end = KeyBuf::from_slice(prefix.get(..=keep)?);
     if let Some(last) = end.last_mut() {
         *last += 1;
     }
@@ -226,24 +232,24 @@ pub(crate) fn decode_schema_key(bytes: &[u8]) -> Result<TableId> {
 }
 
 /// `02 <index>`: the prefix of every entry of an index.
-pub(crate) fn index_prefix(index: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(48);
+pub(crate) fn index_prefix(index: u64) -> KeyBuf {
+    let mut k = KeyBuf::new();
     k.push(NS_INDEX);
     put_id(&mut k, index);
     k
 }
 
 /// `02 <index> <value>`: the prefix of the entries holding `value`.
-pub(crate) fn index_value_prefix(index: u64, value: &Key) -> Vec<u8> {
+pub(crate) fn index_value_prefix(index: u64, value: &Key) -> KeyBuf {
     let mut k = index_prefix(index);
-    encode_key(value, &mut k);
+    encode_key_to(value, &mut k);
     k
 }
 
 /// `02 <index> <value> <record>`.
-pub(crate) fn index_entry_key(index: u64, value: &Key, record: &Key) -> Vec<u8> {
+pub(crate) fn index_entry_key(index: u64, value: &Key, record: &Key) -> KeyBuf {
     let mut k = index_value_prefix(index, value);
-    encode_key(record, &mut k);
+    encode_key_to(record, &mut k);
     k
 }
 
@@ -404,7 +410,7 @@ mod tests {
             encode_key(&Key::Str(s.to_vec()), &mut e);
             assert_eq!(e.starts_with(&p), yes, "{s:?}");
         }
-        assert_eq!(prefix_end(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_end(&[1, 0xFF]).as_deref(), Some(&[2u8][..]));
         assert_eq!(prefix_end(&[0xFF]), None);
     }
 }

@@ -9,7 +9,7 @@ use moonvault_btree::Cursor;
 use super::catalog::{Catalog, IndexDef};
 use super::field::{get_value, resolve};
 use super::keyspace::{
-    decode_entry_key, decode_meta, decode_u64, entry_prefix, meta_key, prefix_end, TableId,
+    decode_entry_key, decode_meta, decode_u64, entry_prefix, meta_key, prefix_end, KeyBuf, TableId,
     KEY_USER_VERSION, ROOT,
 };
 use crate::codec::{decode_value, fmt_path, Key, Value};
@@ -253,7 +253,8 @@ pub(crate) fn parent_of(kv: &dyn KvRead, table: TableId) -> Result<Option<(Table
 pub struct EntryCursor {
     cursor: Option<Cursor>,
     table: TableId,
-    lower: Bound<Vec<u8>>,
+    /// Where to start; `None`: at the table's first entry.
+    after: Option<KeyBuf>,
 }
 
 impl EntryCursor {
@@ -264,14 +265,10 @@ impl EntryCursor {
 
     /// From the first entry after `after`.
     pub fn after(table: TableId, after: Option<&Key>) -> EntryCursor {
-        let lower = match after {
-            Some(k) => Bound::Excluded(super::keyspace::entry_key(table, k)),
-            None => Bound::Included(entry_prefix(table)),
-        };
         EntryCursor {
             cursor: None,
             table,
-            lower,
+            after: after.map(|k| super::keyspace::entry_key(table, k)),
         }
     }
 
@@ -281,20 +278,22 @@ impl EntryCursor {
         let cursor = match &mut self.cursor {
             Some(c) => c,
             None => {
-                let end = prefix_end(&entry_prefix(self.table));
-                let lower = match &self.lower {
-                    Bound::Included(b) => Bound::Included(b.as_slice()),
-                    Bound::Excluded(b) => Bound::Excluded(b.as_slice()),
-                    Bound::Unbounded => Bound::Unbounded,
+                let start = entry_prefix(self.table);
+                let end = prefix_end(&start);
+                let lower = match &self.after {
+                    Some(k) => Bound::Excluded(&k[..]),
+                    None => Bound::Included(&start[..]),
                 };
                 let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
                 self.cursor.insert(kv.cursor(lower, upper, false))
             }
         };
-        match kv.cursor_next(cursor)? {
-            Some((k, v)) => Ok(Some((decode_entry_key(&k)?, decode_value(&v)?))),
-            None => Ok(None),
-        }
+        let mut entry = None;
+        kv.cursor_next_with(cursor, &mut |k, v| {
+            entry = Some((decode_entry_key(k)?, decode_value(v)?));
+            Ok(())
+        })?;
+        Ok(entry)
     }
 }
 
