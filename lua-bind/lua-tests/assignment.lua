@@ -63,8 +63,11 @@ Memory.tree = {a = {b = {c = {d = 1}}}}
 local c = Memory.tree.a.b.c
 Memory.tree = nil
 assert(Memory.tree == nil)
-assert(c.d == nil, "a deleted table reads as empty")
+fails(function() return c.d end, "no longer exists")
+fails(function() return #c end, "no longer exists")
+fails(function() for k in pairs(c) do end end, "no longer exists")
 fails(function() c.d = 2 end, "does not exist")
+-- (A plain Lua table would live on, detached; a stored table is gone.)
 
 -- Copying stored tables.
 Memory.src = {x = 1, sub = {y = 2}, list = {1, 2, 3}}

@@ -18,7 +18,12 @@ mt.__len = function(t) return check(rlen(t)) end
 
 -- `next` for external tables: key order, stateless (continues after any
 -- key, even one deleted meanwhile).
-local function pnext(t, k) return check(rnext(t, k)) end
+local function pnext(t, k)
+  local ok, nk, nv = rnext(t, k)
+  if not ok then error(nk, 2) end
+  if nk == nil then return nil end -- one value at the end, as Lua's next
+  return nk, nv
+end
 mt.__pairs = function(t) return pnext, t, nil end
 
 -- Scripts can neither read nor replace the metatable.

@@ -3,15 +3,15 @@
 
 use std::rc::Rc;
 
-use mlua::{Function, Lua, MultiValue, Table, Value};
+use mlua::{Function, Lua, Table, Value};
 use moonvault_engine::codec::Key;
 use moonvault_engine::table::TableRead;
-use moonvault_engine::{TableId, ROOT};
+use moonvault_engine::{EngineError, TableId, Txn, ROOT};
 
 use super::{ProxyRef, DEAD_MESSAGE};
 use crate::chunk::Op;
 use crate::convert::{
-    key_to_lua, one, path_name, read_key, reply, to_input, value_to_lua, write_key, Dest, Failure,
+    key_to_lua, path_name, read_key, to_input, value_to_lua, write_key, Dest, Failure,
 };
 use crate::vault::Shared;
 
@@ -25,16 +25,34 @@ pub(crate) fn live_id(shared: &Shared, t: &Table) -> Result<TableId, Failure> {
 }
 
 /// `t[k]`.
-fn index(lua: &Lua, shared: &Shared, t: &Table, k: &Value) -> Result<MultiValue, Failure> {
+fn index(lua: &Lua, shared: &Shared, t: &Table, k: &Value) -> Result<Value, Failure> {
     let id = live_id(shared, t)?;
     let Some(key) = read_key(k) else {
-        return Ok(one(Value::Nil));
+        return Ok(Value::Nil);
     };
-    let v = shared.tx()?.read(|tx| tx.get(id, &key))?;
-    Ok(one(match v {
+    let v = shared.tx()?.read(|tx| {
+        let v = tx.get(id, &key)?;
+        if v.is_none() {
+            still_there(tx, id)?;
+        }
+        Ok(v)
+    })?;
+    Ok(match v {
         Some(v) => value_to_lua(lua, shared, v).map_err(|e| at(shared, id, &key, e))?,
         None => Value::Nil,
-    }))
+    })
+}
+
+/// An error unless table `id` exists. Checked when a read finds nothing
+/// (the only thing a read of a deleted table can find), so reading
+/// through the proxy of a deleted table fails instead of looking empty,
+/// at no cost to reads that find a value.
+fn still_there(tx: &Txn, id: TableId) -> Result<(), EngineError> {
+    if id == ROOT || tx.table_exists(id)? {
+        Ok(())
+    } else {
+        Err(EngineError::InvalidArgument(DEAD_MESSAGE.into()))
+    }
 }
 
 /// `e`, prefixed with the path of `table[key]`.
@@ -78,14 +96,20 @@ fn newindex(lua: &Lua, shared: &Shared, t: &Table, k: &Value, v: Value) -> Resul
 }
 
 /// `#t`: a border.
-fn len(shared: &Shared, t: &Table) -> Result<MultiValue, Failure> {
+fn len(shared: &Shared, t: &Table) -> Result<Value, Failure> {
     let id = live_id(shared, t)?;
-    let n = shared.tx()?.read(|tx| tx.border(id))?;
-    Ok(one(Value::Integer(n)))
+    let n = shared.tx()?.read(|tx| {
+        let n = tx.border(id)?;
+        if n == 0 {
+            still_there(tx, id)?;
+        }
+        Ok(n)
+    })?;
+    Ok(Value::Integer(n))
 }
 
 /// `next(t, k)` in key order.
-fn next(lua: &Lua, shared: &Shared, t: &Table, k: &Value) -> Result<MultiValue, Failure> {
+fn next(lua: &Lua, shared: &Shared, t: &Table, k: &Value) -> Result<(Value, Value), Failure> {
     let id = live_id(shared, t)?;
     let after = match k {
         Value::Nil => None,
@@ -93,18 +117,31 @@ fn next(lua: &Lua, shared: &Shared, t: &Table, k: &Value) -> Result<MultiValue, 
             Failure::Message(format!("invalid key to 'next' ({})", other.type_name()))
         })?),
     };
-    let entry = shared
-        .tx
-        .borrow_mut()
-        .read(|tx| tx.next(id, after.as_ref()))?;
+    let entry = shared.tx.borrow_mut().read(|tx| {
+        let entry = tx.next(id, after.as_ref())?;
+        if entry.is_none() {
+            still_there(tx, id)?;
+        }
+        Ok(entry)
+    })?;
     Ok(match entry {
         Some((k, v)) => {
             let v = value_to_lua(lua, shared, v).map_err(|e| at(shared, id, &k, e))?;
-            let k = key_to_lua(lua, &k)?;
-            MultiValue::from_vec(vec![k, v])
+            (key_to_lua(lua, &k)?, v)
         }
-        None => one(Value::Nil),
+        None => (Value::Nil, Value::Nil),
     })
+}
+
+/// Fill the proxy metatable, set `Memory`, and make `next` see external
+/// tables.
+/// The raw-function protocol of `meta.lua` for one result: `true, v` or
+/// `false, message` (without allocating a `MultiValue` on the hot path).
+fn reply1(lua: &Lua, r: Result<Value, Failure>) -> mlua::Result<(bool, Value)> {
+    match r {
+        Ok(v) => Ok((true, v)),
+        Err(f) => Ok((false, Value::String(lua.create_string(f.message())?))),
+    }
 }
 
 /// Fill the proxy metatable, set `Memory`, and make `next` see external
@@ -114,27 +151,35 @@ pub(crate) fn install(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<()> {
     let s = Rc::clone(shared);
     raw.set(
         "index",
-        lua.create_function(move |lua, (t, k): (Table, Value)| reply(lua, index(lua, &s, &t, &k)))?,
+        lua.create_function(move |lua, (t, k): (Table, Value)| {
+            reply1(lua, index(lua, &s, &t, &k))
+        })?,
     )?;
     let s = Rc::clone(shared);
     raw.set(
         "newindex",
         lua.create_function(move |lua, (t, k, v): (Table, Value, Value)| {
-            reply(
-                lua,
-                newindex(lua, &s, &t, &k, v).map(|()| MultiValue::new()),
-            )
+            reply1(lua, newindex(lua, &s, &t, &k, v).map(|()| Value::Nil))
         })?,
     )?;
     let s = Rc::clone(shared);
     raw.set(
         "len",
-        lua.create_function(move |lua, t: Table| reply(lua, len(&s, &t)))?,
+        lua.create_function(move |lua, t: Table| reply1(lua, len(&s, &t)))?,
     )?;
     let s = Rc::clone(shared);
     raw.set(
         "next",
-        lua.create_function(move |lua, (t, k): (Table, Value)| reply(lua, next(lua, &s, &t, &k)))?,
+        lua.create_function(
+            move |lua, (t, k): (Table, Value)| match next(lua, &s, &t, &k) {
+                Ok((k, v)) => Ok((true, k, v)),
+                Err(f) => Ok((
+                    false,
+                    Value::String(lua.create_string(f.message())?),
+                    Value::Nil,
+                )),
+            },
+        )?,
     )?;
     let pnext: Function = lua
         .load(include_str!("meta.lua"))
