@@ -68,6 +68,10 @@ fails(function() store.schema("users", {age = 5}) end, "rule must be a table")
 fails(function() store.schema("users", {age = {min = 5, max = 1}}) end, "min")
 fails(function() store.schema("users", {age = {type = "string", schema = {}}}) end, "table")
 fails(function() store.schema("users", 5) end, "schema table")
+local deep = {}
+local cur = deep
+for i = 1, 40 do cur.f = {schema = {}}; cur = cur.f.schema end
+fails(function() store.schema("users", deep) end, "deeper than")
 
 -- removing it
 store.schema("users", nil)

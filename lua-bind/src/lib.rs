@@ -38,7 +38,9 @@ mod convert;
 mod proxy;
 mod store_api;
 mod vault;
-pub use vault::{PrintSink, Vault, VaultError, VaultOptions, DEFAULT_MEMORY_LIMIT};
+pub use vault::{
+    PrintSink, Vault, VaultError, VaultOptions, DEFAULT_MEMORY_LIMIT, DEFAULT_SAVEPOINT_LOG_LIMIT,
+};
 
 use mlua::{Lua, LuaOptions, StdLib};
 

@@ -99,3 +99,40 @@ fn a_store_is_locked_while_a_vault_has_it_and_released_on_drop() {
     let again = open(dir.path());
     assert!(eval_bool(&again, "return Memory.x == 1"));
 }
+
+#[test]
+fn an_untrusted_vault_loads_source_functions_but_not_bytecode() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let v = open(dir.path());
+        run(
+            &v,
+            r#"
+            local n = 10
+            Memory.closure = function() n = n + 1 return n end
+            Memory.source = store.fn("local x = ... return x * 2")
+            Memory.native = string.rep
+            "#,
+        );
+    }
+    let untrusted = VaultOptions {
+        untrusted: true,
+        ..VaultOptions::default()
+    };
+    let v = Vault::open_path(dir.path(), untrusted).unwrap();
+    assert!(eval_bool(
+        &v,
+        "return Memory.source(21) == 42 and Memory.native == string.rep"
+    ));
+    let msg = run_err(&v, "return Memory.closure()");
+    assert!(
+        msg.contains("Memory.closure") && msg.contains("untrusted"),
+        "the error names the path and the reason: {msg}"
+    );
+    drop(v);
+    let v = open(dir.path());
+    assert!(
+        eval_bool(&v, "return Memory.closure() == 11"),
+        "trusted again"
+    );
+}

@@ -52,9 +52,17 @@ fn wrap(lua: &Lua, q: LuaQuery) -> Result<MultiValue, Failure> {
     Ok(one(Value::UserData(lua.create_any_userdata(q)?)))
 }
 
+/// Most records an `order_by` without a usable index sorts in memory (the
+/// engine's default is sized for the browser's heap; natively there is
+/// room for more).
+#[cfg(not(target_arch = "wasm32"))]
+const SORT_CAP: usize = 256 * 1024;
+#[cfg(target_arch = "wasm32")]
+const SORT_CAP: usize = moonvault_engine::query::DEFAULT_SORT_CAP;
+
 impl LuaQuery {
     fn engine_query(&self, table: TableId) -> Query {
-        let mut q = Query::new(table);
+        let mut q = Query::new(table).sort_cap(SORT_CAP);
         for (field, cond) in &self.conds {
             q = q.filter(field.clone(), cond.clone());
         }

@@ -16,15 +16,27 @@
 //! `minLength`/`maxLength` (also `min_len`/`max_len`), `enum`, `schema`.
 
 use mlua::{Lua, Table, Value};
-use moonvault_engine::schema::{FieldRule, FieldType, Schema};
+use moonvault_engine::schema::{FieldRule, FieldType, Schema, MAX_SCHEMA_DEPTH};
 
 use super::path::operand;
 use crate::convert::{key_to_lua, write_key, Failure};
 
 const RULES: &str = "type, required, min, max, minLength, maxLength, enum, schema";
 
-/// A Lua schema table as an engine schema; `field` prefixes messages.
+/// A Lua schema table as an engine schema; `at` (the field path so far)
+/// prefixes messages.
 pub(crate) fn from_lua(t: &Table, at: &str) -> Result<Schema, Failure> {
+    from_lua_at(t, at, 1)
+}
+
+/// `from_lua` at nesting level `depth` (bounded: the recursion must not
+/// outgrow wasm's small stack on a hostile table).
+fn from_lua_at(t: &Table, at: &str, depth: usize) -> Result<Schema, Failure> {
+    if depth > MAX_SCHEMA_DEPTH {
+        return Err(Failure::Message(format!(
+            "schema{at}: nested schemas go deeper than {MAX_SCHEMA_DEPTH} levels"
+        )));
+    }
     let mut pairs: Vec<(Value, Value)> = Vec::new();
     t.for_each(|k: Value, v: Value| {
         pairs.push((k, v));
@@ -51,7 +63,7 @@ pub(crate) fn from_lua(t: &Table, at: &str) -> Result<Schema, Failure> {
                 v.type_name()
             )));
         };
-        schema.set_field(key, rule_from_lua(&rule, &name)?);
+        schema.set_field(key, rule_from_lua(&rule, &name, depth)?);
     }
     Ok(schema)
 }
@@ -77,7 +89,7 @@ fn length(v: &Value, what: &str) -> Result<u64, Failure> {
     }
 }
 
-fn rule_from_lua(t: &Table, field: &str) -> Result<FieldRule, Failure> {
+fn rule_from_lua(t: &Table, field: &str, depth: usize) -> Result<FieldRule, Failure> {
     let mut pairs: Vec<(Value, Value)> = Vec::new();
     t.for_each(|k: Value, v: Value| {
         pairs.push((k, v));
@@ -135,7 +147,7 @@ fn rule_from_lua(t: &Table, field: &str) -> Result<FieldRule, Failure> {
                 let Value::Table(s) = &v else {
                     return Err(Failure::Message(format!("{what}: expected a schema table")));
                 };
-                nested = Some(from_lua(s, field)?);
+                nested = Some(from_lua_at(s, field, depth + 1)?);
             }
             other => {
                 return Err(Failure::Message(format!(
