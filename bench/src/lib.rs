@@ -37,14 +37,15 @@ pub fn key(i: u64) -> Vec<u8> {
 /// The `i`-th value: about 100-150 bytes of record-like text.
 pub fn value(i: u64) -> Vec<u8> {
     let mut rng = Rng::new(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xABCD);
-    let pad = rng.below(50) as usize;
+    let target = 100 + rng.below(51) as usize;
     let mut v = format!(
         "{{\"name\":\"User {i}\",\"age\":{},\"score\":{},\"city\":\"City {}\",\"note\":\"",
         20 + i % 50,
         i * 10,
         rng.below(1000)
     );
-    for _ in 0..pad {
+    // Pad the note so the whole value lands in 100..=150 bytes.
+    while v.len() + 2 < target {
         v.push((b'a' + rng.below(26) as u8) as char);
     }
     v.push_str("\"}");
@@ -65,7 +66,7 @@ mod tests {
     fn data_has_the_documented_shape() {
         assert_eq!(key(5).len(), 17);
         assert!(key(1) < key(2));
-        for i in [0, 1, 999, 99_999] {
+        for i in (0..100_000).step_by(997) {
             let len = value(i).len();
             assert!((100..=150).contains(&len), "value {i} has {len} bytes");
         }
