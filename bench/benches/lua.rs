@@ -1,0 +1,116 @@
+//! Lua binding benches: a hot external-table read next to the same read on
+//! a plain table (same VM, same run), a set plus durable commit, and
+//! persisting plus restoring a typical closure.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use moonvault_lua::function::{FunctionCodec, PersistSession, ProxyResolver, Trust};
+use moonvault_lua::mlua::{self, Lua};
+use moonvault_lua::{new_vm, Vault, VaultOptions};
+use tempfile::TempDir;
+
+const READS: usize = 1000;
+
+fn lua_get_hot(c: &mut Criterion) {
+    let dir = TempDir::new().expect("tempdir");
+    let vault = Vault::open_path(dir.path().join("db"), VaultOptions::default()).expect("vault");
+    vault
+        .exec(
+            "Memory.users = {u1 = {name = 'Ann', age = 31}}
+             plain = {users = {u1 = {name = 'Ann', age = 31}}}",
+            "setup",
+        )
+        .expect("setup");
+    let mut g = c.benchmark_group("lua_get_hot");
+    for (id, table) in [("external", "Memory"), ("plain", "plain")] {
+        let code = format!(
+            "local u = {table}.users.u1; local s = 0
+             for i = 1, {READS} do s = s + u.age end
+             return s"
+        );
+        g.bench_function(id, |b| {
+            b.iter(|| {
+                let out = vault.exec(&code, "bench").expect("exec");
+                assert_eq!(
+                    out.first().and_then(|v| v.as_i64()),
+                    Some(31 * READS as i64)
+                );
+            })
+        });
+    }
+    g.finish();
+}
+
+fn lua_set_commit(c: &mut Criterion) {
+    let dir = TempDir::new().expect("tempdir");
+    let vault = Vault::open_path(dir.path().join("db"), VaultOptions::default()).expect("vault");
+    vault.exec("Memory.counter = 0", "setup").expect("setup");
+    let mut g = c.benchmark_group("lua_set_commit");
+    g.sample_size(30);
+    g.bench_function("moonvault", |b| {
+        b.iter(|| {
+            vault
+                .exec("Memory.counter = Memory.counter + 1", "bench")
+                .expect("exec")
+        })
+    });
+    g.finish();
+}
+
+/// The closure has no external-table upvalues, so proxies never resolve.
+struct NoProxies;
+
+impl ProxyResolver for NoProxies {
+    fn table_id(&self, _v: &mlua::Value) -> Option<u64> {
+        None
+    }
+    fn proxy(&self, _lua: &Lua, id: u64) -> mlua::Result<mlua::Value> {
+        Err(mlua::Error::RuntimeError(format!(
+            "no table {id} in this bench"
+        )))
+    }
+}
+
+fn function_persist(c: &mut Criterion) {
+    let lua = new_vm(8 << 20).expect("vm");
+    let codec = FunctionCodec::new(&lua, Trust::Trusted).expect("codec");
+    let make: mlua::Function = lua
+        .load(
+            "return function(seed)
+               local prefix, count, cfg = 'user:', seed, {step = 2, tags = {'a', 'b'}}
+               return function(name)
+                 count = count + cfg.step
+                 return string.format('%s%s#%d', prefix, name, count)
+               end
+             end",
+        )
+        .eval()
+        .expect("factory");
+    // Restored in a second VM; every closure differs (its seed), so the
+    // restoring side never answers from its cache.
+    let other = new_vm(8 << 20).expect("vm");
+    let codec2 = FunctionCodec::new(&other, Trust::Trusted).expect("codec");
+    let mut g = c.benchmark_group("function_persist");
+    let mut seed = 0;
+    g.bench_function("encode_decode", |b| {
+        b.iter(|| {
+            seed += 1;
+            let f: mlua::Function = make.call(seed).expect("closure");
+            let value = codec
+                .encode(&lua, &f, &mut PersistSession::new(), &NoProxies)
+                .expect("encode");
+            let g2 = codec2.decode(&other, &value, &NoProxies).expect("decode");
+            let out: String = g2.call("ann").expect("call");
+            assert_eq!(out, format!("user:ann#{}", seed + 2));
+        })
+    });
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    lua_get_hot(c);
+    lua_set_commit(c);
+    function_persist(c);
+}
+
+criterion_group!(lua, benches);
+criterion_main!(lua);
