@@ -1,0 +1,151 @@
+// Drives the browser benchmark: serves the page on loopback (serve.mjs),
+// starts Debian's Chromium headless through playwright-core (never a
+// downloaded browser) with a fresh profile, runs the workloads of
+// src/harness.js, prints medians and ratios, and writes the rows as JSON
+// ([{group, id, median_ms, ...}], read by bench/src/report.rs).
+//
+//   node run.mjs [--quick] [--out FILE] [--peers moonvault,dexie,...] [--no-memory]
+//
+// --quick: 1K records and a few samples (CI's check that the harness runs).
+// Exits non-zero if a peer fails a workload or a result check.
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { REPO_ROOT, serve } from './serve.mjs';
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+const ALL_PEERS = ['moonvault', 'dexie', 'indexeddb', 'wa-sqlite'];
+
+function parseArgs(argv) {
+  const args = { quick: false, out: null, peers: ALL_PEERS, memory: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') args.quick = true;
+    else if (a === '--no-memory') args.memory = false;
+    else if (a === '--out') args.out = argv[++i];
+    else if (a === '--peers') args.peers = argv[++i].split(',').filter(Boolean);
+    else throw new Error(`unknown argument ${a}; usage: node run.mjs [--quick] [--out FILE] [--peers a,b] [--no-memory]`);
+  }
+  // Where the report looks: $CARGO_TARGET_DIR (relative to the repository), else target/.
+  const target = resolve(REPO_ROOT, process.env.CARGO_TARGET_DIR ?? 'target');
+  args.out ??= join(target, args.quick ? 'browser-bench-quick.json' : 'browser-bench.json');
+  return args;
+}
+
+const args = parseArgs(process.argv.slice(2));
+const config = args.quick
+  ? { peers: args.peers, n: 1000, reps: { insert: 2, query: 3, commit: 3, open: 2 }, memoryN: 100000 }
+  : { peers: args.peers, n: 10000, reps: { insert: 7, query: 15, commit: 31, open: 9 }, memoryN: 100000 };
+
+// A run that hangs (a blocked IndexedDB open, a lost promise) must not hang CI.
+const deadline = setTimeout(
+  () => {
+    console.error(`bench-browser: no result after ${args.quick ? 5 : 30} minutes; giving up`);
+    process.exit(1);
+  },
+  (args.quick ? 5 : 30) * 60_000,
+);
+deadline.unref();
+
+function human(ms) {
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  if (ms >= 1) return `${ms.toFixed(2)} ms`;
+  return `${(ms * 1000).toFixed(1)} µs`;
+}
+
+/** A plain-text table: per group, each id's median and its ratio to moonvault. */
+function table(rows) {
+  const groups = new Map();
+  for (const r of rows) {
+    if (r.median_ms === undefined) continue;
+    if (!groups.has(r.group)) groups.set(r.group, new Map());
+    groups.get(r.group).set(r.id, r.median_ms);
+  }
+  const ids = [...new Set(rows.filter((r) => r.median_ms !== undefined).map((r) => r.id))];
+  const lines = [['group', ...ids.map((id) => (id === 'moonvault' ? id : `${id} (x mv)`))]];
+  for (const [g, m] of groups) {
+    const base = m.get('moonvault');
+    lines.push([
+      g,
+      ...ids.map((id) => {
+        const v = m.get(id);
+        if (v === undefined) return '-';
+        return id === 'moonvault' || base === undefined ? human(v) : `${human(v)} (${(v / base).toFixed(2)}x)`;
+      }),
+    ]);
+  }
+  const widths = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)));
+  return lines.map((l) => l.map((cell, c) => cell.padEnd(widths[c])).join('  ')).join('\n');
+}
+
+async function withPage(context, base, fn) {
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    const text = m.text();
+    if (text.startsWith('[bench]') || m.type() === 'error' || m.type() === 'warning') console.log(`page: ${text}`);
+  });
+  page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
+  await page.goto(`${base}bench/browser/index.html`);
+  await page.waitForFunction(() => window.benchReady === true);
+  try {
+    return await fn(page);
+  } finally {
+    await page.close();
+  }
+}
+
+const server = await serve();
+const profile = mkdtempSync(join(tmpdir(), 'moonvault-bench-chromium-'));
+let context;
+let failed = false;
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+  });
+  const started = Date.now();
+  const rows = await withPage(context, server.url, async (page) => {
+    const env = await page.evaluate(() => window.benchEnvironment());
+    console.log(`bench-browser: ${env.userAgent}; cross-origin isolated: ${env.crossOriginIsolated}`);
+    console.log(`bench-browser: ${config.n} records, peers ${config.peers.join(', ')}, samples ${JSON.stringify(config.reps)}`);
+    return page.evaluate((c) => window.runBench(c), config);
+  });
+  if (args.memory && config.peers.includes('moonvault')) {
+    console.log(`bench-browser: moonvault's linear memory with ${config.memoryN} records (fresh page)`);
+    rows.push(await withPage(context, server.url, (page) => page.evaluate((c) => window.runMemory(c), { n: config.memoryN })));
+  }
+  console.log(`\n${table(rows)}\n`);
+  for (const r of rows.filter((r) => r.bytes !== undefined)) {
+    const kib = (b) => `${(b / 1024).toFixed(0)} KiB`;
+    console.log(
+      `${r.group}: ${r.id} linear memory ${kib(r.bytes)} of ${kib(r.limit_bytes)} ` +
+        `(${kib(r.bytes_after_load)} after loading; Lua heap ${kib(r.lua_memory)}; ${r.pages} pages, ${kib(r.stored_bytes)} in IndexedDB)`,
+    );
+    if (!(r.bytes <= 2 * 1024 * 1024)) {
+      console.error(`bench-browser: ${r.id}'s linear memory ${r.bytes} exceeds the 2 MiB budget`);
+      failed = true;
+    }
+  }
+  mkdirSync(dirname(resolve(args.out)), { recursive: true });
+  writeFileSync(args.out, JSON.stringify(rows, null, 2) + '\n');
+  console.log(`bench-browser: wrote ${args.out} (${rows.length} rows) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+} catch (e) {
+  console.error(`bench-browser: ${e.stack ?? e}`);
+  failed = true;
+} finally {
+  await context?.close();
+  await server.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
