@@ -486,13 +486,17 @@ pub(crate) fn cell_key(cell: &[u8], leaf: bool) -> &[u8] {
     cell.get(start..start + k).unwrap_or(&[])
 }
 
+/// A leaf cell being built: on the stack for the small entries of typical
+/// tables (one per insert).
+pub(crate) type CellBuf = smallvec::SmallVec<[u8; 128]>;
+
 /// A leaf cell for `key` with `value`.
-pub(crate) fn leaf_cell(key: &[u8], value: ValueRef<'_>) -> Vec<u8> {
+pub(crate) fn leaf_cell(key: &[u8], value: ValueRef<'_>) -> CellBuf {
     let (kind, payload) = match value {
         ValueRef::Inline(v) => (VALUE_INLINE, v.len()),
         ValueRef::Overflow { .. } => (VALUE_OVERFLOW, OVERFLOW_REF),
     };
-    let mut cell = Vec::with_capacity(LEAF_CELL_HEADER + key.len() + payload);
+    let mut cell = CellBuf::with_capacity(LEAF_CELL_HEADER + key.len() + payload);
     cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
     cell.extend_from_slice(&(value.len() as u32).to_le_bytes());
     cell.push(kind);
@@ -583,34 +587,169 @@ pub(crate) fn splice(
     }
     let ins = insert.unwrap_or(&[]);
     let new_n = n - remove + usize::from(insert.is_some());
+    let header = node.header;
+    let new_slots_end = header + SLOT * new_n;
     let new_len = data.len() - (end - start) + ins.len() + SLOT * new_n - SLOT * n;
-    let mut out = Vec::with_capacity(new_len);
-    out.extend_from_slice(&data[..node.header]);
-    out[0..2].copy_from_slice(&(new_n as u16).to_le_bytes());
     // Cells before `at` move by the slot directory's growth; cells after it
-    // also by the size change of the edited cell.
+    // also by the size change of the edited cell. Offsets are computed in
+    // isize and range-checked once (every new offset lies below new_len).
+    if new_len > usize::from(u16::MAX) + 1 {
+        return Err(node.corrupt("edited node overflows 16-bit offsets"));
+    }
     let shift_before = (SLOT * new_n) as isize - (SLOT * n) as isize;
     let shift_after = shift_before + ins.len() as isize - (end - start) as isize;
-    let mut push = |off: isize| -> Result<()> {
-        let off = u16::try_from(off).map_err(|_| node.corrupt("cell offset out of range"))?;
-        out.extend_from_slice(&off.to_le_bytes());
-        Ok(())
-    };
-    let slots = &data[node.header..slots_end];
-    let slot = |pair: &[u8]| u16::from_le_bytes([pair[0], pair[1]]) as isize;
-    for pair in slots[..SLOT * at].chunks_exact(SLOT) {
-        push(slot(pair) + shift_before)?;
+    // Only the header and slot directory are written in place; the cells
+    // are appended (no zeroing of a page-sized buffer).
+    let mut out = Vec::with_capacity(new_len);
+    out.extend_from_slice(&data[..header]);
+    out[0..2].copy_from_slice(&(new_n as u16).to_le_bytes());
+    out.resize(new_slots_end, 0);
+    let slots = &data[header..slots_end];
+    let mut bad = false;
+    {
+        let (old_before, old_after) = slots.split_at(SLOT * at);
+        let old_after = old_after.get(SLOT * remove..).unwrap_or_default();
+        let new_slots = &mut out[header..new_slots_end];
+        let (new_before, rest) = new_slots.split_at_mut(SLOT * at);
+        let shift = |dst: &mut [u8], src: &[u8], by: isize, bad: &mut bool| {
+            // Written for the vectoriser: plain loads, adds and stores, and
+            // one accumulated range flag instead of an early return.
+            let by = by as i32;
+            let mut out_of_range = 0u32;
+            for (d, s) in dst.chunks_exact_mut(SLOT).zip(src.chunks_exact(SLOT)) {
+                let off = (i32::from(s[0]) | (i32::from(s[1]) << 8)) + by;
+                out_of_range |= (off as u32) >> 16;
+                d[0] = off as u8;
+                d[1] = (off >> 8) as u8;
+            }
+            *bad |= out_of_range != 0;
+        };
+        shift(new_before, old_before, shift_before, &mut bad);
+        let rest = if insert.is_some() {
+            let (slot, rest) = rest.split_at_mut(SLOT);
+            slot.copy_from_slice(&((start as isize + shift_before) as u16).to_le_bytes());
+            rest
+        } else {
+            rest
+        };
+        shift(rest, old_after, shift_after, &mut bad);
     }
-    if insert.is_some() {
-        push(start as isize + shift_before)?;
-    }
-    for pair in slots[SLOT * (at + remove)..].chunks_exact(SLOT) {
-        push(slot(pair) + shift_after)?;
+    if bad {
+        return Err(node.corrupt("cell offset out of range"));
     }
     out.extend_from_slice(&data[slots_end..start]);
     out.extend_from_slice(ins);
     out.extend_from_slice(&data[end..]);
     Ok(out)
+}
+
+/// [`splice`] done to the node's own bytes: the edit of a page this
+/// transaction already owns, without allocating or copying a page. The
+/// result is byte-for-byte what `splice` returns (tests compare them).
+/// Returns the new size. On a damaged layout the data may be left damaged
+/// (the caller's transaction is then failed and rolled back), but nothing
+/// panics.
+pub(crate) fn splice_in_place(
+    id: PageId,
+    kind: u8,
+    data: &mut Vec<u8>,
+    at: usize,
+    remove: usize,
+    insert: Option<&[u8]>,
+) -> Result<usize> {
+    let (n, header, start, end) = {
+        let node = Node::parse(id, kind, data)?;
+        let n = node.count;
+        if at > n || at + remove > n {
+            return Err(node.corrupt(format!("edit at {at} of a node with {n} cells")));
+        }
+        let start = if at < n { node.offset(at)? } else { data.len() };
+        let end = if remove > 0 {
+            start + node.cell_len_at(start)?
+        } else {
+            start
+        };
+        if start < node.slots_end() || end > data.len() {
+            return Err(node.corrupt("cell offsets out of order"));
+        }
+        (n, node.header, start, end)
+    };
+    let corrupt = |detail: &str| BTreeError::corrupted(id, detail);
+    let ins = insert.unwrap_or(&[]);
+    let new_n = n - remove + usize::from(insert.is_some());
+    let slots_end = header + SLOT * n;
+    let new_slots_end = header + SLOT * new_n;
+    let old_len = data.len();
+    // Both terms are non-negative: start >= slots_end and end <= old_len.
+    let new_len = new_slots_end + (start - slots_end) + ins.len() + (old_len - end);
+    if new_len > usize::from(u16::MAX) + 1 {
+        return Err(corrupt("edited node overflows 16-bit offsets"));
+    }
+    // Cells before `at` move by the slot directory's growth `sd`; the
+    // edited cell lands at `start + sd`, the cells after it at `tail_to`.
+    let sd = new_slots_end as isize - slots_end as isize;
+    let new_start = new_slots_end + (start - slots_end);
+    let tail_to = new_start + ins.len();
+    let shift_after = tail_to as isize - end as isize;
+    // Slot entries from `at + remove` on move to index `at + inserted`.
+    let moved_from = header + SLOT * (at + remove);
+    let moved_to = header + SLOT * (at + usize::from(insert.is_some()));
+    if new_len >= old_len {
+        // Growing (sd is 0 or +2): make room at the end, move the tail
+        // right, then the cells before `at`, then the slot entries into the
+        // bytes the cells vacated.
+        data.resize(new_len, 0);
+        data.copy_within(end..old_len, tail_to);
+        data.copy_within(slots_end..start, new_slots_end);
+        data.copy_within(moved_from..slots_end, moved_to);
+    } else {
+        // Shrinking (sd is 0 or -2): the slot entries first (the cells then
+        // move left over the vacated last entry), then the cells.
+        data.copy_within(moved_from..slots_end, moved_to);
+        data.copy_within(slots_end..start, new_slots_end);
+        data.copy_within(end..old_len, tail_to);
+    }
+    data.get_mut(new_start..tail_to)
+        .ok_or_else(|| corrupt("edited cell overruns the node"))?
+        .copy_from_slice(ins);
+    data.truncate(new_len);
+    data.get_mut(0..2)
+        .ok_or_else(|| corrupt("node shorter than its header"))?
+        .copy_from_slice(&(new_n as u16).to_le_bytes());
+    let slots = data
+        .get_mut(header..new_slots_end)
+        .ok_or_else(|| corrupt("slot directory overruns the node"))?;
+    let (before, rest) = slots.split_at_mut(SLOT * at);
+    let mut bad = shift_slots(before, sd);
+    let rest = if insert.is_some() {
+        let (slot, rest) = rest.split_at_mut(SLOT);
+        slot.copy_from_slice(&(new_start as u16).to_le_bytes());
+        rest
+    } else {
+        rest
+    };
+    bad |= shift_slots(rest, shift_after);
+    if bad {
+        return Err(corrupt("cell offset out of range"));
+    }
+    Ok(new_len)
+}
+
+/// Add `by` to every 16-bit slot offset in `slots`; true if any result
+/// falls outside `0..=u16::MAX` (written for the vectoriser: no early exit).
+fn shift_slots(slots: &mut [u8], by: isize) -> bool {
+    if by == 0 {
+        return false;
+    }
+    let by = by as i32;
+    let mut out_of_range = 0u32;
+    for d in slots.chunks_exact_mut(SLOT) {
+        let off = (i32::from(d[0]) | (i32::from(d[1]) << 8)) + by;
+        out_of_range |= (off as u32) >> 16;
+        d[0] = off as u8;
+        d[1] = (off >> 8) as u8;
+    }
+    out_of_range != 0
 }
 
 /// A copy of branch `node` with child `i` pointing at `child`.
@@ -635,7 +774,7 @@ mod tests {
     use super::*;
 
     fn leaf(entries: &[(&[u8], &[u8])]) -> Vec<u8> {
-        let cells: Vec<Vec<u8>> = entries
+        let cells: Vec<CellBuf> = entries
             .iter()
             .map(|(k, v)| leaf_cell(k, ValueRef::Inline(v)))
             .collect();
@@ -726,6 +865,43 @@ mod tests {
     }
 
     #[test]
+    fn splice_in_place_equals_splice() {
+        let mut seed = 0x9E37_79B9u64;
+        let mut rand = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for _ in 0..300 {
+            let count = rand(12) as usize;
+            let mut entries: Vec<(Vec<u8>, Vec<u8>)> = (0..count)
+                .map(|i| (vec![b'a' + i as u8 * 2], vec![7; rand(40) as usize]))
+                .collect();
+            entries.sort();
+            let refs: Vec<(&[u8], &[u8])> = entries
+                .iter()
+                .map(|(k, v)| (k.as_slice(), v.as_slice()))
+                .collect();
+            let data = leaf(&refs);
+            let node = Node::parse(1, KIND_LEAF, &data).unwrap();
+            let cell = leaf_cell(b"x", ValueRef::Inline(&vec![9; rand(50) as usize]));
+            for at in 0..=count {
+                for remove in 0..=usize::from(at < count) {
+                    for insert in [None, Some(cell.as_slice())] {
+                        let want = splice(&node, at, remove, insert).unwrap();
+                        let mut got = data.clone();
+                        let len =
+                            splice_in_place(1, KIND_LEAF, &mut got, at, remove, insert).unwrap();
+                        assert_eq!(got, want, "at {at} remove {remove} insert {insert:?}");
+                        assert_eq!(len, want.len());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn separators_are_shortest() {
         assert_eq!(shortest_separator(b"abc", b"abd"), b"abd");
         assert_eq!(shortest_separator(b"abc", b"b"), b"b");
@@ -777,6 +953,10 @@ mod tests {
                 let _ = set_child(&node, i, 5);
                 let _ = splice(&node, i, 0, Some(&[1, 0, 0, 0, 0, 0, 0, 9]));
                 let _ = splice(&node, i, 1, None);
+                let mut copy = data.clone();
+                let _ = splice_in_place(3, kind, &mut copy, i, 0, Some(&[1, 0, 0, 0, 0, 0, 0, 9]));
+                let mut copy = data.clone();
+                let _ = splice_in_place(3, kind, &mut copy, i, 1, None);
             }
             let _ = node.search(b"m");
         }

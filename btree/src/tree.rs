@@ -21,6 +21,7 @@ use crate::node::{
 use crate::overflow;
 use crate::BTree;
 use moonvault_pager::{Page, PageId, Pager};
+use std::rc::Rc;
 
 /// What a subtree became after a mutation, as its parent sees it.
 pub(crate) enum Change {
@@ -270,23 +271,62 @@ fn leaf_cells<'a>(node: &Node<'a>, out: &mut Vec<&'a [u8]>) -> Result<()> {
     Ok(())
 }
 
-/// Put `cell` (for `key`) into leaf `node`.
+/// Edit leaf `id` (whose current content is `page`) in place when the
+/// pager allows it (see [`Pager::update`]); `None` if it must be copied.
+fn splice_owned(
+    pager: &mut Pager,
+    id: PageId,
+    page: Rc<Page>,
+    at: usize,
+    remove: usize,
+    insert: Option<&[u8]>,
+) -> Result<Option<usize>> {
+    if !pager.is_writable(id) {
+        return Ok(None);
+    }
+    // The pager edits only a page nobody else holds: let go of ours.
+    drop(page);
+    match pager.update(id, |p| {
+        node::splice_in_place(id, p.kind, &mut p.data, at, remove, insert)
+    })? {
+        Some(size) => Ok(Some(size?)),
+        None => Ok(None),
+    }
+}
+
+/// Put `cell` (for `key`) into leaf `id`, whose page is `page`.
 fn leaf_put(
     pager: &mut Pager,
-    node: &Node<'_>,
+    id: PageId,
+    page: Rc<Page>,
     key: &[u8],
     cell: &[u8],
 ) -> Result<(Change, Option<Old>)> {
     let page_size = pager.page_size();
-    let (at, old) = match node.search(key)? {
-        Ok(i) => (i, Some((node.cell(i)?.len(), Old::of(node.value(i)?)))),
-        Err(i) => (i, None),
-    };
-    let size = match &old {
-        Some((old_len, _)) => node.len() - old_len + cell.len(),
-        None => node.len() + SLOT + cell.len(),
+    let (at, old, size) = {
+        let node = Node::parse(id, page.kind, &page.data)?;
+        let (at, old) = match node.search(key)? {
+            Ok(i) => (i, Some((node.cell(i)?.len(), Old::of(node.value(i)?)))),
+            Err(i) => (i, None),
+        };
+        let size = match &old {
+            Some((old_len, _)) => node.len() - old_len + cell.len(),
+            None => node.len() + SLOT + cell.len(),
+        };
+        (at, old, size)
     };
     let remove = usize::from(old.is_some());
+    let page = if size <= page_size {
+        match splice_owned(pager, id, page, at, remove, Some(cell))? {
+            Some(size) => return Ok((Change::Node { id, size }, old.map(|(_, old)| old))),
+            // Shared or not ours: copy it (re-read: we let go of it).
+            None => pager.read(id)?,
+        }
+    } else {
+        page
+    };
+    let node = Node::parse(id, page.kind, &page.data)?;
+    let node = &node;
     let change = if size <= page_size {
         let data = splice(node, at, remove, Some(cell))?;
         let id = write_node(pager, node.id, KIND_LEAF, data)?;
@@ -433,10 +473,10 @@ fn insert_at(
         return Err(too_deep(id));
     }
     let page = pager.read(id)?;
-    let node = Node::parse(id, page.kind, &page.data)?;
-    if node.is_leaf() {
-        return leaf_put(pager, &node, key, cell);
+    if page.kind == KIND_LEAF {
+        return leaf_put(pager, id, page, key, cell);
     }
+    let node = Node::parse(id, page.kind, &page.data)?;
     let idx = node.child_index(key)?;
     let child = node.child(idx)?;
     let (change, old) = insert_at(pager, child, key, cell, depth + 1)?;
@@ -453,21 +493,31 @@ fn remove_at(
         return Err(too_deep(id));
     }
     let page = pager.read(id)?;
-    let node = Node::parse(id, page.kind, &page.data)?;
-    if node.is_leaf() {
-        let Ok(i) = node.search(key)? else {
-            return Ok(None);
+    if page.kind == KIND_LEAF {
+        let (i, old) = {
+            let node = Node::parse(id, page.kind, &page.data)?;
+            let Ok(i) = node.search(key)? else {
+                return Ok(None);
+            };
+            let old = Old::of(node.value(i)?);
+            if node.count() == 1 {
+                drop(page);
+                pager.free(id)?;
+                return Ok(Some((Change::Empty, old)));
+            }
+            (i, old)
         };
-        let old = Old::of(node.value(i)?);
-        if node.count() == 1 {
-            pager.free(id)?;
-            return Ok(Some((Change::Empty, old)));
+        if let Some(size) = splice_owned(pager, id, page, i, 1, None)? {
+            return Ok(Some((Change::Node { id, size }, old)));
         }
+        let page = pager.read(id)?;
+        let node = Node::parse(id, page.kind, &page.data)?;
         let data = splice(&node, i, 1, None)?;
         let size = data.len();
         let id = write_node(pager, id, KIND_LEAF, data)?;
         return Ok(Some((Change::Node { id, size }, old)));
     }
+    let node = Node::parse(id, page.kind, &page.data)?;
     let idx = node.child_index(key)?;
     let child = node.child(idx)?;
     match remove_at(pager, child, key, depth + 1)? {

@@ -390,6 +390,45 @@ impl Pager {
         Ok(())
     }
 
+    /// Edit page `id` in place with `f`, when that is safe: the open
+    /// transaction allocated it (so no committed tree or snapshot reaches
+    /// it), it is held in memory as a modified page, and nothing else holds
+    /// a reference to it (a cursor of this transaction may hold the page:
+    /// then it must keep seeing it unchanged). Returns `None`, having done
+    /// nothing, otherwise; the caller then writes a new copy with
+    /// [`Pager::write`]. Saves the allocation and copy of a page per edit
+    /// on the write path.
+    ///
+    /// `f` must leave at most a page of data; if it does not, the page is
+    /// left as `f` made it and `PageTooLarge` is returned (the transaction
+    /// must then be rolled back, as after any failed write).
+    pub fn update<R>(&mut self, id: PageId, f: impl FnOnce(&mut Page) -> R) -> Result<Option<R>> {
+        if !self.is_writable(id) {
+            return Ok(None);
+        }
+        let Some(page) = self.dirty.get_mut(&id).and_then(Rc::get_mut) else {
+            return Ok(None);
+        };
+        let before = page_cost(page);
+        let out = f(page);
+        let (after, len) = (page_cost(page), page.data.len());
+        self.dirty_bytes = self.dirty_bytes - before + after;
+        if len > self.page_size {
+            return Err(PagerError::PageTooLarge {
+                len,
+                page_size: self.page_size,
+            });
+        }
+        if after > before {
+            if self.dirty_bytes > self.cache_budget / 2 {
+                self.spill()?;
+            }
+            let room = self.cache_budget.saturating_sub(self.dirty_bytes);
+            self.cache.borrow_mut().evict_to(room);
+        }
+        Ok(Some(out))
+    }
+
     /// Release a page that the current tree no longer references.
     pub fn free(&mut self, id: PageId) -> Result<()> {
         let txn = self.txn_mut()?;
@@ -640,6 +679,39 @@ mod tests {
         p.rollback();
         p.begin().unwrap();
         assert_eq!(p.allocate().unwrap(), b, "rolled-back page is reused");
+    }
+
+    #[test]
+    fn update_edits_only_unshared_pages_of_the_open_transaction() {
+        let (mut p, _) = Pager::open(Box::new(MemoryStore::new()), small()).unwrap();
+        p.begin().unwrap();
+        let a = p.allocate().unwrap();
+        p.write(a, page(1)).unwrap();
+        let before = p.stats().unwrap().memory_bytes;
+        let grown = p
+            .update(a, |pg| pg.data.extend_from_slice(&[2; 300]))
+            .unwrap();
+        assert_eq!(grown, Some(()));
+        assert_eq!(p.read(a).unwrap().data.len(), 400);
+        assert!(
+            p.stats().unwrap().memory_bytes > before,
+            "growth is charged"
+        );
+        // A reader holding the page keeps seeing it unchanged: no edit.
+        let held = p.read(a).unwrap();
+        assert_eq!(p.update(a, |pg| pg.data.clear()).unwrap(), None);
+        assert_eq!(held.data.len(), 400);
+        drop(held);
+        assert!(matches!(
+            p.update(a, |pg| pg.data.resize(2000, 0)),
+            Err(PagerError::PageTooLarge { .. })
+        ));
+        p.update(a, |pg| pg.data.truncate(100)).unwrap();
+        p.commit().unwrap();
+        // Committed pages are immutable.
+        p.begin().unwrap();
+        assert_eq!(p.update(a, |pg| pg.data.clear()).unwrap(), None);
+        assert_eq!(p.read(a).unwrap().data.len(), 100);
     }
 
     #[test]
