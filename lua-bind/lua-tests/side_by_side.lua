@@ -154,6 +154,52 @@ cases.table_library = function(t, out)
   out(table.concat(t.words, "+"))
 end
 
+cases.lists_of_records = function(t, out)
+  t.list = {}
+  for i = 1, 6 do table.insert(t.list, {id = i, name = "n" .. (7 - i) % 4, tags = {i}}) end
+  local held = t.list[2]
+  table.sort(t.list, function(a, b)
+    if a.name ~= b.name then return a.name < b.name end
+    return a.id < b.id
+  end)
+  for i, r in ipairs(t.list) do out(i, r.id, r.name, r.tags[1]) end
+  out("held follows its record", held.id, held.name)
+  local removed = table.remove(t.list, 1)
+  out("removed", removed.id, removed.name, removed.tags[1], #t.list)
+  table.insert(t.list, 2, {id = 99, name = "inserted"})
+  table.insert(t.list, {id = 100})
+  for i, r in ipairs(t.list) do out(i, r.id) end
+  out("held", held.id)
+  table.sort(t.list, function(a, b) return a.id > b.id end)
+  for i, r in ipairs(t.list) do out(i, r.id) end
+  local last = table.remove(t.list)
+  out("last", last.id, #t.list)
+  out(table.remove(t.list, #t.list + 1), #t.list)
+  local ok, err = pcall(table.sort, t.list)
+  out(ok, (tostring(err):gsub("^.-:%d+: ", "")))
+  ok, err = pcall(table.insert, t.list, 99, {})
+  out(ok, (tostring(err):gsub("^.-:%d+: ", "")))
+  ok, err = pcall(table.remove, t.list, 99)
+  out(ok, (tostring(err):gsub("^.-:%d+: ", "")))
+  ok = pcall(table.insert, t.list, 1, 2, 3)
+  out(ok)
+end
+
+cases.sort_scalars_and_stability_of_content = function(t, out)
+  t.nums = {5, 3, 9, 1, 3.5, -2, 7}
+  table.sort(t.nums)
+  out(table.concat(t.nums, " "))
+  table.sort(t.nums, function(a, b) return a > b end)
+  out(table.concat(t.nums, " "))
+  t.words = {"b", "a", "c"}
+  table.sort(t.words)
+  table.insert(t.words, 1, "z")
+  out(table.remove(t.words, 2), table.concat(t.words, ","))
+  t.empty = {}
+  table.sort(t.empty)
+  out(table.remove(t.empty), #t.empty)
+end
+
 cases.pairs_sees_everything = function(t, out)
   t.x = 1
   t.y = {1, 2}

@@ -60,6 +60,11 @@ pub(crate) enum Op {
     },
     /// Set the user schema version.
     SetUserVersion(u64),
+    /// Move entries between keys of one table (records keep their ids).
+    Move {
+        table: TableId,
+        moves: Vec<(Key, Key)>,
+    },
 }
 
 /// What an applied operation returned.
@@ -100,6 +105,10 @@ impl Op {
             }
             Op::SetUserVersion(v) => {
                 tx.set_user_version(v)?;
+                OpResult::Done
+            }
+            Op::Move { table, moves } => {
+                tx.move_entries(table, moves)?;
                 OpResult::Done
             }
         })

@@ -176,6 +176,37 @@ pub(crate) fn value_to_lua(lua: &Lua, shared: &Shared, v: EValue) -> Result<Valu
     })
 }
 
+/// A plain Lua copy of stored table `id`: sub-tables copied, functions
+/// loaded (for values leaving the store, as `table.remove` returns).
+pub(crate) fn plain_copy(lua: &Lua, shared: &Shared, id: TableId) -> Result<Table, Failure> {
+    let root = lua.create_table()?;
+    let mut work = vec![(root.clone(), id, 1usize)];
+    while let Some((target, table, depth)) = work.pop() {
+        // Read one table's entries, then convert without holding the state
+        // (loading a function runs Lua code).
+        let entries = shared
+            .tx()?
+            .read(|tx| tx.entries(table).collect::<Result<Vec<_>, _>>())?;
+        for (k, v) in entries {
+            let value = match v {
+                EValue::Table(child) => {
+                    if depth >= MAX_INPUT_DEPTH {
+                        return Err(Failure::Message(format!(
+                            "the table nests deeper than {MAX_INPUT_DEPTH} levels"
+                        )));
+                    }
+                    let t = lua.create_table()?;
+                    work.push((t.clone(), child, depth + 1));
+                    Value::Table(t)
+                }
+                other => value_to_lua(lua, shared, other)?,
+            };
+            target.raw_set(key_to_lua(lua, &k)?, value)?;
+        }
+    }
+    Ok(root)
+}
+
 /// The function codec's view of the proxy layer.
 pub(crate) struct Resolver<'a> {
     pub(crate) shared: &'a Shared,

@@ -26,6 +26,7 @@ pub mod catalog;
 pub(crate) mod field;
 pub(crate) mod input;
 pub mod keyspace;
+mod moves;
 pub(crate) mod read;
 mod store;
 #[cfg(test)]

@@ -276,7 +276,7 @@ impl Txn {
         Ok(link)
     }
 
-    fn remember_parent(&mut self, table: TableId, link: (TableId, Key)) {
+    pub(crate) fn remember_parent(&mut self, table: TableId, link: (TableId, Key)) {
         if self.parents.len() >= PARENT_CACHE_LIMIT {
             self.parents.clear();
         }

@@ -1,11 +1,14 @@
--- The metatable of external tables (see proxy/mod.rs). Each metamethod
--- calls a raw Rust function that answers `true, results...` or
--- `false, message`; `check` raises the message at the script's position
--- (level 2: the metamethod tail-calls `check`, so its caller is the
+-- The metatable of external tables (see proxy/mod.rs), and the proxy
+-- versions of next, table.insert, table.remove and table.sort (see
+-- dispatch.rs). Raw Rust functions answer `true, results...` or
+-- `false, message`; `check` raises the message at the caller's position
+-- (level 2: the metamethods tail-call `check`, so its caller is the
 -- script), so errors are plain strings, as with plain tables.
-local mt, raw = ...
-local error = error
+local mt, raw, originals = ...
+local error, select, type, tointeger = error, select, type, math.tointeger
 local rindex, rnewindex, rlen, rnext = raw.index, raw.newindex, raw.len, raw.next
+local rshift, rpermute, rdetach = raw.shift, raw.permute, raw.detach
+local sort = table.sort
 
 local function check(ok, ...)
   if ok then return ... end
@@ -16,8 +19,8 @@ mt.__index = function(t, k) return check(rindex(t, k)) end
 mt.__newindex = function(t, k, v) return check(rnewindex(t, k, v)) end
 mt.__len = function(t) return check(rlen(t)) end
 
--- `next` for external tables: key order, stateless (continues after any
--- key, even one deleted meanwhile).
+-- `next` in key order, stateless (continues after any key, even one
+-- deleted meanwhile).
 local function pnext(t, k)
   local ok, nk, nv = rnext(t, k)
   if not ok then error(nk, 2) end
@@ -29,4 +32,92 @@ mt.__pairs = function(t) return pnext, t, nil end
 -- Scripts can neither read nor replace the metatable.
 mt.__metatable = false
 
-return pnext
+local function position(pos, fname)
+  local p = tointeger(pos)
+  if p == nil then
+    error(("bad argument #2 to '%s' (number has no integer representation)"):format(fname), 3)
+  end
+  return p
+end
+
+-- table.insert(t, [pos,] v): elements from pos up move one key up (the
+-- records keep their identity), then t[pos] = v.
+local function pinsert(t, ...)
+  local n = select("#", ...)
+  local e = #t + 1
+  if n == 1 then
+    t[e] = ...
+    return
+  elseif n ~= 2 then
+    error("wrong number of arguments to 'insert'", 2)
+  end
+  local pos, v = ...
+  pos = position(pos, "insert")
+  if pos < 1 or pos > e then error("bad argument #2 to 'insert' (position out of bounds)", 2) end
+  if pos < e then
+    local ok, err = rshift(t, pos, e - 1, 1)
+    if not ok then error(err, 2) end
+  end
+  t[pos] = v
+end
+
+-- table.remove(t [, pos]): returns t[pos] (a stored table comes back as a
+-- plain copy: it leaves the store), and the elements above move one key
+-- down.
+local function premove(t, pos)
+  local size = #t
+  if pos == nil then
+    pos = size
+  else
+    pos = position(pos, "remove")
+    if pos ~= size and (pos < 1 or pos > size + 1) then
+      error("bad argument #2 to 'remove' (position out of bounds)", 2)
+    end
+  end
+  local ok, v = rdetach(t, pos)
+  if not ok then error(v, 2) end
+  if pos < size then
+    local done, err = rshift(t, pos + 1, size, -1)
+    if not done then error(err, 2) end
+  else
+    t[pos] = nil
+  end
+  return v
+end
+
+-- table.sort(t [, comp]): sorts the positions, then moves the entries
+-- into the new order at once.
+local function psort(t, comp)
+  if comp ~= nil and type(comp) ~= "function" then
+    error(("bad argument #2 to 'sort' (function expected, got %s)"):format(type(comp)), 2)
+  end
+  local n = #t
+  if n < 2 then return end
+  local items, order = {}, {}
+  for i = 1, n do
+    items[i] = t[i]
+    order[i] = i
+  end
+  if comp then
+    sort(order, function(a, b) return comp(items[a], items[b]) end)
+  else
+    sort(order, function(a, b) return items[a] < items[b] end)
+  end
+  local ok, err = rpermute(t, order)
+  if not ok then error(err, 2) end
+end
+
+-- The originals, called from a Lua call site so that their argument
+-- errors name them ("bad argument #2 to 'insert'") as when scripts call
+-- them directly (called from the C dispatcher they would be '?').
+local function pass(...) return ... end
+local next, insert, remove = originals.next, originals.insert, originals.remove
+sort = originals.sort
+local plain = {
+  next = function(...) return pass(next(...)) end,
+  insert = function(...) return pass(insert(...)) end,
+  remove = function(...) return pass(remove(...)) end,
+  sort = function(...) return pass(sort(...)) end,
+}
+
+return {next = pnext, insert = pinsert, remove = premove, sort = psort}, plain

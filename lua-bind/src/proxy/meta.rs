@@ -11,7 +11,7 @@ use moonvault_engine::{EngineError, TableId, Txn, ROOT};
 use super::{ProxyRef, DEAD_MESSAGE};
 use crate::chunk::Op;
 use crate::convert::{
-    key_to_lua, path_name, read_key, to_input, value_to_lua, write_key, Dest, Failure,
+    key_to_lua, path_name, plain_copy, read_key, to_input, value_to_lua, write_key, Dest, Failure,
 };
 use crate::vault::Shared;
 
@@ -135,6 +135,53 @@ fn next(lua: &Lua, shared: &Shared, t: &Table, k: &Value) -> Result<(Value, Valu
 
 /// Fill the proxy metatable, set `Memory`, and make `next` see external
 /// tables.
+/// Move the entries `first..=last` of list `t` by `delta` keys (what
+/// `table.insert` and `table.remove` do to the elements after `pos`).
+fn shift(shared: &Shared, t: &Table, first: i64, last: i64, delta: i64) -> Result<Value, Failure> {
+    let id = live_id(shared, t)?;
+    let mut moves = Vec::new();
+    for k in first..=last {
+        let to = k
+            .checked_add(delta)
+            .ok_or_else(|| Failure::Message("position out of bounds".into()))?;
+        moves.push((Key::Int(k), Key::Int(to)));
+    }
+    let bytes = moves.len() * 48;
+    let result = shared.tx()?.write(Op::Move { table: id, moves }, bytes);
+    shared.sync()?;
+    result?;
+    Ok(Value::Nil)
+}
+
+/// Reorder list `t`: the element at `order[i]` moves to `i`.
+fn permute(shared: &Shared, t: &Table, order: &Table) -> Result<Value, Failure> {
+    let id = live_id(shared, t)?;
+    let mut moves = Vec::new();
+    for i in 1..=order.raw_len() {
+        let from: i64 = order.raw_get(i)?;
+        if from != i as i64 {
+            moves.push((Key::Int(from), Key::Int(i as i64)));
+        }
+    }
+    let bytes = moves.len() * 48;
+    let result = shared.tx()?.write(Op::Move { table: id, moves }, bytes);
+    shared.sync()?;
+    result?;
+    Ok(Value::Nil)
+}
+
+/// `t[k]`, with a stored table as a plain copy (for `table.remove`: the
+/// element is about to leave the store).
+fn detach(lua: &Lua, shared: &Shared, t: &Table, k: &Value) -> Result<Value, Failure> {
+    match index(lua, shared, t, k)? {
+        Value::Table(p) => match shared.proxies.lookup_table(&p) {
+            ProxyRef::Live(child) => Ok(Value::Table(plain_copy(lua, shared, child)?)),
+            _ => Ok(Value::Table(p)),
+        },
+        other => Ok(other),
+    }
+}
+
 /// The raw-function protocol of `meta.lua` for one result: `true, v` or
 /// `false, message` (without allocating a `MultiValue` on the hot path).
 fn reply1(lua: &Lua, r: Result<Value, Failure>) -> mlua::Result<(bool, Value)> {
@@ -181,13 +228,48 @@ pub(crate) fn install(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<()> {
             },
         )?,
     )?;
-    let pnext: Function = lua
+    let s = Rc::clone(shared);
+    raw.set(
+        "shift",
+        lua.create_function(
+            move |lua, (t, first, last, delta): (Table, i64, i64, i64)| {
+                reply1(lua, shift(&s, &t, first, last, delta))
+            },
+        )?,
+    )?;
+    let s = Rc::clone(shared);
+    raw.set(
+        "permute",
+        lua.create_function(move |lua, (t, order): (Table, Table)| {
+            reply1(lua, permute(&s, &t, &order))
+        })?,
+    )?;
+    let s = Rc::clone(shared);
+    raw.set(
+        "detach",
+        lua.create_function(move |lua, (t, k): (Table, Value)| {
+            reply1(lua, detach(lua, &s, &t, &k))
+        })?,
+    )?;
+    let globals = lua.globals();
+    let table_lib: Table = globals.get("table")?;
+    let originals = lua.create_table()?;
+    originals.set("next", globals.get::<Function>("next")?)?;
+    for name in ["insert", "remove", "sort"] {
+        originals.set(name, table_lib.get::<Function>(name)?)?;
+    }
+    let (versions, plain): (Table, Table) = lua
         .load(include_str!("meta.lua"))
         .set_name("=moonvault.proxy")
-        .call((shared.proxies.metatable.clone(), raw))?;
-    let globals = lua.globals();
+        .call((shared.proxies.metatable.clone(), raw, originals))?;
     globals.set("Memory", shared.proxies.get(lua, ROOT)?)?;
-    let next = super::next::make(lua, &shared.proxies.metatable, &pnext)?;
-    globals.set("next", next)?;
+    let mt = &shared.proxies.metatable;
+    let dispatcher = |name: &str| -> mlua::Result<Function> {
+        super::dispatch::make(lua, mt, &versions.get(name)?, &plain.get(name)?)
+    };
+    globals.set("next", dispatcher("next")?)?;
+    for name in ["insert", "remove", "sort"] {
+        table_lib.set(name, dispatcher(name)?)?;
+    }
     Ok(())
 }

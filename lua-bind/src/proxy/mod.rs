@@ -18,8 +18,8 @@
 //! handed out again; [`Proxies::revalidate`] marks the proxies of tables
 //! that no longer exist as dead (id 0) so they can never alias a new table.
 
+pub(crate) mod dispatch;
 pub(crate) mod meta;
-pub(crate) mod next;
 
 use mlua::{Lua, Table, Value};
 use moonvault_engine::TableId;
