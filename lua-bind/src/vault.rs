@@ -186,6 +186,41 @@ impl Shared {
     }
 }
 
+/// The global `print`: to the sink when one is set, else Lua's own.
+fn make_print(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<Function> {
+    let shared = Rc::clone(shared);
+    lua.create_function(move |_, args: MultiValue| {
+        let has_sink = shared
+            .print_sink
+            .try_borrow()
+            .map(|s| s.is_some())
+            .unwrap_or(false);
+        if !has_sink {
+            return shared.original_print.call::<()>(args);
+        }
+        let mut line = Vec::new();
+        for (i, v) in args.iter().enumerate() {
+            if i > 0 {
+                line.push(b'\t');
+            }
+            match v {
+                Value::String(s) => line.extend_from_slice(&s.as_bytes()),
+                other => {
+                    let s: mlua::LuaString = shared.tostring.call(other.clone())?;
+                    line.extend_from_slice(&s.as_bytes());
+                }
+            }
+        }
+        // A sink that prints (re-entering) is skipped rather than panicking.
+        if let Ok(mut sink) = shared.print_sink.try_borrow_mut() {
+            if let Some(sink) = sink.as_mut() {
+                sink(&line);
+            }
+        }
+        Ok(())
+    })
+}
+
 /// A Lua 5.4 VM whose `Memory` global is a moonvault store.
 ///
 /// Globals: `Memory` (the root external table), `store` (transactions,
@@ -258,6 +293,7 @@ impl Vault {
             tostring: globals.get("tostring")?,
             options,
         });
+        globals.set("print", make_print(&lua, &shared)?)?;
         crate::proxy::meta::install(&lua, &shared)?;
         crate::store_api::install(&lua, &shared)?;
         // After the globals are final, so the registry of C functions
@@ -336,42 +372,11 @@ impl Vault {
 
     /// Route `print` to `sink` (one call per line); `None` restores the
     /// standard `print` (the process's stdout, or the wasm shim's).
+    ///
+    /// The global `print` itself never changes (it is one function that
+    /// checks for a sink), so `Memory.f = print` stores it by name either way.
     pub fn set_print_sink(&self, sink: Option<PrintSink>) {
-        let install = sink.is_some();
         *self.shared.print_sink.borrow_mut() = sink;
-        let globals = self.lua.globals();
-        let result = if install {
-            self.make_print().and_then(|p| globals.set("print", p))
-        } else {
-            globals.set("print", self.shared.original_print.clone())
-        };
-        // Setting a global only fails when out of memory; the old print stays.
-        let _ = result;
-    }
-
-    fn make_print(&self) -> mlua::Result<Function> {
-        let shared = Rc::clone(&self.shared);
-        self.lua.create_function(move |_, args: MultiValue| {
-            let mut line = Vec::new();
-            for (i, v) in args.iter().enumerate() {
-                if i > 0 {
-                    line.push(b'\t');
-                }
-                match v {
-                    Value::String(s) => line.extend_from_slice(&s.as_bytes()),
-                    other => {
-                        let s: mlua::LuaString = shared.tostring.call(other.clone())?;
-                        line.extend_from_slice(&s.as_bytes());
-                    }
-                }
-            }
-            if let Ok(mut sink) = shared.print_sink.try_borrow_mut() {
-                if let Some(sink) = sink.as_mut() {
-                    sink(&line);
-                }
-            }
-            Ok(())
-        })
     }
 
     /// The script's arguments: `arg[1..n]` and the chunk's `...` (as the

@@ -26,8 +26,11 @@ fn print_goes_to_the_sink_line_by_line() {
     assert_eq!(got[0], b"a\t1\t2.5\tnil\ttrue\ttrue");
     assert_eq!(got[1], b"");
     assert_eq!(got[2], b"bin\0\xff");
+    // print is stored by name with or without a sink.
+    assert!(eval_bool(&v, "Memory.p = print return Memory.p == print"));
     v.set_print_sink(None);
-    assert!(eval_bool(&v, "return print ~= nil"));
+    assert!(eval_bool(&v, "return Memory.p == print"));
+    assert_eq!(lines.borrow().len(), 3, "no sink, nothing captured");
 }
 
 #[test]
