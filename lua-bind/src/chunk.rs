@@ -332,6 +332,13 @@ impl TxState {
             return Err(EngineError::TxnAborted(why));
         }
         let Some(mut tx) = self.txn.take() else {
+            // Nothing pending, but earlier relaxed commits may not be
+            // durable yet: a durable commit makes them so.
+            if durability == Some(Durability::Immediate) && self.durability == Durability::Relaxed {
+                if let Some(store) = &self.store {
+                    store.db().flush()?;
+                }
+            }
             return Ok(());
         };
         if let Some(d) = durability {

@@ -90,6 +90,32 @@ fn relaxed_commits_are_flushed_on_close() {
 }
 
 #[test]
+fn store_commit_makes_earlier_relaxed_commits_durable() {
+    use moonvault_pager::store::faulty::{CrashMode, FaultyStore};
+    let faulty = FaultyStore::new();
+    let options = VaultOptions {
+        durability: Durability::Relaxed,
+        ..VaultOptions::default()
+    };
+    let v = Vault::open(Box::new(faulty.clone()), options).unwrap();
+    run(&v, "Memory.a = 1");
+    run(&v, "Memory.b = 2");
+    run(&v, "store.commit()"); // nothing pending: still makes a and b durable
+    run(&v, "Memory.c = 3"); // relaxed, lost by the crash below
+    let image = faulty.crash_image(CrashMode::LoseUnsynced);
+    drop(v);
+    let v = Vault::open(
+        Box::new(FaultyStore::with_inner(image)),
+        VaultOptions::default(),
+    )
+    .unwrap();
+    assert!(eval_bool(
+        &v,
+        "return Memory.a == 1 and Memory.b == 2 and Memory.c == nil"
+    ));
+}
+
+#[test]
 fn a_store_is_locked_while_a_vault_has_it_and_released_on_drop() {
     let dir = tempfile::tempdir().unwrap();
     let v = open(dir.path());
