@@ -10,7 +10,7 @@
 //! to.
 
 use super::error::{CodecError, Result};
-use super::key::Key;
+use super::key::{ByteSink, Key};
 use super::varint;
 
 const TAG_FALSE: u8 = 0x01;
@@ -131,34 +131,39 @@ impl From<Key> for Value {
 
 /// Append the encoding of `value` to `out`.
 pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
-    out.reserve(value.encoded_len());
+    encode_value_to(value, out);
+}
+
+/// [`encode_value`] into any [`ByteSink`].
+pub(crate) fn encode_value_to(value: &Value, out: &mut impl ByteSink) {
+    out.reserve_bytes(value.encoded_len());
     match value {
-        Value::Bool(false) => out.push(TAG_FALSE),
-        Value::Bool(true) => out.push(TAG_TRUE),
+        Value::Bool(false) => out.put_byte(TAG_FALSE),
+        Value::Bool(true) => out.put_byte(TAG_TRUE),
         Value::Int(n) => {
-            out.push(TAG_INT);
-            varint::encode_u64(varint::zigzag_encode(*n), out);
+            out.put_byte(TAG_INT);
+            varint::encode_u64_to(varint::zigzag_encode(*n), out);
         }
         Value::Float(x) => {
-            out.push(TAG_FLOAT);
-            out.extend_from_slice(&x.to_bits().to_le_bytes());
+            out.put_byte(TAG_FLOAT);
+            out.put_bytes(&x.to_bits().to_le_bytes());
         }
         Value::Str(s) => {
-            out.push(TAG_STR);
-            out.extend_from_slice(s);
+            out.put_byte(TAG_STR);
+            out.put_bytes(s);
         }
         Value::Table(id) => {
-            out.push(TAG_TABLE);
-            varint::encode_u64(*id, out);
+            out.put_byte(TAG_TABLE);
+            varint::encode_u64_to(*id, out);
         }
         Value::Function(payload) => {
-            out.push(TAG_FUNCTION);
-            out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-            out.extend_from_slice(payload);
+            out.put_byte(TAG_FUNCTION);
+            out.put_bytes(&crc32fast::hash(payload).to_le_bytes());
+            out.put_bytes(payload);
         }
         Value::NativeFunction(name) => {
-            out.push(TAG_NATIVE_FUNCTION);
-            out.extend_from_slice(name.as_bytes());
+            out.put_byte(TAG_NATIVE_FUNCTION);
+            out.put_bytes(name.as_bytes());
         }
     }
 }

@@ -13,12 +13,18 @@ pub const MAX_VARINT_LEN: usize = 10;
 
 /// Append the LEB128 encoding of `v` to `out`.
 #[inline]
-pub fn encode_u64(mut v: u64, out: &mut Vec<u8>) {
+pub fn encode_u64(v: u64, out: &mut Vec<u8>) {
+    encode_u64_to(v, out);
+}
+
+/// [`encode_u64`] into any [`ByteSink`](super::ByteSink).
+#[inline]
+pub(crate) fn encode_u64_to(mut v: u64, out: &mut impl super::ByteSink) {
     while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+        out.put_byte((v as u8) | 0x80);
         v >>= 7;
     }
-    out.push(v as u8);
+    out.put_byte(v as u8);
 }
 
 /// Number of bytes [`encode_u64`] writes for `v`.

@@ -16,13 +16,14 @@
 //! is written, so a refused single-field write leaves nothing behind.
 
 use super::super::table::keyspace::{
-    decode_index_entry, encode_record_id, index_entry_key, index_value_prefix, prefix_end, TableId,
+    decode_index_entry, index_entry_key, index_value_prefix, prefix_end, TableId,
 };
-use crate::codec::{encode_value, Key, Value};
+use crate::codec::{Key, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 use crate::table::field::resolve_key;
 use crate::table::{TableRead, Txn};
+use smallvec::SmallVec;
 use std::ops::Bound;
 
 /// One ancestor level of a write that has catalog entries.
@@ -32,9 +33,14 @@ pub(crate) struct Level {
     /// The record of `table` containing the written entry.
     pub record: Key,
     /// Keys from the record down to the written key (`[]`: the record itself).
-    pub q: Vec<Key>,
-    /// The record's table id when the written entry is inside it.
-    pub record_id: Option<TableId>,
+    pub q: SmallVec<[Key; 2]>,
+}
+
+/// A level of a write as `index_change` needs it, borrowed.
+struct LevelRef<'a> {
+    table: TableId,
+    record: &'a Key,
+    record_id: Option<TableId>,
 }
 
 /// One index entry to move.
@@ -45,28 +51,30 @@ struct Change {
     new: Option<(Key, TableId)>,
 }
 
+/// Ancestor levels of one write; rarely more than one or two.
+pub(crate) type Levels = SmallVec<[Level; 2]>;
+
 impl Txn {
     /// The ancestor levels of a write to `table[key]` whose tables have an
     /// index or a schema, nearest first.
-    pub(crate) fn levels(&mut self, table: TableId, key: &Key) -> Result<Vec<Level>> {
-        let mut out = Vec::new();
+    pub(crate) fn levels(&mut self, table: TableId, key: &Key) -> Result<Levels> {
+        let mut out = Levels::new();
         if self.catalog.is_empty() {
             return Ok(out);
         }
         let depth = self.catalog.max_depth();
-        // `path` holds the keys from the current level's table down to the
-        // written key, innermost last.
-        let mut path = vec![key.clone()];
-        let mut below: Option<TableId> = None;
+        // The keys from the current level's table down to the written key,
+        // innermost first (reversed when a level is recorded).
+        let mut path: SmallVec<[Key; 4]> = SmallVec::new();
+        path.push(key.clone());
         let mut cur = table;
         for level in 0..=depth {
             if self.catalog.has(cur) {
-                if let Some((record, q)) = path.split_first() {
+                if let Some((record, q)) = path.split_last() {
                     out.push(Level {
                         table: cur,
                         record: record.clone(),
-                        q: q.to_vec(),
-                        record_id: below,
+                        q: q.iter().rev().cloned().collect(),
                     });
                 }
             }
@@ -76,8 +84,7 @@ impl Txn {
             match self.parent_link(cur)? {
                 None => break,
                 Some((parent, k)) => {
-                    path.insert(0, k);
-                    below = Some(cur);
+                    path.push(k);
                     cur = parent;
                 }
             }
@@ -95,10 +102,31 @@ impl Txn {
         old: Option<&Value>,
         new: &Value,
     ) -> Result<()> {
-        let changes = self.index_changes(table, key, old, Some(new))?;
+        let changes = self.index_changes(table, key, old, Some(new), false)?;
         self.apply_changes(&changes)?;
-        let mut bytes = Vec::with_capacity(new.encoded_len());
-        encode_value(new, &mut bytes);
+        self.put_encoded(ek, new)
+    }
+
+    /// [`Txn::put_entry`] of a table created just now (so still empty:
+    /// nothing inside it can be indexed yet, and resolving index paths into
+    /// it needs no lookups).
+    pub(crate) fn put_new_table_entry(
+        &mut self,
+        table: TableId,
+        key: &Key,
+        ek: &[u8],
+        old: Option<&Value>,
+        child: TableId,
+    ) -> Result<()> {
+        let new = Value::Table(child);
+        let changes = self.index_changes(table, key, old, Some(&new), true)?;
+        self.apply_changes(&changes)?;
+        self.put_encoded(ek, &new)
+    }
+
+    fn put_encoded(&mut self, ek: &[u8], value: &Value) -> Result<()> {
+        let mut bytes: SmallVec<[u8; 64]> = SmallVec::new();
+        crate::codec::encode_value_to(value, &mut bytes);
         self.raw_put(ek, &bytes)
     }
 
@@ -111,31 +139,95 @@ impl Txn {
         ek: &[u8],
         old: &Value,
     ) -> Result<()> {
-        let changes = self.index_changes(table, key, Some(old), None)?;
+        let changes = self.index_changes(table, key, Some(old), None, false)?;
         self.apply_changes(&changes)?;
         self.raw_delete(ek).map(drop)
     }
 
+    /// The index entries a write moves. `new_is_empty`: `new` is a table
+    /// known to have no entries.
     fn index_changes(
         &mut self,
         table: TableId,
         key: &Key,
         old: Option<&Value>,
         new: Option<&Value>,
-    ) -> Result<Vec<Change>> {
-        let mut changes = Vec::new();
-        let levels = self.levels(table, key)?;
+        new_is_empty: bool,
+    ) -> Result<SmallVec<[Change; 1]>> {
+        let mut changes = SmallVec::new();
+        if self.catalog.is_empty() {
+            return Ok(changes);
+        }
         let catalog = self.catalog.clone();
-        for lv in &levels {
-            for def in catalog.indexes_on(lv.table) {
-                let p = def.field.keys();
-                let Some(rest) = p.strip_prefix(lv.q.as_slice()) else {
-                    continue;
-                };
+        // The same walk as `levels`, without materialising the levels: on
+        // the hot path of every write. `chain[j]` is table `j` levels above
+        // `table` (0 = `table`) with the key it sits under one level up, so
+        // the key at level `d` is `key` for 0 and `chain[d - 1].1` above.
+        let depth = catalog.max_depth();
+        let mut chain: SmallVec<[(TableId, Key); 4]> = SmallVec::new();
+        let mut cur = table;
+        for d in 0..=depth {
+            let defs = catalog.indexes_on(cur);
+            if !defs.is_empty() {
+                let key_at = |j: usize| if j == 0 { key } else { &chain[j - 1].1 };
+                let record = key_at(d);
+                let record_id = d.checked_sub(1).map(|j| chain[j].0);
+                for def in defs {
+                    // q = keys from the record down to `key`, outermost
+                    // first: key_{d-1}, ..., key_0. The index path must
+                    // start with it.
+                    let p = def.field.keys();
+                    if p.len() < d || (0..d).any(|i| &p[i] != key_at(d - 1 - i)) {
+                        continue;
+                    }
+                    let rest = &p[d..];
+                    let lv = LevelRef {
+                        table: cur,
+                        record,
+                        record_id,
+                    };
+                    if let Some(change) =
+                        self.index_change(def, &lv, rest, old, new, new_is_empty)?
+                    {
+                        changes.push(change);
+                    }
+                }
+            }
+            if d == depth {
+                break;
+            }
+            match self.parent_link(cur)? {
+                None => break,
+                Some((parent, k)) => {
+                    chain.push((cur, k));
+                    cur = parent;
+                }
+            }
+        }
+        Ok(changes)
+    }
+
+    /// The move of one index entry for a write seen from level `lv`, whose
+    /// remaining index path is `rest`; `None` when the indexed value stays.
+    fn index_change(
+        &mut self,
+        def: &crate::table::IndexDef,
+        lv: &LevelRef<'_>,
+        rest: &[Key],
+        old: Option<&Value>,
+        new: Option<&Value>,
+        new_is_empty: bool,
+    ) -> Result<Option<Change>> {
+        {
+            {
                 let old_k = resolve_key(&self.kv, old, rest)?;
-                let new_k = resolve_key(&self.kv, new, rest)?;
+                let new_k = if new_is_empty && !rest.is_empty() {
+                    None
+                } else {
+                    resolve_key(&self.kv, new, rest)?
+                };
                 if old_k == new_k {
-                    continue;
+                    return Ok(None);
                 }
                 let new = match new_k {
                     None => None,
@@ -153,14 +245,14 @@ impl Txn {
                                 ))
                             }
                         };
-                        let ikey = index_entry_key(def.id, &k, &lv.record);
+                        let ikey = index_entry_key(def.id, &k, lv.record);
                         if ikey.len() > self.max_key_len {
                             return Err(EngineError::KeyTooLong {
                                 what: format!(
                                     "the indexed value of {} in {} record {}",
                                     def.field,
                                     self.table_name(lv.table)?,
-                                    show_key(&lv.record)
+                                    show_key(lv.record)
                                 ),
                                 len: ikey.len(),
                                 max: self.max_key_len,
@@ -168,13 +260,13 @@ impl Txn {
                         }
                         if def.unique {
                             if let Some(holder) = unique_holder(&self.kv, def.id, &k)? {
-                                if holder != lv.record {
+                                if &holder != lv.record {
                                     return Err(EngineError::UniqueViolation(Box::new(
                                         crate::error::UniqueViolation {
                                             table: self.table_name(lv.table)?,
                                             field: def.field.to_string(),
                                             value: show_key(&k),
-                                            key: show_key(&lv.record),
+                                            key: show_key(lv.record),
                                             existing: show_key(&holder),
                                         },
                                     )));
@@ -184,15 +276,14 @@ impl Txn {
                         Some((k, id))
                     }
                 };
-                changes.push(Change {
+                Ok(Some(Change {
                     index: def.id,
                     record: lv.record.clone(),
                     old: old_k,
                     new,
-                });
+                }))
             }
         }
-        Ok(changes)
     }
 
     fn apply_changes(&mut self, changes: &[Change]) -> Result<()> {
@@ -201,10 +292,9 @@ impl Txn {
                 self.raw_delete(&index_entry_key(c.index, old, &c.record))?;
             }
             if let Some((new, id)) = &c.new {
-                self.raw_put(
-                    &index_entry_key(c.index, new, &c.record),
-                    &encode_record_id(*id),
-                )?;
+                let mut v: SmallVec<[u8; 10]> = SmallVec::new();
+                crate::codec::varint::encode_u64_to(*id, &mut v);
+                self.raw_put(&index_entry_key(c.index, new, &c.record), &v)?;
             }
         }
         Ok(())

@@ -155,6 +155,10 @@ pub(crate) fn resolve_key(
     value: Option<&Value>,
     path: &[Key],
 ) -> Result<Option<Key>> {
+    if path.is_empty() {
+        // The value itself: no clone of it on the way to its key.
+        return Ok(value.and_then(Value::as_key));
+    }
     Ok(resolve(kv, value, path)?.and_then(|v| v.as_key()))
 }
 

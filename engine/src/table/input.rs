@@ -135,24 +135,29 @@ pub(crate) fn normalize(input: &mut Input, max_key_len: usize) -> Result<()> {
                         "table literal nested deeper than {MAX_INPUT_DEPTH} levels"
                     )));
                 }
-                let raw = std::mem::take(entries);
-                let mut keyed = Vec::with_capacity(raw.len());
-                for (k, v) in raw {
-                    let k = normalize_key(k)?;
-                    check_key_len(&k, max_key_len)?;
-                    keyed.push((k, v));
-                }
-                // Stable sort keeps literal order among equal keys: the last wins.
-                keyed.sort_by(|a, b| a.0.cmp(&b.0));
-                let mut out: Vec<(Key, Input)> = Vec::with_capacity(keyed.len());
-                for (k, v) in keyed {
-                    match out.last_mut() {
-                        Some(last) if last.0 == k => last.1 = v,
-                        _ => out.push((k, v)),
+                // In place: literals are usually small and already sorted.
+                for (k, _) in entries.iter_mut() {
+                    if let Key::Float(x) = *k {
+                        *k = normalize_key(Key::Float(x))?;
                     }
+                    check_key_len(k, max_key_len)?;
                 }
-                out.retain(|(_, v)| !v.is_nil());
-                *entries = out;
+                if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+                    // Stable sort keeps literal order among equal keys; the
+                    // last of a run wins (its value moves into the survivor).
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    entries.dedup_by(|later, kept| {
+                        if later.0 == kept.0 {
+                            std::mem::swap(&mut later.1, &mut kept.1);
+                            true
+                        } else {
+                            false
+                        }
+                    });
+                }
+                if entries.iter().any(|(_, v)| v.is_nil()) {
+                    entries.retain(|(_, v)| !v.is_nil());
+                }
                 for (_, v) in entries.iter_mut() {
                     stack.push((v, depth + 1));
                 }

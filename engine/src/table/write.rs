@@ -16,8 +16,9 @@
 //! [`Store`](super::Store) roll back on any error.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
+
+use moonvault_pager::cache::IdMap;
 
 use super::catalog::Catalog;
 use super::field::normalize_key;
@@ -45,8 +46,9 @@ pub struct Txn {
     catalog_changed: bool,
     /// The store's committed-catalog cache, updated on commit.
     shared: Rc<RefCell<Rc<Catalog>>>,
-    /// Parent links read or created in this transaction.
-    parents: HashMap<TableId, (TableId, Key)>,
+    /// Parent links read or created in this transaction (table ids are
+    /// not attacker-chosen: the pager's id hasher, not SipHash).
+    parents: IdMap<(TableId, Key)>,
     next_table: Option<u64>,
     next_table_dirty: bool,
     next_index: Option<u64>,
@@ -93,7 +95,7 @@ impl Txn {
             catalog,
             catalog_changed: false,
             shared,
-            parents: HashMap::new(),
+            parents: IdMap::default(),
             next_table: None,
             next_table_dirty: false,
             next_index: None,
@@ -339,13 +341,24 @@ impl Txn {
 
     /// Apply a normalised assignment. Iterative: a work stack of
     /// `(table, key, input)`, so deep literals cost heap, not stack.
+    ///
+    /// Entries of a table this assignment created are known to be absent
+    /// (table ids come from a counter and are never reused), so writing
+    /// them skips the lookup of an old value.
     pub(crate) fn assign(&mut self, table: TableId, key: Key, input: Input) -> Result<()> {
-        let mut work = vec![(table, key, input)];
-        while let Some((t, k, input)) = work.pop() {
+        // (table, key, input, whether `table` was created by this call)
+        let mut work = vec![(table, key, input, false)];
+        while let Some((t, k, input, fresh)) = work.pop() {
             let ek = entry_key(t, &k);
-            let old = match self.kv.get(&ek)? {
-                Some(b) => Some(decode_value(&b)?),
-                None => None,
+            let old = if fresh {
+                None
+            } else {
+                let mut old = None;
+                self.kv.get_with(&ek, &mut |b| {
+                    old = Some(decode_value(b)?);
+                    Ok(())
+                })?;
+                old
             };
             match input {
                 Input::Nil => {
@@ -366,22 +379,22 @@ impl Txn {
                     self.put_entry(t, &k, &ek, old.as_ref(), &v)?;
                 }
                 Input::Table(entries) => {
-                    let child = match old {
+                    let (child, created) = match old {
                         Some(Value::Table(child)) => {
                             self.check_child(child, t, &k)?;
                             self.check_replacement(child, &entries)?;
                             self.clear_except(child, &entries)?;
-                            child
+                            (child, false)
                         }
                         other => {
                             let child = self.new_table(t, &k)?;
-                            self.put_entry(t, &k, &ek, other.as_ref(), &Value::Table(child))?;
-                            child
+                            self.put_new_table_entry(t, &k, &ek, other.as_ref(), child)?;
+                            (child, true)
                         }
                     };
                     // Reversed so that entries are written in key order.
                     for (ck, cv) in entries.into_iter().rev() {
-                        work.push((child, ck, cv));
+                        work.push((child, ck, cv, created));
                     }
                 }
             }
