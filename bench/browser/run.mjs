@@ -126,6 +126,10 @@ try {
     rows.push(await withPage(context, server.url, (page) => page.evaluate((c) => window.runMemory(c), { n: config.memoryN })));
   }
   console.log(`\n${table(rows)}\n`);
+  for (const r of rows.filter((r) => r.group.startsWith('browser_counters_'))) {
+    const { group, id, ...c } = r;
+    console.log(`${group}: ${id} ${Object.entries(c).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`).join(' ')}`);
+  }
   for (const r of rows.filter((r) => r.bytes !== undefined)) {
     const kib = (b) => `${(b / 1024).toFixed(0)} KiB`;
     console.log(

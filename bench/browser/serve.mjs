@@ -34,9 +34,12 @@ export const ALLOWED = ['/bench/browser/', '/web/pkg/'];
 
 /**
  * Serves `root` on 127.0.0.1:`port` (0: any free port). Resolves to
- * `{ url, close }` once listening; `url` ends with a slash.
+ * `{ url, close }` once listening; `url` ends with a slash. `webPkg`
+ * (default: $BENCH_WEB_PKG, else root/web/pkg) is what /web/pkg/ serves,
+ * so another build of the package can be measured without copying it.
  */
-export function serve({ root = REPO_ROOT, port = 0 } = {}) {
+export function serve({ root = REPO_ROOT, port = 0, webPkg = process.env.BENCH_WEB_PKG } = {}) {
+  const pkgDir = resolve(webPkg ?? resolve(root, 'web/pkg'));
   const server = createServer((req, res) => {
     let path;
     try {
@@ -45,8 +48,12 @@ export function serve({ root = REPO_ROOT, port = 0 } = {}) {
       res.writeHead(400).end();
       return;
     }
-    const file = resolve(root, '.' + path);
-    const inside = ALLOWED.some((p) => file.startsWith(resolve(root, '.' + p) + sep));
+    const file = path.startsWith('/web/pkg/')
+      ? resolve(pkgDir, '.' + path.slice('/web/pkg'.length))
+      : resolve(root, '.' + path);
+    const inside =
+      file.startsWith(pkgDir + sep) ||
+      ALLOWED.some((p) => p !== '/web/pkg/' && file.startsWith(resolve(root, '.' + p) + sep));
     let size = -1;
     if (inside && (req.method === 'GET' || req.method === 'HEAD')) {
       try {

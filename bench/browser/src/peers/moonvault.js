@@ -56,5 +56,8 @@ export const moonvault = {
 
   linearMemory: (mv) => mv.stats().linearMemory,
 
+  /** Counted costs for the report: IndexedDB transactions, pages, cache hit rate. */
+  counters: (mv) => mv.stats(),
+
   stats: (mv) => mv.stats(),
 };
