@@ -368,6 +368,48 @@ impl<'a> Node<'a> {
     /// Key and value of leaf entry `i`, reading its cell once.
     #[inline]
     pub(crate) fn entry(&self, i: usize) -> Result<(&'a [u8], ValueRef<'a>)> {
+        // The hot path of every cursor step: one pass over the cell with
+        // plain bounds checks; any damage takes the cold path, which names
+        // the exact problem.
+        let data = self.data;
+        let fast = (|| {
+            if i >= self.count {
+                return None;
+            }
+            let at = self.header + SLOT * i;
+            let off = match data.get(at..at + 2)? {
+                &[a, b] => u16::from_le_bytes([a, b]) as usize,
+                _ => return None,
+            };
+            if off < self.slots_end() {
+                return None;
+            }
+            let head = data.get(off..off + LEAF_CELL_HEADER)?;
+            let k = u16::from_le_bytes([head[0], head[1]]) as usize;
+            let v = u32::from_le_bytes([head[2], head[3], head[4], head[5]]) as usize;
+            let start = off + LEAF_CELL_HEADER;
+            let key = data.get(start..start + k)?;
+            match head[6] {
+                VALUE_INLINE => Some((
+                    key,
+                    ValueRef::Inline(data.get(start + k..start + k.checked_add(v)?)?),
+                )),
+                VALUE_OVERFLOW => {
+                    let head = u64_at(data, start + k).filter(|&h| h != 0)?;
+                    Some((key, ValueRef::Overflow { head, len: v }))
+                }
+                _ => None,
+            }
+        })();
+        match fast {
+            Some(entry) => Ok(entry),
+            None => self.entry_checked(i),
+        }
+    }
+
+    /// [`Node::entry`] with an error naming what is wrong.
+    #[cold]
+    fn entry_checked(&self, i: usize) -> Result<(&'a [u8], ValueRef<'a>)> {
         let off = self.offset(i)?;
         let len = self.cell_len_at(off)?;
         let bad = || self.corrupt(format!("entry {i} overruns the node"));

@@ -563,7 +563,7 @@ impl BTree {
             let node = Node::parse(id, page.kind, &page.data)?;
             if node.is_leaf() {
                 return match node.search(key)? {
-                    Ok(i) => Ok(Some(read(pager, node.value(i)?)?)),
+                    Ok(i) => Ok(Some(read(pager, node.entry(i)?.1)?)),
                     Err(_) => Ok(None),
                 };
             }

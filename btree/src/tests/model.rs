@@ -290,15 +290,33 @@ impl Harness {
         hi: Bound<&[u8]>,
         reverse: bool,
     ) -> Result<Entries, String> {
-        // Alternate the copying and the lending calls on one cursor: they
-        // must agree and share positioning.
+        // Alternate the copying, the lending and the run calls on one
+        // cursor: they must agree and share positioning.
         let mut cursor = self.tree.range(lo, hi, reverse);
         let mut got = Vec::new();
         loop {
-            let entry = if got.len() % 2 == 0 {
-                cursor.next(&self.tree, &self.pager)
-            } else {
-                cursor.next_with(&self.tree, &self.pager, |k, v| (k.to_vec(), v.to_vec()))
+            let entry = match got.len() % 3 {
+                0 => cursor.next(&self.tree, &self.pager),
+                1 => cursor.next_with(&self.tree, &self.pager, |k, v| (k.to_vec(), v.to_vec())),
+                _ => {
+                    let before = got.len();
+                    let max = 1 + before % 5;
+                    let n = cursor
+                        .next_run_with(&self.tree, &self.pager, max, |k, v| {
+                            got.push((k.to_vec(), v.to_vec()))
+                        })
+                        .map_err(|e| e.to_string())?;
+                    if n != got.len() - before || n > max {
+                        return Err(format!(
+                            "run reported {n} of {} entries",
+                            got.len() - before
+                        ));
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                    continue;
+                }
             };
             match entry.map_err(|e| e.to_string())? {
                 Some(entry) => got.push(entry),

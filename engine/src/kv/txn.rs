@@ -50,6 +50,23 @@ pub trait KvRead {
             None => Ok(false),
         }
     }
+
+    /// [`KvRead::cursor_next_with`] for a run: the next entry and those
+    /// after it on the same B-tree leaf, at most `max`, each lent to `f`;
+    /// returns how many (0 at the end). For iterators that decode ahead
+    /// into a buffer while nothing can write (they borrow the
+    /// transaction). `f` must not write through this transaction.
+    fn cursor_next_run(
+        &self,
+        cursor: &mut Cursor,
+        max: usize,
+        f: &mut EntryFn<'_>,
+    ) -> Result<usize> {
+        if max == 0 {
+            return Ok(0);
+        }
+        Ok(usize::from(self.cursor_next_with(cursor, f)?))
+    }
 }
 
 /// Entries of a range, in order. Yields `Err` once and then ends if a page
@@ -128,6 +145,29 @@ macro_rules! kv_read_via_tree {
                 match cursor.next_with(&self.tree, &inner.pager, |k, v| f(k, v))? {
                     Some(r) => r.map(|()| true),
                     None => Ok(false),
+                }
+            }
+
+            fn cursor_next_run(
+                &self,
+                cursor: &mut Cursor,
+                max: usize,
+                f: &mut EntryFn<'_>,
+            ) -> Result<usize> {
+                let inner = self.db.borrow();
+                // The first error of `f` stops the lending (the cursor may
+                // already be past that entry; callers fail on it).
+                let mut failed = None;
+                let n = cursor.next_run_with(&self.tree, &inner.pager, max, |k, v| {
+                    if failed.is_none() {
+                        if let Err(e) = f(k, v) {
+                            failed = Some(e);
+                        }
+                    }
+                })?;
+                match failed {
+                    Some(e) => Err(e),
+                    None => Ok(n),
                 }
             }
         }

@@ -138,14 +138,24 @@ pub(crate) fn entry_key(table: TableId, key: &Key) -> KeyBuf {
 pub(crate) fn decode_entry_key(bytes: &[u8]) -> Result<Key> {
     let (_, id_len) = take_id(bytes.get(1..).unwrap_or_default())?;
     let rest = bytes.get(1 + id_len..).unwrap_or_default();
-    let (key, used) = decode_key(rest)?;
-    if used != rest.len() || bytes.first() != Some(&NS_ENTRY) {
-        return Err(EngineError::corrupted(
-            "entry key",
-            format!("malformed entry key of {} bytes", bytes.len()),
-        ));
+    if bytes.first() != Some(&NS_ENTRY) {
+        return Err(malformed_entry_key(bytes.len()));
+    }
+    decode_key_exact(rest)
+}
+
+/// One whole encoded key (nothing after it).
+pub(crate) fn decode_key_exact(bytes: &[u8]) -> Result<Key> {
+    let (key, used) = decode_key(bytes)?;
+    if used != bytes.len() {
+        return Err(malformed_entry_key(bytes.len()));
     }
     Ok(key)
+}
+
+#[cold]
+fn malformed_entry_key(len: usize) -> EngineError {
+    EngineError::corrupted("entry key", format!("malformed entry key of {len} bytes"))
 }
 
 /// The smallest byte string above every string starting with `prefix`, if

@@ -5,12 +5,13 @@
 use std::ops::Bound;
 
 use moonvault_btree::Cursor;
+use smallvec::SmallVec;
 
 use super::catalog::{Catalog, IndexDef};
 use super::field::{get_value, resolve};
 use super::keyspace::{
-    decode_entry_key, decode_meta, decode_u64, entry_prefix, meta_key, prefix_end, KeyBuf, TableId,
-    KEY_USER_VERSION, ROOT,
+    decode_entry_key, decode_key_exact, decode_meta, decode_u64, entry_prefix, meta_key,
+    prefix_end, KeyBuf, TableId, KEY_USER_VERSION, ROOT,
 };
 use crate::codec::{decode_value, fmt_path, Key, Value};
 use crate::error::{EngineError, Result};
@@ -71,6 +72,7 @@ pub trait TableRead {
             reader: self,
             cursor: EntryCursor::new(table),
             failed: false,
+            ahead: Ahead::new(),
         }
     }
 
@@ -275,19 +277,7 @@ impl EntryCursor {
     /// The next entry, or `None` at the end.
     pub fn next<R: TableRead + ?Sized>(&mut self, reader: &R) -> Result<Option<(Key, Value)>> {
         let kv = reader.kv();
-        let cursor = match &mut self.cursor {
-            Some(c) => c,
-            None => {
-                let start = entry_prefix(self.table);
-                let end = prefix_end(&start);
-                let lower = match &self.after {
-                    Some(k) => Bound::Excluded(&k[..]),
-                    None => Bound::Included(&start[..]),
-                };
-                let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-                self.cursor.insert(kv.cursor(lower, upper, false))
-            }
-        };
+        let cursor = self.cursor(kv);
         let mut entry = None;
         kv.cursor_next_with(cursor, &mut |k, v| {
             entry = Some((decode_entry_key(k)?, decode_value(v)?));
@@ -295,26 +285,90 @@ impl EntryCursor {
         })?;
         Ok(entry)
     }
+
+    /// The next entries (at most `max`, those of one B-tree leaf) into
+    /// the empty `out`, last first; nothing at the end. Only for a reader
+    /// nothing writes to until they are consumed (they are read ahead).
+    pub(crate) fn next_run<R: TableRead + ?Sized>(
+        &mut self,
+        reader: &R,
+        max: usize,
+        out: &mut Ahead,
+    ) -> Result<()> {
+        let kv = reader.kv();
+        let prefix = entry_prefix(self.table);
+        let cursor = self.cursor(kv);
+        kv.cursor_next_run(cursor, max, &mut |k, v| {
+            // Every key in the cursor's range starts with the table's
+            // prefix: check it rather than re-decode the id.
+            let key = match k.strip_prefix(&prefix[..]) {
+                Some(rest) => decode_key_exact(rest)?,
+                None => decode_entry_key(k)?,
+            };
+            out.push((key, decode_value(v)?));
+            Ok(())
+        })?;
+        out.reverse();
+        Ok(())
+    }
+
+    fn cursor(&mut self, kv: &dyn KvRead) -> &mut Cursor {
+        let (table, after) = (self.table, &self.after);
+        self.cursor.get_or_insert_with(|| {
+            let start = entry_prefix(table);
+            let end = prefix_end(&start);
+            let lower = match after {
+                Some(k) => Bound::Excluded(&k[..]),
+                None => Bound::Included(&start[..]),
+            };
+            let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+            kv.cursor(lower, upper, false)
+        })
+    }
 }
 
 /// Entries of a table in key order (see [`TableRead::entries`]). Yields an
 /// error at most once, then ends.
+///
+/// It decodes a leaf's run of entries at a time into a small buffer: it
+/// borrows the reader, so nothing can write the table while it lives.
 pub struct Entries<'a, R: TableRead + ?Sized> {
     reader: &'a R,
     cursor: EntryCursor,
     failed: bool,
+    /// Decoded entries not yet returned (at most one leaf's run), last
+    /// first.
+    ahead: Ahead,
 }
+
+/// Entries decoded ahead, in reverse order (popped from the end); inline
+/// for the few fields of a typical record.
+pub(crate) type Ahead = SmallVec<[(Key, Value); 4]>;
+
+/// Most entries decoded ahead by [`Entries`] (bounds its buffer when
+/// pages are large).
+const ENTRIES_AHEAD: usize = 64;
 
 impl<R: TableRead + ?Sized> Iterator for Entries<'_, R> {
     type Item = Result<(Key, Value)>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(entry) = self.ahead.pop() {
+            return Some(Ok(entry));
+        }
         if self.failed {
             return None;
         }
-        let item = self.cursor.next(self.reader).transpose();
-        self.failed = matches!(item, Some(Err(_)));
-        item
+        match self
+            .cursor
+            .next_run(self.reader, ENTRIES_AHEAD, &mut self.ahead)
+        {
+            Ok(()) => self.ahead.pop().map(Ok),
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
     }
 }
 
@@ -336,5 +390,46 @@ impl<R: TableRead + ?Sized> Iterator for QueryIter<'_, R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.cursor.next(self.reader).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Store;
+
+    #[test]
+    fn entries_read_ahead_match_stepping_across_leaves() {
+        let store = Store::memory().unwrap();
+        let t = store.ensure_path(&[Key::from("t")]).unwrap();
+        store
+            .write(|tx| {
+                for i in 0..3000 {
+                    let key = if i % 3 == 0 {
+                        Key::from(format!("k{i}"))
+                    } else {
+                        Key::Int(i)
+                    };
+                    tx.set(t, key, format!("value {i}").as_str())?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let snap = store.read().unwrap();
+        let ahead: Vec<(Key, Value)> = snap.entries(t).map(|e| e.unwrap()).collect();
+        let mut stepped = Vec::new();
+        let mut cursor = EntryCursor::new(t);
+        while let Some(e) = cursor.next(&snap).unwrap() {
+            stepped.push(e);
+        }
+        assert_eq!(ahead.len(), 3000);
+        assert_eq!(ahead, stepped);
+        // Both agree with the write transaction's view as well.
+        let mut tx = store.begin().unwrap();
+        tx.set(t, Key::Int(1), "changed").unwrap();
+        let in_tx: Vec<(Key, Value)> = tx.entries(t).map(|e| e.unwrap()).collect();
+        assert_eq!(in_tx.len(), 3000);
+        assert_eq!(in_tx[0], (Key::Int(1), Value::Str(b"changed".to_vec())));
+        assert_eq!(in_tx[1..], ahead[1..]);
     }
 }
