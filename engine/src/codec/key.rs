@@ -369,6 +369,37 @@ pub fn decode_key(bytes: &[u8]) -> Result<(Key, usize)> {
     }
 }
 
+/// The length of the key encoding at the start of `bytes`, checked as
+/// [`decode_key`] checks it but without building the key (no allocation
+/// for strings).
+pub(crate) fn skip_key(bytes: &[u8]) -> Result<usize> {
+    match bytes.first() {
+        Some(&TAG_STRING) => {
+            let body = bytes.get(1..).unwrap_or_default();
+            let mut at = 0;
+            loop {
+                let rest = body.get(at..).unwrap_or_default();
+                let Some(z) = rest.iter().position(|&b| b == 0) else {
+                    return Err(corrupted("string key has no terminator"));
+                };
+                match rest.get(z + 1) {
+                    Some(0xFF) => at += z + 2,
+                    Some(0x01) => return Ok(1 + at + z + 2),
+                    Some(b) => {
+                        return Err(corrupted(format!(
+                            "string key has invalid escape 00 {b:02x} at byte {}",
+                            1 + at + z
+                        )))
+                    }
+                    None => return Err(corrupted("string key ends inside an escape")),
+                }
+            }
+        }
+        // Booleans and numbers decode without allocating.
+        _ => decode_key(bytes).map(|(_, used)| used),
+    }
+}
+
 fn decode_number(image: u64, rem_bits: u16) -> Result<Key> {
     let r = f64_from_image(image);
     let rem = (rem_bits ^ 0x8000) as i16;
@@ -593,6 +624,29 @@ pub(crate) mod tests {
         }
         keys.retain(|k| !matches!(k, Key::Float(x) if x.is_nan()));
         keys
+    }
+
+    #[test]
+    fn skip_key_measures_what_decode_key_reads() {
+        let keys = [
+            Key::Bool(true),
+            Key::Int(-7),
+            Key::Float(0.5),
+            Key::from(""),
+            Key::from("a\0b\0"),
+            Key::Str(vec![0, 0xFF, 1, 0]),
+        ];
+        for k in &keys {
+            let mut e = enc(k);
+            let len = e.len();
+            e.extend_from_slice(&[0x30, 9]);
+            assert_eq!(skip_key(&e).unwrap(), len, "{k:?}");
+            assert_eq!(decode_key(&e).unwrap().1, len);
+            for cut in 0..len {
+                assert!(skip_key(&e[..cut]).is_err(), "{k:?} cut at {cut}");
+            }
+        }
+        assert!(skip_key(&[0x30, b'a', 0, 7]).is_err());
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub mod varint;
 
 pub use error::{CodecError, Result};
 pub use key::{decode_key, encode_key, Key, NUMBER_KEY_LEN};
-pub(crate) use key::{encode_key_to, ByteSink};
+pub(crate) use key::{encode_key_to, skip_key, ByteSink};
 pub use path::fmt_path;
 pub(crate) use value::encode_value_to;
 pub use value::{decode_value, encode_value, Value};

@@ -19,7 +19,7 @@ use crate::kv::KvRead;
 use crate::table::catalog::Catalog;
 use crate::table::field::{resolve, resolve_key};
 use crate::table::keyspace::{
-    decode_entry_key, decode_index_entry, decode_record_id, entry_prefix, prefix_end, TableId,
+    decode_entry_key, decode_index_record, decode_record_id, entry_prefix, prefix_end, TableId,
 };
 use crate::table::read::name_of_path;
 use crate::table::TableRead;
@@ -175,12 +175,13 @@ impl QueryCursor {
                     let cursor = self.cursor.get_or_insert_with(|| {
                         kv.cursor(Bound::Included(&r.lo), upper(&r.hi), *reverse)
                     });
-                    match kv.cursor_next(cursor)? {
-                        Some((k, v)) => {
-                            let (_, record) = decode_index_entry(&k)?;
-                            let id = decode_record_id(&v)?;
-                            return Ok(Some((record, Value::Table(id))));
-                        }
+                    let mut row = None;
+                    kv.cursor_next_with(cursor, &mut |k, v| {
+                        row = Some((decode_index_record(k)?, Value::Table(decode_record_id(v)?)));
+                        Ok(())
+                    })?;
+                    match row {
+                        Some(row) => return Ok(Some(row)),
                         None => {
                             self.cursor = None;
                             self.range += 1;
@@ -194,16 +195,20 @@ impl QueryCursor {
                         let hi = prefix_end(&lo);
                         kv.cursor(Bound::Included(&lo), upper(&hi), false)
                     });
-                    match kv.cursor_next(cursor)? {
-                        Some((k, v)) => {
-                            let value = decode_value(&v)?;
+                    let mut entry = None;
+                    kv.cursor_next_with(cursor, &mut |k, v| {
+                        entry = Some((decode_entry_key(k)?, decode_value(v)?));
+                        Ok(())
+                    })?;
+                    match entry {
+                        Some((key, value)) => {
                             if let Some(field) = unorderable {
                                 // The index part already yielded these.
                                 if resolve_key(kv, Some(&value), field.keys())?.is_some() {
                                     continue;
                                 }
                             }
-                            return Ok(Some((decode_entry_key(&k)?, value)));
+                            return Ok(Some((key, value)));
                         }
                         None => {
                             self.cursor = None;

@@ -343,8 +343,14 @@ fn probe(kv: &dyn KvRead, ranges: &[Interval], budget: u64) -> Result<Estimate> 
     let mut n = 0u64;
     for r in ranges {
         let mut cursor = kv.cursor(Bound::Included(&r.lo), upper(&r.hi), false);
-        while kv.cursor_next(&mut cursor)?.is_some() {
-            n += 1;
+        loop {
+            // Count leaf runs of entries without copying them out.
+            let left = (budget + 1 - n) as usize;
+            let got = kv.cursor_next_run(&mut cursor, left, &mut |_, _| Ok(()))?;
+            if got == 0 {
+                break;
+            }
+            n += got as u64;
             if n > budget {
                 return Ok(Estimate::AtLeast(budget));
             }

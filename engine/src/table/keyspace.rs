@@ -26,7 +26,7 @@
 //! first, then by record key, and a prefix scan over `02 <id> <value>`
 //! finds every record holding that value.
 
-use crate::codec::{decode_key, encode_key, encode_key_to, varint, ByteSink, Key};
+use crate::codec::{decode_key, encode_key, encode_key_to, skip_key, varint, ByteSink, Key};
 use crate::error::{EngineError, Result};
 use smallvec::SmallVec;
 
@@ -279,6 +279,23 @@ pub(crate) fn decode_index_entry(bytes: &[u8]) -> Result<(Key, Key)> {
     Ok((value, record))
 }
 
+/// The record key of an index entry key (the field value is checked for
+/// well-formedness but not built).
+pub(crate) fn decode_index_record(bytes: &[u8]) -> Result<Key> {
+    let (_, id_len) = take_id(bytes.get(1..).unwrap_or_default())?;
+    let rest = bytes.get(1 + id_len..).unwrap_or_default();
+    let used = skip_key(rest)?;
+    let rest = rest.get(used..).unwrap_or_default();
+    let (record, used) = decode_key(rest)?;
+    if used != rest.len() || bytes.first() != Some(&NS_INDEX) {
+        return Err(EngineError::corrupted(
+            "index entry",
+            "trailing bytes after the record key",
+        ));
+    }
+    Ok(record)
+}
+
 /// Index entry value: the record's table id.
 pub(crate) fn encode_record_id(id: TableId) -> Vec<u8> {
     let mut v = Vec::with_capacity(4);
@@ -403,6 +420,10 @@ mod tests {
             decode_index_entry(&e1).unwrap(),
             (Key::Int(5), Key::from("z"))
         );
+        let e3 = index_entry_key(1, &Key::from("v\0"), &Key::Int(3));
+        assert_eq!(decode_index_record(&e3).unwrap(), Key::Int(3));
+        assert_eq!(decode_index_record(&e1).unwrap(), Key::from("z"));
+        assert!(decode_index_record(&e3[..e3.len() - 1]).is_err());
         assert_eq!(decode_record_id(&encode_record_id(300)).unwrap(), 300);
     }
 
