@@ -1,38 +1,49 @@
 //! # moonvault-web
 //!
-//! The browser face of moonvault: owns the JS API exported with
-//! wasm-bindgen and the glue between the page and the lower layers.
+//! The browser face of moonvault: the wasm-bindgen module behind the
+//! `Moonvault` JavaScript API, and the IndexedDB blob store under it.
 //!
-//! - [`eval_in`]: runs a Lua chunk and renders its results as text (the
-//!   platform-independent core of the JS `eval` export).
-//! - [`console::LineSplitter`]: turns Lua's stdout/stderr byte stream into
-//!   console lines.
-//! - On wasm32 only: the `#[wasm_bindgen(start)]` initialiser and the
-//!   exported `eval(code)` (`evalLua` in JS), running code in one module-wide VM of
-//!   [`LUA_MEMORY_LIMIT`] bytes.
+//! - [`idb`]: [`idb::IdbStore`], the pager's `BlobStore` over IndexedDB:
+//!   blobs mirrored on the JS heap for synchronous reads, writes queued as
+//!   ordered IndexedDB transactions, durability acknowledged by `flush`,
+//!   one opener at a time through the Web Locks API.
+//! - [`api`]: the exported `RawVault` (a Lua `Vault` over an `IdbStore`)
+//!   and `RawImport`; `js/moonvault.js` wraps them into the documented,
+//!   typed `Moonvault` class.
+//! - [`convert`]: values between JS and Lua or the store.
+//! - [`budget`]: how the 2 MiB of linear memory is shared out.
+//! - [`measure`]: sizes of a table tree in bounded memory.
+//! - [`console`]: Lua's output as console lines; [`eval_in`]: Lua without a
+//!   store (`evalLua`).
 //!
-//! Invariants: this is the only crate that knows web-sys/wasm-bindgen. The
-//! module's linear memory is capped at 2 MiB (`.cargo/config.toml`), and
-//! the Lua limit leaves the rest for the stack, static data and Rust
-//! allocations: if a real allocation fails, the module aborts, so the Lua
-//! limit must always be reached first. On native targets the crate
-//! compiles (so `cargo test --workspace` covers it) but exports nothing.
+//! Invariants: this is the only crate that knows web-sys/wasm-bindgen.
+//! The module's linear memory is capped at 2 MiB by the linker
+//! (`.cargo/config.toml`), and every consumer inside it has a budget that
+//! fails with an error before the cap is reached: a failed real allocation
+//! aborts the module. Nothing here may panic on input from JS or storage,
+//! or borrow a `RefCell` that a re-entrant call could hold (a panic also
+//! aborts). On native targets the crate compiles (so workspace builds and
+//! clippy cover it) but only the platform-independent parts run.
 
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod budget;
 pub mod console;
+pub mod convert;
+pub mod idb;
+pub mod measure;
 
 #[cfg(target_arch = "wasm32")]
-mod bindings;
+mod start;
 #[cfg(target_arch = "wasm32")]
-pub use bindings::{eval, init};
+pub use start::{eval, init};
+
+/// Native builds have no module to start.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn init() {}
 
 use moonvault_lua::mlua::{Lua, MultiValue, Result, Value};
-
-/// Bytes the module-wide Lua VM may allocate: half of the 2 MiB linear
-/// memory. With a 128 KiB stack this left about 250 KiB spare when Lua hit
-/// its limit in the browser.
-pub const LUA_MEMORY_LIMIT: usize = 1024 * 1024;
 
 /// Runs `code` as a Lua chunk in `lua` and renders what it returns the way
 /// the Lua REPL prints it: each value as Lua's `tostring` would (numbers in
@@ -68,7 +79,7 @@ mod tests {
 
     #[test]
     fn eval_renders_values_like_the_repl() {
-        let lua = moonvault_lua::new_vm(LUA_MEMORY_LIMIT).unwrap();
+        let lua = moonvault_lua::new_vm(budget::LUA_HEAP_DEFAULT).unwrap();
         assert_eq!(
             eval_in(&lua, "return 1 + 2, 'x', nil, true").unwrap(),
             "3\tx\tnil\ttrue"

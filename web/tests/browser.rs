@@ -11,7 +11,8 @@ use std::rc::Rc;
 
 use moonvault_lua::mlua;
 use moonvault_lua::wasi_shim::{set_output_sink, Stream};
-use moonvault_web::{eval, init, LUA_MEMORY_LIMIT};
+use moonvault_web::budget::LUA_HEAP_DEFAULT as LUA_MEMORY_LIMIT;
+use moonvault_web::{eval, init};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
@@ -20,13 +21,11 @@ wasm_bindgen_test_configure!(run_in_browser);
 const MEMORY_BUDGET: u32 = 2 * 1024 * 1024;
 
 fn ok(code: &str) -> String {
-    eval(code)
-        .map_err(JsValue::from)
-        .unwrap_or_else(|e| panic!("{code}: {e:?}"))
+    eval(code).unwrap_or_else(|e| panic!("{code}: {e:?}"))
 }
 
 fn err(code: &str) -> String {
-    let e = JsValue::from(eval(code).expect_err(code));
+    let e = eval(code).expect_err(code);
     let e: js_sys::Error = e.dyn_into().expect("a JS Error");
     String::from(e.message())
 }
@@ -166,7 +165,7 @@ fn print_goes_to_the_output_sink() {
     let result =
         eval(r#"print("hello", 42) io.write("a", "b") io.stdout:flush() io.stderr:write("e")"#);
     set_output_sink(previous);
-    result.map_err(JsValue::from).unwrap();
+    result.unwrap();
     let seen = seen.borrow();
     let text = |s: Stream| {
         let bytes: Vec<u8> = seen

@@ -1,15 +1,14 @@
-//! wasm-bindgen start-up and exports (wasm32 only).
+//! Module start-up, and `evalLua`: Lua without a store.
 
-use std::cell::{Cell, RefCell};
-
-use moonvault_lua::mlua::Lua;
 use moonvault_lua::new_vm;
 use moonvault_lua::wasi_shim::{self, OutputSink, Stream};
 use wasm_bindgen::prelude::*;
 use web_sys::console;
 
+use crate::api::error::{ApiError, Kind};
+use crate::budget::{Reservation, LUA_HEAP_DEFAULT};
 use crate::console::LineSplitter;
-use crate::{eval_in, LUA_MEMORY_LIMIT};
+use crate::eval_in;
 
 unsafe extern "C" {
     /// Runs the C library's constructors; synthesised by wasm-ld.
@@ -20,10 +19,7 @@ unsafe extern "C" {
 }
 
 thread_local! {
-    static INITIALISED: Cell<bool> = const { Cell::new(false) };
-    /// The module-wide VM, created on first use. `Lua` is a cheap handle,
-    /// so callers clone it out and hold no borrow while Lua runs.
-    static VM: RefCell<Option<Lua>> = const { RefCell::new(None) };
+    static INITIALISED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 #[wasm_bindgen(start)]
@@ -46,14 +42,14 @@ pub fn init() {
     wasi_shim::set_output_sink(Some(console_sink()));
 }
 
-/// Wall-clock time for Lua's `os.time`/`os.clock`.
+/// Wall-clock time for Lua's `os.time`.
 fn now_ns() -> u64 {
     // Date.now() is whole milliseconds, far inside f64's exact range.
     (js_sys::Date::now() * 1_000_000.0) as u64
 }
 
 /// Lua's stdout goes to `console.log`, stderr to `console.error`, a line
-/// per call.
+/// per call (stores route `print` to their own callback instead).
 fn console_sink() -> OutputSink {
     let mut out = LineSplitter::new();
     let mut err = LineSplitter::new();
@@ -63,27 +59,23 @@ fn console_sink() -> OutputSink {
     })
 }
 
-fn vm() -> Result<Lua, JsError> {
-    VM.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        if let Some(lua) = slot.as_ref() {
-            return Ok(lua.clone());
-        }
-        let lua = new_vm(LUA_MEMORY_LIMIT).map_err(|e| JsError::new(&e.to_string()))?;
-        *slot = Some(lua.clone());
-        Ok(lua)
-    })
-}
-
-/// Runs `code` as a Lua chunk in the module's VM and returns its results,
-/// each through `tostring`, separated by tabs. A Lua error (including
-/// running out of Lua memory) is thrown as a JS `Error`; the VM stays
-/// usable afterwards.
+/// Runs `code` in a fresh sandboxed Lua VM without a store (limited to
+/// the default Lua heap budget, taken from the module's budget for the
+/// call) and returns its results, each through `tostring`, separated by
+/// tabs. A Lua error is thrown as an `Error`.
 ///
 /// JS name `evalLua`: a module cannot export a binding named `eval`.
 #[wasm_bindgen(js_name = evalLua)]
-pub fn eval(code: &str) -> Result<String, JsError> {
+pub fn eval(code: &str) -> Result<String, JsValue> {
     init();
-    let lua = vm()?;
-    eval_in(&lua, code).map_err(|e| JsError::new(&e.to_string()))
+    let _reserved = Reservation::take(LUA_HEAP_DEFAULT)
+        .map_err(|m| JsValue::from(ApiError::new(Kind::Memory, m)))?;
+    let lua = new_vm(LUA_HEAP_DEFAULT)
+        .map_err(|e| JsValue::from(ApiError::new(Kind::Lua, e.to_string())))?;
+    let out = eval_in(&lua, code).map_err(|e| {
+        let v = moonvault_lua::VaultError::from_lua(e);
+        JsValue::from(ApiError::vault(&v, None))
+    });
+    drop(lua);
+    out
 }

@@ -1,0 +1,239 @@
+// moonvault in the browser: a Lua 5.4 store persisted in IndexedDB.
+
+/**
+ * A value as it crosses between JS and Lua.
+ *
+ * JS -> Lua: null/undefined -> nil; boolean; an integral number within
+ * +-(2^53-1) -> integer, any other number -> float; BigInt (64-bit) ->
+ * integer; string -> string; Uint8Array/ArrayBuffer -> (binary) string;
+ * Array -> table 1..n; plain object -> table with string keys; Map -> table
+ * with converted keys. Functions, Symbols, Dates and class instances throw
+ * ConversionError.
+ *
+ * Lua -> JS: nil -> null (a missing `get` -> undefined); integer -> number,
+ * or BigInt beyond 2^53-1; float -> number; string -> string when valid
+ * UTF-8, else Uint8Array; table -> Array when its keys are exactly 1..n,
+ * plain object when all keys are UTF-8 strings, Map otherwise (an empty
+ * table is `{}`). A Lua function throws ConversionError.
+ */
+export type LuaValue =
+  | null
+  | undefined
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | LuaValue[]
+  | { [key: string]: LuaValue }
+  | Map<LuaKey, LuaValue>;
+
+/** A table key: strings, numbers (integral ones are integer keys), BigInts, booleans, binary strings. */
+export type LuaKey = string | number | bigint | boolean | Uint8Array;
+
+/**
+ * A table or value below `Memory`: `"users.u1"` (dotted, string segments;
+ * `""` or `"Memory"` is Memory itself, a leading `"Memory."` is dropped)
+ * or an array of keys: `["scores", 2024]`.
+ */
+export type Path = string | LuaKey[];
+
+/** A field inside each record: `"age"`, `"profile.city"`, or an array of keys. */
+export type FieldPath = string | LuaKey[];
+
+export interface OpenOptions {
+  /** Lua heap limit in bytes: 65536 to 786432 (default 524288). Past it, Lua raises "not enough memory". */
+  memoryLimit?: number;
+  /** Never load stored bytecode: only functions stored as source (persistFunction, store.fn) run. */
+  untrusted?: boolean;
+  /** IndexedDB durability of each write transaction (default 'strict'). */
+  durability?: 'strict' | 'relaxed' | 'default';
+  /** Receives each line Lua prints (default: console.log). */
+  print?: (line: string) => void;
+  /** When another tab holds the store: fail with LockedError (default) or wait for it to close. */
+  onLocked?: 'error' | 'wait';
+  /**
+   * Whether write methods resolve only once their commit is durable in
+   * IndexedDB (default true). With false they resolve when the commit is
+   * applied; `flush()` then acknowledges durability.
+   */
+  durableWrites?: boolean;
+}
+
+/** Per-call override of `durableWrites`. */
+export interface WriteOptions {
+  durable?: boolean;
+}
+
+export type QueryOperator =
+  | '=' | '==' | '!=' | '~=' | '<' | '<=' | '>' | '>='
+  | 'between' | 'in' | 'not in' | 'notIn'
+  | 'startsWith' | 'endsWith' | 'contains' | 'exists' | 'missing';
+
+export type Condition =
+  | [field: FieldPath, operator: QueryOperator, value?: LuaValue, value2?: LuaValue]
+  | { field: FieldPath; operator?: QueryOperator; op?: QueryOperator; value?: LuaValue; value2?: LuaValue };
+
+export type OrderBy = FieldPath | [field: FieldPath, direction?: 'asc' | 'desc'] | { field: FieldPath; direction?: 'asc' | 'desc' };
+
+export interface QuerySpec {
+  /** Conditions, all of which must hold. */
+  where?: Condition[];
+  orderBy?: OrderBy;
+  limit?: number;
+  offset?: number;
+}
+
+/** The product's query form: `field` is `<collection path>.<field>` relative to the table. */
+export interface TableQuerySpec {
+  field?: string;
+  operator?: QueryOperator;
+  value?: LuaValue;
+  value2?: LuaValue;
+  orderBy?: OrderBy;
+  limit?: number;
+  offset?: number;
+}
+
+export type BatchOp =
+  | { op: 'set'; path: Path; value: LuaValue }
+  | { op: 'delete'; path: Path };
+
+export type TableOperation =
+  | { type: 'set'; table: Path; key: LuaKey; value: LuaValue }
+  | { type: 'delete'; table: Path; key: LuaKey };
+
+export type ComputeResult =
+  | { success: true; result: LuaValue }
+  | { success: false; error: MoonvaultError };
+
+export interface ListEntry {
+  key: LuaKey;
+  type: 'boolean' | 'number' | 'string' | 'table' | 'function';
+  /** Scalars only. */
+  value?: LuaValue;
+  /** Tables only: number of entries. */
+  size?: number;
+}
+
+export interface Stats {
+  name: string;
+  /** Entries of Memory itself. */
+  records: number;
+  /** Bytes in IndexedDB (pages, WAL, superblocks). */
+  storedBytes: number;
+  pages: number;
+  pageSize: number;
+  walRecords: number;
+  commits: number;
+  checkpoints: number;
+  /** Commits applied but not yet durable in IndexedDB. */
+  pendingWrites: number;
+  idbTransactions: number;
+  cacheHitRate: number;
+  indexes: number;
+  schemas: number;
+  version: number;
+  luaMemory: number;
+  luaMemoryLimit: number;
+  /** The wasm module's linear memory (at most linearMemoryLimit, 2 MiB). */
+  linearMemory: number;
+  linearMemoryLimit: number;
+  /** With {deep: true}: */
+  tables?: number;
+  entries?: number;
+  logicalBytes?: number;
+  /** logicalBytes / storedBytes. */
+  compressionRatio?: number;
+}
+
+export class MoonvaultError extends Error {
+  readonly kind: string;
+}
+/** A Lua error raised by a chunk; the chunk was rolled back. */
+export class LuaError extends MoonvaultError {
+  readonly luaMessage: string;
+  readonly traceback: string | null;
+}
+/** A value that cannot cross between JS and Lua. */
+export class ConversionError extends MoonvaultError {
+  readonly path: string | null;
+}
+/** The store is open elsewhere. */
+export class LockedError extends MoonvaultError {}
+/** IndexedDB refused a write for lack of space; unacknowledged commits are lost. */
+export class QuotaExceededError extends MoonvaultError {}
+/** The store failed or was closed; reopen it (it holds its last durable state). */
+export class StoreError extends MoonvaultError {}
+/** Schema, unique-index or index-definition conflict. */
+export class ConstraintError extends MoonvaultError {}
+export class InvalidArgumentError extends MoonvaultError {}
+/** The 2 MiB module cannot take this (another open store, a larger memoryLimit). */
+export class MemoryBudgetError extends MoonvaultError {}
+
+/** Loads the wasm module (done by open/delete/import when needed). */
+export function initialize(module?: string | URL | Response | BufferSource | WebAssembly.Module): Promise<void>;
+
+/** Runs Lua without a store (a fresh VM per call); results through tostring, tab-separated. */
+export function evalLua(code: string): Promise<string>;
+
+export class Moonvault {
+  private constructor();
+  /** Opens (creating if missing) the store `name`. Rejects with LockedError if it is open elsewhere. */
+  static open(name: string, options?: OpenOptions): Promise<Moonvault>;
+  /** Deletes the store `name` (LockedError while it is open anywhere). */
+  static delete(name: string): Promise<void>;
+  /** Imports an export into the new store `name`; resolves to the number of entries. */
+  static import(
+    name: string,
+    source: Uint8Array | ArrayBuffer | Blob | Response | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+  ): Promise<number>;
+
+  readonly name: string;
+  readonly closed: boolean;
+
+  /** Resolves when every commit so far is durable; rejects (QuotaExceededError, StoreError) if the store failed. */
+  flush(): Promise<void>;
+  /** Waits for pending commits, closes the database and releases the lock. */
+  close(): Promise<void>;
+
+  /** Runs `code` as one atomic chunk; its results (none: undefined, one: the value, more: an array). */
+  compute(code: string, options?: WriteOptions): Promise<LuaValue | LuaValue[]>;
+  /** Each chunk atomically, in order. */
+  computeBatch(codes: string[], options?: WriteOptions): Promise<ComputeResult[]>;
+
+  get(path: Path): LuaValue;
+  set(path: Path, value: LuaValue, options?: WriteOptions): Promise<void>;
+  delete(path: Path, options?: WriteOptions): Promise<void>;
+  batch(ops: BatchOp[], options?: WriteOptions): Promise<number>;
+  batchTableOperations(operations: TableOperation[], options?: WriteOptions): Promise<number>;
+
+  query(table: Path, spec?: QuerySpec): { key: LuaKey; record: LuaValue }[];
+  queryTable(table: Path, spec?: TableQuerySpec): LuaValue[];
+  createIndex(table: Path, field: FieldPath, options?: { unique?: boolean } | 'btree', ack?: WriteOptions): Promise<void>;
+  dropIndex(table: Path, field: FieldPath, kind?: 'btree', ack?: WriteOptions): Promise<boolean>;
+  /**
+   * Sets (null: removes) the schema of the records of `table`, in the Lua
+   * `store.schema` format: `{strict: true, name: {type: 'string', required: true,
+   * maxLength: 100}, age: {type: 'integer', min: 0}, role: {enum: ['admin', 'user']}}`.
+   */
+  setSchema(table: Path, schema: LuaValue, options?: WriteOptions): Promise<void>;
+  /**
+   * Runs the Lua migration steps from the stored version up to `target`:
+   * `steps[v]` (Lua source) brings version v - 1 to v (as an array,
+   * `steps[i]` reaches version i + 1); resolves to the version reached.
+   */
+  migrate(target: number, steps: string[] | Record<number, string>, options?: WriteOptions): Promise<number>;
+  /** Stores a Lua function (`function(x, y) return x + y end`) at table[key], as source. */
+  persistFunction(table: Path, key: LuaKey, source: string, options?: WriteOptions): Promise<void>;
+
+  stats(options?: { deep?: boolean }): Stats;
+  /** Verifies every page checksum, B-tree invariant and index (like `moonvault check`); throws StoreError on damage. */
+  check(): { entries: number; depth: number; pages: number; indexes: number };
+  list(path: Path, options?: { after?: LuaKey; limit?: number }): { entries: ListEntry[]; more: boolean };
+  /** The committed state in the CLI's export format. */
+  export(): Promise<Uint8Array>;
+  export(options: { onChunk: (chunk: Uint8Array) => void }): Promise<undefined>;
+}
+
+export default Moonvault;

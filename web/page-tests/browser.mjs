@@ -1,0 +1,108 @@
+// Shared by the page tests: Debian's Chromium through playwright-core
+// (never a downloaded browser), a fresh profile per test, and the demo
+// server on a free port.
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { serve } from '../demo/serve.mjs';
+
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+// The flags this machine needs (see WASM_TOOLCHAIN.md): without the
+// background-networking ones Chromium keeps dialling Google's hosts.
+export const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/** The main Chromium process using `profile` (not its renderers and helpers). */
+async function browserPids(profile) {
+  const pids = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    const args = cmdline.split('\0');
+    if (args.includes(`--user-data-dir=${profile}`) && !args.some((a) => a.startsWith('--type='))) {
+      pids.push(Number(entry));
+    }
+  }
+  return pids;
+}
+
+/** A browser on a fresh --user-data-dir; `restart()` reopens the same profile. */
+export async function launch() {
+  const profile = await mkdtemp(join(tmpdir(), 'moonvault-page-'));
+  const start = () =>
+    chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: FLAGS,
+    });
+  const session = {
+    profile,
+    context: await start(),
+    /** Stops the browser (gracefully, or by SIGKILL: a crash) and starts it again on the same profile. */
+    async restart({ kill = false } = {}) {
+      if (kill) {
+        const pids = await browserPids(profile);
+        if (pids.length === 0) throw new Error(`no Chromium process found for ${profile}`);
+        for (const pid of pids) process.kill(pid, 'SIGKILL');
+        await session.context.close().catch(() => {});
+      } else {
+        await session.context.close();
+      }
+      session.context = await start();
+      return session.context;
+    },
+    async close() {
+      await session.context.close().catch(() => {});
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+  return session;
+}
+
+let server = null;
+/** The demo server (started once per test file). */
+export async function demoServer() {
+  server ??= await serve({ port: 0 });
+  return server;
+}
+
+/** Opens the demo on store `store`; resolves once it opened (or failed to). */
+export async function openDemo(context, store, { expectError = false } = {}) {
+  const { url } = await demoServer();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(`${url}/demo/?store=${encodeURIComponent(store)}`);
+  await page.waitForFunction(() => window.moonvaultDemo);
+  const outcome = await page.evaluate(() =>
+    window.moonvaultDemo.ready.then(() => 'open', (e) => `${e.name}: ${e.message}`),
+  );
+  if (!expectError && outcome !== 'open') throw new Error(`demo did not open: ${outcome}`);
+  page.pageErrors = errors;
+  return { page, outcome };
+}
+
+/** Runs Lua through the demo's editor and Run button; resolves to the console's new text. */
+export async function runInEditor(page, code) {
+  const before = await page.locator('#console').innerText();
+  await page.fill('#code', code);
+  await page.click('#run');
+  await page.waitForFunction(
+    (n) => {
+      const text = document.getElementById('console').innerText;
+      return text.length > n && /\n[=!] /.test(text.slice(n));
+    },
+    before.length,
+  );
+  return (await page.locator('#console').innerText()).slice(before.length);
+}

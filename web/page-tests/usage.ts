@@ -1,0 +1,50 @@
+// Type-checked against the package's moonvault.d.ts by types.test.mjs
+// (tsc --strict): the documented forms must type-check, misuse must not.
+import Moonvault, {
+  ConversionError,
+  evalLua,
+  LuaError,
+  QuotaExceededError,
+  type LuaValue,
+  type Stats,
+} from '../js/moonvault.js';
+
+export async function usage(): Promise<void> {
+  const db = await Moonvault.open('app', { memoryLimit: 256 * 1024, durability: 'relaxed', print: (l) => console.log(l) });
+  const r: LuaValue | LuaValue[] = await db.compute('return 1 + 1');
+  await db.batchTableOperations([{ type: 'set', table: 'Memory', key: 'users', value: {} }]);
+  await db.createIndex('Memory', 'users.age', 'btree');
+  const old: LuaValue[] = db.queryTable('Memory', { field: 'users.age', operator: '>', value: 60, limit: 10 });
+  await db.persistFunction('Memory', 'addFunc', 'function(x, y) return x + y end');
+  const rows = db.query(['users'], { where: [['age', 'between', 30, 40]], orderBy: ['age', 'desc'], limit: 5 });
+  const k = rows[0]?.key;
+  await db.set('users.u1', { name: 'A', tags: ['x'], big: 2n ** 60n, bytes: new Uint8Array(2) }, { durable: false });
+  await db.batch([{ op: 'delete', path: 'users.u1' }]);
+  const s: Stats = db.stats({ deep: true });
+  const bytes: Uint8Array = await db.export();
+  const n: number = await Moonvault.import('copy', bytes);
+  const out = await db.computeBatch(['return 1', 'error("x")']);
+  for (const o of out) {
+    if (!o.success && o.error instanceof LuaError) console.log(o.error.traceback, o.error.luaMessage);
+  }
+  try {
+    await db.flush();
+  } catch (e) {
+    if (e instanceof QuotaExceededError || e instanceof ConversionError) console.log(e.kind);
+  }
+  await db.migrate(2, ['Memory.v1 = true', 'Memory.v2 = true']);
+  console.log(r, old, k, s.compressionRatio, n, db.check().entries, await evalLua('return 1'));
+  await db.close();
+  await Moonvault.delete('app');
+}
+
+export async function misuse(db: Moonvault): Promise<void> {
+  // @ts-expect-error: durability takes 'strict' | 'relaxed' | 'default'
+  await Moonvault.open('x', { durability: 'fast' });
+  // @ts-expect-error: functions are not Lua values
+  await db.set('f', () => 1);
+  // @ts-expect-error: operations need a type
+  await db.batchTableOperations([{ table: 'Memory', key: 'k', value: 1 }]);
+  // @ts-expect-error: get is synchronous, it returns no promise
+  db.get('x').then(() => {});
+}

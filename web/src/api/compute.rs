@@ -1,0 +1,312 @@
+//! Lua chunks (`compute`, `computeBatch`) and the calls that go through
+//! the Lua `store` API so that JS and Lua share one meaning: schemas,
+//! migrations and persisted functions.
+//!
+//! Each call is one atomic chunk: its changes commit when it returns and
+//! roll back on any error, including a result that cannot be converted to
+//! JS (so a failed call never leaves half its work behind).
+
+use js_sys::{Array, Object, Reflect};
+use moonvault_lua::mlua;
+use moonvault_lua::mlua::{Function, Lua, MultiValue, Value};
+use moonvault_lua::Vault;
+use wasm_bindgen::prelude::*;
+
+use super::error::{ApiError, ApiResult};
+use super::RawVault;
+use crate::convert::{from_lua, to_lua};
+use crate::idb::IdbStore;
+
+/// Runs `f` in one atomic chunk; an `Err` from `f` (a conversion failure)
+/// rolls the chunk back like a Lua error would.
+fn atomic<R>(
+    vault: &Vault,
+    idb: &IdbStore,
+    f: impl FnOnce(&Lua) -> Result<ApiResult<R>, mlua::Error>,
+) -> ApiResult<R> {
+    let mut failed = None;
+    let out = vault.atomic(|lua| match f(lua)? {
+        Ok(v) => Ok(Some(v)),
+        Err(e) => {
+            failed = Some(e);
+            Err(mlua::Error::runtime("conversion failed"))
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    match out {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(ApiError::invalid("the chunk produced no result")),
+        Err(e) => Err(ApiError::vault(&e, idb.failure().as_ref())),
+    }
+}
+
+/// A chunk's results as JS: none is `undefined`, one is the value, more
+/// are an array.
+fn results(lua: &Lua, values: MultiValue) -> ApiResult<JsValue> {
+    let values = values.into_vec();
+    match values.as_slice() {
+        [] => Ok(JsValue::UNDEFINED),
+        [one] => from_lua::value(lua, one, "result"),
+        many => {
+            let out = Array::new();
+            for (i, v) in many.iter().enumerate() {
+                out.push(&from_lua::value(lua, v, &format!("result[{}]", i + 1))?);
+            }
+            Ok(out.into())
+        }
+    }
+}
+
+fn run_chunk(vault: &Vault, idb: &IdbStore, code: &str) -> ApiResult<JsValue> {
+    atomic(vault, idb, |lua| {
+        let f = lua.load(code).set_name("=compute").into_function()?;
+        let values = f.call::<MultiValue>(())?;
+        Ok(results(lua, values))
+    })
+}
+
+/// Calls `store.<name>(args...)` (the prelude's checked version) in one
+/// chunk.
+fn store_call(
+    vault: &Vault,
+    idb: &IdbStore,
+    name: &str,
+    args: impl FnOnce(&Lua) -> ApiResult<Vec<Value>>,
+) -> ApiResult<JsValue> {
+    atomic(vault, idb, |lua| {
+        let args = match args(lua) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        let store: mlua::Table = lua.globals().get("store")?;
+        let f: Function = store.get(name)?;
+        let values = f.call::<MultiValue>(MultiValue::from_vec(args))?;
+        Ok(results(lua, values))
+    })
+}
+
+/// Stores `source` as a function at `path[key]`, creating missing tables.
+const PERSIST: &str = r#"
+local path, key, source = ...
+local t = Memory
+for i = 1, #path do
+    local k = path[i]
+    local nxt = t[k]
+    if nxt == nil then t[k] = {} nxt = t[k] end
+    t = nxt
+end
+t[key] = store.fn(source)
+"#;
+
+#[wasm_bindgen]
+impl RawVault {
+    /// Runs `code` as one atomic Lua chunk and returns its results
+    /// converted to JS (none: `undefined`, one: the value, more: an array).
+    /// A Lua error (or an unconvertible result) rolls the chunk back and
+    /// is thrown as a `LuaError` (or `ConversionError`).
+    pub fn compute(&self, code: &str) -> Result<JsValue, JsValue> {
+        self.with(|vault, idb| run_chunk(vault, idb, code))
+            .map_err(JsValue::from)
+    }
+
+    /// Runs each chunk of `codes` atomically, in order, and returns one
+    /// `{success: true, result}` or `{success: false, error}` per chunk
+    /// (a failed chunk does not stop the next ones).
+    #[wasm_bindgen(js_name = computeBatch)]
+    pub fn compute_batch(&self, codes: Array) -> Result<Array, JsValue> {
+        let out = Array::new();
+        for (i, code) in codes.iter().enumerate() {
+            let entry = Object::new();
+            let result = match code.as_string() {
+                Some(code) => self.with(|vault, idb| run_chunk(vault, idb, &code)),
+                None => Err(ApiError::invalid(format!("codes[{i}] is not a string"))),
+            };
+            let (ok, key, value) = match result {
+                Ok(v) => (true, "result", v),
+                Err(e) => (false, "error", e.to_js()),
+            };
+            let _ = Reflect::set(&entry, &"success".into(), &JsValue::from_bool(ok));
+            let _ = Reflect::set(&entry, &key.into(), &value);
+            out.push(&entry);
+        }
+        Ok(out)
+    }
+
+    /// Stores the Lua function `source` at `table[key]` as source text
+    /// (loadable in untrusted stores), creating missing tables. `source`
+    /// is a function expression (`function(x, y) return x + y end`) or a
+    /// chunk whose `...` are the arguments.
+    #[wasm_bindgen(js_name = persistFunction)]
+    pub fn persist_function(
+        &self,
+        table: JsValue,
+        key: JsValue,
+        source: &str,
+    ) -> Result<(), JsValue> {
+        let keys = super::path::keys(&table, "table")?;
+        let key_js = key;
+        let source = function_source(source);
+        self.with(|vault, idb| {
+            atomic(vault, idb, |lua| {
+                let path = match keys_to_lua(lua, &keys) {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let key = match to_lua::value(lua, &key_js, "key") {
+                    Ok(Value::Nil) => return Ok(Err(ApiError::invalid("key must not be null"))),
+                    Ok(k) => k,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let f = lua
+                    .load(PERSIST)
+                    .set_name("=persistFunction")
+                    .into_function()?;
+                f.call::<()>((path, key, source.as_str()))?;
+                Ok(Ok(()))
+            })
+        })
+        .map_err(JsValue::from)
+    }
+
+    /// `store.schema(table, schema)`: sets (`null`: removes) the schema of
+    /// the records of `table`, in the Lua schema format.
+    #[wasm_bindgen(js_name = setSchema)]
+    pub fn set_schema(&self, table: JsValue, schema: JsValue) -> Result<(), JsValue> {
+        let keys = super::path::keys(&table, "table")?;
+        self.with(|vault, idb| {
+            store_call(vault, idb, "schema", |lua| {
+                Ok(vec![
+                    keys_to_lua(lua, &keys)?,
+                    to_lua::value(lua, &schema, "schema")?,
+                ])
+            })
+        })
+        .map(drop)
+        .map_err(JsValue::from)
+    }
+
+    /// `store.migrate(target, steps)`: `steps[v]` (Lua source, run as a
+    /// chunk) brings the store from version `v - 1` to `v`, each step
+    /// committed with its version; an array's `steps[i]` reaches version
+    /// `i + 1`. Returns the version reached.
+    pub fn migrate(&self, target: f64, steps: JsValue) -> Result<JsValue, JsValue> {
+        if !(target.fract() == 0.0 && (0.0..=9.0e15).contains(&target)) {
+            return Err(ApiError::invalid("the target version must be a whole number").into());
+        }
+        let steps = step_sources(&steps)?;
+        self.with(|vault, idb| {
+            store_call(vault, idb, "migrate", |lua| {
+                let table = lua.create_table().map_err(lua_err)?;
+                for (version, source) in &steps {
+                    let f = lua
+                        .load(source.as_str())
+                        .set_name(format!("=migration {version}"))
+                        .into_function()
+                        .map_err(lua_err)?;
+                    table.raw_set(*version, f).map_err(lua_err)?;
+                }
+                Ok(vec![Value::Integer(target as i64), Value::Table(table)])
+            })
+        })
+        .map_err(JsValue::from)
+    }
+}
+
+fn lua_err(e: mlua::Error) -> ApiError {
+    ApiError::vault(&moonvault_lua::VaultError::from_lua(e), None)
+}
+
+fn keys_to_lua(lua: &Lua, keys: &[moonvault_engine::codec::Key]) -> ApiResult<Value> {
+    let t = lua.create_table().map_err(lua_err)?;
+    for (i, k) in keys.iter().enumerate() {
+        let v = match k {
+            moonvault_engine::codec::Key::Bool(b) => Value::Boolean(*b),
+            moonvault_engine::codec::Key::Int(n) => Value::Integer(*n),
+            moonvault_engine::codec::Key::Float(x) => Value::Number(*x),
+            moonvault_engine::codec::Key::Str(s) => {
+                Value::String(lua.create_string(s).map_err(lua_err)?)
+            }
+        };
+        t.raw_set(i + 1, v).map_err(lua_err)?;
+    }
+    Ok(Value::Table(t))
+}
+
+/// The source `store.fn` expects is a chunk whose `...` are the
+/// arguments. The product's form is a function expression
+/// (`function(x, y) return x + y end`): turn it into the chunk
+/// `return (function(x, y) ... end)(...)`, keeping any other chunk as is.
+fn function_source(source: &str) -> String {
+    let trimmed = source.trim_start();
+    let is_expression = trimmed.starts_with("function")
+        && trimmed["function".len()..].trim_start().starts_with('(');
+    if is_expression {
+        format!("return ({source})(...)")
+    } else {
+        source.to_string()
+    }
+}
+
+fn step_sources(steps: &JsValue) -> ApiResult<Vec<(i64, String)>> {
+    let entries: Vec<(i64, JsValue)> = if Array::is_array(steps) {
+        Array::from(steps)
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as i64 + 1, s))
+            .collect()
+    } else if steps.is_object() {
+        let mut out = Vec::new();
+        for pair in Object::entries(steps.unchecked_ref()).iter() {
+            let pair = Array::from(&pair);
+            let k = pair.get(0).as_string().unwrap_or_default();
+            let v: i64 = k.parse().map_err(|_| {
+                ApiError::invalid(format!("migration step key {k:?} is not a version number"))
+            })?;
+            out.push((v, pair.get(1)));
+        }
+        out
+    } else {
+        return Err(ApiError::invalid(
+            "steps must be an array or an object of Lua source strings by version",
+        ));
+    };
+    entries
+        .into_iter()
+        .filter(|(_, s)| !s.is_undefined() && !s.is_null())
+        .map(|(v, s)| {
+            s.as_string().map(|s| (v, s)).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "migration step {v} must be Lua source text (JS functions cannot run \
+                     inside the store's transaction)"
+                ))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::function_source;
+
+    #[test]
+    fn function_expressions_become_chunks() {
+        assert_eq!(
+            function_source("function(x, y) return x + y end"),
+            "return (function(x, y) return x + y end)(...)"
+        );
+        assert_eq!(
+            function_source("  function (a) return a end"),
+            "return (  function (a) return a end)(...)"
+        );
+        assert_eq!(
+            function_source("local a = ... return a"),
+            "local a = ... return a"
+        );
+        assert_eq!(
+            function_source("function f(x) end return f(...)"),
+            "function f(x) end return f(...)"
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! Direct data access without Lua: `get`, `set`, `delete`, `batch`,
+//! `batchTableOperations`, and `list` (a page of one table, for browsing).
+//!
+//! These go straight to the engine (between chunks), so they need no Lua
+//! heap and convert values one at a time: a batch of 100K operations
+//! streams through one transaction within the memory budget.
+
+use js_sys::{Array, Object, Reflect};
+use moonvault_engine::batch::BatchOp;
+use moonvault_engine::codec::Value;
+use moonvault_engine::{Store, TableRead, ROOT};
+use wasm_bindgen::prelude::*;
+
+use super::error::{ApiError, ApiResult};
+use super::path::{self, display};
+use super::RawVault;
+use crate::convert::{from_store, to_store};
+use crate::idb::IdbStore;
+
+fn engine(e: moonvault_engine::EngineError, idb: &IdbStore) -> ApiError {
+    ApiError::engine(&e, idb.failure().as_ref())
+}
+
+fn prop(o: &JsValue, name: &str) -> JsValue {
+    Reflect::get(o, &name.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Applies `ops` (produced one at a time) in one transaction: all or
+/// nothing, the error naming the failing operation.
+fn apply_all(
+    store: &Store,
+    idb: &IdbStore,
+    ops: impl Iterator<Item = ApiResult<BatchOp>>,
+) -> ApiResult<usize> {
+    let mut tx = store.begin().map_err(|e| engine(e, idb))?;
+    let mut n = 0;
+    for (i, op) in ops.enumerate() {
+        let applied = op.and_then(|op| tx.apply(op).map_err(|e| engine(e, idb)));
+        if let Err(mut e) = applied {
+            tx.rollback();
+            e.message = format!(
+                "batch operation {i} (counting from 0) failed, nothing was applied: {}",
+                e.message
+            );
+            return Err(e);
+        }
+        n += 1;
+    }
+    tx.commit().map_err(|e| engine(e, idb))?;
+    Ok(n)
+}
+
+/// `{op: 'set'|'delete', path, value}` (the Lua `store.batch` form).
+fn batch_op(op: &JsValue, i: usize) -> ApiResult<BatchOp> {
+    let what = format!("ops[{i}]");
+    if !op.is_object() {
+        return Err(ApiError::invalid(format!(
+            "{what} must be an object {{op, path, value}}"
+        )));
+    }
+    let kind = prop(op, "op").as_string();
+    let (parent, key) = path::split(
+        path::keys(&prop(op, "path"), &format!("{what}.path"))?,
+        &what,
+    )?;
+    match kind.as_deref() {
+        Some("set") => Ok(BatchOp::set(
+            parent,
+            key,
+            to_store::input(&prop(op, "value"), &format!("{what}.value"))?,
+        )),
+        Some("delete") => Ok(BatchOp::delete(parent, key)),
+        _ => Err(ApiError::invalid(format!(
+            "{what}.op must be 'set' or 'delete'"
+        ))),
+    }
+}
+
+/// `{type: 'set'|'delete', table, key, value}` (the product's form).
+fn table_op(op: &JsValue, i: usize) -> ApiResult<BatchOp> {
+    let what = format!("operations[{i}]");
+    if !op.is_object() {
+        return Err(ApiError::invalid(format!(
+            "{what} must be an object {{type, table, key, value}}"
+        )));
+    }
+    let table = path::keys(&prop(op, "table"), &format!("{what}.table"))?;
+    let key = to_store::key(&prop(op, "key"), &format!("{what}.key"))?;
+    match prop(op, "type").as_string().as_deref() {
+        Some("set") => Ok(BatchOp::set(
+            table,
+            key,
+            to_store::input(&prop(op, "value"), &format!("{what}.value"))?,
+        )),
+        Some("delete") => Ok(BatchOp::delete(table, key)),
+        _ => Err(ApiError::invalid(format!(
+            "{what}.type must be 'set' or 'delete'"
+        ))),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Bool(_) => "boolean",
+        Value::Int(_) | Value::Float(_) => "number",
+        Value::Str(_) => "string",
+        Value::Table(_) => "table",
+        Value::Function(_) | Value::NativeFunction(_) => "function",
+    }
+}
+
+#[wasm_bindgen]
+impl RawVault {
+    /// The value at `path` converted to JS (a table with everything below
+    /// it); `undefined` when absent.
+    pub fn get(&self, path: JsValue) -> Result<JsValue, JsValue> {
+        let keys = path::keys(&path, "path")?;
+        self.with_store(|store, idb| {
+            let snap = store.read().map_err(|e| engine(e, idb))?;
+            let name = display(&keys);
+            let Some((key, parent)) = keys.split_last() else {
+                return from_store::table(&snap, ROOT, "Memory");
+            };
+            let Some(table) = snap.lookup(parent).map_err(|e| engine(e, idb))? else {
+                return Ok(JsValue::UNDEFINED);
+            };
+            match snap.get(table, key).map_err(|e| engine(e, idb))? {
+                Some(v) => from_store::value(&snap, &v, &name),
+                None => Ok(JsValue::UNDEFINED),
+            }
+        })
+        .map_err(JsValue::from)
+    }
+
+    /// Assigns `value` at `path` (a table is copied in whole; `null`
+    /// deletes), creating missing tables on the way. One commit.
+    pub fn set(&self, path: JsValue, value: JsValue) -> Result<(), JsValue> {
+        let (parent, key) = path::split(path::keys(&path, "path")?, "path")?;
+        let input = to_store::input(&value, &display(&parent))?;
+        self.with_store(|store, idb| {
+            store
+                .write(|tx| {
+                    let t = tx.ensure_path(&parent)?;
+                    tx.set(t, key, input)
+                })
+                .map_err(|e| engine(e, idb))
+        })
+        .map_err(JsValue::from)
+    }
+
+    /// Deletes the value at `path` (a table with everything below it);
+    /// nothing happens when it is absent. One commit.
+    #[wasm_bindgen(js_name = delete)]
+    pub fn delete_path(&self, path: JsValue) -> Result<(), JsValue> {
+        let (parent, key) = path::split(path::keys(&path, "path")?, "path")?;
+        self.with_store(|store, idb| {
+            store
+                .write(|tx| match tx.lookup(&parent)? {
+                    Some(t) => tx.delete(t, key),
+                    None => Ok(()),
+                })
+                .map_err(|e| engine(e, idb))
+        })
+        .map_err(JsValue::from)
+    }
+
+    /// Applies `ops` (`{op: 'set'|'delete', path, value}`) atomically, in
+    /// one commit; returns how many were applied.
+    pub fn batch(&self, ops: Array) -> Result<usize, JsValue> {
+        self.with_store(|store, idb| {
+            apply_all(
+                store,
+                idb,
+                ops.iter().enumerate().map(|(i, op)| batch_op(&op, i)),
+            )
+        })
+        .map_err(JsValue::from)
+    }
+
+    /// The product's batch form: `[{type: 'set'|'delete', table, key,
+    /// value}]`, atomically, in one commit.
+    #[wasm_bindgen(js_name = batchTableOperations)]
+    pub fn batch_table_operations(&self, operations: Array) -> Result<usize, JsValue> {
+        self.with_store(|store, idb| {
+            apply_all(
+                store,
+                idb,
+                operations
+                    .iter()
+                    .enumerate()
+                    .map(|(i, op)| table_op(&op, i)),
+            )
+        })
+        .map_err(JsValue::from)
+    }
+
+    /// A page of the entries of the table at `path`, for browsing:
+    /// `{entries: [{key, type, value?, size?}], more}`. Scalars carry their
+    /// value, tables their entry count, functions neither. `after`
+    /// continues after that key.
+    pub fn list(&self, path: JsValue, after: JsValue, limit: u32) -> Result<JsValue, JsValue> {
+        let keys = path::keys(&path, "path")?;
+        let after = if after.is_undefined() || after.is_null() {
+            None
+        } else {
+            Some(to_store::key(&after, "after")?)
+        };
+        let limit = limit.clamp(1, 10_000);
+        self.with_store(|store, idb| {
+            let snap = store.read().map_err(|e| engine(e, idb))?;
+            let table = match snap.lookup(&keys).map_err(|e| engine(e, idb))? {
+                Some(t) => t,
+                None => {
+                    return Err(ApiError::invalid(format!(
+                        "{} is not a table",
+                        display(&keys)
+                    )))
+                }
+            };
+            let entries = Array::new();
+            let mut cursor = moonvault_engine::table::EntryCursor::after(table, after.as_ref());
+            let mut more = false;
+            while let Some((k, v)) = cursor.next(&snap).map_err(|e| engine(e, idb))? {
+                if entries.length() >= limit {
+                    more = true;
+                    break;
+                }
+                let item = Object::new();
+                let (_, jk) = from_store::key(&k);
+                let _ = Reflect::set(&item, &"key".into(), &jk);
+                let _ = Reflect::set(&item, &"type".into(), &type_name(&v).into());
+                match &v {
+                    Value::Table(id) => {
+                        let n = snap.len(*id).map_err(|e| engine(e, idb))?;
+                        let _ = Reflect::set(&item, &"size".into(), &JsValue::from_f64(n as f64));
+                    }
+                    Value::Function(_) | Value::NativeFunction(_) => {}
+                    scalar => {
+                        let js = from_store::value(&snap, scalar, "")?;
+                        let _ = Reflect::set(&item, &"value".into(), &js);
+                    }
+                }
+                entries.push(&item);
+            }
+            let out = Object::new();
+            let _ = Reflect::set(&out, &"entries".into(), &entries);
+            let _ = Reflect::set(&out, &"more".into(), &JsValue::from_bool(more));
+            Ok(out.into())
+        })
+        .map_err(JsValue::from)
+    }
+}

@@ -1,0 +1,161 @@
+//! Opening, flushing, closing and deleting stores.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Promise};
+use moonvault_lua::{Vault, VaultOptions};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::error::{ApiError, ApiResult, Kind};
+use super::options::OpenOptions;
+use super::{RawVault, State};
+use crate::budget::{self, Reservation};
+use crate::idb::IdbStore;
+
+/// Lua's print, one line per call, to `print` (or the console).
+fn print_sink(print: Option<Function>) -> moonvault_lua::PrintSink {
+    Box::new(move |line: &[u8]| {
+        let text = JsValue::from_str(&String::from_utf8_lossy(line));
+        match &print {
+            // A throwing callback must not unwind into Lua: ignore it.
+            Some(f) => {
+                let _ = f.call1(&JsValue::NULL, &text);
+            }
+            None => web_sys::console::log_1(&text),
+        }
+    })
+}
+
+async fn open(name: String, options: JsValue) -> ApiResult<RawVault> {
+    crate::init();
+    let options = OpenOptions::parse(&options)?;
+    // The lock first: a store already open elsewhere is a LockedError,
+    // whatever the memory budget says.
+    let idb = IdbStore::open(&name, options.idb)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    let reservation = match Reservation::take(options.memory_limit + budget::STORE_OVERHEAD) {
+        Ok(r) => r,
+        Err(m) => {
+            let _ = idb.close().await;
+            return Err(ApiError::new(Kind::Memory, m));
+        }
+    };
+    let vault_options = VaultOptions {
+        memory_limit: options.memory_limit,
+        untrusted: options.untrusted,
+        engine: budget::engine_options(),
+        savepoint_log_limit: budget::SAVEPOINT_LOG_LIMIT,
+        ..VaultOptions::default()
+    };
+    let vault = match Vault::open(Box::new(idb.clone()), vault_options) {
+        Ok(v) => v,
+        Err(e) => {
+            let err = ApiError::vault(&e, idb.failure().as_ref());
+            let _ = idb.close().await;
+            return Err(err);
+        }
+    };
+    vault.set_print_sink(Some(print_sink(options.print)));
+    Ok(RawVault {
+        state: Rc::new(RefCell::new(State {
+            name,
+            vault: Some(vault),
+            idb,
+            lua_limit: options.memory_limit,
+            reservation: Some(reservation),
+        })),
+    })
+}
+
+#[wasm_bindgen]
+impl RawVault {
+    /// Opens (creating if missing) store `name`. See `Moonvault.open`.
+    pub async fn open(name: String, options: JsValue) -> Result<RawVault, JsValue> {
+        open(name, options).await.map_err(JsValue::from)
+    }
+
+    /// Deletes store `name` (it must not be open anywhere).
+    #[wasm_bindgen(js_name = deleteStore)]
+    pub async fn delete_store(name: String) -> Result<(), JsValue> {
+        crate::init();
+        IdbStore::delete(&name)
+            .await
+            .map_err(|e| JsValue::from(ApiError::store(&e)))
+    }
+
+    /// The store's name.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.state
+            .try_borrow()
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether `close` has run.
+    #[wasm_bindgen(getter)]
+    pub fn closed(&self) -> bool {
+        self.state
+            .try_borrow()
+            .map(|s| s.vault.is_none())
+            .unwrap_or(false)
+    }
+
+    /// Resolves once every commit so far is durable in IndexedDB; rejects
+    /// if the store failed (e.g. `QuotaExceededError`).
+    pub fn flush(&self) -> Promise {
+        let idb = match self.state.try_borrow() {
+            Ok(s) => s.idb.clone(),
+            Err(_) => return Promise::reject(&super::busy().into()),
+        };
+        future_to_promise(async move {
+            match idb.flush().await {
+                Ok(()) => Ok(JsValue::UNDEFINED),
+                Err(e) => Err(match idb.failure() {
+                    Some(f) => ApiError::failure(&f),
+                    None => ApiError::store(&e),
+                }
+                .into()),
+            }
+        })
+    }
+
+    /// Rolls back nothing (chunks are atomic), waits for every commit to be
+    /// durable, closes the database and releases the lock. Rejects if
+    /// queued commits could not be written (they are lost; the store
+    /// reopens at its last durable state).
+    pub fn close(&self) -> Promise {
+        let taken = match self.state.try_borrow_mut() {
+            Ok(mut s) => s
+                .vault
+                .take()
+                .map(|v| (v, s.idb.clone(), s.reservation.take())),
+            Err(_) => return Promise::reject(&super::busy().into()),
+        };
+        future_to_promise(async move {
+            let Some((vault, idb, reservation)) = taken else {
+                return Ok(JsValue::UNDEFINED);
+            };
+            let closed = vault.close();
+            let flushed = idb.close().await;
+            drop(reservation);
+            closed.map_err(|e| JsValue::from(ApiError::vault(&e, idb.failure().as_ref())))?;
+            if let Err(e) = flushed {
+                return Err(match idb.failure() {
+                    Some(f) => ApiError::failure(&f),
+                    None => ApiError::store(&e),
+                }
+                .into());
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+/// The Lua heap limit of an open store (for stats).
+pub(crate) fn lua_limit(state: &State) -> usize {
+    state.lua_limit
+}

@@ -1,0 +1,106 @@
+//! The JavaScript API, as exported by wasm-bindgen: [`RawVault`] (one open
+//! store: a Lua [`Vault`] over an [`IdbStore`]) and [`transfer::RawImport`].
+//!
+//! "Raw" because the package's entry module (`js/moonvault.js`) wraps
+//! them in the documented `Moonvault` class: async write methods that
+//! resolve once the commit is durable, accepted argument forms, and the
+//! `Error` subclasses (registered through [`error::set_error_factory`]).
+//! Everything here is synchronous except what must wait for IndexedDB
+//! (open, close, delete, flush, import).
+//!
+//! Files: [`lifecycle`] (open, close, delete, flush), [`compute`] (Lua
+//! chunks and the Lua-backed `store` calls), [`data`] (get/set/delete/batch
+//! through the engine), [`query`] (queries and indexes), [`stats`],
+//! [`transfer`] (export/import), [`path`] and [`options`] (argument
+//! parsing), [`error`].
+//!
+//! Re-entrancy: a `print` callback runs inside `compute`; if it calls back
+//! into the same store, reads work, writes fail with a clear error, and
+//! `close` is refused (no `RefCell` is ever borrowed twice: that would
+//! abort the module).
+
+pub mod compute;
+pub mod data;
+pub mod error;
+pub mod lifecycle;
+pub mod options;
+pub mod path;
+pub mod query;
+pub mod stats;
+pub mod transfer;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use moonvault_engine::Store;
+use moonvault_lua::Vault;
+use wasm_bindgen::prelude::*;
+
+use crate::budget::Reservation;
+use crate::idb::IdbStore;
+use error::{ApiError, ApiResult, Kind};
+
+/// One open store.
+pub(crate) struct State {
+    name: String,
+    /// `None` once closed.
+    vault: Option<Vault>,
+    idb: IdbStore,
+    lua_limit: usize,
+    /// Given back at close.
+    reservation: Option<Reservation>,
+}
+
+/// An open moonvault store (see the module docs; JS code uses the
+/// `Moonvault` class of the package entry instead).
+#[wasm_bindgen]
+pub struct RawVault {
+    state: Rc<RefCell<State>>,
+}
+
+impl RawVault {
+    /// Runs `f` with the open vault and its store.
+    /// Once the store failed (an IndexedDB transaction aborted), every
+    /// call reports that failure: reads too, although the page cache could
+    /// still answer some, so that the state is never silently stale.
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(&Vault, &IdbStore) -> ApiResult<R>,
+    ) -> ApiResult<R> {
+        let state = self.state.try_borrow().map_err(|_| busy())?;
+        let vault = state.vault.as_ref().ok_or_else(|| closed(&state.name))?;
+        if let Some(failure) = state.idb.failure() {
+            return Err(ApiError::failure(&failure));
+        }
+        f(vault, &state.idb)
+    }
+
+    /// Runs `f` with the engine store (between chunks).
+    pub(crate) fn with_store<R>(
+        &self,
+        f: impl FnOnce(&Store, &IdbStore) -> ApiResult<R>,
+    ) -> ApiResult<R> {
+        self.with(|vault, idb| {
+            let store = vault.store().ok_or_else(|| {
+                ApiError::invalid(
+                    "the store is in use by a running chunk; call this after it returns",
+                )
+            })?;
+            f(&store, idb)
+        })
+    }
+}
+
+fn busy() -> ApiError {
+    ApiError::invalid(
+        "this store is busy: a print callback cannot close the store or start another chunk \
+         while compute() runs",
+    )
+}
+
+fn closed(name: &str) -> ApiError {
+    ApiError::new(
+        Kind::Store,
+        format!("store `{name}` is closed; open it again"),
+    )
+}

@@ -1,0 +1,95 @@
+//! Paths and field paths given by JS.
+//!
+//! A path names a table or value below `Memory`:
+//! - a dotted string, each segment a string key: `"users.u1"`. `""` and
+//!   `"Memory"` are `Memory` itself, and a leading `Memory.` is dropped, so
+//!   `"Memory.users"` and `"users"` are the same table (a top-level key
+//!   literally named `Memory` needs the array form);
+//! - an array of keys: `["scores", 2024]` (numbers are integer keys).
+//!
+//! A field path names a field inside each record: `"profile.city"` or an
+//! array of keys.
+
+use js_sys::Array;
+use moonvault_engine::codec::{fmt_path, Key};
+use moonvault_engine::table::FieldPath;
+use wasm_bindgen::JsValue;
+
+use super::error::{ApiError, ApiResult};
+use crate::convert::to_store;
+
+/// The keys of path `v` (argument `what` in messages).
+pub fn keys(v: &JsValue, what: &str) -> ApiResult<Vec<Key>> {
+    if let Some(s) = v.as_string() {
+        return dotted(&s, what);
+    }
+    if Array::is_array(v) {
+        let a = Array::from(v);
+        return a
+            .iter()
+            .enumerate()
+            .map(|(i, k)| to_store::key(&k, &format!("{what}[{i}]")))
+            .collect();
+    }
+    Err(ApiError::invalid(format!(
+        "{what} must be a dotted path (\"users.u1\") or an array of keys, got {}",
+        v.js_typeof().as_string().unwrap_or_default()
+    )))
+}
+
+fn dotted(s: &str, what: &str) -> ApiResult<Vec<Key>> {
+    let rest = if s == "Memory" {
+        ""
+    } else {
+        s.strip_prefix("Memory.").unwrap_or(s)
+    };
+    if rest.is_empty() {
+        return Ok(Vec::new());
+    }
+    if rest.split('.').any(str::is_empty) {
+        return Err(ApiError::invalid(format!(
+            "{what} {s:?} has an empty segment; use dotted names like \"users.u1\", or an \
+             array of keys"
+        )));
+    }
+    Ok(rest.split('.').map(Key::from).collect())
+}
+
+/// A path split into the table that holds the value and its key; the
+/// empty path (Memory itself) has no key.
+pub fn split(mut keys: Vec<Key>, what: &str) -> ApiResult<(Vec<Key>, Key)> {
+    match keys.pop() {
+        Some(last) => Ok((keys, last)),
+        None => Err(ApiError::invalid(format!(
+            "{what} names Memory itself, which cannot be assigned or deleted; name a key \
+             below it"
+        ))),
+    }
+}
+
+/// A field path inside records.
+pub fn field(v: &JsValue, what: &str) -> ApiResult<FieldPath> {
+    let keys = if let Some(s) = v.as_string() {
+        if s.is_empty() || s.split('.').any(str::is_empty) {
+            return Err(ApiError::invalid(format!(
+                "{what} {s:?} must be a dotted field path like \"age\" or \"profile.city\""
+            )));
+        }
+        s.split('.').map(Key::from).collect()
+    } else if Array::is_array(v) {
+        keys(v, what)?
+    } else {
+        return Err(ApiError::invalid(format!(
+            "{what} must be a dotted field path (\"profile.city\") or an array of keys"
+        )));
+    };
+    FieldPath::new(keys).map_err(|e| ApiError::invalid(format!("{what}: {e}")))
+}
+
+/// `Memory.users["u 1"]`: a path for messages.
+pub fn display(keys: &[Key]) -> String {
+    let mut full = Vec::with_capacity(keys.len() + 1);
+    full.push(Key::from("Memory"));
+    full.extend_from_slice(keys);
+    fmt_path(&full)
+}

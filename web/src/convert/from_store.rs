@@ -1,0 +1,143 @@
+//! Stored values to JS, reading nested tables from a snapshot.
+//!
+//! Depth-first with one detached cursor per level: linear memory holds the
+//! current path, never the subtree (a 100K-record table converts into a JS
+//! structure on the JS heap while the module stays within its budget).
+
+use moonvault_engine::codec::{Key, Value};
+use moonvault_engine::table::EntryCursor;
+use moonvault_engine::{Result as EngineResult, TableId, TableRead};
+use wasm_bindgen::JsValue;
+
+use super::container::{Container, KeyClass};
+use super::scalar;
+use crate::api::error::{ApiError, ApiResult};
+
+/// A key as JS, and how it bears on the container choice.
+pub fn key(k: &Key) -> (KeyClass, JsValue) {
+    match k {
+        Key::Bool(b) => (KeyClass::Other, JsValue::from_bool(*b)),
+        Key::Int(n) => (KeyClass::Int(*n), scalar::int(*n)),
+        Key::Float(x) => (KeyClass::Other, JsValue::from_f64(*x)),
+        Key::Str(s) => {
+            let class = if std::str::from_utf8(s).is_ok() {
+                KeyClass::Text
+            } else {
+                KeyClass::Other
+            };
+            (class, scalar::bytes(s))
+        }
+    }
+}
+
+/// A key for messages: `users[3]`, `users.name`.
+pub fn push_path(path: &str, k: &Key) -> String {
+    match k {
+        Key::Str(s) => match std::str::from_utf8(s) {
+            Ok(t) if !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                if path.is_empty() {
+                    t.to_string()
+                } else {
+                    format!("{path}.{t}")
+                }
+            }
+            _ => format!("{path}[{:?}]", String::from_utf8_lossy(s)),
+        },
+        Key::Int(n) => format!("{path}[{n}]"),
+        Key::Float(x) => format!("{path}[{x}]"),
+        Key::Bool(b) => format!("{path}[{b}]"),
+    }
+}
+
+/// A scalar, or `None` for a table. Functions are refused: JS cannot call
+/// a Lua function (run it with `compute`).
+fn scalar_value(v: &Value, path: &str) -> ApiResult<Option<JsValue>> {
+    Ok(Some(match v {
+        Value::Bool(b) => JsValue::from_bool(*b),
+        Value::Int(n) => scalar::int(*n),
+        Value::Float(x) => JsValue::from_f64(*x),
+        Value::Str(s) => scalar::bytes(s),
+        Value::Table(_) => return Ok(None),
+        Value::Function(_) | Value::NativeFunction(_) => {
+            return Err(ApiError::conversion(
+                path,
+                "is a Lua function, which JS cannot hold; call it with compute(), e.g. \
+                 compute('return Memory.f(1, 2)')",
+            ))
+        }
+    }))
+}
+
+/// `v` (read from `reader`) as JS; `path` names it in errors.
+pub fn value<R: TableRead + ?Sized>(reader: &R, v: &Value, path: &str) -> ApiResult<JsValue> {
+    match v {
+        Value::Table(id) => table(reader, *id, path),
+        other => Ok(scalar_value(other, path)?.unwrap_or(JsValue::UNDEFINED)),
+    }
+}
+
+struct Frame {
+    table: TableId,
+    cursor: EntryCursor,
+    out: Container,
+    /// The key of this table in its parent, and the path for messages.
+    key: Option<Key>,
+    path: String,
+}
+
+/// Table `id` and everything below it as nested JS containers.
+pub fn table<R: TableRead + ?Sized>(reader: &R, id: TableId, path: &str) -> ApiResult<JsValue> {
+    let engine = |e: moonvault_engine::EngineError| ApiError::engine(&e, None);
+    let mut stack = vec![Frame {
+        table: id,
+        cursor: EntryCursor::new(id),
+        out: Container::new(),
+        key: None,
+        path: path.to_string(),
+    }];
+    loop {
+        let Some(top) = stack.last_mut() else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        let next: EngineResult<Option<(Key, Value)>> = top.cursor.next(reader);
+        match next.map_err(engine)? {
+            Some((k, Value::Table(child))) => {
+                let path = push_path(&top.path, &k);
+                // Follow only consistent links, so damaged data cannot
+                // make the walk loop.
+                if reader.parent(child).map_err(engine)?.as_ref() != Some(&(top.table, k.clone())) {
+                    return Err(ApiError::new(
+                        crate::api::error::Kind::Store,
+                        format!("{path}: the table's parent link disagrees; the store is damaged"),
+                    ));
+                }
+                stack.push(Frame {
+                    table: child,
+                    cursor: EntryCursor::new(child),
+                    out: Container::new(),
+                    key: Some(k),
+                    path,
+                });
+            }
+            Some((k, v)) => {
+                let at = push_path(&top.path, &k);
+                let js = scalar_value(&v, &at)?.unwrap_or(JsValue::UNDEFINED);
+                let (class, jk) = key(&k);
+                top.out.push(class, jk, js);
+            }
+            None => {
+                let Some(done) = stack.pop() else {
+                    return Ok(JsValue::UNDEFINED);
+                };
+                let built = done.out.finish();
+                match (stack.last_mut(), done.key) {
+                    (Some(parent), Some(k)) => {
+                        let (class, jk) = key(&k);
+                        parent.out.push(class, jk, built);
+                    }
+                    _ => return Ok(built),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! The write queue: accepted batches to IndexedDB transactions, in order,
+//! and the asynchronous durability acknowledgements.
+//!
+//! # Ordering and atomicity
+//! Each `write` batch is applied to the mirror at once (reads see writes)
+//! and its operations are merged into the *pending group*: one `Map` per
+//! area from key to the newest value, or `null` for a delete (later
+//! operations on a key replace earlier ones, as they would on the store).
+//! At most one IndexedDB readwrite transaction is in flight. When none is,
+//! the pending group becomes one transaction (started in a microtask, so a
+//! commit's several `write` calls in one task share it); when one is, the
+//! group grows until that transaction completes and then goes as the next.
+//!
+//! So every batch lies in exactly one transaction, transactions hold
+//! consecutive batches, and transaction `n + 1` is created only after `n`
+//! completed. IndexedDB transactions are atomic, hence whatever a crash or
+//! tab close leaves is the store after some prefix of the batches: the
+//! `BlobStore` ordering promise. (Creating one transaction per batch at once
+//! would rely on IndexedDB's ordering of overlapping transactions, but after
+//! a failed transaction the later ones would still commit: a gap, which the
+//! engine's recovery must reject as lost data. One in flight avoids that.)
+//!
+//! # Durability
+//! `write` and `sync` cannot wait for IndexedDB in wasm (nothing may block
+//! the event loop). A batch is durable when the transaction holding it has
+//! completed; [`Queue::flush`] returns a promise that resolves when every
+//! batch accepted before the call is durable. The transaction's
+//! `durability` hint is the store's option: `strict` waits for the disk
+//! flush before `complete`, `relaxed` may complete once the data reached the
+//! OS (Chrome's default since 121).
+//!
+//! # Failure
+//! A transaction that aborts (quota, I/O error, the browser closing the
+//! connection) *poisons* the queue: no further transaction is started,
+//! every waiting and later `flush` rejects, and the store refuses all calls.
+//! What IndexedDB holds is the last completed transaction, i.e. everything
+//! ever acknowledged; reopening recovers from there.
+
+use js_sys::{Array, Function, Map, Object, Promise, Reflect, Uint8Array};
+use moonvault_pager::store::{Area, StoreError};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{Event, IdbDatabase, IdbTransaction};
+
+use super::describe;
+
+#[wasm_bindgen]
+extern "C" {
+    /// An `IDBDatabase`, for the one method web-sys keeps behind its
+    /// unstable-API flag.
+    type DatabaseWithOptions;
+
+    /// `IDBDatabase.transaction(stores, mode, options)` (the `durability`
+    /// option).
+    #[wasm_bindgen(method, catch, js_name = transaction)]
+    fn transaction_with_options(
+        this: &DatabaseWithOptions,
+        stores: &Array,
+        mode: &str,
+        options: &Object,
+    ) -> Result<IdbTransaction, JsValue>;
+}
+
+/// IndexedDB's durability hint for readwrite transactions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TxnDurability {
+    /// `complete` fires after the data is flushed to disk.
+    #[default]
+    Strict,
+    /// `complete` may fire once the OS has the data (faster; a power cut
+    /// may lose the last acknowledged transactions, never part of one).
+    Relaxed,
+    /// The browser's default.
+    Default,
+}
+
+impl TxnDurability {
+    /// The IndexedDB name of the hint.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxnDurability::Strict => "strict",
+            TxnDurability::Relaxed => "relaxed",
+            TxnDurability::Default => "default",
+        }
+    }
+}
+
+/// Why the queue stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The transaction was refused for lack of space.
+    pub quota: bool,
+    /// What the browser said.
+    pub detail: String,
+}
+
+impl Failure {
+    /// The error later calls return.
+    pub fn to_store_error(&self) -> StoreError {
+        StoreError::Poisoned {
+            detail: if self.quota {
+                format!(
+                    "an IndexedDB write was refused for lack of space ({}); commits after the \
+                     last acknowledged one were lost",
+                    self.detail
+                )
+            } else {
+                format!(
+                    "an IndexedDB transaction failed ({}); commits after the last acknowledged \
+                     one were lost",
+                    self.detail
+                )
+            },
+        }
+    }
+
+    /// The error as a JS value for rejected `flush` promises: an `Error`
+    /// with `kind` `"quota"` or `"store"`.
+    pub fn to_js(&self) -> JsValue {
+        let e = js_sys::Error::new(&self.to_store_error().to_string());
+        let _ = Reflect::set(
+            &e,
+            &"kind".into(),
+            &(if self.quota { "quota" } else { "store" }).into(),
+        );
+        e.into()
+    }
+}
+
+struct Waiter {
+    /// Resolve once this many batches are durable.
+    upto: u64,
+    resolve: Function,
+    reject: Function,
+}
+
+/// Accepted batches on their way to IndexedDB.
+pub struct Queue {
+    db: IdbDatabase,
+    durability: TxnDurability,
+    /// Operations not yet in a transaction, per area: key -> value | null.
+    pending: [Map; 3],
+    /// Batches accepted by `write`.
+    accepted: u64,
+    /// Batches whose transaction completed.
+    durable: u64,
+    /// The transaction in flight and the batch count it completes.
+    in_flight: Option<(IdbTransaction, u64)>,
+    kick_scheduled: bool,
+    waiters: Vec<Waiter>,
+    failure: Option<Failure>,
+    /// Transactions completed (for statistics and tests).
+    transactions: u64,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("accepted", &self.accepted)
+            .field("durable", &self.durable)
+            .field("failure", &self.failure)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the owner must do after a queue call: schedule a kick in a
+/// microtask (the queue holds no closures; the store owns them).
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing.
+    Idle,
+    /// Call [`Queue::kick`] soon.
+    Kick,
+}
+
+impl Queue {
+    /// An empty queue writing to `db`.
+    pub fn new(db: IdbDatabase, durability: TxnDurability) -> Queue {
+        Queue {
+            db,
+            durability,
+            pending: [Map::new(), Map::new(), Map::new()],
+            accepted: 0,
+            durable: 0,
+            in_flight: None,
+            kick_scheduled: false,
+            waiters: Vec::new(),
+            failure: None,
+            transactions: 0,
+        }
+    }
+
+    /// The database connection.
+    pub fn db(&self) -> &IdbDatabase {
+        &self.db
+    }
+
+    /// Why the queue stopped, if it did.
+    pub fn failure(&self) -> Option<&Failure> {
+        self.failure.as_ref()
+    }
+
+    /// (accepted, durable) batch counts and completed transactions.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (self.accepted, self.durable, self.transactions)
+    }
+
+    /// Record one operation of the batch being accepted.
+    pub fn stage(&mut self, area: Area, js_key: &JsValue, value: Option<&Uint8Array>) {
+        let map = &self.pending[area.tag() as usize];
+        match value {
+            Some(v) => map.set(js_key, v),
+            None => map.set(js_key, &JsValue::NULL),
+        };
+    }
+
+    /// Close the batch whose operations were just staged.
+    pub fn accept(&mut self) -> Next {
+        self.accepted += 1;
+        self.want_kick()
+    }
+
+    fn want_kick(&mut self) -> Next {
+        if self.in_flight.is_none() && !self.kick_scheduled && self.failure.is_none() {
+            self.kick_scheduled = true;
+            Next::Kick
+        } else {
+            Next::Idle
+        }
+    }
+
+    fn pending_is_empty(&self) -> bool {
+        self.pending.iter().all(|m| m.size() == 0)
+    }
+
+    /// Start the next transaction if none is in flight. `handler` makes
+    /// the function that receives its `complete`/`abort` event and must
+    /// call [`Queue::on_event`].
+    pub fn kick(&mut self, handler: &dyn Fn() -> Function) {
+        self.kick_scheduled = false;
+        if self.in_flight.is_some() || self.failure.is_some() {
+            return;
+        }
+        if self.pending_is_empty() {
+            // Only empty batches since the last transaction: durable as is.
+            self.durable = self.accepted;
+            self.settle_waiters();
+            return;
+        }
+        match self.start(handler) {
+            Ok(tx) => {
+                self.pending = [Map::new(), Map::new(), Map::new()];
+                self.in_flight = Some((tx, self.accepted));
+            }
+            Err(e) => self.fail(false, describe(&e)),
+        }
+    }
+
+    fn start(&self, handler: &dyn Fn() -> Function) -> Result<IdbTransaction, JsValue> {
+        let names: Array = Area::ALL.iter().map(|a| JsValue::from(a.name())).collect();
+        let options = Object::new();
+        Reflect::set(
+            &options,
+            &"durability".into(),
+            &self.durability.as_str().into(),
+        )?;
+        let tx = self
+            .db
+            .unchecked_ref::<DatabaseWithOptions>()
+            .transaction_with_options(&names, "readwrite", &options)?;
+        let handler = handler();
+        tx.set_oncomplete(Some(&handler));
+        tx.set_onabort(Some(&handler));
+        let mut failed = None;
+        for area in Area::ALL {
+            let store = tx.object_store(area.name())?;
+            self.pending[area.tag() as usize].for_each(&mut |value, key| {
+                if failed.is_some() {
+                    return;
+                }
+                let r = if value.is_null() {
+                    store.delete(&key).map(drop)
+                } else {
+                    store.put_with_key(&value, &key).map(drop)
+                };
+                if let Err(e) = r {
+                    failed = Some(e);
+                }
+            });
+        }
+        if let Some(e) = failed {
+            tx.set_oncomplete(None);
+            tx.set_onabort(None);
+            let _ = tx.abort();
+            return Err(e);
+        }
+        // Everything is requested: let it commit without waiting for the
+        // end of the task (IDBTransaction.commit is missing in old
+        // browsers; auto-commit then does the same a little later).
+        // web-sys marks it deprecated, but it is standard (IndexedDB 3.0).
+        #[allow(deprecated)]
+        let _ = tx.commit();
+        Ok(tx)
+    }
+
+    /// A transaction event: `complete` advances durability and starts the
+    /// next group, `abort` poisons the queue.
+    pub fn on_event(&mut self, event: &Event, handler: &dyn Fn() -> Function) {
+        let Some((tx, upto)) = self.in_flight.take() else {
+            return;
+        };
+        let from_tx = event.target().is_some_and(|t| Object::is(&t, tx.as_ref()));
+        if !from_tx {
+            self.in_flight = Some((tx, upto));
+            return;
+        }
+        tx.set_oncomplete(None);
+        tx.set_onabort(None);
+        if event.type_() == "complete" {
+            self.durable = upto;
+            self.transactions += 1;
+            self.settle_waiters();
+            self.kick(handler);
+        } else {
+            let (quota, detail) = match tx.error() {
+                Some(e) if e.message().is_empty() => (e.name() == "QuotaExceededError", e.name()),
+                Some(e) => (
+                    e.name() == "QuotaExceededError",
+                    format!("{}: {}", e.name(), e.message()),
+                ),
+                None => (false, "the transaction was aborted".to_string()),
+            };
+            self.fail(quota, detail);
+        }
+    }
+
+    /// Stop for good: reject every waiter, drop what was not written.
+    pub fn fail(&mut self, quota: bool, detail: String) {
+        if self.failure.is_none() {
+            self.failure = Some(Failure { quota, detail });
+        }
+        self.pending = [Map::new(), Map::new(), Map::new()];
+        self.settle_waiters();
+    }
+
+    /// A promise resolved when every batch accepted so far is durable, or
+    /// rejected (a [`Failure::to_js`] error) if the queue fails first.
+    pub fn flush(&mut self) -> (Promise, Next) {
+        let target = self.accepted;
+        let d = super::request::Deferred::new();
+        self.waiters.push(Waiter {
+            upto: target,
+            resolve: d.resolve,
+            reject: d.reject,
+        });
+        self.settle_waiters();
+        // A kick is normally pending already; this covers a flush with
+        // nothing scheduled (e.g. right after open).
+        let next = if self.durable < target {
+            self.want_kick()
+        } else {
+            Next::Idle
+        };
+        (d.promise, next)
+    }
+
+    fn settle_waiters(&mut self) {
+        let durable = self.durable;
+        let failure = self.failure.as_ref().map(Failure::to_js);
+        self.waiters.retain(|w| {
+            if w.upto <= durable {
+                let _ = w.resolve.call0(&JsValue::NULL);
+                false
+            } else if let Some(e) = &failure {
+                let _ = w.reject.call1(&JsValue::NULL, e);
+                false
+            } else {
+                true
+            }
+        });
+    }
+}

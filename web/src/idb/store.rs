@@ -1,0 +1,302 @@
+//! [`IdbStore`]: the `BlobStore` over IndexedDB, built from the mirror
+//! (synchronous reads) and the queue (ordered, asynchronously durable
+//! writes).
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use bytes::Bytes;
+use js_sys::{Function, Promise, Uint8Array};
+use moonvault_pager::store::{Area, BlobKey, BlobStore, StoreError, StoreResult, WriteOp};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::Event;
+
+use super::key;
+use super::lock::LockGuard;
+use super::mirror::Mirror;
+use super::queue::{Failure, Next, Queue};
+
+/// Figures of an open store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdbStats {
+    /// Batches the engine wrote.
+    pub batches: u64,
+    /// Of those, batches whose IndexedDB transaction completed.
+    pub durable_batches: u64,
+    /// IndexedDB transactions completed.
+    pub transactions: u64,
+    /// Blobs per area (meta, pages, wal).
+    pub blobs: [u64; 3],
+    /// Bytes per area (meta, pages, wal).
+    pub bytes: [u64; 3],
+}
+
+pub(super) struct Inner {
+    name: String,
+    mirror: Mirror,
+    queue: Queue,
+    /// Set by `close`: every later call fails.
+    closed: bool,
+    lock: Option<LockGuard>,
+    /// The connection's `versionchange`/`close` handler (owned by JS).
+    on_lost: Option<Function>,
+    /// This store, for the handlers (which must not keep it alive).
+    this: Weak<RefCell<Inner>>,
+}
+
+impl Inner {
+    fn check_usable(&self) -> StoreResult<()> {
+        if let Some(f) = self.queue.failure() {
+            return Err(f.to_store_error());
+        }
+        if self.closed {
+            return Err(StoreError::Poisoned {
+                detail: format!("store `{}` was closed", self.name),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `Queue::kick` in a microtask: every `write` of the current
+    /// task joins the same transaction.
+    fn schedule(&self, next: Next) {
+        if next == Next::Kick {
+            let weak = self.this.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Some(inner) = weak.upgrade() {
+                    inner
+                        .borrow_mut()
+                        .queue
+                        .kick(&|| event_handler(weak.clone()));
+                }
+            });
+        }
+    }
+}
+
+/// The `complete`/`abort` handler of one transaction. Exactly one of the
+/// two events fires, so a self-freeing `once` closure fits; it holds the
+/// store weakly, so a store dropped without `close` (as in a crash) leaves
+/// no dangling callback behind.
+fn event_handler(weak: Weak<RefCell<Inner>>) -> Function {
+    Closure::once_into_js(move |event: Event| {
+        if let Some(inner) = weak.upgrade() {
+            inner
+                .borrow_mut()
+                .queue
+                .on_event(&event, &|| event_handler(weak.clone()));
+        }
+    })
+    .unchecked_into()
+}
+
+impl Drop for Inner {
+    /// Dropped without `close`: like a closed tab. The transaction in
+    /// flight still completes; batches not yet in one are lost (they were
+    /// never acknowledged). The lock is released by its guard.
+    fn drop(&mut self) {
+        if !self.closed {
+            self.queue.db().close();
+        }
+    }
+}
+
+/// A moonvault blob store in one IndexedDB database (`moonvault:<name>`,
+/// object stores `meta`, `pages`, `wal`; keys as in [`super::key`], values
+/// `Uint8Array`s).
+///
+/// Reads come from the JS-side mirror loaded at open; each engine write
+/// batch goes to IndexedDB through the ordered queue. `BlobStore::write`
+/// and `sync` return once the batch is applied to the mirror and queued:
+/// **durable** means "its IndexedDB transaction completed", which
+/// [`IdbStore::flush`] awaits. Clones are handles on the same open store
+/// (the engine owns one, the API keeps one to flush and close).
+#[derive(Clone)]
+pub struct IdbStore {
+    inner: Rc<RefCell<Inner>>,
+}
+
+impl std::fmt::Debug for IdbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdbStore")
+            .field("name", &self.inner.borrow().name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdbStore {
+    pub(super) fn new(name: String, mirror: Mirror, queue: Queue, lock: LockGuard) -> IdbStore {
+        let inner = Rc::new_cyclic(|this| {
+            RefCell::new(Inner {
+                name,
+                mirror,
+                queue,
+                closed: false,
+                lock: Some(lock),
+                on_lost: None,
+                this: this.clone(),
+            })
+        });
+        // Another context deleting or upgrading the database (devtools,
+        // "clear site data") or the browser dropping the connection:
+        // nothing more can be written, so stop instead of losing silently.
+        let weak = Rc::downgrade(&inner);
+        let on_lost: Function = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+            if let Some(inner) = weak.upgrade() {
+                let mut inner = inner.borrow_mut();
+                let why = format!(
+                    "the IndexedDB connection was lost ({}: the database was deleted or \
+                     upgraded elsewhere, or the browser closed it)",
+                    event.type_()
+                );
+                inner.queue.fail(false, why);
+                inner.queue.db().close();
+            }
+        })
+        .into_js_value()
+        .unchecked_into();
+        {
+            let mut i = inner.borrow_mut();
+            let db = i.queue.db().clone();
+            db.set_onversionchange(Some(&on_lost));
+            db.set_onclose(Some(&on_lost));
+            i.on_lost = Some(on_lost);
+        }
+        IdbStore { inner }
+    }
+
+    /// The store's name (without the `moonvault:` prefix).
+    pub fn name(&self) -> String {
+        self.inner.borrow().name.clone()
+    }
+
+    /// A promise that resolves when every batch written so far is durable
+    /// in IndexedDB, or rejects with the failure that stopped the store.
+    pub fn flush_promise(&self) -> Promise {
+        let inner = &mut *self.inner.borrow_mut();
+        let (promise, next) = inner.queue.flush();
+        inner.schedule(next);
+        promise
+    }
+
+    /// Waits until every batch written so far is durable.
+    pub async fn flush(&self) -> StoreResult<()> {
+        let promise = self.flush_promise();
+        JsFuture::from(promise).await.map(drop).map_err(|e| {
+            let failure = self.inner.borrow().queue.failure().cloned();
+            match failure {
+                Some(f) => f.to_store_error(),
+                None => StoreError::Io {
+                    op: "flush",
+                    detail: super::describe(&e),
+                },
+            }
+        })
+    }
+
+    /// Why the store stopped accepting calls, if it did.
+    pub fn failure(&self) -> Option<Failure> {
+        self.inner.borrow().queue.failure().cloned()
+    }
+
+    /// Whether `close` has run.
+    pub fn is_closed(&self) -> bool {
+        self.inner.borrow().closed
+    }
+
+    /// Counters and sizes.
+    pub fn stats(&self) -> IdbStats {
+        let inner = self.inner.borrow();
+        let (batches, durable_batches, transactions) = inner.queue.counts();
+        IdbStats {
+            batches,
+            durable_batches,
+            transactions,
+            blobs: Area::ALL.map(|a| inner.mirror.blob_count(a)),
+            bytes: Area::ALL.map(|a| inner.mirror.stored_bytes(a)),
+        }
+    }
+
+    /// Stops the store: refuses further calls, waits for the queued writes
+    /// (the result says whether they all became durable), closes the
+    /// connection and releases the lock. Every handle is closed with it.
+    pub async fn close(&self) -> StoreResult<()> {
+        self.inner.borrow_mut().closed = true;
+        let flushed = self.flush().await;
+        let lock = {
+            let mut inner = self.inner.borrow_mut();
+            let db = inner.queue.db().clone();
+            db.set_onversionchange(None);
+            db.set_onclose(None);
+            db.close();
+            inner.on_lost = None;
+            inner.lock.take()
+        };
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
+        flushed
+    }
+
+    /// Test hook: fail the store as an aborted transaction would.
+    #[doc(hidden)]
+    pub fn inject_failure(&self, quota: bool, detail: &str) {
+        self.inner
+            .borrow_mut()
+            .queue
+            .fail(quota, detail.to_string());
+    }
+}
+
+impl BlobStore for IdbStore {
+    fn get(&self, area: Area, key: BlobKey) -> StoreResult<Option<Bytes>> {
+        let inner = self.inner.borrow();
+        inner.check_usable()?;
+        Ok(inner.mirror.get(area, key))
+    }
+
+    fn keys(&self, area: Area) -> StoreResult<Vec<BlobKey>> {
+        let inner = self.inner.borrow();
+        inner.check_usable()?;
+        inner
+            .mirror
+            .keys(area)
+            .map_err(|detail| StoreError::Corrupted { detail })
+    }
+
+    fn write(&mut self, ops: Vec<WriteOp>, _durable: bool) -> StoreResult<()> {
+        let inner = &mut *self.inner.borrow_mut();
+        inner.check_usable()?;
+        for op in ops {
+            match op {
+                WriteOp::Put { area, key, value } => {
+                    let js_key = key::to_js(key);
+                    let array = Uint8Array::from(&value[..]);
+                    inner.mirror.put(area, &js_key, &array);
+                    inner.queue.stage(area, &js_key, Some(&array));
+                }
+                WriteOp::Delete { area, key } => {
+                    let js_key = key::to_js(key);
+                    inner.mirror.delete(area, &js_key);
+                    inner.queue.stage(area, &js_key, None);
+                }
+            }
+        }
+        let next = inner.queue.accept();
+        inner.schedule(next);
+        Ok(())
+    }
+
+    /// Nothing can be waited for here; see [`IdbStore::flush`].
+    fn sync(&mut self) -> StoreResult<()> {
+        self.inner.borrow().check_usable()
+    }
+
+    fn stored_bytes(&self, area: Area) -> StoreResult<u64> {
+        let inner = self.inner.borrow();
+        inner.check_usable()?;
+        Ok(inner.mirror.stored_bytes(area))
+    }
+}

@@ -1,0 +1,259 @@
+//! `IdbStore` behaviour beyond the conformance suite, in headless
+//! Chromium within the 2 MiB budget: key forms, the write queue (group
+//! commit, asynchronous durability), the Web Lock, failures and what a
+//! reopen finds after them, and a store dropped without closing (a crash).
+
+#![cfg(target_arch = "wasm32")]
+
+use bytes::Bytes;
+use moonvault_pager::store::{Area, BlobStore, StoreError, WriteOp};
+use moonvault_web::idb::{key, IdbOptions, IdbStore, OnLocked};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn put(key: u64, value: &str) -> WriteOp {
+    WriteOp::Put {
+        area: Area::Pages,
+        key,
+        value: Bytes::copy_from_slice(value.as_bytes()),
+    }
+}
+
+async fn fresh(name: &str) -> IdbStore {
+    IdbStore::delete(name).await.expect("delete");
+    IdbStore::open(name, IdbOptions::default())
+        .await
+        .expect("open")
+}
+
+async fn reopen(name: &str) -> IdbStore {
+    let options = IdbOptions {
+        on_locked: OnLocked::Wait,
+        ..IdbOptions::default()
+    };
+    IdbStore::open(name, options).await.expect("reopen")
+}
+
+fn text(store: &IdbStore, key: u64) -> Option<String> {
+    store
+        .get(Area::Pages, key)
+        .unwrap()
+        .map(|b| String::from_utf8(b.to_vec()).unwrap())
+}
+
+/// Makes the next readwrite transaction abort the way a full disk does:
+/// `abort` with `error` a QuotaExceededError DOMException.
+fn fail_next_transaction_with_quota() {
+    let install = js_sys::Function::new_no_args(
+        r#"
+        if (!globalThis.__mvQuotaPatch) {
+            globalThis.__mvQuotaPatch = true;
+            const commit = IDBTransaction.prototype.commit;
+            IDBTransaction.prototype.commit = function () {
+                if (globalThis.__mvFailNext && this.mode === 'readwrite') {
+                    globalThis.__mvFailNext = false;
+                    Object.defineProperty(this, 'error', {
+                        value: new DOMException('simulated: the quota is used up', 'QuotaExceededError'),
+                    });
+                    this.abort();
+                    return;
+                }
+                return commit.call(this);
+            };
+        }
+        globalThis.__mvFailNext = true;
+        "#,
+    );
+    install.call0(&JsValue::NULL).unwrap();
+}
+
+#[wasm_bindgen_test]
+fn key_forms_round_trip_and_reject_others() {
+    for k in [0, 1, 4096, key::MAX_SAFE, key::MAX_SAFE + 1, u64::MAX] {
+        assert_eq!(key::from_js(&key::to_js(k)), Ok(k), "{k}");
+    }
+    assert!(key::to_js(key::MAX_SAFE).as_f64().is_some());
+    assert!(key::to_js(key::MAX_SAFE + 1).as_string().is_some());
+    for bad in [
+        JsValue::from_f64(-1.0),
+        JsValue::from_f64(1.5),
+        JsValue::from_f64(f64::NAN),
+        JsValue::from_f64(9007199254740992.0),
+        JsValue::from_str("12"),
+        JsValue::from_str("09007199254740993"),
+        JsValue::from_str("18446744073709551616"),
+        JsValue::TRUE,
+    ] {
+        assert!(key::from_js(&bad).is_err(), "{bad:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn batches_of_one_task_share_one_transaction_and_flush_waits_for_it() {
+    let mut store = fresh("group-commit").await;
+    for i in 0..5 {
+        store.write(vec![put(i, "v")], i == 4).unwrap();
+    }
+    let s = store.stats();
+    assert_eq!((s.batches, s.durable_batches, s.transactions), (5, 0, 0));
+    store.flush().await.unwrap();
+    let s = store.stats();
+    assert_eq!((s.batches, s.durable_batches, s.transactions), (5, 5, 1));
+    // An empty batch is durable without a transaction.
+    store.write(Vec::new(), true).unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(store.stats().transactions, 1);
+    assert_eq!(store.stats().durable_batches, 6);
+    store.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn writes_while_a_transaction_is_in_flight_go_in_the_next_one() {
+    let mut store = fresh("in-flight").await;
+    store.write(vec![put(1, "a")], false).unwrap();
+    let first = store.flush_promise();
+    // Let the microtask start transaction 1, then write more while it runs.
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL))
+        .await
+        .unwrap();
+    store.write(vec![put(1, "b"), put(2, "c")], false).unwrap();
+    store
+        .write(
+            vec![WriteOp::Delete {
+                area: Area::Pages,
+                key: 2,
+            }],
+            false,
+        )
+        .unwrap();
+    wasm_bindgen_futures::JsFuture::from(first).await.unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(store.stats().transactions, 2);
+    store.close().await.unwrap();
+    let store = reopen("in-flight").await;
+    assert_eq!(text(&store, 1).as_deref(), Some("b"));
+    assert_eq!(text(&store, 2), None);
+    store.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_second_opener_gets_a_clear_error_or_waits() {
+    let store = fresh("locked").await;
+    let err = IdbStore::open("locked", IdbOptions::default())
+        .await
+        .expect_err("second open must fail");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("locked") && msg.contains("onLocked"), "{msg}");
+    assert!(matches!(
+        IdbStore::delete("locked").await,
+        Err(StoreError::Locked { .. })
+    ));
+
+    // A waiting opener gets in once the holder closes.
+    let waiting = wasm_bindgen_futures::future_to_promise(async {
+        let s = reopen("locked").await;
+        s.close().await.unwrap();
+        Ok(JsValue::TRUE)
+    });
+    store.close().await.unwrap();
+    let got = wasm_bindgen_futures::JsFuture::from(waiting).await.unwrap();
+    assert_eq!(got, JsValue::TRUE);
+}
+
+#[wasm_bindgen_test]
+async fn a_failed_transaction_poisons_and_reopen_finds_the_last_durable_state() {
+    let mut store = fresh("quota").await;
+    store.write(vec![put(1, "kept")], true).unwrap();
+    store.flush().await.unwrap();
+
+    fail_next_transaction_with_quota();
+    store
+        .write(vec![put(1, "lost"), put(2, "lost")], true)
+        .unwrap();
+    // Read-your-writes until the failure is known...
+    assert_eq!(text(&store, 1).as_deref(), Some("lost"));
+    let err = store
+        .flush()
+        .await
+        .expect_err("flush must report the abort");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("QuotaExceededError") && msg.contains("space"),
+        "{msg}"
+    );
+    assert!(store.failure().is_some_and(|f| f.quota));
+    // ...then every call refuses, and nothing more is written.
+    assert!(matches!(
+        store.get(Area::Pages, 1),
+        Err(StoreError::Poisoned { .. })
+    ));
+    assert!(store.write(vec![put(3, "refused")], true).is_err());
+    assert!(store.sync().is_err());
+    assert!(store.close().await.is_err(), "close reports the failure");
+
+    let store = reopen("quota").await;
+    assert_eq!(text(&store, 1).as_deref(), Some("kept"));
+    assert_eq!(text(&store, 2), None);
+    assert_eq!(text(&store, 3), None);
+    store.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_store_dropped_without_close_keeps_exactly_the_acknowledged_batches() {
+    let mut store = fresh("dropped").await;
+    store.write(vec![put(1, "acknowledged")], true).unwrap();
+    store.flush().await.unwrap();
+    store
+        .write(vec![put(2, "never acknowledged")], true)
+        .unwrap();
+    drop(store); // as a closed tab: the queued batch never reaches IndexedDB
+    let store = reopen("dropped").await;
+    assert_eq!(text(&store, 1).as_deref(), Some("acknowledged"));
+    assert_eq!(text(&store, 2), None);
+    store.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn durability_hints_are_accepted() {
+    for (name, durability) in [
+        ("strict", moonvault_web::idb::TxnDurability::Strict),
+        ("relaxed", moonvault_web::idb::TxnDurability::Relaxed),
+        ("default", moonvault_web::idb::TxnDurability::Default),
+    ] {
+        IdbStore::delete(name).await.unwrap();
+        let options = IdbOptions {
+            durability,
+            ..IdbOptions::default()
+        };
+        let mut store = IdbStore::open(name, options).await.unwrap();
+        store.write(vec![put(7, name)], true).unwrap();
+        store.close().await.unwrap();
+        let store = reopen(name).await;
+        assert_eq!(text(&store, 7).as_deref(), Some(name));
+        store.close().await.unwrap();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_foreign_database_is_refused() {
+    // A database with moonvault's name but not its object stores.
+    let make = js_sys::Function::new_no_args(
+        r#"return new Promise((ok, fail) => {
+            const r = indexedDB.open('moonvault:foreign', 1);
+            r.onupgradeneeded = () => r.result.createObjectStore('other');
+            r.onsuccess = () => { r.result.close(); ok(); };
+            r.onerror = () => fail(r.error);
+        });"#,
+    );
+    let p: js_sys::Promise = make.call0(&JsValue::NULL).unwrap().into();
+    wasm_bindgen_futures::JsFuture::from(p).await.unwrap();
+    let err = IdbStore::open("foreign", IdbOptions::default())
+        .await
+        .expect_err("not a moonvault database");
+    assert!(matches!(err, StoreError::Corrupted { .. }), "{err:?}");
+    // The lock was released on the error path.
+    IdbStore::delete("foreign").await.unwrap();
+}

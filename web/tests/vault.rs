@@ -1,0 +1,335 @@
+//! The Lua binding in headless Chromium, through the exported API
+//! (`RawVault`: a Lua `Vault` over `IdbStore`), within the 2 MiB budget:
+//! atomic chunks, persisted functions surviving a reopen, the Lua memory
+//! limit next to a full page cache, 100K records written from Lua, and the
+//! memory reservations.
+
+#![cfg(target_arch = "wasm32")]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use js_sys::{Array, Object, Reflect};
+use moonvault_web::api::RawVault;
+use moonvault_web::budget::{LINEAR_MEMORY, LUA_HEAP_MAX};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn memory_bytes() -> usize {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    memory
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as usize
+}
+
+/// Counts the heap (Rust and Lua: mlua allocates through Rust) to report
+/// what the budget is spent on.
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static BIG: AtomicUsize = AtomicUsize::new(0);
+static BIGMAX: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc(layout) };
+        if layout.size() >= 16 * 1024 {
+            BIG.fetch_add(1, Ordering::Relaxed);
+            BIGMAX.fetch_max(layout.size(), Ordering::Relaxed);
+        }
+        if !p.is_null() {
+            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) };
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if new_size >= 16 * 1024 {
+            BIG.fetch_add(1, Ordering::Relaxed);
+            BIGMAX.fetch_max(new_size, Ordering::Relaxed);
+        }
+        if !p.is_null() {
+            let now = CURRENT.fetch_add(new_size, Ordering::Relaxed) + new_size;
+            PEAK.fetch_max(now, Ordering::Relaxed);
+            CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn check_memory(stage: &str) {
+    let m = memory_bytes();
+    web_sys::console::log_1(
+        &format!(
+            "{stage}: linear memory {} KiB, heap {} KiB (peak {} KiB), {} allocations >= 16K, largest {}",
+            m / 1024,
+            CURRENT.load(Ordering::Relaxed) / 1024,
+            PEAK.swap(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed) / 1024,
+            BIG.swap(0, Ordering::Relaxed),
+            BIGMAX.swap(0, Ordering::Relaxed)
+        )
+        .into(),
+    );
+    assert!(m <= LINEAR_MEMORY, "{stage}: {m} bytes");
+}
+
+fn options(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in pairs {
+        Reflect::set(&o, &(*k).into(), v).unwrap();
+    }
+    o.into()
+}
+
+async fn open(name: &str, opts: JsValue) -> RawVault {
+    RawVault::open(name.into(), opts)
+        .await
+        .unwrap_or_else(|e| panic!("open {name}: {}", message(&e)))
+}
+
+async fn fresh(name: &str) -> RawVault {
+    let _ = RawVault::delete_store(name.into()).await;
+    open(name, JsValue::UNDEFINED).await
+}
+
+async fn close(v: &RawVault) {
+    JsFuture::from(v.close()).await.expect("close");
+}
+
+fn message(e: &JsValue) -> String {
+    Reflect::get(e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn kind(e: &JsValue) -> String {
+    Reflect::get(e, &"kind".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_default()
+}
+
+fn compute(v: &RawVault, code: &str) -> JsValue {
+    v.compute(code)
+        .unwrap_or_else(|e| panic!("{code}: {}", message(&e)))
+}
+
+fn number(v: &RawVault, code: &str) -> f64 {
+    compute(v, code)
+        .as_f64()
+        .unwrap_or_else(|| panic!("{code}: not a number"))
+}
+
+#[wasm_bindgen_test]
+async fn chunks_are_atomic_and_functions_survive_a_reopen() {
+    let v = fresh("vault-basic").await;
+    compute(&v, "Memory.users = {alice = {age = 31}, bob = {age = 67}}");
+    assert_eq!(number(&v, "return Memory.users.bob.age"), 67.0);
+
+    // An error rolls the whole chunk back; the VM stays usable.
+    let e = v
+        .compute("Memory.users.carol = {age = 5} error('no carol')")
+        .expect_err("chunk must fail");
+    assert_eq!(kind(&e), "lua");
+    assert!(message(&e).contains("no carol"), "{}", message(&e));
+    let tb = Reflect::get(&e, &"traceback".into()).unwrap();
+    assert!(
+        tb.as_string()
+            .is_some_and(|t| t.contains("stack traceback")),
+        "{tb:?}"
+    );
+    assert_eq!(compute(&v, "return Memory.users.carol"), JsValue::NULL);
+
+    // A closure with an upvalue, and a function stored as source.
+    compute(
+        &v,
+        "local n = 10 Memory.addN = function(x) return x + n end \
+         Memory.lib = {twice = function(x) return 2 * x end}",
+    );
+    v.persist_function(
+        "Memory".into(),
+        "addFunc".into(),
+        "function(x, y) return x + y end",
+    )
+    .map_err(|e| message(&e))
+    .unwrap();
+    assert_eq!(number(&v, "return Memory.addFunc(5, 3)"), 8.0);
+    JsFuture::from(v.flush()).await.unwrap();
+    close(&v).await;
+    assert!(v.compute("return 1").is_err(), "closed");
+
+    let v = open("vault-basic", JsValue::UNDEFINED).await;
+    assert_eq!(number(&v, "return Memory.addN(5)"), 15.0);
+    assert_eq!(number(&v, "return Memory.lib.twice(21)"), 42.0);
+    assert_eq!(number(&v, "return Memory.addFunc(5, 3)"), 8.0);
+    assert_eq!(number(&v, "return Memory.users.alice.age"), 31.0);
+    close(&v).await;
+
+    // Untrusted: bytecode refused, source functions still run.
+    let v = open("vault-basic", options(&[("untrusted", JsValue::TRUE)])).await;
+    assert_eq!(number(&v, "return Memory.addFunc(2, 2)"), 4.0);
+    let e = v
+        .compute("return Memory.addN(1)")
+        .expect_err("bytecode in untrusted mode");
+    assert!(message(&e).contains("untrusted"), "{}", message(&e));
+    close(&v).await;
+}
+
+#[wasm_bindgen_test]
+async fn the_lua_limit_is_an_error_next_to_a_full_cache() {
+    let _ = RawVault::delete_store("vault-memory".into()).await;
+    let v = open(
+        "vault-memory",
+        options(&[("memoryLimit", JsValue::from_f64(LUA_HEAP_MAX as f64))]),
+    )
+    .await;
+    // 20K small records: more pages than the cache holds.
+    compute(
+        &v,
+        "Memory.r = {} for i = 1, 20000 do Memory.r[i] = {name = 'record ' .. i, n = i} end",
+    );
+    // Read them all (fills the page cache), then exhaust the Lua heap.
+    assert_eq!(
+        number(
+            &v,
+            "local s = 0 for i = 1, 20000 do s = s + Memory.r[i].n end return s"
+        ),
+        200010000.0
+    );
+    check_memory("cache full");
+    let e = v
+        .compute("local t = {} for i = 1, 1e8 do t[i] = {i} end")
+        .expect_err("Lua heap limit");
+    assert!(message(&e).contains("not enough memory"), "{}", message(&e));
+    check_memory("Lua at its limit with a full cache");
+    // Everything still works, nothing was lost.
+    assert_eq!(number(&v, "return #Memory.r"), 20000.0);
+    compute(&v, "Memory.after = 'ok'");
+    close(&v).await;
+    // A second store cannot take what the first holds.
+    let a = open(
+        "vault-memory",
+        options(&[("memoryLimit", JsValue::from_f64(LUA_HEAP_MAX as f64))]),
+    )
+    .await;
+    let e = match RawVault::open("vault-memory-2".into(), JsValue::UNDEFINED).await {
+        Err(e) => e,
+        Ok(_) => panic!("the budget must refuse a second large store"),
+    };
+    assert_eq!(kind(&e), "memory", "{}", message(&e));
+    close(&a).await;
+    let b = open("vault-memory-2", JsValue::UNDEFINED).await;
+    close(&b).await;
+}
+
+#[wasm_bindgen_test]
+async fn lua_writes_100k_records_within_budget() {
+    check_memory("before");
+    let v = fresh("vault-100k").await;
+    check_memory("opened");
+    compute(&v, "Memory.users = {}");
+    for chunk in 0..10 {
+        check_memory(&format!("chunk {chunk}"));
+        compute(
+            &v,
+            &format!(
+                "local u = Memory.users for i = {} * 10000 + 1, ({} + 1) * 10000 do \
+                 u[i] = {{name = 'user' .. i, age = 18 + i % 70, score = i % 1000 / 10}} end",
+                chunk, chunk
+            ),
+        );
+    }
+    JsFuture::from(v.flush()).await.unwrap();
+    check_memory("100K records written from Lua");
+    assert_eq!(number(&v, "return #Memory.users"), 100000.0);
+    assert_eq!(
+        number(
+            &v,
+            "return store.query('users'):where('age', '=', 30):count()"
+        ),
+        1429.0
+    );
+    JsFuture::from(v.flush()).await.unwrap();
+    close(&v).await;
+    let v = open("vault-100k", JsValue::UNDEFINED).await;
+    assert_eq!(number(&v, "return #Memory.users"), 100000.0);
+    check_memory("reopened");
+    close(&v).await;
+}
+
+/// Ignored until lua-bind bounds its savepoint log by real memory: a
+/// scalar assignment is logged with weight 0, so a 100K-assignment chunk
+/// keeps 100K log entries (~10 MB) and aborts the module
+/// (/work/notes/web-to-lua-bind.md). The engine-level 100K-insert
+/// transaction passes (tests/budget.rs).
+#[wasm_bindgen_test]
+#[ignore = "lua-bind's savepoint log is not bounded for scalar assignments"]
+async fn a_100k_insert_lua_chunk_within_budget() {
+    let v = fresh("vault-100k-chunk").await;
+    compute(&v, "Memory.big = {}");
+    compute(
+        &v,
+        "local b = Memory.big for i = 1, 100000 do b[i] = i * 2 end",
+    );
+    check_memory("100K-insert chunk");
+    assert_eq!(number(&v, "return Memory.big[100000]"), 200000.0);
+    JsFuture::from(v.flush()).await.unwrap();
+    close(&v).await;
+    let v = open("vault-100k-chunk", JsValue::UNDEFINED).await;
+    assert_eq!(number(&v, "return #Memory.big"), 100000.0);
+    check_memory("reopened");
+    close(&v).await;
+}
+
+#[wasm_bindgen_test]
+async fn compute_and_durable_commit_timing() {
+    let v = fresh("vault-timing").await;
+    let perf = Reflect::get(&js_sys::global(), &"performance".into()).unwrap();
+    let now_fn: js_sys::Function = Reflect::get(&perf, &"now".into()).unwrap().unchecked_into();
+    let now = || now_fn.call0(&perf).unwrap().as_f64().unwrap();
+    compute(&v, "Memory.counter = 0");
+    JsFuture::from(v.flush()).await.unwrap();
+    let rounds = 50;
+    let t0 = now();
+    for _ in 0..rounds {
+        compute(&v, "Memory.counter = Memory.counter + 1");
+    }
+    let computed = now();
+    JsFuture::from(v.flush()).await.unwrap();
+    let batched = now();
+    for _ in 0..rounds {
+        compute(&v, "Memory.counter = Memory.counter + 1");
+        JsFuture::from(v.flush()).await.unwrap();
+    }
+    let durable = now();
+    assert_eq!(number(&v, "return Memory.counter"), 100.0);
+    let line = format!(
+        "timing: compute (one small commit) {:.3} ms; {rounds} computes + one flush {:.2} ms; \
+         compute + durable commit (flush each) {:.3} ms",
+        (computed - t0) / f64::from(rounds),
+        batched - t0,
+        (durable - batched) / f64::from(rounds)
+    );
+    web_sys::console::log_1(&line.clone().into());
+    let results = Array::of1(&line.into());
+    Reflect::set(&js_sys::global(), &"__moonvaultTiming".into(), &results).unwrap();
+    close(&v).await;
+}
