@@ -45,7 +45,7 @@ function parseArgs(argv) {
 const args = parseArgs(process.argv.slice(2));
 const config = args.quick
   ? { peers: args.peers, n: 1000, reps: { insert: 2, query: 3, commit: 3, open: 2 }, memoryN: 100000 }
-  : { peers: args.peers, n: 10000, reps: { insert: 7, query: 15, commit: 31, open: 9 }, memoryN: 100000 };
+  : { peers: args.peers, n: 10000, reps: { insert: 7, query: 21, commit: 41, open: 11 }, memoryN: 100000 };
 
 // A run that hangs (a blocked IndexedDB open, a lost promise) must not hang CI.
 const deadline = setTimeout(
