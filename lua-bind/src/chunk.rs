@@ -230,6 +230,9 @@ impl TxState {
             return Err(EngineError::TxnAborted(why.clone()));
         }
         let before = self.applied;
+        // The entry itself counts too, so the limit bounds the log's real
+        // memory even for scalar assignments (whose copies hold nothing).
+        let approx_bytes = approx_bytes + std::mem::size_of::<(Op, usize)>();
         let keep = self.log_complete && self.log_bytes + approx_bytes <= self.log_limit;
         let logged = keep.then(|| op.clone());
         let tx = self.txn()?;
@@ -243,7 +246,7 @@ impl TxState {
                     }
                     None => {
                         self.log_complete = false;
-                        self.log.clear();
+                        self.log = Vec::new();
                         self.log_bytes = 0;
                     }
                 }

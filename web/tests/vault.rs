@@ -275,13 +275,10 @@ async fn lua_writes_100k_records_within_budget() {
     close(&v).await;
 }
 
-/// Ignored until lua-bind bounds its savepoint log by real memory: a
-/// scalar assignment is logged with weight 0, so a 100K-assignment chunk
-/// keeps 100K log entries (~10 MB) and aborts the module
-/// (/work/notes/web-to-lua-bind.md). The engine-level 100K-insert
-/// transaction passes (tests/budget.rs).
+/// 100K assignments in one Lua chunk: the savepoint log counts each entry's
+/// own size, so it stops logging at its limit instead of exhausting the
+/// 2 MiB module (the engine-level 100K-insert transaction is in budget.rs).
 #[wasm_bindgen_test]
-#[ignore = "lua-bind's savepoint log is not bounded for scalar assignments"]
 async fn a_100k_insert_lua_chunk_within_budget() {
     let v = fresh("vault-100k-chunk").await;
     compute(&v, "Memory.big = {}");
