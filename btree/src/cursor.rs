@@ -11,7 +11,7 @@
 //! old leaf it still holds in memory).
 
 use crate::error::{BTreeError, Result};
-use crate::node::{cmp_keys, Node, ValueRef, MAX_DEPTH};
+use crate::node::{cmp_keys, KeyBuf, Node, ValueRef, MAX_DEPTH};
 use crate::overflow;
 use crate::tree::load_value;
 use crate::BTree;
@@ -19,10 +19,6 @@ use moonvault_pager::{Page, PageId, Pager};
 use smallvec::SmallVec;
 use std::ops::Bound;
 use std::rc::Rc;
-
-/// A bound key kept by a cursor: short keys (the common case) stay inline,
-/// so making a cursor allocates nothing.
-type KeyBuf = SmallVec<[u8; 32]>;
 
 /// Where to land in the tree.
 #[derive(Clone, Copy, Debug)]

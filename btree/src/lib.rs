@@ -55,6 +55,7 @@ pub use cursor::Cursor;
 pub use error::{BTreeError, Result};
 pub use node::{KIND_BRANCH, KIND_LEAF};
 pub use overflow::KIND_OVERFLOW;
+pub use tree::InsertHints;
 
 use moonvault_pager::PageId;
 

@@ -528,25 +528,32 @@ pub(crate) fn cell_key(cell: &[u8], leaf: bool) -> &[u8] {
     cell.get(start..start + k).unwrap_or(&[])
 }
 
+/// A key kept by a cursor or a finger: short keys (the common case) stay
+/// inline, so keeping one allocates nothing.
+pub(crate) type KeyBuf = smallvec::SmallVec<[u8; 32]>;
+
 /// A leaf cell being built: on the stack for the small entries of typical
 /// tables (one per insert).
 pub(crate) type CellBuf = smallvec::SmallVec<[u8; 128]>;
 
 /// A leaf cell for `key` with `value`.
 pub(crate) fn leaf_cell(key: &[u8], value: ValueRef<'_>) -> CellBuf {
-    let (kind, payload) = match value {
-        ValueRef::Inline(v) => (VALUE_INLINE, v.len()),
-        ValueRef::Overflow { .. } => (VALUE_OVERFLOW, OVERFLOW_REF),
+    let head_bytes;
+    let (kind, payload): (u8, &[u8]) = match value {
+        ValueRef::Inline(v) => (VALUE_INLINE, v),
+        ValueRef::Overflow { head, .. } => {
+            head_bytes = head.to_le_bytes();
+            (VALUE_OVERFLOW, &head_bytes)
+        }
     };
-    let mut cell = CellBuf::with_capacity(LEAF_CELL_HEADER + key.len() + payload);
-    cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
-    cell.extend_from_slice(&(value.len() as u32).to_le_bytes());
-    cell.push(kind);
-    cell.extend_from_slice(key);
-    match value {
-        ValueRef::Inline(v) => cell.extend_from_slice(v),
-        ValueRef::Overflow { head, .. } => cell.extend_from_slice(&head.to_le_bytes()),
-    }
+    // Sized once, then filled by slice copies (no per-part growth checks).
+    let start = LEAF_CELL_HEADER + key.len();
+    let mut cell = CellBuf::from_elem(0, start + payload.len());
+    cell[0..2].copy_from_slice(&(key.len() as u16).to_le_bytes());
+    cell[2..6].copy_from_slice(&(value.len() as u32).to_le_bytes());
+    cell[6] = kind;
+    cell[LEAF_CELL_HEADER..start].copy_from_slice(key);
+    cell[start..].copy_from_slice(payload);
     cell
 }
 

@@ -14,9 +14,9 @@
 
 use crate::error::{BTreeError, Result};
 use crate::node::{
-    self, branch_entry_size, build_branch, build_leaf, cell_key, leaf_cell, min_fill,
-    shortest_separator, splice, Node, ValueRef, BRANCH_HEADER, KIND_BRANCH, KIND_LEAF, LEAF_HEADER,
-    MAX_DEPTH, SLOT,
+    self, branch_entry_size, build_branch, build_leaf, cell_key, cmp_keys, leaf_cell, min_fill,
+    shortest_separator, splice, KeyBuf, Node, ValueRef, BRANCH_HEADER, KIND_BRANCH, KIND_LEAF,
+    LEAF_HEADER, MAX_DEPTH, SLOT,
 };
 use crate::overflow;
 use crate::BTree;
@@ -455,6 +455,38 @@ fn rebalance(pager: &mut Pager, parent: &Node<'_>, idx: usize, child: PageId) ->
     edit.finish(pager, parent.id, Bias::Even)
 }
 
+/// Check `key` and `value` and build the leaf cell for them (writing the
+/// value's overflow chain if it does not stay inline).
+fn make_cell(pager: &mut Pager, key: &[u8], value: &[u8]) -> Result<node::CellBuf> {
+    let max = BTree::max_key_len(pager.page_size());
+    if key.len() > max {
+        return Err(BTreeError::KeyTooLarge {
+            len: key.len(),
+            max,
+        });
+    }
+    if value.len() > u32::MAX as usize {
+        return Err(BTreeError::ValueTooLarge {
+            len: value.len(),
+            max: u32::MAX as usize,
+        });
+    }
+    Ok(
+        if node::inline_fits(pager.page_size(), key.len(), value.len()) {
+            leaf_cell(key, ValueRef::Inline(value))
+        } else {
+            let head = overflow::write(pager, value)?;
+            leaf_cell(
+                key,
+                ValueRef::Overflow {
+                    head,
+                    len: value.len(),
+                },
+            )
+        },
+    )
+}
+
 fn too_deep(id: PageId) -> BTreeError {
     BTreeError::corrupted(
         id,
@@ -462,25 +494,115 @@ fn too_deep(id: PageId) -> BTreeError {
     )
 }
 
+/// Insert `cell` below page `id`. `low..high` is the key range the page
+/// covers (from the separators on the way down). When the leaf reached is
+/// edited without any change of the tree's structure (same page, still at
+/// least `min_fill`, so no ancestor is touched), `learn` receives it as a
+/// finger for [`InsertHints`].
 fn insert_at(
     pager: &mut Pager,
     id: PageId,
     key: &[u8],
     cell: &[u8],
     depth: usize,
+    (low, high): (Option<&[u8]>, Option<&[u8]>),
+    learn: &mut Option<Finger>,
 ) -> Result<(Change, Option<Old>)> {
     if depth >= MAX_DEPTH {
         return Err(too_deep(id));
     }
     let page = pager.read(id)?;
     if page.kind == KIND_LEAF {
-        return leaf_put(pager, id, page, key, cell);
+        let (change, old) = leaf_put(pager, id, page, key, cell)?;
+        if let Change::Node { id: same, size } = change {
+            if same == id && (depth == 0 || size >= min_fill(pager.page_size())) {
+                *learn = Some(Finger {
+                    leaf: id,
+                    low: low.map(KeyBuf::from_slice),
+                    high: high.map(KeyBuf::from_slice),
+                });
+            }
+        }
+        return Ok((change, old));
     }
     let node = Node::parse(id, page.kind, &page.data)?;
     let idx = node.child_index(key)?;
     let child = node.child(idx)?;
-    let (change, old) = insert_at(pager, child, key, cell, depth + 1)?;
+    let bounds = (
+        if idx > 0 {
+            Some(node.key(idx - 1)?)
+        } else {
+            low
+        },
+        if idx < node.count() {
+            Some(node.key(idx)?)
+        } else {
+            high
+        },
+    );
+    let (change, old) = insert_at(pager, child, key, cell, depth + 1, bounds, learn)?;
+    // A finger stays only if this level is left untouched (the first
+    // early return of `apply`); anything else may move leaves around.
+    let untouched = matches!(change, Change::Node { id, size }
+        if id == child && (size >= min_fill(pager.page_size()) || node.count() == 0));
+    if !untouched {
+        *learn = None;
+    }
     Ok((apply(pager, &node, idx, child, change)?, old))
+}
+
+/// A leaf and the key range `low..high` it covers in the tree.
+#[derive(Debug)]
+struct Finger {
+    leaf: PageId,
+    low: Option<KeyBuf>,
+    high: Option<KeyBuf>,
+}
+
+impl Finger {
+    fn covers(&self, key: &[u8]) -> bool {
+        self.low.as_ref().is_none_or(|l| cmp_keys(key, l).is_ge())
+            && self.high.as_ref().is_none_or(|h| cmp_keys(key, h).is_lt())
+    }
+}
+
+/// Fingers for runs of nearby inserts in one write transaction (see
+/// [`BTree::insert_hinted`]): the leaves recently edited in place, with
+/// the key ranges they cover. An insert into one of those ranges edits the
+/// leaf directly instead of descending from the root.
+///
+/// Validity: a finger is trusted only while the tree is exactly as the
+/// hints last saw it (same root, same version), and every insert made
+/// through them that changed the tree's structure (split, copy, merge)
+/// forgets them all; any other mutation (a plain insert, a remove) bumps
+/// the version, so the next hinted insert starts afresh. A finger's leaf
+/// is used only if the open transaction allocated it (writable in place).
+#[derive(Debug, Default)]
+pub struct InsertHints {
+    /// (root, version) of the tree the fingers describe.
+    tree: Option<(Option<PageId>, u64)>,
+    /// Most recently used last.
+    fingers: smallvec::SmallVec<[Finger; HINTS]>,
+}
+
+/// Fingers kept: one per region a workload appends to (records, their
+/// fields, metas, index runs).
+const HINTS: usize = 8;
+
+impl InsertHints {
+    /// Forget every finger.
+    pub fn clear(&mut self) {
+        self.tree = None;
+        self.fingers.clear();
+    }
+
+    fn learn(&mut self, finger: Finger) {
+        self.fingers.retain(|f| f.leaf != finger.leaf);
+        if self.fingers.len() == HINTS {
+            self.fingers.remove(0);
+        }
+        self.fingers.push(finger);
+    }
 }
 
 fn remove_at(
@@ -575,31 +697,7 @@ impl BTree {
     /// Store `value` under `key`, replacing any old value; returns the old
     /// value's length if there was one. Needs an open pager transaction.
     pub fn insert(&mut self, pager: &mut Pager, key: &[u8], value: &[u8]) -> Result<Option<usize>> {
-        let max = Self::max_key_len(pager.page_size());
-        if key.len() > max {
-            return Err(BTreeError::KeyTooLarge {
-                len: key.len(),
-                max,
-            });
-        }
-        if value.len() > u32::MAX as usize {
-            return Err(BTreeError::ValueTooLarge {
-                len: value.len(),
-                max: u32::MAX as usize,
-            });
-        }
-        let cell = if node::inline_fits(pager.page_size(), key.len(), value.len()) {
-            leaf_cell(key, ValueRef::Inline(value))
-        } else {
-            let head = overflow::write(pager, value)?;
-            leaf_cell(
-                key,
-                ValueRef::Overflow {
-                    head,
-                    len: value.len(),
-                },
-            )
-        };
+        let cell = make_cell(pager, key, value)?;
         let (change, old) = match self.root {
             None => {
                 let data = build_leaf(&[&cell]);
@@ -607,7 +705,7 @@ impl BTree {
                 let id = write_new(pager, KIND_LEAF, data)?;
                 (Change::Node { id, size }, None)
             }
-            Some(root) => insert_at(pager, root, key, &cell, 0)?,
+            Some(root) => insert_at(pager, root, key, &cell, 0, (None, None), &mut None)?,
         };
         self.set_root(pager, change)?;
         let len = old.as_ref().map(|o| o.len);
@@ -615,6 +713,114 @@ impl BTree {
             old.release(pager)?;
         }
         Ok(len)
+    }
+
+    /// [`BTree::insert`] that uses and updates `hints`: when the key falls
+    /// in the range of a leaf a recent insert edited in place, that leaf is
+    /// edited directly (no descent, no ancestor touched); otherwise this is
+    /// `insert`, remembering the leaf it edits. Same result as `insert`.
+    /// Use one `InsertHints` per tree and pager transaction.
+    pub fn insert_hinted(
+        &mut self,
+        pager: &mut Pager,
+        key: &[u8],
+        value: &[u8],
+        hints: &mut InsertHints,
+    ) -> Result<Option<usize>> {
+        let cell = make_cell(pager, key, value)?;
+        if hints.tree != Some((self.root, self.version)) {
+            hints.clear();
+        }
+        let old = match hints.fingers.iter().rposition(|f| f.covers(key)) {
+            Some(pos) => {
+                let leaf = hints.fingers[pos].leaf;
+                match self.put_in_finger(pager, leaf, key, &cell)? {
+                    Some(old) => {
+                        let finger = hints.fingers.remove(pos);
+                        hints.fingers.push(finger);
+                        Some(old)
+                    }
+                    None => {
+                        hints.fingers.remove(pos);
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let old = match old {
+            Some(old) => {
+                self.version = self.version.wrapping_add(1);
+                old
+            }
+            None => {
+                let mut learned = None;
+                let (change, old) = match self.root {
+                    None => {
+                        let data = build_leaf(&[&cell]);
+                        let size = data.len();
+                        let id = write_new(pager, KIND_LEAF, data)?;
+                        (Change::Node { id, size }, None)
+                    }
+                    Some(root) => {
+                        insert_at(pager, root, key, &cell, 0, (None, None), &mut learned)?
+                    }
+                };
+                self.set_root(pager, change)?;
+                match learned {
+                    Some(finger) => hints.learn(finger),
+                    // The structure changed: a split, a copy, or (a value
+                    // replaced by a shorter one) a leaf merged with or
+                    // refilled from a neighbour that may hold a finger.
+                    None => hints.fingers.clear(),
+                }
+                old
+            }
+        };
+        hints.tree = Some((self.root, self.version));
+        let len = old.as_ref().map(|o| o.len);
+        if let Some(old) = old {
+            old.release(pager)?;
+        }
+        Ok(len)
+    }
+
+    /// Put `cell` into leaf `leaf` (a finger) if that needs no change of
+    /// structure and the page can be edited in place; `None` (nothing
+    /// done) otherwise. The inner option is the replaced entry.
+    fn put_in_finger(
+        &self,
+        pager: &mut Pager,
+        leaf: PageId,
+        key: &[u8],
+        cell: &[u8],
+    ) -> Result<Option<Option<Old>>> {
+        if !pager.is_writable(leaf) {
+            return Ok(None);
+        }
+        let page = pager.read(leaf)?;
+        if page.kind != KIND_LEAF {
+            return Ok(None);
+        }
+        let page_size = pager.page_size();
+        let (at, old, size) = {
+            let node = Node::parse(leaf, page.kind, &page.data)?;
+            let (at, old) = match node.search(key)? {
+                Ok(i) => (i, Some((node.cell(i)?.len(), Old::of(node.value(i)?)))),
+                Err(i) => (i, None),
+            };
+            let size = match &old {
+                Some((old_len, _)) => node.len() - old_len + cell.len(),
+                None => node.len() + SLOT + cell.len(),
+            };
+            (at, old, size)
+        };
+        if size > page_size || (size < min_fill(page_size) && self.root != Some(leaf)) {
+            return Ok(None);
+        }
+        let remove = usize::from(old.is_some());
+        Ok(splice_owned(pager, leaf, page, at, remove, Some(cell))?
+            .map(|_| old.map(|(_, old)| old)))
     }
 
     /// Remove `key`; returns whether it was present. Needs an open pager

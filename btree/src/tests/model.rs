@@ -245,6 +245,8 @@ pub(super) struct Harness {
     pub(super) model: Model,
     committed: (BTree, Model),
     durable: (BTree, Model),
+    /// Inserts go through `insert_hinted` with these when set.
+    pub(super) hints: Option<crate::InsertHints>,
 }
 
 pub(super) fn root_bytes(tree: &BTree) -> Vec<u8> {
@@ -264,6 +266,22 @@ impl Harness {
             model: Model::new(),
             committed: Default::default(),
             durable: Default::default(),
+            hints: None,
+        }
+    }
+
+    /// A harness whose inserts use [`crate::InsertHints`].
+    pub(super) fn hinted(page_size: usize) -> Harness {
+        Harness {
+            hints: Some(Default::default()),
+            ..Harness::new(page_size)
+        }
+    }
+
+    /// A new pager transaction: fingers of the last one are void.
+    fn reset_hints(&mut self) {
+        if let Some(h) = &mut self.hints {
+            h.clear();
         }
     }
 
@@ -355,10 +373,11 @@ impl Harness {
 
     pub(super) fn insert(&mut self, key: &[u8], val: Val) -> Result<(), String> {
         let value = val.bytes();
-        let got = self
-            .tree
-            .insert(&mut self.pager, key, &value)
-            .map_err(|e| e.to_string())?;
+        let got = match &mut self.hints {
+            Some(hints) => self.tree.insert_hinted(&mut self.pager, key, &value, hints),
+            None => self.tree.insert(&mut self.pager, key, &value),
+        }
+        .map_err(|e| e.to_string())?;
         let want = self.model.insert(key.to_vec(), value).map(|v| v.len());
         if got != want {
             return Err(format!("insert {key:?} returned {got:?}, want {want:?}"));
@@ -505,11 +524,13 @@ impl Harness {
                 }
             }
             Op::Commit => {
+                self.reset_hints();
                 self.commit();
                 self.check()?;
                 self.pager.begin().unwrap();
             }
             Op::Checkpoint => {
+                self.reset_hints();
                 self.commit();
                 self.pager
                     .checkpoint(root_bytes(&self.tree), vec![])
@@ -529,6 +550,7 @@ impl Harness {
                 self.pager.begin().unwrap();
             }
             Op::Rollback => {
+                self.reset_hints();
                 self.pager.rollback();
                 let version = self.tree.version + 1;
                 (self.tree, self.model) = self.committed.clone();
@@ -536,6 +558,7 @@ impl Harness {
                 self.pager.begin().unwrap();
             }
             Op::Reopen => {
+                self.reset_hints();
                 let (pager, app) =
                     Pager::open(Box::new(self.store.clone()), config(self.page_size)).unwrap();
                 self.pager = pager;
@@ -562,7 +585,10 @@ impl Harness {
 }
 
 fn run(page_size: usize, ops: &[Op]) -> TestResult {
-    let mut h = Harness::new(page_size);
+    run_with(Harness::new(page_size), ops)
+}
+
+fn run_with(mut h: Harness, ops: &[Op]) -> TestResult {
     for (i, op) in ops.iter().enumerate() {
         if let Err(e) = h.apply(op) {
             return TestResult::error(format!("op {i} {op:?}: {e}"));
@@ -599,6 +625,17 @@ fn random_ops_match_model_default_pages() {
     }
     QuickCheck::new()
         .tests(60)
+        .rng(Gen::new(60))
+        .quickcheck(prop as fn(Vec<Op>) -> TestResult);
+}
+
+#[test]
+fn random_ops_match_model_with_insert_hints() {
+    fn prop(ops: Vec<Op>) -> TestResult {
+        run_with(Harness::hinted(1024), &ops)
+    }
+    QuickCheck::new()
+        .tests(300)
         .rng(Gen::new(60))
         .quickcheck(prop as fn(Vec<Op>) -> TestResult);
 }

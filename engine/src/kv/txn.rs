@@ -3,7 +3,7 @@
 use super::db::{DbInner, Durability};
 use super::wal::WalBuffer;
 use crate::error::{EngineError, Result};
-use moonvault_btree::{BTree, BTreeError, Cursor};
+use moonvault_btree::{BTree, BTreeError, Cursor, InsertHints};
 use std::cell::RefCell;
 use std::ops::Bound;
 use std::rc::Rc;
@@ -203,6 +203,8 @@ kv_read_via_tree!(ReadTxn);
 pub struct WriteTxn {
     db: Rc<RefCell<DbInner>>,
     tree: BTree,
+    /// Leaves recent puts edited in place, for runs of nearby puts.
+    hints: InsertHints,
     log: WalBuffer,
     /// The log outgrew `txn_log_limit`: commit by checkpoint instead.
     by_checkpoint: bool,
@@ -219,6 +221,7 @@ impl WriteTxn {
         WriteTxn {
             db,
             tree,
+            hints: InsertHints::default(),
             log: WalBuffer::default(),
             by_checkpoint: false,
             failed: None,
@@ -264,7 +267,9 @@ impl WriteTxn {
         self.check()?;
         let result = {
             let mut inner = self.db.borrow_mut();
-            self.tree.insert(&mut inner.pager, key, value).map(drop)
+            self.tree
+                .insert_hinted(&mut inner.pager, key, value, &mut self.hints)
+                .map(drop)
         };
         self.note(result)?;
         if !self.by_checkpoint {

@@ -119,7 +119,7 @@ impl From<String> for Input {
 /// resolved (last wins) and `Nil`s dropped, no `Value::Table`, nesting at
 /// most [`MAX_INPUT_DEPTH`]. Iterative, so deep literals cannot overflow.
 pub(crate) fn normalize(input: &mut Input, max_key_len: usize) -> Result<()> {
-    let mut stack: Vec<(&mut Input, usize)> = vec![(input, 1)];
+    let mut stack: smallvec::SmallVec<[(&mut Input, usize); 16]> = smallvec::smallvec![(input, 1)];
     while let Some((node, depth)) = stack.pop() {
         match node {
             Input::Nil => {}

@@ -347,7 +347,8 @@ impl Txn {
     /// them skips the lookup of an old value.
     pub(crate) fn assign(&mut self, table: TableId, key: Key, input: Input) -> Result<()> {
         // (table, key, input, whether `table` was created by this call)
-        let mut work = vec![(table, key, input, false)];
+        let mut work: smallvec::SmallVec<[(TableId, Key, Input, bool); 8]> =
+            smallvec::smallvec![(table, key, input, false)];
         while let Some((t, k, input, fresh)) = work.pop() {
             let ek = entry_key(t, &k);
             let old = if fresh {
