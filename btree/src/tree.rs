@@ -494,11 +494,21 @@ fn too_deep(id: PageId) -> BTreeError {
     )
 }
 
+/// What an insert tells [`InsertHints`] about the tree's structure.
+#[derive(Default)]
+struct Learn {
+    /// The leaf edited, when nothing else changed (same page, still at
+    /// least `min_fill`, so no ancestor is touched).
+    finger: Option<Finger>,
+    /// A leaf was merged with or refilled from a neighbour (a value
+    /// replaced by a shorter one): other leaves' ranges moved. Splits and
+    /// copies do not move other leaves' ranges.
+    moved: bool,
+}
+
 /// Insert `cell` below page `id`. `low..high` is the key range the page
-/// covers (from the separators on the way down). When the leaf reached is
-/// edited without any change of the tree's structure (same page, still at
-/// least `min_fill`, so no ancestor is touched), `learn` receives it as a
-/// finger for [`InsertHints`].
+/// covers (from the separators on the way down); `learn` is filled for
+/// [`InsertHints`].
 fn insert_at(
     pager: &mut Pager,
     id: PageId,
@@ -506,7 +516,7 @@ fn insert_at(
     cell: &[u8],
     depth: usize,
     (low, high): (Option<&[u8]>, Option<&[u8]>),
-    learn: &mut Option<Finger>,
+    learn: &mut Learn,
 ) -> Result<(Change, Option<Old>)> {
     if depth >= MAX_DEPTH {
         return Err(too_deep(id));
@@ -516,10 +526,11 @@ fn insert_at(
         let (change, old) = leaf_put(pager, id, page, key, cell)?;
         if let Change::Node { id: same, size } = change {
             if same == id && (depth == 0 || size >= min_fill(pager.page_size())) {
-                *learn = Some(Finger {
+                learn.finger = Some(Finger {
                     leaf: id,
                     low: low.map(KeyBuf::from_slice),
                     high: high.map(KeyBuf::from_slice),
+                    used: 0,
                 });
             }
         }
@@ -542,11 +553,20 @@ fn insert_at(
     );
     let (change, old) = insert_at(pager, child, key, cell, depth + 1, bounds, learn)?;
     // A finger stays only if this level is left untouched (the first
-    // early return of `apply`); anything else may move leaves around.
-    let untouched = matches!(change, Change::Node { id, size }
-        if id == child && (size >= min_fill(pager.page_size()) || node.count() == 0));
-    if !untouched {
-        *learn = None;
+    // early return of `apply`). Rebalancing (the child is under min_fill)
+    // or dropping a child moves the ranges of neighbouring leaves.
+    let min = min_fill(pager.page_size());
+    match &change {
+        Change::Node { size, .. } if *size < min && node.count() > 0 => {
+            learn.moved = true;
+            learn.finger = None;
+        }
+        Change::Node { id, .. } if *id == child => {}
+        Change::Empty => {
+            learn.moved = true;
+            learn.finger = None;
+        }
+        _ => learn.finger = None,
     }
     Ok((apply(pager, &node, idx, child, change)?, old))
 }
@@ -557,13 +577,8 @@ struct Finger {
     leaf: PageId,
     low: Option<KeyBuf>,
     high: Option<KeyBuf>,
-}
-
-impl Finger {
-    fn covers(&self, key: &[u8]) -> bool {
-        self.low.as_ref().is_none_or(|l| cmp_keys(key, l).is_ge())
-            && self.high.as_ref().is_none_or(|h| cmp_keys(key, h).is_lt())
-    }
+    /// When it was last learned or used (for eviction).
+    used: u64,
 }
 
 /// Fingers for runs of nearby inserts in one write transaction (see
@@ -581,13 +596,16 @@ impl Finger {
 pub struct InsertHints {
     /// (root, version) of the tree the fingers describe.
     tree: Option<(Option<PageId>, u64)>,
-    /// Most recently used last.
-    fingers: smallvec::SmallVec<[Finger; HINTS]>,
+    /// Sorted by range: the fingers are leaves of one tree, so their
+    /// ranges are disjoint and a binary search finds the one for a key.
+    fingers: Vec<Finger>,
+    /// Use counter for eviction.
+    clock: u64,
 }
 
-/// Fingers kept: one per region a workload appends to (records, their
-/// fields, metas, index runs).
-const HINTS: usize = 8;
+/// Fingers kept: enough for a workload appending in many places at once
+/// (records, their fields, metas, and one run per indexed value).
+const HINTS: usize = 64;
 
 impl InsertHints {
     /// Forget every finger.
@@ -596,12 +614,41 @@ impl InsertHints {
         self.fingers.clear();
     }
 
-    fn learn(&mut self, finger: Finger) {
-        self.fingers.retain(|f| f.leaf != finger.leaf);
-        if self.fingers.len() == HINTS {
-            self.fingers.remove(0);
+    /// Position of the finger whose range holds `key`.
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        let after = self
+            .fingers
+            .partition_point(|f| f.low.as_ref().is_none_or(|l| cmp_keys(l, key).is_le()));
+        let at = after.checked_sub(1)?;
+        self.fingers
+            .get(at)
+            .filter(|f| f.high.as_ref().is_none_or(|h| cmp_keys(key, h).is_lt()))
+            .map(|_| at)
+    }
+
+    fn touch(&mut self, at: usize) {
+        self.clock += 1;
+        if let Some(f) = self.fingers.get_mut(at) {
+            f.used = self.clock;
         }
-        self.fingers.push(finger);
+    }
+
+    fn learn(&mut self, mut finger: Finger) {
+        self.fingers.retain(|f| f.leaf != finger.leaf);
+        if self.fingers.len() >= HINTS {
+            if let Some(oldest) = (0..self.fingers.len()).min_by_key(|&i| self.fingers[i].used) {
+                self.fingers.remove(oldest);
+            }
+        }
+        self.clock += 1;
+        finger.used = self.clock;
+        let at = match &finger.low {
+            None => 0,
+            Some(low) => self
+                .fingers
+                .partition_point(|f| f.low.as_ref().is_none_or(|l| cmp_keys(l, low).is_lt())),
+        };
+        self.fingers.insert(at, finger);
     }
 }
 
@@ -705,7 +752,15 @@ impl BTree {
                 let id = write_new(pager, KIND_LEAF, data)?;
                 (Change::Node { id, size }, None)
             }
-            Some(root) => insert_at(pager, root, key, &cell, 0, (None, None), &mut None)?,
+            Some(root) => insert_at(
+                pager,
+                root,
+                key,
+                &cell,
+                0,
+                (None, None),
+                &mut Learn::default(),
+            )?,
         };
         self.set_root(pager, change)?;
         let len = old.as_ref().map(|o| o.len);
@@ -731,13 +786,12 @@ impl BTree {
         if hints.tree != Some((self.root, self.version)) {
             hints.clear();
         }
-        let old = match hints.fingers.iter().rposition(|f| f.covers(key)) {
+        let old = match hints.find(key) {
             Some(pos) => {
                 let leaf = hints.fingers[pos].leaf;
                 match self.put_in_finger(pager, leaf, key, &cell)? {
                     Some(old) => {
-                        let finger = hints.fingers.remove(pos);
-                        hints.fingers.push(finger);
+                        hints.touch(pos);
                         Some(old)
                     }
                     None => {
@@ -754,7 +808,7 @@ impl BTree {
                 old
             }
             None => {
-                let mut learned = None;
+                let mut learned = Learn::default();
                 let (change, old) = match self.root {
                     None => {
                         let data = build_leaf(&[&cell]);
@@ -767,12 +821,15 @@ impl BTree {
                     }
                 };
                 self.set_root(pager, change)?;
-                match learned {
-                    Some(finger) => hints.learn(finger),
-                    // The structure changed: a split, a copy, or (a value
-                    // replaced by a shorter one) a leaf merged with or
-                    // refilled from a neighbour that may hold a finger.
-                    None => hints.fingers.clear(),
+                // A split or a copy leaves the other leaves' ranges as they
+                // are (the split leaf holds no finger: it was just tried
+                // and dropped, or never held), and new pages never take the
+                // id of a leaf in the tree. A merge or refill moves ranges.
+                if learned.moved {
+                    hints.fingers.clear();
+                }
+                if let Some(finger) = learned.finger {
+                    hints.learn(finger);
                 }
                 old
             }

@@ -639,3 +639,14 @@ fn random_ops_match_model_with_insert_hints() {
         .rng(Gen::new(60))
         .quickcheck(prop as fn(Vec<Op>) -> TestResult);
 }
+
+#[test]
+fn random_ops_match_model_with_insert_hints_default_pages() {
+    fn prop(ops: Vec<Op>) -> TestResult {
+        run_with(Harness::hinted(4096), &ops)
+    }
+    QuickCheck::new()
+        .tests(60)
+        .rng(Gen::new(60))
+        .quickcheck(prop as fn(Vec<Op>) -> TestResult);
+}
