@@ -257,6 +257,37 @@ fn main() {
                 }
             }
         }
+        "phases" => {
+            use std::time::Instant;
+            for _ in 0..5 {
+                let dir = TempDir::new().expect("tempdir");
+                let t0 = Instant::now();
+                let store = mv_store(&dir);
+                let t1 = Instant::now();
+                let users = store
+                    .write(|tx| {
+                        let users = tx.ensure_path(&[Key::from("users")])?;
+                        tx.create_index(users, "age", false)?;
+                        Ok(users)
+                    })
+                    .expect("schema");
+                let t2 = Instant::now();
+                let mut tx = store.begin().expect("begin");
+                for i in 1..=n as i64 {
+                    tx.set(users, Key::Int(i), users::record(i)).expect("set");
+                }
+                let t3 = Instant::now();
+                tx.commit().expect("commit");
+                let t4 = Instant::now();
+                println!(
+                    "open {:?} schema {:?} sets {:?} commit {:?}",
+                    t1 - t0,
+                    t2 - t1,
+                    t3 - t2,
+                    t4 - t3
+                );
+            }
+        }
         "report" => {
             let store = mv_store(&dir);
             measured_users_load(&store, n);

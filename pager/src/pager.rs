@@ -224,8 +224,12 @@ impl Pager {
             checkpoints: 0,
         };
         if fresh {
+            // Not synced here: batches survive in order, so the first
+            // durable write (a commit's WAL record, a checkpoint) makes
+            // this superblock durable before anything that needs it; a
+            // crash before that leaves a store that opens as new.
             let sb = pager.durable.encode();
-            pager.store_write(vec![put(Area::Meta, 0, sb)], true)?;
+            pager.store_write(vec![put(Area::Meta, 0, sb)], false)?;
         } else {
             pager.reclaim_orphans()?;
         }

@@ -137,6 +137,7 @@ impl DbInner {
             seq += 1;
         }
         self.next_seq = seq;
+        let had_wal = !keys.is_empty();
         let stale: Vec<WriteOp> = keys
             .into_iter()
             .filter(|&k| k >= seq)
@@ -147,6 +148,12 @@ impl DbInner {
             .collect();
         if !stale.is_empty() {
             self.pager.store_write(stale, false)?;
+        }
+        if !had_wal {
+            // Nothing replayed and no WAL record to delete: the durable
+            // superblock already names the committed state, so a checkpoint
+            // would only cost a sync (a new store's open, a clean reopen).
+            return Ok(());
         }
         // Covered records a crash kept from deletion go with this checkpoint.
         self.checkpoint()

@@ -402,7 +402,10 @@ impl FileStore {
         // Make what was accepted durable before any new batch can claim so
         // in its `synced_len` (it may be only in the page cache after a
         // process crash), and make the truncation durable before appending.
-        self.file.sync_all().map_err(io_err("open"))?;
+        // An empty log has neither (its creation was synced by `open`).
+        if file_len > 0 {
+            self.file.sync_all().map_err(io_err("open"))?;
+        }
         self.len = pos;
         self.synced_len = pos;
         self.next_seq = last_seq.map_or(1, |s| s.wrapping_add(1));
