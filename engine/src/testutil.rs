@@ -6,13 +6,19 @@ use crate::codec::{Key, Value};
 use crate::index::verify_index;
 use crate::table::{Input, TableId, TableRead};
 use crate::Result;
+use quickcheck::QuickCheck;
 
-/// Number of quickcheck cases: `MOONVAULT_QC_CASES` or `default`.
-pub(crate) fn qc_cases(default: u64) -> u64 {
-    std::env::var("MOONVAULT_QC_CASES")
+/// A quickcheck runner for `MOONVAULT_QC_CASES` passing cases (or `default`).
+/// quickcheck caps a run at `QUICKCHECK_MAX_TESTS` (10,000) attempts however
+/// many passes `tests` asks for, so the cap is raised with the count.
+pub(crate) fn quickcheck_cases(default: u64) -> QuickCheck {
+    let cases = std::env::var("MOONVAULT_QC_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+        .unwrap_or(default);
+    QuickCheck::new()
+        .tests(cases)
+        .max_tests(cases.saturating_mul(10))
 }
 
 /// A model of a table's content: scalars and nested tables.

@@ -1,6 +1,7 @@
 //! Helpers shared by the scenario and property tests.
 
 use moonvault_engine::{Db, KvRead};
+use quickcheck::QuickCheck;
 use std::collections::BTreeMap;
 
 /// A model of committed contents.
@@ -18,10 +19,15 @@ pub fn contents(db: &Db) -> Model {
     .collect()
 }
 
-/// Number of quickcheck cases: `MOONVAULT_QC_CASES` or `default`.
-pub fn qc_cases(default: u64) -> u64 {
-    std::env::var("MOONVAULT_QC_CASES")
+/// A quickcheck runner for `MOONVAULT_QC_CASES` passing cases (or `default`).
+/// quickcheck caps a run at `QUICKCHECK_MAX_TESTS` (10,000) attempts however
+/// many passes `tests` asks for, so the cap is raised with the count.
+pub fn quickcheck_cases(default: u64) -> QuickCheck {
+    let cases = std::env::var("MOONVAULT_QC_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+        .unwrap_or(default);
+    QuickCheck::new()
+        .tests(cases)
+        .max_tests(cases.saturating_mul(10))
 }

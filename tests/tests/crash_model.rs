@@ -14,8 +14,8 @@ use moonvault_pager::store::faulty::{CrashMode, FaultyStore};
 use moonvault_pager::store::file::FileStore;
 use moonvault_pager::store::BlobStore;
 use moonvault_pager::PagerConfig;
-use moonvault_tests::{contents, qc_cases, Model};
-use quickcheck::{Arbitrary, Gen, QuickCheck};
+use moonvault_tests::{contents, quickcheck_cases, Model};
+use quickcheck::{Arbitrary, Gen};
 use std::ops::Bound;
 
 #[derive(Clone, Debug)]
@@ -487,16 +487,14 @@ fn run_files(ops: Vec<Op>, relaxed: bool) -> bool {
 
 #[test]
 fn model_over_faulty_memory_store() {
-    QuickCheck::new()
-        .tests(qc_cases(300))
+    quickcheck_cases(300)
         .rng(Gen::new(120))
         .quickcheck(run_faulty as fn(Vec<Op>, bool) -> bool);
 }
 
 #[test]
 fn model_over_file_store() {
-    QuickCheck::new()
-        .tests(qc_cases(300) / 10 + 1)
+    quickcheck_cases(30)
         .rng(Gen::new(80))
         .quickcheck(run_files as fn(Vec<Op>, bool) -> bool);
 }

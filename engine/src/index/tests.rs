@@ -3,7 +3,7 @@
 //! rebuild from scratch after random writes, deletes, record replacements,
 //! injected I/O failures and crashes.
 
-use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
+use quickcheck::{Arbitrary, Gen, TestResult};
 
 use moonvault_pager::store::faulty::{CrashMode, FaultyStore};
 
@@ -12,7 +12,7 @@ use crate::batch::BatchOp;
 use crate::codec::{Key, Value};
 use crate::error::EngineError;
 use crate::table::{Input, Store, TableId, TableRead, ROOT};
-use crate::testutil::{dump, k, qc_cases, s, verify_all, Tree, M};
+use crate::testutil::{dump, k, quickcheck_cases, s, verify_all, Tree, M};
 use crate::{Db, Options};
 
 fn users_store() -> (Store, TableId) {
@@ -478,7 +478,5 @@ fn indexes_equal_a_rebuild_after_random_writes_and_crashes() {
         }
         TestResult::passed()
     }
-    QuickCheck::new()
-        .tests(qc_cases(80))
-        .quickcheck(prop as fn(Vec<Op>) -> TestResult);
+    quickcheck_cases(80).quickcheck(prop as fn(Vec<Op>) -> TestResult);
 }

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
+use quickcheck::{Arbitrary, Gen, TestResult};
 
 use super::*;
 use crate::codec::{Key, Value};
 use crate::error::EngineError;
 use crate::table::{Input, Store, TableId, TableRead};
-use crate::testutil::{k, qc_cases, Tree, M};
+use crate::testutil::{k, quickcheck_cases, Tree, M};
 
 /// The seed's data set: `{name = "User "..i, age = 20 + i % 50, score = i * 10}`.
 fn seed_users(n: i64) -> (Store, TableId) {
@@ -481,7 +481,5 @@ fn results_match_a_naive_filter_with_and_without_indexes() {
         }
         TestResult::passed()
     }
-    QuickCheck::new()
-        .tests(qc_cases(150))
-        .quickcheck(prop as fn(Case) -> TestResult);
+    quickcheck_cases(150).quickcheck(prop as fn(Case) -> TestResult);
 }

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
+use quickcheck::{Arbitrary, Gen, TestResult};
 
 use super::keyspace::{meta_key, NS_ENTRY, NS_INDEX};
 use super::*;
 use crate::codec::{Key, Value};
 use crate::error::EngineError;
-use crate::testutil::{dump, k, model_of, qc_cases, s, verify_all, Tree, M};
+use crate::testutil::{dump, k, model_of, quickcheck_cases, s, verify_all, Tree, M};
 
 fn user(name: &str, age: i64) -> Input {
     Input::table([("name", Input::from(name)), ("age", Input::from(age))])
@@ -430,7 +430,5 @@ fn random_assignments_match_a_model() {
         }
         TestResult::passed()
     }
-    QuickCheck::new()
-        .tests(qc_cases(60))
-        .quickcheck(prop as fn(Vec<Op>) -> TestResult);
+    quickcheck_cases(60).quickcheck(prop as fn(Vec<Op>) -> TestResult);
 }
