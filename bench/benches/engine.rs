@@ -1,7 +1,9 @@
 //! Engine benches: batches, indexed queries against scans, and the
-//! compression of the seed's users data set (printed once per size).
+//! compression of the seed's users data set (printed once per size and
+//! recorded as a fact for the report).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use moonvault_bench::facts::{self, Fact};
 use moonvault_bench::users;
 use moonvault_engine::batch::BatchOp;
 use moonvault_engine::codec::Key;
@@ -95,7 +97,7 @@ fn queries(c: &mut Criterion, n: i64) {
     g.finish();
 }
 
-/// Print logical vs stored bytes of the data set (not a timed bench).
+/// Print and record logical vs stored bytes of the data set (not a timed bench).
 fn report_compression(store: &Store, users: moonvault_engine::TableId, n: i64) {
     store.db().checkpoint().expect("checkpoint");
     let snap = store.read().expect("snapshot");
@@ -112,6 +114,19 @@ fn report_compression(store: &Store, users: moonvault_engine::TableId, n: i64) {
         tree.node_bytes as f64 / stored as f64,
         table.logical_bytes as f64 / stored as f64,
     );
+    facts::record(&Fact {
+        group: format!("compression_users_{}k", n / 1000),
+        id: "moonvault".into(),
+        values: [
+            ("logical_bytes", table.logical_bytes as f64),
+            ("node_bytes", tree.node_bytes as f64),
+            ("stored_bytes", stored as f64),
+            ("page_ratio", tree.node_bytes as f64 / stored as f64),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+    });
 }
 
 fn benches(c: &mut Criterion) {

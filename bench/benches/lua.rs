@@ -1,8 +1,10 @@
 //! Lua binding benches: a hot external-table read next to the same read on
 //! a plain table (same VM, same run), a set plus durable commit, and
-//! persisting plus restoring a typical closure.
+//! persisting plus restoring a typical closure. Records the Lua heap after
+//! loading 10K records through external tables, for the report.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use moonvault_bench::facts::{self, Fact};
 use moonvault_lua::function::{FunctionCodec, PersistSession, ProxyResolver, Trust};
 use moonvault_lua::mlua::{self, Lua};
 use moonvault_lua::{new_vm, Vault, VaultOptions};
@@ -38,6 +40,40 @@ fn lua_get_hot(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// The Lua heap (default 2 MB cap) after a script writes the seed's 10K
+/// users into `Memory` and reads every one back: external tables keep the
+/// records in the store, not on the heap.
+fn lua_heap_after_10k() {
+    let dir = TempDir::new().expect("tempdir");
+    let vault = Vault::open_path(dir.path().join("db"), VaultOptions::default()).expect("vault");
+    vault
+        .exec(
+            "Memory.users = {}
+             for i = 1, 10000 do
+               Memory.users[i] = {name = 'User ' .. i, age = 20 + i % 50, score = i * 10}
+             end
+             local sum = 0
+             for i = 1, 10000 do sum = sum + Memory.users[i].age end
+             assert(sum > 0)
+             collectgarbage()",
+            "heap",
+        )
+        .expect("10K users");
+    facts::record(&Fact {
+        group: "lua_heap_users_10k".into(),
+        id: "moonvault".into(),
+        values: [
+            ("used_bytes".to_string(), vault.used_memory() as f64),
+            (
+                "limit_bytes".to_string(),
+                VaultOptions::default().memory_limit as f64,
+            ),
+        ]
+        .into_iter()
+        .collect(),
+    });
 }
 
 fn lua_set_commit(c: &mut Criterion) {
@@ -107,6 +143,7 @@ fn function_persist(c: &mut Criterion) {
 }
 
 fn benches(c: &mut Criterion) {
+    lua_heap_after_10k();
     lua_get_hot(c);
     lua_set_commit(c);
     function_persist(c);

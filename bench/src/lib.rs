@@ -1,6 +1,8 @@
 //! Data sets shared by the benches, so every peer is measured on the same
-//! bytes, and the report generator.
+//! bytes, and the report generator (timings, facts, the product's floors).
 
+pub mod facts;
+pub mod floors;
 pub mod report;
 
 /// A deterministic xorshift generator: reproducible data without a crate.
