@@ -169,20 +169,12 @@ pub fn floors_table(floors: &[Floor]) -> String {
 mod tests {
     use super::*;
 
-    fn sample(group: &str, id: &str, ns: f64) -> Sample {
-        Sample {
-            group: group.into(),
-            id: id.into(),
-            median_ns: ns,
-        }
-    }
-
     #[test]
     fn margins_point_the_right_way() {
         let samples = vec![
-            sample("batch_1000", "moonvault", 20e6),
-            sample("query_10k", "indexed/age_eq_42", 1e5),
-            sample("query_10k", "scan/age_eq_42", 5e6),
+            Sample::new("batch_1000", "moonvault", 20e6),
+            Sample::new("query_10k", "indexed/age_eq_42", 1e5),
+            Sample::new("query_10k", "scan/age_eq_42", 5e6),
         ];
         let facts = vec![Fact {
             group: "compression_users_10k".into(),

@@ -18,6 +18,17 @@ pub struct Sample {
     pub median_ns: f64,
 }
 
+impl Sample {
+    /// A sample of `group`/`id` with median `median_ns`.
+    pub fn new(group: &str, id: &str, median_ns: f64) -> Sample {
+        Sample {
+            group: group.into(),
+            id: id.into(),
+            median_ns,
+        }
+    }
+}
+
 fn read_json(path: &Path) -> Option<serde_json::Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
@@ -40,11 +51,7 @@ pub fn criterion_samples(dir: &Path) -> Vec<Sample> {
                         let group = b["group_id"].as_str().unwrap_or_default().to_string();
                         let id = b["function_id"].as_str().unwrap_or_default().to_string();
                         if let Some(m) = e["median"]["point_estimate"].as_f64() {
-                            out.push(Sample {
-                                group,
-                                id,
-                                median_ns: m,
-                            });
+                            out.push(Sample::new(&group, &id, m));
                         }
                     }
                 } else {
@@ -64,11 +71,11 @@ pub fn browser_samples(path: &Path) -> Vec<Sample> {
     };
     rows.iter()
         .filter_map(|r| {
-            Some(Sample {
-                group: r["group"].as_str()?.to_string(),
-                id: r["id"].as_str()?.to_string(),
-                median_ns: r["median_ms"].as_f64()? * 1e6,
-            })
+            Some(Sample::new(
+                r["group"].as_str()?,
+                r["id"].as_str()?,
+                r["median_ms"].as_f64()? * 1e6,
+            ))
         })
         .collect()
 }
@@ -226,20 +233,12 @@ pub fn svg_chart(
 mod tests {
     use super::*;
 
-    fn sample(group: &str, id: &str, ns: f64) -> Sample {
-        Sample {
-            group: group.into(),
-            id: id.into(),
-            median_ns: ns,
-        }
-    }
-
     #[test]
     fn tables_give_ratios_to_the_base() {
         let s = vec![
-            sample("g", "moonvault", 100.0),
-            sample("g", "redb", 250.0),
-            sample("lonely", "moonvault", 1.0),
+            Sample::new("g", "moonvault", 100.0),
+            Sample::new("g", "redb", 250.0),
+            Sample::new("lonely", "moonvault", 1.0),
         ];
         let groups = by_group(&s, "moonvault");
         assert_eq!(groups.len(), 1, "groups without a peer are left out");
