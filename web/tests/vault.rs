@@ -330,3 +330,23 @@ async fn compute_and_durable_commit_timing() {
     Reflect::set(&js_sys::global(), &"__moonvaultTiming".into(), &results).unwrap();
     close(&v).await;
 }
+
+/// The field-name cache (`convert::names`) gives every key its own string,
+/// whether cached, colliding or too long to cache.
+#[wasm_bindgen_test]
+fn cached_field_names_are_the_right_strings() {
+    use moonvault_web::convert::names::js_str;
+    for round in 0..3 {
+        for i in 0..500 {
+            let k = format!("field_{i}");
+            assert_eq!(
+                js_str(&k).as_string().as_deref(),
+                Some(k.as_str()),
+                "round {round}"
+            );
+        }
+    }
+    let long = "a key longer than twenty-four bytes";
+    assert_eq!(js_str(long).as_string().as_deref(), Some(long));
+    assert_eq!(js_str("").as_string().as_deref(), Some(""));
+}

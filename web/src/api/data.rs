@@ -117,9 +117,9 @@ impl RawVault {
         let keys = path::keys(&path, "path")?;
         self.with_store(|store, idb| {
             let snap = store.read().map_err(|e| engine(e, idb))?;
-            let name = display(&keys);
+            let name = || display(&keys);
             let Some((key, parent)) = keys.split_last() else {
-                return from_store::table(&snap, ROOT, "Memory");
+                return from_store::table(&snap, ROOT, &|| "Memory".to_string());
             };
             let Some(table) = snap.lookup(parent).map_err(|e| engine(e, idb))? else {
                 return Ok(JsValue::UNDEFINED);
@@ -236,7 +236,7 @@ impl RawVault {
                     }
                     Value::Function(_) | Value::NativeFunction(_) => {}
                     scalar => {
-                        let js = from_store::value(&snap, scalar, "")?;
+                        let js = from_store::value(&snap, scalar, &String::new)?;
                         let _ = Reflect::set(&item, &"value".into(), &js);
                     }
                 }

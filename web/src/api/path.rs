@@ -28,7 +28,7 @@ pub fn keys(v: &JsValue, what: &str) -> ApiResult<Vec<Key>> {
         return a
             .iter()
             .enumerate()
-            .map(|(i, k)| to_store::key(&k, &format!("{what}[{i}]")))
+            .map(|(i, k)| to_store::key_at(&k, || format!("{what}[{i}]")))
             .collect();
     }
     Err(ApiError::invalid(format!(

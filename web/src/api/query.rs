@@ -61,7 +61,7 @@ fn key_list(v: &JsValue, what: &str) -> ApiResult<Vec<Key>> {
     Array::from(v)
         .iter()
         .enumerate()
-        .map(|(i, k)| to_store::key(&k, &format!("{what}[{i}]")))
+        .map(|(i, k)| to_store::key_at(&k, || format!("{what}[{i}]")))
         .collect()
 }
 
@@ -208,10 +208,9 @@ impl RawVault {
                 return Ok(out);
             };
             let q = build(t)?;
-            let name = display(&table);
             for row in snap.query(&q).map_err(engine)? {
                 let (k, v) = row.map_err(engine)?;
-                let at = from_store::push_path(&name, &k);
+                let at = || from_store::push_path(&display(&table), &k);
                 let (_, jk) = from_store::key(&k);
                 out.push(&item(jk, from_store::value(&snap, &v, &at)?));
             }

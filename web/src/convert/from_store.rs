@@ -10,6 +10,7 @@ use moonvault_engine::{Result as EngineResult, TableId, TableRead};
 use wasm_bindgen::JsValue;
 
 use super::container::{Container, KeyClass};
+use super::names;
 use super::scalar;
 use crate::api::error::{ApiError, ApiResult};
 
@@ -19,14 +20,10 @@ pub fn key(k: &Key) -> (KeyClass, JsValue) {
         Key::Bool(b) => (KeyClass::Other, JsValue::from_bool(*b)),
         Key::Int(n) => (KeyClass::Int(*n), scalar::int(*n)),
         Key::Float(x) => (KeyClass::Other, JsValue::from_f64(*x)),
-        Key::Str(s) => {
-            let class = if std::str::from_utf8(s).is_ok() {
-                KeyClass::Text
-            } else {
-                KeyClass::Other
-            };
-            (class, scalar::bytes(s))
-        }
+        Key::Str(s) => match std::str::from_utf8(s) {
+            Ok(text) => (KeyClass::Text, names::js_str(text)),
+            Err(_) => (KeyClass::Other, scalar::bytes(s)),
+        },
     }
 }
 
@@ -50,8 +47,9 @@ pub fn push_path(path: &str, k: &Key) -> String {
 }
 
 /// A scalar, or `None` for a table. Functions are refused: JS cannot call
-/// a Lua function (run it with `compute`).
-fn scalar_value(v: &Value, path: &str) -> ApiResult<Option<JsValue>> {
+/// a Lua function (run it with `compute`). `path` names the value in that
+/// error; it is built only then (a read converts many fields).
+fn scalar_value(v: &Value, path: impl FnOnce() -> String) -> ApiResult<Option<JsValue>> {
     Ok(Some(match v {
         Value::Bool(b) => JsValue::from_bool(*b),
         Value::Int(n) => scalar::int(*n),
@@ -60,7 +58,7 @@ fn scalar_value(v: &Value, path: &str) -> ApiResult<Option<JsValue>> {
         Value::Table(_) => return Ok(None),
         Value::Function(_) | Value::NativeFunction(_) => {
             return Err(ApiError::conversion(
-                path,
+                &path(),
                 "is a Lua function, which JS cannot hold; call it with compute(), e.g. \
                  compute('return Memory.f(1, 2)')",
             ))
@@ -68,8 +66,13 @@ fn scalar_value(v: &Value, path: &str) -> ApiResult<Option<JsValue>> {
     }))
 }
 
-/// `v` (read from `reader`) as JS; `path` names it in errors.
-pub fn value<R: TableRead + ?Sized>(reader: &R, v: &Value, path: &str) -> ApiResult<JsValue> {
+/// `v` (read from `reader`) as JS; `path` names it in errors (built only
+/// for an error).
+pub fn value<R: TableRead + ?Sized>(
+    reader: &R,
+    v: &Value,
+    path: &dyn Fn() -> String,
+) -> ApiResult<JsValue> {
     match v {
         Value::Table(id) => table(reader, *id, path),
         other => Ok(scalar_value(other, path)?.unwrap_or(JsValue::UNDEFINED)),
@@ -80,20 +83,29 @@ struct Frame {
     table: TableId,
     cursor: EntryCursor,
     out: Container,
-    /// The key of this table in its parent, and the path for messages.
+    /// The key of this table in its parent (`None` for the root).
     key: Option<Key>,
-    path: String,
 }
 
-/// Table `id` and everything below it as nested JS containers.
-pub fn table<R: TableRead + ?Sized>(reader: &R, id: TableId, path: &str) -> ApiResult<JsValue> {
+/// The path of `stack`'s top table, or of its entry `last`, for messages.
+fn path_of(root: &dyn Fn() -> String, stack: &[Frame], last: Option<&Key>) -> String {
+    let keys = stack.iter().filter_map(|f| f.key.as_ref()).chain(last);
+    keys.fold(root(), |path, k| push_path(&path, k))
+}
+
+/// Table `id` and everything below it as nested JS containers; `path`
+/// names it in errors (built only for an error).
+pub fn table<R: TableRead + ?Sized>(
+    reader: &R,
+    id: TableId,
+    path: &dyn Fn() -> String,
+) -> ApiResult<JsValue> {
     let engine = |e: moonvault_engine::EngineError| ApiError::engine(&e, None);
     let mut stack = vec![Frame {
         table: id,
         cursor: EntryCursor::new(id),
         out: Container::new(),
         key: None,
-        path: path.to_string(),
     }];
     loop {
         let Some(top) = stack.last_mut() else {
@@ -102,13 +114,15 @@ pub fn table<R: TableRead + ?Sized>(reader: &R, id: TableId, path: &str) -> ApiR
         let next: EngineResult<Option<(Key, Value)>> = top.cursor.next(reader);
         match next.map_err(engine)? {
             Some((k, Value::Table(child))) => {
-                let path = push_path(&top.path, &k);
                 // Follow only consistent links, so damaged data cannot
                 // make the walk loop.
                 if reader.parent(child).map_err(engine)?.as_ref() != Some(&(top.table, k.clone())) {
                     return Err(ApiError::new(
                         crate::api::error::Kind::Store,
-                        format!("{path}: the table's parent link disagrees; the store is damaged"),
+                        format!(
+                            "{}: the table's parent link disagrees; the store is damaged",
+                            path_of(path, &stack, Some(&k))
+                        ),
                     ));
                 }
                 stack.push(Frame {
@@ -116,14 +130,15 @@ pub fn table<R: TableRead + ?Sized>(reader: &R, id: TableId, path: &str) -> ApiR
                     cursor: EntryCursor::new(child),
                     out: Container::new(),
                     key: Some(k),
-                    path,
                 });
             }
             Some((k, v)) => {
-                let at = push_path(&top.path, &k);
-                let js = scalar_value(&v, &at)?.unwrap_or(JsValue::UNDEFINED);
+                let js = scalar_value(&v, || path_of(path, &stack, Some(&k)))?
+                    .unwrap_or(JsValue::UNDEFINED);
                 let (class, jk) = key(&k);
-                top.out.push(class, jk, js);
+                if let Some(top) = stack.last_mut() {
+                    top.out.push(class, jk, js);
+                }
             }
             None => {
                 let Some(done) = stack.pop() else {

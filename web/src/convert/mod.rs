@@ -26,6 +26,7 @@ pub mod container;
 pub mod from_lua;
 pub mod from_store;
 pub mod js;
+pub mod names;
 pub mod scalar;
 pub mod to_lua;
 pub mod to_store;

@@ -15,6 +15,12 @@ use crate::api::error::{ApiError, ApiResult};
 /// converts one operation at a time).
 pub const INPUT_LIMIT: usize = 256 * 1024;
 
+/// [`key`] for hot paths: `path` is built only if the conversion fails
+/// (the conversion is pure, so it is repeated then to name the place).
+pub fn key_at(v: &JsValue, path: impl FnOnce() -> String) -> ApiResult<Key> {
+    key(v, "").or_else(|_| key(v, &path()))
+}
+
 /// A JS value as a table key: strings, numbers (integral ones are integer
 /// keys, as in Lua), BigInts, booleans, Uint8Arrays (binary strings).
 pub fn key(v: &JsValue, path: &str) -> ApiResult<Key> {
