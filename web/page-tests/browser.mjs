@@ -36,6 +36,47 @@ async function browserPids(profile) {
   return pids;
 }
 
+/** Parent pid and state of every process (from /proc/PID/stat). */
+async function processTable() {
+  const table = new Map();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (ppid) table.set(Number(entry), { state, ppid: Number(ppid) });
+  }
+  return table;
+}
+
+/** `roots` and every process descending from them. */
+async function descendants(roots) {
+  const table = await processTable();
+  const all = new Set(roots);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, { ppid }] of table) {
+      if (all.has(ppid) && !all.has(pid)) {
+        all.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return [...all];
+}
+
+/** Waits until none of `pids` runs any more (exited or a zombie). */
+async function waitGone(pids, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const table = await processTable();
+    const alive = pids.filter((p) => table.has(p) && table.get(p).state !== 'Z');
+    if (alive.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`Chromium processes ${alive.join(', ')} outlived SIGKILL`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** A browser on a fresh --user-data-dir; `restart()` reopens the same profile. */
 export async function launch() {
   const profile = await mkdtemp(join(tmpdir(), 'moonvault-page-'));
@@ -51,9 +92,21 @@ export async function launch() {
     /** Stops the browser (gracefully, or by SIGKILL: a crash) and starts it again on the same profile. */
     async restart({ kill = false } = {}) {
       if (kill) {
-        const pids = await browserPids(profile);
-        if (pids.length === 0) throw new Error(`no Chromium process found for ${profile}`);
-        for (const pid of pids) process.kill(pid, 'SIGKILL');
+        // A crash takes the whole browser down: the main process and its
+        // helpers, among them the storage service that runs IndexedDB. Killing
+        // the main process alone would leave that service running on the
+        // profile's files while the next browser opens them.
+        const main = await browserPids(profile);
+        if (main.length === 0) throw new Error(`no Chromium process found for ${profile}`);
+        const tree = await descendants(main);
+        for (const pid of tree) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // Already gone.
+          }
+        }
+        await waitGone(tree);
         await session.context.close().catch(() => {});
       } else {
         await session.context.close();
