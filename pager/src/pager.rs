@@ -10,6 +10,9 @@
 //!   (b) no pinned reader snapshot is older than the transaction that freed
 //!   it. Two, not one: the older superblock slot stays a complete fallback,
 //!   so damage to the newest slot loses nothing (see DESIGN.md).
+//!   Exception: a page committed after the last checkpoint (`unsaved`) is
+//!   named by neither superblock, so when a later transaction frees it and
+//!   no snapshot is pinned it is reusable at once.
 //! - After open, every id in the durable free list is quarantined until the
 //!   first checkpoint: it may still be reachable from the other slot.
 //! - Every id below `next_page_id` is exactly one of: live (reachable from the
@@ -116,6 +119,9 @@ pub struct Pager {
     quarantine: Vec<PageId>,
     /// Ids that may hold a stale blob; deleted at the next checkpoint.
     garbage: BTreeSet<PageId>,
+    /// Pages committed since the last checkpoint: neither superblock slot
+    /// names them (they were free or new when it was written).
+    unsaved: IdSet,
     txn: Option<TxnPages>,
     /// Epoch of the last committed transaction.
     epoch: u64,
@@ -216,6 +222,7 @@ impl Pager {
             durable,
             pending_free: Vec::new(),
             garbage: BTreeSet::new(),
+            unsaved: IdSet::default(),
             txn: None,
             epoch: 0,
             readers: BTreeMap::new(),
@@ -462,13 +469,24 @@ impl Pager {
         for id in txn.freed {
             // A freed page still in memory only is needed by no one if no
             // snapshot is pinned: drop it rather than write it at checkpoint.
+            let unsaved = self.unsaved.remove(&id);
             if unpinned {
                 if let Some(old) = self.dirty.remove(&id) {
                     self.dirty_bytes -= page_cost(&old);
                 }
+                if unsaved {
+                    // Named by no superblock and read by no one: reusable
+                    // now. A blob it was spilled to goes at the next
+                    // checkpoint unless the id is reused first.
+                    self.cache.borrow_mut().remove(id);
+                    self.garbage.insert(id);
+                    self.free.insert(id);
+                    continue;
+                }
             }
             self.pending_free.push((epoch, id));
         }
+        self.unsaved.extend(txn.fresh);
         Ok(epoch)
     }
 
@@ -522,6 +540,11 @@ impl Pager {
             cache.insert(id, page, self.cache_budget);
         }
         result
+    }
+
+    /// Pages committed since the last checkpoint (named by no superblock).
+    pub fn unsaved_count(&self) -> usize {
+        self.unsaved.len()
     }
 
     /// Pages freed since the last checkpoint, waiting for one to be reusable.
@@ -595,6 +618,8 @@ impl Pager {
         self.garbage.clear();
         self.next_page_id = next_page_id;
         self.durable = sb;
+        // The new superblock names every page committed so far.
+        self.unsaved.clear();
         self.checkpoints += 1;
         if !ops.is_empty() {
             self.store_write(ops, false)?;
@@ -755,6 +780,59 @@ mod tests {
             a,
             "reused after unpin and two checkpoints"
         );
+    }
+
+    #[test]
+    fn pages_no_superblock_names_are_reused_without_a_checkpoint() {
+        let store = MemoryStore::new();
+        let (mut p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
+        p.begin().unwrap();
+        let kept = p.allocate().unwrap();
+        p.write(kept, page(1)).unwrap();
+        p.commit().unwrap();
+        p.checkpoint(vec![], vec![]).unwrap();
+        // `a` is committed after the checkpoint and spilled to the store.
+        p.begin().unwrap();
+        let a = p.allocate().unwrap();
+        p.write(a, page(2)).unwrap();
+        p.commit().unwrap();
+        p.spill().unwrap();
+        assert!(store.get(Area::Pages, a).unwrap().is_some());
+        // Freed by the next transaction with no snapshot pinned: free now,
+        // not pending (no checkpoint needed, none triggered by it).
+        p.begin().unwrap();
+        p.free(a).unwrap();
+        p.commit().unwrap();
+        assert_eq!(p.pending_free_count(), 0);
+        p.begin().unwrap();
+        assert_eq!(p.allocate().unwrap(), a, "reused at once");
+        p.rollback();
+        // Not reused, its stale blob goes with the next checkpoint.
+        p.checkpoint(vec![], vec![]).unwrap();
+        assert!(store.get(Area::Pages, a).unwrap().is_none());
+        // A page of the durable tree still waits for checkpoints.
+        p.begin().unwrap();
+        p.free(kept).unwrap();
+        p.commit().unwrap();
+        assert_eq!(p.pending_free_count(), 1);
+        // A pinned snapshot keeps an unsaved page from reuse.
+        p.begin().unwrap();
+        let b = p.allocate().unwrap();
+        p.write(b, page(3)).unwrap();
+        p.commit().unwrap();
+        let pin = p.pin();
+        p.begin().unwrap();
+        p.free(b).unwrap();
+        p.commit().unwrap();
+        assert_eq!(
+            p.read(b).unwrap().data,
+            vec![3; 100],
+            "the snapshot still reads it"
+        );
+        p.begin().unwrap();
+        assert_ne!(p.allocate().unwrap(), b, "not reused while pinned");
+        p.rollback();
+        p.unpin(pin);
     }
 
     #[test]

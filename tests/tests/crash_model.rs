@@ -125,6 +125,7 @@ fn options(durability: Durability) -> Options {
         durability,
         wal_checkpoint_bytes: 16 * 1024,
         checkpoint_freed_pages: 48,
+        checkpoint_unsaved_pages: 96,
         txn_log_limit: 6 * 1024,
     }
 }

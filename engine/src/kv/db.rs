@@ -33,6 +33,9 @@ pub struct Options {
     pub wal_checkpoint_bytes: u64,
     /// Checkpoint once this many pages wait to be freed.
     pub checkpoint_freed_pages: usize,
+    /// Checkpoint once this many pages were committed since the last one
+    /// (bounds the pager's set of them, kept in memory).
+    pub checkpoint_unsaved_pages: usize,
     /// A transaction logging more than this commits by checkpoint instead of
     /// a WAL record (bounds memory: the log is held until commit).
     pub txn_log_limit: usize,
@@ -45,6 +48,7 @@ impl Default for Options {
             durability: Durability::Immediate,
             wal_checkpoint_bytes: 2 * 1024 * 1024,
             checkpoint_freed_pages: 512,
+            checkpoint_unsaved_pages: 4096,
             txn_log_limit: 128 * 1024,
         }
     }
@@ -196,6 +200,7 @@ impl DbInner {
         let o = &self.options;
         if self.wal_bytes >= o.wal_checkpoint_bytes
             || self.pager.pending_free_count() >= o.checkpoint_freed_pages
+            || self.pager.unsaved_count() >= o.checkpoint_unsaved_pages
         {
             self.checkpoint()?;
         }
