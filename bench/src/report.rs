@@ -158,7 +158,7 @@ pub fn svg_chart(
     peers.dedup();
     let bar = 12.0;
     let row = bar * peers.len().max(1) as f64 + 10.0;
-    let (left, width, top) = (300.0, 420.0, 50.0);
+    let (left, width, top) = (300.0, 420.0, 66.0);
     let height = top + row * groups.len() as f64 + 40.0;
     let axis = left + width / 2.0;
     // log2 ratio clamped to +-5 (32x) maps onto half the width.
@@ -176,11 +176,11 @@ pub fn svg_chart(
         let _ = writeln!(
             s,
             "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{p}</text>",
-            left + width - 150.0 + 75.0 * k as f64,
-            24.0,
+            10.0 + 110.0 * k as f64,
+            44.0,
             palette[k % palette.len()],
-            left + width - 136.0 + 75.0 * k as f64,
-            33.0
+            24.0 + 110.0 * k as f64,
+            53.0
         );
     }
     for (g, (group, ids)) in groups.iter().enumerate() {

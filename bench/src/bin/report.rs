@@ -23,8 +23,15 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores")
 }
 
-/// The commit measured, when run from a git checkout.
-fn commit() -> Option<String> {
+/// The commit measured: what `./x bench` recorded in `TARGET/bench-commit`
+/// before measuring, else the checkout's.
+fn commit(target: &std::path::Path) -> Option<String> {
+    if let Ok(recorded) = std::fs::read_to_string(target.join("bench-commit")) {
+        let recorded = recorded.trim();
+        if !recorded.is_empty() {
+            return Some(recorded.to_string());
+        }
+    }
     let out = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .output()
@@ -66,7 +73,7 @@ fn main() -> std::io::Result<()> {
          `node bench/browser/run.mjs` reruns the browser page alone.\n\n",
     );
     md.push_str(&format!("Machine: {}.", machine()));
-    if let Some(c) = commit() {
+    if let Some(c) = commit(&target) {
         md.push_str(&format!(" Commit: {c}."));
     }
     md.push_str("\n\n## The product's floors\n\n");
