@@ -9,30 +9,18 @@
 //!   `CREATE INDEX ... (age)`, WAL mode, `synchronous = FULL`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use moonvault_bench::{random_indexes, users};
+use moonvault_bench::random_indexes;
+use moonvault_bench::setup::{
+    age, moonvault_store, moonvault_users_load, redb_record, redb_users_load, sqlite_users,
+    REDB_BY_AGE as BY_AGE, REDB_USERS as USERS,
+};
+use moonvault_bench::users;
 use moonvault_engine::codec::{Key, Value};
 use moonvault_engine::query::Query;
-use moonvault_engine::{Db, Options, Store, TableId, TableRead};
-use moonvault_pager::store::file::FileStore;
-use redb::{MultimapTableDefinition, ReadableDatabase, TableDefinition};
+use moonvault_engine::{Store, TableId, TableRead};
+use redb::ReadableDatabase;
 use std::hint::black_box;
 use tempfile::TempDir;
-
-const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
-const BY_AGE: MultimapTableDefinition<u64, u64> = MultimapTableDefinition::new("users_by_age");
-
-fn age(i: u64) -> u64 {
-    20 + i % 50
-}
-
-/// redb's record encoding: age and score fixed, then the name.
-fn redb_record(i: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(24);
-    v.extend_from_slice(&age(i).to_le_bytes());
-    v.extend_from_slice(&(i * 10).to_le_bytes());
-    v.extend_from_slice(format!("User {i}").as_bytes());
-    v
-}
 
 struct Moonvault {
     _dir: TempDir,
@@ -42,25 +30,8 @@ struct Moonvault {
 
 fn moonvault(n: u64) -> Moonvault {
     let dir = TempDir::new().expect("tempdir");
-    let fs = FileStore::open(dir.path().join("mv")).expect("file store");
-    let mut options = Options::default();
-    options.pager.cache_bytes = 64 * 1024 * 1024;
-    let store = Store::open(Db::open(Box::new(fs), options).expect("db")).expect("store");
-    let users = store
-        .write(|tx| {
-            let users = tx.ensure_path(&[Key::from("users")])?;
-            tx.create_index(users, "age", false)?;
-            Ok(users)
-        })
-        .expect("schema");
-    store
-        .write(|tx| {
-            for i in 1..=n as i64 {
-                tx.set(users, Key::Int(i), users::record(i))?;
-            }
-            Ok(())
-        })
-        .expect("load");
+    let store = moonvault_store(dir.path());
+    let users = moonvault_users_load(&store, n);
     Moonvault {
         _dir: dir,
         store,
@@ -71,45 +42,13 @@ fn moonvault(n: u64) -> Moonvault {
 fn redb_db(n: u64) -> (TempDir, redb::Database) {
     let dir = TempDir::new().expect("tempdir");
     let db = redb::Database::create(dir.path().join("redb")).expect("redb");
-    let txn = db.begin_write().expect("begin");
-    {
-        let mut users = txn.open_table(USERS).expect("users");
-        let mut by_age = txn.open_multimap_table(BY_AGE).expect("by_age");
-        for i in 1..=n {
-            users.insert(i, redb_record(i).as_slice()).expect("insert");
-            by_age.insert(age(i), i).expect("index");
-        }
-    }
-    txn.commit().expect("commit");
+    redb_users_load(&db, n);
     (dir, db)
 }
 
 fn sqlite_db(n: u64) -> (TempDir, rusqlite::Connection) {
     let dir = TempDir::new().expect("tempdir");
-    let mut conn = rusqlite::Connection::open(dir.path().join("sqlite")).expect("sqlite");
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-         CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER, score INTEGER);
-         CREATE INDEX users_age ON users (age);",
-    )
-    .expect("schema");
-    let txn = conn.transaction().expect("begin");
-    {
-        let mut insert = txn
-            .prepare("INSERT INTO users (id, name, age, score) VALUES (?1, ?2, ?3, ?4)")
-            .expect("prepare");
-        for i in 1..=n {
-            insert
-                .execute(rusqlite::params![
-                    i as i64,
-                    format!("User {i}"),
-                    age(i) as i64,
-                    (i * 10) as i64
-                ])
-                .expect("insert");
-        }
-    }
-    txn.commit().expect("commit");
+    let conn = sqlite_users(dir.path(), n);
     (dir, conn)
 }
 

@@ -2,61 +2,29 @@
 //! durability (every commit durable on return).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use moonvault_bench::setup::{moonvault_db, moonvault_kv_load, redb_kv_load, REDB_KV as TABLE};
 use moonvault_bench::{key, random_indexes, value};
-use moonvault_engine::{Db, KvRead, Options};
-use moonvault_pager::store::file::FileStore;
-use redb::{ReadableDatabase, TableDefinition};
+use moonvault_engine::KvRead;
+use redb::ReadableDatabase;
 use std::hint::black_box;
 use std::ops::Bound;
 use tempfile::TempDir;
-
-const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bench");
-
-/// Native runs give moonvault a native-sized page cache (redb's default
-/// cache is far larger still); `MOONVAULT_BENCH_CACHE` overrides it, e.g.
-/// 524288 for the 512 KiB browser budget.
-fn cache_bytes() -> usize {
-    std::env::var("MOONVAULT_BENCH_CACHE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64 * 1024 * 1024)
-}
-
-fn moonvault_open(dir: &TempDir) -> Db {
-    let store = FileStore::open(dir.path().join("mv")).expect("open file store");
-    let mut options = Options::default();
-    options.pager.cache_bytes = cache_bytes();
-    Db::open(Box::new(store), options).expect("open moonvault")
-}
-
-fn moonvault_loaded(n: u64) -> (TempDir, Db) {
-    let dir = TempDir::new().expect("tempdir");
-    let db = moonvault_open(&dir);
-    let mut txn = db.begin().expect("begin");
-    for i in 0..n {
-        txn.put(&key(i), &value(i)).expect("put");
-    }
-    txn.commit().expect("commit");
-    (dir, db)
-}
 
 fn redb_open(dir: &TempDir) -> redb::Database {
     redb::Database::create(dir.path().join("redb")).expect("open redb")
 }
 
+fn moonvault_loaded(n: u64) -> (TempDir, moonvault_engine::Db) {
+    let dir = TempDir::new().expect("tempdir");
+    let db = moonvault_db(dir.path());
+    moonvault_kv_load(&db, n);
+    (dir, db)
+}
+
 fn redb_loaded(n: u64) -> (TempDir, redb::Database) {
     let dir = TempDir::new().expect("tempdir");
     let db = redb_open(&dir);
-    let txn = db.begin_write().expect("begin");
-    {
-        let mut table = txn.open_table(TABLE).expect("table");
-        for i in 0..n {
-            table
-                .insert(key(i).as_slice(), value(i).as_slice())
-                .expect("insert");
-        }
-    }
-    txn.commit().expect("commit");
+    redb_kv_load(&db, n);
     (dir, db)
 }
 
@@ -68,12 +36,7 @@ fn bulk_load(c: &mut Criterion, n: u64, name: &str) {
             TempDir::new,
             |dir| {
                 let dir = dir.expect("tempdir");
-                let db = moonvault_open(&dir);
-                let mut txn = db.begin().expect("begin");
-                for i in 0..n {
-                    txn.put(&key(i), &value(i)).expect("put");
-                }
-                txn.commit().expect("commit");
+                moonvault_kv_load(&moonvault_db(dir.path()), n);
                 dir
             },
             BatchSize::PerIteration,
@@ -84,17 +47,7 @@ fn bulk_load(c: &mut Criterion, n: u64, name: &str) {
             TempDir::new,
             |dir| {
                 let dir = dir.expect("tempdir");
-                let db = redb_open(&dir);
-                let txn = db.begin_write().expect("begin");
-                {
-                    let mut table = txn.open_table(TABLE).expect("table");
-                    for i in 0..n {
-                        table
-                            .insert(key(i).as_slice(), value(i).as_slice())
-                            .expect("insert");
-                    }
-                }
-                txn.commit().expect("commit");
+                redb_kv_load(&redb_open(&dir), n);
                 dir
             },
             BatchSize::PerIteration,

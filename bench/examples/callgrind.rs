@@ -6,58 +6,40 @@
 //! ```text
 //! cargo build --release -p moonvault-bench --example callgrind
 //! valgrind --tool=callgrind --collect-atstart=no \
-//!     --toggle-collect='callgrind::measured_*' \
+//!     --toggle-collect='callgrind::measured_point_read' \
 //!     target/release/examples/callgrind point_read
 //! ```
 //!
 //! counts exactly what the criterion bench of the same name times (one
-//! iteration). Workloads: point_read, query_range, query_eq, bulk_load,
-//! range_100, point_get, kv_bulk_load, small_txn; `redb_` / `sqlite_`
-//! prefixes run the peers' versions where one exists.
+//! iteration; name the measured function, since a workload's setup may run
+//! another one, such as `measured_users_load`). Workloads: point_read,
+//! query_range, query_eq, bulk_load, range_100, point_get, kv_bulk_load,
+//! small_txn; `redb_bulk_load`, `redb_point_read` and `redb_range_100` run
+//! redb's versions. The stores and loads are the benches' own
+//! (`moonvault_bench::setup`); an optional second argument sets the record
+//! count (default 10,000). `report` prints the B-tree's entry and page
+//! counts after the users load.
 
-use moonvault_bench::{key, random_indexes, users, value};
+use moonvault_bench::setup::{
+    moonvault_db, moonvault_kv_load, moonvault_store, moonvault_users_load, moonvault_users_schema,
+    redb_kv_load, redb_users_load, REDB_KV as TABLE, REDB_USERS as USERS,
+};
+use moonvault_bench::{key, random_indexes, users};
 use moonvault_engine::codec::{Key, Value};
 use moonvault_engine::query::Query;
-use moonvault_engine::{Db, KvRead, Options, ReadTxn, Snapshot, Store, TableId, TableRead};
-use moonvault_pager::store::file::FileStore;
-use redb::{MultimapTableDefinition, ReadableDatabase, TableDefinition};
+use moonvault_engine::{Db, KvRead, ReadTxn, Snapshot, Store, TableId, TableRead};
+use redb::ReadableDatabase;
 use std::hint::black_box;
 use std::ops::Bound;
 use tempfile::TempDir;
 
-const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
-const BY_AGE: MultimapTableDefinition<u64, u64> = MultimapTableDefinition::new("users_by_age");
-const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bench");
-
-fn options() -> Options {
-    let mut options = Options::default();
-    options.pager.cache_bytes = 64 * 1024 * 1024;
-    options
-}
-
 fn mv_store(dir: &TempDir) -> Store {
-    let fs = FileStore::open(dir.path().join("mv")).expect("file store");
-    Store::open(Db::open(Box::new(fs), options()).expect("db")).expect("store")
+    moonvault_store(dir.path())
 }
 
 #[inline(never)]
 fn measured_users_load(store: &Store, n: u64) -> TableId {
-    let users = store
-        .write(|tx| {
-            let users = tx.ensure_path(&[Key::from("users")])?;
-            tx.create_index(users, "age", false)?;
-            Ok(users)
-        })
-        .expect("schema");
-    store
-        .write(|tx| {
-            for i in 1..=n as i64 {
-                tx.set(users, Key::Int(i), users::record(i))?;
-            }
-            Ok(())
-        })
-        .expect("load");
-    users
+    moonvault_users_load(store, n)
 }
 
 #[inline(never)]
@@ -101,19 +83,14 @@ fn query(snap: &Snapshot, q: &Query, expected: usize) {
 }
 
 fn kv_loaded(dir: &TempDir, n: u64) -> Db {
-    let fs = FileStore::open(dir.path().join("mv")).expect("file store");
-    let db = Db::open(Box::new(fs), options()).expect("db");
+    let db = moonvault_db(dir.path());
     measured_kv_load(&db, n);
     db
 }
 
 #[inline(never)]
 fn measured_kv_load(db: &Db, n: u64) {
-    let mut txn = db.begin().expect("begin");
-    for i in 0..n {
-        txn.put(&key(i), &value(i)).expect("put");
-    }
-    txn.commit().expect("commit");
+    moonvault_kv_load(db, n)
 }
 
 #[inline(never)]
@@ -156,30 +133,9 @@ fn measured_small_txn(store: &Store, users: TableId, round: u64, n: u64) {
     }
 }
 
-fn redb_age(i: u64) -> u64 {
-    20 + i % 50
-}
-
-fn redb_record(i: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(24);
-    v.extend_from_slice(&redb_age(i).to_le_bytes());
-    v.extend_from_slice(&(i * 10).to_le_bytes());
-    v.extend_from_slice(format!("User {i}").as_bytes());
-    v
-}
-
 #[inline(never)]
 fn measured_redb_users_load(db: &redb::Database, n: u64) {
-    let txn = db.begin_write().expect("begin");
-    {
-        let mut users = txn.open_table(USERS).expect("users");
-        let mut by_age = txn.open_multimap_table(BY_AGE).expect("by_age");
-        for i in 1..=n {
-            users.insert(i, redb_record(i).as_slice()).expect("insert");
-            by_age.insert(redb_age(i), i).expect("index");
-        }
-    }
-    txn.commit().expect("commit");
+    redb_users_load(db, n)
 }
 
 #[inline(never)]
@@ -264,13 +220,7 @@ fn main() {
                 let t0 = Instant::now();
                 let store = mv_store(&dir);
                 let t1 = Instant::now();
-                let users = store
-                    .write(|tx| {
-                        let users = tx.ensure_path(&[Key::from("users")])?;
-                        tx.create_index(users, "age", false)?;
-                        Ok(users)
-                    })
-                    .expect("schema");
+                let users = moonvault_users_schema(&store);
                 let t2 = Instant::now();
                 let mut tx = store.begin().expect("begin");
                 for i in 1..=n as i64 {
@@ -329,16 +279,7 @@ fn main() {
         }
         "redb_range_100" => {
             let db = redb::Database::create(dir.path().join("redb")).expect("redb");
-            let txn = db.begin_write().expect("begin");
-            {
-                let mut table = txn.open_table(TABLE).expect("table");
-                for i in 0..n {
-                    table
-                        .insert(key(i).as_slice(), value(i).as_slice())
-                        .expect("insert");
-                }
-            }
-            txn.commit().expect("commit");
+            redb_kv_load(&db, n);
             let starts: Vec<Vec<u8>> = random_indexes(n - 100, 100, 11)
                 .into_iter()
                 .map(key)

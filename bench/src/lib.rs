@@ -4,6 +4,7 @@
 pub mod facts;
 pub mod floors;
 pub mod report;
+pub mod setup;
 
 /// A deterministic xorshift generator: reproducible data without a crate.
 #[derive(Clone, Debug)]
