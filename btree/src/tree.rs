@@ -294,6 +294,30 @@ fn splice_owned(
     }
 }
 
+/// Where a cell goes in a leaf, and what the edit does to it.
+struct Placement {
+    /// The slot.
+    at: usize,
+    /// The length and value of the cell it replaces, if the key is there.
+    old: Option<(usize, Old)>,
+    /// The node's size after the edit.
+    size: usize,
+}
+
+/// Where `cell` (for `key`) goes in leaf `id`, whose page is `page`.
+fn leaf_placement(id: PageId, page: &Page, key: &[u8], cell: &[u8]) -> Result<Placement> {
+    let node = Node::parse(id, page.kind, &page.data)?;
+    let (at, old) = match node.search(key)? {
+        Ok(i) => (i, Some((node.cell(i)?.len(), Old::of(node.value(i)?)))),
+        Err(i) => (i, None),
+    };
+    let size = match &old {
+        Some((old_len, _)) => node.len() - old_len + cell.len(),
+        None => node.len() + SLOT + cell.len(),
+    };
+    Ok(Placement { at, old, size })
+}
+
 /// Put `cell` (for `key`) into leaf `id`, whose page is `page`.
 fn leaf_put(
     pager: &mut Pager,
@@ -303,18 +327,7 @@ fn leaf_put(
     cell: &[u8],
 ) -> Result<(Change, Option<Old>)> {
     let page_size = pager.page_size();
-    let (at, old, size) = {
-        let node = Node::parse(id, page.kind, &page.data)?;
-        let (at, old) = match node.search(key)? {
-            Ok(i) => (i, Some((node.cell(i)?.len(), Old::of(node.value(i)?)))),
-            Err(i) => (i, None),
-        };
-        let size = match &old {
-            Some((old_len, _)) => node.len() - old_len + cell.len(),
-            None => node.len() + SLOT + cell.len(),
-        };
-        (at, old, size)
-    };
+    let Placement { at, old, size } = leaf_placement(id, &page, key, cell)?;
     let remove = usize::from(old.is_some());
     let page = if size <= page_size {
         match splice_owned(pager, id, page, at, remove, Some(cell))? {
@@ -860,18 +873,7 @@ impl BTree {
             return Ok(None);
         }
         let page_size = pager.page_size();
-        let (at, old, size) = {
-            let node = Node::parse(leaf, page.kind, &page.data)?;
-            let (at, old) = match node.search(key)? {
-                Ok(i) => (i, Some((node.cell(i)?.len(), Old::of(node.value(i)?)))),
-                Err(i) => (i, None),
-            };
-            let size = match &old {
-                Some((old_len, _)) => node.len() - old_len + cell.len(),
-                None => node.len() + SLOT + cell.len(),
-            };
-            (at, old, size)
-        };
+        let Placement { at, old, size } = leaf_placement(leaf, &page, key, cell)?;
         if size > page_size || (size < min_fill(page_size) && self.root != Some(leaf)) {
             return Ok(None);
         }
