@@ -609,6 +609,32 @@ pub(crate) fn build_branch(child0: PageId, cells: &[(&[u8], PageId)]) -> Vec<u8>
     out
 }
 
+impl Node<'_> {
+    /// The bytes an edit of `remove` (0 or 1) cells at `at` replaces:
+    /// `start..end` in the cell area (empty for an insert), checked against
+    /// the layout.
+    fn edit_range(&self, at: usize, remove: usize) -> Result<(usize, usize)> {
+        let n = self.count;
+        if at > n || at + remove > n {
+            return Err(self.corrupt(format!("edit at {at} of a node with {n} cells")));
+        }
+        let start = if at < n {
+            self.offset(at)?
+        } else {
+            self.data.len()
+        };
+        let end = if remove > 0 {
+            start + self.cell_len_at(start)?
+        } else {
+            start
+        };
+        if start < self.slots_end() || end > self.data.len() {
+            return Err(self.corrupt("cell offsets out of order"));
+        }
+        Ok((start, end))
+    }
+}
+
 /// A copy of `node` with `remove` (0 or 1) cells at `at` replaced by
 /// `insert`: the O(page size) edit behind every leaf insert and delete.
 /// Two block copies plus an offset fix-up per slot; on a damaged layout the
@@ -621,19 +647,8 @@ pub(crate) fn splice(
 ) -> Result<Vec<u8>> {
     let n = node.count;
     let data = node.data;
-    if at > n || at + remove > n {
-        return Err(node.corrupt(format!("edit at {at} of a node with {n} cells")));
-    }
-    let start = if at < n { node.offset(at)? } else { data.len() };
-    let end = if remove > 0 {
-        start + node.cell_len_at(start)?
-    } else {
-        start
-    };
+    let (start, end) = node.edit_range(at, remove)?;
     let slots_end = node.slots_end();
-    if start < slots_end || end > data.len() {
-        return Err(node.corrupt("cell offsets out of order"));
-    }
     let ins = insert.unwrap_or(&[]);
     let new_n = n - remove + usize::from(insert.is_some());
     let header = node.header;
@@ -708,20 +723,8 @@ pub(crate) fn splice_in_place(
 ) -> Result<usize> {
     let (n, header, start, end) = {
         let node = Node::parse(id, kind, data)?;
-        let n = node.count;
-        if at > n || at + remove > n {
-            return Err(node.corrupt(format!("edit at {at} of a node with {n} cells")));
-        }
-        let start = if at < n { node.offset(at)? } else { data.len() };
-        let end = if remove > 0 {
-            start + node.cell_len_at(start)?
-        } else {
-            start
-        };
-        if start < node.slots_end() || end > data.len() {
-            return Err(node.corrupt("cell offsets out of order"));
-        }
-        (n, node.header, start, end)
+        let (start, end) = node.edit_range(at, remove)?;
+        (node.count, node.header, start, end)
     };
     let corrupt = |detail: &str| BTreeError::corrupted(id, detail);
     let ins = insert.unwrap_or(&[]);
