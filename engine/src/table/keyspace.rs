@@ -265,9 +265,24 @@ pub(crate) fn index_entry_key(index: u64, value: &Key, record: &Key) -> KeyBuf {
 
 /// Field value and record key of an index entry key.
 pub(crate) fn decode_index_entry(bytes: &[u8]) -> Result<(Key, Key)> {
+    split_index_entry(bytes, |rest| Ok(decode_key(rest)?))
+}
+
+/// The record key of an index entry key (the field value is checked for
+/// well-formedness but not built).
+pub(crate) fn decode_index_record(bytes: &[u8]) -> Result<Key> {
+    split_index_entry(bytes, |rest| Ok(((), skip_key(rest)?))).map(|((), record)| record)
+}
+
+/// An index entry key's field value, read by `value` (what it makes of it
+/// and the bytes it took), and its record key, which must end the key.
+fn split_index_entry<T>(
+    bytes: &[u8],
+    value: impl FnOnce(&[u8]) -> Result<(T, usize)>,
+) -> Result<(T, Key)> {
     let (_, id_len) = take_id(bytes.get(1..).unwrap_or_default())?;
     let rest = bytes.get(1 + id_len..).unwrap_or_default();
-    let (value, used) = decode_key(rest)?;
+    let (value, used) = value(rest)?;
     let rest = rest.get(used..).unwrap_or_default();
     let (record, used) = decode_key(rest)?;
     if used != rest.len() || bytes.first() != Some(&NS_INDEX) {
@@ -277,23 +292,6 @@ pub(crate) fn decode_index_entry(bytes: &[u8]) -> Result<(Key, Key)> {
         ));
     }
     Ok((value, record))
-}
-
-/// The record key of an index entry key (the field value is checked for
-/// well-formedness but not built).
-pub(crate) fn decode_index_record(bytes: &[u8]) -> Result<Key> {
-    let (_, id_len) = take_id(bytes.get(1..).unwrap_or_default())?;
-    let rest = bytes.get(1 + id_len..).unwrap_or_default();
-    let used = skip_key(rest)?;
-    let rest = rest.get(used..).unwrap_or_default();
-    let (record, used) = decode_key(rest)?;
-    if used != rest.len() || bytes.first() != Some(&NS_INDEX) {
-        return Err(EngineError::corrupted(
-            "index entry",
-            "trailing bytes after the record key",
-        ));
-    }
-    Ok(record)
 }
 
 /// Index entry value: the record's table id.
