@@ -11,14 +11,15 @@ use std::rc::Rc;
 
 use moonvault_lua::mlua;
 use moonvault_lua::wasi_shim::{set_output_sink, Stream};
-use moonvault_web::budget::LUA_HEAP_DEFAULT as LUA_MEMORY_LIMIT;
+use moonvault_web::api::stats::linear_memory;
+use moonvault_web::budget::{LINEAR_MEMORY, LUA_HEAP_DEFAULT as LUA_MEMORY_LIMIT};
 use moonvault_web::{eval, init};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const MEMORY_BUDGET: u32 = 2 * 1024 * 1024;
+const MEMORY_BUDGET: u64 = LINEAR_MEMORY as u64;
 
 fn ok(code: &str) -> String {
     eval(code).unwrap_or_else(|e| panic!("{code}: {e:?}"))
@@ -28,14 +29,6 @@ fn err(code: &str) -> String {
     let e = eval(code).expect_err(code);
     let e: js_sys::Error = e.dyn_into().expect("a JS Error");
     String::from(e.message())
-}
-
-fn memory_bytes() -> u32 {
-    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
-    memory
-        .buffer()
-        .unchecked_into::<js_sys::ArrayBuffer>()
-        .byte_length()
 }
 
 #[wasm_bindgen_test]
@@ -125,7 +118,11 @@ fn memory_limit_is_catchable_and_vm_survives() {
         ok("collectgarbage() local t = {} for i = 1, 1000 do t[i] = i end return #t"),
         "1000"
     );
-    assert!(memory_bytes() <= MEMORY_BUDGET, "{} bytes", memory_bytes());
+    assert!(
+        linear_memory() <= MEMORY_BUDGET,
+        "{} bytes",
+        linear_memory()
+    );
 }
 
 #[wasm_bindgen_test]
@@ -136,22 +133,28 @@ fn moderate_allocations_fit() {
         "4000"
     );
     assert!(LUA_MEMORY_LIMIT < MEMORY_BUDGET as usize);
-    assert!(memory_bytes() <= MEMORY_BUDGET, "{} bytes", memory_bytes());
+    assert!(
+        linear_memory() <= MEMORY_BUDGET,
+        "{} bytes",
+        linear_memory()
+    );
 }
 
 #[wasm_bindgen_test]
 fn memory_cannot_grow_past_budget() {
-    const PAGE: u32 = 64 * 1024;
+    const PAGE: u64 = 64 * 1024;
     let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
     let grow: js_sys::Function = js_sys::Reflect::get(&memory, &"grow".into())
         .unwrap()
         .unchecked_into();
-    let headroom = (MEMORY_BUDGET - memory_bytes()) / PAGE;
+    let headroom = (MEMORY_BUDGET - linear_memory()) / PAGE;
     // One page more than the budget allows must be refused (RangeError)
     // and leave the memory unchanged.
-    let before = memory_bytes();
-    assert!(grow.call1(&memory, &JsValue::from(headroom + 1)).is_err());
-    assert_eq!(memory_bytes(), before);
+    let before = linear_memory();
+    assert!(grow
+        .call1(&memory, &JsValue::from((headroom + 1) as u32))
+        .is_err());
+    assert_eq!(linear_memory(), before);
 }
 
 #[wasm_bindgen_test]

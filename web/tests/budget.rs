@@ -7,44 +7,23 @@
 
 use moonvault_engine::codec::{Key, Value};
 use moonvault_engine::query::{Order, Query};
-use moonvault_engine::{Db, Input, Store, TableRead};
-use moonvault_web::budget::{self, LINEAR_MEMORY};
-use moonvault_web::idb::{IdbOptions, IdbStore, OnLocked};
-use wasm_bindgen::JsCast;
+use moonvault_engine::{Input, TableRead};
+use moonvault_web::api::stats::linear_memory;
+use moonvault_web::budget::LINEAR_MEMORY;
+use moonvault_web::idb::IdbStore;
 use wasm_bindgen_test::*;
+
+mod common;
+
+use common::{close, open};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn memory_bytes() -> usize {
-    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
-    memory
-        .buffer()
-        .unchecked_into::<js_sys::ArrayBuffer>()
-        .byte_length() as usize
-}
-
 fn check_memory(stage: &str) -> usize {
-    let m = memory_bytes();
+    let m = linear_memory() as usize;
     web_sys::console::log_1(&format!("{stage}: linear memory {} KiB", m / 1024).into());
     assert!(m <= LINEAR_MEMORY, "{stage}: {m} bytes of linear memory");
     m
-}
-
-async fn open(name: &str) -> (IdbStore, Store) {
-    let options = IdbOptions {
-        on_locked: OnLocked::Wait,
-        ..IdbOptions::default()
-    };
-    let idb = IdbStore::open(name, options).await.expect("open");
-    let db = Db::open(Box::new(idb.clone()), budget::engine_options()).expect("engine open");
-    (idb, Store::open(db).expect("tables"))
-}
-
-async fn close(idb: IdbStore, store: Store) {
-    let db = store.db().clone();
-    drop(store);
-    db.close().expect("checkpoint");
-    idb.close().await.expect("flush and close");
 }
 
 fn user(i: i64) -> Input {

@@ -13,32 +13,18 @@ use moonvault_engine::export::{export, import};
 use moonvault_engine::query::{Order, Query};
 use moonvault_engine::schema::{FieldRule, Schema};
 use moonvault_engine::{Db, Input, Store, TableRead, ROOT};
-use moonvault_web::budget;
-use moonvault_web::idb::{IdbOptions, IdbStore, OnLocked};
+use moonvault_web::idb::IdbStore;
 use wasm_bindgen_test::*;
 
-wasm_bindgen_test_configure!(run_in_browser);
+mod common;
 
-async fn open(name: &str) -> (IdbStore, Store) {
-    let options = IdbOptions {
-        on_locked: OnLocked::Wait,
-        ..IdbOptions::default()
-    };
-    let idb = IdbStore::open(name, options).await.expect("open");
-    let db = Db::open(Box::new(idb.clone()), budget::engine_options()).expect("engine open");
-    (idb, Store::open(db).expect("tables"))
-}
+use common::{close, open};
+
+wasm_bindgen_test_configure!(run_in_browser);
 
 async fn fresh(name: &str) -> (IdbStore, Store) {
     IdbStore::delete(name).await.expect("delete");
     open(name).await
-}
-
-async fn close(idb: IdbStore, store: Store) {
-    let db = store.db().clone();
-    drop(store);
-    db.close().expect("checkpoint");
-    idb.close().await.expect("close");
 }
 
 /// A crash: the handles go away without a checkpoint or a close; only what

@@ -10,6 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use js_sys::{Array, Object, Reflect};
+use moonvault_web::api::stats::linear_memory;
 use moonvault_web::api::RawVault;
 use moonvault_web::budget::{LINEAR_MEMORY, LUA_HEAP_MAX};
 use wasm_bindgen::{JsCast, JsValue};
@@ -17,14 +18,6 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-fn memory_bytes() -> usize {
-    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
-    memory
-        .buffer()
-        .unchecked_into::<js_sys::ArrayBuffer>()
-        .byte_length() as usize
-}
 
 /// Counts the heap (Rust and Lua: mlua allocates through Rust) to report
 /// what the budget is spent on.
@@ -75,7 +68,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 fn check_memory(stage: &str) {
-    let m = memory_bytes();
+    let m = linear_memory() as usize;
     web_sys::console::log_1(
         &format!(
             "{stage}: linear memory {} KiB, heap {} KiB (peak {} KiB), {} allocations >= 16K, largest {}",
