@@ -21,6 +21,17 @@ pub enum EngineError {
         /// What did not check out.
         detail: String,
     },
+    /// The store (or export file) was written in a format newer than this
+    /// build reads: opening it would misread it, so it is refused.
+    #[error("this {what} was written by a newer moonvault (format {found}); this build reads formats 1 to {supported}: open it with a newer moonvault")]
+    NewerFormat {
+        /// What carries the version (`"store"`, `"export file"`).
+        what: &'static str,
+        /// The format found.
+        found: u8,
+        /// The newest format this build reads.
+        supported: u8,
+    },
     /// A second write transaction was requested while one is open.
     #[error("a write transaction is already open; commit or roll it back first")]
     WriterActive,

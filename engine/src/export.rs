@@ -5,7 +5,8 @@
 //! ```text
 //! offset size field
 //!  0     8    magic "MVEXPORT"
-//!  8     1    format version (1)
+//!  8     1    format version: 1, or 2 when entries may hold format-2
+//!             values (packed records); import reads both
 //!  9     3    reserved, 0
 //! 12     ..   entries: key length u32 LE, value length u32 LE, key, value
 //! ..     4    end marker 0xFFFF_FFFF
@@ -22,7 +23,8 @@ use crate::kv::{Db, KvRead};
 use std::ops::Bound;
 
 const MAGIC: [u8; 8] = *b"MVEXPORT";
-const VERSION: u8 = 1;
+/// The export format this build writes; it imports every version up to it.
+const VERSION: u8 = 2;
 const END: u32 = u32::MAX;
 
 /// Stream every committed entry of `db` to `out`, in chunks.
@@ -103,11 +105,16 @@ impl Importer {
             if self.buf[..8] != MAGIC {
                 return Err(bad("not a moonvault export (bad magic)"));
             }
-            if self.buf[8] != VERSION {
-                return Err(bad(format!(
-                    "export format version {} is not supported",
-                    self.buf[8]
-                )));
+            match self.buf[8] {
+                1..=VERSION => {}
+                0 => return Err(bad("export format version 0")),
+                found => {
+                    return Err(EngineError::NewerFormat {
+                        what: "export file",
+                        found,
+                        supported: VERSION,
+                    })
+                }
             }
             self.crc.update(&self.buf[..12]);
             self.header_seen = true;

@@ -236,14 +236,31 @@ pub(crate) fn table_stats<R: TableRead + ?Sized>(reader: &R, table: TableId) -> 
         ) {
             let (k, v) = entry?;
             let key = decode_entry_key(&k)?;
-            let value = crate::codec::decode_value(&v)?;
+            let value = crate::codec::decode_stored(&v)?;
             if t == table {
                 stats.records += 1;
             }
             stats.entries += 1;
-            stats.logical_bytes += key_logical_size(&key) + value.logical_size() as u64;
+            stats.logical_bytes += key_logical_size(&key) + value.to_value().logical_size() as u64;
             estimate.add(&k, &v);
-            if let Value::Table(child) = value {
+            if let crate::codec::Stored::Record(record) = &value {
+                // A packed record counts as the table of entries it stands
+                // for: one table, its fields as entries.
+                if parent_of(kv, record.id)? != Some((t, key)) {
+                    return Err(EngineError::corrupted(
+                        "table meta",
+                        format!(
+                            "packed record {} is stored under table {t} but its meta disagrees",
+                            record.id
+                        ),
+                    ));
+                }
+                stats.tables += 1;
+                stats.entries += record.fields.len() as u64;
+                for (fk, fv) in &record.fields {
+                    stats.logical_bytes += key_logical_size(fk) + fv.logical_size() as u64;
+                }
+            } else if let crate::codec::Stored::Value(Value::Table(child)) = value {
                 // Follow only consistent links: damaged data cannot loop.
                 if parent_of(kv, child)? != Some((t, key)) {
                     return Err(EngineError::corrupted(

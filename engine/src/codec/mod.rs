@@ -61,7 +61,10 @@
 //! 06   table            child table id, LEB128 varint, canonical
 //! 07   function         crc32 of payload, u32 LE (4) | payload
 //! 08   native function  registry name, UTF-8
-//! 00, 09..FF            unused (00 catches zeroed records; the rest are
+//! 09   packed record    table id varint | fields (format 2; see `record.rs`):
+//!                       only as a table entry's value, read with
+//!                       [`decode_stored`]
+//! 00, 0A..FF            unused (00 catches zeroed records; the rest are
 //!                       free for future formats such as compressed strings)
 //! ```
 //!
@@ -79,6 +82,7 @@
 mod error;
 mod key;
 mod path;
+mod record;
 mod value;
 pub mod varint;
 
@@ -86,5 +90,6 @@ pub use error::{CodecError, Result};
 pub use key::{decode_key, encode_key, Key, NUMBER_KEY_LEN};
 pub(crate) use key::{encode_key_to, skip_key, ByteSink};
 pub use path::fmt_path;
-pub(crate) use value::encode_value_to;
-pub use value::{decode_value, encode_value, Value};
+pub use record::{is_packable_value, Record};
+pub(crate) use value::encode_stored_to;
+pub use value::{decode_entry_value, decode_stored, decode_value, encode_value, Stored, Value};

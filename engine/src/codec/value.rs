@@ -11,6 +11,7 @@
 
 use super::error::{CodecError, Result};
 use super::key::{ByteSink, Key};
+use super::record::{decode_record_body, encode_record_to, Record};
 use super::varint;
 
 const TAG_FALSE: u8 = 0x01;
@@ -21,6 +22,8 @@ const TAG_STR: u8 = 0x05;
 const TAG_TABLE: u8 = 0x06;
 const TAG_FUNCTION: u8 = 0x07;
 const TAG_NATIVE_FUNCTION: u8 = 0x08;
+/// A packed record (`super::record`); format 2.
+pub(super) const TAG_RECORD: u8 = 0x09;
 
 /// A stored Lua value.
 ///
@@ -129,6 +132,84 @@ impl From<Key> for Value {
     }
 }
 
+/// A table entry's value as stored: a plain [`Value`] or a packed
+/// [`Record`] (a child table kept inline in its parent's entry). Outside the
+/// engine a packed record reads as [`Value::Table`] with its id
+/// ([`Stored::into_value`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// A scalar, a function, or a reference to a table of entries.
+    Value(Value),
+    /// A packed record.
+    Record(Record),
+}
+
+impl Stored {
+    /// The value a reader sees: a packed record is the table with its id.
+    pub fn into_value(self) -> Value {
+        match self {
+            Stored::Value(v) => v,
+            Stored::Record(r) => Value::Table(r.id),
+        }
+    }
+
+    /// [`Stored::into_value`] without consuming.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Stored::Value(v) => v.clone(),
+            Stored::Record(r) => Value::Table(r.id),
+        }
+    }
+
+    /// The id of the table this value is, packed or not.
+    pub fn table_id(&self) -> Option<u64> {
+        match self {
+            Stored::Value(Value::Table(id)) => Some(*id),
+            Stored::Record(r) => Some(r.id),
+            Stored::Value(_) => None,
+        }
+    }
+
+    /// Lua's type name (see [`Value::type_name`]).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Stored::Value(v) => v.type_name(),
+            Stored::Record(_) => "table",
+        }
+    }
+}
+
+impl From<Value> for Stored {
+    fn from(v: Value) -> Self {
+        Stored::Value(v)
+    }
+}
+
+/// Append the encoding of a stored value.
+pub(crate) fn encode_stored_to(value: &Stored, out: &mut impl ByteSink) {
+    match value {
+        Stored::Value(v) => encode_value_to(v, out),
+        Stored::Record(r) => encode_record_to(r, out),
+    }
+}
+
+/// Decode a table entry's value: a plain value or a packed record.
+pub fn decode_stored(bytes: &[u8]) -> Result<Stored> {
+    match bytes.split_first() {
+        Some((&TAG_RECORD, body)) => Ok(Stored::Record(decode_record_body(body)?)),
+        _ => Ok(Stored::Value(decode_value(bytes)?)),
+    }
+}
+
+/// A table entry's value as a reader sees it ([`Stored::into_value`]),
+/// without decoding a packed record's fields.
+pub fn decode_entry_value(bytes: &[u8]) -> Result<Value> {
+    match bytes.split_first() {
+        Some((&TAG_RECORD, body)) => Ok(Value::Table(super::record::record_body_id(body)?)),
+        _ => decode_value(bytes),
+    }
+}
+
 /// Append the encoding of `value` to `out`.
 pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
     encode_value_to(value, out);
@@ -230,6 +311,9 @@ pub fn decode_value(bytes: &[u8]) -> Result<Value> {
             Ok(name) => Ok(Value::NativeFunction(name.to_owned())),
             Err(e) => Err(corrupted(format!("native function name is not UTF-8: {e}"))),
         },
+        TAG_RECORD => Err(corrupted(
+            "a packed record where a plain value belongs (decode entries with decode_stored)",
+        )),
         other => Err(corrupted(format!("unknown value tag {other:#04x}"))),
     }
 }

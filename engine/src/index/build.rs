@@ -3,7 +3,7 @@
 use std::ops::Bound;
 
 use super::maintain::{show_key, unique_holder};
-use crate::codec::decode_value;
+use crate::codec::decode_stored;
 use crate::error::{EngineError, Result};
 use crate::table::catalog::IndexDef;
 use crate::table::field::{resolve_key, IntoFieldPath};
@@ -56,6 +56,9 @@ impl Txn {
                 field,
                 unique,
             };
+            // A packed record has no catalog entries (it has no records
+            // either, so this writes nothing an error could strand).
+            tx.ensure_unpacked(table)?;
             tx.build(&def)?;
             tx.raw_put(&def_key, &encode_index_def(id, unique))?;
             tx.catalog_mut().add_index(def.clone());
@@ -73,8 +76,8 @@ impl Txn {
             false,
         );
         while let Some((ek, ev)) = self.kv.cursor_next(&mut cursor)? {
-            let value = decode_value(&ev)?;
-            let crate::codec::Value::Table(record_id) = value else {
+            let value = decode_stored(&ev)?;
+            let Some(record_id) = value.table_id() else {
                 continue;
             };
             let Some(k) = resolve_key(&self.kv, Some(&value), def.field.keys())? else {

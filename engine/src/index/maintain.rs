@@ -18,7 +18,7 @@
 use super::super::table::keyspace::{
     decode_index_entry, index_entry_key, index_value_prefix, prefix_end, TableId,
 };
-use crate::codec::{Key, Value};
+use crate::codec::{Key, Stored, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 use crate::table::field::resolve_key;
@@ -44,7 +44,7 @@ struct LevelRef<'a> {
 }
 
 /// One index entry to move.
-struct Change {
+pub(crate) struct Change {
     index: u64,
     record: Key,
     old: Option<Key>,
@@ -99,8 +99,8 @@ impl Txn {
         table: TableId,
         key: &Key,
         ek: &[u8],
-        old: Option<&Value>,
-        new: &Value,
+        old: Option<&Stored>,
+        new: &Stored,
     ) -> Result<()> {
         let changes = self.index_changes(table, key, old, Some(new), false)?;
         self.apply_changes(&changes)?;
@@ -115,18 +115,18 @@ impl Txn {
         table: TableId,
         key: &Key,
         ek: &[u8],
-        old: Option<&Value>,
+        old: Option<&Stored>,
         child: TableId,
     ) -> Result<()> {
-        let new = Value::Table(child);
+        let new = Stored::Value(Value::Table(child));
         let changes = self.index_changes(table, key, old, Some(&new), true)?;
         self.apply_changes(&changes)?;
         self.put_encoded(ek, &new)
     }
 
-    fn put_encoded(&mut self, ek: &[u8], value: &Value) -> Result<()> {
+    fn put_encoded(&mut self, ek: &[u8], value: &Stored) -> Result<()> {
         let mut bytes: SmallVec<[u8; 64]> = SmallVec::new();
-        crate::codec::encode_value_to(value, &mut bytes);
+        crate::codec::encode_stored_to(value, &mut bytes);
         self.raw_put(ek, &bytes)
     }
 
@@ -137,7 +137,7 @@ impl Txn {
         table: TableId,
         key: &Key,
         ek: &[u8],
-        old: &Value,
+        old: &Stored,
     ) -> Result<()> {
         let changes = self.index_changes(table, key, Some(old), None, false)?;
         self.apply_changes(&changes)?;
@@ -146,12 +146,12 @@ impl Txn {
 
     /// The index entries a write moves. `new_is_empty`: `new` is a table
     /// known to have no entries.
-    fn index_changes(
+    pub(crate) fn index_changes(
         &mut self,
         table: TableId,
         key: &Key,
-        old: Option<&Value>,
-        new: Option<&Value>,
+        old: Option<&Stored>,
+        new: Option<&Stored>,
         new_is_empty: bool,
     ) -> Result<SmallVec<[Change; 1]>> {
         let mut changes = SmallVec::new();
@@ -214,8 +214,8 @@ impl Txn {
         def: &crate::table::IndexDef,
         lv: &LevelRef<'_>,
         rest: &[Key],
-        old: Option<&Value>,
-        new: Option<&Value>,
+        old: Option<&Stored>,
+        new: Option<&Stored>,
         new_is_empty: bool,
     ) -> Result<Option<Change>> {
         {
@@ -235,10 +235,9 @@ impl Txn {
                         // A scalar under the record means the record is a
                         // table: the one below this level, or the value
                         // written when the record itself is written.
-                        let id = match (lv.record_id, new) {
-                            (Some(id), _) => id,
-                            (None, Some(Value::Table(id))) => *id,
-                            _ => {
+                        let id = match (lv.record_id, new.and_then(Stored::table_id)) {
+                            (Some(id), _) | (None, Some(id)) => id,
+                            (None, None) => {
                                 return Err(EngineError::corrupted(
                                     "index",
                                     "an indexed value resolved outside a record",

@@ -17,7 +17,7 @@ pub(crate) mod maintain;
 
 use std::ops::Bound;
 
-use crate::codec::{decode_value, Key, Value};
+use crate::codec::{decode_stored, Key};
 use crate::error::{EngineError, Result};
 use crate::table::catalog::IndexDef;
 use crate::table::field::resolve_key;
@@ -60,8 +60,8 @@ pub fn verify_index<R: TableRead + ?Sized>(reader: &R, def: &IndexDef) -> Result
         false,
     ) {
         let (ek, ev) = entry?;
-        let value = decode_value(&ev)?;
-        let Value::Table(id) = value else { continue };
+        let value = decode_stored(&ev)?;
+        let Some(id) = value.table_id() else { continue };
         let Some(k) = resolve_key(kv, Some(&value), def.field.keys())? else {
             continue;
         };

@@ -1,6 +1,6 @@
 //! The database handle: open and recovery, commit, checkpoints.
 
-use super::root::RootRecord;
+use super::root::{RootRecord, FORMAT};
 use super::txn::{ReadTxn, WriteTxn};
 use super::wal::{self, WalBuffer, WalOp};
 use crate::error::{EngineError, Result};
@@ -67,6 +67,8 @@ pub struct DbStats {
     pub commits: u64,
     /// WAL records replayed by recovery at open.
     pub recovered_records: u64,
+    /// The store's format version (see `kv/root.rs`).
+    pub format: u8,
 }
 
 pub(crate) struct DbInner {
@@ -74,6 +76,9 @@ pub(crate) struct DbInner {
     /// The committed tree.
     pub(crate) tree: BTree,
     pub(crate) options: Options,
+    /// Format version of the durable root record (`FORMAT` once written
+    /// by this build).
+    format: u8,
     /// Next WAL sequence number to write.
     next_seq: u64,
     /// WAL records up to this one are in the durable checkpoint.
@@ -169,6 +174,7 @@ impl DbInner {
         }
         let covered = self.next_seq - 1;
         let root = RootRecord {
+            format: FORMAT,
             tree_root: self.tree.root,
             wal_applied: covered,
         };
@@ -193,6 +199,7 @@ impl DbInner {
         }
         self.wal_applied = covered;
         self.wal_bytes = 0;
+        self.format = FORMAT;
         Ok(())
     }
 
@@ -280,6 +287,7 @@ impl Db {
             pager,
             tree: BTree::new(root.tree_root),
             options,
+            format: root.format,
             next_seq: root.wal_applied + 1,
             wal_applied: root.wal_applied,
             wal_bytes: 0,
@@ -306,6 +314,11 @@ impl Db {
         inner.check_usable()?;
         if inner.writer_open {
             return Err(EngineError::WriterActive);
+        }
+        if inner.format < FORMAT {
+            // An older store: name the new format durably before this
+            // transaction can write anything only it can read.
+            inner.checkpoint()?;
         }
         inner.pager.begin()?;
         inner.writer_open = true;
@@ -354,6 +367,7 @@ impl Db {
             wal_bytes: inner.wal_bytes,
             commits: inner.commits,
             recovered_records: inner.recovered,
+            format: inner.format,
         })
     }
 

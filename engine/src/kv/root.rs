@@ -4,7 +4,8 @@
 //! ```text
 //! offset size field
 //!  0     4    magic "MVRT"
-//!  4     1    format version (1)
+//!  4     1    format version: 1 (until 2026-12), 2 (packed records,
+//!             leaf format 2); a build reads every version up to its own
 //!  5     3    reserved, 0
 //!  8     8    B-tree root page id, u64 LE (0 = empty tree)
 //! 16     8    last WAL sequence number the tree includes, u64 LE
@@ -15,12 +16,19 @@ use crate::error::{EngineError, Result};
 use moonvault_pager::PageId;
 
 const MAGIC: [u8; 4] = *b"MVRT";
-const VERSION: u8 = 1;
+/// The store format this build writes (and the newest it reads). Format 2
+/// adds packed records (engine) and may hold B-tree nodes of the newer
+/// leaf format; everything of format 1 is valid format 2, so a format-1
+/// store is read as it is and its root record is rewritten as format 2
+/// before its first write transaction (`Db::begin`).
+pub const FORMAT: u8 = 2;
 const LEN: usize = 24;
 
 /// The durable root of the engine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RootRecord {
+    /// The store's format version (`FORMAT` for a new store).
+    pub format: u8,
     /// Root page of the single B-tree holding every key.
     pub tree_root: Option<PageId>,
     /// WAL records up to and including this one are in the tree.
@@ -32,7 +40,7 @@ impl RootRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(LEN);
         out.extend_from_slice(&MAGIC);
-        out.push(VERSION);
+        out.push(self.format);
         out.extend_from_slice(&[0; 3]);
         out.extend_from_slice(&self.tree_root.unwrap_or(0).to_le_bytes());
         out.extend_from_slice(&self.wal_applied.to_le_bytes());
@@ -42,19 +50,24 @@ impl RootRecord {
     /// Parse; an empty slice is a new store.
     pub fn decode(bytes: &[u8]) -> Result<RootRecord> {
         if bytes.is_empty() {
-            return Ok(RootRecord::default());
+            return Ok(RootRecord {
+                format: FORMAT,
+                ..RootRecord::default()
+            });
         }
         if bytes.len() != LEN || bytes[..4] != MAGIC {
             return Err(EngineError::corrupted("root record", "bad length or magic"));
         }
-        if bytes[4] != VERSION {
-            return Err(EngineError::corrupted(
-                "root record",
-                format!(
-                    "format version {} is newer than this build understands",
-                    bytes[4]
-                ),
-            ));
+        let format = bytes[4];
+        if format > FORMAT {
+            return Err(EngineError::NewerFormat {
+                what: "store",
+                found: format,
+                supported: FORMAT,
+            });
+        }
+        if format == 0 {
+            return Err(EngineError::corrupted("root record", "format version 0"));
         }
         let u64_at = |at: usize| {
             let mut b = [0u8; 8];
@@ -63,6 +76,7 @@ impl RootRecord {
         };
         let root = u64_at(8);
         Ok(RootRecord {
+            format,
             tree_root: (root != 0).then_some(root),
             wal_applied: u64_at(16),
         })
@@ -76,8 +90,12 @@ mod tests {
     #[test]
     fn round_trip() {
         for r in [
-            RootRecord::default(),
             RootRecord {
+                format: 1,
+                ..RootRecord::default()
+            },
+            RootRecord {
+                format: FORMAT,
                 tree_root: Some(9),
                 wal_applied: 44,
             },
@@ -85,5 +103,24 @@ mod tests {
             assert_eq!(RootRecord::decode(&r.encode()).unwrap(), r);
         }
         assert!(RootRecord::decode(b"short").is_err());
+        assert_eq!(RootRecord::decode(&[]).unwrap().format, FORMAT);
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_by_name() {
+        let mut bytes = RootRecord {
+            format: FORMAT,
+            ..RootRecord::default()
+        }
+        .encode();
+        bytes[4] = FORMAT + 1;
+        let e = RootRecord::decode(&bytes).unwrap_err();
+        assert!(matches!(e, EngineError::NewerFormat { found, .. } if found == FORMAT + 1));
+        assert!(e.to_string().contains("newer moonvault"), "{e}");
+        bytes[4] = 0;
+        assert!(matches!(
+            RootRecord::decode(&bytes),
+            Err(EngineError::Corrupted { .. })
+        ));
     }
 }

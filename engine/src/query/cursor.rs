@@ -13,14 +13,16 @@ use moonvault_btree::Cursor;
 
 use super::plan::{make, upper, Part, Plan, Planned, SortSpec};
 use super::Query;
-use crate::codec::{decode_value, Key, Value};
+use crate::codec::{decode_stored, Key, Stored, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 use crate::table::catalog::Catalog;
 use crate::table::field::{resolve, resolve_key};
 use crate::table::keyspace::{
-    decode_entry_key, decode_index_record, decode_record_id, entry_prefix, prefix_end, TableId,
+    decode_entry_key, decode_index_record, decode_record_id, entry_key, entry_prefix, prefix_end,
+    TableId,
 };
+use crate::table::packed::packed_record;
 use crate::table::read::name_of_path;
 use crate::table::TableRead;
 
@@ -28,6 +30,18 @@ use crate::table::TableRead;
 /// records).
 pub type Row = (Key, Value);
 
+/// A result row with the record as stored: a packed record comes whole,
+/// so reading its fields needs no further lookup.
+pub type StoredRow = (Key, Stored);
+
+/// A row on its way: a row from an index names the record by id until
+/// something needs its content (a filter, a sort, the caller) and it is
+/// fetched from the table (one lookup).
+pub(crate) struct Hit {
+    key: Key,
+    value: Stored,
+    fetched: bool,
+}
 /// A running query. Holds no borrow of the transaction: advance it with
 /// [`QueryCursor::next`], passing the snapshot or transaction it was opened
 /// on (a binding can keep it between calls).
@@ -47,9 +61,13 @@ pub struct QueryCursor {
     part: usize,
     range: usize,
     cursor: Option<Cursor>,
+    /// A scan found an entry (so the table is not a packed record).
+    scanned_any: bool,
+    /// A scanned packed record's fields not yet returned, last first.
+    packed_rest: Option<Vec<(Key, Value)>>,
     residual: Vec<(crate::table::field::FieldPath, super::Cond)>,
     sort: Option<SortSpec>,
-    sorted: Option<std::vec::IntoIter<Row>>,
+    sorted: Option<std::vec::IntoIter<Hit>>,
     sort_cap: usize,
     skip: u64,
     left: Option<u64>,
@@ -78,6 +96,8 @@ impl QueryCursor {
             part: 0,
             range: 0,
             cursor: None,
+            scanned_any: false,
+            packed_rest: None,
             residual: p.residual,
             sort: p.sort,
             sorted: None,
@@ -100,10 +120,51 @@ impl QueryCursor {
         if result.is_err() {
             self.done = true;
         }
+        Ok(result?.map(|hit| (hit.key, hit.value.into_value())))
+    }
+
+    /// [`QueryCursor::next`] with the record as stored (read in full when
+    /// packed).
+    pub fn next_stored<R: TableRead + ?Sized>(&mut self, reader: &R) -> Result<Option<StoredRow>> {
+        let kv = reader.kv();
+        let result = self.advance(kv).and_then(|hit| match hit {
+            Some(mut hit) => {
+                self.fetch(kv, &mut hit)?;
+                Ok(Some((hit.key, hit.value)))
+            }
+            None => Ok(None),
+        });
+        if result.is_err() {
+            self.done = true;
+        }
         result
     }
 
-    fn advance(&mut self, kv: &dyn KvRead) -> Result<Option<Row>> {
+    /// Read an index hit's record from the table, once.
+    fn fetch(&self, kv: &dyn KvRead, hit: &mut Hit) -> Result<()> {
+        if hit.fetched {
+            return Ok(());
+        }
+        let id = hit.value.table_id();
+        let mut found = None;
+        kv.get_with(&entry_key(self.table, &hit.key), &mut |b| {
+            found = Some(decode_stored(b)?);
+            Ok(())
+        })?;
+        match found {
+            Some(value) if value.table_id() == id => hit.value = value,
+            _ => {
+                return Err(crate::error::EngineError::corrupted(
+                    "index",
+                    format!("an index entry names record {} that is not there", hit.key),
+                ))
+            }
+        }
+        hit.fetched = true;
+        Ok(())
+    }
+
+    fn advance(&mut self, kv: &dyn KvRead) -> Result<Option<Hit>> {
         loop {
             if self.done || self.left == Some(0) {
                 self.done = true;
@@ -116,7 +177,7 @@ impl QueryCursor {
                 }
                 self.sorted.as_mut().and_then(Iterator::next)
             } else {
-                self.next_raw(kv)?
+                self.next_hit(kv)?
             };
             let Some(row) = row else {
                 self.done = true;
@@ -134,18 +195,22 @@ impl QueryCursor {
     }
 
     /// The next record passing the filters, in source order.
-    pub(crate) fn next_raw(&mut self, kv: &dyn KvRead) -> Result<Option<Row>> {
-        while let Some(row) = self.next_source(kv)? {
-            if self.passes(kv, &row.1)? {
-                return Ok(Some(row));
+    pub(crate) fn next_hit(&mut self, kv: &dyn KvRead) -> Result<Option<Hit>> {
+        while let Some(mut hit) = self.next_source(kv)? {
+            if self.passes(kv, &mut hit)? {
+                return Ok(Some(hit));
             }
         }
         Ok(None)
     }
 
-    fn passes(&self, kv: &dyn KvRead, value: &Value) -> Result<bool> {
+    fn passes(&self, kv: &dyn KvRead, hit: &mut Hit) -> Result<bool> {
+        if self.residual.is_empty() {
+            return Ok(true);
+        }
+        self.fetch(kv, hit)?;
         for (field, cond) in &self.residual {
-            let v = resolve(kv, Some(value), field.keys())?;
+            let v = resolve(kv, Some(&hit.value), field.keys())?;
             if !cond.matches(v.as_ref()) {
                 return Ok(false);
             }
@@ -154,7 +219,7 @@ impl QueryCursor {
     }
 
     /// The next row of the source parts (before filtering).
-    fn next_source(&mut self, kv: &dyn KvRead) -> Result<Option<Row>> {
+    fn next_source(&mut self, kv: &dyn KvRead) -> Result<Option<Hit>> {
         loop {
             let Some(part) = self.parts.get(self.part) else {
                 return Ok(None);
@@ -177,7 +242,11 @@ impl QueryCursor {
                     });
                     let mut row = None;
                     kv.cursor_next_with(cursor, &mut |k, v| {
-                        row = Some((decode_index_record(k)?, Value::Table(decode_record_id(v)?)));
+                        row = Some(Hit {
+                            key: decode_index_record(k)?,
+                            value: Stored::Value(Value::Table(decode_record_id(v)?)),
+                            fetched: false,
+                        });
                         Ok(())
                     })?;
                     match row {
@@ -189,6 +258,23 @@ impl QueryCursor {
                     }
                 }
                 Part::Scan { unorderable } => {
+                    if let Some(rest) = &mut self.packed_rest {
+                        match rest.pop() {
+                            Some((key, v)) => {
+                                return Ok(Some(Hit {
+                                    key,
+                                    value: Stored::Value(v),
+                                    fetched: true,
+                                }))
+                            }
+                            None => {
+                                self.packed_rest = None;
+                                self.cursor = None;
+                                self.part += 1;
+                                continue;
+                            }
+                        }
+                    }
                     let table = self.table;
                     let cursor = self.cursor.get_or_insert_with(|| {
                         let lo = entry_prefix(table);
@@ -197,18 +283,34 @@ impl QueryCursor {
                     });
                     let mut entry = None;
                     kv.cursor_next_with(cursor, &mut |k, v| {
-                        entry = Some((decode_entry_key(k)?, decode_value(v)?));
+                        entry = Some((decode_entry_key(k)?, decode_stored(v)?));
                         Ok(())
                     })?;
                     match entry {
                         Some((key, value)) => {
+                            self.scanned_any = true;
                             if let Some(field) = unorderable {
                                 // The index part already yielded these.
                                 if resolve_key(kv, Some(&value), field.keys())?.is_some() {
                                     continue;
                                 }
                             }
-                            return Ok(Some((key, value)));
+                            return Ok(Some(Hit {
+                                key,
+                                value,
+                                fetched: true,
+                            }));
+                        }
+                        None if !self.scanned_any => {
+                            // An empty range: the table may be a packed
+                            // record, whose fields are its entries (all
+                            // scalars, so none has an indexable field).
+                            self.scanned_any = true;
+                            let mut fields = packed_record(kv, table)?
+                                .map(|r| r.fields)
+                                .unwrap_or_default();
+                            fields.reverse();
+                            self.packed_rest = Some(fields);
                         }
                         None => {
                             self.cursor = None;
@@ -221,7 +323,7 @@ impl QueryCursor {
     }
 
     /// Drain the filtered source into order (heap or capped sort).
-    fn sort_all(&mut self, kv: &dyn KvRead) -> Result<Vec<Row>> {
+    fn sort_all(&mut self, kv: &dyn KvRead) -> Result<Vec<Hit>> {
         let Some(spec) = self.sort.clone() else {
             return Ok(Vec::new());
         };
@@ -233,12 +335,13 @@ impl QueryCursor {
             cap,
         };
         let mut heap: BinaryHeap<Sorted> = BinaryHeap::new();
-        while let Some((key, value)) = self.next_raw(kv)? {
-            let by = resolve_key(kv, Some(&value), spec.field.keys())?;
+        while let Some(mut hit) = self.next_hit(kv)? {
+            self.fetch(kv, &mut hit)?;
+            let by = resolve_key(kv, Some(&hit.value), spec.field.keys())?;
             let row = Sorted {
                 by,
-                key,
-                value,
+                key: hit.key,
+                value: hit.value,
                 descending: spec.descending,
             };
             match spec.keep {
@@ -260,7 +363,11 @@ impl QueryCursor {
         Ok(heap
             .into_sorted_vec()
             .into_iter()
-            .map(|s| (s.key, s.value))
+            .map(|s| Hit {
+                key: s.key,
+                value: s.value,
+                fetched: true,
+            })
             .collect())
     }
 }
@@ -284,7 +391,7 @@ fn table_name(kv: &dyn KvRead, table: TableId) -> String {
 struct Sorted {
     by: Option<Key>,
     key: Key,
-    value: Value,
+    value: Stored,
     descending: bool,
 }
 

@@ -27,7 +27,7 @@ mod cursor;
 mod plan;
 
 pub use condition::Cond;
-pub use cursor::{result_order, QueryCursor, Row};
+pub use cursor::{result_order, QueryCursor, Row, StoredRow};
 pub use plan::{Access, Estimate, Plan, SortPlan};
 
 use crate::codec::Key;
@@ -268,7 +268,7 @@ pub(crate) fn count(kv: &dyn KvRead, catalog: &Catalog, query: &Query) -> Result
         None => {
             let mut cursor = QueryCursor::from_planned(planned);
             let mut n = 0u64;
-            while cursor.next_raw(kv)?.is_some() {
+            while cursor.next_hit(kv)?.is_some() {
                 n += 1;
             }
             n

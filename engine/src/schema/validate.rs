@@ -18,6 +18,7 @@ use crate::kv::KvRead;
 use crate::table::field::get_value;
 use crate::table::input::Input;
 use crate::table::keyspace::{decode_entry_key, entry_prefix, prefix_end, schema_key, TableId};
+use crate::table::packed::packed_record;
 use crate::table::{TableRead, Txn};
 use std::ops::Bound;
 
@@ -82,14 +83,25 @@ impl Node<'_> {
             Node::Stored(Some(Value::Table(id))) => {
                 let start = entry_prefix(*id);
                 let end = prefix_end(&start);
+                let mut any = false;
                 for entry in kv.range(
                     Bound::Included(&start),
                     end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
                     false,
                 ) {
+                    any = true;
                     let k = decode_entry_key(&entry?.0)?;
                     if !allowed(&k) {
                         return Ok(Some(k));
+                    }
+                }
+                if !any {
+                    if let Some(record) = packed_record(kv, *id)? {
+                        return Ok(record
+                            .fields
+                            .into_iter()
+                            .map(|(k, _)| k)
+                            .find(|k| !allowed(k)));
                     }
                 }
                 Ok(None)
@@ -423,6 +435,7 @@ impl Txn {
                     if let Some((k, violation)) = bad {
                         return Err(tx.violation_error(table, &k, violation)?);
                     }
+                    tx.ensure_unpacked(table)?;
                     tx.raw_put(&schema_key(table), &super::codec::encode_schema(&schema))?;
                     tx.catalog_mut().set_schema(table, Some(schema));
                 }

@@ -4,7 +4,8 @@
 use std::fmt;
 
 use super::keyspace::entry_key;
-use crate::codec::{decode_value, fmt_path, Key, Value};
+use super::packed::packed_record;
+use crate::codec::{decode_stored, fmt_path, Key, Record, Stored, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 
@@ -108,40 +109,75 @@ pub fn normalize_key(key: Key) -> Result<Key> {
     }
 }
 
-/// Read one entry's value.
+/// Read one entry's value (a packed record reads as its table id).
 pub(crate) fn get_value(kv: &dyn KvRead, table: u64, key: &Key) -> Result<Option<Value>> {
+    Ok(get_stored(kv, table, key)?.map(Stored::into_value))
+}
+
+/// Read one entry's value as stored. `table` may be a packed record: an
+/// absent entry key sends the read to the record in its parent's entry.
+pub(crate) fn get_stored(kv: &dyn KvRead, table: u64, key: &Key) -> Result<Option<Stored>> {
     let mut value = None;
     kv.get_with(&entry_key(table, key), &mut |bytes| {
-        value = Some(decode_value(bytes)?);
+        value = Some(decode_stored(bytes)?);
         Ok(())
     })?;
-    Ok(value)
+    if value.is_some() {
+        return Ok(value);
+    }
+    Ok(packed_record(kv, table)?.and_then(|r| field_of(r, key)))
+}
+
+/// Field `key` of a packed record, taken out of it.
+fn field_of(record: Record, key: &Key) -> Option<Stored> {
+    let i = record.position(key).ok()?;
+    record
+        .fields
+        .into_iter()
+        .nth(i)
+        .map(|(_, v)| Stored::Value(v))
 }
 
 /// The value at `path` below `value` (the value itself for an empty path):
-/// walks child tables; a non-table in the way means "missing".
+/// walks child tables, packed or not; a non-table in the way means
+/// "missing".
 pub(crate) fn resolve(
     kv: &dyn KvRead,
-    value: Option<&Value>,
+    value: Option<&Stored>,
     path: &[Key],
 ) -> Result<Option<Value>> {
     let Some((first, rest)) = path.split_first() else {
-        return Ok(value.cloned());
+        return Ok(value.map(Stored::to_value));
     };
-    let Some(Value::Table(mut table)) = value else {
-        return Ok(None);
+    let mut table = match value {
+        Some(Stored::Value(Value::Table(t))) => *t,
+        Some(Stored::Record(r)) => {
+            return Ok(if rest.is_empty() {
+                r.get(first).cloned()
+            } else {
+                None
+            })
+        }
+        _ => return Ok(None),
     };
     let mut key = first;
     let mut rest = rest;
     loop {
-        let found = get_value(kv, table, key)?;
+        let found = get_stored(kv, table, key)?;
         match rest.split_first() {
-            None => return Ok(found),
+            None => return Ok(found.map(Stored::into_value)),
             Some((next, more)) => match found {
-                Some(Value::Table(t)) => {
+                Some(Stored::Value(Value::Table(t))) => {
                     table = t;
                     key = next;
                     rest = more;
+                }
+                Some(Stored::Record(r)) => {
+                    return Ok(if more.is_empty() {
+                        field_of(r, next).map(Stored::into_value)
+                    } else {
+                        None
+                    })
                 }
                 _ => return Ok(None),
             },
@@ -152,12 +188,15 @@ pub(crate) fn resolve(
 /// [`resolve`] as an index key: scalars only (see [`Value::as_key`]).
 pub(crate) fn resolve_key(
     kv: &dyn KvRead,
-    value: Option<&Value>,
+    value: Option<&Stored>,
     path: &[Key],
 ) -> Result<Option<Key>> {
     if path.is_empty() {
         // The value itself: no clone of it on the way to its key.
-        return Ok(value.and_then(Value::as_key));
+        return Ok(match value {
+            Some(Stored::Value(v)) => v.as_key(),
+            _ => None,
+        });
     }
     Ok(resolve(kv, value, path)?.and_then(|v| v.as_key()))
 }

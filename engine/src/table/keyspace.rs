@@ -7,10 +7,12 @@
 //! 00 'v'                        -> user schema version, u64 LE (absent: 0)
 //! 00 'g'                        -> catalog generation, u64 LE (absent: 0)
 //! 00 't' <table id>             -> table meta: parent id varint | key in parent (key encoding)
+//!                                  [| 01: packed record, format 2]
 //! 00 'i' <table id> <field path: encoded keys>
 //!                               -> index def: index id u64 LE | flags u8 (bit 0 unique)
 //! 00 's' <table id>             -> schema (schema/codec.rs)
 //! 01 <table id> <encoded key>   -> encoded value (codec::Value); a child table is Value::Table(id)
+//!                                  or a packed record (codec::Record, format 2)
 //! 02 <index id> <encoded field value> <encoded record key>
 //!                               -> record's table id, LEB128 varint
 //!
@@ -99,24 +101,47 @@ pub(crate) fn meta_key(table: TableId) -> KeyBuf {
 
 /// Table meta value: parent id and the key under which it sits there.
 pub(crate) fn encode_meta(parent: TableId, key: &Key) -> Vec<u8> {
+    encode_meta_as(parent, key, false)
+}
+
+/// Flag byte after a packed record's meta (format 2). A table of entries
+/// has no flag byte, as in format 1.
+const META_PACKED: u8 = 0x01;
+
+/// A table's meta, with the packed flag when `packed`: the table's
+/// content is the packed record in `parent[key]`, not a key range.
+pub(crate) fn encode_meta_as(parent: TableId, key: &Key, packed: bool) -> Vec<u8> {
     let mut v = Vec::with_capacity(16);
     varint::encode_u64(parent, &mut v);
     encode_key(key, &mut v);
+    if packed {
+        v.push(META_PACKED);
+    }
     v
 }
 
 /// Inverse of [`encode_meta`].
 pub(crate) fn decode_meta(table: TableId, bytes: &[u8]) -> Result<(TableId, Key)> {
+    decode_meta_as(table, bytes).map(|(parent, key, _)| (parent, key))
+}
+
+/// Inverse of [`encode_meta_as`]: parent, key, and whether the table is a
+/// packed record.
+pub(crate) fn decode_meta_as(table: TableId, bytes: &[u8]) -> Result<(TableId, Key, bool)> {
     let (parent, used) = varint::decode_u64(bytes)?;
     let rest = bytes.get(used..).unwrap_or_default();
     let (key, used) = decode_key(rest)?;
-    if used != rest.len() {
-        return Err(EngineError::corrupted(
-            "table meta",
-            format!("meta of table {table} has trailing bytes"),
-        ));
-    }
-    Ok((parent, key))
+    let packed = match rest.get(used..).unwrap_or_default() {
+        [] => false,
+        [META_PACKED] => true,
+        _ => {
+            return Err(EngineError::corrupted(
+                "table meta",
+                format!("meta of table {table} has trailing bytes"),
+            ))
+        }
+    };
+    Ok((parent, key, packed))
 }
 
 /// `01 <table>`: the prefix of every entry of `table`.

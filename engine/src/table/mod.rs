@@ -27,6 +27,7 @@ pub(crate) mod field;
 pub(crate) mod input;
 pub mod keyspace;
 mod moves;
+pub(crate) mod packed;
 pub(crate) mod read;
 mod store;
 #[cfg(test)]

@@ -13,12 +13,12 @@
 //! (a child's meta re-linked to its new key, index entries inserted). So a
 //! unique index never sees a value twice midway, whatever the permutation.
 
-use super::field::normalize_key;
+use super::field::{get_stored, normalize_key};
 use super::input::{check_key_len, Input};
-use super::keyspace::{encode_meta, entry_key, meta_key, TableId};
-use super::read::{EntryCursor, TableRead};
+use super::keyspace::{encode_meta_as, entry_key, meta_key, TableId};
+use super::read::EntryCursor;
 use super::write::Txn;
-use crate::codec::{Key, Value};
+use crate::codec::{Key, Stored, Value};
 use crate::error::{EngineError, Result};
 
 impl Txn {
@@ -59,18 +59,27 @@ impl Txn {
             tx.ensure_exists(table)?;
             let mut values = Vec::with_capacity(norm.len());
             for (from, _) in &norm {
-                values.push(tx.get(table, from)?);
+                values.push(get_stored(&tx.kv, table, from)?);
             }
             if tx.catalog.schema_count() > 0 {
                 for ((_, to), v) in norm.iter().zip(&values) {
                     let input = match v {
                         None => Input::Nil,
-                        Some(Value::Table(id)) => literal_of(tx, *id)?,
-                        Some(v) => Input::Value(v.clone()),
+                        Some(Stored::Value(Value::Table(id))) => literal_of(tx, *id)?,
+                        Some(Stored::Record(r)) => Input::Table(
+                            r.fields
+                                .iter()
+                                .map(|(k, v)| (k.clone(), Input::Value(v.clone())))
+                                .collect(),
+                        ),
+                        Some(Stored::Value(v)) => Input::Value(v.clone()),
                     };
                     tx.check_schemas_above(table, to, &input)?;
                 }
             }
+            // Moves re-key entries of a table of entries: a packed list
+            // (of scalars) becomes one first.
+            tx.ensure_unpacked(table)?;
             for ((from, _), v) in norm.iter().zip(&values) {
                 if let Some(v) = v {
                     tx.delete_entry(table, from, &entry_key(table, from), v)?;
@@ -78,9 +87,9 @@ impl Txn {
             }
             for ((_, to), v) in norm.iter().zip(values) {
                 let ek = entry_key(table, to);
-                let old = tx.get(table, to)?;
-                if let Some(Value::Table(child)) = &old {
-                    tx.drop_table(*child, table, to)?;
+                let old = get_stored(&tx.kv, table, to)?;
+                if let Some(old) = &old {
+                    tx.drop_child(old, table, to)?;
                 }
                 match v {
                     None => {
@@ -89,9 +98,10 @@ impl Txn {
                         }
                     }
                     Some(v) => {
-                        if let Value::Table(child) = &v {
-                            tx.raw_put(&meta_key(*child), &encode_meta(table, to))?;
-                            tx.remember_parent(*child, (table, to.clone()));
+                        let packed = matches!(v, Stored::Record(_));
+                        if let Some(child) = v.table_id() {
+                            tx.raw_put(&meta_key(child), &encode_meta_as(table, to, packed))?;
+                            tx.remember_link(child, (table, to.clone(), packed));
                         }
                         tx.put_entry(table, to, &ek, old.as_ref(), &v)?;
                     }
@@ -147,7 +157,7 @@ fn literal_of(tx: &Txn, id: TableId) -> Result<Input> {
 mod tests {
     use super::*;
     use crate::schema::{FieldRule, Schema};
-    use crate::table::{Store, ROOT};
+    use crate::table::{Store, TableRead, ROOT};
     use crate::testutil::{dump, k, verify_all};
 
     fn int(n: i64) -> Key {

@@ -8,12 +8,13 @@ use moonvault_btree::Cursor;
 use smallvec::SmallVec;
 
 use super::catalog::{Catalog, IndexDef};
-use super::field::{get_value, resolve};
+use super::field::{get_stored, get_value, resolve};
 use super::keyspace::{
     decode_entry_key, decode_key_exact, decode_meta, decode_u64, entry_prefix, meta_key,
     prefix_end, KeyBuf, TableId, KEY_USER_VERSION, ROOT,
 };
-use crate::codec::{decode_value, fmt_path, Key, Value};
+use super::packed::packed_record;
+use crate::codec::{decode_stored, fmt_path, Key, Record, Stored, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 use crate::query::{Plan, Query, QueryCursor};
@@ -48,10 +49,22 @@ pub trait TableRead {
         get_value(self.kv(), table, key)
     }
 
+    /// `table[key]` as stored: a packed record comes whole (its fields
+    /// need no further lookup); otherwise as [`TableRead::get`].
+    fn get_stored(&self, table: TableId, key: &Key) -> Result<Option<Stored>> {
+        get_stored(self.kv(), table, key)
+    }
+
+    /// The packed record `table` is, read in full; `None` for a table of
+    /// entries (or none at all).
+    fn packed(&self, table: TableId) -> Result<Option<Record>> {
+        packed_record(self.kv(), table)
+    }
+
     /// The value at `path` below `table` (`get_path(users, ["u1", "age"])`);
     /// `None` when any step is missing or not a table.
     fn get_path(&self, table: TableId, path: &[Key]) -> Result<Option<Value>> {
-        resolve(self.kv(), Some(&Value::Table(table)), path)
+        resolve(self.kv(), Some(&Stored::Value(Value::Table(table))), path)
     }
 
     /// Lua's `next`: the first entry after `after` (the first entry for
@@ -80,19 +93,39 @@ pub trait TableRead {
     fn len(&self, table: TableId) -> Result<u64> {
         let start = entry_prefix(table);
         let end = prefix_end(&start);
-        self.kv().count(
+        let n = self.kv().count(
             Bound::Included(&start),
             end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-        )
+        )?;
+        if n > 0 {
+            return Ok(n);
+        }
+        Ok(self.packed(table)?.map_or(0, |r| r.fields.len() as u64))
     }
 
     /// A border of `table`, as Lua's `#` defines it: `n >= 0` with
     /// `t[n] ~= nil` (or `n == 0`) and `t[n + 1] == nil`. Found with
     /// O(log n) lookups by doubling then bisecting, like Lua's own.
     fn border(&self, table: TableId) -> Result<i64> {
-        let present = |n: i64| -> Result<bool> { Ok(self.get(table, &Key::Int(n))?.is_some()) };
+        let present = |n: i64| -> Result<bool> {
+            Ok(self
+                .kv()
+                .get(&super::keyspace::entry_key(table, &Key::Int(n)))?
+                .is_some())
+        };
         if !present(1)? {
-            return Ok(0);
+            // Empty, a table without t[1], or a packed record: the border
+            // of its fields.
+            return Ok(match self.packed(table)? {
+                Some(r) => {
+                    let mut n = 0;
+                    while r.get(&Key::Int(n + 1)).is_some() {
+                        n += 1;
+                    }
+                    n
+                }
+                None => 0,
+            });
         }
         // Invariant: t[lo] present; t[hi] absent (or hi is past i64::MAX).
         let mut lo: i64 = 1;
@@ -257,6 +290,21 @@ pub struct EntryCursor {
     table: TableId,
     /// Where to start; `None`: at the table's first entry.
     after: Option<KeyBuf>,
+    /// The same, as a key (to continue in a packed record).
+    after_key: Option<Key>,
+    state: Source,
+}
+
+/// Where an [`EntryCursor`] reads: unknown until the key range answers.
+#[derive(Debug)]
+enum Source {
+    /// Nothing read yet.
+    Unknown,
+    /// The table is a key range (it had an entry).
+    Range,
+    /// The table is a packed record: its fields not yet returned, last
+    /// first.
+    Packed(Vec<(Key, Value)>),
 }
 
 impl EntryCursor {
@@ -271,18 +319,54 @@ impl EntryCursor {
             cursor: None,
             table,
             after: after.map(|k| super::keyspace::entry_key(table, k)),
+            after_key: after.cloned(),
+            state: Source::Unknown,
+        }
+    }
+
+    /// Once the key range came back empty on the first read: the packed
+    /// record's fields after `after`, if the table is one.
+    fn packed_rest<R: TableRead + ?Sized>(&mut self, reader: &R) -> Result<()> {
+        let mut fields = match reader.packed(self.table)? {
+            Some(r) => r.fields,
+            None => Vec::new(),
+        };
+        if let Some(after) = &self.after_key {
+            fields.retain(|(k, _)| k > after);
+        }
+        fields.reverse();
+        self.state = Source::Packed(fields);
+        Ok(())
+    }
+
+    /// The next packed field, when reading a packed record.
+    fn pop_packed(&mut self) -> Option<Option<(Key, Value)>> {
+        match &mut self.state {
+            Source::Packed(rest) => Some(rest.pop()),
+            _ => None,
         }
     }
 
     /// The next entry, or `None` at the end.
     pub fn next<R: TableRead + ?Sized>(&mut self, reader: &R) -> Result<Option<(Key, Value)>> {
+        if let Some(field) = self.pop_packed() {
+            return Ok(field);
+        }
         let kv = reader.kv();
         let cursor = self.cursor(kv);
         let mut entry = None;
         kv.cursor_next_with(cursor, &mut |k, v| {
-            entry = Some((decode_entry_key(k)?, decode_value(v)?));
+            entry = Some((decode_entry_key(k)?, decode_stored(v)?.into_value()));
             Ok(())
         })?;
+        match (&entry, &self.state) {
+            (Some(_), _) => self.state = Source::Range,
+            (None, Source::Unknown) => {
+                self.packed_rest(reader)?;
+                return Ok(self.pop_packed().flatten());
+            }
+            (None, _) => {}
+        }
         Ok(entry)
     }
 
@@ -295,6 +379,16 @@ impl EntryCursor {
         max: usize,
         out: &mut Ahead,
     ) -> Result<()> {
+        if let Source::Packed(rest) = &mut self.state {
+            while out.len() < max {
+                match rest.pop() {
+                    Some(field) => out.push(field),
+                    None => break,
+                }
+            }
+            out.reverse();
+            return Ok(());
+        }
         let kv = reader.kv();
         let prefix = entry_prefix(self.table);
         let cursor = self.cursor(kv);
@@ -305,9 +399,17 @@ impl EntryCursor {
                 Some(rest) => decode_key_exact(rest)?,
                 None => decode_entry_key(k)?,
             };
-            out.push((key, decode_value(v)?));
+            out.push((key, decode_stored(v)?.into_value()));
             Ok(())
         })?;
+        match (out.is_empty(), &self.state) {
+            (false, _) => self.state = Source::Range,
+            (true, Source::Unknown) => {
+                self.packed_rest(reader)?;
+                return self.next_run(reader, max, out);
+            }
+            (true, _) => {}
+        }
         out.reverse();
         Ok(())
     }

@@ -24,12 +24,13 @@ use super::catalog::Catalog;
 use super::field::normalize_key;
 use super::input::{check_key_len, normalize, Input};
 use super::keyspace::{
-    decode_entry_key, decode_u64, encode_meta, entry_key, entry_prefix, meta_key, prefix_end,
-    TableId, FIRST_INDEX_ID, FIRST_TABLE_ID, KEY_CATALOG_GEN, KEY_NEXT_INDEX, KEY_NEXT_TABLE,
-    KEY_USER_VERSION, ROOT,
+    decode_entry_key, decode_meta_as, decode_u64, encode_meta, entry_key, entry_prefix, meta_key,
+    prefix_end, TableId, FIRST_INDEX_ID, FIRST_TABLE_ID, KEY_CATALOG_GEN, KEY_NEXT_INDEX,
+    KEY_NEXT_TABLE, KEY_USER_VERSION, ROOT,
 };
-use super::read::{parent_of, TableRead, MAX_TABLE_DEPTH};
-use crate::codec::{decode_value, Key, Value};
+use super::packed::pack_literal;
+use super::read::{TableRead, MAX_TABLE_DEPTH};
+use crate::codec::{decode_stored, Key, Stored, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::{Durability, KvRead, WriteTxn};
 use moonvault_btree::Cursor;
@@ -46,9 +47,10 @@ pub struct Txn {
     catalog_changed: bool,
     /// The store's committed-catalog cache, updated on commit.
     shared: Rc<RefCell<Rc<Catalog>>>,
-    /// Parent links read or created in this transaction (table ids are
-    /// not attacker-chosen: the pager's id hasher, not SipHash).
-    parents: IdMap<(TableId, Key)>,
+    /// Parent links (with the packed flag) read or created in this
+    /// transaction (table ids are not attacker-chosen: the pager's id
+    /// hasher, not SipHash).
+    parents: IdMap<(TableId, Key, bool)>,
     next_table: Option<u64>,
     next_table_dirty: bool,
     next_index: Option<u64>,
@@ -265,24 +267,37 @@ impl Txn {
 
     /// Parent link of `table` (cached); `None` for the root.
     pub(crate) fn parent_link(&mut self, table: TableId) -> Result<Option<(TableId, Key)>> {
+        Ok(self.link(table)?.map(|(p, k, _)| (p, k)))
+    }
+
+    /// Parent link of `table` and whether it is a packed record (cached);
+    /// `None` for the root; an error for a table that does not exist.
+    pub(crate) fn link(&mut self, table: TableId) -> Result<Option<(TableId, Key, bool)>> {
         if table == ROOT {
             return Ok(None);
         }
         if let Some(link) = self.parents.get(&table) {
             return Ok(Some(link.clone()));
         }
-        let link = parent_of(&self.kv, table)?;
-        if let Some(l) = &link {
-            self.remember_parent(table, l.clone());
+        match self.kv.get(&meta_key(table))? {
+            Some(bytes) => {
+                let link = decode_meta_as(table, &bytes)?;
+                self.remember_link(table, link.clone());
+                Ok(Some(link))
+            }
+            None => Err(EngineError::NoSuchTable { id: table }),
         }
-        Ok(link)
     }
 
-    pub(crate) fn remember_parent(&mut self, table: TableId, link: (TableId, Key)) {
+    pub(crate) fn remember_link(&mut self, table: TableId, link: (TableId, Key, bool)) {
         if self.parents.len() >= PARENT_CACHE_LIMIT {
             self.parents.clear();
         }
         self.parents.insert(table, link);
+    }
+
+    pub(crate) fn forget_link(&mut self, table: TableId) {
+        self.parents.remove(&table);
     }
 
     /// Check that `child`'s parent link is `parent[key]` (the value there
@@ -300,7 +315,7 @@ impl Txn {
         }
     }
 
-    fn alloc_table_id(&mut self) -> Result<TableId> {
+    pub(crate) fn alloc_table_id(&mut self) -> Result<TableId> {
         let next = match self.next_table {
             Some(n) => n,
             None => match self.kv.get(&KEY_NEXT_TABLE)? {
@@ -335,7 +350,7 @@ impl Txn {
     fn new_table(&mut self, parent: TableId, key: &Key) -> Result<TableId> {
         let id = self.alloc_table_id()?;
         self.raw_put(&meta_key(id), &encode_meta(parent, key))?;
-        self.remember_parent(id, (parent, key.clone()));
+        self.remember_link(id, (parent, key.clone(), false));
         Ok(id)
     }
 
@@ -346,6 +361,11 @@ impl Txn {
     /// (table ids come from a counter and are never reused), so writing
     /// them skips the lookup of an old value.
     pub(crate) fn assign(&mut self, table: TableId, key: Key, input: Input) -> Result<()> {
+        // Only the target itself can be a packed record: everything below
+        // is either created here or a table of entries reached through one.
+        if self.assign_into_packed(table, &key, &input)? {
+            return Ok(());
+        }
         // (table, key, input, whether `table` was created by this call)
         let mut work: smallvec::SmallVec<[(TableId, Key, Input, bool); 8]> =
             smallvec::smallvec![(table, key, input, false)];
@@ -356,7 +376,7 @@ impl Txn {
             } else {
                 let mut old = None;
                 self.kv.get_with(&ek, &mut |b| {
-                    old = Some(decode_value(b)?);
+                    old = Some(decode_stored(b)?);
                     Ok(())
                 })?;
                 old
@@ -364,30 +384,54 @@ impl Txn {
             match input {
                 Input::Nil => {
                     if let Some(old) = old {
-                        if let Value::Table(child) = old {
-                            self.drop_table(child, t, &k)?;
-                        }
+                        self.drop_child(&old, t, &k)?;
                         self.delete_entry(t, &k, &ek, &old)?;
                     }
                 }
                 Input::Value(v) => {
-                    if old.as_ref() == Some(&v) {
+                    if matches!(&old, Some(Stored::Value(o)) if *o == v) {
                         continue;
                     }
-                    if let Some(Value::Table(child)) = old {
-                        self.drop_table(child, t, &k)?;
+                    if let Some(old) = &old {
+                        self.drop_child(old, t, &k)?;
                     }
-                    self.put_entry(t, &k, &ek, old.as_ref(), &v)?;
+                    self.put_entry(t, &k, &ek, old.as_ref(), &Stored::Value(v))?;
                 }
                 Input::Table(entries) => {
                     let (child, created) = match old {
-                        Some(Value::Table(child)) => {
+                        Some(Stored::Value(Value::Table(child))) => {
                             self.check_child(child, t, &k)?;
                             self.check_replacement(child, &entries)?;
                             self.clear_except(child, &entries)?;
                             (child, false)
                         }
+                        Some(Stored::Record(record)) => {
+                            let id = record.id;
+                            self.check_child(id, t, &k)?;
+                            if let Some(next) = pack_literal(id, &entries, self.page_size) {
+                                if next != record {
+                                    let old = Stored::Record(record);
+                                    self.put_entry(t, &k, &ek, Some(&old), &Stored::Record(next))?;
+                                }
+                                continue;
+                            }
+                            self.unpack(t, &k, record)?;
+                            self.check_replacement(id, &entries)?;
+                            self.clear_except(id, &entries)?;
+                            (id, false)
+                        }
                         other => {
+                            if let Some(mut record) = pack_literal(0, &entries, self.page_size) {
+                                record.id = self.new_packed(t, &k)?;
+                                self.put_entry(
+                                    t,
+                                    &k,
+                                    &ek,
+                                    other.as_ref(),
+                                    &Stored::Record(record),
+                                )?;
+                                continue;
+                            }
                             let child = self.new_table(t, &k)?;
                             self.put_new_table_entry(t, &k, &ek, other.as_ref(), child)?;
                             (child, true)
@@ -401,6 +445,16 @@ impl Txn {
             }
         }
         Ok(())
+    }
+
+    /// Before the entry `table[key]` holding `old` is deleted or replaced:
+    /// delete the table it refers to, or forget the packed record it is.
+    pub(crate) fn drop_child(&mut self, old: &Stored, table: TableId, key: &Key) -> Result<()> {
+        match old {
+            Stored::Value(Value::Table(child)) => self.drop_table(*child, table, key),
+            Stored::Record(record) => self.drop_packed(record, table, key),
+            Stored::Value(_) => Ok(()),
+        }
     }
 
     fn table_cursor(&self, table: TableId) -> Cursor {
@@ -421,10 +475,8 @@ impl Txn {
             if Input::lookup(keep, &k).is_some() {
                 continue;
             }
-            let old = decode_value(&ev)?;
-            if let Value::Table(child) = old {
-                self.drop_table(child, table, &k)?;
-            }
+            let old = decode_stored(&ev)?;
+            self.drop_child(&old, table, &k)?;
             // The cursor re-seeks after writes, so deleting behind it is safe.
             self.delete_entry(table, &k, &ek, &old)?;
         }
@@ -453,8 +505,8 @@ impl Txn {
             match self.kv.cursor_next(&mut frame.cursor)? {
                 Some((ek, ev)) => {
                     let k = decode_entry_key(&ek)?;
-                    match decode_value(&ev)? {
-                        Value::Table(child) => {
+                    match decode_stored(&ev)? {
+                        Stored::Value(Value::Table(child)) => {
                             if stack.len() >= MAX_TABLE_DEPTH {
                                 return Err(EngineError::corrupted(
                                     "table",
@@ -471,17 +523,22 @@ impl Txn {
                                 cursor,
                             });
                         }
-                        v => self.delete_entry(t, &k, &ek, &v)?,
+                        v => {
+                            if let Stored::Record(record) = &v {
+                                self.drop_packed(record, t, &k)?;
+                            }
+                            self.delete_entry(t, &k, &ek, &v)?
+                        }
                     }
                 }
                 None => {
                     let done = stack.pop();
                     self.raw_delete(&meta_key(t))?;
-                    self.parents.remove(&t);
+                    self.forget_link(t);
                     if let (Some(done), Some(up)) = (done, stack.last()) {
                         let pt = up.table;
                         let ek = entry_key(pt, &done.key);
-                        self.delete_entry(pt, &done.key, &ek, &Value::Table(t))?;
+                        self.delete_entry(pt, &done.key, &ek, &Stored::Value(Value::Table(t)))?;
                     }
                 }
             }
