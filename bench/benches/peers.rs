@@ -11,11 +11,11 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use moonvault_bench::random_indexes;
 use moonvault_bench::setup::{
-    age, moonvault_store, moonvault_users_load, redb_record, redb_users_load, sqlite_users,
-    REDB_BY_AGE as BY_AGE, REDB_USERS as USERS,
+    age, moonvault_record_fields, moonvault_store, moonvault_users_load, redb_record,
+    redb_users_load, sqlite_users, REDB_BY_AGE as BY_AGE, REDB_USERS as USERS,
 };
 use moonvault_bench::users;
-use moonvault_engine::codec::{Key, Value};
+use moonvault_engine::codec::Key;
 use moonvault_engine::query::Query;
 use moonvault_engine::{Store, TableId, TableRead};
 use redb::ReadableDatabase;
@@ -79,15 +79,11 @@ fn point_reads(c: &mut Criterion, n: u64) {
         let snap = mv.store.read().expect("snapshot");
         b.iter(|| {
             for &i in &probes {
-                let Some(Value::Table(record)) =
-                    snap.get(mv.users, &Key::Int(i as i64 + 1)).expect("get")
-                else {
-                    panic!("record {i} missing");
-                };
-                let fields = snap
-                    .entries(record)
-                    .try_fold(0usize, |n, e| e.map(|_| n + 1))
-                    .expect("fields");
+                let record = snap
+                    .get_stored(mv.users, &Key::Int(i as i64 + 1))
+                    .expect("get")
+                    .expect("present");
+                let fields = moonvault_record_fields(&snap, record);
                 assert_eq!(black_box(fields), 3);
             }
         })
@@ -147,17 +143,10 @@ fn queries(c: &mut Criterion, n: u64) {
             assert!(snap.explain(&q).expect("plan").uses_index());
             b.iter(|| {
                 let mut got = 0;
-                for record in snap.query(&q).expect("query") {
-                    let (_, value) = record.expect("record");
-                    let Value::Table(id) = value else {
-                        panic!("not a record")
-                    };
+                let mut cursor = snap.query_cursor(&q).expect("query");
+                while let Some((_, record)) = cursor.next_stored(&snap).expect("record") {
                     // Materialise the record, as the peers return rows.
-                    got += snap
-                        .entries(id)
-                        .try_fold(0usize, |n, e| e.map(|_| n + 1))
-                        .expect("fields")
-                        / 3;
+                    got += moonvault_record_fields(&snap, record) / 3;
                 }
                 assert_eq!(got, expected);
             })

@@ -21,11 +21,12 @@
 //! counts after the users load.
 
 use moonvault_bench::setup::{
-    moonvault_db, moonvault_kv_load, moonvault_store, moonvault_users_load, moonvault_users_schema,
-    redb_kv_load, redb_users_load, REDB_KV as TABLE, REDB_USERS as USERS,
+    moonvault_db, moonvault_kv_load, moonvault_record_fields, moonvault_store,
+    moonvault_users_load, moonvault_users_schema, redb_kv_load, redb_users_load, REDB_KV as TABLE,
+    REDB_USERS as USERS,
 };
 use moonvault_bench::{key, random_indexes, users};
-use moonvault_engine::codec::{Key, Value};
+use moonvault_engine::codec::Key;
 use moonvault_engine::query::Query;
 use moonvault_engine::{Db, KvRead, ReadTxn, Snapshot, Store, TableId, TableRead};
 use redb::ReadableDatabase;
@@ -49,14 +50,11 @@ fn measured_point_read(snap: &Snapshot, users: TableId, probes: &[u64]) {
 
 fn point_read(snap: &Snapshot, users: TableId, probes: &[u64]) {
     for &i in probes {
-        let Some(Value::Table(record)) = snap.get(users, &Key::Int(i as i64 + 1)).expect("get")
-        else {
-            panic!("record {i} missing");
-        };
-        let fields = snap
-            .entries(record)
-            .try_fold(0usize, |n, e| e.map(|_| n + 1))
-            .expect("fields");
+        let record = snap
+            .get_stored(users, &Key::Int(i as i64 + 1))
+            .expect("get")
+            .expect("present");
+        let fields = moonvault_record_fields(snap, record);
         assert_eq!(black_box(fields), 3);
     }
 }
@@ -68,16 +66,9 @@ fn measured_query(snap: &Snapshot, q: &Query, expected: usize) {
 
 fn query(snap: &Snapshot, q: &Query, expected: usize) {
     let mut got = 0;
-    for record in snap.query(q).expect("query") {
-        let (_, value) = record.expect("record");
-        let Value::Table(id) = value else {
-            panic!("not a record")
-        };
-        got += snap
-            .entries(id)
-            .try_fold(0usize, |n, e| e.map(|_| n + 1))
-            .expect("fields")
-            / 3;
+    let mut cursor = snap.query_cursor(q).expect("query");
+    while let Some((_, record)) = cursor.next_stored(snap).expect("record") {
+        got += moonvault_record_fields(snap, record) / 3;
     }
     assert_eq!(got, expected);
 }

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use moonvault_engine::codec::Key;
-use moonvault_engine::{Db, Options, Store, TableId};
+use moonvault_engine::codec::{Key, Stored, Value};
+use moonvault_engine::{Db, Options, Store, TableId, TableRead};
 use moonvault_pager::store::file::FileStore;
 use redb::{MultimapTableDefinition, TableDefinition};
 
@@ -68,6 +68,20 @@ pub fn moonvault_users_load(store: &Store, n: u64) -> TableId {
         })
         .expect("load");
     users
+}
+
+/// Fields of a record read in full, as the peers return rows: a packed
+/// record came whole with its entry; a table of entries is read entry by
+/// entry.
+pub fn moonvault_record_fields(reader: &impl TableRead, record: Stored) -> usize {
+    match record {
+        Stored::Record(r) => r.fields.len(),
+        Stored::Value(Value::Table(id)) => reader
+            .entries(id)
+            .try_fold(0usize, |n, e| e.map(|_| n + 1))
+            .expect("fields"),
+        Stored::Value(other) => panic!("not a record: {other:?}"),
+    }
 }
 
 /// The key/value data set `0..n` in one moonvault transaction.

@@ -154,6 +154,9 @@ pub(crate) struct TxState {
     /// Commits since open; names the open transaction in savepoints.
     commits: u64,
     lineage: u64,
+    /// Changes with every write, restore, commit and rollback: values read
+    /// at one version stay valid while it holds (the read cache's key).
+    version: u64,
     durability: Durability,
 }
 
@@ -175,6 +178,7 @@ impl TxState {
             failed: None,
             commits: 0,
             lineage: 0,
+            version: 0,
             durability,
         }
     }
@@ -187,6 +191,11 @@ impl TxState {
     /// Changes whenever a rollback discarded state (see the module docs).
     pub(crate) fn lineage(&self) -> u64 {
         self.lineage
+    }
+
+    /// Changes whenever what a read would see may have changed.
+    pub(crate) fn version(&self) -> u64 {
+        self.version
     }
 
     fn txn(&mut self) -> Result<&mut Txn, EngineError> {
@@ -230,6 +239,7 @@ impl TxState {
             return Err(EngineError::TxnAborted(why.clone()));
         }
         let before = self.applied;
+        self.version += 1;
         // The entry itself counts too, so the limit bounds the log's real
         // memory even for scalar assignments (whose copies hold nothing).
         let approx_bytes = approx_bytes + std::mem::size_of::<(Op, usize)>();
@@ -286,6 +296,7 @@ impl TxState {
     }
 
     fn restore(&mut self, sp: Savepoint) -> Result<(), EngineError> {
+        self.version += 1;
         if sp.serial != self.commits || sp.ops == 0 {
             self.rollback();
             return Ok(());
@@ -330,6 +341,7 @@ impl TxState {
     /// Commit the open transaction (nothing to do when none is open).
     /// `durability` overrides the vault's default for this commit.
     pub(crate) fn commit(&mut self, durability: Option<Durability>) -> Result<(), EngineError> {
+        self.version += 1;
         if let Some(why) = self.failed.take() {
             self.rollback();
             return Err(EngineError::TxnAborted(why));
@@ -361,6 +373,7 @@ impl TxState {
 
     /// Discard the open transaction.
     pub(crate) fn rollback(&mut self) {
+        self.version += 1;
         if let Some(tx) = self.txn.take() {
             tx.rollback();
             self.lineage += 1;

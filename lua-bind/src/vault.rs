@@ -24,6 +24,7 @@ use moonvault_pager::store::BlobStore;
 use crate::chunk::TxState;
 use crate::convert::{strip_traceback, Failure, Resolver};
 use crate::function::{FunctionCodec, Trust};
+use crate::proxy::cache::ReadCache;
 use crate::proxy::Proxies;
 
 /// Default cap of the Lua heap: 2 MiB, as in the browser.
@@ -136,6 +137,8 @@ pub type PrintSink = Box<dyn FnMut(&[u8])>;
 pub(crate) struct Shared {
     pub(crate) tx: RefCell<TxState>,
     pub(crate) proxies: Proxies,
+    /// Values read in the open transaction (see `proxy/cache.rs`).
+    pub(crate) read_cache: ReadCache,
     codec: OnceCell<FunctionCodec>,
     seen_lineage: Cell<u64>,
     depth: Cell<u32>,
@@ -174,6 +177,7 @@ impl Shared {
         let Ok(mut tx) = self.tx.try_borrow_mut() else {
             return Ok(());
         };
+        self.read_cache.check(tx.version());
         let lineage = tx.lineage();
         if lineage == self.seen_lineage.get() {
             return Ok(());
@@ -283,6 +287,7 @@ impl Vault {
                 options.savepoint_log_limit,
             )),
             proxies: Proxies::new(&lua)?,
+            read_cache: ReadCache::new(&lua)?,
             codec: OnceCell::new(),
             seen_lineage: Cell::new(0),
             depth: Cell::new(0),

@@ -4,7 +4,7 @@
 -- `false, message`; `check` raises the message at the caller's position
 -- (level 2: the metamethods tail-call `check`, so its caller is the
 -- script), so errors are plain strings, as with plain tables.
-local mt, raw, originals = ...
+local mt, raw, originals, cache = ...
 local error, select, type, tointeger = error, select, type, math.tointeger
 local rindex, rnewindex, rlen, rnext = raw.index, raw.newindex, raw.len, raw.next
 local rshift, rpermute, rdetach = raw.shift, raw.permute, raw.detach
@@ -15,7 +15,16 @@ local function check(ok, ...)
   error((...), 2)
 end
 
-mt.__index = function(t, k) return check(rindex(t, k)) end
+-- Values read in this transaction are answered from the read cache
+-- (proxy/cache.rs) without calling into Rust.
+mt.__index = function(t, k)
+  local c = cache[t]
+  if c ~= nil then
+    local v = c[k]
+    if v ~= nil then return v end
+  end
+  return check(rindex(t, k))
+end
 mt.__newindex = function(t, k, v) return check(rnewindex(t, k, v)) end
 mt.__len = function(t) return check(rlen(t)) end
 

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use mlua::{Function, Lua, Table, Value};
-use moonvault_engine::codec::Key;
+use moonvault_engine::codec::{Key, Stored};
 use moonvault_engine::table::TableRead;
 use moonvault_engine::{EngineError, TableId, Txn, ROOT};
 
@@ -30,15 +30,32 @@ fn index(lua: &Lua, shared: &Shared, t: &Table, k: &Value) -> Result<Value, Fail
     let Some(key) = read_key(k) else {
         return Ok(Value::Nil);
     };
-    let v = shared.tx()?.read(|tx| {
-        let v = tx.get(id, &key)?;
-        if v.is_none() {
-            still_there(tx, id)?;
-        }
-        Ok(v)
-    })?;
+    let (v, version) = {
+        let mut tx = shared.tx()?;
+        let v = tx.read(|tx| {
+            let v = tx.get_stored(id, &key)?;
+            if v.is_none() {
+                still_there(tx, id)?;
+            }
+            Ok(v)
+        })?;
+        (v, tx.version())
+    };
+    let cache = &shared.read_cache;
     Ok(match v {
-        Some(v) => value_to_lua(lua, shared, v).map_err(|e| at(shared, id, &key, e))?,
+        Some(Stored::Record(record)) => {
+            // A packed record came whole: its fields are cached with it.
+            let proxy = shared.proxies.get(lua, record.id)?;
+            cache.put_record(lua, version, &proxy, &record);
+            let value = Value::Table(proxy);
+            cache.put(lua, version, t, k, &value);
+            value
+        }
+        Some(Stored::Value(v)) => {
+            let value = value_to_lua(lua, shared, v).map_err(|e| at(shared, id, &key, e))?;
+            cache.put(lua, version, t, k, &value);
+            value
+        }
         None => Value::Nil,
     })
 }
@@ -261,7 +278,12 @@ pub(crate) fn install(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<()> {
     let (versions, plain): (Table, Table) = lua
         .load(include_str!("meta.lua"))
         .set_name("=moonvault.proxy")
-        .call((shared.proxies.metatable.clone(), raw, originals))?;
+        .call((
+            shared.proxies.metatable.clone(),
+            raw,
+            originals,
+            shared.read_cache.table.clone(),
+        ))?;
     globals.set("Memory", shared.proxies.get(lua, ROOT)?)?;
     let mt = &shared.proxies.metatable;
     let dispatcher = |name: &str| -> mlua::Result<Function> {

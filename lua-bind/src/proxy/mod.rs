@@ -18,6 +18,7 @@
 //! handed out again; [`Proxies::revalidate`] marks the proxies of tables
 //! that no longer exist as dead (id 0) so they can never alias a new table.
 
+pub(crate) mod cache;
 pub(crate) mod dispatch;
 pub(crate) mod meta;
 
