@@ -280,14 +280,16 @@ impl Vault {
     fn build(store: Store, options: VaultOptions) -> mlua::Result<Vault> {
         let lua = crate::new_vm(options.memory_limit)?;
         let globals = lua.globals();
+        let proxies = Proxies::new(&lua)?;
+        let read_cache = ReadCache::new(&proxies.metatable);
         let shared = Rc::new(Shared {
             tx: RefCell::new(TxState::new(
                 store,
                 options.durability,
                 options.savepoint_log_limit,
             )),
-            proxies: Proxies::new(&lua)?,
-            read_cache: ReadCache::new(&lua)?,
+            proxies,
+            read_cache,
             codec: OnceCell::new(),
             seen_lineage: Cell::new(0),
             depth: Cell::new(0),

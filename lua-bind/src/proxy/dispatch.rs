@@ -13,9 +13,10 @@
 //!
 //! Each replacement is a C closure, like the original: it stays a
 //! standard-library C function that the function codec can store by name.
-//! For a first argument whose metatable is the proxy metatable it calls the
-//! proxy version (upvalue 2); otherwise the original (upvalue 3), with the
-//! same arguments. The original is reached through a one-line Lua wrapper
+//! For a first argument whose metatable is the proxy metatable (or a hot
+//! proxy's own metatable, marked `__proxy` = the proxy metatable:
+//! proxy/cache.rs) it calls the proxy version (upvalue 2); otherwise the
+//! original (upvalue 3), with the same arguments. The original is reached through a one-line Lua wrapper
 //! (meta.lua), so its argument errors still name it ("bad argument #2 to
 //! 'insert'"): called straight from C, Lua could only call it '?'.
 
@@ -33,12 +34,19 @@ unsafe extern "C-unwind" fn dispatch(l: *mut ffi::lua_State) -> c_int {
     // SAFETY: called by Lua as a C closure with its three upvalues; every
     // index used is an argument slot, an upvalue, or a slot this function
     // pushed (at most 2 beyond the arguments; Lua guarantees LUA_MINSTACK
-    // free slots on entry).
+    // free slots on entry). `lua_rawget` on a table calls no metamethod.
     unsafe {
         let mut target = 3;
         if ffi::lua_getmetatable(l, 1) != 0 {
             if ffi::lua_rawequal(l, -1, ffi::lua_upvalueindex(1)) != 0 {
                 target = 2;
+            } else {
+                ffi::lua_pushstring(l, c"__proxy".as_ptr());
+                ffi::lua_rawget(l, -2);
+                if ffi::lua_rawequal(l, -1, ffi::lua_upvalueindex(1)) != 0 {
+                    target = 2;
+                }
+                ffi::lua_settop(l, -2);
             }
             ffi::lua_settop(l, -2);
         }

@@ -4,8 +4,8 @@
 -- `false, message`; `check` raises the message at the caller's position
 -- (level 2: the metamethods tail-call `check`, so its caller is the
 -- script), so errors are plain strings, as with plain tables.
-local mt, raw, originals, cache = ...
-local error, select, type, tointeger = error, select, type, math.tointeger
+local mt, raw, originals = ...
+local error, select, type, tointeger, rawget = error, select, type, math.tointeger, rawget
 local rindex, rnewindex, rlen, rnext = raw.index, raw.newindex, raw.len, raw.next
 local rshift, rpermute, rdetach = raw.shift, raw.permute, raw.detach
 local sort = table.sort
@@ -15,16 +15,11 @@ local function check(ok, ...)
   error((...), 2)
 end
 
--- Values read in this transaction are answered from the read cache
--- (proxy/cache.rs) without calling into Rust.
-mt.__index = function(t, k)
-  local c = cache[t]
-  if c ~= nil then
-    local v = c[k]
-    if v ~= nil then return v end
-  end
-  return check(rindex(t, k))
-end
+mt.__index = function(t, k) return check(rindex(t, k)) end
+-- A hot proxy (proxy/cache.rs) has its own metatable whose __index is a
+-- table of cached values; a miss there reaches this, with the value
+-- table's owner proxy stored under the shared metatable as key.
+local values_mt = {__index = function(c, k) return check(rindex(rawget(c, mt), k)) end}
 mt.__newindex = function(t, k, v) return check(rnewindex(t, k, v)) end
 mt.__len = function(t) return check(rlen(t)) end
 
@@ -129,4 +124,4 @@ local plain = {
   sort = function(...) return pass(sort(...)) end,
 }
 
-return {next = pnext, insert = pinsert, remove = premove, sort = psort}, plain
+return {next = pnext, insert = pinsert, remove = premove, sort = psort}, plain, values_mt

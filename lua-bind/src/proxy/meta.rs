@@ -275,15 +275,11 @@ pub(crate) fn install(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<()> {
     for name in ["insert", "remove", "sort"] {
         originals.set(name, table_lib.get::<Function>(name)?)?;
     }
-    let (versions, plain): (Table, Table) = lua
+    let (versions, plain, values_mt): (Table, Table, Table) = lua
         .load(include_str!("meta.lua"))
         .set_name("=moonvault.proxy")
-        .call((
-            shared.proxies.metatable.clone(),
-            raw,
-            originals,
-            shared.read_cache.table.clone(),
-        ))?;
+        .call((shared.proxies.metatable.clone(), raw, originals))?;
+    shared.read_cache.set_values_metatable(values_mt);
     globals.set("Memory", shared.proxies.get(lua, ROOT)?)?;
     let mt = &shared.proxies.metatable;
     let dispatcher = |name: &str| -> mlua::Result<Function> {

@@ -1,0 +1,110 @@
+//! The read cache of external tables (proxy/cache.rs): a hot proxy answers
+//! repeated reads from Lua, and nothing it answers is older than the last
+//! write, savepoint restore, commit or rollback.
+
+mod common;
+
+use common::{memory_vault, run, run_err};
+
+#[test]
+fn writes_rollbacks_and_commits_are_seen_through_hot_proxies() {
+    let v = memory_vault();
+    run(
+        &v,
+        "Memory.users = {a = {name = 'Ann', age = 31}, b = {name = 'Bob', age = 40}}",
+    );
+    run(
+        &v,
+        "local a = Memory.users.a
+         assert(a.age == 31 and a.age == 31)          -- a miss, then a hit
+         a.age = 32
+         assert(a.age == 32, 'a write is seen')
+         Memory.users.a = {name = 'Ann', age = 33}    -- a literal over it
+         assert(a.age == 33, 'a replacement is seen')
+         local ok = pcall(store.transaction, function()
+           a.age = 99
+           assert(a.age == 99)
+           error('undo')
+         end)
+         assert(not ok and a.age == 33, 'a rolled back transaction is not seen')
+         local ok2 = pcall(function() a.bad = coroutine.create(print) end)
+         assert(not ok2 and a.bad == nil)
+         store.commit()
+         assert(a.age == 33)
+         a.age = 34
+         store.rollback()
+         assert(a.age == 33, 'store.rollback() is seen')
+         -- hot proxies stay proxies for the library
+         assert(getmetatable(a) == false)
+         local n = 0
+         for k in pairs(a) do n = n + 1 end
+         assert(n == 2)
+         assert(next(a) ~= nil)",
+    );
+    // A chunk that fails leaves nothing cached that it wrote.
+    let err = run_err(
+        &v,
+        "Memory.users.a.age = 50 assert(Memory.users.a.age == 50) error('x')",
+    );
+    assert!(err.contains('x'), "{err}");
+    run(&v, "assert(Memory.users.a.age == 33)");
+}
+
+#[test]
+fn a_deleted_table_is_never_answered_from_the_cache() {
+    let v = memory_vault();
+    run(
+        &v,
+        "Memory.users = {a = {name = 'Ann', age = 31, tags = {1, 2}}}",
+    );
+    let err = run_err(
+        &v,
+        "local a = Memory.users.a
+         assert(a.name == 'Ann')
+         Memory.users.a = nil
+         return a.name",
+    );
+    assert!(err.contains("no longer exists"), "{err}");
+}
+
+#[test]
+fn table_library_sees_hot_proxies_as_external_tables() {
+    let v = memory_vault();
+    run(
+        &v,
+        "Memory.list = {{n = 1}, {n = 2}, {n = 3}}
+         local l = Memory.list
+         assert(l[1].n == 1 and l[2].n == 2)   -- l and its records are hot
+         local first = l[1]
+         table.insert(l, 1, {n = 0})            -- a move, not copies
+         assert(#l == 4 and l[1].n == 0 and l[2] == first and first.n == 1)
+         table.sort(l, function(x, y) return x.n > y.n end)
+         assert(l[1].n == 3 and l[4].n == 0 and first.n == 1)
+         local r = table.remove(l, 1)
+         assert(r.n == 3 and #l == 3 and l[1].n == 2)",
+    );
+}
+
+#[test]
+fn many_records_read_in_one_chunk_stay_correct_past_the_bounds() {
+    let v = memory_vault();
+    run(
+        &v,
+        "Memory.users = {}
+         for i = 1, 3000 do Memory.users[i] = {name = 'u' .. i, age = i % 50} end",
+    );
+    run(
+        &v,
+        "local s = 0
+         for round = 1, 2 do
+           for i = 1, 3000 do
+             local u = Memory.users[i]
+             assert(u.name == 'u' .. i)
+             s = s + u.age
+           end
+         end
+         local expect = 0
+         for i = 1, 3000 do expect = expect + i % 50 end
+         assert(s == 2 * expect)",
+    );
+}
