@@ -130,6 +130,17 @@ pub fn floors(samples: &[Sample], facts: &[Fact]) -> Vec<Floor> {
             Unit::Ratio,
             false,
         );
+        push(
+            format!("logical / stored bytes, users {n} without index"),
+            fact(
+                facts,
+                &format!("compression_users_{n}_noindex"),
+                "logical_ratio",
+            ),
+            2.0,
+            Unit::Ratio,
+            false,
+        );
     }
     push(
         "Lua heap after writing and reading 10K users".into(),

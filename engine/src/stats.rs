@@ -246,7 +246,8 @@ pub(crate) fn table_stats<R: TableRead + ?Sized>(reader: &R, table: TableId) -> 
             if let crate::codec::Stored::Record(record) = &value {
                 // A packed record counts as the table of entries it stands
                 // for: one table, its fields as entries.
-                if parent_of(kv, record.id)? != Some((t, key)) {
+                let linked = crate::table::packed::packed_record(kv, record.id)?;
+                if linked.as_ref() != Some(record) || parent_of(kv, record.id)? != Some((t, key)) {
                     return Err(EngineError::corrupted(
                         "table meta",
                         format!(
