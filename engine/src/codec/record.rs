@@ -47,7 +47,7 @@ impl Record {
         self.fields.binary_search_by(|(k, _)| k.cmp(key))
     }
 
-    /// Bytes [`encode_record_to`] appends.
+    /// Bytes of the record's encoding (tag included).
     pub fn encoded_len(&self) -> usize {
         1 + varint::encoded_len_u64(self.id)
             + self
