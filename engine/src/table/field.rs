@@ -128,6 +128,34 @@ pub(crate) fn get_stored(kv: &dyn KvRead, table: u64, key: &Key) -> Result<Optio
     Ok(packed_record(kv, table)?.and_then(|r| field_of(r, key)))
 }
 
+/// What a read of `table[key]` found: the entry (or its absence) of a
+/// table of entries, or the whole packed record `table` is (which has the
+/// key or not).
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldRead {
+    /// `table` is a table of entries (or does not exist); the entry's
+    /// value, if any.
+    Entry(Option<Stored>),
+    /// `table` is this packed record.
+    Packed(Record),
+}
+
+/// See [`FieldRead`].
+pub(crate) fn read_field(kv: &dyn KvRead, table: u64, key: &Key) -> Result<FieldRead> {
+    let mut value = None;
+    kv.get_with(&entry_key(table, key), &mut |bytes| {
+        value = Some(decode_stored(bytes)?);
+        Ok(())
+    })?;
+    if value.is_some() {
+        return Ok(FieldRead::Entry(value));
+    }
+    Ok(match packed_record(kv, table)? {
+        Some(r) => FieldRead::Packed(r),
+        None => FieldRead::Entry(None),
+    })
+}
+
 /// Field `key` of a packed record, taken out of it.
 fn field_of(record: Record, key: &Key) -> Option<Stored> {
     let i = record.position(key).ok()?;

@@ -35,7 +35,7 @@ mod tests;
 mod write;
 
 pub use catalog::{Catalog, IndexDef};
-pub use field::{normalize_key, FieldPath, IntoFieldPath};
+pub use field::{normalize_key, FieldPath, FieldRead, IntoFieldPath};
 pub use input::{Input, MAX_INPUT_DEPTH};
 pub use keyspace::{TableId, ROOT};
 pub use read::{Entries, EntryCursor, QueryIter, TableRead, ROOT_NAME};

@@ -8,7 +8,7 @@ use moonvault_btree::Cursor;
 use smallvec::SmallVec;
 
 use super::catalog::{Catalog, IndexDef};
-use super::field::{get_stored, get_value, resolve};
+use super::field::{get_stored, get_value, resolve, FieldRead};
 use super::keyspace::{
     decode_entry_key, decode_key_exact, decode_meta, decode_u64, entry_prefix, meta_key,
     prefix_end, KeyBuf, TableId, KEY_USER_VERSION, ROOT,
@@ -53,6 +53,12 @@ pub trait TableRead {
     /// need no further lookup); otherwise as [`TableRead::get`].
     fn get_stored(&self, table: TableId, key: &Key) -> Result<Option<Stored>> {
         get_stored(self.kv(), table, key)
+    }
+
+    /// `table[key]`, or the whole packed record `table` is (for a caller
+    /// that keeps the record's other fields too).
+    fn read_field(&self, table: TableId, key: &Key) -> Result<FieldRead> {
+        super::field::read_field(self.kv(), table, key)
     }
 
     /// The packed record `table` is, read in full; `None` for a table of

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, Table, Value};
 use moonvault_engine::codec::{Key, Stored};
-use moonvault_engine::table::TableRead;
+use moonvault_engine::table::{FieldRead, TableRead};
 use moonvault_engine::{EngineError, TableId, Txn, ROOT};
 
 use super::{ProxyRef, DEAD_MESSAGE};
@@ -30,34 +30,53 @@ fn index(lua: &Lua, shared: &Shared, t: &Table, k: &Value) -> Result<Value, Fail
     let Some(key) = read_key(k) else {
         return Ok(Value::Nil);
     };
-    let (v, version) = {
+    let (read, version) = {
         let mut tx = shared.tx()?;
-        let v = tx.read(|tx| {
-            let v = tx.get_stored(id, &key)?;
-            if v.is_none() {
+        let read = tx.read(|tx| {
+            let read = tx.read_field(id, &key)?;
+            if read == FieldRead::Entry(None) {
                 still_there(tx, id)?;
             }
-            Ok(v)
+            Ok(read)
         })?;
-        (v, tx.version())
+        (read, tx.version())
     };
     let cache = &shared.read_cache;
-    Ok(match v {
-        Some(Stored::Record(record)) => {
-            // A packed record came whole: its fields are cached with it.
-            let proxy = shared.proxies.get(lua, record.id)?;
-            cache.put_record(lua, version, &proxy, &record);
-            let value = Value::Table(proxy);
+    Ok(match read {
+        FieldRead::Entry(Some(v)) => {
+            let value =
+                stored_to_lua(lua, shared, v, version).map_err(|e| at(shared, id, &key, e))?;
             cache.put(lua, version, t, k, &value);
             value
         }
-        Some(Stored::Value(v)) => {
-            let value = value_to_lua(lua, shared, v).map_err(|e| at(shared, id, &key, e))?;
-            cache.put(lua, version, t, k, &value);
-            value
+        FieldRead::Entry(None) => Value::Nil,
+        FieldRead::Packed(record) => {
+            // `t` is a packed record, read whole: cache all its fields.
+            cache.put_record(lua, version, t, &record);
+            match record.get(&key) {
+                Some(v) => value_to_lua(lua, shared, v.clone())?,
+                None => Value::Nil,
+            }
         }
-        None => Value::Nil,
     })
+}
+
+/// A value read at transaction-state `version` as Lua: a packed record
+/// becomes its proxy, with its fields cached (it came whole).
+pub(crate) fn stored_to_lua(
+    lua: &Lua,
+    shared: &Shared,
+    v: Stored,
+    version: u64,
+) -> Result<Value, Failure> {
+    match v {
+        Stored::Record(record) => {
+            let proxy = shared.proxies.get(lua, record.id)?;
+            shared.read_cache.put_record(lua, version, &proxy, &record);
+            Ok(Value::Table(proxy))
+        }
+        Stored::Value(v) => value_to_lua(lua, shared, v),
+    }
 }
 
 /// An error unless table `id` exists. Checked when a read finds nothing

@@ -9,13 +9,14 @@
 //! it would return) ends it with an error.
 
 use mlua::{AnyUserData, Lua, MultiValue, Table, Value};
-use moonvault_engine::codec::{Key, Value as EValue};
+use moonvault_engine::codec::{Key, Stored};
 use moonvault_engine::query::{Cond, Order, Query, QueryCursor};
 use moonvault_engine::table::{FieldPath, TableRead};
 use moonvault_engine::TableId;
 
 use super::path::{existing_table, field_arg, operand, target_arg, Target};
-use crate::convert::{key_to_lua, one, value_to_lua, Failure};
+use crate::convert::{key_to_lua, one, Failure};
+use crate::proxy::meta::stored_to_lua;
 use crate::vault::Shared;
 
 /// A query as built by Lua (resolved to a table when run).
@@ -234,24 +235,38 @@ pub(crate) fn count(shared: &Shared, q: Value) -> Result<MultiValue, Failure> {
     Ok(one(Value::Integer(n as i64)))
 }
 
-/// Up to `max` rows of `q`.
-fn rows(shared: &Shared, q: &LuaQuery, max: Option<u64>) -> Result<Vec<(Key, EValue)>, Failure> {
+/// Up to `max` rows of `q`, and the transaction-state version they were
+/// read at.
+fn rows(
+    shared: &Shared,
+    q: &LuaQuery,
+    max: Option<u64>,
+) -> Result<(Vec<(Key, Stored)>, u64), Failure> {
     let Some(mut query) = q.resolve(shared)? else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     };
     if let Some(max) = max {
         query = query.limit(q.limit.map_or(max, |l| l.min(max)));
     }
     let mut tx = shared.tx()?;
-    Ok(tx.read(|tx| tx.query(&query)?.collect::<Result<Vec<_>, _>>())?)
+    let rows = tx.read(|tx| {
+        let mut cursor = tx.query_cursor(&query)?;
+        let mut rows = Vec::new();
+        while let Some(row) = cursor.next_stored(tx)? {
+            rows.push(row);
+        }
+        Ok(rows)
+    })?;
+    Ok((rows, tx.version()))
 }
 
 /// `q:first()`: the first record and its key, or nil.
 pub(crate) fn first(lua: &Lua, shared: &Shared, q: Value) -> Result<MultiValue, Failure> {
     let q = query_of(&q)?;
-    match rows(shared, &q, Some(1))?.into_iter().next() {
+    let (rows, version) = rows(shared, &q, Some(1))?;
+    match rows.into_iter().next() {
         Some((k, v)) => {
-            let v = value_to_lua(lua, shared, v)?;
+            let v = stored_to_lua(lua, shared, v, version)?;
             Ok(MultiValue::from_vec(vec![v, key_to_lua(lua, &k)?]))
         }
         None => Ok(one(Value::Nil)),
@@ -261,10 +276,10 @@ pub(crate) fn first(lua: &Lua, shared: &Shared, q: Value) -> Result<MultiValue, 
 /// `q:all()`: an array of the records.
 pub(crate) fn all(lua: &Lua, shared: &Shared, q: Value) -> Result<MultiValue, Failure> {
     let q = query_of(&q)?;
-    let rows = rows(shared, &q, None)?;
+    let (rows, version) = rows(shared, &q, None)?;
     let out = lua.create_table_with_capacity(rows.len(), 0)?;
     for (i, (_, v)) in rows.into_iter().enumerate() {
-        out.raw_set(i + 1, value_to_lua(lua, shared, v)?)?;
+        out.raw_set(i + 1, stored_to_lua(lua, shared, v, version)?)?;
     }
     Ok(one(Value::Table(out)))
 }
@@ -272,7 +287,7 @@ pub(crate) fn all(lua: &Lua, shared: &Shared, q: Value) -> Result<MultiValue, Fa
 /// `q:keys()`: an array of the records' keys.
 pub(crate) fn keys(lua: &Lua, shared: &Shared, q: Value) -> Result<MultiValue, Failure> {
     let q = query_of(&q)?;
-    let rows = rows(shared, &q, None)?;
+    let (rows, _) = rows(shared, &q, None)?;
     let out: Table = lua.create_table_with_capacity(rows.len(), 0)?;
     for (i, (k, _)) in rows.into_iter().enumerate() {
         out.raw_set(i + 1, key_to_lua(lua, &k)?)?;
@@ -309,16 +324,16 @@ pub(crate) fn next(lua: &Lua, shared: &Shared, cur: Value) -> Result<MultiValue,
     };
     let row = step(shared, &ud)?;
     Ok(match row {
-        Some((k, v)) => {
+        Some((k, v, version)) => {
             let k = key_to_lua(lua, &k)?;
-            let v = value_to_lua(lua, shared, v)?;
+            let v = stored_to_lua(lua, shared, v, version)?;
             MultiValue::from_vec(vec![k, v])
         }
         None => one(Value::Nil),
     })
 }
 
-fn step(shared: &Shared, ud: &AnyUserData) -> Result<Option<(Key, EValue)>, Failure> {
+fn step(shared: &Shared, ud: &AnyUserData) -> Result<Option<(Key, Stored, u64)>, Failure> {
     let mut cur = ud
         .borrow_mut::<LuaCursor>()
         .map_err(|_| Failure::Message("expected a query cursor".into()))?;
@@ -334,9 +349,9 @@ fn step(shared: &Shared, ud: &AnyUserData) -> Result<Option<(Key, EValue)>, Fail
     let Some(cursor) = cur.cursor.as_mut() else {
         return Ok(None);
     };
-    let row = tx.read(|tx| cursor.next(tx))?;
+    let row = tx.read(|tx| cursor.next_stored(tx))?;
     if row.is_none() {
         cur.cursor = None;
     }
-    Ok(row)
+    Ok(row.map(|(k, v)| (k, v, tx.version())))
 }
