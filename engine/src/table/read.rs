@@ -330,6 +330,54 @@ impl EntryCursor {
         }
     }
 
+    /// The table this cursor reads.
+    pub fn table(&self) -> TableId {
+        self.table
+    }
+
+    /// Over the fields of a packed record already read (a reader walking
+    /// a tree that found it in its parent's entry).
+    pub fn of_record(record: Record) -> EntryCursor {
+        let mut fields = record.fields;
+        fields.reverse();
+        EntryCursor {
+            cursor: None,
+            table: record.id,
+            after: None,
+            after_key: None,
+            state: Source::Packed(fields),
+        }
+    }
+
+    /// [`EntryCursor::next`], with a packed record as stored (whole).
+    pub fn next_stored<R: TableRead + ?Sized>(
+        &mut self,
+        reader: &R,
+    ) -> Result<Option<(Key, Stored)>> {
+        if let Some(field) = self.pop_packed() {
+            return Ok(field.map(|(k, v)| (k, Stored::Value(v))));
+        }
+        let kv = reader.kv();
+        let cursor = self.cursor(kv);
+        let mut entry = None;
+        kv.cursor_next_with(cursor, &mut |k, v| {
+            entry = Some((decode_entry_key(k)?, decode_stored(v)?));
+            Ok(())
+        })?;
+        match (&entry, &self.state) {
+            (Some(_), _) => self.state = Source::Range,
+            (None, Source::Unknown) => {
+                self.packed_rest(reader)?;
+                return Ok(self
+                    .pop_packed()
+                    .flatten()
+                    .map(|(k, v)| (k, Stored::Value(v))));
+            }
+            (None, _) => {}
+        }
+        Ok(entry)
+    }
+
     /// Once the key range came back empty on the first read: the packed
     /// record's fields after `after`, if the table is one.
     fn packed_rest<R: TableRead + ?Sized>(&mut self, reader: &R) -> Result<()> {
@@ -355,25 +403,7 @@ impl EntryCursor {
 
     /// The next entry, or `None` at the end.
     pub fn next<R: TableRead + ?Sized>(&mut self, reader: &R) -> Result<Option<(Key, Value)>> {
-        if let Some(field) = self.pop_packed() {
-            return Ok(field);
-        }
-        let kv = reader.kv();
-        let cursor = self.cursor(kv);
-        let mut entry = None;
-        kv.cursor_next_with(cursor, &mut |k, v| {
-            entry = Some((decode_entry_key(k)?, decode_stored(v)?.into_value()));
-            Ok(())
-        })?;
-        match (&entry, &self.state) {
-            (Some(_), _) => self.state = Source::Range,
-            (None, Source::Unknown) => {
-                self.packed_rest(reader)?;
-                return Ok(self.pop_packed().flatten());
-            }
-            (None, _) => {}
-        }
-        Ok(entry)
+        Ok(self.next_stored(reader)?.map(|(k, v)| (k, v.into_value())))
     }
 
     /// The next entries (at most `max`, those of one B-tree leaf) into

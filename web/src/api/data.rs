@@ -124,8 +124,8 @@ impl RawVault {
             let Some(table) = snap.lookup(parent).map_err(|e| engine(e, idb))? else {
                 return Ok(JsValue::UNDEFINED);
             };
-            match snap.get(table, key).map_err(|e| engine(e, idb))? {
-                Some(v) => from_store::value(&snap, &v, &name),
+            match snap.get_stored(table, key).map_err(|e| engine(e, idb))? {
+                Some(v) => from_store::stored(&snap, v, &name),
                 None => Ok(JsValue::UNDEFINED),
             }
         })

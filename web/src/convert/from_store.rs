@@ -4,7 +4,7 @@
 //! current path, never the subtree (a 100K-record table converts into a JS
 //! structure on the JS heap while the module stays within its budget).
 
-use moonvault_engine::codec::{Key, Value};
+use moonvault_engine::codec::{Key, Stored, Value};
 use moonvault_engine::table::EntryCursor;
 use moonvault_engine::{Result as EngineResult, TableId, TableRead};
 use wasm_bindgen::JsValue;
@@ -66,6 +66,19 @@ fn scalar_value(v: &Value, path: impl FnOnce() -> String) -> ApiResult<Option<Js
     }))
 }
 
+/// A value as stored (read from `reader`) as JS: a packed record converts
+/// from the fields it came with.
+pub fn stored<R: TableRead + ?Sized>(
+    reader: &R,
+    v: Stored,
+    path: &dyn Fn() -> String,
+) -> ApiResult<JsValue> {
+    match v {
+        Stored::Record(record) => table_from(reader, EntryCursor::of_record(record), path),
+        Stored::Value(v) => value(reader, &v, path),
+    }
+}
+
 /// `v` (read from `reader`) as JS; `path` names it in errors (built only
 /// for an error).
 pub fn value<R: TableRead + ?Sized>(
@@ -100,10 +113,19 @@ pub fn table<R: TableRead + ?Sized>(
     id: TableId,
     path: &dyn Fn() -> String,
 ) -> ApiResult<JsValue> {
+    table_from(reader, EntryCursor::new(id), path)
+}
+
+/// [`table`] from a cursor over the table's entries.
+fn table_from<R: TableRead + ?Sized>(
+    reader: &R,
+    cursor: EntryCursor,
+    path: &dyn Fn() -> String,
+) -> ApiResult<JsValue> {
     let engine = |e: moonvault_engine::EngineError| ApiError::engine(&e, None);
     let mut stack = vec![Frame {
-        table: id,
-        cursor: EntryCursor::new(id),
+        table: cursor.table(),
+        cursor,
         out: Container::new(),
         key: None,
     }];
@@ -111,9 +133,19 @@ pub fn table<R: TableRead + ?Sized>(
         let Some(top) = stack.last_mut() else {
             return Ok(JsValue::UNDEFINED);
         };
-        let next: EngineResult<Option<(Key, Value)>> = top.cursor.next(reader);
+        let next: EngineResult<Option<(Key, Stored)>> = top.cursor.next_stored(reader);
         match next.map_err(engine)? {
-            Some((k, Value::Table(child))) => {
+            Some((k, Stored::Record(record))) => {
+                // A packed record came whole with its entry: its fields
+                // are scalars, so it is one level with nothing below.
+                stack.push(Frame {
+                    table: record.id,
+                    cursor: EntryCursor::of_record(record),
+                    out: Container::new(),
+                    key: Some(k),
+                });
+            }
+            Some((k, Stored::Value(Value::Table(child)))) => {
                 // Follow only consistent links, so damaged data cannot
                 // make the walk loop.
                 if reader.parent(child).map_err(engine)?.as_ref() != Some(&(top.table, k.clone())) {
@@ -132,7 +164,7 @@ pub fn table<R: TableRead + ?Sized>(
                     key: Some(k),
                 });
             }
-            Some((k, v)) => {
+            Some((k, Stored::Value(v))) => {
                 let js = scalar_value(&v, || path_of(path, &stack, Some(&k)))?
                     .unwrap_or(JsValue::UNDEFINED);
                 let (class, jk) = key(&k);
