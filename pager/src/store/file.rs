@@ -34,9 +34,9 @@
 //!   old build cannot destroy a newer log. Since a newer version may frame
 //!   its batches otherwise (length, crc), `ver` is read before the crc:
 //!   a version above this build's is [`StoreError::NewerFormat`], unless the
-//!   batch checks out as a version-1 batch once `ver` is put back to 1 (then
-//!   only the version field is damaged: [`StoreError::Corrupted`]). Version
-//!   0 is `Corrupted`.
+//!   batch passes version 1's crc once `ver` is put back to 1 (then only the
+//!   version field is damaged: [`StoreError::Corrupted`]). Version 0 is
+//!   `Corrupted`.
 //! - `sequence` is the previous batch's plus one (a gap is corruption).
 //! - `synced_len` is how many log bytes had been fsynced when the batch was
 //!   written. Recovery uses it to tell a torn tail from damage to durable
@@ -671,10 +671,10 @@ fn read_batch(file: &File, pos: u64, file_len: u64) -> io::Result<Result<Batch, 
         return read_v1(file, pos, file_len, &header);
     }
     // Another version: it may frame its batches otherwise, so its crc
-    // cannot be checked first. If the batch checks out as version 1 once
-    // the field is put back, only the field is damaged.
+    // cannot be checked first. If the batch passes version 1's crc once the
+    // field is put back, only the field is damaged.
     header[4..6].copy_from_slice(&VERSION.to_le_bytes());
-    if read_v1(file, pos, file_len, &header)?.is_ok() {
+    if let Ok(_) | Err(Bad::Invalid(_)) = read_v1(file, pos, file_len, &header)? {
         return Ok(Err(Bad::Invalid(format!(
             "the format version field reads {version}, but the batch checks out as version \
              {VERSION} with it restored: the field is damaged"
