@@ -1,6 +1,7 @@
 //! Errors of the engine layer.
 
 use moonvault_btree::BTreeError;
+use moonvault_pager::store::StoreError;
 use moonvault_pager::PagerError;
 
 /// What went wrong in the engine.
@@ -22,8 +23,11 @@ pub enum EngineError {
         detail: String,
     },
     /// The store (or export file) was written in a format newer than this
-    /// build reads: opening it would misread it, so it is refused.
-    #[error("this {what} was written by a newer moonvault (format {found}); this build reads formats 1 to {supported}: open it with a newer moonvault")]
+    /// build reads: opening it would misread it, so it is refused. (The
+    /// pager's structures and the file store's log report the same inside
+    /// [`EngineError::Pager`], with this wording; see
+    /// [`EngineError::is_newer_format`].)
+    #[error("this {what} was written by a newer moonvault (format {found}); this build reads formats up to {supported}: open it with a newer moonvault")]
     NewerFormat {
         /// What carries the version (`"store"`, `"export file"`).
         what: &'static str,
@@ -152,6 +156,21 @@ impl From<crate::codec::CodecError> for EngineError {
 }
 
 impl EngineError {
+    /// Whether this refuses a store (or export) written by a newer
+    /// moonvault, at whichever layer it was found ([`EngineError::NewerFormat`],
+    /// [`PagerError::NewerFormat`], `StoreError::NewerFormat`). Nothing is
+    /// damaged then: the answer is a newer build, not a backup.
+    pub fn is_newer_format(&self) -> bool {
+        matches!(
+            self,
+            EngineError::NewerFormat { .. }
+                | EngineError::Pager(
+                    PagerError::NewerFormat { .. }
+                        | PagerError::Store(StoreError::NewerFormat { .. })
+                )
+        )
+    }
+
     /// Shorthand for a [`EngineError::Corrupted`] error.
     pub fn corrupted(what: &'static str, detail: impl Into<String>) -> Self {
         EngineError::Corrupted {
@@ -164,8 +183,8 @@ impl EngineError {
 /// Shorthand for engine results.
 pub type Result<T> = std::result::Result<T, EngineError>;
 
-impl From<moonvault_pager::store::StoreError> for EngineError {
-    fn from(e: moonvault_pager::store::StoreError) -> Self {
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
         EngineError::Pager(e.into())
     }
 }

@@ -22,6 +22,19 @@ pub enum PagerError {
         /// What exactly did not check out.
         detail: String,
     },
+    /// A structure (superblock, page frame) whose checksum holds but whose
+    /// format version is newer than this build reads. Nothing is damaged:
+    /// the store was written by a newer moonvault, and opening it here
+    /// would misread it, so it is refused (never skipped or overwritten).
+    #[error("this {what} was written by a newer moonvault (format {found}); this build reads formats up to {supported}: open it with a newer moonvault")]
+    NewerFormat {
+        /// What carries the version (`"store's superblock"`...).
+        what: &'static str,
+        /// The version found.
+        found: u8,
+        /// The newest version of that structure this build reads.
+        supported: u8,
+    },
     /// A page the caller expected does not exist in the store.
     #[error("page {0} is missing from the store; the store is damaged or was modified underneath")]
     MissingPage(PageId),

@@ -15,7 +15,12 @@
 //! 28     ..   payload
 //! ```
 //! The checksum is verified before anything else is trusted, and before the
-//! payload is decompressed.
+//! payload is decompressed. It covers the version byte, so the version is
+//! read only once the checksum holds: a frame of a newer version is
+//! [`PagerError::NewerFormat`], a flipped version bit is `Corrupted`. (A
+//! newer frame version keeps bytes 0..28 as they are, so older builds can
+//! verify it before reading its version; a frame is only ever read after the
+//! superblock and the engine's root record accepted the store's format.)
 
 use crate::error::{PagerError, Result};
 use crate::PageId;
@@ -23,7 +28,8 @@ use crate::PageId;
 /// Size of the frame header.
 pub const FRAME_HEADER: usize = 28;
 const MAGIC: [u8; 4] = *b"MVPG";
-const VERSION: u8 = 1;
+/// The frame version this build writes, and the newest it reads.
+pub const VERSION: u8 = 1;
 const CODEC_RAW: u8 = 0;
 const CODEC_LZ4: u8 = 1;
 
@@ -98,8 +104,16 @@ pub fn decode(id: PageId, blob: &[u8], page_size: usize) -> Result<Page> {
     if blob[..4] != MAGIC {
         return Err(bad("bad magic".into()));
     }
-    if blob[4] != VERSION {
-        return Err(bad(format!("unknown frame version {}", blob[4])));
+    match blob[4] {
+        VERSION => {}
+        0 => return Err(bad("frame version 0".into())),
+        found => {
+            return Err(PagerError::NewerFormat {
+                what: "store's page frame",
+                found,
+                supported: VERSION,
+            })
+        }
     }
     let mut stored_id = [0u8; 8];
     stored_id.copy_from_slice(&blob[8..16]);
@@ -178,6 +192,58 @@ mod tests {
         for len in 0..blob.len() {
             assert!(decode(9, &blob[..len], 4096).is_err());
         }
+    }
+
+    /// `blob` with its version byte set to `version` and its crc redone.
+    fn with_version(blob: &[u8], version: u8) -> Vec<u8> {
+        let mut b = blob.to_vec();
+        b[4] = version;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&b[..24]);
+        crc.update(&b[FRAME_HEADER..]);
+        b[24..28].copy_from_slice(&crc.finalize().to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn a_newer_version_is_refused_by_name_and_damage_stays_damage() {
+        let blob = encode(
+            4,
+            &Page {
+                kind: 1,
+                data: b"abc".repeat(50),
+            },
+        );
+        for newer in [VERSION + 1, u8::MAX] {
+            let e = decode(4, &with_version(&blob, newer), 4096).unwrap_err();
+            assert!(
+                matches!(e, PagerError::NewerFormat { found, supported: VERSION, .. } if found == newer),
+                "{e:?}"
+            );
+            let text = e.to_string();
+            assert!(text.contains("newer moonvault") && text.contains(&newer.to_string()));
+            assert!(!text.contains("corrupt"), "{text}");
+        }
+        assert!(matches!(
+            decode(4, &with_version(&blob, 0), 4096),
+            Err(PagerError::Corrupted { .. })
+        ));
+        // The checksum covers the version byte: a flipped bit is damage,
+        // and so is a newer version with a failing checksum.
+        for bit in 0..8 {
+            let mut b = blob.clone();
+            b[4] ^= 1 << bit;
+            assert!(
+                matches!(decode(4, &b, 4096), Err(PagerError::Corrupted { .. })),
+                "bit {bit}"
+            );
+        }
+        let mut b = with_version(&blob, VERSION + 1);
+        b[FRAME_HEADER] ^= 1;
+        assert!(matches!(
+            decode(4, &b, 4096),
+            Err(PagerError::Corrupted { .. })
+        ));
     }
 
     #[test]

@@ -163,6 +163,12 @@ impl Pager {
     ///
     /// Returns the pager and the application bytes of the durable superblock
     /// (empty for a new store). Deletes blobs that a crash left unreferenced.
+    ///
+    /// A damaged slot is skipped (the other one is a complete fallback), but
+    /// a slot of a newer superblock version fails the open with
+    /// [`PagerError::NewerFormat`], whichever its generation: a newer build
+    /// has written the store, and falling back would open an older state
+    /// and let the next checkpoint overwrite the newer one.
     pub fn open(store: Box<dyn BlobStore>, config: PagerConfig) -> Result<(Pager, Vec<u8>)> {
         check_config(&config)?;
         let mut best: Option<Superblock> = None;
@@ -174,6 +180,7 @@ impl Pager {
                         best = Some(sb)
                     }
                     Ok(_) => {}
+                    Err(e @ PagerError::NewerFormat { .. }) => return Err(e),
                     Err(e) => damage = Some(e),
                 }
             }
@@ -660,6 +667,7 @@ fn put(area: Area, key: u64, value: Vec<u8>) -> WriteOp {
 mod tests {
     use super::*;
     use crate::store::memory::MemoryStore;
+    use crate::superblock::VERSION;
 
     fn page(byte: u8) -> Page {
         Page {
@@ -855,6 +863,81 @@ mod tests {
         drop(p);
         let (_p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
         assert!(store.keys(Area::Pages).unwrap().is_empty());
+    }
+
+    /// `blob` with byte 4 set to `version`; the crc32 trailer redone when
+    /// `valid_crc`.
+    fn superblock_version(blob: &[u8], version: u8, valid_crc: bool) -> Bytes {
+        let mut b = blob.to_vec();
+        b[4] = version;
+        if valid_crc {
+            let body = b.len() - 4;
+            let crc = crc32fast::hash(&b[..body]);
+            b[body..].copy_from_slice(&crc.to_le_bytes());
+        }
+        b.into()
+    }
+
+    #[test]
+    fn a_newer_superblock_in_either_slot_fails_the_open_and_a_damaged_one_falls_back() {
+        let store = MemoryStore::new();
+        let (mut p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
+        for round in 1..=2u8 {
+            p.begin().unwrap();
+            let a = p.allocate().unwrap();
+            p.write(a, page(round)).unwrap();
+            p.commit().unwrap();
+            p.checkpoint(vec![round], vec![]).unwrap();
+        }
+        drop(p);
+        let pristine = store.snapshot();
+        // Generation 2 is in slot 0, generation 1 in slot 1.
+        for (slot, other_app) in [(0u64, 1u8), (1, 2)] {
+            let mut newer = pristine.clone();
+            let sb = superblock_version(&pristine[&(Area::Meta, slot)], VERSION + 1, true);
+            newer.insert((Area::Meta, slot), sb);
+            let store = MemoryStore::from_contents(newer.clone());
+            match Pager::open(Box::new(store.clone()), small()) {
+                Err(PagerError::NewerFormat { found, .. }) => assert_eq!(found, VERSION + 1),
+                other => panic!("slot {slot}: {:?}", other.map(|(_, app)| app)),
+            }
+            assert_eq!(
+                store.snapshot(),
+                newer,
+                "slot {slot}: the store was changed"
+            );
+
+            // The same byte without a matching checksum is damage: the
+            // other slot opens.
+            let mut damaged = pristine.clone();
+            let sb = superblock_version(&pristine[&(Area::Meta, slot)], VERSION + 1, false);
+            damaged.insert((Area::Meta, slot), sb);
+            let (_, app) = Pager::open(Box::new(MemoryStore::from_contents(damaged)), small())
+                .unwrap_or_else(|e| panic!("slot {slot}: {e}"));
+            assert_eq!(app, [other_app], "slot {slot}");
+        }
+    }
+
+    #[test]
+    fn a_newer_page_frame_is_refused_by_name() {
+        let mut store = MemoryStore::new();
+        let (mut p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
+        p.begin().unwrap();
+        let a = p.allocate().unwrap();
+        p.write(a, page(5)).unwrap();
+        p.commit().unwrap();
+        p.checkpoint(vec![], vec![]).unwrap();
+        drop(p);
+        let mut blob = store.get(Area::Pages, a).unwrap().unwrap().to_vec();
+        blob[4] = frame::VERSION + 1;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&blob[..24]);
+        crc.update(&blob[frame::FRAME_HEADER..]);
+        blob[24..28].copy_from_slice(&crc.finalize().to_le_bytes());
+        store.write(vec![put(Area::Pages, a, blob)], true).unwrap();
+        let (p, _) = Pager::open(Box::new(store), small()).unwrap();
+        let e = p.read(a).unwrap_err();
+        assert!(matches!(e, PagerError::NewerFormat { .. }), "{e:?}");
     }
 
     #[test]

@@ -119,6 +119,9 @@ impl DbInner {
             };
             let ops = match wal::decode(seq, &record) {
                 Ok(ops) => ops,
+                // A newer build committed it: refuse the store, never drop
+                // (and delete) the record as torn.
+                Err(e @ EngineError::NewerFormat { .. }) => return Err(e),
                 Err(e) => {
                     // Only the newest record can be torn (batches survive in
                     // order); a damaged record with later ones after it is
@@ -376,5 +379,143 @@ impl Db {
     pub fn check(&self) -> Result<TreeReport> {
         let inner = self.inner.borrow();
         Ok(inner.tree.check(&inner.pager)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::KvRead;
+    use moonvault_pager::store::memory::{Contents, MemoryStore};
+    use moonvault_pager::superblock::{self, Superblock};
+
+    /// A store with one checkpointed commit (in both superblock slots) and
+    /// three more in the WAL (records 2, 3, 4), closed without a checkpoint.
+    fn store_with_wal() -> Contents {
+        let store = MemoryStore::new();
+        let db = Db::open(Box::new(store.clone()), Options::default()).unwrap();
+        for i in 1..=4u8 {
+            let mut txn = db.begin().unwrap();
+            txn.put(&[i], &[i; 10]).unwrap();
+            txn.commit().unwrap();
+            if i == 1 {
+                // The second checkpoint deletes record 1.
+                db.checkpoint().unwrap();
+                db.checkpoint().unwrap();
+            }
+        }
+        drop(db);
+        let contents = store.snapshot();
+        let wal: Vec<u64> = contents
+            .keys()
+            .filter(|(a, _)| *a == Area::Wal)
+            .map(|(_, k)| *k)
+            .collect();
+        assert_eq!(wal, [2, 3, 4]);
+        contents
+    }
+
+    /// `bytes` with byte 4 set to `version`; the crc32 trailer redone when
+    /// `valid_crc` (superblocks and WAL records share that envelope).
+    fn with_version(bytes: &[u8], version: u8, valid_crc: bool) -> bytes::Bytes {
+        let mut b = bytes.to_vec();
+        b[4] = version;
+        if valid_crc {
+            let body = b.len() - 4;
+            let crc = crc32fast::hash(&b[..body]);
+            b[body..].copy_from_slice(&crc.to_le_bytes());
+        }
+        b.into()
+    }
+
+    /// Open `contents`: the keys 1..=4 present, or the error.
+    fn open(contents: &Contents) -> std::result::Result<Vec<u8>, EngineError> {
+        let db = Db::open(
+            Box::new(MemoryStore::from_contents(contents.clone())),
+            Options::default(),
+        )?;
+        let snap = db.read()?;
+        let mut present = Vec::new();
+        for i in 1..=4u8 {
+            if snap.get(&[i])?.is_some() {
+                present.push(i);
+            }
+        }
+        Ok(present)
+    }
+
+    #[test]
+    fn a_newer_wal_record_fails_the_open_and_stays() {
+        let pristine = store_with_wal();
+        for seq in [4u64, 3] {
+            let mut newer = pristine.clone();
+            let record = with_version(&pristine[&(Area::Wal, seq)], wal::VERSION + 1, true);
+            newer.insert((Area::Wal, seq), record);
+            let store = MemoryStore::from_contents(newer.clone());
+            match Db::open(Box::new(store.clone()), Options::default()) {
+                Err(e) => {
+                    assert!(
+                        matches!(e, EngineError::NewerFormat { found, .. } if found == wal::VERSION + 1),
+                        "record {seq}: {e:?}"
+                    );
+                    assert!(e.is_newer_format());
+                }
+                Ok(_) => panic!("record {seq}: opened"),
+            }
+            assert_eq!(store.snapshot(), newer, "record {seq}: the store changed");
+        }
+    }
+
+    #[test]
+    fn a_damaged_wal_record_is_a_torn_tail_only_at_the_end() {
+        let pristine = store_with_wal();
+        // The same version byte with a failing checksum: the newest record
+        // is taken for a torn write, as before; an earlier one is damage.
+        let mut torn = pristine.clone();
+        let record = with_version(&pristine[&(Area::Wal, 4)], wal::VERSION + 1, false);
+        torn.insert((Area::Wal, 4), record);
+        assert_eq!(open(&torn).unwrap(), [1, 2, 3]);
+
+        let mut damaged = pristine.clone();
+        let record = with_version(&pristine[&(Area::Wal, 3)], wal::VERSION + 1, false);
+        damaged.insert((Area::Wal, 3), record);
+        let e = open(&damaged).unwrap_err();
+        assert!(matches!(e, EngineError::Corrupted { .. }), "{e:?}");
+        assert!(!e.is_newer_format());
+    }
+
+    #[test]
+    fn a_newer_superblock_reaches_the_caller_by_name() {
+        let pristine = store_with_wal();
+        let (slot, _) = (0..2u64)
+            .filter_map(|s| Some((s, Superblock::decode(pristine.get(&(Area::Meta, s))?).ok()?)))
+            .max_by_key(|(_, sb)| sb.generation)
+            .unwrap();
+        let mut newer = pristine.clone();
+        let sb = with_version(
+            &pristine[&(Area::Meta, slot)],
+            superblock::VERSION + 1,
+            true,
+        );
+        newer.insert((Area::Meta, slot), sb);
+        let e = open(&newer).unwrap_err();
+        assert!(e.is_newer_format(), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("newer moonvault")
+                && text.contains(&(superblock::VERSION + 1).to_string()),
+            "{text}"
+        );
+
+        // Damaged instead: the older slot and the whole WAL still hold
+        // every commit.
+        let mut damaged = pristine.clone();
+        let sb = with_version(
+            &pristine[&(Area::Meta, slot)],
+            superblock::VERSION + 1,
+            false,
+        );
+        damaged.insert((Area::Meta, slot), sb);
+        assert_eq!(open(&damaged).unwrap(), [1, 2, 3, 4]);
     }
 }

@@ -117,6 +117,7 @@ mod tests {
         let e = RootRecord::decode(&bytes).unwrap_err();
         assert!(matches!(e, EngineError::NewerFormat { found, .. } if found == FORMAT + 1));
         assert!(e.to_string().contains("newer moonvault"), "{e}");
+        assert!(e.is_newer_format());
         bytes[4] = 0;
         assert!(matches!(
             RootRecord::decode(&bytes),

@@ -29,9 +29,14 @@
 //!  tag 1 = put, 2 = delete (a delete has V = 0 and no value bytes);
 //!  area is Area::tag().
 //! ```
-//! - `magic` never changes; `ver` changes with the format. An unknown version
-//!   is reported as [`StoreError::Corrupted`], never truncated away, so an
-//!   old build cannot destroy a newer log.
+//! - `magic` and `ver` are where every version has them; `ver` changes with
+//!   the format. A batch of another version is never truncated away, so an
+//!   old build cannot destroy a newer log. Since a newer version may frame
+//!   its batches otherwise (length, crc), `ver` is read before the crc:
+//!   a version above this build's is [`StoreError::NewerFormat`], unless the
+//!   batch passes version 1's crc once `ver` is put back to 1 (then only the
+//!   version field is damaged: [`StoreError::Corrupted`]). Version 0 is
+//!   `Corrupted`.
 //! - `sequence` is the previous batch's plus one (a gap is corruption).
 //! - `synced_len` is how many log bytes had been fsynced when the batch was
 //!   written. Recovery uses it to tell a torn tail from damage to durable
@@ -96,6 +101,8 @@ const LOCK_FILE: &str = "LOCK";
 const MAGIC: [u8; 4] = *b"MVLB";
 const VERSION: u16 = 1;
 const HEADER_LEN: usize = 36;
+/// What every batch version starts with: magic and version.
+const ENVELOPE_LEN: usize = 6;
 const OP_HEADER_LEN: usize = 14;
 const CRC_LEN: usize = 4;
 const TAG_PUT: u8 = 1;
@@ -134,8 +141,10 @@ struct Batch {
 enum Bad {
     /// Looks like a torn or never-completed append: truncatable.
     Torn(String),
-    /// Passed the crc (or carries an unknown version) yet is invalid.
+    /// Passed the crc (or carries a damaged version field) yet is invalid.
     Invalid(String),
+    /// A batch of this newer format version.
+    Newer(u16),
 }
 
 /// The log-structured file store. See the module docs.
@@ -380,6 +389,13 @@ impl FileStore {
                     self.apply(batch.ops);
                 }
                 Err(Bad::Invalid(why)) => return Err(corrupted(pos, why)),
+                Err(Bad::Newer(found)) => {
+                    return Err(StoreError::NewerFormat {
+                        what: "store's log",
+                        found,
+                        supported: VERSION,
+                    })
+                }
                 Err(Bad::Torn(why)) => {
                     if let Some(at) = find_synced_batch_after(&self.file, pos, file_len)
                         .map_err(io_err("open"))?
@@ -639,29 +655,57 @@ fn le_u64(b: &[u8], at: usize) -> Option<u64> {
 /// I/O failures are the outer error; bad bytes the inner one.
 fn read_batch(file: &File, pos: u64, file_len: u64) -> io::Result<Result<Batch, Bad>> {
     let remaining = file_len.saturating_sub(pos);
+    let mut header = [0u8; HEADER_LEN];
+    let have = remaining.min(HEADER_LEN as u64) as usize;
+    read_at(file, &mut header[..have], pos)?;
+    if have < ENVELOPE_LEN {
+        return Ok(Err(Bad::Torn(format!(
+            "{remaining} bytes at the end are too short for a batch"
+        ))));
+    }
+    if header.get(0..4) != Some(&MAGIC[..]) {
+        return Ok(Err(Bad::Torn("no batch magic".into())));
+    }
+    let version = le_u16(&header, 4).unwrap_or(0);
+    if version == VERSION {
+        return read_v1(file, pos, file_len, &header);
+    }
+    // Another version: it may frame its batches otherwise, so its crc
+    // cannot be checked first. If the batch passes version 1's crc once the
+    // field is put back, only the field is damaged.
+    header[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    if let Ok(_) | Err(Bad::Invalid(_)) = read_v1(file, pos, file_len, &header)? {
+        return Ok(Err(Bad::Invalid(format!(
+            "the format version field reads {version}, but the batch checks out as version \
+             {VERSION} with it restored: the field is damaged"
+        ))));
+    }
+    if version == 0 {
+        return Ok(Err(Bad::Invalid("batch format version 0".into())));
+    }
+    Ok(Err(Bad::Newer(version)))
+}
+
+/// [`read_batch`] for a batch of version 1 whose first `HEADER_LEN` bytes
+/// (those present) are `header`.
+fn read_v1(
+    file: &File,
+    pos: u64,
+    file_len: u64,
+    header: &[u8; HEADER_LEN],
+) -> io::Result<Result<Batch, Bad>> {
+    let remaining = file_len.saturating_sub(pos);
     if remaining < (HEADER_LEN + CRC_LEN) as u64 {
         return Ok(Err(Bad::Torn(format!(
             "{remaining} bytes at the end are too short for a batch"
         ))));
     }
-    let mut header = [0u8; HEADER_LEN];
-    read_at(file, &mut header, pos)?;
-    if header.get(0..4) != Some(&MAGIC[..]) {
-        return Ok(Err(Bad::Torn("no batch magic".into())));
-    }
     let field = |v: Option<u64>| v.unwrap_or(0);
-    let version = le_u16(&header, 4).unwrap_or(0);
-    if version != VERSION {
-        return Ok(Err(Bad::Invalid(format!(
-            "batch format version {version} is not supported (this build reads {VERSION}); \
-             open it with the moonvault version that wrote it"
-        ))));
-    }
-    let reserved = le_u16(&header, 6).unwrap_or(0);
-    let seq = field(le_u64(&header, 8));
-    let synced_len = field(le_u64(&header, 16));
-    let op_count = le_u32(&header, 24).unwrap_or(0);
-    let payload_len = field(le_u64(&header, 28));
+    let reserved = le_u16(header, 6).unwrap_or(0);
+    let seq = field(le_u64(header, 8));
+    let synced_len = field(le_u64(header, 16));
+    let op_count = le_u32(header, 24).unwrap_or(0);
+    let payload_len = field(le_u64(header, 28));
 
     let available = remaining - HEADER_LEN as u64;
     let body_len = match payload_len.checked_add(CRC_LEN as u64) {
@@ -684,7 +728,7 @@ fn read_batch(file: &File, pos: u64, file_len: u64) -> io::Result<Result<Batch, 
         return Ok(Err(Bad::Torn("batch body cut short".into())));
     };
     let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&header);
+    hasher.update(header);
     hasher.update(payload);
     if hasher.finalize() != stored_crc {
         return Ok(Err(Bad::Torn("batch checksum mismatch".into())));

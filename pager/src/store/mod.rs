@@ -129,6 +129,18 @@ pub enum StoreError {
         /// What was found.
         detail: String,
     },
+    /// The backend's own format (the file store's log) is of a version newer
+    /// than this build reads. Nothing is damaged and nothing was changed:
+    /// open it with a newer moonvault.
+    #[error("this {what} was written by a newer moonvault (format {found}); this build reads formats up to {supported}: open it with a newer moonvault")]
+    NewerFormat {
+        /// What carries the version (`"store's log"`).
+        what: &'static str,
+        /// The version found.
+        found: u16,
+        /// The newest version this build reads.
+        supported: u16,
+    },
     /// The store was used after a failure that left its state unknown, or
     /// after it was closed. Reopen it.
     #[error("store is unusable after an earlier failure ({detail}); reopen it")]

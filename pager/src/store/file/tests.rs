@@ -206,6 +206,92 @@ fn crc_valid_but_malformed_batch_is_corrupted() {
     assert!(err.to_string().contains("unknown area tag 9"), "{err}");
 }
 
+/// `log` with the version of the batch at `at` set to `version`, its crc
+/// redone when `valid_crc` (the batch keeping version 1's framing).
+fn with_batch_version(log: &[u8], at: usize, end: usize, version: u16, valid_crc: bool) -> Vec<u8> {
+    let mut b = log.to_vec();
+    b[at + 4..at + 6].copy_from_slice(&version.to_le_bytes());
+    if valid_crc {
+        let crc = crc32fast::hash(&b[at..end - CRC_LEN]);
+        b[end - CRC_LEN..end].copy_from_slice(&crc.to_le_bytes());
+    }
+    b
+}
+
+#[test]
+fn a_newer_batch_is_refused_by_name_and_never_truncated() {
+    let src = TempDir::new().unwrap();
+    let (ends, _) = build_log(src.path(), |_| false);
+    let log = fs::read(src.path().join(LOG_FILE)).unwrap();
+    let dir = TempDir::new().unwrap();
+    let open = |bytes: &[u8]| {
+        fs::write(dir.path().join(LOG_FILE), bytes).unwrap();
+        let opened = FileStore::open(dir.path()).map(drop);
+        let on_disk = fs::read(dir.path().join(LOG_FILE)).unwrap();
+        (opened, on_disk)
+    };
+    let last = ends.len() - 2;
+    // The first batch, and the last one (where a torn write would be cut).
+    for batch in [0, last] {
+        let (at, end) = (ends[batch] as usize, ends[batch + 1] as usize);
+        for version in [VERSION + 1, 255, u16::MAX] {
+            let ctx = format!("batch {batch}, version {version}");
+            let newer = with_batch_version(&log, at, end, version, true);
+            let (opened, on_disk) = open(&newer);
+            match opened {
+                Err(e @ StoreError::NewerFormat { found, .. }) => {
+                    assert_eq!(found, version, "{ctx}");
+                    let text = e.to_string();
+                    assert!(text.contains("newer moonvault"), "{ctx}: {text}");
+                    assert!(text.contains(&version.to_string()), "{ctx}: {text}");
+                }
+                other => panic!("{ctx}: {other:?}"),
+            }
+            assert_eq!(on_disk, newer, "{ctx}: the log was changed");
+
+            // Only the version field differs from a valid version-1 batch:
+            // that is damage to the field, not a newer batch.
+            let damaged = with_batch_version(&log, at, end, version, false);
+            let (opened, on_disk) = open(&damaged);
+            match opened {
+                Err(StoreError::Corrupted { detail }) => {
+                    assert!(detail.contains("field is damaged"), "{ctx}: {detail}")
+                }
+                other => panic!("{ctx}: {other:?}"),
+            }
+            assert_eq!(on_disk, damaged, "{ctx}: the log was changed");
+        }
+    }
+    // A newer batch framed otherwise (its crc is not where version 1 has
+    // it), or torn: still newer, and kept, even when shorter than a
+    // version-1 header.
+    let end = *ends.last().unwrap() as usize;
+    let tails = [
+        b"MVLB\x02\x00".to_vec(),
+        b"MVLB\x02\x00short".to_vec(),
+        [&b"MVLB\x07\x00"[..], &[b'x'; 60]].concat(),
+    ];
+    for tail in tails {
+        let newer = [&log[..], &tail].concat();
+        let (opened, on_disk) = open(&newer);
+        assert!(
+            matches!(opened, Err(StoreError::NewerFormat { .. })),
+            "tail {tail:?}: {opened:?}"
+        );
+        assert_eq!(on_disk.len(), newer.len(), "tail {tail:?}: truncated");
+        assert!(on_disk.len() > end);
+    }
+    // Version 0 was never written: damage, kept as well.
+    let mut zero = log.clone();
+    zero.extend_from_slice(b"MVLB\x00\x00 and more bytes than a header holds, forty");
+    let (opened, on_disk) = open(&zero);
+    assert!(
+        matches!(opened, Err(StoreError::Corrupted { .. })),
+        "{opened:?}"
+    );
+    assert_eq!(on_disk, zero);
+}
+
 #[test]
 fn second_open_of_the_same_directory_is_locked() {
     let dir = TempDir::new().unwrap();
