@@ -141,7 +141,8 @@ fn decode_field_key(bytes: &[u8]) -> Result<Key> {
 pub(crate) fn decode_record_body(body: &[u8]) -> Result<Record> {
     let (id, used) = varint::decode_u64(body)?;
     let mut rest = body.get(used..).unwrap_or_default();
-    let mut fields: Vec<(Key, Value)> = Vec::new();
+    // A field takes at least 4 bytes; typical records take 6-12 a field.
+    let mut fields: Vec<(Key, Value)> = Vec::with_capacity((rest.len() / 6).clamp(1, 64));
     while !rest.is_empty() {
         let (kbytes, after) = take_part(rest)?;
         let (vbytes, after) = take_part(after)?;
