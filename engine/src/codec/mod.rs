@@ -91,5 +91,6 @@ pub use key::{decode_key, encode_key, Key, NUMBER_KEY_LEN};
 pub(crate) use key::{encode_key_to, skip_key, ByteSink};
 pub use path::fmt_path;
 pub use record::{is_packable_value, Record};
+pub(crate) use record::{packed_field_len, packed_header_len};
 pub(crate) use value::encode_stored_to;
 pub use value::{decode_entry_value, decode_stored, decode_value, encode_value, Stored, Value};

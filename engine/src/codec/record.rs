@@ -49,11 +49,11 @@ impl Record {
 
     /// Bytes of the record's encoding (tag included).
     pub fn encoded_len(&self) -> usize {
-        1 + varint::encoded_len_u64(self.id)
+        packed_header_len(self.id)
             + self
                 .fields
                 .iter()
-                .map(|(k, v)| field_len(k) + field_len_value(v))
+                .map(|(k, v)| packed_field_len(k, v))
                 .sum::<usize>()
     }
 }
@@ -68,6 +68,16 @@ pub fn is_packable_value(v: &Value) -> bool {
 
 fn key_value(k: &Key) -> Value {
     Value::from(k.clone())
+}
+
+/// Bytes field `k = v` takes in a packed record.
+pub(crate) fn packed_field_len(k: &Key, v: &Value) -> usize {
+    field_len(k) + field_len_value(v)
+}
+
+/// Bytes of a packed record's tag and id.
+pub(crate) fn packed_header_len(id: u64) -> usize {
+    1 + varint::encoded_len_u64(id)
 }
 
 fn field_len(k: &Key) -> usize {

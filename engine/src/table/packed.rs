@@ -28,7 +28,10 @@ use super::keyspace::{
     decode_meta_as, encode_meta, encode_meta_as, entry_key, meta_key, TableId, ROOT,
 };
 use super::write::Txn;
-use crate::codec::{decode_stored, is_packable_value, Key, Record, Stored, Value};
+use crate::codec::{
+    decode_stored, is_packable_value, packed_field_len, packed_header_len, Key, Record, Stored,
+    Value,
+};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 
@@ -78,25 +81,39 @@ pub(crate) fn load_record(
     }
 }
 
-/// The record a normalised literal packs into (with id `id`), or `None`
-/// when it must be a table of entries.
-pub(crate) fn pack_literal(
-    id: TableId,
-    entries: &[(Key, Input)],
-    page_size: usize,
-) -> Option<Record> {
+/// Whether a normalised literal packs, as a record with id `id` (pass
+/// `u64::MAX` for one whose id is not allocated yet: the longest id).
+pub(crate) fn packs(id: TableId, entries: &[(Key, Input)], page_size: usize) -> bool {
     if entries.is_empty() || entries.len() > MAX_PACKED_FIELDS {
-        return None;
+        return false;
     }
-    let mut fields = Vec::with_capacity(entries.len());
+    let mut len = packed_header_len(id);
     for (k, input) in entries {
         match input {
-            Input::Value(v) if is_packable_value(v) => fields.push((k.clone(), v.clone())),
-            _ => return None,
+            Input::Value(v) if is_packable_value(v) => len += packed_field_len(k, v),
+            _ => return false,
         }
     }
-    let record = Record { id, fields };
-    (record.encoded_len() <= max_packed_bytes(page_size)).then_some(record)
+    len <= max_packed_bytes(page_size)
+}
+
+/// The record of a literal that [`packs`], its keys and values moved in.
+pub(crate) fn into_record(id: TableId, entries: Vec<(Key, Input)>) -> Record {
+    let fields = entries
+        .into_iter()
+        .filter_map(|(k, input)| match input {
+            Input::Value(v) => Some((k, v)),
+            Input::Nil | Input::Table(_) => None,
+        })
+        .collect();
+    Record { id, fields }
+}
+
+/// The record a normalised literal packs into (with id `id`), or `None`
+/// when it must be a table of entries.
+#[cfg(test)]
+fn pack_literal(id: TableId, entries: &[(Key, Input)], page_size: usize) -> Option<Record> {
+    packs(id, entries, page_size).then(|| into_record(id, entries.to_vec()))
 }
 
 /// `record` with `record[key] = input`, or `None` when the result cannot

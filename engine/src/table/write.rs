@@ -28,7 +28,7 @@ use super::keyspace::{
     prefix_end, TableId, FIRST_INDEX_ID, FIRST_TABLE_ID, KEY_CATALOG_GEN, KEY_NEXT_INDEX,
     KEY_NEXT_TABLE, KEY_USER_VERSION, ROOT,
 };
-use super::packed::pack_literal;
+use super::packed::{into_record, packs};
 use super::read::{TableRead, MAX_TABLE_DEPTH};
 use crate::codec::{decode_stored, Key, Stored, Value};
 use crate::error::{EngineError, Result};
@@ -408,7 +408,8 @@ impl Txn {
                         Some(Stored::Record(record)) => {
                             let id = record.id;
                             self.check_child(id, t, &k)?;
-                            if let Some(next) = pack_literal(id, &entries, self.page_size) {
+                            if packs(id, &entries, self.page_size) {
+                                let next = into_record(id, entries);
                                 if next != record {
                                     let old = Stored::Record(record);
                                     self.put_entry(t, &k, &ek, Some(&old), &Stored::Record(next))?;
@@ -421,8 +422,9 @@ impl Txn {
                             (id, false)
                         }
                         other => {
-                            if let Some(mut record) = pack_literal(0, &entries, self.page_size) {
-                                record.id = self.new_packed(t, &k)?;
+                            if packs(u64::MAX, &entries, self.page_size) {
+                                let id = self.new_packed(t, &k)?;
+                                let record = into_record(id, entries);
                                 self.put_entry(
                                     t,
                                     &k,
