@@ -2,7 +2,7 @@
 //! like the engine's, for comparing node formats:
 //!
 //! ```text
-//! cargo run --release -p moonvault-btree --example btree_sizes
+//! cargo run --release -p moonvault-btree --example btree_sizes [sizes|speed]
 //! ```
 //!
 //! Data sets (4 KiB pages):
@@ -13,8 +13,10 @@
 //!   empty values.
 //!
 //! Each is loaded ascending in one transaction and in a random order in
-//! transactions of 100, then checkpointed. Timings are the best of 5
-//! rounds (random point gets over the whole set; full forward scans).
+//! transactions of 100, then checkpointed. `speed` times random point gets
+//! over the whole set, full forward scans (entry by entry and in runs),
+//! seeks with ten steps each, and the random load itself (best of 5); the
+//! same workloads run alone for callgrind (see `main`).
 
 use moonvault_btree::{BTree, KIND_BRANCH, KIND_OVERFLOW};
 use moonvault_pager::store::memory::MemoryStore;
@@ -32,6 +34,9 @@ fn int_key(n: u64) -> [u8; 11] {
     k[9..].copy_from_slice(&[0x80, 0]);
     k
 }
+
+/// How a data set's `n`-th key is made.
+type KeyFn = fn(u64) -> Vec<u8>;
 
 fn record_key(n: u64) -> Vec<u8> {
     let mut k = vec![0x01, 0x01, 0x02];
@@ -77,13 +82,7 @@ struct Loaded {
     tree: BTree,
 }
 
-fn load(
-    n: u64,
-    key: fn(u64) -> Vec<u8>,
-    value_len: usize,
-    ascending: bool,
-    cache_bytes: usize,
-) -> Loaded {
+fn load(n: u64, key: KeyFn, value_len: usize, ascending: bool, cache_bytes: usize) -> Loaded {
     let store = MemoryStore::new();
     let config = PagerConfig {
         page_size: 4096,
@@ -142,15 +141,76 @@ fn best_of<F: FnMut()>(rounds: usize, mut f: F) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-fn main() {
-    let sizes: &[(&str, fn(u64) -> Vec<u8>, usize)] = &[
+#[inline(never)]
+fn measured_get(l: &Loaded, probes: &[Vec<u8>]) {
+    for k in probes {
+        black_box(
+            l.tree
+                .get_with(&l.pager, k, |v| v.len())
+                .expect("get")
+                .expect("present"),
+        );
+    }
+}
+
+#[inline(never)]
+fn measured_scan(l: &Loaded) -> u64 {
+    let mut c = l.tree.range(Bound::Unbounded, Bound::Unbounded, false);
+    let mut seen = 0u64;
+    while c
+        .next_with(&l.tree, &l.pager, |k, v| {
+            black_box((k, v));
+        })
+        .expect("scan")
+        .is_some()
+    {
+        seen += 1;
+    }
+    seen
+}
+
+#[inline(never)]
+fn measured_run(l: &Loaded) -> u64 {
+    let mut c = l.tree.range(Bound::Unbounded, Bound::Unbounded, false);
+    let mut seen = 0u64;
+    loop {
+        let got = c
+            .next_run_with(&l.tree, &l.pager, 64, |k, v| {
+                black_box((k, v));
+            })
+            .expect("scan");
+        if got == 0 {
+            break;
+        }
+        seen += got as u64;
+    }
+    seen
+}
+
+#[inline(never)]
+fn measured_seek(l: &Loaded, probes: &[Vec<u8>]) {
+    for k in probes {
+        let mut c = l.tree.range(Bound::Included(k), Bound::Unbounded, false);
+        for _ in 0..10 {
+            black_box(c.next(&l.tree, &l.pager).expect("scan"));
+        }
+    }
+}
+
+#[inline(never)]
+fn measured_load(n: u64) -> Loaded {
+    load(n, record_key, 24, false, 256 << 20)
+}
+
+fn sizes() {
+    let sets: &[(&str, KeyFn, usize)] = &[
         ("records", record_key, 24),
         ("small", record_key, 8),
         ("index", index_key, 0),
     ];
     println!("sizes, 10K entries, 4 KiB pages");
     println!("set      order     leaves  leaf bytes  branches  stored bytes");
-    for &(name, key, vlen) in sizes {
+    for &(name, key, vlen) in sets {
         for ascending in [true, false] {
             let l = load(10_000, key, vlen, ascending, 1 << 20);
             l.tree.check(&l.pager).expect("check");
@@ -162,65 +222,62 @@ fn main() {
             );
         }
     }
-    println!();
-    println!("speed, 100K records (random order), all pages cached");
-    let n = 100_000;
-    let l = load(n, record_key, 24, false, 256 << 20);
+}
+
+fn speed(n: u64) {
+    println!("speed, {n} records (random order), all pages cached, best of 5");
+    let l = measured_load(n);
     let probes: Vec<Vec<u8>> = shuffled(n, 7).into_iter().map(record_key).collect();
-    let get = best_of(5, || {
-        for k in &probes {
-            black_box(
-                l.tree
-                    .get_with(&l.pager, k, |v| v.len())
-                    .expect("get")
-                    .expect("present"),
-            );
-        }
-    });
-    let scan = best_of(5, || {
-        let mut c = l.tree.range(Bound::Unbounded, Bound::Unbounded, false);
-        let mut seen = 0u64;
-        while c
-            .next_with(&l.tree, &l.pager, |k, v| {
-                black_box((k, v));
-            })
-            .expect("scan")
-            .is_some()
-        {
-            seen += 1;
-        }
-        assert_eq!(seen, n);
-    });
-    let run = best_of(5, || {
-        let mut c = l.tree.range(Bound::Unbounded, Bound::Unbounded, false);
-        let mut seen = 0u64;
-        loop {
-            let got = c
-                .next_run_with(&l.tree, &l.pager, 64, |k, v| {
-                    black_box((k, v));
-                })
-                .expect("scan");
-            if got == 0 {
-                break;
-            }
-            seen += got as u64;
-        }
-        assert_eq!(seen, n);
-    });
-    let short = best_of(5, || {
-        for k in probes.iter().take(10_000) {
-            let mut c = l.tree.range(Bound::Included(k), Bound::Unbounded, false);
-            for _ in 0..10 {
-                black_box(c.next(&l.tree, &l.pager).expect("scan"));
-            }
-        }
-    });
+    let seeks = &probes[..probes.len().min(10_000)];
+    let get = best_of(5, || measured_get(&l, &probes));
+    let scan = best_of(5, || assert_eq!(measured_scan(&l), n));
+    let run = best_of(5, || assert_eq!(measured_run(&l), n));
+    let seek = best_of(5, || measured_seek(&l, seeks));
     let insert = best_of(3, || {
-        black_box(load(n, record_key, 24, false, 256 << 20).tree.root);
+        black_box(measured_load(n).tree.root);
     });
     println!("point get        {:7.1} ns/get", get * 1e9 / n as f64);
     println!("scan next_with   {:7.1} ns/entry", scan * 1e9 / n as f64);
     println!("scan next_run    {:7.1} ns/entry", run * 1e9 / n as f64);
-    println!("seek + 10 next   {:7.1} ns/seek", short * 1e9 / 10_000.0);
+    println!(
+        "seek + 10 next   {:7.1} ns/seek",
+        seek * 1e9 / seeks.len() as f64
+    );
     println!("random load      {:7.1} ns/insert", insert * 1e9 / n as f64);
+}
+
+/// `sizes` (default), `speed [n]`, or one workload for callgrind (`get`,
+/// `scan`, `run`, `seek`, `load`; `[n]` records, default 100,000):
+///
+/// ```text
+/// valgrind --tool=callgrind --collect-atstart=no \
+///     --toggle-collect='btree_sizes::measured_get' \
+///     target/release/examples/btree_sizes get
+/// ```
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n = args
+        .get(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000u64);
+    let what = args.get(1).map_or("sizes", String::as_str);
+    if what == "sizes" {
+        return sizes();
+    }
+    if what == "speed" {
+        return speed(n);
+    }
+    if what == "load" {
+        black_box(measured_load(n).tree.root);
+        return;
+    }
+    let l = measured_load(n);
+    let probes: Vec<Vec<u8>> = shuffled(n, 7).into_iter().map(record_key).collect();
+    match what {
+        "get" => measured_get(&l, &probes),
+        "scan" => assert_eq!(measured_scan(&l), n),
+        "run" => assert_eq!(measured_run(&l), n),
+        "seek" => measured_seek(&l, &probes[..probes.len().min(10_000)]),
+        other => panic!("unknown workload {other}"),
+    }
 }
