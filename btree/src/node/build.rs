@@ -195,8 +195,9 @@ impl LeafPacker {
         done
     }
 
-    /// The bytes of the last leaf, if it holds any entry.
-    pub fn finish(mut self) -> Option<Vec<u8>> {
+    /// The bytes of the last leaf, if it holds any entry; the packer is
+    /// then empty, ready for other entries.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
         self.finish_leaf()
     }
 
