@@ -132,8 +132,32 @@ impl ValueRef<'_> {
 /// Decode a format-2 value word and the bytes after it (at `at` in
 /// `data`): the value and the end of the cell. `None` if anything is out
 /// of range (the caller names the problem).
-#[inline]
+#[inline(always)]
 pub(crate) fn value_at(data: &[u8], at: usize) -> Option<(ValueRef<'_>, usize)> {
+    // Words of one and two bytes (values under 8 KiB) decoded inline.
+    let first = *data.get(at)?;
+    let (word, start) = if first < 0x80 {
+        (usize::from(first), at + 1)
+    } else {
+        match data.get(at + 1) {
+            Some(&second) if second < 0x80 && second != 0 => {
+                (usize::from(first & 0x7F) | usize::from(second) << 7, at + 2)
+            }
+            _ => return long_value_at(data, at),
+        }
+    };
+    let len = word >> 1;
+    if word & 1 == 0 {
+        let end = start + len;
+        Some((ValueRef::Inline(data.get(start..end)?), end))
+    } else {
+        chained_value(data, start, len)
+    }
+}
+
+/// [`value_at`] for words of three bytes or more.
+#[cold]
+fn long_value_at(data: &[u8], at: usize) -> Option<(ValueRef<'_>, usize)> {
     let (word, n) = varint_at(data, at)?;
     let len = u32::try_from(word >> 1).ok()? as usize;
     let start = at + n;
@@ -141,10 +165,16 @@ pub(crate) fn value_at(data: &[u8], at: usize) -> Option<(ValueRef<'_>, usize)> 
         let end = start.checked_add(len)?;
         Some((ValueRef::Inline(data.get(start..end)?), end))
     } else {
-        let b = data.get(start..start + OVERFLOW_REF)?;
-        let head = u64::from_le_bytes(<[u8; 8]>::try_from(b).ok()?);
-        (head != 0).then_some((ValueRef::Overflow { head, len }, start + OVERFLOW_REF))
+        chained_value(data, start, len)
     }
+}
+
+/// The overflow reference at `start` of a value of `len` bytes.
+#[inline]
+fn chained_value(data: &[u8], start: usize, len: usize) -> Option<(ValueRef<'_>, usize)> {
+    let b = data.get(start..start + OVERFLOW_REF)?;
+    let head = u64::from_le_bytes(<[u8; 8]>::try_from(b).ok()?);
+    (head != 0).then_some((ValueRef::Overflow { head, len }, start + OVERFLOW_REF))
 }
 
 /// Bytes an entry takes in a format-2 leaf with an empty prefix, its slot

@@ -78,6 +78,35 @@ fn be16(s: &[u8]) -> u32 {
     }
 }
 
+/// Whether `a` and `b` are the same bytes: [`cmp_keys`]'s word loads
+/// without the byte swaps, inline (a leaf search checks its prefix so).
+#[inline(always)]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| -> u64 {
+        s.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_ne_bytes)
+    };
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            if word(a, at) != word(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        word(a, n - 8) == word(b, n - 8)
+    } else if n >= 4 {
+        be32(a) == be32(b) && be32(&a[n - 4..]) == be32(&b[n - 4..])
+    } else {
+        a == b
+    }
+}
+
 /// Length of the longest common prefix of `a` and `b`.
 #[inline]
 pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
@@ -127,6 +156,7 @@ impl<'a> KeyParts<'a> {
     }
 
     /// This key's order against `other` (memcmp order of the joined key).
+    #[inline]
     pub(crate) fn cmp_bytes(&self, other: &[u8]) -> Ordering {
         let p = self.prefix.len();
         // Equal only if `other` starts with the prefix (a shorter `other`
@@ -198,6 +228,7 @@ mod tests {
         for a in &keys {
             for b in &keys {
                 assert_eq!(cmp_keys(a, b), a.cmp(b), "{a:?} vs {b:?}");
+                assert_eq!(same_bytes(a, b), a == b, "{a:?} vs {b:?}");
             }
         }
     }
@@ -220,6 +251,7 @@ mod tests {
                 }
                 for b in keys {
                     assert_eq!(parts.cmp_bytes(b), a.cmp(b), "{a:?}|{cut} vs {b:?}");
+                    assert_eq!(same_bytes(a, b), a == b);
                     assert_eq!(
                         parts.common_prefix(&KeyParts::whole(b)),
                         common_prefix(a, b)

@@ -84,7 +84,7 @@ pub(crate) use cell::{
     BRANCH_HEADER, LEAF_HEADER, SLOT,
 };
 pub(crate) use edit::{set_child, splice, splice_in_place};
-pub(crate) use key::{cmp_keys, common_prefix, shortest_separator, KeyBuf, KeyParts};
+pub(crate) use key::{cmp_keys, common_prefix, same_bytes, shortest_separator, KeyBuf, KeyParts};
 
 use crate::error::{BTreeError, Result};
 use cell::{
@@ -468,7 +468,7 @@ impl<'a> Node<'a> {
                 let prefix = self.prefix();
                 let p = prefix.len();
                 let probe = match key.get(..p) {
-                    Some(head) if cmp_keys(head, prefix).is_eq() => &key[p..],
+                    Some(head) if same_bytes(head, prefix) => &key[p..],
                     _ if cmp_keys(key, prefix).is_lt() => return Ok(Err(0)),
                     _ => return Ok(Err(self.meta.count)),
                 };
