@@ -14,8 +14,8 @@
 
 use crate::error::{BTreeError, Result};
 use crate::node::{
-    self, leaf_cell, min_fill, shortest_separator, splice, CellBuf, Format, KeyParts, LeafEntry,
-    Node, ValueRef, KIND_LEAF_V2, LEAF_HEADER, SLOT,
+    self, min_fill, shortest_separator, splice, Format, KeyParts, LeafEntry, NewCell, Node,
+    ValueRef, KIND_LEAF_V2, LEAF_HEADER, SLOT,
 };
 use crate::tree::{splice_owned, write_new, write_node, Bias, Change, Old};
 use moonvault_pager::{Page, PageId, Pager};
@@ -163,13 +163,13 @@ pub(crate) fn write(
 }
 
 /// An edit of one cell that leaves the leaf's prefix as it is.
-pub(crate) struct Splice {
+pub(crate) struct Splice<'a> {
     /// The slot.
     pub(crate) at: usize,
     /// 1 if the cell at `at` is replaced, 0 for an insert.
     pub(crate) remove: usize,
     /// The new cell, encoded for the leaf's prefix.
-    pub(crate) cell: CellBuf,
+    pub(crate) cell: NewCell<'a>,
     /// The leaf's size and fill after the edit.
     pub(crate) size: usize,
     pub(crate) fill: usize,
@@ -178,12 +178,12 @@ pub(crate) struct Splice {
 /// The splice that puts `key` and `value` in `node`, if one does: the node
 /// is a format-2 leaf and `key` starts with its prefix (so the prefix stays
 /// the longest common one). `found` is `node.search(key)`.
-pub(crate) fn put_splice(
+pub(crate) fn put_splice<'a>(
     node: &Node<'_>,
     found: std::result::Result<usize, usize>,
-    key: &[u8],
-    value: ValueRef<'_>,
-) -> Result<Option<Splice>> {
+    key: &'a [u8],
+    value: ValueRef<'a>,
+) -> Result<Option<Splice<'a>>> {
     if node.format() != Format::LeafV2 || node.count() == 0 {
         return Ok(None);
     }
@@ -191,7 +191,11 @@ pub(crate) fn put_splice(
     let Some(suffix) = key.strip_prefix(prefix) else {
         return Ok(None);
     };
-    let cell = leaf_cell(key.len(), (suffix, &[]), value);
+    let cell = NewCell::Leaf {
+        key_len: key.len(),
+        suffix,
+        value,
+    };
     let (at, remove, size) = match found {
         Ok(i) => (i, 1, node.len() - node.cell_len(i)? + cell.len()),
         Err(i) => (i, 0, node.len() + SLOT + cell.len()),
@@ -226,7 +230,7 @@ pub(crate) fn put(
         (found, old, edit)
     };
     if let Some(edit) = edit.filter(|e| e.size <= pager.page_size()) {
-        let id = splice_leaf(pager, id, page, edit.at, edit.remove, Some(&edit.cell))?;
+        let id = splice_leaf(pager, id, page, edit.at, edit.remove, Some(edit.cell))?;
         return Ok((
             Change::Node {
                 id,
@@ -321,7 +325,7 @@ fn splice_leaf(
     page: Rc<Page>,
     at: usize,
     remove: usize,
-    insert: Option<&[u8]>,
+    insert: Option<NewCell<'_>>,
 ) -> Result<PageId> {
     if splice_owned(pager, id, page, at, remove, insert)?.is_some() {
         return Ok(id);

@@ -248,7 +248,7 @@ pub(crate) fn splice_owned(
     page: Rc<Page>,
     at: usize,
     remove: usize,
-    insert: Option<&[u8]>,
+    insert: Option<node::NewCell<'_>>,
 ) -> Result<Option<usize>> {
     if !pager.is_writable(id) || page.kind != KIND_LEAF_V2 {
         return Ok(None);
@@ -769,7 +769,7 @@ impl BTree {
             };
             (edit, old)
         };
-        Ok(splice_owned(pager, leaf, page, edit.at, edit.remove, Some(&edit.cell))?.map(|_| old))
+        Ok(splice_owned(pager, leaf, page, edit.at, edit.remove, Some(edit.cell))?.map(|_| old))
     }
 
     /// Remove `key`; returns whether it was present. Needs an open pager

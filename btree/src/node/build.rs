@@ -4,7 +4,8 @@
 
 use super::branch_entry_size;
 use super::cell::{
-    entry_size, inline_fits, put_leaf_cell, ValueRef, BRANCH_HEADER, LEAF_HEADER, SLOT,
+    entry_size, inline_fits, leaf_cell_len, write_leaf_cell, ValueRef, BRANCH_HEADER, LEAF_HEADER,
+    SLOT,
 };
 use super::key::{common_prefix, KeyParts};
 use moonvault_pager::PageId;
@@ -48,29 +49,28 @@ pub(crate) fn build_leaf(entries: &[LeafEntry<'_>]) -> Vec<u8> {
 
 /// [`build_leaf`] with the prefix length already known.
 pub(crate) fn build_leaf_with(entries: &[LeafEntry<'_>], plen: usize) -> Vec<u8> {
-    let size = LEAF_HEADER
-        + plen
-        + entries
-            .iter()
-            .map(|e| e.size().saturating_sub(plen))
-            .sum::<usize>();
-    let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(plen as u16).to_le_bytes());
+    let cells: usize = entries
+        .iter()
+        .map(|e| leaf_cell_len(e.key.len(), e.key.len().saturating_sub(plen), e.value))
+        .sum();
+    let slots = LEAF_HEADER + plen;
+    let start = slots + SLOT * entries.len();
+    // Sized once and filled in place: header, prefix, slots, cells.
+    let mut out = vec![0u8; start + cells];
+    out[0..2].copy_from_slice(&(entries.len() as u16).to_le_bytes());
+    out[2..4].copy_from_slice(&(plen as u16).to_le_bytes());
     if let Some(first) = entries.first() {
         let (a, b) = first.key.tail(0);
         let from_a = &a[..plen.min(a.len())];
-        out.extend_from_slice(from_a);
-        out.extend_from_slice(&b[..(plen - from_a.len()).min(b.len())]);
+        let from_b = &b[..(plen - from_a.len()).min(b.len())];
+        out[LEAF_HEADER..LEAF_HEADER + from_a.len()].copy_from_slice(from_a);
+        out[LEAF_HEADER + from_a.len()..LEAF_HEADER + from_a.len() + from_b.len()]
+            .copy_from_slice(from_b);
     }
-    let slots = out.len();
-    out.resize(slots + SLOT * entries.len(), 0);
+    let mut at = start;
     for (i, e) in entries.iter().enumerate() {
-        let off = (out.len() as u16).to_le_bytes();
-        out[slots + SLOT * i..slots + SLOT * i + 2].copy_from_slice(&off);
-        put_leaf_cell(e.key.len(), e.key.tail(plen), e.value, |part| {
-            out.extend_from_slice(part)
-        });
+        out[slots + SLOT * i..slots + SLOT * i + 2].copy_from_slice(&(at as u16).to_le_bytes());
+        at += write_leaf_cell(&mut out[at..], e.key.len(), e.key.tail(plen), e.value);
     }
     out
 }

@@ -49,21 +49,6 @@ pub(crate) fn varint_len(v: u64) -> usize {
     bits.div_ceil(7)
 }
 
-/// `v` as a varint: little-endian groups of 7 bits, the high bit set on
-/// every byte but the last. Returns the buffer and the bytes used.
-#[inline]
-pub(crate) fn varint_bytes(mut v: u64) -> ([u8; VARINT_MAX], usize) {
-    let mut out = [0u8; VARINT_MAX];
-    let mut n = 0;
-    while v >= 0x80 && n + 1 < VARINT_MAX {
-        out[n] = v as u8 | 0x80;
-        v >>= 7;
-        n += 1;
-    }
-    out[n] = v as u8;
-    (out, n + 1)
-}
-
 /// The varint at `at` and its length: `None` if it is truncated, longer
 /// than 5 bytes, or not in its shortest form (the encoding is canonical).
 #[inline]
@@ -192,36 +177,119 @@ pub(crate) fn entry_size(key_len: usize, value: ValueRef<'_>) -> usize {
     SLOT + varint_len(key_len as u64) + key_len + varint_len(value.word()) + value.stored_len()
 }
 
-/// A leaf cell being built: on the stack for the small entries of typical
-/// tables (one per insert).
-pub(crate) type CellBuf = smallvec::SmallVec<[u8; 128]>;
+/// A cell to put into a node: bytes as they are, or a format-2 leaf cell
+/// written straight into the node from its parts (no buffer in between).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum NewCell<'a> {
+    /// A whole cell.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Raw(&'a [u8]),
+    /// A leaf cell for a key of `key_len` bytes whose bytes after the
+    /// node's prefix are `suffix`.
+    Leaf {
+        key_len: usize,
+        suffix: &'a [u8],
+        value: ValueRef<'a>,
+    },
+}
 
-/// A format-2 leaf cell for a key of `key_len` bytes whose bytes after the
-/// node's prefix are `suffix` (given as up to two slices), with `value`.
-pub(crate) fn leaf_cell(key_len: usize, suffix: (&[u8], &[u8]), value: ValueRef<'_>) -> CellBuf {
-    let mut cell = CellBuf::new();
-    put_leaf_cell(key_len, suffix, value, |part| cell.extend_from_slice(part));
+impl NewCell<'_> {
+    /// The cell's bytes.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            NewCell::Raw(cell) => cell.len(),
+            NewCell::Leaf {
+                key_len,
+                suffix,
+                value,
+            } => leaf_cell_len(*key_len, suffix.len(), *value),
+        }
+    }
+
+    /// Write the cell to `out`, [`NewCell::len`] bytes long.
+    #[inline]
+    pub(crate) fn write(&self, out: &mut [u8]) {
+        match self {
+            NewCell::Raw(cell) => {
+                if let Some(dst) = out.get_mut(..cell.len()) {
+                    dst.copy_from_slice(cell);
+                }
+            }
+            NewCell::Leaf {
+                key_len,
+                suffix,
+                value,
+            } => {
+                write_leaf_cell(out, *key_len, (suffix, &[]), *value);
+            }
+        }
+    }
+}
+
+/// A format-2 leaf cell (tests build nodes byte by byte with it).
+#[cfg(test)]
+pub(crate) fn leaf_cell(key_len: usize, suffix: (&[u8], &[u8]), value: ValueRef<'_>) -> Vec<u8> {
+    let mut cell = vec![0; leaf_cell_len(key_len, suffix.0.len() + suffix.1.len(), value)];
+    write_leaf_cell(&mut cell, key_len, suffix, value);
     cell
 }
 
-/// Hand the parts of a format-2 leaf cell to `put`, in order.
+/// Bytes of the format-2 cell [`write_leaf_cell`] writes.
 #[inline]
-pub(crate) fn put_leaf_cell(
+pub(crate) fn leaf_cell_len(key_len: usize, suffix_len: usize, value: ValueRef<'_>) -> usize {
+    varint_len(key_len as u64) + suffix_len + varint_len(value.word()) + value.stored_len()
+}
+
+/// Write a format-2 leaf cell for a key of `key_len` bytes whose bytes
+/// after the node's prefix are `suffix` (up to two slices) at the start of
+/// `out`, which is at least [`leaf_cell_len`] bytes long (the builders
+/// size their buffers so; a shorter `out` gets a truncated cell, never a
+/// panic). Returns the bytes written.
+#[inline]
+pub(crate) fn write_leaf_cell(
+    out: &mut [u8],
     key_len: usize,
     suffix: (&[u8], &[u8]),
     value: ValueRef<'_>,
-    mut put: impl FnMut(&[u8]),
-) {
-    let (len, n) = varint_bytes(key_len as u64);
-    put(&len[..n]);
-    put(suffix.0);
-    put(suffix.1);
-    let (word, n) = varint_bytes(value.word());
-    put(&word[..n]);
+) -> usize {
+    let mut at = put_varint(out, 0, key_len as u64);
+    at = put_bytes(out, at, suffix.0);
+    at = put_bytes(out, at, suffix.1);
+    at = put_varint(out, at, value.word());
     match value {
-        ValueRef::Inline(v) => put(v),
-        ValueRef::Overflow { head, .. } => put(&head.to_le_bytes()),
+        ValueRef::Inline(v) => put_bytes(out, at, v),
+        ValueRef::Overflow { head, .. } => put_bytes(out, at, &head.to_le_bytes()),
     }
+}
+
+/// Write `v` as a varint at `at` in `out`: little-endian groups of 7 bits,
+/// the high bit set on every byte but the last. Returns the offset after it.
+#[inline(always)]
+fn put_varint(out: &mut [u8], mut at: usize, mut v: u64) -> usize {
+    while v >= 0x80 {
+        if let Some(b) = out.get_mut(at) {
+            *b = v as u8 | 0x80;
+        }
+        at += 1;
+        v >>= 7;
+    }
+    if let Some(b) = out.get_mut(at) {
+        *b = v as u8;
+    }
+    at + 1
+}
+
+/// Copy `part` to `at` in `out`; the offset after it.
+#[inline(always)]
+fn put_bytes(out: &mut [u8], at: usize, part: &[u8]) -> usize {
+    let end = at + part.len();
+    if !part.is_empty() {
+        if let Some(dst) = out.get_mut(at..end) {
+            dst.copy_from_slice(part);
+        }
+    }
+    end
 }
 
 /// Bytes a branch cell for a key of `key_len` bytes adds, slot included.
@@ -264,7 +332,8 @@ mod tests {
             1 << 21,
             u64::from(u32::MAX) << 1 | 1,
         ] {
-            let (bytes, n) = varint_bytes(v);
+            let mut bytes = [0u8; VARINT_MAX];
+            let n = put_varint(&mut bytes, 0, v);
             let buf = &bytes[..n];
             assert_eq!(buf.len(), varint_len(v), "{v}");
             assert_eq!(varint_at(buf, 0), Some((v, buf.len())));

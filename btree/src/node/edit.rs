@@ -7,7 +7,7 @@
 //! prefix the longest common prefix of its keys (the tree checks both and
 //! rebuilds the node when the prefix changes).
 
-use super::{Node, SLOT};
+use super::{NewCell, Node, SLOT};
 use crate::error::{BTreeError, Result};
 use moonvault_pager::PageId;
 
@@ -45,17 +45,17 @@ pub(crate) fn splice(
     node: &Node<'_>,
     at: usize,
     remove: usize,
-    insert: Option<&[u8]>,
+    insert: Option<NewCell<'_>>,
 ) -> Result<Vec<u8>> {
     let n = node.meta.count;
     let data = node.data;
     let (start, end) = node.edit_range(at, remove)?;
     let slots_end = node.slots_end();
-    let ins = insert.unwrap_or(&[]);
+    let ins_len = insert.map_or(0, |c| c.len());
     let new_n = n - remove + usize::from(insert.is_some());
     let header = node.meta.header;
     let new_slots_end = header + SLOT * new_n;
-    let new_len = data.len() - (end - start) + ins.len() + SLOT * new_n - SLOT * n;
+    let new_len = data.len() - (end - start) + ins_len + SLOT * new_n - SLOT * n;
     // Cells before `at` move by the slot directory's growth; cells after it
     // also by the size change of the edited cell. Offsets are computed in
     // isize and range-checked once (every new offset lies below new_len).
@@ -63,7 +63,7 @@ pub(crate) fn splice(
         return Err(node.corrupt("edited node overflows 16-bit offsets"));
     }
     let shift_before = (SLOT * new_n) as isize - (SLOT * n) as isize;
-    let shift_after = shift_before + ins.len() as isize - (end - start) as isize;
+    let shift_after = shift_before + ins_len as isize - (end - start) as isize;
     // Only the header and slot directory are written in place; the cells
     // are appended (no zeroing of a page-sized buffer).
     let mut out = Vec::with_capacity(new_len);
@@ -104,7 +104,11 @@ pub(crate) fn splice(
         return Err(node.corrupt("cell offset out of range"));
     }
     out.extend_from_slice(&data[slots_end..start]);
-    out.extend_from_slice(ins);
+    if let Some(cell) = insert {
+        let at = out.len();
+        out.resize(at + ins_len, 0);
+        cell.write(&mut out[at..]);
+    }
     out.extend_from_slice(&data[end..]);
     Ok(out)
 }
@@ -121,7 +125,7 @@ pub(crate) fn splice_in_place(
     data: &mut Vec<u8>,
     at: usize,
     remove: usize,
-    insert: Option<&[u8]>,
+    insert: Option<NewCell<'_>>,
 ) -> Result<usize> {
     let (n, header, start, end) = {
         let node = Node::parse(id, kind, data)?;
@@ -129,13 +133,13 @@ pub(crate) fn splice_in_place(
         (node.meta.count, node.meta.header, start, end)
     };
     let corrupt = |detail: &str| BTreeError::corrupted(id, detail);
-    let ins = insert.unwrap_or(&[]);
+    let ins_len = insert.map_or(0, |c| c.len());
     let new_n = n - remove + usize::from(insert.is_some());
     let slots_end = header + SLOT * n;
     let new_slots_end = header + SLOT * new_n;
     let old_len = data.len();
     // Both terms are non-negative: start >= slots_end and end <= old_len.
-    let new_len = new_slots_end + (start - slots_end) + ins.len() + (old_len - end);
+    let new_len = new_slots_end + (start - slots_end) + ins_len + (old_len - end);
     if new_len > usize::from(u16::MAX) + 1 {
         return Err(corrupt("edited node overflows 16-bit offsets"));
     }
@@ -143,7 +147,7 @@ pub(crate) fn splice_in_place(
     // edited cell lands at `start + sd`, the cells after it at `tail_to`.
     let sd = new_slots_end as isize - slots_end as isize;
     let new_start = new_slots_end + (start - slots_end);
-    let tail_to = new_start + ins.len();
+    let tail_to = new_start + ins_len;
     let shift_after = tail_to as isize - end as isize;
     // Slot entries from `at + remove` on move to index `at + inserted`.
     let moved_from = header + SLOT * (at + remove);
@@ -163,9 +167,12 @@ pub(crate) fn splice_in_place(
         data.copy_within(slots_end..start, new_slots_end);
         data.copy_within(end..old_len, tail_to);
     }
-    data.get_mut(new_start..tail_to)
-        .ok_or_else(|| corrupt("edited cell overruns the node"))?
-        .copy_from_slice(ins);
+    let dst = data
+        .get_mut(new_start..tail_to)
+        .ok_or_else(|| corrupt("edited cell overruns the node"))?;
+    if let Some(cell) = insert {
+        cell.write(dst);
+    }
     data.truncate(new_len);
     data.get_mut(0..2)
         .ok_or_else(|| corrupt("node shorter than its header"))?
@@ -243,11 +250,14 @@ mod tests {
         for at in 0..=3 {
             let mut expect = base.to_vec();
             expect.insert(at, (b"kc", b"4444"));
-            assert_eq!(splice(&node, at, 0, Some(&new)).unwrap(), leaf(&expect));
+            assert_eq!(
+                splice(&node, at, 0, Some(NewCell::Raw(&new))).unwrap(),
+                leaf(&expect)
+            );
         }
         let middle = splice(&node, 1, 1, None).unwrap();
         assert_eq!(middle, leaf(&[base[0], base[2]]));
-        let replaced = splice(&node, 1, 1, Some(&new)).unwrap();
+        let replaced = splice(&node, 1, 1, Some(NewCell::Raw(&new))).unwrap();
         assert_eq!(replaced, leaf(&[base[0], (b"kc", b"4444"), base[2]]));
     }
 
@@ -288,7 +298,7 @@ mod tests {
             );
             for at in 0..=count {
                 for remove in 0..=usize::from(at < count) {
-                    for insert in [None, Some(cell.as_slice())] {
+                    for insert in [None, Some(NewCell::Raw(&cell))] {
                         let want = splice(&node, at, remove, insert).unwrap();
                         let mut got = data.clone();
                         let len =

@@ -107,10 +107,30 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// Length of the longest common prefix of `a` and `b`.
+/// Length of the longest common prefix of `a` and `b`, eight bytes at a
+/// time.
 #[inline]
 pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+    let n = a.len().min(b.len());
+    let word = |s: &[u8], at: usize| -> u64 {
+        s.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let mut at = 0;
+    while at + 8 <= n {
+        let diff = word(a, at) ^ word(b, at);
+        if diff != 0 {
+            // Little-endian: the first differing byte is the lowest one.
+            return at + diff.trailing_zeros() as usize / 8;
+        }
+        at += 8;
+    }
+    at + a[at..n]
+        .iter()
+        .zip(&b[at..n])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// A key stored in a node: the node's shared prefix followed by the cell's
@@ -182,9 +202,28 @@ impl<'a> KeyParts<'a> {
             // Two keys of one node: the prefix is shared by construction.
             return self.prefix.len() + common_prefix(self.suffix, other.suffix);
         }
-        let a = self.prefix.iter().chain(self.suffix);
-        let b = other.prefix.iter().chain(other.suffix);
-        a.zip(b).take_while(|(x, y)| x == y).count()
+        // Compare piece by piece: at most three runs of whole slices.
+        let (mut a, mut b) = ((self.prefix, self.suffix), (other.prefix, other.suffix));
+        let mut common = 0;
+        loop {
+            if a.0.is_empty() {
+                a = (a.1, &[]);
+            }
+            if b.0.is_empty() {
+                b = (b.1, &[]);
+            }
+            let n = a.0.len().min(b.0.len());
+            if n == 0 {
+                return common;
+            }
+            let same = common_prefix(&a.0[..n], &b.0[..n]);
+            common += same;
+            if same < n {
+                return common;
+            }
+            a.0 = &a.0[n..];
+            b.0 = &b.0[n..];
+        }
     }
 }
 
@@ -256,6 +295,39 @@ mod tests {
                         parts.common_prefix(&KeyParts::whole(b)),
                         common_prefix(a, b)
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn common_prefixes_match_a_byte_loop() {
+        let naive = |a: &[u8], b: &[u8]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let base: Vec<u8> = (0..40u8).collect();
+        for len_a in [0, 1, 7, 8, 9, 16, 17, 40] {
+            for len_b in [0, 3, 8, 15, 16, 40] {
+                for flip in [None, Some(0), Some(5), Some(7), Some(8), Some(15), Some(30)] {
+                    let a = &base[..len_a];
+                    let mut b = base[..len_b].to_vec();
+                    if let Some(at) = flip.filter(|&at| at < b.len()) {
+                        b[at] ^= 0x40;
+                    }
+                    assert_eq!(
+                        common_prefix(a, &b),
+                        naive(a, &b),
+                        "{len_a} {len_b} {flip:?}"
+                    );
+                    for cut in [0, 3, 9, len_a] {
+                        let parts = KeyParts {
+                            prefix: &a[..cut.min(len_a)],
+                            suffix: &a[cut.min(len_a)..],
+                        };
+                        let other = KeyParts {
+                            prefix: &b[..4.min(b.len())],
+                            suffix: &b[4.min(b.len())..],
+                        };
+                        assert_eq!(parts.common_prefix(&other), naive(a, &b));
+                    }
                 }
             }
         }

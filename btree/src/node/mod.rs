@@ -79,9 +79,11 @@ pub use build::LeafPacker;
 pub(crate) use build::{build_branch, build_leaf, build_leaf_with, LeafEntry};
 #[cfg(test)]
 pub(crate) use cell::entry_size;
+#[cfg(test)]
+pub(crate) use cell::leaf_cell;
 pub(crate) use cell::{
-    branch_entry_size, inline_fits, leaf_cell, max_key_len, min_fill, CellBuf, ValueRef,
-    BRANCH_HEADER, LEAF_HEADER, SLOT,
+    branch_entry_size, inline_fits, max_key_len, min_fill, NewCell, ValueRef, BRANCH_HEADER,
+    LEAF_HEADER, SLOT,
 };
 pub(crate) use edit::{set_child, splice, splice_in_place};
 pub(crate) use key::{cmp_keys, common_prefix, same_bytes, shortest_separator, KeyBuf, KeyParts};
@@ -906,10 +908,10 @@ mod tests {
                 let _ = node.child(i);
                 let _ = node.separator(i);
                 let _ = set_child(&node, i, 5);
-                let _ = splice(&node, i, 0, Some(&cell));
+                let _ = splice(&node, i, 0, Some(NewCell::Raw(&cell)));
                 let _ = splice(&node, i, 1, None);
                 let mut copy = data.clone();
-                let _ = splice_in_place(3, kind, &mut copy, i, 0, Some(&cell));
+                let _ = splice_in_place(3, kind, &mut copy, i, 0, Some(NewCell::Raw(&cell)));
                 let mut copy = data.clone();
                 let _ = splice_in_place(3, kind, &mut copy, i, 1, None);
             }
