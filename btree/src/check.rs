@@ -1,15 +1,17 @@
 //! The invariant checker and the walk over every page of a tree.
 //!
 //! [`BTree::check`] verifies, page by page: the node layout (packed cells,
-//! reserved bytes), key order within nodes, every key inside the bounds its
-//! ancestors' separators give it, key lengths, fill (non-root nodes at least
-//! a quarter full and non-empty), the inline/overflow choice of every value,
+//! reserved bytes, a leaf's prefix the longest common one), key order
+//! within nodes, every key inside the bounds its ancestors' separators give
+//! it, key lengths, fill (every non-root node's fill, see `Node::fill`, at
+//! least a quarter page, and non-empty), the inline/overflow choice of
+//! every value,
 //! every overflow chain (kinds, lengths, no cycles), uniform leaf depth, and
 //! that no page is reachable twice. The first violation is returned as
 //! [`BTreeError::Corrupted`] naming the page where it was found.
 
 use crate::error::{BTreeError, Result};
-use crate::node::{inline_fits, max_key_len, min_fill, Node, ValueRef, MAX_DEPTH};
+use crate::node::{inline_fits, max_key_len, min_fill, KeyBuf, Node, ValueRef, MAX_DEPTH};
 use crate::{overflow, BTree};
 use moonvault_pager::{PageId, Pager};
 use std::collections::HashSet;
@@ -32,8 +34,11 @@ pub struct TreeReport {
     pub key_bytes: u64,
     /// Total bytes of all values.
     pub value_bytes: u64,
-    /// Total bytes of all leaf and branch nodes (their fill).
+    /// Total bytes of all leaf and branch nodes (their sizes, before the
+    /// pager's compression).
     pub node_bytes: u64,
+    /// The part of `node_bytes` in leaves.
+    pub leaf_bytes: u64,
 }
 
 struct Checker<'p> {
@@ -72,10 +77,10 @@ impl Checker<'_> {
         if node.len() > self.page_size {
             return Err(node.corrupt("node larger than a page"));
         }
-        if !is_root && node.len() < min_fill(self.page_size) {
+        if !is_root && node.fill() < min_fill(self.page_size) {
             return Err(node.corrupt(format!(
-                "node of {} bytes is under the {}-byte minimum fill",
-                node.len(),
+                "node with a fill of {} bytes is under the {}-byte minimum",
+                node.fill(),
                 min_fill(self.page_size)
             )));
         }
@@ -87,16 +92,17 @@ impl Checker<'_> {
             }));
         }
         let max_key = max_key_len(self.page_size);
-        let mut prev: Option<&[u8]> = None;
+        let mut prev: Option<KeyBuf> = None;
         for i in 0..node.count() {
-            let key = node.key(i)?;
+            let key = node.key(i)?.to_buf();
             if key.len() > max_key {
                 return Err(node.corrupt(format!("key {i} is longer than {max_key} bytes")));
             }
-            if prev.is_some_and(|p| p >= key) {
+            if prev.as_ref().is_some_and(|p| *p >= key) {
                 return Err(node.corrupt(format!("key {i} is not above key {}", i - 1)));
             }
-            if lo.is_some_and(|lo| key < lo) || hi.is_some_and(|hi| key >= hi) {
+            let key_bytes = key.as_slice();
+            if lo.is_some_and(|lo| key_bytes < lo) || hi.is_some_and(|hi| key_bytes >= hi) {
                 return Err(
                     node.corrupt(format!("key {i} lies outside the range its parent assigns"))
                 );
@@ -105,6 +111,7 @@ impl Checker<'_> {
         }
         if node.is_leaf() {
             self.report.leaf_pages += 1;
+            self.report.leaf_bytes += node.len() as u64;
             for i in 0..node.count() {
                 let key = node.key(i)?;
                 let value = node.value(i)?;
@@ -135,11 +142,15 @@ impl Checker<'_> {
         self.report.branch_pages += 1;
         let mut depth = None;
         for i in 0..=node.count() {
-            let child_lo = if i == 0 { lo } else { Some(node.key(i - 1)?) };
+            let child_lo = if i == 0 {
+                lo
+            } else {
+                Some(node.separator(i - 1)?)
+            };
             let child_hi = if i == node.count() {
                 hi
             } else {
-                Some(node.key(i)?)
+                Some(node.separator(i)?)
             };
             let d = self.node(node.child(i)?, child_lo, child_hi, false, level + 1)?;
             if depth.is_some_and(|depth| depth != d) {

@@ -11,7 +11,7 @@
 //! old leaf it still holds in memory).
 
 use crate::error::{BTreeError, Result};
-use crate::node::{cmp_keys, KeyBuf, Node, ValueRef, MAX_DEPTH};
+use crate::node::{cmp_keys, KeyBuf, Node, NodeMeta, ValueRef, MAX_DEPTH};
 use crate::overflow;
 use crate::tree::load_value;
 use crate::BTree;
@@ -45,7 +45,7 @@ struct Frame {
     page: Rc<Page>,
     idx: usize,
     count: usize,
-    leaf: bool,
+    meta: NodeMeta,
 }
 
 impl Frame {
@@ -62,14 +62,14 @@ impl Frame {
         } else {
             Some(node.child(idx)?)
         };
-        let (count, leaf) = (node.count(), node.is_leaf());
+        let (count, meta) = (node.count(), node.meta());
         Ok((
             Frame {
                 id,
                 page,
                 idx,
                 count,
-                leaf,
+                meta,
             },
             child,
         ))
@@ -77,7 +77,7 @@ impl Frame {
 
     #[inline]
     fn node(&self) -> Node<'_> {
-        Node::parsed(self.id, &self.page.data, self.count, self.leaf)
+        Node::from_meta(self.id, &self.page.data, self.meta)
     }
 }
 
@@ -87,6 +87,9 @@ impl Frame {
 #[derive(Default)]
 pub(crate) struct Path {
     frames: SmallVec<[Frame; 6]>,
+    /// Counts the frames pushed: while it stays the same, the leaf frame is
+    /// the same page (see [`JoinedKey`]).
+    moves: u64,
 }
 
 impl Path {
@@ -120,6 +123,7 @@ impl Path {
             })?;
             let (idx, count) = (frame.idx, frame.count);
             self.frames.push(frame);
+            self.moves = self.moves.wrapping_add(1);
             match next {
                 Some(child) => id = child,
                 None if target.forward() => {
@@ -179,6 +183,7 @@ impl Path {
             })?;
             let count = frame.count;
             self.frames.push(frame);
+            self.moves = self.moves.wrapping_add(1);
             match child {
                 Some(child) => id = child,
                 None => return Ok(count > 0),
@@ -272,6 +277,36 @@ fn start_of(bound: &Bound<KeyBuf>, forward: bool) -> Seek<'_> {
     }
 }
 
+/// The keys a cursor lends from leaves with a prefix, joined: the leaf's
+/// prefix stays at the start of the buffer while the path's leaf is the
+/// same page, so a step copies only the bytes after it.
+#[derive(Default)]
+struct JoinedKey {
+    buf: Vec<u8>,
+    /// The path's `moves` when the prefix was copied.
+    moves: Option<u64>,
+}
+
+impl JoinedKey {
+    /// Key `suffix` of the leaf the path (at `moves`) stands on, whose
+    /// prefix is `prefix`; lent from the page when there is no prefix.
+    #[inline]
+    fn join<'k>(&'k mut self, moves: u64, prefix: &'k [u8], suffix: &'k [u8]) -> &'k [u8] {
+        if prefix.is_empty() {
+            return suffix;
+        }
+        if self.moves == Some(moves) && self.buf.len() >= prefix.len() {
+            self.buf.truncate(prefix.len());
+        } else {
+            self.buf.clear();
+            self.buf.extend_from_slice(prefix);
+            self.moves = Some(moves);
+        }
+        self.buf.extend_from_slice(suffix);
+        &self.buf
+    }
+}
+
 /// The smallest key above every key starting with `prefix`, if any.
 fn prefix_end(prefix: &[u8]) -> Option<KeyBuf> {
     let keep = prefix.iter().rposition(|&b| b != 0xFF)?;
@@ -302,6 +337,8 @@ pub struct Cursor {
     path: Path,
     /// Overflow values handed out by [`Cursor::next_with`] are read here.
     scratch: Vec<u8>,
+    /// Keys of leaves with a prefix are joined here to be lent.
+    key: JoinedKey,
 }
 
 impl std::fmt::Debug for Cursor {
@@ -323,6 +360,7 @@ impl Cursor {
             state: State::Fresh,
             path: Path::default(),
             scratch: Vec::new(),
+            key: JoinedKey::default(),
         }
     }
 
@@ -404,37 +442,52 @@ impl Cursor {
             return Ok(0);
         }
         let mut n = 1;
-        let result = (|| {
-            while n < max {
-                let Some(leaf) = self.path.frames.last_mut() else {
-                    break;
-                };
-                let next = if self.reverse {
-                    leaf.idx.checked_sub(1)
-                } else {
-                    Some(leaf.idx + 1).filter(|&i| i < leaf.count)
-                };
-                // The run ends at the leaf's edge; the next call moves on.
-                let Some(next) = next else {
-                    break;
-                };
-                let (key, value) =
-                    Node::parsed(leaf.id, &leaf.page.data, leaf.count, leaf.leaf).entry(next)?;
-                let inside = if self.reverse {
-                    admits_lower(&self.lower, key)
-                } else {
-                    admits_upper(&self.upper, key)
-                };
-                if !inside {
-                    self.state = State::Done;
-                    break;
-                }
-                read(pager, key, value)?;
-                leaf.idx = next;
-                n += 1;
+        let moves = self.path.moves;
+        let (reverse, lower, upper, joined) =
+            (self.reverse, &self.lower, &self.upper, &mut self.key);
+        let mut past_bound = false;
+        // The run stays on the leaf (the next call moves on), so the node
+        // is viewed once and only its index moves.
+        let result = match self.path.frames.last_mut() {
+            None => Ok(()),
+            Some(leaf) => {
+                let node = Node::from_meta(leaf.id, &leaf.page.data, leaf.meta);
+                let (prefix, count) = (node.prefix(), leaf.count);
+                let mut idx = leaf.idx;
+                let result = (|| {
+                    while n < max {
+                        let next = if reverse {
+                            idx.checked_sub(1)
+                        } else {
+                            Some(idx + 1).filter(|&i| i < count)
+                        };
+                        let Some(next) = next else {
+                            break;
+                        };
+                        let (suffix, value) = node.entry(next)?;
+                        let key = joined.join(moves, prefix, suffix);
+                        let inside = if reverse {
+                            admits_lower(lower, key)
+                        } else {
+                            admits_upper(upper, key)
+                        };
+                        if !inside {
+                            past_bound = true;
+                            break;
+                        }
+                        read(pager, key, value)?;
+                        idx = next;
+                        n += 1;
+                    }
+                    Ok(())
+                })();
+                leaf.idx = idx;
+                result
             }
-            Ok(())
-        })();
+        };
+        if past_bound {
+            self.state = State::Done;
+        }
         if let Err(e) = result {
             self.state = State::Done;
             self.path.frames.clear();
@@ -456,7 +509,10 @@ impl Cursor {
         read: impl FnOnce(&Pager, &[u8], ValueRef<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
         let out = match self.step(tree, pager) {
-            Ok(true) => match self.position() {
+            Ok(true) => match self.path.leaf().and_then(|(node, idx)| {
+                let (suffix, value) = node.entry(idx)?;
+                Ok((self.key.join(self.path.moves, node.prefix(), suffix), value))
+            }) {
                 Ok((key, value)) => {
                     let inside = if self.reverse {
                         admits_lower(&self.lower, key)
@@ -480,13 +536,6 @@ impl Cursor {
             self.path.frames.clear();
         }
         out
-    }
-
-    /// The entry the cursor is at.
-    #[inline]
-    fn position(&self) -> Result<(&[u8], ValueRef<'_>)> {
-        let (node, idx) = self.path.leaf()?;
-        node.entry(idx)
     }
 
     /// Move to the next entry (bounds not yet checked); false at the end
@@ -517,7 +566,7 @@ impl Cursor {
                 if *old_root != root || *version != tree.version {
                     let last = {
                         let (node, idx) = path.leaf()?;
-                        KeyBuf::from_slice(node.key(idx)?)
+                        node.key(idx)?.to_buf()
                     };
                     let target = if forward {
                         Seek::After(&last)
@@ -578,7 +627,13 @@ impl BTree {
             let (done, n) = {
                 let (node, idx) = path.leaf()?;
                 let count = node.count();
-                if admits_upper(&upper, node.key(count.saturating_sub(1))?) {
+                let last = node.key(count.saturating_sub(1))?;
+                let below = match upper {
+                    Bound::Included(u) => last.cmp_bytes(u).is_le(),
+                    Bound::Excluded(u) => last.cmp_bytes(u).is_lt(),
+                    Bound::Unbounded => true,
+                };
+                if below {
                     (false, count - idx)
                 } else {
                     let end = match upper {

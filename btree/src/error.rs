@@ -21,6 +21,19 @@ pub enum BTreeError {
         /// What exactly did not check out.
         detail: String,
     },
+    /// A page holds a node of a kind this version does not know: the store
+    /// was written by a newer moonvault. Open it with that version (or
+    /// export it there and import the export here).
+    #[error(
+        "page {page} is of kind {kind}, which this version of moonvault cannot read; \
+         the store was written by a newer version"
+    )]
+    UnsupportedPage {
+        /// The page.
+        page: PageId,
+        /// Its kind byte.
+        kind: u8,
+    },
     /// The key is longer than this page size allows; use a shorter key (or
     /// hash long keys) or a store with larger pages.
     #[error("key of {len} bytes is longer than the {max}-byte maximum for this page size")]

@@ -3,7 +3,10 @@
 //! A copy-on-write B+tree of byte keys and byte values over
 //! [`moonvault_pager`] pages.
 //!
-//! - [`node`]: the leaf and branch page layout (slot directory, packed cells).
+//! - [`node`]: the leaf and branch page layout (slot directory, packed cells,
+//!   a leaf's shared key prefix), and the format-1 leaves it still reads.
+//! - `leaf`: leaf edits: one-cell splices, and the rebuilds and splits of
+//!   leaves whose prefix changes or that outgrow a page.
 //! - `overflow`: chains of pages holding values too large to stay inline.
 //! - `tree`: lookup, insert and remove with splits, merges and
 //!   redistribution.
@@ -23,9 +26,14 @@
 //!   transaction (with the state pinned in the pager) therefore keeps
 //!   reading exactly the old contents.
 //! - Balance: every leaf is at the same depth. A node never exceeds the page
-//!   size; a node other than the root is at least a quarter full and
-//!   non-empty; a root branch has at least one key; an empty tree has no
-//!   root page.
+//!   size; a node other than the root has a fill of at least a quarter page
+//!   (its size, or for a leaf with a key prefix its size as if the prefix
+//!   were in every key: see `node`) and is non-empty; a root branch has at
+//!   least one key; an empty tree has no root page.
+//! - Formats: every leaf written is of kind [`KIND_LEAF_V2`]; leaves of kind
+//!   [`KIND_LEAF_V1`] (written by format 1) are read, and rewritten in the
+//!   new format by the first edit that copies them. A page of a kind this
+//!   version does not know is [`BTreeError::UnsupportedPage`].
 //! - Order: keys strictly increase within a node, and every key under child
 //!   `i` of a branch lies in `[key[i-1], key[i])`.
 //! - Every page reachable from the root is reachable exactly once, and a
@@ -43,6 +51,7 @@
 pub mod check;
 pub mod cursor;
 mod error;
+mod leaf;
 pub mod node;
 mod overflow;
 mod tree;
@@ -53,7 +62,7 @@ mod tests;
 pub use check::TreeReport;
 pub use cursor::Cursor;
 pub use error::{BTreeError, Result};
-pub use node::{KIND_BRANCH, KIND_LEAF};
+pub use node::{LeafPacker, KIND_BRANCH, KIND_LEAF_V1, KIND_LEAF_V2};
 pub use overflow::KIND_OVERFLOW;
 pub use tree::InsertHints;
 

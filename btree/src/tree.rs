@@ -7,16 +7,18 @@
 //! was writable and edited in place) and stayed big enough is not touched at
 //! all, which is what makes long transactions cheap.
 //!
-//! Rebalancing rule: after a change, a child under `min_fill` bytes is
-//! merged with a neighbour when both fit one page, else the two share their
-//! entries evenly (which always leaves both at least 3/8 full). A parent may
-//! grow when a child splits or a separator lengthens; it then splits in turn.
+//! Rebalancing rule: after a change, a child whose fill is under `min_fill`
+//! is merged with a neighbour when both fit one page, else the two share
+//! their entries: branches evenly (which always leaves both at least 3/8
+//! full), leaves at a cut `leaf::plan` finds (both fit and reach
+//! `min_fill`). A parent may grow when a child splits or a separator
+//! lengthens; it then splits in turn. Leaves are written by `leaf`.
 
 use crate::error::{BTreeError, Result};
+use crate::leaf::{self, LeafPlan};
 use crate::node::{
-    self, branch_entry_size, build_branch, build_leaf, cell_key, cmp_keys, leaf_cell, min_fill,
-    shortest_separator, splice, KeyBuf, Node, ValueRef, BRANCH_HEADER, KIND_BRANCH, KIND_LEAF,
-    LEAF_HEADER, MAX_DEPTH, SLOT,
+    self, branch_entry_size, build_branch, build_leaf, cmp_keys, min_fill, Format, KeyBuf,
+    KeyParts, LeafEntry, Node, ValueRef, BRANCH_HEADER, KIND_BRANCH, KIND_LEAF_V2, MAX_DEPTH,
 };
 use crate::overflow;
 use crate::BTree;
@@ -25,8 +27,9 @@ use std::rc::Rc;
 
 /// What a subtree became after a mutation, as its parent sees it.
 pub(crate) enum Change {
-    /// The subtree is rooted at `id` (possibly its old id), `size` bytes.
-    Node { id: PageId, size: usize },
+    /// The subtree is rooted at `id` (possibly its old id), whose fill
+    /// (see `Node::fill`) is `fill` bytes.
+    Node { id: PageId, fill: usize },
     /// The subtree split: keys below `sep` are under `left`, the rest
     /// under `right`.
     Split {
@@ -39,14 +42,14 @@ pub(crate) enum Change {
 }
 
 /// The entry an insert replaced or a remove deleted.
-struct Old {
+pub(crate) struct Old {
     len: usize,
     /// Its overflow chain, to free once nothing references it.
     chain: Option<(PageId, usize)>,
 }
 
 impl Old {
-    fn of(value: ValueRef<'_>) -> Old {
+    pub(crate) fn of(value: ValueRef<'_>) -> Old {
         Old {
             len: value.len(),
             chain: match value {
@@ -75,7 +78,7 @@ pub(crate) fn load_value(pager: &Pager, value: ValueRef<'_>) -> Result<Vec<u8>> 
 /// Store `data` as the new content of page `id`: in place if the open
 /// transaction allocated it, else in a fresh page (freeing `id`). Returns
 /// the page now holding it.
-fn write_node(pager: &mut Pager, id: PageId, kind: u8, data: Vec<u8>) -> Result<PageId> {
+pub(crate) fn write_node(pager: &mut Pager, id: PageId, kind: u8, data: Vec<u8>) -> Result<PageId> {
     if pager.is_writable(id) {
         pager.write(id, Page { kind, data })?;
         return Ok(id);
@@ -85,7 +88,7 @@ fn write_node(pager: &mut Pager, id: PageId, kind: u8, data: Vec<u8>) -> Result<
     Ok(new)
 }
 
-fn write_new(pager: &mut Pager, kind: u8, data: Vec<u8>) -> Result<PageId> {
+pub(crate) fn write_new(pager: &mut Pager, kind: u8, data: Vec<u8>) -> Result<PageId> {
     let id = pager.allocate()?;
     pager.write(id, Page { kind, data })?;
     Ok(id)
@@ -112,7 +115,7 @@ fn write_merged(
 
 /// Where to cut an overfull node.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Bias {
+pub(crate) enum Bias {
     /// Halves as equal as possible.
     Even,
     /// The edit was at the right end (ascending loads): fill the left node
@@ -123,7 +126,8 @@ enum Bias {
 }
 
 impl Bias {
-    fn of(at: usize, count: usize) -> Bias {
+    /// The bias for an entry added at slot `at` of a node of `count`.
+    pub(crate) fn of(at: usize, count: usize) -> Bias {
         if at >= count {
             Bias::PackLeft
         } else if at == 0 {
@@ -134,17 +138,11 @@ impl Bias {
     }
 }
 
-/// Choose where to cut entries of the given sizes (cell plus slot) into two
-/// nodes with `header`-byte headers. For a leaf (`promote == false`) the
-/// left node gets `..m` and the right `m..`; for a branch entry `m` moves
-/// up as the separator. Returns `None` if no cut fits (damaged input).
-fn split_point(
-    sizes: &[usize],
-    header: usize,
-    page_size: usize,
-    bias: Bias,
-    promote: bool,
-) -> Option<usize> {
+/// Choose where to cut a branch's entries of the given sizes (cell plus
+/// slot): the left node gets `..m`, entry `m` moves up as the separator,
+/// the right node gets `m + 1..`. Returns `None` if no cut fits (damaged
+/// input). (Leaves are cut by `leaf::plan`.)
+fn split_point(sizes: &[usize], page_size: usize, bias: Bias) -> Option<usize> {
     let n = sizes.len();
     let total: usize = sizes.iter().sum();
     let target = page_size * 5 / 16;
@@ -152,15 +150,10 @@ fn split_point(
     let mut packed = None;
     let mut before = 0;
     // Each side keeps at least one entry.
-    let range = if promote {
-        1..n.saturating_sub(1)
-    } else {
-        1..n
-    };
     for (m, size) in sizes.iter().enumerate() {
-        if range.contains(&m) {
-            let left = header + before;
-            let right = header + total - before - if promote { *size } else { 0 };
+        if (1..n.saturating_sub(1)).contains(&m) {
+            let left = BRANCH_HEADER + before;
+            let right = BRANCH_HEADER + total - before - size;
             if left <= page_size && right <= page_size {
                 let score = left.max(right);
                 if score < best_score {
@@ -189,7 +182,7 @@ impl<'a> BranchEdit<'a> {
     fn of(node: &Node<'a>) -> Result<BranchEdit<'a>> {
         let mut cells = Vec::with_capacity(node.count() + 1);
         for i in 0..node.count() {
-            cells.push((node.key(i)?, node.child(i + 1)?));
+            cells.push((node.separator(i)?, node.child(i + 1)?));
         }
         Ok(BranchEdit {
             child0: node.child(0)?,
@@ -230,9 +223,9 @@ impl<'a> BranchEdit<'a> {
         if size <= page_size {
             let data = build_branch(self.child0, &self.cells);
             let id = write_node(pager, id, KIND_BRANCH, data)?;
-            return Ok(Change::Node { id, size });
+            return Ok(Change::Node { id, fill: size });
         }
-        let m = split_point(&sizes, BRANCH_HEADER, page_size, bias, true)
+        let m = split_point(&sizes, page_size, bias)
             .ok_or_else(|| BTreeError::corrupted(id, "branch entries too large to split"))?;
         let left = build_branch(self.child0, &self.cells[..m]);
         let (sep, right_child0) = self.cells[m];
@@ -247,41 +240,17 @@ impl<'a> BranchEdit<'a> {
     }
 }
 
-/// Write leaf cells (in order) to page `id`, splitting if they outgrow it.
-fn finish_leaf(pager: &mut Pager, id: PageId, cells: &[&[u8]], bias: Bias) -> Result<Change> {
-    let page_size = pager.page_size();
-    let sizes: Vec<usize> = cells.iter().map(|c| SLOT + c.len()).collect();
-    let size = LEAF_HEADER + sizes.iter().sum::<usize>();
-    if size <= page_size {
-        let id = write_node(pager, id, KIND_LEAF, build_leaf(cells))?;
-        return Ok(Change::Node { id, size });
-    }
-    let m = split_point(&sizes, LEAF_HEADER, page_size, bias, false)
-        .ok_or_else(|| BTreeError::corrupted(id, "leaf entries too large to split"))?;
-    let sep = shortest_separator(cell_key(cells[m - 1], true), cell_key(cells[m], true));
-    let left = write_node(pager, id, KIND_LEAF, build_leaf(&cells[..m]))?;
-    let right = write_new(pager, KIND_LEAF, build_leaf(&cells[m..]))?;
-    Ok(Change::Split { left, sep, right })
-}
-
-fn leaf_cells<'a>(node: &Node<'a>, out: &mut Vec<&'a [u8]>) -> Result<()> {
-    for i in 0..node.count() {
-        out.push(node.cell(i)?);
-    }
-    Ok(())
-}
-
 /// Edit leaf `id` (whose current content is `page`) in place when the
 /// pager allows it (see [`Pager::update`]); `None` if it must be copied.
-fn splice_owned(
+pub(crate) fn splice_owned(
     pager: &mut Pager,
     id: PageId,
     page: Rc<Page>,
     at: usize,
     remove: usize,
-    insert: Option<&[u8]>,
+    insert: Option<node::NewCell<'_>>,
 ) -> Result<Option<usize>> {
-    if !pager.is_writable(id) {
+    if !pager.is_writable(id) || page.kind != KIND_LEAF_V2 {
         return Ok(None);
     }
     // The pager edits only a page nobody else holds: let go of ours.
@@ -294,71 +263,6 @@ fn splice_owned(
     }
 }
 
-/// Where a cell goes in a leaf, and what the edit does to it.
-struct Placement {
-    /// The slot.
-    at: usize,
-    /// The length and value of the cell it replaces, if the key is there.
-    old: Option<(usize, Old)>,
-    /// The node's size after the edit.
-    size: usize,
-}
-
-/// Where `cell` (for `key`) goes in leaf `id`, whose page is `page`.
-fn leaf_placement(id: PageId, page: &Page, key: &[u8], cell: &[u8]) -> Result<Placement> {
-    let node = Node::parse(id, page.kind, &page.data)?;
-    let (at, old) = match node.search(key)? {
-        Ok(i) => (i, Some((node.cell(i)?.len(), Old::of(node.value(i)?)))),
-        Err(i) => (i, None),
-    };
-    let size = match &old {
-        Some((old_len, _)) => node.len() - old_len + cell.len(),
-        None => node.len() + SLOT + cell.len(),
-    };
-    Ok(Placement { at, old, size })
-}
-
-/// Put `cell` (for `key`) into leaf `id`, whose page is `page`.
-fn leaf_put(
-    pager: &mut Pager,
-    id: PageId,
-    page: Rc<Page>,
-    key: &[u8],
-    cell: &[u8],
-) -> Result<(Change, Option<Old>)> {
-    let page_size = pager.page_size();
-    let Placement { at, old, size } = leaf_placement(id, &page, key, cell)?;
-    let remove = usize::from(old.is_some());
-    let page = if size <= page_size {
-        match splice_owned(pager, id, page, at, remove, Some(cell))? {
-            Some(size) => return Ok((Change::Node { id, size }, old.map(|(_, old)| old))),
-            // Shared or not ours: copy it (re-read: we let go of it).
-            None => pager.read(id)?,
-        }
-    } else {
-        page
-    };
-    let node = Node::parse(id, page.kind, &page.data)?;
-    let node = &node;
-    let change = if size <= page_size {
-        let data = splice(node, at, remove, Some(cell))?;
-        let id = write_node(pager, node.id, KIND_LEAF, data)?;
-        Change::Node { id, size }
-    } else {
-        let mut cells = Vec::with_capacity(node.count() + 1);
-        leaf_cells(node, &mut cells)?;
-        let bias = if remove == 1 {
-            cells[at] = cell;
-            Bias::Even
-        } else {
-            cells.insert(at, cell);
-            Bias::of(at, node.count())
-        };
-        finish_leaf(pager, node.id, &cells, bias)?
-    };
-    Ok((change, old.map(|(_, old)| old)))
-}
-
 /// Fold the change of child `idx` (formerly page `old_child`) into branch
 /// `parent`.
 fn apply(
@@ -369,20 +273,20 @@ fn apply(
     change: Change,
 ) -> Result<Change> {
     match change {
-        Change::Node { id, size } => {
-            if size < min_fill(pager.page_size()) && parent.count() > 0 {
+        Change::Node { id, fill } => {
+            if fill < min_fill(pager.page_size()) && parent.count() > 0 {
                 return rebalance(pager, parent, idx, id);
             }
             if id == old_child {
                 return Ok(Change::Node {
                     id: parent.id,
-                    size: parent.len(),
+                    fill: parent.fill(),
                 });
             }
             let data = node::set_child(parent, idx, id)?;
-            let size = data.len();
+            let fill = data.len();
             let id = write_node(pager, parent.id, KIND_BRANCH, data)?;
-            Ok(Change::Node { id, size })
+            Ok(Change::Node { id, fill })
         }
         Change::Split { left, sep, right } => {
             let mut edit = BranchEdit::of(parent)?;
@@ -419,29 +323,30 @@ fn rebalance(pager: &mut Pager, parent: &Node<'_>, idx: usize, child: PageId) ->
     *edit.child_mut(idx) = child;
     let new_sep: Vec<u8>;
     if l.is_leaf() {
-        let mut cells = Vec::with_capacity(l.count() + r.count());
-        leaf_cells(&l, &mut cells)?;
-        leaf_cells(&r, &mut cells)?;
-        let sizes: Vec<usize> = cells.iter().map(|c| SLOT + c.len()).collect();
-        if LEAF_HEADER + sizes.iter().sum::<usize>() <= page_size {
-            let merged = write_merged(pager, l_id, r_id, KIND_LEAF, build_leaf(&cells))?;
-            edit.remove_child(ri);
-            *edit.child_mut(li) = merged;
-        } else {
-            let m = split_point(&sizes, LEAF_HEADER, page_size, Bias::Even, false)
-                .ok_or_else(|| l.corrupt("leaf entries too large to split"))?;
-            new_sep = shortest_separator(cell_key(cells[m - 1], true), cell_key(cells[m], true));
-            let nl = write_node(pager, l_id, KIND_LEAF, build_leaf(&cells[..m]))?;
-            let nr = write_node(pager, r_id, KIND_LEAF, build_leaf(&cells[m..]))?;
-            edit.cells[li] = (&new_sep, nr);
-            *edit.child_mut(li) = nl;
+        let mut all = Vec::with_capacity(l.count() + r.count());
+        leaf::entries(&l, &mut all)?;
+        leaf::entries(&r, &mut all)?;
+        match leaf::plan(&all, page_size, Bias::Even) {
+            Some(LeafPlan::One { data, .. }) => {
+                let merged = write_merged(pager, l_id, r_id, KIND_LEAF_V2, data)?;
+                edit.remove_child(ri);
+                *edit.child_mut(li) = merged;
+            }
+            Some(LeafPlan::Two { left, sep, right }) => {
+                new_sep = sep;
+                let nl = write_node(pager, l_id, KIND_LEAF_V2, left)?;
+                let nr = write_node(pager, r_id, KIND_LEAF_V2, right)?;
+                edit.cells[li] = (&new_sep, nr);
+                *edit.child_mut(li) = nl;
+            }
+            None => return Err(l.corrupt("leaf entries too large to split")),
         }
     } else {
         // The parent's separator comes down between the two halves.
         let l_edit = BranchEdit::of(&l)?;
         let r_edit = BranchEdit::of(&r)?;
         let mut cells = l_edit.cells;
-        cells.push((parent.key(li)?, r_edit.child0));
+        cells.push((parent.separator(li)?, r_edit.child0));
         cells.extend(r_edit.cells);
         let joined = BranchEdit {
             child0: l_edit.child0,
@@ -454,7 +359,7 @@ fn rebalance(pager: &mut Pager, parent: &Node<'_>, idx: usize, child: PageId) ->
             edit.remove_child(ri);
             *edit.child_mut(li) = merged;
         } else {
-            let m = split_point(&sizes, BRANCH_HEADER, page_size, Bias::Even, true)
+            let m = split_point(&sizes, page_size, Bias::Even)
                 .ok_or_else(|| l.corrupt("branch entries too large to split"))?;
             let (sep, right_child0) = joined.cells[m];
             let left = build_branch(joined.child0, &joined.cells[..m]);
@@ -468,9 +373,9 @@ fn rebalance(pager: &mut Pager, parent: &Node<'_>, idx: usize, child: PageId) ->
     edit.finish(pager, parent.id, Bias::Even)
 }
 
-/// Check `key` and `value` and build the leaf cell for them (writing the
-/// value's overflow chain if it does not stay inline).
-fn make_cell(pager: &mut Pager, key: &[u8], value: &[u8]) -> Result<node::CellBuf> {
+/// Check `key` and `value` and decide how the value is stored (writing
+/// its overflow chain if it does not stay inline).
+fn make_value<'v>(pager: &mut Pager, key: &[u8], value: &'v [u8]) -> Result<ValueRef<'v>> {
     let max = BTree::max_key_len(pager.page_size());
     if key.len() > max {
         return Err(BTreeError::KeyTooLarge {
@@ -486,18 +391,23 @@ fn make_cell(pager: &mut Pager, key: &[u8], value: &[u8]) -> Result<node::CellBu
     }
     Ok(
         if node::inline_fits(pager.page_size(), key.len(), value.len()) {
-            leaf_cell(key, ValueRef::Inline(value))
+            ValueRef::Inline(value)
         } else {
-            let head = overflow::write(pager, value)?;
-            leaf_cell(
-                key,
-                ValueRef::Overflow {
-                    head,
-                    len: value.len(),
-                },
-            )
+            ValueRef::Overflow {
+                head: overflow::write(pager, value)?,
+                len: value.len(),
+            }
         },
     )
+}
+
+/// A tree's first leaf, holding one entry.
+fn new_root(pager: &mut Pager, key: &[u8], value: ValueRef<'_>) -> Result<Change> {
+    let entry = LeafEntry::new(KeyParts::whole(key), value);
+    let data = build_leaf(&[entry]);
+    let fill = Node::parse(0, KIND_LEAF_V2, &data)?.fill();
+    let id = write_new(pager, KIND_LEAF_V2, data)?;
+    Ok(Change::Node { id, fill })
 }
 
 fn too_deep(id: PageId) -> BTreeError {
@@ -519,14 +429,14 @@ struct Learn {
     moved: bool,
 }
 
-/// Insert `cell` below page `id`. `low..high` is the key range the page
+/// Insert `key` with `value` below page `id`. `low..high` is the key range the page
 /// covers (from the separators on the way down); `learn` is filled for
 /// [`InsertHints`].
 fn insert_at(
     pager: &mut Pager,
     id: PageId,
     key: &[u8],
-    cell: &[u8],
+    value: ValueRef<'_>,
     depth: usize,
     (low, high): (Option<&[u8]>, Option<&[u8]>),
     learn: &mut Learn,
@@ -535,10 +445,10 @@ fn insert_at(
         return Err(too_deep(id));
     }
     let page = pager.read(id)?;
-    if page.kind == KIND_LEAF {
-        let (change, old) = leaf_put(pager, id, page, key, cell)?;
-        if let Change::Node { id: same, size } = change {
-            if same == id && (depth == 0 || size >= min_fill(pager.page_size())) {
+    if node::is_leaf_kind(page.kind) {
+        let (change, old) = leaf::put(pager, id, page, key, value)?;
+        if let Change::Node { id: same, fill } = change {
+            if same == id && (depth == 0 || fill >= min_fill(pager.page_size())) {
                 learn.finger = Some(Finger {
                     leaf: id,
                     low: low.map(KeyBuf::from_slice),
@@ -554,23 +464,23 @@ fn insert_at(
     let child = node.child(idx)?;
     let bounds = (
         if idx > 0 {
-            Some(node.key(idx - 1)?)
+            Some(node.separator(idx - 1)?)
         } else {
             low
         },
         if idx < node.count() {
-            Some(node.key(idx)?)
+            Some(node.separator(idx)?)
         } else {
             high
         },
     );
-    let (change, old) = insert_at(pager, child, key, cell, depth + 1, bounds, learn)?;
+    let (change, old) = insert_at(pager, child, key, value, depth + 1, bounds, learn)?;
     // A finger stays only if this level is left untouched (the first
     // early return of `apply`). Rebalancing (the child is under min_fill)
     // or dropping a child moves the ranges of neighbouring leaves.
     let min = min_fill(pager.page_size());
     match &change {
-        Change::Node { size, .. } if *size < min && node.count() > 0 => {
+        Change::Node { fill, .. } if *fill < min && node.count() > 0 => {
             learn.moved = true;
             learn.finger = None;
         }
@@ -675,29 +585,8 @@ fn remove_at(
         return Err(too_deep(id));
     }
     let page = pager.read(id)?;
-    if page.kind == KIND_LEAF {
-        let (i, old) = {
-            let node = Node::parse(id, page.kind, &page.data)?;
-            let Ok(i) = node.search(key)? else {
-                return Ok(None);
-            };
-            let old = Old::of(node.value(i)?);
-            if node.count() == 1 {
-                drop(page);
-                pager.free(id)?;
-                return Ok(Some((Change::Empty, old)));
-            }
-            (i, old)
-        };
-        if let Some(size) = splice_owned(pager, id, page, i, 1, None)? {
-            return Ok(Some((Change::Node { id, size }, old)));
-        }
-        let page = pager.read(id)?;
-        let node = Node::parse(id, page.kind, &page.data)?;
-        let data = splice(&node, i, 1, None)?;
-        let size = data.len();
-        let id = write_node(pager, id, KIND_LEAF, data)?;
-        return Ok(Some((Change::Node { id, size }, old)));
+    if node::is_leaf_kind(page.kind) {
+        return leaf::remove(pager, id, page, key);
     }
     let node = Node::parse(id, page.kind, &page.data)?;
     let idx = node.child_index(key)?;
@@ -757,19 +646,14 @@ impl BTree {
     /// Store `value` under `key`, replacing any old value; returns the old
     /// value's length if there was one. Needs an open pager transaction.
     pub fn insert(&mut self, pager: &mut Pager, key: &[u8], value: &[u8]) -> Result<Option<usize>> {
-        let cell = make_cell(pager, key, value)?;
+        let value = make_value(pager, key, value)?;
         let (change, old) = match self.root {
-            None => {
-                let data = build_leaf(&[&cell]);
-                let size = data.len();
-                let id = write_new(pager, KIND_LEAF, data)?;
-                (Change::Node { id, size }, None)
-            }
+            None => (new_root(pager, key, value)?, None),
             Some(root) => insert_at(
                 pager,
                 root,
                 key,
-                &cell,
+                value,
                 0,
                 (None, None),
                 &mut Learn::default(),
@@ -795,14 +679,14 @@ impl BTree {
         value: &[u8],
         hints: &mut InsertHints,
     ) -> Result<Option<usize>> {
-        let cell = make_cell(pager, key, value)?;
+        let value = make_value(pager, key, value)?;
         if hints.tree != Some((self.root, self.version)) {
             hints.clear();
         }
         let old = match hints.find(key) {
             Some(pos) => {
                 let leaf = hints.fingers[pos].leaf;
-                match self.put_in_finger(pager, leaf, key, &cell)? {
+                match self.put_in_finger(pager, leaf, key, value)? {
                     Some(old) => {
                         hints.touch(pos);
                         Some(old)
@@ -823,14 +707,9 @@ impl BTree {
             None => {
                 let mut learned = Learn::default();
                 let (change, old) = match self.root {
-                    None => {
-                        let data = build_leaf(&[&cell]);
-                        let size = data.len();
-                        let id = write_new(pager, KIND_LEAF, data)?;
-                        (Change::Node { id, size }, None)
-                    }
+                    None => (new_root(pager, key, value)?, None),
                     Some(root) => {
-                        insert_at(pager, root, key, &cell, 0, (None, None), &mut learned)?
+                        insert_at(pager, root, key, value, 0, (None, None), &mut learned)?
                     }
                 };
                 self.set_root(pager, change)?;
@@ -855,31 +734,42 @@ impl BTree {
         Ok(len)
     }
 
-    /// Put `cell` into leaf `leaf` (a finger) if that needs no change of
-    /// structure and the page can be edited in place; `None` (nothing
-    /// done) otherwise. The inner option is the replaced entry.
+    /// Put `key` and `value` into leaf `leaf` (a finger) if that needs no
+    /// change of structure or prefix and the page can be edited in place;
+    /// `None` (nothing done) otherwise. The inner option is the replaced
+    /// entry.
     fn put_in_finger(
         &self,
         pager: &mut Pager,
         leaf: PageId,
         key: &[u8],
-        cell: &[u8],
+        value: ValueRef<'_>,
     ) -> Result<Option<Option<Old>>> {
         if !pager.is_writable(leaf) {
             return Ok(None);
         }
         let page = pager.read(leaf)?;
-        if page.kind != KIND_LEAF {
-            return Ok(None);
-        }
         let page_size = pager.page_size();
-        let Placement { at, old, size } = leaf_placement(leaf, &page, key, cell)?;
-        if size > page_size || (size < min_fill(page_size) && self.root != Some(leaf)) {
-            return Ok(None);
-        }
-        let remove = usize::from(old.is_some());
-        Ok(splice_owned(pager, leaf, page, at, remove, Some(cell))?
-            .map(|_| old.map(|(_, old)| old)))
+        let (edit, old) = {
+            let node = Node::parse(leaf, page.kind, &page.data)?;
+            if node.format() != Format::LeafV2 {
+                return Ok(None);
+            }
+            let found = node.search(key)?;
+            let Some(edit) = leaf::put_splice(&node, found, key, value)? else {
+                return Ok(None);
+            };
+            if edit.size > page_size || (edit.fill < min_fill(page_size) && self.root != Some(leaf))
+            {
+                return Ok(None);
+            }
+            let old = match found {
+                Ok(i) => Some(Old::of(node.value(i)?)),
+                Err(_) => None,
+            };
+            (edit, old)
+        };
+        Ok(splice_owned(pager, leaf, page, edit.at, edit.remove, Some(edit.cell))?.map(|_| old))
     }
 
     /// Remove `key`; returns whether it was present. Needs an open pager
@@ -918,10 +808,10 @@ impl BTree {
                 let data = build_branch(left, &[(&sep, right)]);
                 Some(write_new(pager, KIND_BRANCH, data)?)
             }
-            Change::Node { mut id, size } => {
+            Change::Node { mut id, fill } => {
                 // Only a branch without keys is this small (a leaf holds at
                 // least one cell), and only the root can be one for long.
-                if size <= BRANCH_HEADER {
+                if fill <= BRANCH_HEADER {
                     for level in 0.. {
                         if level == MAX_DEPTH {
                             return Err(too_deep(id));
@@ -948,15 +838,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_points_respect_bias_and_page() {
-        let sizes = vec![40; 30]; // 1200 bytes of entries, 1 KiB pages
-        let even = split_point(&sizes, 4, 1024, Bias::Even, false).unwrap();
-        assert_eq!(even, 15);
-        let packed = split_point(&sizes, 4, 1024, Bias::PackLeft, false).unwrap();
+    fn branch_split_points_respect_bias_and_page() {
+        let sizes = vec![40; 31]; // 1240 bytes of entries, 1 KiB pages
+        let even = split_point(&sizes, 1024, Bias::Even).unwrap();
+        assert_eq!(even, 15, "entry 15 moves up, 15 stay on each side");
+        let packed = split_point(&sizes, 1024, Bias::PackLeft).unwrap();
         assert!(packed > 20, "append loads keep left pages full: {packed}");
-        assert!(4 + 40 * (30 - packed) >= min_fill(1024));
-        let packed = split_point(&sizes, 4, 1024, Bias::PackRight, false).unwrap();
-        assert!(packed < 10 && 4 + 40 * packed >= min_fill(1024));
-        assert_eq!(split_point(&[2000, 10], 4, 1024, Bias::Even, false), None);
+        assert!(BRANCH_HEADER + 40 * (30 - packed) >= min_fill(1024));
+        let packed = split_point(&sizes, 1024, Bias::PackRight).unwrap();
+        assert!(packed < 10 && BRANCH_HEADER + 40 * packed >= min_fill(1024));
+        assert_eq!(split_point(&[2000, 10, 10], 1024, Bias::Even), None);
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! Stored bytes of a table are an estimate. The B-tree's pages are shared
 //! by neighbouring tables, so the real figure has no owner; instead the
-//! table's entries (and each index's) are laid out as B-tree leaf cells,
-//! packed into page-sized nodes in key order, and each node is framed by
-//! the pager's own encoder ([`moonvault_pager::frame::encode`], lz4 and
+//! table's entries (and each index's) are packed into page-sized leaves in
+//! key order by the B-tree's own [`LeafPacker`] (so the estimate follows
+//! the leaf format, shared key prefixes included), and each leaf is framed
+//! by the pager's own encoder ([`moonvault_pager::frame::encode`], lz4 and
 //! header included). That is what the pager would store for these entries
 //! in full leaves: it tracks the real compression closely, is independent
 //! of other tables, and costs one pass over the table. Real leaves are
@@ -14,6 +15,7 @@
 
 use std::ops::Bound;
 
+use moonvault_btree::{LeafPacker, KIND_LEAF_V2, KIND_OVERFLOW};
 use moonvault_pager::frame::{encode, FRAME_HEADER};
 use moonvault_pager::Page;
 
@@ -42,8 +44,8 @@ pub struct TableStats {
     /// Bytes a user would count: per entry, the key (8 per number, 1 per
     /// boolean, the bytes of a string) plus [`Value::logical_size`].
     pub logical_bytes: u64,
-    /// Bytes of the entries as B-tree cells (keys, values, cell headers),
-    /// before compression.
+    /// Bytes of the entries as B-tree leaves (cells, slots, leaf headers
+    /// and shared key prefixes) and overflow values, before compression.
     pub encoded_bytes: u64,
     /// Estimated bytes in the store after page compression (see the module
     /// docs).
@@ -77,7 +79,7 @@ pub struct IndexStats {
     pub unique: bool,
     /// Number of entries (records with an indexable value).
     pub entries: u64,
-    /// Bytes of its cells before compression.
+    /// Bytes of its leaves before compression.
     pub encoded_bytes: u64,
     /// Estimated stored bytes.
     pub stored_bytes: u64,
@@ -126,28 +128,19 @@ fn key_logical_size(k: &Key) -> u64 {
     }
 }
 
-/// Packs cells into page-sized leaves and frames each as the pager would.
+/// Packs entries into page-sized leaves and frames each as the pager would.
 struct PageEstimate {
     page_size: usize,
-    slots: Vec<u8>,
-    cells: Vec<u8>,
-    count: u16,
+    packer: LeafPacker,
     encoded: u64,
     stored: u64,
 }
-
-/// Leaf cell header: key length u16, value length u32, value kind u8.
-const CELL_HEADER: usize = 7;
-const SLOT: usize = 2;
-const LEAF_HEADER: usize = 4;
 
 impl PageEstimate {
     fn new(page_size: usize) -> PageEstimate {
         PageEstimate {
             page_size,
-            slots: Vec::new(),
-            cells: Vec::new(),
-            count: 0,
+            packer: LeafPacker::new(page_size),
             encoded: 0,
             stored: 0,
         }
@@ -155,46 +148,26 @@ impl PageEstimate {
 
     fn add(&mut self, key: &[u8], value: &[u8]) {
         // Values too large for a quarter page live in overflow pages.
-        let inline = CELL_HEADER + key.len() + value.len() + SLOT <= self.page_size / 4;
-        let value_in_cell = if inline { value } else { &[0u8; 8][..] };
-        if !inline {
+        if !LeafPacker::stays_inline(self.page_size, key.len(), value.len()) {
             for chunk in value.chunks(self.page_size.saturating_sub(16).max(1)) {
-                self.stored += frame_len(chunk.to_vec(), 3);
+                self.stored += frame_len(chunk.to_vec(), KIND_OVERFLOW);
             }
             self.encoded += value.len() as u64;
         }
-        let cell = CELL_HEADER + key.len() + value_in_cell.len();
-        if LEAF_HEADER + self.slots.len() + self.cells.len() + SLOT + cell > self.page_size {
-            self.flush();
+        if let Some(leaf) = self.packer.push(key, value) {
+            self.leaf(leaf);
         }
-        self.slots
-            .extend_from_slice(&((self.cells.len() as u16).to_le_bytes()));
-        self.cells
-            .extend_from_slice(&(key.len() as u16).to_le_bytes());
-        self.cells
-            .extend_from_slice(&(value.len() as u32).to_le_bytes());
-        self.cells.push(u8::from(!inline));
-        self.cells.extend_from_slice(key);
-        self.cells.extend_from_slice(value_in_cell);
-        self.count = self.count.saturating_add(1);
-        self.encoded += (cell + SLOT) as u64;
     }
 
-    fn flush(&mut self) {
-        if self.count == 0 {
-            return;
-        }
-        let mut data = Vec::with_capacity(LEAF_HEADER + self.slots.len() + self.cells.len());
-        data.extend_from_slice(&self.count.to_le_bytes());
-        data.extend_from_slice(&[0, 0]);
-        data.append(&mut self.slots);
-        data.append(&mut self.cells);
-        self.stored += frame_len(data, 1);
-        self.count = 0;
+    fn leaf(&mut self, data: Vec<u8>) {
+        self.encoded += data.len() as u64;
+        self.stored += frame_len(data, KIND_LEAF_V2);
     }
 
     fn finish(mut self) -> (u64, u64) {
-        self.flush();
+        if let Some(leaf) = self.packer.finish() {
+            self.leaf(leaf);
+        }
         (self.encoded, self.stored)
     }
 }

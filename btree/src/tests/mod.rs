@@ -1,4 +1,5 @@
 //! Unit tests of the whole tree against a model and in scenarios.
 
+mod format_one;
 mod model;
 mod scenarios;

@@ -23,11 +23,17 @@ fn pick(g: &mut Gen, n: u32) -> u32 {
 
 /// A key drawn so that operations collide: numbered keys of short, long
 /// and shared-prefix shapes, and tiny keys over bytes that stress ordering.
+/// The shapes sort in different regions (`\0..` big-endian numbers, `\x01`
+/// long shared prefixes, `\x02` clusters, `k`, `p`, `x`), so a leaf's
+/// prefix lengthens and shortens as keys of neighbouring shapes come and go.
 #[derive(Clone, Debug)]
-pub(super) struct Key(Vec<u8>);
+pub(super) struct Key(pub(super) Vec<u8>);
+
+/// Shapes of [`numbered`] keys.
+pub(super) const STYLES: u32 = 6;
 
 pub(super) fn numbered(n: u32, style: u8) -> Vec<u8> {
-    match style % 4 {
+    match u32::from(style) % STYLES {
         0 => format!("k{n:05}").into_bytes(),
         // Long keys (near the 232-byte maximum of 1 KiB pages) make narrow
         // branches and deep trees.
@@ -38,7 +44,24 @@ pub(super) fn numbered(n: u32, style: u8) -> Vec<u8> {
             k
         }
         2 => format!("p/{}/{n}", n % 7).into_bytes(),
-        _ => n.to_be_bytes().to_vec(),
+        3 => n.to_be_bytes().to_vec(),
+        // Engine-like keys: a 44-byte prefix shared by all, then the
+        // number: leaves of these keep most of each key in their prefix.
+        4 => {
+            let mut k = vec![0x01, 0x01, 0x02, 0x20];
+            k.extend_from_slice(&[0x41; 40]);
+            k.extend_from_slice(&(n as u16).to_be_bytes());
+            k
+        }
+        // Seven clusters, each with a 30-byte prefix of its own: a leaf
+        // spanning two clusters has a 1-byte prefix, one inside a cluster
+        // a 31-byte one, so halves of a split shrink unevenly.
+        _ => {
+            let mut k = vec![0x02];
+            k.extend_from_slice(&[b'a' + (n % 7) as u8; 30]);
+            k.extend_from_slice(&n.to_be_bytes());
+            k
+        }
     }
 }
 
@@ -49,7 +72,7 @@ impl Arbitrary for Key {
             let bytes = (0..len).map(|_| *g.choose(&[0u8, 1, b'a', b'k', 0xFF]).unwrap_or(&0));
             Key(bytes.collect())
         } else {
-            Key(numbered(pick(g, 600), pick(g, 4) as u8))
+            Key(numbered(pick(g, 600), pick(g, STYLES) as u8))
         }
     }
 
@@ -63,7 +86,7 @@ impl Arbitrary for Key {
 pub(super) struct Val(pub(super) u16, pub(super) u8);
 
 impl Val {
-    fn bytes(self) -> Vec<u8> {
+    pub(super) fn bytes(self) -> Vec<u8> {
         (0..self.0 as usize)
             .map(|i| (i as u8).wrapping_mul(31).wrapping_add(self.1))
             .collect()
@@ -140,11 +163,14 @@ pub(super) enum Op {
     Rollback,
     Reopen,
     Clear,
+    /// Rewrite the leaves in format 1 where they fit, as a store written
+    /// by an older moonvault holds them (copy-on-write like any edit).
+    Downgrade,
 }
 
 impl Arbitrary for Op {
     fn arbitrary(g: &mut Gen) -> Op {
-        match pick(g, 40) {
+        match pick(g, 42) {
             0..=9 => Op::Insert(Key::arbitrary(g), Val::arbitrary(g)),
             10..=12 => Op::InsertMany {
                 start: pick(g, 600) as u16,
@@ -154,7 +180,7 @@ impl Arbitrary for Op {
                     pick(g, 300)
                 } as u16,
                 step: 1 + pick(g, 3) as u8,
-                style: pick(g, 4) as u8,
+                style: pick(g, STYLES) as u8,
                 val: if pick(g, 4) == 0 {
                     Val::arbitrary(g)
                 } else {
@@ -165,7 +191,7 @@ impl Arbitrary for Op {
             18..=20 => Op::RemoveMany {
                 start: pick(g, 1500) as u16,
                 n: pick(g, 800) as u16,
-                style: pick(g, 4) as u8,
+                style: pick(g, STYLES) as u8,
             },
             21..=22 => Op::Get(Key::arbitrary(g)),
             23..=25 => Op::Range(B::arbitrary(g), B::arbitrary(g), bool::arbitrary(g)),
@@ -189,7 +215,8 @@ impl Arbitrary for Op {
             34..=35 => Op::Checkpoint,
             36 => Op::Rollback,
             37..=38 => Op::Reopen,
-            _ => Op::Clear,
+            39 => Op::Clear,
+            _ => Op::Downgrade,
         }
     }
 
@@ -569,6 +596,15 @@ impl Harness {
                 self.model = self.durable.1.clone();
                 self.committed = (self.tree.clone(), self.model.clone());
                 self.pager.begin().unwrap();
+            }
+            Op::Downgrade => {
+                if let Some(root) = self.tree.root {
+                    let root = super::format_one::downgrade(&mut self.pager, root, 0)
+                        .map_err(|e| e.to_string())?;
+                    // Like any write: a new root id or in-place edits.
+                    self.tree.root = Some(root);
+                    self.tree.version += 1;
+                }
             }
             Op::Clear => {
                 self.tree

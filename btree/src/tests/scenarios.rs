@@ -282,7 +282,12 @@ fn corrupt_pages_are_errors_not_panics() {
             data[0] = (next() % 8) as u8;
             data[1] = 0;
         }
-        let kind = 1 + (next() % 3) as u8;
+        let kind = [1, 2, 3, 4][next() as usize % 4];
+        if kind == 4 && round % 4 == 0 && len >= 4 {
+            // A plausible prefix length too.
+            data[2] = (next() % 16) as u8;
+            data[3] = 0;
+        }
         poke_garbage(Page { kind, data });
     }
 }
@@ -296,9 +301,11 @@ fn damaged_order_is_reported_by_check() {
     let root = h.tree.root.unwrap();
     let page = h.pager.read(root).unwrap();
     // Swap the first two slots of the (leaf) root: keys go out of order.
+    assert_eq!(page.kind, crate::KIND_LEAF_V2);
     let mut data = page.data.clone();
-    data.swap(4, 6);
-    data.swap(5, 7);
+    let slots = 4 + usize::from(u16::from_le_bytes([data[2], data[3]]));
+    data.swap(slots, slots + 2);
+    data.swap(slots + 1, slots + 3);
     h.pager
         .write(
             root,
