@@ -309,7 +309,14 @@ mod tests {
             "{}",
             st.logical_bytes
         );
-        assert!(st.encoded_bytes > st.logical_bytes);
+        // Packed records and shared key prefixes: the leaves take fewer
+        // bytes than a user counts, and lz4 takes off more.
+        assert!(
+            st.encoded_bytes < st.logical_bytes,
+            "{} encoded for {} logical",
+            st.encoded_bytes,
+            st.logical_bytes
+        );
         assert!(st.stored_bytes < st.encoded_bytes, "pages compress");
         assert!(st.stored_per_logical() > 0.0);
         assert_eq!(st.indexes.len(), 1);
