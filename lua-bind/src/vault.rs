@@ -142,11 +142,11 @@ pub(crate) struct Shared {
     codec: OnceCell<FunctionCodec>,
     seen_lineage: Cell<u64>,
     depth: Cell<u32>,
-    print_sink: RefCell<Option<PrintSink>>,
+    pub(crate) print_sink: RefCell<Option<PrintSink>>,
     args: RefCell<Vec<String>>,
     script_name: RefCell<Option<String>>,
-    original_print: Function,
-    tostring: Function,
+    /// Lua's own `print` (used when no sink is set).
+    pub(crate) original_print: Function,
     pub(crate) options: VaultOptions,
 }
 
@@ -188,41 +188,6 @@ impl Shared {
             tx.with_reader(|r| proxies.revalidate(|id| r.table_exists(id).unwrap_or(false)))?;
         result.map_err(Failure::Lua)
     }
-}
-
-/// The global `print`: to the sink when one is set, else Lua's own.
-fn make_print(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<Function> {
-    let shared = Rc::clone(shared);
-    lua.create_function(move |_, args: MultiValue| {
-        let has_sink = shared
-            .print_sink
-            .try_borrow()
-            .map(|s| s.is_some())
-            .unwrap_or(false);
-        if !has_sink {
-            return shared.original_print.call::<()>(args);
-        }
-        let mut line = Vec::new();
-        for (i, v) in args.iter().enumerate() {
-            if i > 0 {
-                line.push(b'\t');
-            }
-            match v {
-                Value::String(s) => line.extend_from_slice(&s.as_bytes()),
-                other => {
-                    let s: mlua::LuaString = shared.tostring.call(other.clone())?;
-                    line.extend_from_slice(&s.as_bytes());
-                }
-            }
-        }
-        // A sink that prints (re-entering) is skipped rather than panicking.
-        if let Ok(mut sink) = shared.print_sink.try_borrow_mut() {
-            if let Some(sink) = sink.as_mut() {
-                sink(&line);
-            }
-        }
-        Ok(())
-    })
 }
 
 /// A Lua 5.4 VM whose `Memory` global is a moonvault store.
@@ -297,10 +262,9 @@ impl Vault {
             args: RefCell::new(Vec::new()),
             script_name: RefCell::new(None),
             original_print: globals.get("print")?,
-            tostring: globals.get("tostring")?,
             options,
         });
-        globals.set("print", make_print(&lua, &shared)?)?;
+        globals.set("print", crate::print::make(&lua, &shared)?)?;
         crate::proxy::meta::install(&lua, &shared)?;
         crate::store_api::install(&lua, &shared)?;
         // After the globals are final, so the registry of C functions
@@ -439,6 +403,11 @@ impl Vault {
 
 impl Drop for Vault {
     fn drop(&mut self) {
+        // The VM closes after this (the `lua` field drops next), running
+        // the finalizers of everything still alive. Callbacks they reach
+        // must not use mlua handles then (see `print.rs`): proxies and the
+        // store API answer "closed" from here on.
+        self.shared.proxies.close();
         if let Ok(mut tx) = self.shared.tx.try_borrow_mut() {
             if let Some(store) = tx.close() {
                 // Relaxed commits become durable; an error here has no one
