@@ -38,6 +38,7 @@ mod convert;
 mod print;
 mod proxy;
 mod store_api;
+mod text_only;
 mod vault;
 pub use vault::{
     PrintSink, Vault, VaultError, VaultOptions, DEFAULT_MEMORY_LIMIT, DEFAULT_SAVEPOINT_LOG_LIMIT,

@@ -244,6 +244,9 @@ impl Vault {
 
     fn build(store: Store, options: VaultOptions) -> mlua::Result<Vault> {
         let lua = crate::new_vm(options.memory_limit)?;
+        if options.untrusted {
+            crate::text_only::install(&lua)?;
+        }
         let globals = lua.globals();
         let proxies = Proxies::new(&lua)?;
         let read_cache = ReadCache::new(&proxies.metatable);
