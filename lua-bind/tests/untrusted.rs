@@ -74,7 +74,10 @@ fn untrusted_loadfile_dofile_and_require_are_text_only() {
         "local f, err = loadfile(DIR .. '/bin.lua')\n\
          return f == nil and err:match(\"attempt to load a binary chunk %(mode is 't'%)\") ~= nil"
     ));
-    assert!(eval_bool(&v, "return loadfile(DIR .. '/bin.lua', 'b') == nil"));
+    assert!(eval_bool(
+        &v,
+        "return loadfile(DIR .. '/bin.lua', 'b') == nil"
+    ));
     assert!(eval_bool(&v, "return loadfile(DIR .. '/txt.lua')() == 7"));
     assert!(eval_bool(
         &v,
