@@ -35,6 +35,7 @@ pub use mlua;
 // Engineer T (tables): the vault, external tables, the `store` global.
 mod chunk;
 mod convert;
+mod debug_lib;
 mod print;
 mod proxy;
 mod store_api;

@@ -43,8 +43,11 @@ pub struct VaultOptions {
     /// Cap of the Lua heap in bytes; going past it raises a catchable
     /// "not enough memory" error.
     pub memory_limit: usize,
-    /// Never load stored bytecode (only functions stored as source with
-    /// `store.fn`).
+    /// Trust neither the store nor what scripts load: no binary chunk is
+    /// loaded by any path (stored bytecode is refused; `load`, `loadfile`,
+    /// `dofile` and `require` are text-only), a stored function whose
+    /// captured tables have metatables holding code is refused, and
+    /// `debug` has only `traceback` (DESIGN.md section 6).
     pub untrusted: bool,
     /// When a chunk's commit is durable. `store.commit()` is always
     /// durable before it returns.
@@ -195,7 +198,8 @@ impl Shared {
 /// Globals: `Memory` (the root external table), `store` (transactions,
 /// batches, indexes, queries, schemas, migrations, statistics, `store.fn`),
 /// `arg` (see [`Vault::set_args`]), and the safe standard library (no
-/// `debug`, no `os.exit`, no C modules).
+/// `os.exit`, no C modules) with a `debug` library of the functions that
+/// cannot break the binding (`traceback` only when untrusted).
 ///
 /// Each [`Vault::exec`] is atomic: its changes commit when it returns and
 /// roll back (to the last `store.commit()`) when it raises.
@@ -246,6 +250,9 @@ impl Vault {
         let lua = crate::new_vm(options.memory_limit)?;
         if options.untrusted {
             crate::text_only::install(&lua)?;
+            crate::debug_lib::install(&lua, crate::debug_lib::UNTRUSTED)?;
+        } else {
+            crate::debug_lib::install(&lua, crate::debug_lib::TRUSTED)?;
         }
         let globals = lua.globals();
         let proxies = Proxies::new(&lua)?;

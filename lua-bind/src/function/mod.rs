@@ -32,7 +32,7 @@ mod payload;
 mod registry;
 mod share;
 mod trust;
-mod upvalue;
+pub(crate) mod upvalue;
 mod weak;
 
 use std::cell::RefCell;
