@@ -14,7 +14,10 @@ fn xpcall_with_traceback_and_getinfo_work() {
         "local ok, msg = xpcall(function() error('boom') end, debug.traceback)\n\
          assert(not ok) return msg",
     );
-    assert!(msg.starts_with("test.lua:1: boom\nstack traceback:"), "{msg}");
+    assert!(
+        msg.starts_with("test.lua:1: boom\nstack traceback:"),
+        "{msg}"
+    );
     assert!(eval_bool(
         &v,
         "local i = debug.getinfo(1) return i.currentline == 1 and i.short_src == 'test.lua'\n\
