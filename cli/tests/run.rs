@@ -207,3 +207,23 @@ fn finalizers_run_at_close_without_panicking() {
     assert_eq!(r.stderr, "");
     assert_eq!(r.stdout, "store\tfalse\tfalse\nbye\n");
 }
+
+#[test]
+fn untrusted_scripts_load_no_binary_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let s = script(
+        dir.path(),
+        "bin.lua",
+        "local f, err = load(string.dump(function() return 1 end))\n\
+         print(f, err)\n\
+         print(debug.traceback ~= nil, debug.getinfo)\n",
+    );
+    let r = run(&["run", "--untrusted", "--db", arg(&db), arg(&s)]).expect(0);
+    assert_eq!(
+        r.stdout,
+        "nil\tattempt to load a binary chunk (mode is 't')\ntrue\tnil\n"
+    );
+    let r = run(&["run", "--db", arg(&db), arg(&s)]).expect(0);
+    assert!(r.stdout.starts_with("function: "), "{}", r.stdout);
+}
