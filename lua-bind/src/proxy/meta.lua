@@ -50,7 +50,7 @@ local function intarg(v)
   if type(v) == "number" or (type(v) == "string" and tonumber(v) ~= nil) then
     return nil, "number has no integer representation"
   end
-  return nil, ("number expected, got %s"):format(v == nil and "no value" or type(v))
+  return nil, ("number expected, got %s"):format(type(v))
 end
 
 -- table.insert(t, [pos,] v): elements from pos up move one key up (the
