@@ -297,6 +297,9 @@ impl Vault {
     /// forms (`"=stdin"`, `"@file"`). The arguments set by
     /// [`Vault::set_args`] are the chunk's `...`.
     ///
+    /// An untrusted vault runs text only: `code` that is a binary chunk
+    /// fails as Lua's `load` with mode "t" does.
+    ///
     /// On success the chunk's changes are committed (durable as
     /// [`VaultOptions::durability`] says); on an error nothing since the
     /// last `store.commit()` is kept, and the VM stays usable.
@@ -307,8 +310,13 @@ impl Vault {
             format!("@{chunk_name}")
         };
         let args = self.shared.args.borrow().clone();
+        let text_only = self.shared.options.untrusted;
         self.atomic(|lua| {
-            let f = lua.load(code.as_ref()).set_name(name).into_function()?;
+            let mut chunk = lua.load(code.as_ref()).set_name(name);
+            if text_only {
+                chunk = chunk.set_mode(mlua::chunk::ChunkMode::Text);
+            }
+            let f = chunk.into_function()?;
             let mut values = Vec::with_capacity(args.len());
             for a in &args {
                 values.push(Value::String(lua.create_string(a)?));

@@ -110,3 +110,22 @@ fn trusted_loads_binary_chunks_as_plain_lua() {
          and require('bin') == 42"
     ));
 }
+
+#[test]
+fn untrusted_exec_runs_text_only() {
+    let bytecode = {
+        let v = vault(false);
+        match run(&v, "return string.dump(function() return 5 end)").remove(0) {
+            moonvault_lua::mlua::Value::String(s) => s.as_bytes().to_vec(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let trusted = vault(false);
+    assert!(trusted.exec(&bytecode, "bin").is_ok());
+    let untrusted = vault(true);
+    let err = untrusted.exec(&bytecode, "bin").unwrap_err().to_string();
+    assert!(
+        err.contains("attempt to load a binary chunk (mode is 't')"),
+        "{err}"
+    );
+}
