@@ -34,7 +34,7 @@ cp tests/examples/write_fixtures/probe.lua "$out/"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-"$mv" import --db "$work/imported" "$out/export.mvx" 2>/dev/null
+"$mv" import --trust --db "$work/imported" "$out/export.mvx" 2>/dev/null
 for store in store-clean store-wal imported; do
     src="$out/$store"
     [[ $store == imported ]] && src="$work/imported"

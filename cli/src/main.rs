@@ -57,7 +57,9 @@ enum Command {
         /// Cap on the Lua heap in bytes (default 2 MB, as in the browser).
         #[arg(long, value_name = "BYTES")]
         memory_limit: Option<usize>,
-        /// Never load stored bytecode (functions stored as source still load).
+        /// Treat the store and the script's inputs as untrusted: never load
+        /// a binary chunk (stored bytecode, `load`/`loadfile`/`dofile`/
+        /// `require` are text-only), refuse stored metatables holding code.
         #[arg(long)]
         untrusted: bool,
         /// The script.
@@ -73,7 +75,7 @@ enum Command {
         /// Cap on the Lua heap in bytes (default 2 MB).
         #[arg(long, value_name = "BYTES")]
         memory_limit: Option<usize>,
-        /// Never load stored bytecode.
+        /// Never load a binary chunk (see `run --untrusted`).
         #[arg(long)]
         untrusted: bool,
     },
@@ -117,9 +119,19 @@ enum Command {
         file: PathBuf,
     },
     /// Load an export FILE into a new or empty store.
+    ///
+    /// A file holding a function stored as Lua bytecode is refused (and
+    /// nothing imported) unless --trust is given: Lua does not verify
+    /// bytecode, so a crafted file could corrupt the VM of whoever runs the
+    /// store as trusted (the default). Functions stored as source text
+    /// (`store.fn`) import either way.
     Import {
         #[command(flatten)]
         db: DbArg,
+        /// Accept functions stored as bytecode: you trust whoever wrote the
+        /// file.
+        #[arg(long)]
+        trust: bool,
         /// The export file to read.
         file: PathBuf,
     },
@@ -200,8 +212,8 @@ fn dispatch(command: Command) -> CliResult<()> {
             eprintln!("{}", transfer::describe_export(entries, written, &file));
             Ok(())
         }
-        Command::Import { db, file } => {
-            let n = transfer::import_from(&db.db, &file)?;
+        Command::Import { db, trust, file } => {
+            let n = transfer::import_from(&db.db, &file, trust)?;
             eprintln!(
                 "imported {n} entries from {} into {}",
                 file.display(),

@@ -42,10 +42,18 @@ enum Parsed {
 /// as it is; ask for more when Lua reports an unfinished chunk.
 fn parse(lua: &mlua::Lua, text: &str) -> Parsed {
     let expr = format!("return {text}");
-    if lua.load(&expr).set_name("=stdin").into_function().is_ok() {
+    // Typed input is text: nothing here may load a binary chunk.
+    let text_mode = mlua::chunk::ChunkMode::Text;
+    let compiles = |code: &str| {
+        lua.load(code)
+            .set_name("=stdin")
+            .set_mode(text_mode)
+            .into_function()
+    };
+    if compiles(&expr).is_ok() {
         return Parsed::Run(expr);
     }
-    match lua.load(text).set_name("=stdin").into_function() {
+    match compiles(text) {
         Err(mlua::Error::SyntaxError {
             incomplete_input: true,
             ..

@@ -54,14 +54,21 @@ pub fn export_to(dir: &Path, file: &Path) -> CliResult<(u64, u64)> {
 }
 
 /// Import `file` into the store in `dir`, which must be new or empty;
-/// returns the number of entries.
-pub fn import_from(dir: &Path, file: &Path) -> CliResult<u64> {
+/// returns the number of entries. Unless `trust`, a file holding a
+/// function stored as bytecode is refused whole (Lua does not verify
+/// bytecode: a crafted file could corrupt the VM of whoever opens the
+/// store as trusted, the default); functions stored as source text import
+/// either way.
+pub fn import_from(dir: &Path, file: &Path, trust: bool) -> CliResult<u64> {
     let mut input = File::open(file).map_err(CliError::io(file))?;
     let len = input.metadata().map_err(CliError::io(file))?.len();
     let created = !dir.exists();
     let result = (|| {
         let opened = open_on(open_file(dir)?)?;
         let mut importer = Importer::new(opened.store.db())?;
+        if !trust {
+            importer.check_functions(moonvault_lua::function::source_only_import());
+        }
         let pb = progress::byte_bar(len, "importing");
         let mut buf = vec![0u8; 256 * 1024];
         loop {
@@ -91,6 +98,10 @@ fn in_file(file: &Path, e: EngineError) -> CliError {
         e @ EngineError::Corrupted { .. } => {
             CliError::Usage(format!("{}: {e}; nothing was imported", file.display()))
         }
+        e @ EngineError::ImportRefused { .. } => CliError::Usage(format!(
+            "{}: {e}. Import it with --trust only if you trust whoever wrote the file",
+            file.display()
+        )),
         other => other.into(),
     }
 }

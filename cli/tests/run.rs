@@ -186,3 +186,44 @@ fn every_example_runs() {
     }
     assert!(ran >= 1, "examples/demo.lua at least");
 }
+
+#[test]
+fn finalizers_run_at_close_without_panicking() {
+    // `obj` stays alive in the cached stored function until the VM
+    // closes, so its finalizers run from `lua_close`.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let s = script(
+        dir.path(),
+        "gc.lua",
+        "local obj = setmetatable({}, {__gc = function() print(\"bye\") end})\n\
+         local uses_store = setmetatable({}, {__gc = function()\n\
+           print(\"store\", (pcall(function() return Memory.n end)), (pcall(store.version)))\n\
+         end})\n\
+         Memory.f = function() return obj, uses_store end\n",
+    );
+    let r = run(&["run", "--db", arg(&db), arg(&s)]).expect(0);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert_eq!(r.stderr, "");
+    assert_eq!(r.stdout, "store\tfalse\tfalse\nbye\n");
+}
+
+#[test]
+fn untrusted_scripts_load_no_binary_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let s = script(
+        dir.path(),
+        "bin.lua",
+        "local f, err = load(string.dump(function() return 1 end))\n\
+         print(f, err)\n\
+         print(debug.traceback ~= nil, debug.getinfo)\n",
+    );
+    let r = run(&["run", "--untrusted", "--db", arg(&db), arg(&s)]).expect(0);
+    assert_eq!(
+        r.stdout,
+        "nil\tattempt to load a binary chunk (mode is 't')\ntrue\tnil\n"
+    );
+    let r = run(&["run", "--db", arg(&db), arg(&s)]).expect(0);
+    assert!(r.stdout.starts_with("function: "), "{}", r.stdout);
+}

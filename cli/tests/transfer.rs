@@ -83,3 +83,60 @@ fn export_of_a_missing_store_writes_nothing() {
     assert!(r.stderr.contains("no moonvault store"), "{}", r.stderr);
     assert!(!file.exists());
 }
+
+#[test]
+fn bytecode_functions_import_only_with_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("a.db");
+    let file = dir.path().join("a.mvexport");
+    let script = dir.path().join("fns.lua");
+    std::fs::write(
+        &script,
+        "Memory.n = 1\n\
+         Memory.app = {hooks = {on_save = function() return 'saved' end}}\n\
+         Memory.src = store.fn('return 1')\n",
+    )
+    .unwrap();
+    run(&["run", "--db", arg(&src), arg(&script)]).expect(0);
+    run(&["export", "--db", arg(&src), arg(&file)]).expect(0);
+
+    let dst = dir.path().join("b.db");
+    let r = run(&["import", "--db", arg(&dst), arg(&file)]).expect(1);
+    assert!(
+        r.stderr.contains(
+            "refusing to import Memory.app.hooks.on_save: it is a function stored as Lua bytecode"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("nothing was imported"), "{}", r.stderr);
+    assert!(r.stderr.contains("--trust"), "{}", r.stderr);
+    assert!(!dst.exists(), "a refused import left a store behind");
+
+    let r = run(&["import", "--trust", "--db", arg(&dst), arg(&file)]).expect(0);
+    assert!(r.stderr.contains("imported"), "{}", r.stderr);
+    let a = run(&["dump", "--json", "--db", arg(&src)]).expect(0).stdout;
+    let b = run(&["dump", "--json", "--db", arg(&dst)]).expect(0).stdout;
+    assert_eq!(a, b);
+}
+
+#[test]
+fn source_functions_import_without_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("a.db");
+    let file = dir.path().join("a.mvexport");
+    let script = dir.path().join("fns.lua");
+    std::fs::write(
+        &script,
+        "Memory.f = store.fn('return 41 + ...') Memory.sin = math.sin",
+    )
+    .unwrap();
+    run(&["run", "--db", arg(&src), arg(&script)]).expect(0);
+    run(&["export", "--db", arg(&src), arg(&file)]).expect(0);
+    let dst = dir.path().join("b.db");
+    run(&["import", "--db", arg(&dst), arg(&file)]).expect(0);
+    let check = dir.path().join("check.lua");
+    std::fs::write(&check, "print(Memory.f(1), Memory.sin == math.sin)").unwrap();
+    let r = run(&["run", "--untrusted", "--db", arg(&dst), arg(&check)]).expect(0);
+    assert_eq!(r.stdout, "42\ttrue\n");
+}

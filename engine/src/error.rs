@@ -128,6 +128,16 @@ pub enum EngineError {
     /// binding callback).
     #[error("{0}")]
     Callback(String),
+    /// An import refused an entry (a stored function its
+    /// [`crate::export::FunctionCheck`] did not accept); nothing of the
+    /// file was imported.
+    #[error("refusing to import {path}: {reason}; nothing was imported")]
+    ImportRefused {
+        /// The entry's path (`Memory.a.f`).
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// An earlier operation of the transaction failed after writing part
     /// of its changes; only rollback is possible.
     #[error(

@@ -17,9 +17,17 @@
 //! memory whole); import applies entries in one transaction and commits only
 //! after the trailer and checksum verify, so a truncated or damaged file
 //! changes nothing.
+//!
+//! Stored functions are opaque here (the engine knows no Lua): a binding
+//! that must not import some of them (bytecode from an untrusted file)
+//! gives the importer a [`FunctionCheck`]; a refusal fails the import
+//! whole, naming the function's path.
 
+use crate::codec::{decode_stored, Stored, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::{Db, KvRead};
+use crate::table::keyspace::{decode_entry_key, take_id, NS_ENTRY};
+use crate::table::read::{name_of_path, parent_of, MAX_TABLE_DEPTH};
 use std::ops::Bound;
 
 const MAGIC: [u8; 8] = *b"MVEXPORT";
@@ -57,9 +65,14 @@ pub fn export(db: &Db, out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<u64> 
     Ok(count)
 }
 
+/// Decides whether a stored function (a `Value::Function` payload) may be
+/// imported: `Err(reason)` refuses it, and with it the whole import.
+pub type FunctionCheck = Box<dyn FnMut(&[u8]) -> std::result::Result<(), String>>;
+
 /// Incremental import: feed bytes as they arrive, then `finish`.
 pub struct Importer {
     txn: crate::kv::WriteTxn,
+    check: Option<FunctionCheck>,
     buf: Vec<u8>,
     crc: crc32fast::Hasher,
     header_seen: bool,
@@ -86,12 +99,21 @@ impl Importer {
         }
         Ok(Importer {
             txn,
+            check: None,
             buf: Vec::new(),
             crc: crc32fast::Hasher::new(),
             header_seen: false,
             count: 0,
             ended: false,
         })
+    }
+
+    /// Check every stored function of the file with `check` before it is
+    /// imported; a refusal (or a table entry whose value does not decode)
+    /// fails the import ([`EngineError::ImportRefused`], nothing is
+    /// committed). Without it, functions are imported as they are.
+    pub fn check_functions(&mut self, check: FunctionCheck) {
+        self.check = Some(check);
     }
 
     /// Consume the next bytes of the file.
@@ -142,6 +164,9 @@ impl Importer {
             }
             let (key, value) = (&rest[8..8 + klen], &rest[8 + klen..total]);
             self.crc.update(&rest[..total]);
+            if let Some(check) = self.check.as_mut() {
+                check_entry(&self.txn, check, key, value)?;
+            }
             self.txn.put(key, value)?;
             self.count += 1;
             at += total;
@@ -171,6 +196,54 @@ impl Importer {
         self.txn.commit()?;
         Ok(count)
     }
+}
+
+/// Runs `check` on `value` if it is a table entry holding a function.
+fn check_entry(kv: &dyn KvRead, check: &mut FunctionCheck, key: &[u8], value: &[u8]) -> Result<()> {
+    if key.first() != Some(&NS_ENTRY) {
+        return Ok(());
+    }
+    let refused = match decode_stored(value) {
+        Ok(Stored::Value(Value::Function(payload))) => match check(&payload) {
+            Ok(()) => return Ok(()),
+            Err(reason) => reason,
+        },
+        Ok(_) => return Ok(()),
+        Err(e) => format!("its value does not decode ({e})"),
+    };
+    Err(EngineError::ImportRefused {
+        path: entry_path(kv, key),
+        reason: refused,
+    })
+}
+
+/// `Memory.a.f` for an entry key, from the table metas imported so far
+/// (an export lists them before every entry), or the table's id when
+/// its path is not known.
+fn entry_path(kv: &dyn KvRead, key: &[u8]) -> String {
+    let table = key.get(1..).and_then(|b| take_id(b).ok()).map(|(id, _)| id);
+    let Ok(k) = decode_entry_key(key) else {
+        return "an entry with a damaged key".into();
+    };
+    let Some(table) = table else {
+        return "an entry with a damaged key".into();
+    };
+    let mut path = vec![k.clone()];
+    let mut cur = table;
+    while path.len() <= MAX_TABLE_DEPTH {
+        match parent_of(kv, cur) {
+            Ok(None) => {
+                path.reverse();
+                return name_of_path(&path);
+            }
+            Ok(Some((parent, key))) => {
+                path.push(key);
+                cur = parent;
+            }
+            Err(_) => break,
+        }
+    }
+    format!("key {k} of table {table} (whose path is not known)")
 }
 
 /// Import a whole export held in memory.
@@ -248,5 +321,61 @@ mod tests {
                 panic!("flip at {at} went unnoticed");
             }
         }
+    }
+
+    #[test]
+    fn a_refused_function_imports_nothing_and_names_its_path() {
+        use crate::codec::Key;
+        use crate::table::{Input, Store, ROOT};
+        let store = Store::memory().unwrap();
+        store.set(ROOT, Key::from("n"), 1i64).unwrap();
+        store
+            .set(
+                ROOT,
+                Key::from("app"),
+                Input::table([(
+                    "hooks",
+                    Input::table([("f", Input::from(Value::Function(b"BAD".to_vec())))]),
+                )]),
+            )
+            .unwrap();
+        store
+            .set(ROOT, Key::from("ok"), Value::Function(b"GOOD".to_vec()))
+            .unwrap();
+        let mut file = Vec::new();
+        export(store.db(), &mut |c| {
+            file.extend_from_slice(c);
+            Ok(())
+        })
+        .unwrap();
+        let check = || -> FunctionCheck {
+            Box::new(|p: &[u8]| match p {
+                b"BAD" => Err("it is bad".into()),
+                _ => Ok(()),
+            })
+        };
+        let copy = Db::memory().unwrap();
+        let mut imp = Importer::new(&copy).unwrap();
+        imp.check_functions(check());
+        let err = imp.feed(&file).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "refusing to import Memory.app.hooks.f: it is bad; nothing was imported"
+        );
+        drop(imp);
+        assert!(all(&copy).is_empty());
+        // Without the refused function the same check lets all through.
+        store.set(ROOT, Key::from("app"), 1i64).unwrap();
+        let mut file = Vec::new();
+        export(store.db(), &mut |c| {
+            file.extend_from_slice(c);
+            Ok(())
+        })
+        .unwrap();
+        let copy = Db::memory().unwrap();
+        let mut imp = Importer::new(&copy).unwrap();
+        imp.check_functions(check());
+        imp.feed(&file).unwrap();
+        assert!(imp.finish().unwrap() > 0);
     }
 }

@@ -35,8 +35,11 @@ pub use mlua;
 // Engineer T (tables): the vault, external tables, the `store` global.
 mod chunk;
 mod convert;
+mod debug_lib;
+mod print;
 mod proxy;
 mod store_api;
+mod text_only;
 mod vault;
 pub use vault::{
     PrintSink, Vault, VaultError, VaultOptions, DEFAULT_MEMORY_LIMIT, DEFAULT_SAVEPOINT_LOG_LIMIT,

@@ -43,8 +43,11 @@ pub struct VaultOptions {
     /// Cap of the Lua heap in bytes; going past it raises a catchable
     /// "not enough memory" error.
     pub memory_limit: usize,
-    /// Never load stored bytecode (only functions stored as source with
-    /// `store.fn`).
+    /// Trust neither the store nor what scripts load: no binary chunk is
+    /// loaded by any path (stored bytecode is refused; `load`, `loadfile`,
+    /// `dofile` and `require` are text-only), a stored function whose
+    /// captured tables have metatables holding code is refused, and
+    /// `debug` has only `traceback` (DESIGN.md section 6).
     pub untrusted: bool,
     /// When a chunk's commit is durable. `store.commit()` is always
     /// durable before it returns.
@@ -142,11 +145,11 @@ pub(crate) struct Shared {
     codec: OnceCell<FunctionCodec>,
     seen_lineage: Cell<u64>,
     depth: Cell<u32>,
-    print_sink: RefCell<Option<PrintSink>>,
+    pub(crate) print_sink: RefCell<Option<PrintSink>>,
     args: RefCell<Vec<String>>,
     script_name: RefCell<Option<String>>,
-    original_print: Function,
-    tostring: Function,
+    /// Lua's own `print` (used when no sink is set).
+    pub(crate) original_print: Function,
     pub(crate) options: VaultOptions,
 }
 
@@ -190,47 +193,13 @@ impl Shared {
     }
 }
 
-/// The global `print`: to the sink when one is set, else Lua's own.
-fn make_print(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<Function> {
-    let shared = Rc::clone(shared);
-    lua.create_function(move |_, args: MultiValue| {
-        let has_sink = shared
-            .print_sink
-            .try_borrow()
-            .map(|s| s.is_some())
-            .unwrap_or(false);
-        if !has_sink {
-            return shared.original_print.call::<()>(args);
-        }
-        let mut line = Vec::new();
-        for (i, v) in args.iter().enumerate() {
-            if i > 0 {
-                line.push(b'\t');
-            }
-            match v {
-                Value::String(s) => line.extend_from_slice(&s.as_bytes()),
-                other => {
-                    let s: mlua::LuaString = shared.tostring.call(other.clone())?;
-                    line.extend_from_slice(&s.as_bytes());
-                }
-            }
-        }
-        // A sink that prints (re-entering) is skipped rather than panicking.
-        if let Ok(mut sink) = shared.print_sink.try_borrow_mut() {
-            if let Some(sink) = sink.as_mut() {
-                sink(&line);
-            }
-        }
-        Ok(())
-    })
-}
-
 /// A Lua 5.4 VM whose `Memory` global is a moonvault store.
 ///
 /// Globals: `Memory` (the root external table), `store` (transactions,
 /// batches, indexes, queries, schemas, migrations, statistics, `store.fn`),
 /// `arg` (see [`Vault::set_args`]), and the safe standard library (no
-/// `debug`, no `os.exit`, no C modules).
+/// `os.exit`, no C modules) with a `debug` library of the functions that
+/// cannot break the binding (`traceback` only when untrusted).
 ///
 /// Each [`Vault::exec`] is atomic: its changes commit when it returns and
 /// roll back (to the last `store.commit()`) when it raises.
@@ -279,6 +248,12 @@ impl Vault {
 
     fn build(store: Store, options: VaultOptions) -> mlua::Result<Vault> {
         let lua = crate::new_vm(options.memory_limit)?;
+        if options.untrusted {
+            crate::text_only::install(&lua)?;
+            crate::debug_lib::install(&lua, crate::debug_lib::UNTRUSTED)?;
+        } else {
+            crate::debug_lib::install(&lua, crate::debug_lib::TRUSTED)?;
+        }
         let globals = lua.globals();
         let proxies = Proxies::new(&lua)?;
         let read_cache = ReadCache::new(&proxies.metatable);
@@ -297,10 +272,9 @@ impl Vault {
             args: RefCell::new(Vec::new()),
             script_name: RefCell::new(None),
             original_print: globals.get("print")?,
-            tostring: globals.get("tostring")?,
             options,
         });
-        globals.set("print", make_print(&lua, &shared)?)?;
+        globals.set("print", crate::print::make(&lua, &shared)?)?;
         crate::proxy::meta::install(&lua, &shared)?;
         crate::store_api::install(&lua, &shared)?;
         // After the globals are final, so the registry of C functions
@@ -323,6 +297,9 @@ impl Vault {
     /// forms (`"=stdin"`, `"@file"`). The arguments set by
     /// [`Vault::set_args`] are the chunk's `...`.
     ///
+    /// An untrusted vault runs text only: `code` that is a binary chunk
+    /// fails as Lua's `load` with mode "t" does.
+    ///
     /// On success the chunk's changes are committed (durable as
     /// [`VaultOptions::durability`] says); on an error nothing since the
     /// last `store.commit()` is kept, and the VM stays usable.
@@ -333,8 +310,13 @@ impl Vault {
             format!("@{chunk_name}")
         };
         let args = self.shared.args.borrow().clone();
+        let text_only = self.shared.options.untrusted;
         self.atomic(|lua| {
-            let f = lua.load(code.as_ref()).set_name(name).into_function()?;
+            let mut chunk = lua.load(code.as_ref()).set_name(name);
+            if text_only {
+                chunk = chunk.set_mode(mlua::chunk::ChunkMode::Text);
+            }
+            let f = chunk.into_function()?;
             let mut values = Vec::with_capacity(args.len());
             for a in &args {
                 values.push(Value::String(lua.create_string(a)?));
@@ -439,6 +421,11 @@ impl Vault {
 
 impl Drop for Vault {
     fn drop(&mut self) {
+        // The VM closes after this (the `lua` field drops next), running
+        // the finalizers of everything still alive. Callbacks they reach
+        // must not use mlua handles then (see `print.rs`): proxies and the
+        // store API answer "closed" from here on.
+        self.shared.proxies.close();
         if let Ok(mut tx) = self.shared.tx.try_borrow_mut() {
             if let Some(store) = tx.close() {
                 // Relaxed commits become durable; an error here has no one

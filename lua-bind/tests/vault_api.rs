@@ -118,3 +118,22 @@ fn next_pairs_and_globals_are_in_place() {
          and next(Memory) == nil and os.exit == nil"
     ));
 }
+
+#[test]
+fn finalizers_print_to_the_sink_while_the_vm_closes() {
+    let v = memory_vault();
+    let lines: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    let sink = Rc::clone(&lines);
+    v.set_print_sink(Some(Box::new(move |line: &[u8]| {
+        sink.borrow_mut().push(line.to_vec())
+    })));
+    run(
+        &v,
+        "local obj = setmetatable({}, {__gc = function(o) print('bye', 1, o == nil) end,\n\
+                                       __name = 'thing'})\n\
+         Memory.f = function() return obj end",
+    );
+    assert!(lines.borrow().is_empty());
+    drop(v);
+    assert_eq!(lines.borrow().clone(), vec![b"bye\t1\tfalse".to_vec()]);
+}

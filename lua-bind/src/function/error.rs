@@ -39,6 +39,19 @@ pub enum FunctionError {
          the store as trusted if you trust whoever wrote it"
     )]
     UntrustedBytecode,
+    /// The store is opened as untrusted and a table stored with the
+    /// function has a metatable holding a function under a `__` key: code
+    /// that would run when the value is merely used (or collected).
+    #[error(
+        "refusing to load a stored function: a table it captures has a metatable \
+         whose `{field}` is a function, and this store is opened as untrusted, where \
+         stored metatables may hold data only (a metamethod runs without being called). \
+         Reopen the store as trusted if you trust whoever wrote it"
+    )]
+    UntrustedMetamethod {
+        /// The metatable field (`"__gc"`, `"__index"`, ...).
+        field: String,
+    },
     /// A stored record names a standard-library function or table that
     /// this VM does not provide.
     #[error(

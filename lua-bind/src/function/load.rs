@@ -52,6 +52,9 @@ pub(crate) fn decode(
             codec.trust.allows(*kind)?;
         }
     }
+    if codec.trust == Trust::Untrusted {
+        check_metatables(&parsed.objects)?;
+    }
 
     let mut made = Vec::with_capacity(parsed.objects.len());
     for obj in &parsed.objects {
@@ -172,9 +175,106 @@ pub(crate) fn decode(
     Ok(root)
 }
 
+/// Untrusted graphs: a metatable may hold data only. Any function under a
+/// `__` key (every metamethod's name starts so) would be code that runs
+/// when the value is merely used, or without the script doing anything at
+/// all (`__gc` at collection, `__close`), so the whole graph is refused.
+/// Standard-library functions count too (`__concat = os.execute` runs a
+/// script's string as a command). A callable table as a metamethod needs a
+/// `__call` function in its own metatable, which this check meets too.
+fn check_metatables(objects: &[Object<'_>]) -> Result<(), FunctionError> {
+    for obj in objects {
+        let Object::Table { meta: Some(m), .. } = obj else {
+            continue;
+        };
+        let Some(Object::Table { pairs, .. }) = objects.get(*m as usize) else {
+            continue;
+        };
+        for (k, v) in pairs {
+            let Val::Str(name) = k else { continue };
+            if !name.starts_with(b"__") {
+                continue;
+            }
+            let code = match v {
+                Val::Obj(j) => matches!(objects.get(*j as usize), Some(Object::Closure { .. })),
+                Val::NativeFn(_) => true,
+                _ => false,
+            };
+            if code {
+                return Err(FunctionError::UntrustedMetamethod {
+                    field: String::from_utf8_lossy(name).into_owned(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn unknown(name: &str) -> mlua::Error {
     FunctionError::UnknownNative {
         name: name.to_owned(),
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use moonvault_engine::codec::Value;
+
+    use super::super::payload::{CodeKind, Val, Writer};
+    use super::super::{FunctionCodec, NoProxies, Trust};
+
+    /// A source function whose `_ENV` upvalue is a table with a metatable
+    /// `{__gc = <source function setting the global gc_ran>}`: decoding it
+    /// would register that finalizer, which runs with no call at all.
+    fn crafted_gc_payload() -> Vec<u8> {
+        let mut w = Writer::new(42);
+        w.closure(CodeKind::Source, b"return 1", 1);
+        w.cell(0);
+        w.value(Val::Obj(2));
+        // Object 1: the metatable, filled before object 2 gets it, so
+        // Lua marks object 2 for finalization.
+        w.table(None);
+        w.value(Val::Str(b"__gc"));
+        w.value(Val::Obj(3));
+        w.end_table();
+        w.table(Some(1)); // object 2: the captured table
+        w.end_table();
+        w.closure(CodeKind::Source, b"gc_ran = true", 1); // object 3
+        w.cell(1);
+        w.value(Val::Globals);
+        w.finish()
+    }
+
+    fn decode_and_collect(trust: Trust) -> (Result<(), String>, bool) {
+        let lua = crate::new_vm(crate::DEFAULT_MEMORY_LIMIT).unwrap();
+        let codec = FunctionCodec::new(&lua, trust).unwrap();
+        let payload = Value::Function(crafted_gc_payload());
+        let result = codec
+            .decode(&lua, &payload, &NoProxies)
+            .map(drop)
+            .map_err(|e| e.to_string());
+        // Drop everything the codec holds, then collect: a registered
+        // finalizer runs now.
+        drop(codec);
+        lua.gc_collect().unwrap();
+        lua.gc_collect().unwrap();
+        let ran = lua.globals().get::<bool>("gc_ran").unwrap_or(false);
+        (result, ran)
+    }
+
+    #[test]
+    fn untrusted_refuses_a_stored_metatable_with_code() {
+        let (result, ran) = decode_and_collect(Trust::Untrusted);
+        let err = result.unwrap_err();
+        assert!(err.contains("`__gc` is a function"), "{err}");
+        assert!(!ran, "the stored __gc ran in untrusted mode");
+    }
+
+    #[test]
+    fn trusted_keeps_stored_metatables() {
+        let (result, ran) = decode_and_collect(Trust::Trusted);
+        assert!(result.is_ok(), "{result:?}");
+        assert!(ran);
+    }
 }

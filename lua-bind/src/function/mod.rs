@@ -32,7 +32,7 @@ mod payload;
 mod registry;
 mod share;
 mod trust;
-mod upvalue;
+pub(crate) mod upvalue;
 mod weak;
 
 use std::cell::RefCell;
@@ -236,6 +236,48 @@ impl FunctionCodec {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
+}
+
+/// Whether a function payload holds Lua bytecode (any of its closures
+/// stored by `string.dump` rather than as source text). The payload is
+/// parsed and checked whole; a payload that does not parse is an error.
+pub fn holds_bytecode(payload: &[u8]) -> Result<bool, FunctionError> {
+    let parsed = payload::parse(payload)?;
+    Ok(parsed.objects.iter().any(|o| {
+        matches!(
+            o,
+            payload::Object::Closure {
+                kind: payload::CodeKind::Bytecode,
+                ..
+            }
+        )
+    }))
+}
+
+/// An import check ([`moonvault_engine::export::Importer::check_functions`])
+/// that accepts only functions stored as source text: what importing a
+/// file one does not trust needs (Lua does not verify bytecode).
+///
+/// A record that does not parse is imported as it is, like any damaged
+/// value: no build can load it (decoding parses the whole payload before
+/// anything reaches `load`). A record of a newer function format is
+/// refused: this build cannot tell what it holds, and a newer build might
+/// load it.
+pub fn source_only_import() -> moonvault_engine::export::FunctionCheck {
+    Box::new(|p| {
+        if p.starts_with(&payload::MAGIC) && p.get(4).is_some_and(|&v| v > payload::VERSION) {
+            return Err(format!(
+                "it is a function record of a newer format ({}) that this build cannot check",
+                p[4]
+            ));
+        }
+        match holds_bytecode(p) {
+            Ok(true) => Err("it is a function stored as Lua bytecode (string.dump), \
+                             which Lua loads without verifying it"
+                .into()),
+            Ok(false) | Err(_) => Ok(()),
+        }
+    })
 }
 
 /// A resolver for payloads that cannot hold proxies (source functions).

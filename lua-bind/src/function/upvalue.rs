@@ -15,6 +15,18 @@
 
 use mlua::{Function, Lua, Value};
 
+/// A fresh `debug` library table, registered nowhere (the caller decides
+/// what of it anyone sees: the codec keeps four functions private, the
+/// vault publishes a safe subset, `crate::debug_lib`).
+pub(crate) fn open_debug(lua: &Lua) -> mlua::Result<mlua::Table> {
+    // SAFETY: `luaopen_debug` is a valid `lua_CFunction` from the Lua
+    // library this crate links; called through `Function::call` it runs in
+    // a protected call with a fresh stack frame, exactly as
+    // `luaL_requiref` would run it.
+    let open = unsafe { lua.create_c_function(mlua::ffi::luaopen_debug)? };
+    open.call(())
+}
+
 /// The four `debug` functions the codec needs.
 pub(crate) struct Upvalues {
     get: Function,
@@ -26,12 +38,7 @@ pub(crate) struct Upvalues {
 impl Upvalues {
     /// Builds the private `debug` table and keeps the functions needed.
     pub fn new(lua: &Lua) -> mlua::Result<Upvalues> {
-        // SAFETY: `luaopen_debug` is a valid `lua_CFunction` from the Lua
-        // library this crate links; called through `Function::call` it
-        // runs in a protected call with a fresh stack frame, exactly as
-        // `luaL_requiref` would run it.
-        let open = unsafe { lua.create_c_function(mlua::ffi::luaopen_debug)? };
-        let debug: mlua::Table = open.call(())?;
+        let debug = open_debug(lua)?;
         Ok(Upvalues {
             get: debug.raw_get("getupvalue")?,
             set: debug.raw_get("setupvalue")?,

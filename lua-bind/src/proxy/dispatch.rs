@@ -13,12 +13,19 @@
 //!
 //! Each replacement is a C closure, like the original: it stays a
 //! standard-library C function that the function codec can store by name.
+//! A proxy version reports an argument error by returning `mt, arg,
+//! message`; the dispatcher raises it with `luaL_argerror` in its own
+//! frame, so it reads as the original's would.
 //! For a first argument whose metatable is the proxy metatable (or a hot
 //! proxy's own metatable, marked `__proxy` = the proxy metatable:
 //! proxy/cache.rs) it calls the proxy version (upvalue 2); otherwise the
-//! original (upvalue 3), with the same arguments. The original is reached through a one-line Lua wrapper
-//! (meta.lua), so its argument errors still name it ("bad argument #2 to
-//! 'insert'"): called straight from C, Lua could only call it '?'.
+//! original (upvalue 3), with the same arguments. The original, a C
+//! function, runs in the dispatcher's own frame (its function pointer is
+//! called directly), so its errors are exactly plain Lua's: the script's
+//! position and the name the script called it by ("test.lua:3: bad
+//! argument #1 to 'sort'"). Called through `lua_call` it would be named
+//! '?' at no position, and through a Lua wrapper it would name the
+//! wrapper's chunk.
 
 use std::os::raw::c_int;
 
@@ -35,6 +42,9 @@ unsafe extern "C-unwind" fn dispatch(l: *mut ffi::lua_State) -> c_int {
     // index used is an argument slot, an upvalue, or a slot this function
     // pushed (at most 2 beyond the arguments; Lua guarantees LUA_MINSTACK
     // free slots on entry). `lua_rawget` on a table calls no metamethod.
+    // The original C function called in this frame is a standard-library
+    // function without upvalues (`next`, `table.insert/remove/sort`), so
+    // it needs nothing of the frame but its arguments.
     unsafe {
         let mut target = 3;
         if ffi::lua_getmetatable(l, 1) != 0 {
@@ -50,11 +60,29 @@ unsafe extern "C-unwind" fn dispatch(l: *mut ffi::lua_State) -> c_int {
             }
             ffi::lua_settop(l, -2);
         }
+        if target == 3 {
+            if let Some(original) = ffi::lua_tocfunction(l, ffi::lua_upvalueindex(3)) {
+                // The stack holds exactly the arguments again: the
+                // original sees the call as if the script had made it.
+                return original(l);
+            }
+        }
         ffi::lua_pushvalue(l, ffi::lua_upvalueindex(target));
         ffi::lua_insert(l, 1);
         let nargs = ffi::lua_gettop(l) - 1;
         ffi::lua_call(l, nargs, ffi::LUA_MULTRET);
-        ffi::lua_gettop(l)
+        let nres = ffi::lua_gettop(l);
+        // `mt, arg, message` from a proxy version: an argument error,
+        // raised here as the original would raise it (meta.lua).
+        if nres == 3 && ffi::lua_rawequal(l, 1, ffi::lua_upvalueindex(1)) != 0 {
+            let arg = ffi::lua_tointeger(l, 2) as c_int;
+            let msg = ffi::lua_tostring(l, 3);
+            if arg > 0 {
+                return ffi::luaL_argerror(l, arg, msg);
+            }
+            return ffi::luaL_error(l, c"%s".as_ptr(), msg);
+        }
+        nres
     }
 }
 

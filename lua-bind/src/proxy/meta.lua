@@ -6,6 +6,7 @@
 -- script), so errors are plain strings, as with plain tables.
 local mt, raw, originals = ...
 local error, select, type, tointeger, rawget = error, select, type, math.tointeger, rawget
+local tonumber = tonumber
 local rindex, rnewindex, rlen, rnext = raw.index, raw.newindex, raw.len, raw.next
 local rshift, rpermute, rdetach = raw.shift, raw.permute, raw.detach
 local sort = table.sort
@@ -36,12 +37,20 @@ mt.__pairs = function(t) return pnext, t, nil end
 -- Scripts can neither read nor replace the metatable.
 mt.__metatable = false
 
-local function position(pos, fname)
-  local p = tointeger(pos)
-  if p == nil then
-    error(("bad argument #2 to '%s' (number has no integer representation)"):format(fname), 3)
+-- The proxy versions below run under the C dispatcher (dispatch.rs). An
+-- argument error goes back to it as `mt, arg, message` (mt: a value no
+-- proxy version returns otherwise; arg 0: not about one argument), and the
+-- dispatcher raises it in its own frame as Lua's own functions do, so it
+-- names the script's position and the name the function was called by.
+
+-- luaL_checkinteger's verdict on `v`: the integer, or nil and the message.
+local function intarg(v)
+  local p = tointeger(v)
+  if p ~= nil then return p end
+  if type(v) == "number" or (type(v) == "string" and tonumber(v) ~= nil) then
+    return nil, "number has no integer representation"
   end
-  return p
+  return nil, ("number expected, got %s"):format(type(v))
 end
 
 -- table.insert(t, [pos,] v): elements from pos up move one key up (the
@@ -53,11 +62,13 @@ local function pinsert(t, ...)
     t[e] = ...
     return
   elseif n ~= 2 then
-    error("wrong number of arguments to 'insert'", 2)
+    return mt, 0, "wrong number of arguments to 'insert'"
   end
   local pos, v = ...
-  pos = position(pos, "insert")
-  if pos < 1 or pos > e then error("bad argument #2 to 'insert' (position out of bounds)", 2) end
+  local p, why = intarg(pos)
+  if p == nil then return mt, 2, why end
+  pos = p
+  if pos < 1 or pos > e then return mt, 2, "position out of bounds" end
   if pos < e then
     local ok, err = rshift(t, pos, e - 1, 1)
     if not ok then error(err, 2) end
@@ -73,9 +84,11 @@ local function premove(t, pos)
   if pos == nil then
     pos = size
   else
-    pos = position(pos, "remove")
+    local p, why = intarg(pos)
+    if p == nil then return mt, 2, why end
+    pos = p
     if pos ~= size and (pos < 1 or pos > size + 1) then
-      error("bad argument #2 to 'remove' (position out of bounds)", 2)
+      return mt, 2, "position out of bounds"
     end
   end
   local ok, v = rdetach(t, pos)
@@ -93,7 +106,7 @@ end
 -- into the new order at once.
 local function psort(t, comp)
   if comp ~= nil and type(comp) ~= "function" then
-    error(("bad argument #2 to 'sort' (function expected, got %s)"):format(type(comp)), 2)
+    return mt, 2, ("function expected, got %s"):format(type(comp))
   end
   local n = #t
   if n < 2 then return end
@@ -111,17 +124,14 @@ local function psort(t, comp)
   if not ok then error(err, 2) end
 end
 
--- The originals, called from a Lua call site so that their argument
--- errors name them ("bad argument #2 to 'insert'") as when scripts call
--- them directly (called from the C dispatcher they would be '?').
-local function pass(...) return ... end
-local next, insert, remove = originals.next, originals.insert, originals.remove
-sort = originals.sort
+-- The originals themselves: the dispatcher runs them in its own frame
+-- (dispatch.rs), so their errors name the script's position and the name
+-- the script called them by, as when scripts call them directly.
 local plain = {
-  next = function(...) return pass(next(...)) end,
-  insert = function(...) return pass(insert(...)) end,
-  remove = function(...) return pass(remove(...)) end,
-  sort = function(...) return pass(sort(...)) end,
+  next = originals.next,
+  insert = originals.insert,
+  remove = originals.remove,
+  sort = originals.sort,
 }
 
 return {next = pnext, insert = pinsert, remove = premove, sort = psort}, plain, values_mt

@@ -22,6 +22,8 @@ pub(crate) mod cache;
 pub(crate) mod dispatch;
 pub(crate) mod meta;
 
+use std::cell::Cell;
+
 use mlua::{Lua, Table, Value};
 use moonvault_engine::TableId;
 
@@ -47,6 +49,10 @@ pub(crate) struct Proxies {
     by_id: Table,
     /// proxy -> id, weak keys.
     ids: Table,
+    /// Set when the vault is dropped, before its VM closes: the VM's
+    /// finalizers may still reach a proxy, and then no mlua handle may be
+    /// used (`print.rs`), so every proxy reads as dead.
+    closed: Cell<bool>,
 }
 
 fn weak_table(lua: &Lua, mode: &str) -> mlua::Result<Table> {
@@ -64,6 +70,7 @@ impl Proxies {
             metatable: lua.create_table()?,
             by_id: weak_table(lua, "v")?,
             ids: weak_table(lua, "k")?,
+            closed: Cell::new(false),
         })
     }
 
@@ -90,11 +97,25 @@ impl Proxies {
 
     /// Classify a table.
     pub(crate) fn lookup_table(&self, t: &Table) -> ProxyRef {
+        if self.closed.get() {
+            return ProxyRef::Dead;
+        }
         match self.ids.raw_get::<Option<i64>>(t) {
             Ok(Some(DEAD)) => ProxyRef::Dead,
             Ok(Some(id)) if id > 0 => ProxyRef::Live(id as TableId),
             _ => ProxyRef::NotProxy,
         }
+    }
+
+    /// The vault is going away: from now on every proxy is dead, without
+    /// a look at the caches (see `closed`).
+    pub(crate) fn close(&self) {
+        self.closed.set(true);
+    }
+
+    /// Whether [`Proxies::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
     }
 
     /// Mark dead every cached proxy whose table `exists` denies.

@@ -50,7 +50,14 @@ where
     let s = Rc::clone(shared);
     raw.set(
         name,
-        lua.create_function(move |lua, args: A| reply(lua, f(lua, &s, args)))?,
+        lua.create_function(move |lua, args: A| {
+            if s.proxies.is_closed() {
+                // The VM is closing (a finalizer run by `lua_close`): no
+                // mlua handle may be used any more (see `print.rs`).
+                return reply(lua, Err(Failure::Message("the store is closed".into())));
+            }
+            reply(lua, f(lua, &s, args))
+        })?,
     )
 }
 
