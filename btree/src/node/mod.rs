@@ -214,48 +214,21 @@ enum Tail<'a> {
 impl<'a> Node<'a> {
     /// View `data` (of a page of kind `kind`) as a node.
     pub(crate) fn parse(id: PageId, kind: u8, data: &'a [u8]) -> Result<Node<'a>> {
-        let format = match kind {
-            KIND_LEAF_V2 => Format::LeafV2,
-            KIND_LEAF_V1 => Format::LeafV1,
-            KIND_BRANCH => Format::Branch,
-            crate::KIND_OVERFLOW => {
-                return Err(BTreeError::corrupted(
-                    id,
-                    "an overflow page stands where a tree node belongs",
-                ))
-            }
-            0 => return Err(BTreeError::corrupted(id, "page kind 0 is never written")),
-            other => {
-                return Err(BTreeError::UnsupportedPage {
-                    page: id,
-                    kind: other,
-                })
-            }
+        let (format, plen) = match kind {
+            KIND_LEAF_V2 => (Format::LeafV2, u16_at(data, 2).unwrap_or(0)),
+            KIND_BRANCH => (Format::Branch, 0),
+            KIND_LEAF_V1 => (Format::LeafV1, 0),
+            other => return Err(Self::not_a_node(id, other)),
         };
-        let (fixed, plen) = match format {
-            Format::LeafV2 => (LEAF_HEADER, u16_at(data, 2).unwrap_or(0)),
-            Format::LeafV1 => (LEAF_HEADER, 0),
-            Format::Branch => (BRANCH_HEADER, 0),
-        };
-        let header = fixed + plen;
-        if data.len() < header {
-            return Err(BTreeError::corrupted(
-                id,
-                format!(
-                    "node of {} bytes is shorter than its {header}-byte header",
-                    data.len()
-                ),
-            ));
-        }
+        let header = plen
+            + if format == Format::Branch {
+                BRANCH_HEADER
+            } else {
+                LEAF_HEADER
+            };
         let count = u16_at(data, 0).unwrap_or(0);
         if header + SLOT * count > data.len() {
-            return Err(BTreeError::corrupted(
-                id,
-                format!(
-                    "slot directory of {count} entries overruns the {}-byte node",
-                    data.len()
-                ),
-            ));
+            return Err(Self::short(id, data.len(), header, count));
         }
         Ok(Node {
             id,
@@ -267,6 +240,27 @@ impl<'a> Node<'a> {
                 format,
             },
         })
+    }
+
+    #[cold]
+    fn not_a_node(id: PageId, kind: u8) -> BTreeError {
+        match kind {
+            crate::KIND_OVERFLOW => {
+                BTreeError::corrupted(id, "an overflow page stands where a tree node belongs")
+            }
+            0 => BTreeError::corrupted(id, "page kind 0 is never written"),
+            kind => BTreeError::UnsupportedPage { page: id, kind },
+        }
+    }
+
+    #[cold]
+    fn short(id: PageId, len: usize, header: usize, count: usize) -> BTreeError {
+        let detail = if len < header {
+            format!("node of {len} bytes is shorter than its {header}-byte header")
+        } else {
+            format!("slot directory of {count} entries overruns the {len}-byte node")
+        };
+        BTreeError::corrupted(id, detail)
     }
 
     /// The view [`Node::parse`] returned earlier for the same (immutable)
@@ -467,8 +461,11 @@ impl<'a> Node<'a> {
                 // Every key starts with the prefix: a probe that does not
                 // sorts before or after all of them, and one that does is
                 // compared by its bytes after the prefix.
-                let prefix = self.prefix();
-                let p = prefix.len();
+                let p = self.meta.plen;
+                let prefix = self
+                    .data
+                    .get(LEAF_HEADER..LEAF_HEADER + p)
+                    .unwrap_or_default();
                 let probe = match key.get(..p) {
                     Some(head) if same_bytes(head, prefix) => &key[p..],
                     _ if cmp_keys(key, prefix).is_lt() => return Ok(Err(0)),
