@@ -10,44 +10,9 @@ use common::run;
 use moonvault_lua::{Vault, VaultOptions};
 
 /// Lua helpers, defined once per VM (globals are VM state, not stored).
-const HELPERS: &str = r#"
-function deepcopy(t)
-  if type(t) ~= "table" then return t end
-  local c = {}
-  for k, v in pairs(t) do c[k] = deepcopy(v) end
-  return c
-end
-
-function diff(a, b, path)
-  if type(a) ~= type(b) then return path .. ": " .. type(a) .. " vs " .. type(b) end
-  if type(a) ~= "table" then
-    if a ~= b and not (a ~= a and b ~= b) then return path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
-    if math.type(a) ~= math.type(b) then return path .. ": subtype" end
-    return nil
-  end
-  for k, v in pairs(a) do
-    local d = diff(v, b[k], path .. "." .. tostring(k))
-    if d then return d end
-  end
-  for k in pairs(b) do
-    if a[k] == nil then return path .. "." .. tostring(k) .. ": extra" end
-  end
-  return nil
-end
-
--- A canonical text of a value (sorted keys; floats exact).
-function ser(x)
-  if type(x) == "table" then
-    local parts = {}
-    for k, v in pairs(x) do parts[#parts + 1] = "[" .. ser(k) .. "]=" .. ser(v) end
-    table.sort(parts)
-    return "{" .. table.concat(parts, ",") .. "}"
-  elseif type(x) == "string" then return ("%q"):format(x)
-  elseif math.type(x) == "float" then return ("%a"):format(x)
-  end
-  return tostring(x)
-end
-
+const HELPERS: &str = concat!(
+    include_str!("common/model.lua"),
+    r#"
 local keys = {"a", "b", "c", 1, 2, 3, 4, 2.5, true}
 local function rkey() return keys[math.random(#keys)] end
 local function rvalue(depth)
@@ -164,7 +129,8 @@ function check()
   assert(d == nil, "after the chunk: " .. tostring(d))
   return true
 end
-"#;
+"#
+);
 
 fn open(dir: &std::path::Path, seed: u64) -> Vault {
     let v = Vault::open_path(dir, VaultOptions::default()).unwrap();

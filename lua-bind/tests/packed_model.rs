@@ -20,14 +20,9 @@ use moonvault_engine::TableRead;
 use moonvault_lua::{Vault, VaultOptions};
 use moonvault_pager::store::faulty::{CrashMode, FaultyStore};
 
-const HELPERS: &str = r#"
-function deepcopy(t)
-  if type(t) ~= "table" then return t end
-  local c = {}
-  for k, v in pairs(t) do c[k] = deepcopy(v) end
-  return c
-end
-
+const HELPERS: &str = concat!(
+    include_str!("common/model.lua"),
+    r#"
 -- What assignment does in the store: a table literal over a table keeps
 -- the table (and its sub-tables), its content becoming the literal's.
 function massign(t, k, v)
@@ -40,35 +35,6 @@ function massign(t, k, v)
   else
     t[k] = deepcopy(v)
   end
-end
-
-function diff(a, b, path)
-  if type(a) ~= type(b) then return path .. ": " .. type(a) .. " vs " .. type(b) end
-  if type(a) ~= "table" then
-    if a ~= b then return path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
-    if math.type(a) ~= math.type(b) then return path .. ": subtype" end
-    return nil
-  end
-  for k, v in pairs(a) do
-    local d = diff(v, b[k], path .. "." .. tostring(k))
-    if d then return d end
-  end
-  for k in pairs(b) do
-    if a[k] == nil then return path .. "." .. tostring(k) .. ": extra" end
-  end
-  return nil
-end
-
-function ser(x)
-  if type(x) == "table" then
-    local parts = {}
-    for k, v in pairs(x) do parts[#parts + 1] = "[" .. ser(k) .. "]=" .. ser(v) end
-    table.sort(parts)
-    return "{" .. table.concat(parts, ",") .. "}"
-  elseif type(x) == "string" then return ("%q"):format(x)
-  elseif math.type(x) == "float" then return ("%a"):format(x)
-  end
-  return tostring(x)
 end
 
 local cities = {"Oslo", "Lima", "Pune"}
@@ -224,7 +190,8 @@ function check()
   assert(d == nil, "after the chunk: " .. tostring(d))
   return true
 end
-"#;
+"#
+);
 
 fn open(store: &FaultyStore, seed: u64) -> Vault {
     let v = Vault::open(Box::new(store.clone()), VaultOptions::default()).unwrap();

@@ -117,15 +117,10 @@ pub(crate) fn get_value(kv: &dyn KvRead, table: u64, key: &Key) -> Result<Option
 /// Read one entry's value as stored. `table` may be a packed record: an
 /// absent entry key sends the read to the record in its parent's entry.
 pub(crate) fn get_stored(kv: &dyn KvRead, table: u64, key: &Key) -> Result<Option<Stored>> {
-    let mut value = None;
-    kv.get_with(&entry_key(table, key), &mut |bytes| {
-        value = Some(decode_stored(bytes)?);
-        Ok(())
-    })?;
-    if value.is_some() {
-        return Ok(value);
-    }
-    Ok(packed_record(kv, table)?.and_then(|r| field_of(r, key)))
+    Ok(match read_field(kv, table, key)? {
+        FieldRead::Entry(v) => v,
+        FieldRead::Packed(r) => field_of(r, key),
+    })
 }
 
 /// What a read of `table[key]` found: the entry (or its absence) of a
