@@ -152,15 +152,12 @@ impl Txn {
     /// Where packed record `table` is stored and its content; `None` for a
     /// table of entries. The packed flag is cached with the parent link.
     pub(crate) fn read_packed(&mut self, table: TableId) -> Result<Option<(TableId, Key, Record)>> {
-        if table == ROOT {
+        if !self.is_packed(table)? {
             return Ok(None);
         }
-        let Some((parent, key, packed)) = self.link(table)? else {
+        let Some((parent, key, _)) = self.link(table)? else {
             return Ok(None);
         };
-        if !packed {
-            return Ok(None);
-        }
         let record = load_record(&self.kv, table, parent, &key)?;
         Ok(Some((parent, key, record)))
     }

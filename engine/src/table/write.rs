@@ -289,6 +289,18 @@ impl Txn {
         }
     }
 
+    /// Whether `table` is a packed record, from the cached link when there
+    /// is one (no copy of its key: this runs before every assignment).
+    pub(crate) fn is_packed(&mut self, table: TableId) -> Result<bool> {
+        if table == ROOT {
+            return Ok(false);
+        }
+        if let Some((_, _, packed)) = self.parents.get(&table) {
+            return Ok(*packed);
+        }
+        Ok(self.link(table)?.is_some_and(|(_, _, packed)| packed))
+    }
+
     pub(crate) fn remember_link(&mut self, table: TableId, link: (TableId, Key, bool)) {
         if self.parents.len() >= PARENT_CACHE_LIMIT {
             self.parents.clear();
