@@ -228,16 +228,10 @@ pub(crate) fn set_child(node: &Node<'_>, i: usize, child: PageId) -> Result<Vec<
 
 #[cfg(test)]
 mod tests {
-    use super::super::{build_leaf, leaf_cell, KeyParts, LeafEntry, ValueRef, KIND_LEAF_V2};
+    use super::super::{leaf_cell, ValueRef, KIND_LEAF_V2};
     use super::*;
 
-    fn leaf(entries: &[(&[u8], &[u8])]) -> Vec<u8> {
-        let entries: Vec<LeafEntry<'_>> = entries
-            .iter()
-            .map(|(k, v)| LeafEntry::new(KeyParts::whole(k), ValueRef::Inline(v)))
-            .collect();
-        build_leaf(&entries)
-    }
+    use super::super::tests::leaf;
 
     #[test]
     fn splice_equals_rebuild() {

@@ -680,7 +680,8 @@ impl<'a> Node<'a> {
 mod tests {
     use super::*;
 
-    fn leaf(entries: &[(&[u8], &[u8])]) -> Vec<u8> {
+    /// A kind-4 leaf of inline entries (also for the edit tests).
+    pub(super) fn leaf(entries: &[(&[u8], &[u8])]) -> Vec<u8> {
         let entries: Vec<LeafEntry<'_>> = entries
             .iter()
             .map(|(k, v)| LeafEntry::new(KeyParts::whole(k), ValueRef::Inline(v)))
