@@ -21,8 +21,8 @@
 //! counts after the users load.
 
 use moonvault_bench::setup::{
-    moonvault_db, moonvault_kv_load, moonvault_record_fields, moonvault_store,
-    moonvault_users_load, moonvault_users_schema, redb_kv_load, redb_users_load, REDB_KV as TABLE,
+    moonvault_db, moonvault_kv_load, moonvault_read_record, moonvault_store, moonvault_users_load,
+    moonvault_users_schema, moonvault_view_fields, redb_kv_load, redb_users_load, REDB_KV as TABLE,
     REDB_USERS as USERS,
 };
 use moonvault_bench::{key, random_indexes, users};
@@ -50,11 +50,7 @@ fn measured_point_read(snap: &Snapshot, users: TableId, probes: &[u64]) {
 
 fn point_read(snap: &Snapshot, users: TableId, probes: &[u64]) {
     for &i in probes {
-        let record = snap
-            .get_stored(users, &Key::Int(i as i64 + 1))
-            .expect("get")
-            .expect("present");
-        let fields = moonvault_record_fields(snap, record);
+        let fields = moonvault_read_record(snap, users, &Key::Int(i as i64 + 1));
         assert_eq!(black_box(fields), 3);
     }
 }
@@ -67,8 +63,11 @@ fn measured_query(snap: &Snapshot, q: &Query, expected: usize) {
 fn query(snap: &Snapshot, q: &Query, expected: usize) {
     let mut got = 0;
     let mut cursor = snap.query_cursor(q).expect("query");
-    while let Some((_, record)) = cursor.next_stored(snap).expect("record") {
-        got += moonvault_record_fields(snap, record) / 3;
+    while let Some(fields) = cursor
+        .next_with(snap, |_, record| moonvault_view_fields(snap, record))
+        .expect("record")
+    {
+        got += fields / 3;
     }
     assert_eq!(got, expected);
 }

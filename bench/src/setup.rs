@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use moonvault_engine::codec::{Key, Stored, Value};
+use moonvault_engine::codec::{Key, StoredView, Value};
 use moonvault_engine::{Db, Options, Store, TableId, TableRead};
 use moonvault_pager::store::file::FileStore;
 use redb::{MultimapTableDefinition, TableDefinition};
@@ -70,17 +70,26 @@ pub fn moonvault_users_load(store: &Store, n: u64) -> TableId {
     users
 }
 
-/// Fields of a record read in full, as the peers return rows: a packed
-/// record came whole with its entry; a table of entries is read entry by
-/// entry.
-pub fn moonvault_record_fields(reader: &impl TableRead, record: Stored) -> usize {
+/// Read `table[key]`, a user record, in full where it lies: every field's
+/// key and value is looked at (as redb's bench looks at its value's
+/// bytes), none is copied out. Returns the field count.
+pub fn moonvault_read_record(reader: &impl TableRead, table: TableId, key: &Key) -> usize {
+    reader
+        .with_stored(table, key, |found| {
+            moonvault_view_fields(reader, found.expect("present"))
+        })
+        .expect("read")
+}
+
+/// Look at every field of a record lent by a read; the field count.
+pub fn moonvault_view_fields(reader: &impl TableRead, record: StoredView<'_>) -> usize {
     match record {
-        Stored::Record(r) => r.fields.len(),
-        Stored::Value(Value::Table(id)) => reader
+        StoredView::Record(r) => r.fields().map(std::hint::black_box).count(),
+        StoredView::Value(Value::Table(id)) => reader
             .entries(id)
             .try_fold(0usize, |n, e| e.map(|_| n + 1))
             .expect("fields"),
-        Stored::Value(other) => panic!("not a record: {other:?}"),
+        other => panic!("not a record: {other:?}"),
     }
 }
 

@@ -83,6 +83,7 @@ mod error;
 mod key;
 mod path;
 mod record;
+mod record_view;
 mod value;
 pub mod varint;
 
@@ -92,5 +93,6 @@ pub(crate) use key::{encode_key_to, skip_key, ByteSink};
 pub use path::fmt_path;
 pub use record::{is_packable_value, Record};
 pub(crate) use record::{packed_field_len, packed_header_len};
+pub use record_view::{decode_stored_view, Fields, RecordView, Scalar, StoredView};
 pub(crate) use value::encode_stored_to;
 pub use value::{decode_entry_value, decode_stored, decode_value, encode_value, Stored, Value};

@@ -17,9 +17,9 @@
 //! else is a table of entries (section 5 of DESIGN.md says when a table
 //! packs). Decoding checks all of it: a damaged record is `Corrupted`.
 
-use super::error::{CodecError, Result};
+use super::error::Result;
 use super::key::{ByteSink, Key};
-use super::value::{decode_value, encode_value_to, Value, TAG_RECORD};
+use super::value::{encode_value_to, Value, TAG_RECORD};
 use super::varint;
 
 /// A packed record read in full: the table's id and its fields, in key
@@ -109,70 +109,10 @@ pub(crate) fn encode_record_to(record: &Record, out: &mut impl ByteSink) {
     }
 }
 
-fn corrupted(detail: impl Into<String>) -> CodecError {
-    CodecError::corrupted("packed record", detail)
-}
-
-/// Split one length-prefixed part off `bytes`.
-fn take_part(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
-    let (len, used) = varint::decode_u64(bytes)?;
-    let rest = bytes.get(used..).unwrap_or_default();
-    let len = usize::try_from(len).map_err(|_| corrupted("part length overflows"))?;
-    if len > rest.len() {
-        return Err(corrupted(format!(
-            "a part of {len} bytes with {} left",
-            rest.len()
-        )));
-    }
-    Ok(rest.split_at(len))
-}
-
-/// The key a packed field's key bytes hold; only canonical keys decode.
-fn decode_field_key(bytes: &[u8]) -> Result<Key> {
-    let key = match decode_value(bytes)? {
-        Value::Bool(b) => Key::Bool(b),
-        Value::Int(n) => Key::Int(n),
-        Value::Str(s) => Key::Str(s),
-        Value::Float(x) => match Key::from_f64(x) {
-            Ok(Key::Float(y)) if y.to_bits() == x.to_bits() => Key::Float(x),
-            _ => return Err(corrupted(format!("float key {x:?} is not canonical"))),
-        },
-        other => {
-            return Err(corrupted(format!(
-                "a {} cannot be a field key",
-                other.type_name()
-            )))
-        }
-    };
-    Ok(key)
-}
-
-/// Decode the body of a packed record (the bytes after its tag).
+/// Decode the body of a packed record (the bytes after its tag): its
+/// [`RecordView`](super::record_view::RecordView), made owned.
 pub(crate) fn decode_record_body(body: &[u8]) -> Result<Record> {
-    let (id, used) = varint::decode_u64(body)?;
-    let mut rest = body.get(used..).unwrap_or_default();
-    // A field takes at least 4 bytes; typical records take 6-12 a field.
-    let mut fields: Vec<(Key, Value)> = Vec::with_capacity((rest.len() / 6).clamp(1, 64));
-    while !rest.is_empty() {
-        let (kbytes, after) = take_part(rest)?;
-        let (vbytes, after) = take_part(after)?;
-        rest = after;
-        let key = decode_field_key(kbytes)?;
-        let value = decode_value(vbytes)?;
-        if !is_packable_value(&value) {
-            return Err(corrupted(format!(
-                "field {key} holds a {}",
-                value.type_name()
-            )));
-        }
-        if let Some((last, _)) = fields.last() {
-            if *last >= key {
-                return Err(corrupted(format!("field {key} is out of order")));
-            }
-        }
-        fields.push((key, value));
-    }
-    Ok(Record { id, fields })
+    Ok(super::record_view::decode_record_view(body)?.to_record())
 }
 
 /// The table id of a packed record's body, without decoding its fields.
@@ -184,6 +124,7 @@ pub(crate) fn record_body_id(body: &[u8]) -> Result<u64> {
 mod tests {
     use super::*;
     use crate::codec::value::{decode_stored, Stored};
+    use crate::codec::CodecError;
     use quickcheck::{Arbitrary, Gen, QuickCheck};
 
     fn enc(r: &Record) -> Vec<u8> {

@@ -14,11 +14,11 @@ use super::key::{ByteSink, Key};
 use super::record::{decode_record_body, encode_record_to, Record};
 use super::varint;
 
-const TAG_FALSE: u8 = 0x01;
-const TAG_TRUE: u8 = 0x02;
-const TAG_INT: u8 = 0x03;
-const TAG_FLOAT: u8 = 0x04;
-const TAG_STR: u8 = 0x05;
+pub(super) const TAG_FALSE: u8 = 0x01;
+pub(super) const TAG_TRUE: u8 = 0x02;
+pub(super) const TAG_INT: u8 = 0x03;
+pub(super) const TAG_FLOAT: u8 = 0x04;
+pub(super) const TAG_STR: u8 = 0x05;
 const TAG_TABLE: u8 = 0x06;
 const TAG_FUNCTION: u8 = 0x07;
 const TAG_NATIVE_FUNCTION: u8 = 0x08;

@@ -13,7 +13,7 @@ use moonvault_btree::Cursor;
 
 use super::plan::{make, upper, Part, Plan, Planned, SortSpec};
 use super::Query;
-use crate::codec::{decode_stored, Key, Stored, Value};
+use crate::codec::{decode_stored, decode_stored_view, Key, Stored, StoredView, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 use crate::table::catalog::Catalog;
@@ -25,6 +25,14 @@ use crate::table::keyspace::{
 use crate::table::packed::packed_record;
 use crate::table::read::name_of_path;
 use crate::table::TableRead;
+
+/// An index entry names a record the table does not have (as indexed).
+fn missing_record(key: &Key) -> EngineError {
+    EngineError::corrupted(
+        "index",
+        format!("an index entry names record {key} that is not there"),
+    )
+}
 
 /// A result row: the record's key and its value (a [`Value::Table`] for
 /// records).
@@ -140,6 +148,48 @@ impl QueryCursor {
         result
     }
 
+    /// [`QueryCursor::next_stored`] lending the row instead of decoding it:
+    /// `f` gets the row's key and its value as stored, a packed record as a
+    /// [`StoredView`] of the page it sits on (reading its fields allocates
+    /// nothing). Returns what `f` returns; `None` at the end.
+    pub fn next_with<R: TableRead + ?Sized, T>(
+        &mut self,
+        reader: &R,
+        f: impl FnOnce(&Key, StoredView<'_>) -> T,
+    ) -> Result<Option<T>> {
+        let kv = reader.kv();
+        let result = self.advance(kv).and_then(|hit| match hit {
+            None => Ok(None),
+            // A filter or a sort read it already.
+            Some(hit) if hit.fetched => Ok(Some(f(&hit.key, hit.value.view()))),
+            Some(hit) => self.lend(kv, &hit, f).map(Some),
+        });
+        if result.is_err() {
+            self.done = true;
+        }
+        result
+    }
+
+    /// `f` of an index hit's record, read in place from the table.
+    fn lend<T>(
+        &self,
+        kv: &dyn KvRead,
+        hit: &Hit,
+        f: impl FnOnce(&Key, StoredView<'_>) -> T,
+    ) -> Result<T> {
+        let id = hit.value.table_id();
+        let mut f = Some(f);
+        let mut out = None;
+        kv.get_with(&entry_key(self.table, &hit.key), &mut |b| {
+            let view = decode_stored_view(b)?;
+            if view.table_id() == id {
+                out = f.take().map(|f| f(&hit.key, view));
+            }
+            Ok(())
+        })?;
+        out.ok_or_else(|| missing_record(&hit.key))
+    }
+
     /// Read an index hit's record from the table, once.
     fn fetch(&self, kv: &dyn KvRead, hit: &mut Hit) -> Result<()> {
         if hit.fetched {
@@ -153,12 +203,7 @@ impl QueryCursor {
         })?;
         match found {
             Some(value) if value.table_id() == id => hit.value = value,
-            _ => {
-                return Err(crate::error::EngineError::corrupted(
-                    "index",
-                    format!("an index entry names record {} that is not there", hit.key),
-                ))
-            }
+            _ => return Err(missing_record(&hit.key)),
         }
         hit.fetched = true;
         Ok(())

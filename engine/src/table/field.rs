@@ -4,8 +4,10 @@
 use std::fmt;
 
 use super::keyspace::entry_key;
-use super::packed::packed_record;
-use crate::codec::{decode_stored, fmt_path, Key, Record, Stored, Value};
+use super::packed::{load_record, packed_location, packed_record};
+use crate::codec::{
+    decode_stored, decode_stored_view, fmt_path, Key, Record, Scalar, Stored, StoredView, Value,
+};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 
@@ -121,6 +123,51 @@ pub(crate) fn get_stored(kv: &dyn KvRead, table: u64, key: &Key) -> Result<Optio
         FieldRead::Entry(v) => v,
         FieldRead::Packed(r) => field_of(r, key),
     })
+}
+
+/// `f` of `table[key]` as stored, lent in place: a packed record as a
+/// [`StoredView`] of the page it sits on, so a reader that only looks at
+/// its fields allocates nothing. `table` may be a packed record (its field
+/// `key` comes decoded). `f` runs while the page is borrowed: it must not
+/// write through the transaction (the borrow checker sees to that).
+pub(crate) fn with_stored<R>(
+    kv: &dyn KvRead,
+    table: u64,
+    key: &Key,
+    f: impl FnOnce(Option<StoredView<'_>>) -> R,
+) -> Result<R> {
+    let mut f = Some(f);
+    let mut out = None;
+    kv.get_with(&entry_key(table, key), &mut |bytes| {
+        let view = decode_stored_view(bytes)?;
+        out = f.take().map(|f| f(Some(view)));
+        Ok(())
+    })?;
+    if let Some(out) = out {
+        return Ok(out);
+    }
+    let Some(f) = f else {
+        return Err(EngineError::corrupted(
+            "table entry",
+            "the reader ran without producing a result",
+        ));
+    };
+    let Some((parent, at)) = packed_location(kv, table)? else {
+        return Ok(f(None));
+    };
+    let mut field = None;
+    kv.get_with(&entry_key(parent, &at), &mut |bytes| {
+        field = match decode_stored_view(bytes)? {
+            StoredView::Record(r) if r.id == table => Some(r.get(key).map(Scalar::to_value)),
+            _ => None,
+        };
+        Ok(())
+    })?;
+    match field {
+        Some(v) => Ok(f(v.map(StoredView::Value))),
+        // The meta says a packed record is there and it is not.
+        None => load_record(kv, table, parent, &at).map(|_| f(None)),
+    }
 }
 
 /// What a read of `table[key]` found: the entry (or its absence) of a

@@ -46,6 +46,15 @@ pub fn max_packed_bytes(page_size: usize) -> usize {
 /// The packed record `table` is, or `None` when it is a table of entries
 /// (or does not exist). Reads the meta, then the parent's entry.
 pub(crate) fn packed_record(kv: &dyn KvRead, table: TableId) -> Result<Option<Record>> {
+    match packed_location(kv, table)? {
+        Some((parent, key)) => load_record(kv, table, parent, &key).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Where the packed record `table` is stored (`parent`, `key`), from its
+/// meta; `None` for a table of entries (or none at all).
+pub(crate) fn packed_location(kv: &dyn KvRead, table: TableId) -> Result<Option<(TableId, Key)>> {
     if table == ROOT {
         return Ok(None);
     }
@@ -53,10 +62,7 @@ pub(crate) fn packed_record(kv: &dyn KvRead, table: TableId) -> Result<Option<Re
         return Ok(None);
     };
     let (parent, key, packed) = decode_meta_as(table, &meta)?;
-    if !packed {
-        return Ok(None);
-    }
-    load_record(kv, table, parent, &key).map(Some)
+    Ok(packed.then_some((parent, key)))
 }
 
 /// The packed record `table` stored at `parent[key]`; anything else there

@@ -55,6 +55,22 @@ pub trait TableRead {
         get_stored(self.kv(), table, key)
     }
 
+    /// `f` of `table[key]` as stored, lent in place: a packed record comes
+    /// as a [`StoredView`](crate::codec::StoredView) borrowing the page, so
+    /// reading its fields allocates nothing. As [`TableRead::get_stored`]
+    /// otherwise; `f` runs once, `None` when there is no such entry.
+    fn with_stored<R>(
+        &self,
+        table: TableId,
+        key: &Key,
+        f: impl FnOnce(Option<crate::codec::StoredView<'_>>) -> R,
+    ) -> Result<R>
+    where
+        Self: Sized,
+    {
+        super::field::with_stored(self.kv(), table, key, f)
+    }
+
     /// `table[key]`, or the whole packed record `table` is (for a caller
     /// that keeps the record's other fields too).
     fn read_field(&self, table: TableId, key: &Key) -> Result<FieldRead> {

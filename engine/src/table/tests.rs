@@ -8,7 +8,7 @@ use quickcheck::{Arbitrary, Gen, TestResult};
 
 use super::keyspace::{meta_key, NS_ENTRY, NS_INDEX};
 use super::*;
-use crate::codec::{Key, Value};
+use crate::codec::{Key, StoredView, Value};
 use crate::error::EngineError;
 use crate::testutil::{dump, k, model_of, quickcheck_cases, s, verify_all, Tree, M};
 
@@ -431,4 +431,98 @@ fn random_assignments_match_a_model() {
         TestResult::passed()
     }
     quickcheck_cases(60).quickcheck(prop as fn(Vec<Op>) -> TestResult);
+}
+
+/// A lent read (`with_stored`, `next_with`) sees exactly what an owned
+/// read (`get_stored`, `next_stored`) does: packed records, tables of
+/// entries, fields of a packed record, scalars and absent keys; index
+/// and scan plans.
+#[test]
+fn lent_reads_agree_with_owned_reads() {
+    use crate::codec::Stored;
+    use crate::query::Query;
+
+    let store = Store::memory().unwrap();
+    let nested = Input::table([
+        ("name", Input::from("Eve")),
+        ("tags", Input::table([(1, "x")])),
+    ]);
+    store
+        .set(
+            ROOT,
+            k("users"),
+            Input::table([
+                ("u1", user("Ann", 42)),
+                ("u2", user("Bob", 42)),
+                ("u3", nested),
+                ("n", Input::from(7)),
+            ]),
+        )
+        .unwrap();
+    let users = table_id(&store, &[k("users")]);
+    let u1 = table_id(&store, &[k("users"), k("u1")]);
+    let snap = store.read().unwrap();
+    assert!(snap.packed(u1).unwrap().is_some(), "u1 packs");
+    let lent = |table, key: &Key| {
+        snap.with_stored(table, key, |v| match v {
+            Some(StoredView::Record(r)) => Some(Stored::Record(r.to_record())),
+            Some(StoredView::Value(v)) => Some(Stored::Value(v)),
+            None => None,
+        })
+        .unwrap()
+    };
+    for (table, key) in [
+        (users, k("u1")),
+        (users, k("u3")),
+        (users, k("n")),
+        (users, k("nobody")),
+        (u1, k("age")),
+        (u1, k("name")),
+        (u1, k("missing")),
+        (987_654, k("x")),
+    ] {
+        assert_eq!(
+            lent(table, &key),
+            snap.get_stored(table, &key).unwrap(),
+            "{table}[{key}]"
+        );
+    }
+    drop(snap);
+
+    for with_index in [false, true] {
+        if with_index {
+            store.create_index(users, "age", false).unwrap();
+        }
+        let snap = store.read().unwrap();
+        let q = Query::new(users).eq("age", 42i64);
+        assert_eq!(snap.explain(&q).unwrap().uses_index(), with_index);
+        let (mut owned, mut lent) = (
+            snap.query_cursor(&q).unwrap(),
+            snap.query_cursor(&q).unwrap(),
+        );
+        let mut rows = 0;
+        while let Some((key, value)) = owned.next_stored(&snap).unwrap() {
+            let got = lent
+                .next_with(&snap, |k, v| {
+                    let fields: Vec<_> = match &v {
+                        StoredView::Record(r) => r
+                            .fields()
+                            .map(|(k, v)| (k.to_key(), v.to_value()))
+                            .collect(),
+                        StoredView::Value(_) => vec![],
+                    };
+                    (k.clone(), v.table_id(), fields)
+                })
+                .unwrap()
+                .expect("a row");
+            let fields = match &value {
+                Stored::Record(r) => r.fields.clone(),
+                Stored::Value(_) => vec![],
+            };
+            assert_eq!(got, (key, value.table_id(), fields));
+            rows += 1;
+        }
+        assert_eq!(rows, 2);
+        assert!(lent.next_with(&snap, |_, _| ()).unwrap().is_none());
+    }
 }

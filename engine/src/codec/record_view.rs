@@ -1,0 +1,453 @@
+//! Packed records read in place: fields as slices of the page they sit on.
+//!
+//! [`RecordView`] checks a record exactly as [`Record`] decoding does
+//! (canonical keys, strictly increasing key order, scalar values, no
+//! trailing bytes) but allocates nothing: a point read that only looks at the fields
+//! (counts them, compares one, copies one into Lua) skips the owned keys
+//! and values a [`Record`] needs. [`Record`] decoding is this view, made
+//! owned, so the two cannot disagree on what a valid record is.
+
+use std::cmp::Ordering;
+
+use super::error::{CodecError, Result};
+use super::key::Key;
+use super::record::Record;
+use super::value::{
+    decode_value, Stored, Value, TAG_FALSE, TAG_FLOAT, TAG_INT, TAG_RECORD, TAG_STR, TAG_TRUE,
+};
+use super::varint;
+
+/// A scalar borrowed from encoded bytes: a packed record's field key or
+/// value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar<'a> {
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float (as a key: never NaN, never integral).
+    Float(f64),
+    /// A string's bytes.
+    Str(&'a [u8]),
+}
+
+impl<'a> Scalar<'a> {
+    /// A key, lent.
+    pub fn of_key(key: &'a Key) -> Scalar<'a> {
+        match key {
+            Key::Bool(b) => Scalar::Bool(*b),
+            Key::Int(n) => Scalar::Int(*n),
+            Key::Float(x) => Scalar::Float(*x),
+            Key::Str(s) => Scalar::Str(s),
+        }
+    }
+
+    /// A scalar value, lent; `None` for a table or function.
+    pub fn of_value(value: &'a Value) -> Option<Scalar<'a>> {
+        Some(match value {
+            Value::Bool(b) => Scalar::Bool(*b),
+            Value::Int(n) => Scalar::Int(*n),
+            Value::Float(x) => Scalar::Float(*x),
+            Value::Str(s) => Scalar::Str(s),
+            _ => return None,
+        })
+    }
+
+    /// The owned value.
+    pub fn to_value(self) -> Value {
+        match self {
+            Scalar::Bool(b) => Value::Bool(b),
+            Scalar::Int(n) => Value::Int(n),
+            Scalar::Float(x) => Value::Float(x),
+            Scalar::Str(s) => Value::Str(s.to_vec()),
+        }
+    }
+
+    /// The owned key (a view's keys are canonical keys).
+    pub fn to_key(self) -> Key {
+        match self {
+            Scalar::Bool(b) => Key::Bool(b),
+            Scalar::Int(n) => Key::Int(n),
+            Scalar::Float(x) => Key::Float(x),
+            Scalar::Str(s) => Key::Str(s.to_vec()),
+        }
+    }
+
+    /// [`Key`]'s order, without allocating: strings sort after every other
+    /// key and among themselves by bytes; the rest are compared as the
+    /// (allocation-free) keys they are.
+    pub fn cmp_key(&self, key: &Key) -> Ordering {
+        match (self, key) {
+            (Scalar::Str(a), Key::Str(b)) => (*a).cmp(b.as_slice()),
+            (Scalar::Str(_), _) => Ordering::Greater,
+            (_, Key::Str(_)) => Ordering::Less,
+            (a, b) => a.to_key().cmp(b),
+        }
+    }
+
+    fn cmp_as_keys(&self, other: &Scalar<'_>) -> Ordering {
+        match (self, other) {
+            (Scalar::Str(a), Scalar::Str(b)) => a.cmp(b),
+            (Scalar::Str(_), _) => Ordering::Greater,
+            (_, Scalar::Str(_)) => Ordering::Less,
+            (a, b) => a.to_key().cmp(&b.to_key()),
+        }
+    }
+}
+
+/// A packed record checked in place: its id and its fields in strictly
+/// increasing key order, read from the encoding as they are asked for
+/// (the check at [`decode_stored_view`] walked them once; walking them
+/// again costs less than keeping them).
+#[derive(Clone, Copy, Debug)]
+pub struct RecordView<'a> {
+    /// The record's table id.
+    pub id: u64,
+    source: Source<'a>,
+}
+
+/// Where a view's fields are: checked encoding, or a record already
+/// decoded (a query that read it whole to test a filter).
+#[derive(Clone, Copy, Debug)]
+enum Source<'a> {
+    Encoded { body: &'a [u8], len: usize },
+    Decoded(&'a [(Key, Value)]),
+}
+
+impl<'a> RecordView<'a> {
+    /// A view of a decoded record.
+    pub fn of_record(record: &'a Record) -> RecordView<'a> {
+        RecordView {
+            id: record.id,
+            source: Source::Decoded(&record.fields),
+        }
+    }
+
+    /// The fields, in key order.
+    pub fn fields(&self) -> Fields<'a> {
+        Fields {
+            source: match self.source {
+                Source::Encoded { body, .. } => FieldsSource::Encoded(body),
+                Source::Decoded(fields) => FieldsSource::Decoded(fields.iter()),
+            },
+        }
+    }
+
+    /// How many fields.
+    pub fn len(&self) -> usize {
+        match self.source {
+            Source::Encoded { len, .. } => len,
+            Source::Decoded(fields) => fields.len(),
+        }
+    }
+
+    /// Whether the record has no field.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value of field `key`.
+    pub fn get(&self, key: &Key) -> Option<Scalar<'a>> {
+        for (k, v) in self.fields() {
+            match k.cmp_key(key) {
+                Ordering::Less => continue,
+                Ordering::Equal => return Some(v),
+                Ordering::Greater => return None,
+            }
+        }
+        None
+    }
+
+    /// The record, owned.
+    pub fn to_record(&self) -> Record {
+        let mut fields = Vec::with_capacity(self.len());
+        fields.extend(self.fields().map(|(k, v)| (k.to_key(), v.to_value())));
+        Record {
+            id: self.id,
+            fields,
+        }
+    }
+}
+
+/// The fields of a [`RecordView`], in key order.
+#[derive(Clone, Debug)]
+pub struct Fields<'a> {
+    source: FieldsSource<'a>,
+}
+
+#[derive(Clone, Debug)]
+enum FieldsSource<'a> {
+    Encoded(&'a [u8]),
+    Decoded(std::slice::Iter<'a, (Key, Value)>),
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (Scalar<'a>, Scalar<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.source {
+            FieldsSource::Encoded(rest) => {
+                if rest.is_empty() {
+                    return None;
+                }
+                // Checked when the view was made; a failure here cannot
+                // happen, and ends the walk rather than panicking if it did.
+                match next_field(rest) {
+                    Ok((field, after)) => {
+                        *rest = after;
+                        Some(field)
+                    }
+                    Err(_) => {
+                        *rest = &[];
+                        None
+                    }
+                }
+            }
+            FieldsSource::Decoded(fields) => fields
+                .by_ref()
+                .find_map(|(k, v)| Some((Scalar::of_key(k), Scalar::of_value(v)?))),
+        }
+    }
+}
+
+/// A table entry's value lent by a read: a packed record as a view of its
+/// bytes, anything else decoded.
+#[derive(Clone, Debug)]
+pub enum StoredView<'a> {
+    /// A scalar, a function, or a reference to a table of entries.
+    Value(Value),
+    /// A packed record, in place.
+    Record(RecordView<'a>),
+}
+
+impl StoredView<'_> {
+    /// The id of the table this value is, packed or not.
+    pub fn table_id(&self) -> Option<u64> {
+        match self {
+            StoredView::Value(Value::Table(id)) => Some(*id),
+            StoredView::Value(_) => None,
+            StoredView::Record(r) => Some(r.id),
+        }
+    }
+
+    /// The value a reader sees: a packed record is the table with its id.
+    pub fn to_value(&self) -> Value {
+        match self {
+            StoredView::Value(v) => v.clone(),
+            StoredView::Record(r) => Value::Table(r.id),
+        }
+    }
+}
+
+impl Stored {
+    /// This decoded value, seen as a [`StoredView`].
+    pub fn view(&self) -> StoredView<'_> {
+        match self {
+            Stored::Value(v) => StoredView::Value(v.clone()),
+            Stored::Record(r) => StoredView::Record(RecordView::of_record(r)),
+        }
+    }
+}
+
+/// Decode one table entry's value, lending a packed record's fields.
+pub fn decode_stored_view(bytes: &[u8]) -> Result<StoredView<'_>> {
+    match bytes.split_first() {
+        Some((&TAG_RECORD, body)) => Ok(StoredView::Record(decode_record_view(body)?)),
+        _ => Ok(StoredView::Value(decode_value(bytes)?)),
+    }
+}
+
+fn corrupted(detail: impl Into<String>) -> CodecError {
+    CodecError::corrupted("packed record", detail)
+}
+
+/// Split one length-prefixed part off `bytes`.
+fn take_part(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
+    let (len, used) = varint::decode_u64(bytes)?;
+    let rest = bytes.get(used..).unwrap_or_default();
+    let len = usize::try_from(len).map_err(|_| corrupted("part length overflows"))?;
+    if len > rest.len() {
+        return Err(corrupted(format!(
+            "a part of {len} bytes with {} left",
+            rest.len()
+        )));
+    }
+    Ok(rest.split_at(len))
+}
+
+/// A scalar's encoding (tags 01..05, exactly its bytes), borrowed; any
+/// other value is `Corrupted`, decoded only to name its type.
+fn decode_scalar<'a>(bytes: &'a [u8], what: &str) -> Result<Scalar<'a>> {
+    let Some((&tag, body)) = bytes.split_first() else {
+        return Err(corrupted(format!("empty {what}")));
+    };
+    let scalar = match tag {
+        TAG_FALSE | TAG_TRUE if body.is_empty() => Scalar::Bool(tag == TAG_TRUE),
+        TAG_INT => match varint::decode_u64(body) {
+            Ok((z, used)) if used == body.len() => Scalar::Int(varint::zigzag_decode(z)),
+            _ => return Err(corrupted(format!("{what}: malformed integer"))),
+        },
+        TAG_FLOAT => match <[u8; 8]>::try_from(body) {
+            Ok(b) => Scalar::Float(f64::from_bits(u64::from_le_bytes(b))),
+            Err(_) => return Err(corrupted(format!("{what}: float of {} bytes", body.len()))),
+        },
+        TAG_STR => Scalar::Str(body),
+        _ => {
+            return Err(match decode_value(bytes) {
+                Ok(v) => corrupted(format!("a {what} holds a {}", v.type_name())),
+                Err(e) => e,
+            })
+        }
+    };
+    Ok(scalar)
+}
+
+/// A field key: a scalar that is a canonical table key (no NaN, no float
+/// with an integral value: that key is the integer).
+fn decode_field_key(bytes: &[u8]) -> Result<Scalar<'_>> {
+    let key = decode_scalar(bytes, "field key")?;
+    if let Scalar::Float(x) = key {
+        match Key::from_f64(x) {
+            Ok(Key::Float(y)) if y.to_bits() == x.to_bits() => {}
+            _ => return Err(corrupted(format!("float key {x:?} is not canonical"))),
+        }
+    }
+    Ok(key)
+}
+
+/// The first field of `bytes` (key checked canonical) and what follows.
+#[allow(clippy::type_complexity)]
+#[inline]
+fn next_field(bytes: &[u8]) -> Result<((Scalar<'_>, Scalar<'_>), &[u8])> {
+    match next_field_fast(bytes) {
+        Some(found) => Ok(found),
+        None => next_field_checked(bytes),
+    }
+}
+
+/// [`next_field`] for the common shapes (lengths under 128, scalars
+/// well formed), without building an error: `None` sends the field to
+/// [`next_field_checked`], which accepts exactly the same fields and says
+/// what is wrong with the others.
+#[allow(clippy::type_complexity)]
+#[inline(always)]
+fn next_field_fast(bytes: &[u8]) -> Option<((Scalar<'_>, Scalar<'_>), &[u8])> {
+    let (kbytes, rest) = short_part(bytes)?;
+    let (vbytes, rest) = short_part(rest)?;
+    let key = scalar_fast(kbytes)?;
+    if matches!(key, Scalar::Float(_)) {
+        return None;
+    }
+    Some(((key, scalar_fast(vbytes)?), rest))
+}
+
+#[inline(always)]
+fn short_part(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&len, rest) = bytes.split_first()?;
+    if len >= 0x80 || usize::from(len) > rest.len() {
+        return None;
+    }
+    Some(rest.split_at(usize::from(len)))
+}
+
+#[inline(always)]
+fn scalar_fast(bytes: &[u8]) -> Option<Scalar<'_>> {
+    let (&tag, body) = bytes.split_first()?;
+    match tag {
+        TAG_STR => Some(Scalar::Str(body)),
+        TAG_INT => match *body {
+            [b] if b < 0x80 => Some(Scalar::Int(varint::zigzag_decode(u64::from(b)))),
+            _ => match varint::decode_u64(body) {
+                Ok((z, used)) if used == body.len() => Some(Scalar::Int(varint::zigzag_decode(z))),
+                _ => None,
+            },
+        },
+        TAG_FALSE | TAG_TRUE if body.is_empty() => Some(Scalar::Bool(tag == TAG_TRUE)),
+        TAG_FLOAT => <[u8; 8]>::try_from(body)
+            .ok()
+            .map(|b| Scalar::Float(f64::from_bits(u64::from_le_bytes(b)))),
+        _ => None,
+    }
+}
+
+#[allow(clippy::type_complexity)]
+#[cold]
+fn next_field_checked(bytes: &[u8]) -> Result<((Scalar<'_>, Scalar<'_>), &[u8])> {
+    let (kbytes, after) = take_part(bytes)?;
+    let (vbytes, after) = take_part(after)?;
+    let key = decode_field_key(kbytes)?;
+    let value = decode_scalar(vbytes, "field value")?;
+    Ok(((key, value), after))
+}
+
+/// Check and view the body of a packed record (the bytes after its tag).
+pub(crate) fn decode_record_view(body: &[u8]) -> Result<RecordView<'_>> {
+    let (id, used) = varint::decode_u64(body)?;
+    let fields = body.get(used..).unwrap_or_default();
+    let mut rest = fields;
+    let mut last: Option<Scalar<'_>> = None;
+    let mut len = 0;
+    while !rest.is_empty() {
+        let ((key, _), after) = next_field(rest)?;
+        rest = after;
+        if let Some(last) = last {
+            if last.cmp_as_keys(&key) != Ordering::Less {
+                return Err(corrupted(format!("field {} is out of order", key.to_key())));
+            }
+        }
+        last = Some(key);
+        len += 1;
+    }
+    Ok(RecordView {
+        id,
+        source: Source::Encoded { body: fields, len },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::record::encode_record_to;
+    use quickcheck::{Arbitrary, Gen};
+
+    fn arbitrary_key(g: &mut Gen) -> Key {
+        match u8::arbitrary(g) % 4 {
+            0 => Key::Bool(bool::arbitrary(g)),
+            1 => Key::Int(i64::arbitrary(g) % 1000),
+            2 => Key::from_f64(f64::from(i16::arbitrary(g)) / 8.0).expect("finite"),
+            _ => Key::Str(Vec::<u8>::arbitrary(g)),
+        }
+    }
+
+    #[test]
+    fn view_orders_keys_as_key_does() {
+        let mut g = Gen::new(8);
+        for _ in 0..5000 {
+            let (x, y) = (arbitrary_key(&mut g), arbitrary_key(&mut g));
+            let (sx, sy) = (Scalar::of_key(&x), Scalar::of_key(&y));
+            assert_eq!(sx.cmp_as_keys(&sy), x.cmp(&y), "{x:?} vs {y:?}");
+            assert_eq!(sx.cmp_key(&y), x.cmp(&y), "{x:?} vs {y:?}");
+        }
+    }
+
+    #[test]
+    fn view_reads_what_was_written() {
+        let record = Record {
+            id: 9,
+            fields: (0..20)
+                .map(|i| (Key::Int(i), Value::Str(format!("v{i}").into_bytes())))
+                .collect(),
+        };
+        let mut enc = Vec::new();
+        encode_record_to(&record, &mut enc);
+        let view = decode_record_view(&enc[1..]).expect("view");
+        assert_eq!((view.len(), view.fields().count()), (20, 20));
+        assert_eq!(view.get(&Key::Int(7)), Some(Scalar::Str(b"v7")));
+        assert_eq!(view.get(&Key::Int(70)), None);
+        assert_eq!(view.get(&Key::from("v7")), None);
+        assert_eq!(view.to_record(), record);
+        let decoded = RecordView::of_record(&record);
+        assert!(decoded.fields().eq(view.fields()));
+        assert_eq!(decoded.get(&Key::Int(7)), Some(Scalar::Str(b"v7")));
+    }
+}
