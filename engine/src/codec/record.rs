@@ -19,6 +19,7 @@
 
 use super::error::Result;
 use super::key::{ByteSink, Key};
+use super::record_view::Scalar;
 use super::value::{encode_value_to, Value, TAG_RECORD};
 use super::varint;
 
@@ -66,10 +67,6 @@ pub fn is_packable_value(v: &Value) -> bool {
     )
 }
 
-fn key_value(k: &Key) -> Value {
-    Value::from(k.clone())
-}
-
 /// Bytes field `k = v` takes in a packed record.
 pub(crate) fn packed_field_len(k: &Key, v: &Value) -> usize {
     field_len(k) + field_len_value(v)
@@ -81,12 +78,7 @@ pub(crate) fn packed_header_len(id: u64) -> usize {
 }
 
 fn field_len(k: &Key) -> usize {
-    let n = match k {
-        Key::Bool(_) => 1,
-        Key::Int(n) => 1 + varint::encoded_len_u64(varint::zigzag_encode(*n)),
-        Key::Float(_) => 9,
-        Key::Str(s) => 1 + s.len(),
-    };
+    let n = Scalar::of_key(k).encoded_len();
     varint::encoded_len_u64(n as u64) + n
 }
 
@@ -101,9 +93,10 @@ pub(crate) fn encode_record_to(record: &Record, out: &mut impl ByteSink) {
     out.put_byte(TAG_RECORD);
     varint::encode_u64_to(record.id, out);
     for (k, v) in &record.fields {
-        let kv = key_value(k);
-        varint::encode_u64_to(kv.encoded_len() as u64, out);
-        encode_value_to(&kv, out);
+        // Keys are written as the values they are, without making one.
+        let key = Scalar::of_key(k);
+        varint::encode_u64_to(key.encoded_len() as u64, out);
+        key.encode_to(out);
         varint::encode_u64_to(v.encoded_len() as u64, out);
         encode_value_to(v, out);
     }

@@ -10,7 +10,7 @@
 use std::cmp::Ordering;
 
 use super::error::{CodecError, Result};
-use super::key::Key;
+use super::key::{ByteSink, Key};
 use super::record::Record;
 use super::value::{
     decode_value, Stored, Value, TAG_FALSE, TAG_FLOAT, TAG_INT, TAG_RECORD, TAG_STR, TAG_TRUE,
@@ -51,6 +51,37 @@ impl<'a> Scalar<'a> {
             Value::Str(s) => Scalar::Str(s),
             _ => return None,
         })
+    }
+
+    /// Bytes of its encoding as a value (tag included).
+    pub fn encoded_len(self) -> usize {
+        1 + match self {
+            Scalar::Bool(_) => 0,
+            Scalar::Int(n) => varint::encoded_len_u64(varint::zigzag_encode(n)),
+            Scalar::Float(_) => 8,
+            Scalar::Str(s) => s.len(),
+        }
+    }
+
+    /// Append its encoding as a value: what [`Scalar::to_value`] encodes
+    /// to, without the copy.
+    pub(crate) fn encode_to(self, out: &mut impl ByteSink) {
+        match self {
+            Scalar::Bool(false) => out.put_byte(TAG_FALSE),
+            Scalar::Bool(true) => out.put_byte(TAG_TRUE),
+            Scalar::Int(n) => {
+                out.put_byte(TAG_INT);
+                varint::encode_u64_to(varint::zigzag_encode(n), out);
+            }
+            Scalar::Float(x) => {
+                out.put_byte(TAG_FLOAT);
+                out.put_bytes(&x.to_bits().to_le_bytes());
+            }
+            Scalar::Str(s) => {
+                out.put_byte(TAG_STR);
+                out.put_bytes(s);
+            }
+        }
     }
 
     /// The owned value.
