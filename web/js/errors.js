@@ -50,6 +50,19 @@ export class InvalidArgumentError extends MoonvaultError {}
 /** The module's 2 MiB memory budget cannot take this (another open store, a larger memoryLimit). */
 export class MemoryBudgetError extends MoonvaultError {}
 
+/**
+ * A chunk stopped by a limit: `limit` is 'timeout' (timeoutMs),
+ * 'instructions' (maxInstructions) or 'aborted' (its AbortSignal). The
+ * chunk was rolled back; the store stays usable.
+ */
+export class LimitError extends MoonvaultError {
+  constructor(message, extra = {}) {
+    super(message, extra);
+    /** @type {'timeout' | 'instructions' | 'aborted' | null} */
+    this.limit = extra.limit ?? null;
+  }
+}
+
 const byKind = {
   lua: LuaError,
   conversion: ConversionError,
@@ -59,6 +72,7 @@ const byKind = {
   constraint: ConstraintError,
   invalid: InvalidArgumentError,
   memory: MemoryBudgetError,
+  limit: LimitError,
 };
 
 /** Called by the wasm module to build the error it throws. */

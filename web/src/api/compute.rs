@@ -190,8 +190,15 @@ impl RawVault {
     /// `store.migrate(target, steps)`: `steps[v]` (Lua source, run as a
     /// chunk) brings the store from version `v - 1` to `v`, each step
     /// committed with its version; an array's `steps[i]` reaches version
-    /// `i + 1`. Returns the version reached.
-    pub fn migrate(&self, target: f64, steps: JsValue) -> Result<JsValue, JsValue> {
+    /// `i + 1`. Returns the version reached. `progress(version)`, when
+    /// given, is called as the step reaching `version` starts (every
+    /// earlier step has committed by then).
+    pub fn migrate(
+        &self,
+        target: f64,
+        steps: JsValue,
+        progress: Option<js_sys::Function>,
+    ) -> Result<JsValue, JsValue> {
         if !(target.fract() == 0.0 && (0.0..=9.0e15).contains(&target)) {
             return Err(ApiError::invalid("the target version must be a whole number").into());
         }
@@ -200,11 +207,14 @@ impl RawVault {
             store_call(vault, idb, "migrate", |lua| {
                 let table = lua.create_table().map_err(lua_err)?;
                 for (version, source) in &steps {
-                    let f = lua
+                    let mut f = lua
                         .load(source.as_str())
                         .set_name(format!("=migration {version}"))
                         .into_function()
                         .map_err(lua_err)?;
+                    if let Some(progress) = &progress {
+                        f = reporting_step(lua, f, progress.clone(), *version)?;
+                    }
                     table.raw_set(*version, f).map_err(lua_err)?;
                 }
                 Ok(vec![Value::Integer(target as i64), Value::Table(table)])
@@ -212,6 +222,26 @@ impl RawVault {
         })
         .map_err(JsValue::from)
     }
+}
+
+/// `step` preceded by a call of `progress(version)`. A throwing callback
+/// does not fail the step (the package's wrapper catches and logs).
+fn reporting_step(
+    lua: &Lua,
+    step: Function,
+    progress: js_sys::Function,
+    version: i64,
+) -> ApiResult<Function> {
+    let report = lua
+        .create_function(move |_, ()| {
+            let _ = progress.call1(&JsValue::NULL, &JsValue::from_f64(version as f64));
+            Ok(())
+        })
+        .map_err(lua_err)?;
+    lua.load("local step, report = ... return function(...) report() return step(...) end")
+        .set_name("=migration progress")
+        .call::<Function>((step, report))
+        .map_err(lua_err)
 }
 
 fn lua_err(e: mlua::Error) -> ApiError {
