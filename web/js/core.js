@@ -209,14 +209,8 @@ export class Moonvault {
   /** Runs the Lua migration steps from the stored version up to `target`; resolves to the version reached. */
   async migrate(target, steps, options) {
     const onProgress = options?.onProgress;
-    if (!onProgress) return this.#ack(this.#raw.migrate(target, steps), options);
-    // Steps still to run: from the stored version up to the target.
-    const from = this.#raw.stats(false).version;
-    const total = Math.max(0, target - from);
-    const reached = this.#raw.migrate(target, steps, (version) =>
-      report(onProgress, 'migrate', version - 1 - from, total));
-    report(onProgress, 'migrate', total, total);
-    return this.#ack(reached, options);
+    const progress = onProgress ? (done, total) => report(onProgress, 'migrate', done, total) : undefined;
+    return this.#ack(this.#raw.migrate(target, steps, progress), options);
   }
 
   /** Stores the Lua function `source` at `table[key]` as source text (works in untrusted stores). */

@@ -190,9 +190,9 @@ impl RawVault {
     /// `store.migrate(target, steps)`: `steps[v]` (Lua source, run as a
     /// chunk) brings the store from version `v - 1` to `v`, each step
     /// committed with its version; an array's `steps[i]` reaches version
-    /// `i + 1`. Returns the version reached. `progress(version)`, when
-    /// given, is called as the step reaching `version` starts (every
-    /// earlier step has committed by then).
+    /// `i + 1`. Returns the version reached. `progress(done, total)`, when
+    /// given, follows the steps: before each one (the earlier ones have
+    /// committed) and once at the end.
     pub fn migrate(
         &self,
         target: f64,
@@ -204,44 +204,34 @@ impl RawVault {
         }
         let steps = step_sources(&steps)?;
         self.with(|vault, idb| {
-            store_call(vault, idb, "migrate", |lua| {
+            // The vault's figures (`store.migrate` reports each step),
+            // for this call only.
+            if let Some(progress) = progress.clone() {
+                vault.set_progress_sink(Some(Box::new(move |p: moonvault_lua::Progress| {
+                    let _ = progress.call2(
+                        &JsValue::NULL,
+                        &JsValue::from_f64(p.done as f64),
+                        &JsValue::from_f64(p.total as f64),
+                    );
+                })));
+            }
+            let reached = store_call(vault, idb, "migrate", |lua| {
                 let table = lua.create_table().map_err(lua_err)?;
                 for (version, source) in &steps {
-                    let mut f = lua
+                    let f = lua
                         .load(source.as_str())
                         .set_name(format!("=migration {version}"))
                         .into_function()
                         .map_err(lua_err)?;
-                    if let Some(progress) = &progress {
-                        f = reporting_step(lua, f, progress.clone(), *version)?;
-                    }
                     table.raw_set(*version, f).map_err(lua_err)?;
                 }
                 Ok(vec![Value::Integer(target as i64), Value::Table(table)])
-            })
+            });
+            vault.set_progress_sink(None);
+            reached
         })
         .map_err(JsValue::from)
     }
-}
-
-/// `step` preceded by a call of `progress(version)`. A throwing callback
-/// does not fail the step (the package's wrapper catches and logs).
-fn reporting_step(
-    lua: &Lua,
-    step: Function,
-    progress: js_sys::Function,
-    version: i64,
-) -> ApiResult<Function> {
-    let report = lua
-        .create_function(move |_, ()| {
-            let _ = progress.call1(&JsValue::NULL, &JsValue::from_f64(version as f64));
-            Ok(())
-        })
-        .map_err(lua_err)?;
-    lua.load("local step, report = ... return function(...) report() return step(...) end")
-        .set_name("=migration progress")
-        .call::<Function>((step, report))
-        .map_err(lua_err)
 }
 
 fn lua_err(e: mlua::Error) -> ApiError {
