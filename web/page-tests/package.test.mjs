@@ -43,7 +43,7 @@ let session;
 before(async () => {
   app = await mkdtemp(join(tmpdir(), 'moonvault-app-'));
   // What `npm install moonvault` would unpack: the files the package lists.
-  const [{ filename }] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', app], { cwd: pkg, encoding: 'utf8' }));
+  const [{ filename }] = JSON.parse(execFileSync('npm', ['pack', '--json', '--offline', '--ignore-scripts', '--pack-destination', app], { cwd: pkg, encoding: 'utf8' }));
   const into = join(app, 'node_modules', 'moonvault');
   await mkdir(into, { recursive: true });
   execFileSync('tar', ['-xzf', join(app, filename), '-C', into, '--strip-components=1']);
