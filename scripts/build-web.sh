@@ -2,7 +2,9 @@
 # Builds the web package in web/pkg: cargo (release, wasm32) -> wasm-bindgen
 # --target web -> wasm-opt -Oz (npm binaryen; Debian's old binaryen breaks
 # wasm exception handling) -> the ES module package (moonvault.js entry,
-# errors.js, moonvault.d.ts, package.json from web/js). Prints the .wasm
+# core.js, the Worker mode's remote.js, worker.js and protocol.js,
+# errors.js, moonvault.d.ts, README.md, package.json from web/js; the
+# version is the workspace's). Prints the .wasm
 # size, raw and gzipped, and fails if the module imports anything but
 # wasm-bindgen's glue or its memory may grow past 2 MiB.
 set -euo pipefail
@@ -73,7 +75,8 @@ echo "build-web: linear memory $memory: at most 2 MiB"
 
 # The package: the documented entry over the wasm-bindgen module.
 version="$(sed -n 's/^version = "\([^"]*\)".*/\1/p' "$root/Cargo.toml" | head -1)"
-cp "$root/web/js/moonvault.js" "$root/web/js/errors.js" "$root/web/js/moonvault.d.ts" "$out/"
+cp "$root"/web/js/{moonvault,core,remote,worker,protocol,errors}.js "$root/web/js/moonvault.d.ts" \
+    "$root/web/js/README.md" "$out/"
 sed "s/\"version\": \"0.0.0\"/\"version\": \"$version\"/" "$root/web/js/package.json" >"$out/package.json"
 echo "build-web: web/pkg/moonvault_web_bg.wasm: $before after wasm-bindgen, $(size "$module") after wasm-opt -Oz"
 echo "build-web: package web/pkg: $(cd "$out" && ls | tr '\n' ' ')"

@@ -7,7 +7,8 @@
 #   rustup: the wasm32-unknown-unknown target
 #   cargo:  wasm-bindgen-cli, exactly the version web/Cargo.toml pins
 #   npm:    web/node_modules from web/package-lock.json (binaryen's
-#           wasm-opt, playwright-core). No tool ever downloads a browser:
+#           wasm-opt, playwright-core, vite for the package test). No tool
+#           ever downloads a browser:
 #           tests drive Debian's /usr/bin/chromium.
 set -euo pipefail
 

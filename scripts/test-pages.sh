@@ -2,7 +2,11 @@
 # Page-level tests of the built package (web/pkg) in Debian's headless
 # Chromium, driven by playwright-core (web/page-tests/*.test.mjs): the
 # demo page (run Lua, reload, second tab), durability (interrupted commits,
-# a quota failure) and the JavaScript API. Never downloads a browser.
+# a quota failure) and the JavaScript API, each on the page's thread and in
+# Worker mode; Worker mode's own checks (abort, locks, progress, the page's
+# longest task during a 100K-record import: MOONVAULT_LONGTASK_RECORDS sets
+# the size); the package installed from `npm pack` into an app built with
+# Vite and into a plain page. Never downloads a browser.
 # Set MOONVAULT_SKIP_BUILD=1 to test the package already in web/pkg.
 set -euo pipefail
 

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use moonvault_lua::{Progress, ProgressPhase, ProgressSink};
 
 fn visible() -> bool {
     std::io::stderr().is_terminal()
@@ -63,4 +64,33 @@ pub fn spinner(what: &str) -> ProgressBar {
     pb.set_message(what.to_string());
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb
+}
+
+/// Bars for the index builds (`store.index`) and migrations
+/// (`store.migrate`) a chunk runs, driven by the vault's figures (entries of
+/// the table, migration steps): the same ones the JS API's `onProgress`
+/// reports.
+pub fn vault_sink() -> ProgressSink {
+    let mut current: Option<(ProgressPhase, ProgressBar)> = None;
+    Box::new(move |p: Progress| {
+        if !matches!(&current, Some((phase, _)) if *phase == p.phase) {
+            if let Some((_, old)) = current.take() {
+                old.finish_and_clear();
+            }
+            let what = match p.phase {
+                ProgressPhase::Index => "indexing",
+                ProgressPhase::Migrate => "migrating",
+                _ => "working",
+            };
+            current = Some((p.phase, bar(p.total, what)));
+        }
+        if let Some((_, pb)) = &current {
+            pb.set_length(p.total);
+            pb.set_position(p.done);
+            if p.done >= p.total {
+                pb.finish_and_clear();
+                current = None;
+            }
+        }
+    })
 }

@@ -29,7 +29,9 @@ pub fn open_vault(dir: &Path, vm: VmArgs) -> CliResult<Vault> {
         untrusted: vm.untrusted,
         ..VaultOptions::default()
     };
-    Vault::open_path(dir, options).map_err(|e| vault_error(&e))
+    let vault = Vault::open_path(dir, options).map_err(|e| vault_error(&e))?;
+    vault.set_progress_sink(Some(crate::progress::vault_sink()));
+    Ok(vault)
 }
 
 /// A vault error as the CLI reports it: Lua errors with their traceback.

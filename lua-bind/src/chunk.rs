@@ -78,8 +78,11 @@ pub(crate) enum OpResult {
     Existed(bool),
 }
 
+/// Receives `(done, total)` while an operation advances (an index build).
+pub(crate) type Report<'a> = Option<&'a mut dyn FnMut(u64, u64)>;
+
 impl Op {
-    fn apply(self, tx: &mut Txn) -> Result<OpResult, EngineError> {
+    fn apply(self, tx: &mut Txn, progress: Report<'_>) -> Result<OpResult, EngineError> {
         Ok(match self {
             Op::Set { table, key, input } => {
                 tx.set(table, key, input)?;
@@ -95,7 +98,7 @@ impl Op {
                 field,
                 unique,
             } => {
-                tx.create_index(table, field, unique)?;
+                tx.create_index_reporting(table, field, unique, progress)?;
                 OpResult::Done
             }
             Op::DropIndex { table, field } => OpResult::Existed(tx.drop_index(table, field)?),
@@ -235,6 +238,17 @@ impl TxState {
     /// Apply `op`, logged for savepoints. `approx_bytes` is the memory the
     /// logged copy holds. On failure the transaction is as before `op`.
     pub(crate) fn write(&mut self, op: Op, approx_bytes: usize) -> Result<OpResult, EngineError> {
+        self.write_reporting(op, approx_bytes, None)
+    }
+
+    /// [`TxState::write`], with `progress` following the operation (a
+    /// replay after a rollback to a savepoint reports nothing).
+    pub(crate) fn write_reporting(
+        &mut self,
+        op: Op,
+        approx_bytes: usize,
+        progress: Report<'_>,
+    ) -> Result<OpResult, EngineError> {
         if let Some(why) = &self.failed {
             return Err(EngineError::TxnAborted(why.clone()));
         }
@@ -246,7 +260,7 @@ impl TxState {
         let keep = self.log_complete && self.log_bytes + approx_bytes <= self.log_limit;
         let logged = keep.then(|| op.clone());
         let tx = self.txn()?;
-        match op.apply(tx) {
+        match op.apply(tx, progress) {
             Ok(r) => {
                 self.applied += 1;
                 match logged {
@@ -317,7 +331,7 @@ impl TxState {
         self.rollback();
         let replayed = self.txn().and_then(|tx| {
             for (op, _) in &entries {
-                op.clone().apply(tx)?;
+                op.clone().apply(tx, None)?;
             }
             Ok(())
         });

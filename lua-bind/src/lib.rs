@@ -42,7 +42,8 @@ mod store_api;
 mod text_only;
 mod vault;
 pub use vault::{
-    PrintSink, Vault, VaultError, VaultOptions, DEFAULT_MEMORY_LIMIT, DEFAULT_SAVEPOINT_LOG_LIMIT,
+    PrintSink, Progress, ProgressPhase, ProgressSink, Vault, VaultError, VaultOptions,
+    DEFAULT_MEMORY_LIMIT, DEFAULT_SAVEPOINT_LOG_LIMIT,
 };
 
 use mlua::{Lua, LuaOptions, StdLib};

@@ -136,6 +136,41 @@ fn split_lua_error(e: &mlua::Error) -> (String, Option<String>) {
 /// without the newline, as raw bytes (Lua strings need not be UTF-8).
 pub type PrintSink = Box<dyn FnMut(&[u8])>;
 
+/// A long operation's progress inside a chunk: `done` of `total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// What advances.
+    pub phase: ProgressPhase,
+    /// Units done so far (the last report has `done == total`).
+    pub done: u64,
+    /// Units in all.
+    pub total: u64,
+}
+
+/// What a [`Progress`] counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProgressPhase {
+    /// `store.index`: entries of the table visited while the index builds.
+    Index,
+    /// `store.migrate`: migration steps committed.
+    Migrate,
+}
+
+impl ProgressPhase {
+    /// The phase's name, as the JS API's `onProgress` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProgressPhase::Index => "index",
+            ProgressPhase::Migrate => "migrate",
+        }
+    }
+}
+
+/// Receives the progress of index builds and migrations run by chunks. It
+/// runs inside the chunk: it must not call back into the vault.
+pub type ProgressSink = Box<dyn FnMut(Progress)>;
+
 /// State shared by the Lua callbacks of one vault.
 pub(crate) struct Shared {
     pub(crate) tx: RefCell<TxState>,
@@ -146,6 +181,7 @@ pub(crate) struct Shared {
     seen_lineage: Cell<u64>,
     depth: Cell<u32>,
     pub(crate) print_sink: RefCell<Option<PrintSink>>,
+    pub(crate) progress_sink: RefCell<Option<ProgressSink>>,
     args: RefCell<Vec<String>>,
     script_name: RefCell<Option<String>>,
     /// Lua's own `print` (used when no sink is set).
@@ -269,6 +305,7 @@ impl Vault {
             seen_lineage: Cell::new(0),
             depth: Cell::new(0),
             print_sink: RefCell::new(None),
+            progress_sink: RefCell::new(None),
             args: RefCell::new(Vec::new()),
             script_name: RefCell::new(None),
             original_print: globals.get("print")?,
@@ -366,6 +403,12 @@ impl Vault {
     /// checks for a sink), so `Memory.f = print` stores it by name either way.
     pub fn set_print_sink(&self, sink: Option<PrintSink>) {
         *self.shared.print_sink.borrow_mut() = sink;
+    }
+
+    /// Report the progress of index builds (`store.index`) and migrations
+    /// (`store.migrate`) to `sink`; `None`: no reports.
+    pub fn set_progress_sink(&self, sink: Option<ProgressSink>) {
+        *self.shared.progress_sink.borrow_mut() = sink;
     }
 
     /// The script's arguments: `arg[1..n]` and the chunk's `...` (as the

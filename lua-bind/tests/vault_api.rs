@@ -1,4 +1,5 @@
-//! The embedder API: print sink, arguments, error reporting, atomic calls.
+//! The embedder API: print and progress sinks, arguments, error reporting,
+//! atomic calls.
 
 mod common;
 
@@ -7,7 +8,7 @@ use std::rc::Rc;
 
 use common::{eval_bool, eval_string, memory_vault, run};
 use moonvault_lua::mlua::{Function, Value};
-use moonvault_lua::VaultError;
+use moonvault_lua::{Progress, ProgressPhase, VaultError};
 
 #[test]
 fn print_goes_to_the_sink_line_by_line() {
@@ -31,6 +32,46 @@ fn print_goes_to_the_sink_line_by_line() {
     v.set_print_sink(None);
     assert!(eval_bool(&v, "return Memory.p == print"));
     assert_eq!(lines.borrow().len(), 3, "no sink, nothing captured");
+}
+
+#[test]
+fn index_builds_and_migrations_report_to_the_progress_sink() {
+    let v = memory_vault();
+    let seen: Rc<RefCell<Vec<Progress>>> = Rc::default();
+    let sink = Rc::clone(&seen);
+    v.set_progress_sink(Some(Box::new(move |p| sink.borrow_mut().push(p))));
+    run(
+        &v,
+        "Memory.users = {} for i = 1, 2500 do Memory.users[i] = {age = i % 90} end",
+    );
+    run(&v, "store.index('users', 'age')");
+    let got = seen.borrow().clone();
+    let index: Vec<(u64, u64)> = got
+        .iter()
+        .filter(|p| p.phase == ProgressPhase::Index)
+        .map(|p| (p.done, p.total))
+        .collect();
+    assert_eq!(index.first(), Some(&(0, 2500)), "{index:?}");
+    assert_eq!(index.last(), Some(&(2500, 2500)), "{index:?}");
+    assert!(index.len() >= 3, "{index:?}");
+    seen.borrow_mut().clear();
+    run(
+        &v,
+        "store.migrate(3, {function() Memory.a = 1 end, function() end, function() end})",
+    );
+    let migrate: Vec<(u64, u64)> = seen
+        .borrow()
+        .iter()
+        .map(|p| {
+            assert_eq!(p.phase.as_str(), "migrate");
+            (p.done, p.total)
+        })
+        .collect();
+    assert_eq!(migrate, [(0, 3), (1, 3), (2, 3), (3, 3)]);
+    // No sink, no reports; an existing index is not rebuilt.
+    v.set_progress_sink(None);
+    run(&v, "store.index('users', 'age') store.migrate(3, {})");
+    assert_eq!(seen.borrow().len(), 4);
 }
 
 #[test]

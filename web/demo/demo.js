@@ -1,11 +1,18 @@
 // The moonvault demo: a Lua editor and console over a store in IndexedDB,
 // a live tree view of Memory, store figures, export and import.
 // Everything goes through the package's public API (../pkg/moonvault.js).
+// `?worker=1` runs the store in a Worker (Worker mode): every store call
+// is then a promise, so the page awaits them all (harmless on the page's
+// thread).
 import { Moonvault, MoonvaultError, LuaError, LockedError } from '../pkg/moonvault.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const storeName = params.get('store') || 'demo';
+const inWorker = params.get('worker') === '1';
+const mode = { worker: inWorker };
+/** The query string that opens `name` in this page's mode. */
+const storeSearch = (name) => '?store=' + encodeURIComponent(name) + (inWorker ? '&worker=1' : '');
 
 const SAMPLE = `-- Memory is a table that persists: reload the page and it is still here.
 Memory.visits = (Memory.visits or 0) + 1
@@ -96,12 +103,12 @@ function pathId(path) {
   return JSON.stringify(path, (_, v) => (typeof v === 'bigint' ? v.toString() + 'n' : v));
 }
 
-function renderTable(path, into) {
+async function renderTable(path, into) {
   const ul = document.createElement('ul');
   into.append(ul);
   let after;
-  const page = () => {
-    const { entries, more } = state.vault.list(path, { after, limit: 100 });
+  const page = async () => {
+    const { entries, more } = await state.vault.list(path, { after, limit: 100 });
     for (const entry of entries) {
       const li = document.createElement('li');
       const k = typeof entry.key === 'string' ? entry.key : `[${show(entry.key)}]`;
@@ -118,10 +125,10 @@ function renderTable(path, into) {
         toggle.onclick = () => {
           if (state.expanded.has(id)) state.expanded.delete(id);
           else state.expanded.add(id);
-          renderTree();
+          renderTree().catch(showError);
         };
         li.append(toggle, size);
-        if (open) renderTable(child, li);
+        if (open) await renderTable(child, li);
       } else if (entry.type === 'function') {
         li.append(`${k} = `);
         const f = document.createElement('span');
@@ -142,22 +149,21 @@ function renderTable(path, into) {
       const li = document.createElement('li');
       li.className = 'more';
       li.textContent = '… more';
-      li.onclick = () => { li.remove(); page(); };
+      li.onclick = () => { li.remove(); page().catch(showError); };
       ul.append(li);
     }
   };
-  page();
+  await page();
 }
 
-function renderTree() {
-  const tree = $('tree');
-  tree.textContent = '';
+async function renderTree() {
+  // Built aside and swapped in whole: renders may overlap.
   const root = document.createElement('ul');
   const li = document.createElement('li');
   li.textContent = 'Memory';
   root.append(li);
-  tree.append(root);
-  renderTable([], li);
+  await renderTable([], li);
+  $('tree').replaceChildren(root);
 }
 
 // ---- figures -------------------------------------------------------------------
@@ -168,9 +174,9 @@ function bytes(n) {
   return `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
 
-function renderStats(deep) {
+async function renderStats(deep) {
   const t0 = performance.now();
-  const s = state.vault.stats({ deep });
+  const s = await state.vault.stats({ deep });
   if (deep) state.deepSlow = performance.now() - t0 > 150;
   const rows = [
     ['records in Memory', s.records],
@@ -201,8 +207,8 @@ function renderStats(deep) {
 
 async function refresh({ deep = !state.deepSlow } = {}) {
   if (!state.vault) return;
-  renderStats(deep);
-  renderTree();
+  await renderStats(deep);
+  await renderTree();
 }
 
 // ---- store lifecycle ----------------------------------------------------------------
@@ -212,6 +218,7 @@ async function open() {
   $('store-name').value = storeName;
   try {
     state.vault = await Moonvault.open(storeName, {
+      ...mode,
       print: (line) => log(line),
     });
   } catch (e) {
@@ -222,7 +229,7 @@ async function open() {
     }
     throw e;
   }
-  status(`store “${storeName}” open: every run is one atomic commit, durable in IndexedDB when the result shows`, 'ok');
+  status(`store “${storeName}” open${inWorker ? ' in a Worker' : ''}: every run is one atomic commit, durable in IndexedDB when the result shows`, 'ok');
   $('run').disabled = false;
   await refresh();
 }
@@ -241,7 +248,7 @@ function bind() {
   $('refresh-stats').onclick = () => refresh({ deep: true }).catch(showError);
   $('switch').onclick = () => {
     const name = $('store-name').value.trim();
-    if (name) location.search = '?store=' + encodeURIComponent(name);
+    if (name) location.search = storeSearch(name);
   };
   $('export').onclick = async () => {
     try {
@@ -263,9 +270,9 @@ function bind() {
     const target = prompt('Import into which new store?', file.name.replace(/\.[^.]*$/, '') + '-imported');
     if (!target) return;
     try {
-      const n = await Moonvault.import(target, file);
+      const n = await Moonvault.import(target, file, mode);
       log(`imported ${n} entries into “${target}”`, 'result');
-      location.search = '?store=' + encodeURIComponent(target);
+      location.search = storeSearch(target);
     } catch (e) {
       showError(e);
     }
@@ -275,7 +282,7 @@ function bind() {
     try {
       await state.vault.close();
       state.vault = null;
-      await Moonvault.delete(storeName);
+      await Moonvault.delete(storeName, mode);
       location.reload();
     } catch (e) {
       showError(e);

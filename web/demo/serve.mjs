@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const webRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 const types = {
   '.html': 'text/html; charset=utf-8',
@@ -20,8 +20,9 @@ const types = {
   '.lua': 'text/plain; charset=utf-8',
 };
 
-/** Starts the server; resolves to {url, close()}. */
-export function serve({ port = 8080, host = '127.0.0.1' } = {}) {
+/** Starts the server (on web/, or `root`); resolves to {url, close()}. */
+export function serve({ port = 8080, host = '127.0.0.1', root = webRoot } = {}) {
+  root = resolve(root);
   const server = createServer(async (req, res) => {
     try {
       const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);

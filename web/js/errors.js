@@ -6,7 +6,6 @@
 export class MoonvaultError extends Error {
   constructor(message, extra = {}) {
     super(message);
-    this.name = new.target.name;
     /** @type {string} */
     this.kind = extra.kind ?? 'moonvault';
   }
@@ -50,6 +49,19 @@ export class InvalidArgumentError extends MoonvaultError {}
 /** The module's 2 MiB memory budget cannot take this (another open store, a larger memoryLimit). */
 export class MemoryBudgetError extends MoonvaultError {}
 
+/**
+ * A chunk stopped by a limit: `limit` is 'timeout' (timeoutMs),
+ * 'instructions' (maxInstructions) or 'aborted' (its AbortSignal). The
+ * chunk was rolled back; the store stays usable.
+ */
+export class LimitError extends MoonvaultError {
+  constructor(message, extra = {}) {
+    super(message, extra);
+    /** @type {'timeout' | 'instructions' | 'aborted' | null} */
+    this.limit = extra.limit ?? null;
+  }
+}
+
 const byKind = {
   lua: LuaError,
   conversion: ConversionError,
@@ -59,7 +71,25 @@ const byKind = {
   constraint: ConstraintError,
   invalid: InvalidArgumentError,
   memory: MemoryBudgetError,
+  limit: LimitError,
 };
+
+// Each class's `name`, written out: a minifier renames classes, and
+// `e.name` must stay 'LuaError' in a production build.
+for (const [Class, name] of [
+  [MoonvaultError, 'MoonvaultError'],
+  [LuaError, 'LuaError'],
+  [ConversionError, 'ConversionError'],
+  [LockedError, 'LockedError'],
+  [QuotaExceededError, 'QuotaExceededError'],
+  [StoreError, 'StoreError'],
+  [ConstraintError, 'ConstraintError'],
+  [InvalidArgumentError, 'InvalidArgumentError'],
+  [MemoryBudgetError, 'MemoryBudgetError'],
+  [LimitError, 'LimitError'],
+]) {
+  Object.defineProperty(Class.prototype, 'name', { value: name, writable: true, configurable: true });
+}
 
 /** Called by the wasm module to build the error it throws. */
 export function makeError(kind, message, extra) {

@@ -58,6 +58,30 @@ export interface OpenOptions {
    * applied; `flush()` then acknowledges durability.
    */
   durableWrites?: boolean;
+  /**
+   * Run the store in a dedicated Worker (Worker mode): the same API, every
+   * method returning a promise (a RemoteMoonvault); Lua never runs on the
+   * calling thread.
+   */
+  worker?: boolean;
+}
+
+/** A long operation's progress: `done` of `total` (null: not known ahead, as for export). */
+export interface Progress {
+  /** import, export: bytes; index: entries of the table; migrate: steps. */
+  phase: 'import' | 'export' | 'index' | 'migrate';
+  done: number;
+  total: number | null;
+}
+
+export interface ProgressOptions {
+  /** Called as the work advances, last with `done === total`. */
+  onProgress?: (progress: Progress) => void;
+}
+
+/** compute's options: durability, and an AbortSignal that stops the chunk (LimitError, limit 'aborted'). */
+export interface ComputeOptions extends WriteOptions {
+  signal?: AbortSignal;
 }
 
 /** Per-call override of `durableWrites`. */
@@ -170,6 +194,10 @@ export class ConstraintError extends MoonvaultError {}
 export class InvalidArgumentError extends MoonvaultError {}
 /** The 2 MiB module cannot take this (another open store, a larger memoryLimit). */
 export class MemoryBudgetError extends MoonvaultError {}
+/** A chunk stopped by a limit or its AbortSignal; it was rolled back and the store stays usable. */
+export class LimitError extends MoonvaultError {
+  readonly limit: 'timeout' | 'instructions' | 'aborted' | null;
+}
 
 /** Loads the wasm module (done by open/delete/import when needed). */
 export function initialize(module?: string | URL | Response | BufferSource | WebAssembly.Module): Promise<void>;
@@ -179,14 +207,22 @@ export function evalLua(code: string): Promise<string>;
 
 export class Moonvault {
   private constructor();
-  /** Opens (creating if missing) the store `name`. Rejects with LockedError if it is open elsewhere. */
+  /**
+   * Opens (creating if missing) the store `name`. Rejects with LockedError
+   * if it is open elsewhere. `{worker: true}`: in a dedicated Worker.
+   */
+  static open(name: string, options: OpenOptions & { worker: true }): Promise<RemoteMoonvault>;
   static open(name: string, options?: OpenOptions): Promise<Moonvault>;
-  /** Deletes the store `name` (LockedError while it is open anywhere). */
-  static delete(name: string): Promise<void>;
-  /** Imports an export into the new store `name`; resolves to the number of entries. */
+  /** Deletes the store `name` (LockedError while it is open anywhere); `{worker: true}`: in a Worker. */
+  static delete(name: string, options?: { worker?: boolean }): Promise<void>;
+  /**
+   * Imports an export into the new store `name`; resolves to the number of
+   * entries. `{worker: true}`: the import runs in a Worker.
+   */
   static import(
     name: string,
     source: Uint8Array | ArrayBuffer | Blob | Response | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+    options?: ProgressOptions & { worker?: boolean },
   ): Promise<number>;
 
   readonly name: string;
@@ -198,7 +234,7 @@ export class Moonvault {
   close(): Promise<void>;
 
   /** Runs `code` as one atomic chunk; its results (none: undefined, one: the value, more: an array). */
-  compute(code: string, options?: WriteOptions): Promise<LuaValue | LuaValue[]>;
+  compute(code: string, options?: ComputeOptions): Promise<LuaValue | LuaValue[]>;
   /** Each chunk atomically, in order. */
   computeBatch(codes: string[], options?: WriteOptions): Promise<ComputeResult[]>;
 
@@ -210,7 +246,12 @@ export class Moonvault {
 
   query(table: Path, spec?: QuerySpec): { key: LuaKey; record: LuaValue }[];
   queryTable(table: Path, spec?: TableQuerySpec): LuaValue[];
-  createIndex(table: Path, field: FieldPath, options?: { unique?: boolean } | 'btree', ack?: WriteOptions): Promise<void>;
+  createIndex(
+    table: Path,
+    field: FieldPath,
+    options?: { unique?: boolean } | 'btree',
+    ack?: WriteOptions & ProgressOptions,
+  ): Promise<void>;
   dropIndex(table: Path, field: FieldPath, kind?: 'btree', ack?: WriteOptions): Promise<boolean>;
   /**
    * Sets (null: removes) the schema of the records of `table`, in the Lua
@@ -223,7 +264,7 @@ export class Moonvault {
    * `steps[v]` (Lua source) brings version v - 1 to v (as an array,
    * `steps[i]` reaches version i + 1); resolves to the version reached.
    */
-  migrate(target: number, steps: string[] | Record<number, string>, options?: WriteOptions): Promise<number>;
+  migrate(target: number, steps: string[] | Record<number, string>, options?: WriteOptions & ProgressOptions): Promise<number>;
   /** Stores a Lua function (`function(x, y) return x + y end`) at table[key], as source. */
   persistFunction(table: Path, key: LuaKey, source: string, options?: WriteOptions): Promise<void>;
 
@@ -232,8 +273,28 @@ export class Moonvault {
   check(): { entries: number; depth: number; pages: number; indexes: number };
   list(path: Path, options?: { after?: LuaKey; limit?: number }): { entries: ListEntry[]; more: boolean };
   /** The committed state in the CLI's export format. */
-  export(): Promise<Uint8Array>;
-  export(options: { onChunk: (chunk: Uint8Array) => void }): Promise<undefined>;
+  export(options?: ProgressOptions): Promise<Uint8Array>;
+  export(options: ProgressOptions & { onChunk: (chunk: Uint8Array) => void }): Promise<undefined>;
 }
+
+/** `T`'s methods, each returning a promise of what it returned. */
+export type Promised<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : T[K];
+};
+
+/**
+ * A store in Worker mode (`Moonvault.open(name, {worker: true})`): the
+ * Moonvault API with every method returning a promise. An AbortSignal on
+ * compute stops the Worker and reopens the store in a new one.
+ */
+export interface RemoteMoonvault extends Promised<Omit<Moonvault, 'export'>> {
+  readonly inWorker: true;
+  export(options?: ProgressOptions): Promise<Uint8Array>;
+  export(options: ProgressOptions & { onChunk: (chunk: Uint8Array) => void }): Promise<undefined>;
+}
+export declare const RemoteMoonvault: {
+  readonly prototype: RemoteMoonvault;
+  open(name: string, options?: OpenOptions): Promise<RemoteMoonvault>;
+};
 
 export default Moonvault;

@@ -1,7 +1,10 @@
 // The JavaScript API of the built package (web/pkg) in headless Chromium:
 // value conversion both ways, errors, the product's example forms,
 // queries and indexes, schemas and migrations, export and import, and the
-// time of compute + durable commit.
+// time of compute + durable commit. Every test runs twice: the store on
+// the page's thread, then in a Worker ({worker: true}), where the
+// synchronous reads return promises (hence the `await`s on get, query,
+// stats...).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { demoServer, launch } from './browser.mjs';
@@ -20,275 +23,283 @@ after(async () => {
   await (await demoServer()).close();
 });
 
-/** Runs `body` (an async function source using `mv` and a fresh store `db`) in the page. */
-function inPage(store, body) {
+/**
+ * Runs `body` (an async function source using `mv`, a fresh store `db`,
+ * the lines it printed and `opts`, the mode's open options) in the page.
+ */
+function inPage(store, body, opts) {
   return page.evaluate(
-    async ([store, body]) => {
+    async ([store, body, opts]) => {
       const mv = await import('/pkg/moonvault.js');
-      await mv.Moonvault.delete(store).catch(() => {});
+      await mv.Moonvault.delete(store, opts).catch(() => {});
       const printed = [];
-      const db = await mv.Moonvault.open(store, { print: (l) => printed.push(l) });
+      const db = await mv.Moonvault.open(store, { ...opts, print: (l) => printed.push(l) });
       try {
         // eslint-disable-next-line no-new-func
-        return await new Function('mv', 'db', 'printed', `return (async () => { ${body} })()`)(mv, db, printed);
+        return await new Function('mv', 'db', 'printed', 'opts', `return (async () => { ${body} })()`)(mv, db, printed, opts);
       } finally {
         if (!db.closed) await db.close();
       }
     },
-    [store, body],
+    [store, body, opts],
   );
 }
 
-test('JS values go into Lua and come back as documented', async () => {
-  const r = await inPage('convert', `
-    const out = {};
-    await db.set('v.int', 42);
-    await db.set('v.float', 1.5);
-    await db.set('v.intFloat', 2.0);            // JS cannot tell: an integer
-    await db.set('v.huge', 2 ** 60);             // beyond 2^53: stays a float
-    await db.set('v.big', 2n ** 60n);            // BigInt: an exact integer
-    await db.set('v.negBig', -(2n ** 63n));
-    await db.set('v.str', 'héllo');
-    await db.set('v.bin', new Uint8Array([0, 255, 1]));
-    await db.set('v.utf8bytes', new TextEncoder().encode('ok'));
-    await db.set('v.arr', [1, 'two', [3]]);
-    await db.set('v.holes', [1, null, 3]);
-    await db.set('v.obj', { a: 1, nested: { b: [true, false] } });
-    await db.set('v.map', new Map([[1, 'one'], ['k', 'v'], [true, 0]]));
-    await db.set('v.gone', 5);
-    await db.set('v.gone', undefined);             // deletes
-    out.types = await db.compute(\`local r = {}
-      for k, v in pairs(Memory.v) do r[k] = math.type(v) or type(v) end
-      return r\`);
-    out.back = db.get('v');
-    out.bigType = typeof out.back.big;
-    out.binIsBytes = out.back.bin instanceof Uint8Array;
-    out.bin = Array.from(out.back.bin);
-    out.mapIsMap = out.back.map instanceof Map;
-    out.holesIsMap = out.back.holes instanceof Map;
-    out.holes = [...out.back.holes.entries()];
-    out.mapEntries = [...out.back.map.entries()];
-    out.fromLua = await db.compute(\`return math.maxinteger, 2^53, 0.1, "\\\\255", {10, 20}, {}, {x = {y = 1}}, nil\`);
-    out.fromLuaTypes = out.fromLua.map((v) => v instanceof Uint8Array ? 'bytes' : Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v);
-    out.none = await db.compute('local a = 1');
-    out.missing = db.get('nothing.here');
-    for (const [name, bad] of [['fn', () => 1], ['sym', Symbol('s')], ['date', new Date()], ['bigBig', 2n ** 64n]]) {
-      try { await db.set('bad', { inner: bad }); out[name] = 'accepted'; }
-      catch (e) { out[name] = [e.name, e instanceof mv.ConversionError, e.path, e.message]; }
-    }
-    const cyclic = { a: 1 }; cyclic.self = cyclic;
-    try { await db.set('cyc', cyclic); } catch (e) { out.cyclic = e.name; }
-    try { await db.compute('Memory.touched = true return print'); } catch (e) { out.luaFn = [e.name, e.message]; }
-    out.rolledBack = db.get('touched');
-    return JSON.parse(JSON.stringify(out, (_, v) => typeof v === 'bigint' ? v.toString() + 'n' : v));
-  `);
-  assert.deepEqual(r.types, {
-    int: 'integer', float: 'float', intFloat: 'integer', huge: 'float', big: 'integer', negBig: 'integer',
-    str: 'string', bin: 'string', utf8bytes: 'string', arr: 'table', holes: 'table', obj: 'table', map: 'table',
+for (const mode of ['page', 'worker']) {
+  const opts = { worker: mode === 'worker' };
+  const named = (title) => `${title} (${mode === 'worker' ? 'Worker mode' : 'page thread'})`;
+
+  test(named('JS values go into Lua and come back as documented'), async () => {
+    const r = await inPage('convert', `
+      const out = {};
+      await db.set('v.int', 42);
+      await db.set('v.float', 1.5);
+      await db.set('v.intFloat', 2.0);            // JS cannot tell: an integer
+      await db.set('v.huge', 2 ** 60);             // beyond 2^53: stays a float
+      await db.set('v.big', 2n ** 60n);            // BigInt: an exact integer
+      await db.set('v.negBig', -(2n ** 63n));
+      await db.set('v.str', 'héllo');
+      await db.set('v.bin', new Uint8Array([0, 255, 1]));
+      await db.set('v.utf8bytes', new TextEncoder().encode('ok'));
+      await db.set('v.arr', [1, 'two', [3]]);
+      await db.set('v.holes', [1, null, 3]);
+      await db.set('v.obj', { a: 1, nested: { b: [true, false] } });
+      await db.set('v.map', new Map([[1, 'one'], ['k', 'v'], [true, 0]]));
+      await db.set('v.gone', 5);
+      await db.set('v.gone', undefined);             // deletes
+      out.types = await db.compute(\`local r = {}
+        for k, v in pairs(Memory.v) do r[k] = math.type(v) or type(v) end
+        return r\`);
+      out.back = await db.get('v');
+      out.bigType = typeof out.back.big;
+      out.binIsBytes = out.back.bin instanceof Uint8Array;
+      out.bin = Array.from(out.back.bin);
+      out.mapIsMap = out.back.map instanceof Map;
+      out.holesIsMap = out.back.holes instanceof Map;
+      out.holes = [...out.back.holes.entries()];
+      out.mapEntries = [...out.back.map.entries()];
+      out.fromLua = await db.compute(\`return math.maxinteger, 2^53, 0.1, "\\\\255", {10, 20}, {}, {x = {y = 1}}, nil\`);
+      out.fromLuaTypes = out.fromLua.map((v) => v instanceof Uint8Array ? 'bytes' : Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v);
+      out.none = await db.compute('local a = 1');
+      out.missing = await db.get('nothing.here');
+      for (const [name, bad] of [['fn', () => 1], ['sym', Symbol('s')], ['date', new Date()], ['bigBig', 2n ** 64n]]) {
+        try { await db.set('bad', { inner: bad }); out[name] = 'accepted'; }
+        catch (e) { out[name] = [e.name, e instanceof mv.ConversionError, e.path, e.message]; }
+      }
+      const cyclic = { a: 1 }; cyclic.self = cyclic;
+      try { await db.set('cyc', cyclic); } catch (e) { out.cyclic = e.name; }
+      try { await db.compute('Memory.touched = true return print'); } catch (e) { out.luaFn = [e.name, e.message]; }
+      out.rolledBack = await db.get('touched');
+      return JSON.parse(JSON.stringify(out, (_, v) => typeof v === 'bigint' ? v.toString() + 'n' : v));
+    `, opts);
+    assert.deepEqual(r.types, {
+      int: 'integer', float: 'float', intFloat: 'integer', huge: 'float', big: 'integer', negBig: 'integer',
+      str: 'string', bin: 'string', utf8bytes: 'string', arr: 'table', holes: 'table', obj: 'table', map: 'table',
+    });
+    assert.equal(r.back.int, 42);
+    assert.equal(r.back.huge, 2 ** 60);
+    assert.equal(r.back.big, '1152921504606846976n');
+    assert.equal(r.back.negBig, '-9223372036854775808n');
+    assert.equal(r.bigType, 'bigint');
+    assert.equal(r.back.str, 'héllo');
+    assert.equal(r.binIsBytes, true);
+    assert.deepEqual(r.bin, [0, 255, 1]);
+    assert.equal(r.back.utf8bytes, 'ok', 'valid UTF-8 comes back as a string');
+    assert.deepEqual(r.back.arr, [1, 'two', [3]]);
+    assert.equal(r.holesIsMap, true, 'a table with a hole is not a sequence: a Map');
+    assert.deepEqual(r.holes, [[1, 1], [3, 3]]);
+    assert.deepEqual(r.back.obj, { a: 1, nested: { b: [true, false] } });
+    assert.equal(r.mapIsMap, true);
+    assert.deepEqual(r.mapEntries, [[true, 0], [1, 'one'], ['k', 'v']]);
+    assert.equal(r.back.gone, undefined);
+    assert.deepEqual(r.fromLuaTypes, ['bigint', 'number', 'number', 'bytes', 'array', 'object', 'object', 'null']);
+    assert.equal(r.fromLua[0], '9223372036854775807n');
+    assert.equal(r.none, undefined);
+    assert.equal(r.missing, undefined);
+    assert.equal(r.fn[0], 'ConversionError');
+    assert.equal(r.fn[1], true);
+    assert.equal(r.fn[2], 'Memory.inner');
+    assert.match(r.fn[3], /JS function/);
+    assert.equal(r.sym[0], 'ConversionError');
+    assert.match(r.date[3], /Date cannot be converted/);
+    assert.match(r.bigBig[3], /outside the 64-bit/);
+    assert.equal(r.cyclic, 'ConversionError');
+    assert.equal(r.luaFn[0], 'ConversionError');
+    assert.match(r.luaFn[1], /Lua function/);
+    assert.equal(r.rolledBack, undefined, 'an unconvertible result rolls the chunk back');
   });
-  assert.equal(r.back.int, 42);
-  assert.equal(r.back.huge, 2 ** 60);
-  assert.equal(r.back.big, '1152921504606846976n');
-  assert.equal(r.back.negBig, '-9223372036854775808n');
-  assert.equal(r.bigType, 'bigint');
-  assert.equal(r.back.str, 'héllo');
-  assert.equal(r.binIsBytes, true);
-  assert.deepEqual(r.bin, [0, 255, 1]);
-  assert.equal(r.back.utf8bytes, 'ok', 'valid UTF-8 comes back as a string');
-  assert.deepEqual(r.back.arr, [1, 'two', [3]]);
-  assert.equal(r.holesIsMap, true, 'a table with a hole is not a sequence: a Map');
-  assert.deepEqual(r.holes, [[1, 1], [3, 3]]);
-  assert.deepEqual(r.back.obj, { a: 1, nested: { b: [true, false] } });
-  assert.equal(r.mapIsMap, true);
-  assert.deepEqual(r.mapEntries, [[true, 0], [1, 'one'], ['k', 'v']]);
-  assert.equal(r.back.gone, undefined);
-  assert.deepEqual(r.fromLuaTypes, ['bigint', 'number', 'number', 'bytes', 'array', 'object', 'object', 'null']);
-  assert.equal(r.fromLua[0], '9223372036854775807n');
-  assert.equal(r.none, undefined);
-  assert.equal(r.missing, undefined);
-  assert.equal(r.fn[0], 'ConversionError');
-  assert.equal(r.fn[1], true);
-  assert.equal(r.fn[2], 'Memory.inner');
-  assert.match(r.fn[3], /JS function/);
-  assert.equal(r.sym[0], 'ConversionError');
-  assert.match(r.date[3], /Date cannot be converted/);
-  assert.match(r.bigBig[3], /outside the 64-bit/);
-  assert.equal(r.cyclic, 'ConversionError');
-  assert.equal(r.luaFn[0], 'ConversionError');
-  assert.match(r.luaFn[1], /Lua function/);
-  assert.equal(r.rolledBack, undefined, 'an unconvertible result rolls the chunk back');
-});
 
-test('errors are Error subclasses carrying the Lua message and traceback', async () => {
-  const r = await inPage('errors', `
-    const out = {};
-    try { await db.compute('local t = nil\\nreturn t.x'); } catch (e) {
-      out.lua = { name: e.name, isLua: e instanceof mv.LuaError, isBase: e instanceof mv.MoonvaultError,
-        isError: e instanceof Error, kind: e.kind, luaMessage: e.luaMessage, traceback: e.traceback };
-    }
-    try { await db.compute('error({code = 7})'); } catch (e) { out.tableError = e.message; }
-    try { await db.compute('return (('); } catch (e) { out.syntax = [e.name, e.message]; }
-    await db.createIndex('users', 'email', { unique: true });
-    await db.set('users.a', { email: 'x@y' });
-    try { await db.set('users.b', { email: 'x@y' }); } catch (e) { out.unique = [e.name, e.message]; }
-    try { db.get('a..b'); } catch (e) { out.path = [e.name, e.message]; }
-    try { await mv.Moonvault.open('errors'); } catch (e) { out.locked = [e.name, e instanceof mv.LockedError, e.message]; }
-    try { await mv.Moonvault.open('x', { memoryLimit: 1e9 }); } catch (e) { out.limit = [e.name, e.message]; }
-    try { await mv.Moonvault.open('x', { durabilty: 'strict' }); } catch (e) { out.typo = e.message; }
-    const r = await db.computeBatch(['return 1 + 1', 'error("nope")', 'return "ok"']);
-    out.batch = r.map((x) => x.success ? x.result : [x.error.name, x.error.luaMessage]);
-    await db.close();
-    try { db.get('users'); } catch (e) { out.closed = [e.name, e.message]; }
-    return out;
-  `);
-  assert.deepEqual(
-    { ...r.lua, traceback: undefined },
-    { name: 'LuaError', isLua: true, isBase: true, isError: true, kind: 'lua',
-      luaMessage: "compute:2: attempt to index a nil value (local 't')", traceback: undefined },
-  );
-  assert.match(r.lua.traceback, /stack traceback:/);
-  assert.match(r.tableError, /table/);
-  assert.equal(r.syntax[0], 'LuaError');
-  assert.match(r.syntax[1], /compute:1:/);
-  assert.equal(r.unique[0], 'ConstraintError');
-  assert.match(r.unique[1], /unique index/);
-  assert.equal(r.path[0], 'InvalidArgumentError');
-  assert.deepEqual(r.locked.slice(0, 2), ['LockedError', true]);
-  assert.match(r.locked[2], /open in another tab/);
-  assert.equal(r.limit[0], 'InvalidArgumentError');
-  assert.match(r.limit[1], /memoryLimit/);
-  assert.match(r.typo, /unknown open option `durabilty`/);
-  assert.deepEqual(r.batch, [2, ['LuaError', 'compute:1: nope'], 'ok']);
-  assert.equal(r.closed[0], 'StoreError');
-});
+  test(named('errors are Error subclasses carrying the Lua message and traceback'), async () => {
+    const r = await inPage('errors', `
+      const out = {};
+      try { await db.compute('local t = nil\\nreturn t.x'); } catch (e) {
+        out.lua = { name: e.name, isLua: e instanceof mv.LuaError, isBase: e instanceof mv.MoonvaultError,
+          isError: e instanceof Error, kind: e.kind, luaMessage: e.luaMessage, traceback: e.traceback };
+      }
+      try { await db.compute('error({code = 7})'); } catch (e) { out.tableError = e.message; }
+      try { await db.compute('return (('); } catch (e) { out.syntax = [e.name, e.message]; }
+      await db.createIndex('users', 'email', { unique: true });
+      await db.set('users.a', { email: 'x@y' });
+      try { await db.set('users.b', { email: 'x@y' }); } catch (e) { out.unique = [e.name, e.message]; }
+      try { await db.get('a..b'); } catch (e) { out.path = [e.name, e.message]; }
+      try { await mv.Moonvault.open('errors', opts); } catch (e) { out.locked = [e.name, e instanceof mv.LockedError, e.message]; }
+      try { await mv.Moonvault.open('x', { ...opts, memoryLimit: 1e9 }); } catch (e) { out.limit = [e.name, e.message]; }
+      try { await mv.Moonvault.open('x', { ...opts, durabilty: 'strict' }); } catch (e) { out.typo = e.message; }
+      const r = await db.computeBatch(['return 1 + 1', 'error("nope")', 'return "ok"']);
+      out.batch = r.map((x) => x.success ? x.result : [x.error.name, x.error.luaMessage]);
+      await db.close();
+      try { await db.get('users'); } catch (e) { out.closed = [e.name, e.message]; }
+      return out;
+    `, opts);
+    assert.deepEqual(
+      { ...r.lua, traceback: undefined },
+      { name: 'LuaError', isLua: true, isBase: true, isError: true, kind: 'lua',
+        luaMessage: "compute:2: attempt to index a nil value (local 't')", traceback: undefined },
+    );
+    assert.match(r.lua.traceback, /stack traceback:/);
+    assert.match(r.tableError, /table/);
+    assert.equal(r.syntax[0], 'LuaError');
+    assert.match(r.syntax[1], /compute:1:/);
+    assert.equal(r.unique[0], 'ConstraintError');
+    assert.match(r.unique[1], /unique index/);
+    assert.equal(r.path[0], 'InvalidArgumentError');
+    assert.deepEqual(r.locked.slice(0, 2), ['LockedError', true]);
+    assert.match(r.locked[2], /open in another tab/);
+    assert.equal(r.limit[0], 'InvalidArgumentError');
+    assert.match(r.limit[1], /memoryLimit/);
+    assert.match(r.typo, /unknown open option `durabilty`/);
+    assert.deepEqual(r.batch, [2, ['LuaError', 'compute:1: nope'], 'ok']);
+    assert.equal(r.closed[0], 'StoreError');
+  });
 
-test("the product's example forms work as written", async () => {
-  const r = await inPage('product', `
-    const out = {};
-    out.count = await db.batchTableOperations([
-      { type: 'set', table: 'Memory', key: 'users', value: {} },
-      ...Array.from({ length: 100 }, (_, i) => ({ type: 'set', table: 'Memory.users', key: 'u' + i, value: { name: 'User ' + i, age: 20 + i % 60 } })),
-    ]);
-    await db.createIndex('Memory', 'users.age', 'btree');
-    out.old = db.queryTable('Memory', { field: 'users.age', operator: '>', value: 60, limit: 10 });
-    out.oldCount = db.queryTable('Memory', { field: 'users.age', operator: '>', value: 60 }).length;
-    await db.persistFunction('Memory', 'addFunc', 'function(x, y) return x + y end');
-    out.eight = await db.compute('return Memory.addFunc(5, 3)');
-    out.native = db.query('users', { where: [['age', 'between', 30, 32], { field: 'name', op: 'startsWith', value: 'User 1' }], orderBy: ['age', 'desc'] })
-      .map((r) => [r.key, r.record.age]);
-    out.dropped = await db.dropIndex('Memory', 'users.age', 'btree');
-    out.droppedAgain = await db.dropIndex('users', 'age');
-    await db.batchTableOperations([{ type: 'delete', table: 'Memory.users', key: 'u0' }]);
-    out.u0 = db.get('users.u0');
-    out.batch = await db.batch([{ op: 'set', path: 'a.b', value: 1 }, { op: 'set', path: ['a', 2], value: 'x' }]);
-    try { await db.batch([{ op: 'set', path: 'a.c', value: 1 }, { op: 'set', path: 'a', value: () => 1 }]); } catch (e) { out.batchErr = [e.name, e.message]; }
-    const a = db.get('a');
-    out.aIsMap = a instanceof Map;
-    out.a = [...a];
-    return out;
-  `);
-  assert.equal(r.count, 101);
-  assert.equal(r.old.length, 10);
-  assert.ok(r.old.every((u) => u.age > 60 && typeof u.name === 'string'), JSON.stringify(r.old));
-  assert.equal(r.oldCount, 19, 'ages 61..79');
-  assert.equal(r.eight, 8);
-  assert.deepEqual(r.native, [['u12', 32], ['u11', 31], ['u10', 30]]);
-  assert.equal(r.dropped, true);
-  assert.equal(r.droppedAgain, false);
-  assert.equal(r.u0, undefined);
-  assert.equal(r.batch, 2);
-  assert.equal(r.batchErr[0], 'ConversionError');
-  assert.match(r.batchErr[1], /batch operation 1 .*nothing was applied/);
-  assert.equal(r.aIsMap, true, 'mixed keys read back as a Map');
-  assert.deepEqual(r.a, [[2, 'x'], ['b', 1]]);
-});
+  test(named("the product's example forms work as written"), async () => {
+    const r = await inPage('product', `
+      const out = {};
+      out.count = await db.batchTableOperations([
+        { type: 'set', table: 'Memory', key: 'users', value: {} },
+        ...Array.from({ length: 100 }, (_, i) => ({ type: 'set', table: 'Memory.users', key: 'u' + i, value: { name: 'User ' + i, age: 20 + i % 60 } })),
+      ]);
+      await db.createIndex('Memory', 'users.age', 'btree');
+      out.old = await db.queryTable('Memory', { field: 'users.age', operator: '>', value: 60, limit: 10 });
+      out.oldCount = (await db.queryTable('Memory', { field: 'users.age', operator: '>', value: 60 })).length;
+      await db.persistFunction('Memory', 'addFunc', 'function(x, y) return x + y end');
+      out.eight = await db.compute('return Memory.addFunc(5, 3)');
+      out.native = (await db.query('users', { where: [['age', 'between', 30, 32], { field: 'name', op: 'startsWith', value: 'User 1' }], orderBy: ['age', 'desc'] }))
+        .map((r) => [r.key, r.record.age]);
+      out.dropped = await db.dropIndex('Memory', 'users.age', 'btree');
+      out.droppedAgain = await db.dropIndex('users', 'age');
+      await db.batchTableOperations([{ type: 'delete', table: 'Memory.users', key: 'u0' }]);
+      out.u0 = await db.get('users.u0');
+      out.batch = await db.batch([{ op: 'set', path: 'a.b', value: 1 }, { op: 'set', path: ['a', 2], value: 'x' }]);
+      try { await db.batch([{ op: 'set', path: 'a.c', value: 1 }, { op: 'set', path: 'a', value: () => 1 }]); } catch (e) { out.batchErr = [e.name, e.message]; }
+      const a = await db.get('a');
+      out.aIsMap = a instanceof Map;
+      out.a = [...a];
+      return out;
+    `, opts);
+    assert.equal(r.count, 101);
+    assert.equal(r.old.length, 10);
+    assert.ok(r.old.every((u) => u.age > 60 && typeof u.name === 'string'), JSON.stringify(r.old));
+    assert.equal(r.oldCount, 19, 'ages 61..79');
+    assert.equal(r.eight, 8);
+    assert.deepEqual(r.native, [['u12', 32], ['u11', 31], ['u10', 30]]);
+    assert.equal(r.dropped, true);
+    assert.equal(r.droppedAgain, false);
+    assert.equal(r.u0, undefined);
+    assert.equal(r.batch, 2);
+    assert.equal(r.batchErr[0], 'ConversionError');
+    assert.match(r.batchErr[1], /batch operation 1 .*nothing was applied/);
+    assert.equal(r.aIsMap, true, 'mixed keys read back as a Map');
+    assert.deepEqual(r.a, [[2, 'x'], ['b', 1]]);
+  });
 
-test('schemas, migrations, stats, check', async () => {
-  const r = await inPage('schema', `
-    const out = {};
-    await db.setSchema('users', { strict: true, name: { type: 'string', required: true }, age: { type: 'integer', min: 0 } });
-    await db.set('users.a', { name: 'A', age: 3 });
-    try { await db.set('users.b', { name: 'B', age: -1 }); } catch (e) { out.schema = [e.name, e.message]; }
-    try { await db.set('users.c', { age: 1 }); } catch (e) { out.required = e.name; }
-    out.v = await db.migrate(2, ['Memory.step1 = true', 'Memory.step2 = Memory.step1']);
-    out.steps = [db.get('step1'), db.get('step2')];
-    try { await db.migrate(3, { 3: 'error("step three fails")' }); } catch (e) { out.migrateErr = [e.name, e.message]; }
-    out.version = db.stats().version;
-    out.stats = db.stats({ deep: true });
-    out.check = db.check();
-    return out;
-  `);
-  assert.equal(r.schema[0], 'ConstraintError');
-  assert.match(r.schema[1], /min/);
-  assert.equal(r.required, 'ConstraintError');
-  assert.equal(r.v, 2);
-  assert.deepEqual(r.steps, [true, true]);
-  assert.equal(r.migrateErr[0], 'LuaError');
-  assert.match(r.migrateErr[1], /stays at version 2/);
-  assert.equal(r.version, 2);
-  assert.ok(r.stats.storedBytes > 0 && r.stats.entries > 0 && r.stats.compressionRatio > 0, JSON.stringify(r.stats));
-  assert.ok(r.stats.linearMemory <= 2 * 1024 * 1024);
-  assert.ok(r.check.entries > 0);
-});
+  test(named('schemas, migrations, stats, check'), async () => {
+    const r = await inPage('schema', `
+      const out = {};
+      await db.setSchema('users', { strict: true, name: { type: 'string', required: true }, age: { type: 'integer', min: 0 } });
+      await db.set('users.a', { name: 'A', age: 3 });
+      try { await db.set('users.b', { name: 'B', age: -1 }); } catch (e) { out.schema = [e.name, e.message]; }
+      try { await db.set('users.c', { age: 1 }); } catch (e) { out.required = e.name; }
+      out.v = await db.migrate(2, ['Memory.step1 = true', 'Memory.step2 = Memory.step1']);
+      out.steps = [await db.get('step1'), await db.get('step2')];
+      try { await db.migrate(3, { 3: 'error("step three fails")' }); } catch (e) { out.migrateErr = [e.name, e.message]; }
+      out.version = (await db.stats()).version;
+      out.stats = await db.stats({ deep: true });
+      out.check = await db.check();
+      return out;
+    `, opts);
+    assert.equal(r.schema[0], 'ConstraintError');
+    assert.match(r.schema[1], /min/);
+    assert.equal(r.required, 'ConstraintError');
+    assert.equal(r.v, 2);
+    assert.deepEqual(r.steps, [true, true]);
+    assert.equal(r.migrateErr[0], 'LuaError');
+    assert.match(r.migrateErr[1], /stays at version 2/);
+    assert.equal(r.version, 2);
+    assert.ok(r.stats.storedBytes > 0 && r.stats.entries > 0 && r.stats.compressionRatio > 0, JSON.stringify(r.stats));
+    assert.ok(r.stats.linearMemory <= 2 * 1024 * 1024);
+    assert.ok(r.check.entries > 0);
+  });
 
-test('export and import move a store, in the CLI format, streaming', async () => {
-  const r = await inPage('export-src', `
-    await db.compute(\`Memory.users = {} for i = 1, 3000 do Memory.users[i] = {name = "n" .. i, i = i} end
-      Memory.f = function(x) return x * 3 end\`);
-    await db.createIndex('users', 'i');
-    const bytes = await db.export();
-    const chunks = [];
-    await db.export({ onChunk: (c) => chunks.push(c.length) });
-    const users = JSON.stringify(db.get('users'));
-    // The budget holds one store at the default memoryLimit plus an import.
-    await mv.Moonvault.delete('export-copy').catch(() => {});
-    const n = await mv.Moonvault.import('export-copy', new Blob([bytes]));
-    await db.close();
-    const copy = await mv.Moonvault.open('export-copy');
-    const out = {
-      magic: new TextDecoder().decode(bytes.slice(0, 8)),
-      size: bytes.length, chunks: chunks.length, n,
-      same: JSON.stringify(copy.get('users')) === users,
-      f: await copy.compute('return Memory.f(14)'),
-      indexed: copy.query('users', { where: [['i', '=', 2999]] }).length,
-    };
-    await copy.close();
-    try { await mv.Moonvault.import('export-copy', bytes); } catch (e) { out.notEmpty = [e.name, e.message]; }
-    const damaged = bytes.slice(); damaged[damaged.length - 20] ^= 1;
-    await mv.Moonvault.delete('export-bad').catch(() => {});
-    try { await mv.Moonvault.import('export-bad', damaged); } catch (e) { out.damaged = [e.name, e.message]; }
-    const again = await mv.Moonvault.open('export-bad');
-    out.badEmpty = again.stats().records;
-    await again.close();
-    return out;
-  `);
-  assert.equal(r.magic, 'MVEXPORT');
-  assert.ok(r.chunks >= 2, `streamed in ${r.chunks} chunks`);
-  assert.ok(r.n > 3000);
-  assert.equal(r.same, true);
-  assert.equal(r.f, 42);
-  assert.equal(r.indexed, 1);
-  assert.match(r.notEmpty[1], /empty store/);
-  assert.match(r.damaged[1], /checksum|corrupted/);
-  assert.equal(r.badEmpty, 0, 'a failed import leaves nothing');
-});
+  test(named('export and import move a store, in the CLI format, streaming'), async () => {
+    const r = await inPage('export-src', `
+      await db.compute(\`Memory.users = {} for i = 1, 3000 do Memory.users[i] = {name = "n" .. i, i = i} end
+        Memory.f = function(x) return x * 3 end\`);
+      await db.createIndex('users', 'i');
+      const bytes = await db.export();
+      const chunks = [];
+      await db.export({ onChunk: (c) => chunks.push(c.length) });
+      const users = JSON.stringify(await db.get('users'));
+      // The budget holds one store at the default memoryLimit plus an import.
+      await mv.Moonvault.delete('export-copy', opts).catch(() => {});
+      const n = await mv.Moonvault.import('export-copy', new Blob([bytes]), opts);
+      await db.close();
+      const copy = await mv.Moonvault.open('export-copy', opts);
+      const out = {
+        magic: new TextDecoder().decode(bytes.slice(0, 8)),
+        size: bytes.length, chunks: chunks.length, n,
+        same: JSON.stringify(await copy.get('users')) === users,
+        f: await copy.compute('return Memory.f(14)'),
+        indexed: (await copy.query('users', { where: [['i', '=', 2999]] })).length,
+      };
+      await copy.close();
+      try { await mv.Moonvault.import('export-copy', bytes, opts); } catch (e) { out.notEmpty = [e.name, e.message]; }
+      const damaged = bytes.slice(); damaged[damaged.length - 20] ^= 1;
+      await mv.Moonvault.delete('export-bad', opts).catch(() => {});
+      try { await mv.Moonvault.import('export-bad', damaged, opts); } catch (e) { out.damaged = [e.name, e.message]; }
+      const again = await mv.Moonvault.open('export-bad', opts);
+      out.badEmpty = (await again.stats()).records;
+      await again.close();
+      return out;
+    `, opts);
+    assert.equal(r.magic, 'MVEXPORT');
+    assert.ok(r.chunks >= 2, `streamed in ${r.chunks} chunks`);
+    assert.ok(r.n > 3000);
+    assert.equal(r.same, true);
+    assert.equal(r.f, 42);
+    assert.equal(r.indexed, 1);
+    assert.match(r.notEmpty[1], /empty store/);
+    assert.match(r.damaged[1], /checksum|corrupted/);
+    assert.equal(r.badEmpty, 0, 'a failed import leaves nothing');
+  });
 
-test('timing: compute + durable commit', async () => {
-  const r = await inPage('timing', `
-    await db.compute('Memory.n = 0');
-    const rounds = 100;
-    let t = performance.now();
-    for (let i = 0; i < rounds; i++) await db.compute('Memory.n = Memory.n + 1', { durable: false });
-    const applied = (performance.now() - t) / rounds;
-    await db.flush();
-    t = performance.now();
-    for (let i = 0; i < rounds; i++) await db.compute('Memory.n = Memory.n + 1');
-    const durable = (performance.now() - t) / rounds;
-    t = performance.now();
-    await db.compute('local u = {} for i = 1, 1000 do u[i] = {name = "user" .. i, age = i % 90} end Memory.users = u');
-    const thousand = performance.now() - t;
-    return { applied, durable, thousand, n: await db.compute('return Memory.n') };
-  `);
-  assert.equal(r.n, 200);
-  console.log(`# timing: compute (small commit, not awaited durable) ${r.applied.toFixed(3)} ms; compute + durable commit ${r.durable.toFixed(3)} ms; 1000 records in one durable compute ${r.thousand.toFixed(1)} ms`);
-});
+  test(named('timing: compute + durable commit'), async () => {
+    const r = await inPage('timing', `
+      await db.compute('Memory.n = 0');
+      const rounds = 100;
+      let t = performance.now();
+      for (let i = 0; i < rounds; i++) await db.compute('Memory.n = Memory.n + 1', { durable: false });
+      const applied = (performance.now() - t) / rounds;
+      await db.flush();
+      t = performance.now();
+      for (let i = 0; i < rounds; i++) await db.compute('Memory.n = Memory.n + 1');
+      const durable = (performance.now() - t) / rounds;
+      t = performance.now();
+      await db.compute('local u = {} for i = 1, 1000 do u[i] = {name = "user" .. i, age = i % 90} end Memory.users = u');
+      const thousand = performance.now() - t;
+      return { applied, durable, thousand, n: await db.compute('return Memory.n') };
+    `, opts);
+    assert.equal(r.n, 200);
+    console.log(`# timing (${mode}): compute (small commit, not awaited durable) ${r.applied.toFixed(3)} ms; compute + durable commit ${r.durable.toFixed(3)} ms; 1000 records in one durable compute ${r.thousand.toFixed(1)} ms`);
+  });
+}

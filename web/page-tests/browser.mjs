@@ -129,13 +129,13 @@ export async function demoServer() {
   return server;
 }
 
-/** Opens the demo on store `store`; resolves once it opened (or failed to). */
-export async function openDemo(context, store, { expectError = false } = {}) {
+/** Opens the demo on store `store` (`worker`: in Worker mode); resolves once it opened (or failed to). */
+export async function openDemo(context, store, { expectError = false, worker = false } = {}) {
   const { url } = await demoServer();
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${url}/demo/?store=${encodeURIComponent(store)}`);
+  await page.goto(`${url}/demo/?store=${encodeURIComponent(store)}${worker ? '&worker=1' : ''}`);
   await page.waitForFunction(() => window.moonvaultDemo);
   const outcome = await page.evaluate(() =>
     window.moonvaultDemo.ready.then(() => 'open', (e) => `${e.name}: ${e.message}`),

@@ -1,6 +1,8 @@
 // Durability in headless Chromium: a commit interrupted by closing the page
 // or killing the browser leaves the last durable state (whole commits
 // only), and a quota failure is reported and loses nothing acknowledged.
+// Each test runs with the store on the page's thread and in a Worker
+// (Worker mode).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { demoServer, launch } from './browser.mjs';
@@ -21,27 +23,28 @@ async function blank(context, server) {
 }
 
 /** Opens `store` in `page` as window.db (waiting for a lock a closed page may still hold). */
-async function openStore(page, store) {
-  await page.evaluate(async (name) => {
+async function openStore(page, store, worker) {
+  await page.evaluate(async ([name, worker]) => {
     const { Moonvault } = await import('/pkg/moonvault.js');
-    window.db = await Moonvault.open(name, { onLocked: 'wait' });
-  }, store);
+    window.db = await Moonvault.open(name, { onLocked: 'wait', worker });
+  }, [store, worker]);
 }
 
 const N = 40000;
 const BIG = (n) => `local t = Memory.big for i = 1, ${n} do t[i] = {n = i, s = "record " .. i} end`;
 
-for (const how of ['close the page', 'kill the browser']) {
-  test(`a commit interrupted (${how}) leaves the last durable state`, async () => {
-    const store = `interrupt-${how.replace(/ /g, '-')}`;
+for (const [how, worker] of ['close the page', 'kill the browser'].flatMap((h) => [[h, false], [h, true]])) {
+  const mode = worker ? 'Worker mode' : 'page thread';
+  test(`a commit interrupted (${how}) leaves the last durable state (${mode})`, async () => {
+    const store = `interrupt-${how.replace(/ /g, '-')}-${worker ? 'worker' : 'page'}`;
     const seen = { before: 0, after: 0 };
     for (let round = 0; round < 3; round++) {
       const { page } = await blank(session.context);
-      await openStore(page, store);
+      await openStore(page, store, worker);
       // Acknowledged: the promise resolved once IndexedDB committed.
       const acked = await page.evaluate(async (r) => {
         await db.compute(`Memory.acked = ${r} Memory.big = {}`);
-        return db.get('acked');
+        return await db.get('acked');
       }, round);
       assert.equal(acked, round);
       // Not acknowledged: applied in the module, its IndexedDB transaction
@@ -53,11 +56,11 @@ for (const how of ['close the page', 'kill the browser']) {
         await session.restart({ kill: true });
       }
       const { page: check } = await blank(session.context);
-      await openStore(check, store);
+      await openStore(check, store, worker);
       const state = await check.evaluate(async () => ({
-        acked: db.get('acked'),
+        acked: await db.get('acked'),
         big: await db.compute('return #Memory.big'),
-        report: db.check(),
+        report: await db.check(),
       }));
       const big = state.big;
       assert.equal(state.acked, round, 'the acknowledged commit survived');
@@ -67,57 +70,59 @@ for (const how of ['close the page', 'kill the browser']) {
       await check.evaluate(() => db.close());
       await check.close();
     }
-    console.log(`# ${how}: interrupted commit absent ${seen.before}x, complete ${seen.after}x`);
+    console.log(`# ${how} (${mode}): interrupted commit absent ${seen.before}x, complete ${seen.after}x`);
   });
 }
 
-test('a quota failure is reported and loses nothing acknowledged', async (t) => {
-  // An origin of its own (another port): Chromium applies a quota override
-  // from the origin's first storage use, so no other test may touch it.
-  const own = await serve({ port: 0 });
-  t.after(() => own.close());
-  const { page, origin } = await blank(session.context, own);
-  const cdp = await session.context.newCDPSession(page);
-  // A small quota for the origin, set before its first IndexedDB use
-  // (Chromium reads it when the origin's storage is first opened):
-  // IndexedDB then refuses commits that would go past it.
-  await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 600 * 1024 });
-  await openStore(page, 'quota');
-  await page.evaluate(() => db.compute('Memory.kept = "before the quota"'));
-  const outcome = await page.evaluate(async () => {
-    const { QuotaExceededError, MoonvaultError } = await import('/pkg/moonvault.js');
-    const acked = [];
-    // 100 KB of incompressible data per commit until the quota bites.
-    for (let i = 1; i <= 40; i++) {
-      try {
-        await db.compute(`local parts = {} for j = 1, 100 do local b = {} for k = 1, 1000 do b[k] = math.random(0, 255) end parts[j] = string.char(table.unpack(b)) end Memory.blob${i} = table.concat(parts)`);
-        acked.push(i);
-      } catch (e) {
-        let later;
-        try { db.get('kept'); } catch (e2) { later = `${e2.name}: ${e2.message}`; }
-        return { acked, name: e.name, quota: e instanceof QuotaExceededError, base: e instanceof MoonvaultError, message: e.message, later };
+for (const worker of [false, true]) {
+  test(`a quota failure is reported and loses nothing acknowledged (${worker ? 'Worker mode' : 'page thread'})`, async (t) => {
+    // An origin of its own (another port): Chromium applies a quota override
+    // from the origin's first storage use, so no other test may touch it.
+    const own = await serve({ port: 0 });
+    t.after(() => own.close());
+    const { page, origin } = await blank(session.context, own);
+    const cdp = await session.context.newCDPSession(page);
+    // A small quota for the origin, set before its first IndexedDB use
+    // (Chromium reads it when the origin's storage is first opened):
+    // IndexedDB then refuses commits that would go past it.
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 600 * 1024 });
+    await openStore(page, 'quota', worker);
+    await page.evaluate(() => db.compute('Memory.kept = "before the quota"'));
+    const outcome = await page.evaluate(async () => {
+      const { QuotaExceededError, MoonvaultError } = await import('/pkg/moonvault.js');
+      const acked = [];
+      // 100 KB of incompressible data per commit until the quota bites.
+      for (let i = 1; i <= 40; i++) {
+        try {
+          await db.compute(`local parts = {} for j = 1, 100 do local b = {} for k = 1, 1000 do b[k] = math.random(0, 255) end parts[j] = string.char(table.unpack(b)) end Memory.blob${i} = table.concat(parts)`);
+          acked.push(i);
+        } catch (e) {
+          let later;
+          try { await db.get('kept'); } catch (e2) { later = `${e2.name}: ${e2.message}`; }
+          return { acked, name: e.name, quota: e instanceof QuotaExceededError, base: e instanceof MoonvaultError, message: e.message, later };
+        }
       }
-    }
-    return { acked, name: 'none' };
-  });
-  assert.equal(outcome.name, 'QuotaExceededError', JSON.stringify(outcome));
-  assert.ok(outcome.quota && outcome.base);
-  assert.match(outcome.message, /space|quota/i);
-  assert.match(outcome.later, /QuotaExceededError|StoreError/, 'later calls refuse with the cause');
-  assert.ok(outcome.acked.length >= 1, 'some commits fit before the quota');
-  console.log(`# quota: ${outcome.acked.length} commits of 100 KB acknowledged, then: ${outcome.message}`);
+      return { acked, name: 'none' };
+    });
+    assert.equal(outcome.name, 'QuotaExceededError', JSON.stringify(outcome));
+    assert.ok(outcome.quota && outcome.base);
+    assert.match(outcome.message, /space|quota/i);
+    assert.match(outcome.later, /QuotaExceededError|StoreError/, 'later calls refuse with the cause');
+    assert.ok(outcome.acked.length >= 1, 'some commits fit before the quota');
+    console.log(`# quota: ${outcome.acked.length} commits of 100 KB acknowledged, then: ${outcome.message}`);
 
-  // Lift the quota, reopen: every acknowledged commit is there, whole.
-  await cdp.send('Storage.overrideQuotaForOrigin', { origin });
-  await page.reload();
-  await openStore(page, 'quota');
-  const after = await page.evaluate(async (acked) => ({
-    kept: db.get('kept'),
-    lengths: await Promise.all(acked.map((i) => db.compute(`return #Memory.blob${i}`))),
-    report: db.check(),
-  }), outcome.acked);
-  assert.equal(after.kept, 'before the quota');
-  for (const len of after.lengths) assert.equal(len, 100000);
-  // The store works again.
-  assert.equal(await page.evaluate(() => db.compute('Memory.after = 1 return Memory.after')), 1);
-});
+    // Lift the quota, reopen: every acknowledged commit is there, whole.
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+    await page.reload();
+    await openStore(page, 'quota', worker);
+    const after = await page.evaluate(async (acked) => ({
+      kept: await db.get('kept'),
+      lengths: await Promise.all(acked.map((i) => db.compute(`return #Memory.blob${i}`))),
+      report: await db.check(),
+    }), outcome.acked);
+    assert.equal(after.kept, 'before the quota');
+    for (const len of after.lengths) assert.equal(len, 100000);
+    // The store works again.
+    assert.equal(await page.evaluate(() => db.compute('Memory.after = 1 return Memory.after')), 1);
+  });
+}

@@ -3,8 +3,11 @@
 import Moonvault, {
   ConversionError,
   evalLua,
+  LimitError,
   LuaError,
   QuotaExceededError,
+  type Progress,
+  type RemoteMoonvault,
   type LuaValue,
   type Stats,
 } from '../js/moonvault.js';
@@ -38,6 +41,27 @@ export async function usage(): Promise<void> {
   await Moonvault.delete('app');
 }
 
+export async function worker(): Promise<void> {
+  const db: RemoteMoonvault = await Moonvault.open('app', { worker: true, print: (l) => console.log(l) });
+  const v: LuaValue = await db.get('users.u1');
+  const rows = await db.query('users', { where: [['age', '>', 3]] });
+  const s: Stats = await db.stats();
+  const controller = new AbortController();
+  try {
+    await db.compute('while true do end', { signal: controller.signal });
+  } catch (e) {
+    if (e instanceof LimitError && e.limit === 'aborted') console.log('stopped');
+  }
+  const seen: Progress[] = [];
+  await db.createIndex('users', 'age', {}, { onProgress: (p) => seen.push(p) });
+  await db.migrate(1, ['Memory.v = 1'], { onProgress: (p) => seen.push(p) });
+  const bytes: Uint8Array = await db.export({ onProgress: (p) => console.log(p.done, p.total) });
+  await Moonvault.import('copy', bytes, { worker: true, onProgress: (p) => console.log(p.phase) });
+  console.log(v, rows[0]?.key, s.records, db.inWorker);
+  await db.close();
+  await Moonvault.delete('app', { worker: true });
+}
+
 export async function misuse(db: Moonvault): Promise<void> {
   // @ts-expect-error: durability takes 'strict' | 'relaxed' | 'default'
   await Moonvault.open('x', { durability: 'fast' });
@@ -47,4 +71,10 @@ export async function misuse(db: Moonvault): Promise<void> {
   await db.batchTableOperations([{ table: 'Memory', key: 'k', value: 1 }]);
   // @ts-expect-error: get is synchronous, it returns no promise
   db.get('x').then(() => {});
+  const remote = await Moonvault.open('x', { worker: true });
+  // @ts-expect-error: in Worker mode get returns a promise
+  const v: LuaValue = remote.get('x');
+  // @ts-expect-error: progress phases are named
+  await remote.createIndex('t', 'f', {}, { onProgress: (p: { phase: 'build' }) => p });
+  console.log(v);
 }

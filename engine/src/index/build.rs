@@ -14,6 +14,9 @@ use crate::table::keyspace::{
 use crate::table::{TableRead, Txn};
 use crate::KvRead;
 
+/// An index build reports its progress every this many entries.
+const PROGRESS_EVERY: u64 = 1024;
+
 impl Txn {
     /// Create an index on `table`'s records at `field` (`"age"`,
     /// `"profile.address.city"`), built now over the existing records and
@@ -27,6 +30,21 @@ impl Txn {
         table: TableId,
         field: impl IntoFieldPath,
         unique: bool,
+    ) -> Result<IndexDef> {
+        self.create_index_reporting(table, field, unique, None)
+    }
+
+    /// [`Txn::create_index`], calling `progress(done, total)` while the
+    /// index is built: `total` is the number of entries of `table`, `done`
+    /// how many of them were visited (every 1,024 entries, and
+    /// once at the end with `done == total`). The JS API's `onProgress`
+    /// and any front end's progress bar read these figures.
+    pub fn create_index_reporting(
+        &mut self,
+        table: TableId,
+        field: impl IntoFieldPath,
+        unique: bool,
+        progress: Option<&mut dyn FnMut(u64, u64)>,
     ) -> Result<IndexDef> {
         let field = field.into_field_path()?;
         self.guard(|tx| {
@@ -59,7 +77,7 @@ impl Txn {
             // A packed record has no catalog entries (it has no records
             // either, so this writes nothing an error could strand).
             tx.ensure_unpacked(table)?;
-            tx.build(&def)?;
+            tx.build(&def, progress)?;
             tx.raw_put(&def_key, &encode_index_def(id, unique))?;
             tx.catalog_mut().add_index(def.clone());
             Ok(def)
@@ -67,15 +85,34 @@ impl Txn {
     }
 
     /// Fill index `def` from `def.table`'s records.
-    fn build(&mut self, def: &IndexDef) -> Result<()> {
+    fn build(
+        &mut self,
+        def: &IndexDef,
+        mut progress: Option<&mut dyn FnMut(u64, u64)>,
+    ) -> Result<()> {
         let start = entry_prefix(def.table);
         let end = prefix_end(&start);
+        // Counting visits the table's leaves once more: only when asked.
+        let total = match progress {
+            Some(_) => self.len(def.table)?,
+            None => 0,
+        };
+        let mut done = 0u64;
+        if let Some(report) = progress.as_mut() {
+            report(0, total);
+        }
         let mut cursor = self.kv.cursor(
             Bound::Included(&start),
             end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
             false,
         );
         while let Some((ek, ev)) = self.kv.cursor_next(&mut cursor)? {
+            done += 1;
+            if done.is_multiple_of(PROGRESS_EVERY) {
+                if let Some(report) = progress.as_mut() {
+                    report(done, total.max(done));
+                }
+            }
             let value = decode_stored(&ev)?;
             let Some(record_id) = value.table_id() else {
                 continue;
@@ -111,6 +148,9 @@ impl Txn {
                 }
             }
             self.raw_put(&ikey, &encode_record_id(record_id))?;
+        }
+        if let Some(report) = progress.as_mut() {
+            report(done, done);
         }
         Ok(())
     }

@@ -186,6 +186,36 @@ fn building_over_existing_data_and_unique_violations() {
 }
 
 #[test]
+fn an_index_build_reports_its_progress() {
+    let (store, users) = users_store();
+    let n = 2500;
+    let mut tx = store.begin().unwrap();
+    for i in 0..n {
+        tx.set(
+            users,
+            Key::Int(i),
+            Input::table([("age", Input::from(i % 90))]),
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    let mut seen = Vec::new();
+    store
+        .write(|tx| {
+            tx.create_index_reporting(users, "age", false, Some(&mut |d, t| seen.push((d, t))))
+        })
+        .unwrap();
+    let n = n as u64;
+    assert_eq!(seen.first(), Some(&(0, n)), "{seen:?}");
+    assert_eq!(seen.last(), Some(&(n, n)), "{seen:?}");
+    assert!(seen.len() >= 3, "reports along the way: {seen:?}");
+    assert!(seen
+        .windows(2)
+        .all(|w| w[0].0 <= w[1].0 && w[1].0 <= w[1].1));
+    assert_eq!(entries(&store, users, "age").len(), n as usize);
+}
+
+#[test]
 fn too_long_values_are_refused_before_writing() {
     let (store, users) = users_store();
     store.create_index(users, "bio", false).unwrap();

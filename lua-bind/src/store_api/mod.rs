@@ -38,7 +38,7 @@ use moonvault_engine::Durability;
 
 use crate::chunk::{Op, OpResult, Savepoint};
 use crate::convert::{one, reply, Failure};
-use crate::vault::Shared;
+use crate::vault::{Progress, ProgressPhase, Shared};
 use path::{ensure_table, existing_table, field_arg, target_arg};
 
 /// Register raw function `name`.
@@ -100,6 +100,20 @@ fn version(shared: &Shared) -> Result<MultiValue, Failure> {
     Ok(one(Value::Integer(v as i64)))
 }
 
+/// `raw.progress(done, total)`: a migration's progress, to the vault's sink.
+fn migrate_progress(shared: &Shared, (done, total): (i64, i64)) -> Result<MultiValue, Failure> {
+    if let Ok(mut sink) = shared.progress_sink.try_borrow_mut() {
+        if let Some(sink) = sink.as_mut() {
+            sink(Progress {
+                phase: ProgressPhase::Migrate,
+                done: done.max(0) as u64,
+                total: total.max(0) as u64,
+            });
+        }
+    }
+    Ok(none())
+}
+
 fn set_version(shared: &Shared, v: Value) -> Result<MultiValue, Failure> {
     let Value::Integer(v) = v else {
         return Err(Failure::Message("the version must be an integer".into()));
@@ -135,13 +149,25 @@ fn index(
         }
     };
     let table = ensure_table(shared, &target)?;
-    let result = shared.tx()?.write(
+    let mut sink = shared.progress_sink.try_borrow_mut().ok();
+    let reporting = matches!(sink.as_deref(), Some(Some(_)));
+    let mut report = |done, total| {
+        if let Some(Some(sink)) = sink.as_deref_mut() {
+            sink(Progress {
+                phase: ProgressPhase::Index,
+                done,
+                total,
+            });
+        }
+    };
+    let result = shared.tx()?.write_reporting(
         Op::CreateIndex {
             table,
             field,
             unique,
         },
         64,
+        if reporting { Some(&mut report) } else { None },
     );
     shared.sync()?;
     result?;
@@ -236,6 +262,9 @@ pub(crate) fn install(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<()> {
     add(lua, &raw, shared, "version", |_, s, ()| version(s))?;
     add(lua, &raw, shared, "set_version", |_, s, v| {
         set_version(s, v)
+    })?;
+    add(lua, &raw, shared, "progress", |_, s, a| {
+        migrate_progress(s, a)
     })?;
     add(lua, &raw, shared, "batch", |lua, s, ops| {
         let n = batch::batch(lua, s, ops)?;

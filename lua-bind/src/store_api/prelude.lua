@@ -64,6 +64,7 @@ function store.migrate(target, steps)
     end
   end
   for v = current + 1, target do
+    raw.progress(v - current - 1, target - current)
     local done, err = pcall(steps[v], v)
     if done then done, err = raw.set_version(v) end
     if done then done, err = raw.commit() end
@@ -73,6 +74,7 @@ function store.migrate(target, steps)
         :format(v, v - 1, tostring(err)), 2)
     end
   end
+  raw.progress(target - current, target - current)
   return target
 end
 

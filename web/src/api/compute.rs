@@ -190,14 +190,32 @@ impl RawVault {
     /// `store.migrate(target, steps)`: `steps[v]` (Lua source, run as a
     /// chunk) brings the store from version `v - 1` to `v`, each step
     /// committed with its version; an array's `steps[i]` reaches version
-    /// `i + 1`. Returns the version reached.
-    pub fn migrate(&self, target: f64, steps: JsValue) -> Result<JsValue, JsValue> {
+    /// `i + 1`. Returns the version reached. `progress(done, total)`, when
+    /// given, follows the steps: before each one (the earlier ones have
+    /// committed) and once at the end.
+    pub fn migrate(
+        &self,
+        target: f64,
+        steps: JsValue,
+        progress: Option<js_sys::Function>,
+    ) -> Result<JsValue, JsValue> {
         if !(target.fract() == 0.0 && (0.0..=9.0e15).contains(&target)) {
             return Err(ApiError::invalid("the target version must be a whole number").into());
         }
         let steps = step_sources(&steps)?;
         self.with(|vault, idb| {
-            store_call(vault, idb, "migrate", |lua| {
+            // The vault's figures (`store.migrate` reports each step),
+            // for this call only.
+            if let Some(progress) = progress.clone() {
+                vault.set_progress_sink(Some(Box::new(move |p: moonvault_lua::Progress| {
+                    let _ = progress.call2(
+                        &JsValue::NULL,
+                        &JsValue::from_f64(p.done as f64),
+                        &JsValue::from_f64(p.total as f64),
+                    );
+                })));
+            }
+            let reached = store_call(vault, idb, "migrate", |lua| {
                 let table = lua.create_table().map_err(lua_err)?;
                 for (version, source) in &steps {
                     let f = lua
@@ -208,7 +226,9 @@ impl RawVault {
                     table.raw_set(*version, f).map_err(lua_err)?;
                 }
                 Ok(vec![Value::Integer(target as i64), Value::Table(table)])
-            })
+            });
+            vault.set_progress_sink(None);
+            reached
         })
         .map_err(JsValue::from)
     }

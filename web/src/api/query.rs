@@ -281,12 +281,15 @@ impl RawVault {
     /// Creates an index on `field` of the records of `table` (created if
     /// missing). `options`: `{unique: true}`, or the product's index type
     /// string (`'btree'`), which selects the product path form.
+    /// `progress(done, total)`, when given, follows the build over the
+    /// table's entries (the engine's figures).
     #[wasm_bindgen(js_name = createIndex)]
     pub fn create_index(
         &self,
         table: JsValue,
         field: JsValue,
         options: JsValue,
+        progress: Option<js_sys::Function>,
     ) -> Result<(), JsValue> {
         let table = path::keys(&table, "table")?;
         let (table, field, unique) = if let Some(kind) = options.as_string() {
@@ -311,7 +314,23 @@ impl RawVault {
             store
                 .write(|tx| {
                     let t = tx.ensure_path(&table)?;
-                    tx.create_index(t, field, unique).map(drop)
+                    // A throwing callback does not stop the build (the
+                    // package's wrapper catches and logs).
+                    let mut report = |done: u64, total: u64| {
+                        if let Some(f) = &progress {
+                            let _ = f.call2(
+                                &JsValue::NULL,
+                                &JsValue::from_f64(done as f64),
+                                &JsValue::from_f64(total as f64),
+                            );
+                        }
+                    };
+                    let report: Option<&mut dyn FnMut(u64, u64)> = match &progress {
+                        Some(_) => Some(&mut report),
+                        None => None,
+                    };
+                    tx.create_index_reporting(t, field, unique, report)
+                        .map(drop)
                 })
                 .map_err(|e| ApiError::engine(&e, idb.failure().as_ref()))
         })
