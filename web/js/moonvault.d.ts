@@ -171,6 +171,12 @@ export class InvalidArgumentError extends MoonvaultError {}
 /** The 2 MiB module cannot take this (another open store, a larger memoryLimit). */
 export class MemoryBudgetError extends MoonvaultError {}
 
+/** Options of `Moonvault.import`. */
+export interface ImportOptions {
+  /** Import functions stored as Lua bytecode too (Lua does not verify bytecode: only for files you trust). */
+  trust?: boolean;
+}
+
 /** Loads the wasm module (done by open/delete/import when needed). */
 export function initialize(module?: string | URL | Response | BufferSource | WebAssembly.Module): Promise<void>;
 
@@ -183,10 +189,14 @@ export class Moonvault {
   static open(name: string, options?: OpenOptions): Promise<Moonvault>;
   /** Deletes the store `name` (LockedError while it is open anywhere). */
   static delete(name: string): Promise<void>;
-  /** Imports an export into the new store `name`; resolves to the number of entries. */
+  /**
+   * Imports an export into the new store `name`; resolves to the number of entries.
+   * Functions stored as Lua bytecode need `{trust: true}` (else InvalidArgumentError, nothing imported).
+   */
   static import(
     name: string,
     source: Uint8Array | ArrayBuffer | Blob | Response | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+    options?: ImportOptions,
   ): Promise<number>;
 
   readonly name: string;

@@ -242,10 +242,14 @@ test('export and import move a store, in the CLI format, streaming', async () =>
     const users = JSON.stringify(db.get('users'));
     // The budget holds one store at the default memoryLimit plus an import.
     await mv.Moonvault.delete('export-copy').catch(() => {});
-    const n = await mv.Moonvault.import('export-copy', new Blob([bytes]));
+    // Memory.f is bytecode (compiled in a trusted store): the import
+    // needs the explicit choice, and without it imports nothing.
+    const refused = await mv.Moonvault.import('export-copy', bytes).then(() => null, (e) => [e.name, e.message]);
+    const n = await mv.Moonvault.import('export-copy', new Blob([bytes]), { trust: true });
     await db.close();
     const copy = await mv.Moonvault.open('export-copy');
     const out = {
+      refused,
       magic: new TextDecoder().decode(bytes.slice(0, 8)),
       size: bytes.length, chunks: chunks.length, n,
       same: JSON.stringify(copy.get('users')) === users,
@@ -262,6 +266,8 @@ test('export and import move a store, in the CLI format, streaming', async () =>
     await again.close();
     return out;
   `);
+  assert.equal(r.refused[0], 'InvalidArgumentError', JSON.stringify(r.refused));
+  assert.match(r.refused[1], /Memory\.f: it is a function stored as Lua bytecode.*nothing was imported/s);
   assert.equal(r.magic, 'MVEXPORT');
   assert.ok(r.chunks >= 2, `streamed in ${r.chunks} chunks`);
   assert.ok(r.n > 3000);

@@ -22,6 +22,7 @@
 //! catches cyclic objects), and one converted value to
 //! [`to_store::INPUT_LIMIT`] bytes of module memory.
 
+pub mod budget;
 pub mod container;
 pub mod from_lua;
 pub mod from_store;
