@@ -116,7 +116,7 @@ impl Budget {
         let what = || format!("a table of {n} entries");
         match self.direction {
             Direction::Input => {
-                let bytes = n.checked_mul(ENTRY).unwrap_or(usize::MAX);
+                let bytes = n.saturating_mul(ENTRY);
                 if bytes > self.bytes {
                     return Err(self.refuse(path, &what()));
                 }
