@@ -148,8 +148,8 @@ async fn oversized_compute_results_roll_back_with_an_error() {
     let v = fresh("attack-results").await;
     for code in [
         "Memory.x = 1 local t = {} for i = 1, 60 do t = {t, t} end return t",
-        "Memory.x = 1 local s = string.rep('x', 1 << 18) local t = {} \
-         for i = 1, 300 do t[i] = s end return t",
+        "Memory.x = 1 local s = string.rep('x', 1 << 16) local t = {} \
+         for i = 1, 1100 do t[i] = s end return t",
         "Memory.x = 1 local t = {} for i = 1, 60 do t = {t, t} end return 1, t",
     ] {
         let e = v.compute(code).expect_err(code);
