@@ -23,7 +23,7 @@ export async function usage(): Promise<void> {
   const s: Stats = db.stats({ deep: true });
   const bytes: Uint8Array = await db.export();
   const n: number = await Moonvault.import('copy', bytes);
-  const trusted: number = await Moonvault.import('copy', new Blob([bytes]), { trust: true });
+  const trusted: number = await Moonvault.import('copy', bytes, { trust: true });
   const out = await db.computeBatch(['return 1', 'error("x")']);
   for (const o of out) {
     if (!o.success && o.error instanceof LuaError) console.log(o.error.traceback, o.error.luaMessage);
