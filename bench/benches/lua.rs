@@ -1,12 +1,14 @@
 //! Lua binding benches: a hot external-table read next to the same read on
-//! a plain table (same VM, same run), a set plus durable commit, and
-//! persisting plus restoring a typical closure. Records the Lua heap after
+//! a plain table (same VM, same run), plain-table library calls in a
+//! moonvault VM next to a stock mlua VM (the binding's dispatch toll), a
+//! set plus durable commit, and persisting plus restoring a typical
+//! closure. Records the Lua heap after
 //! loading 10K records through external tables, for the report.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use moonvault_bench::facts::{self, Fact};
 use moonvault_lua::function::{FunctionCodec, PersistSession, ProxyResolver, Trust};
-use moonvault_lua::mlua::{self, Lua};
+use moonvault_lua::mlua::{self, Lua, LuaOptions, StdLib};
 use moonvault_lua::{new_vm, Vault, VaultOptions};
 use tempfile::TempDir;
 
@@ -142,9 +144,71 @@ fn function_persist(c: &mut Criterion) {
     g.finish();
 }
 
+/// Plain-table workloads for [`plain_table_toll`]: one iteration each.
+const PLAIN_TABLE_WORK: [(&str, &str); 6] = [
+    (
+        "insert",
+        "local t = {} for i = 1, 10000 do table.insert(t, i) end return #t",
+    ),
+    (
+        "remove",
+        "local t = {} for i = 1, 10000 do t[i] = i end
+         for i = 1, 10000 do table.remove(t) end return #t",
+    ),
+    (
+        "concat",
+        "local t = {} for i = 1, 1000 do t[i] = 'item' .. i end
+         local n = 0 for r = 1, 20 do n = n + #table.concat(t, ',') end return n",
+    ),
+    (
+        "sort_cmp",
+        "local t, x = {}, 7 for i = 1, 2000 do x = (x * 1103515245 + 12345) % 2147483648 t[i] = x end
+         table.sort(t, function(a, b) return a > b end) return #t",
+    ),
+    (
+        "unpack",
+        "local t, s = {1, 2, 3, 4}, 0
+         for i = 1, 10000 do local a, b, c, d = table.unpack(t) s = s + d end return s",
+    ),
+    (
+        "next_pairs",
+        "local t = {} for i = 1, 2000 do t['k' .. i] = i end
+         local s = 0 for r = 1, 5 do for k, v in pairs(t) do s = s + v end end
+         for i = 1, 2000 do if next(t) == nil then s = 0 end end return s",
+    ),
+];
+
+/// The dispatch toll on plain tables: the same chunks in a moonvault VM
+/// (whose `next` and `table.insert/remove/sort` dispatch between plain and
+/// external tables) and in a stock mlua VM with the same libraries. The
+/// chunks run as plain functions in both (no transaction around them), so
+/// the ratio is the dispatch alone.
+fn plain_table_toll(c: &mut Criterion) {
+    let vault = Vault::memory(VaultOptions::default()).expect("vault");
+    let stock = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default()).expect("stock lua");
+    stock
+        .set_memory_limit(VaultOptions::default().memory_limit)
+        .expect("limit");
+    for (op, code) in PLAIN_TABLE_WORK {
+        let mut g = c.benchmark_group(format!("plain_table_{op}"));
+        for (id, lua) in [("moonvault", vault.lua()), ("mlua_stock", &stock)] {
+            let f: mlua::Function = lua.load(code).into_function().expect("chunk");
+            let expected: i64 = f.call(()).expect("first run");
+            g.bench_function(id, |b| {
+                b.iter(|| {
+                    let n: i64 = f.call(()).expect("run");
+                    assert_eq!(n, expected);
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
     lua_heap_after_10k();
     lua_get_hot(c);
+    plain_table_toll(c);
     lua_set_commit(c);
     function_persist(c);
 }

@@ -36,6 +36,7 @@ pub use mlua;
 mod chunk;
 mod convert;
 mod debug_lib;
+mod plain_libs;
 mod print;
 mod proxy;
 mod store_api;
@@ -60,6 +61,8 @@ pub fn new_vm(memory_limit: usize) -> mlua::Result<Lua> {
     lua.globals()
         .get::<mlua::Table>("os")?
         .set("exit", mlua::Value::Nil)?;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    plain_libs::install(&lua)?;
     lua.set_memory_limit(memory_limit)?;
     Ok(lua)
 }

@@ -9,11 +9,14 @@
 //!
 //! - fd 0 reads as empty (EOF); fds 1 and 2 are character devices whose
 //!   bytes go to the sink set with [`set_output_sink`] (dropped if none);
-//! - there is no file system (no preopened directories), so `io.open` and
-//!   friends fail with an error value; `os.getenv` finds nothing;
-//! - time comes from the function set with [`set_clock`] (none: the clock
-//!   calls fail, and `os.time()` raises a Lua error); lua-src's WASI build
-//!   has no `os.clock` (it raises "not supported on WASI");
+//! - the file system is one empty, read-only preopened root `/`, so
+//!   `io.open` and friends fail with plain errors ("No such file or
+//!   directory" to read, "Read-only file system" to write); `os.getenv`
+//!   finds nothing;
+//! - time comes from the functions set with [`set_clock`] and
+//!   [`set_monotonic_clock`] (none: the clock calls fail, and `os.time()`
+//!   raises a Lua error); `os.clock` is the VM's own (`crate::plain_libs`),
+//!   on the monotonic clock;
 //! - randomness is a non-cryptographic PRNG (only `table.sort` pivots use
 //!   it), and `exit` traps (`os.exit` is removed from the VM by
 //!   [`crate::new_vm`], so only C code could call it).
@@ -49,6 +52,7 @@ pub type OutputSink = Box<dyn FnMut(Stream, &[u8])>;
 thread_local! {
     static SINK: RefCell<Option<OutputSink>> = const { RefCell::new(None) };
     static CLOCK: Cell<Option<fn() -> u64>> = const { Cell::new(None) };
+    static MONOTONIC: Cell<Option<fn() -> u64>> = const { Cell::new(None) };
     /// splitmix64 state for `random_get`; 0 until first seeded.
     static RNG: Cell<u64> = const { Cell::new(0) };
 }
@@ -74,19 +78,50 @@ pub fn set_clock(clock: fn() -> u64) {
     CLOCK.with(|c| c.set(Some(clock)));
 }
 
+/// Sets the monotonic clock: nanoseconds since some fixed start (for
+/// example `performance.now() * 1e6`). It serves `os.clock()` (plain
+/// Lua's processor time; a module has no processor time of its own, so
+/// this counts the time since the host's start instead) and the
+/// monotonic and CPU-time clocks of the C library. Without it those fall
+/// back to [`set_clock`]'s clock.
+pub fn set_monotonic_clock(clock: fn() -> u64) {
+    MONOTONIC.with(|c| c.set(Some(clock)));
+}
+
+/// The monotonic clock in nanoseconds (see [`set_monotonic_clock`]), or
+/// `None` if the embedder set no clock at all.
+pub fn monotonic_ns() -> Option<u64> {
+    MONOTONIC
+        .with(Cell::get)
+        .or_else(|| CLOCK.with(Cell::get))
+        .map(|clock| clock())
+}
+
 // WASI errno values (wasi_snapshot_preview1).
 const SUCCESS: i32 = 0;
 const EBADF: i32 = 8;
 const EINVAL: i32 = 28;
+const ENOENT: i32 = 44;
 const ENOSYS: i32 = 52;
 const ENOTSUP: i32 = 58;
+const EROFS: i32 = 69;
 const ESPIPE: i32 = 70;
 
+const OFLAGS_CREAT: i32 = 1 << 0;
+const OFLAGS_TRUNC: i32 = 1 << 3;
+
+/// The preopened root directory's fd (the first after the standard ones)
+/// and name.
+const ROOT_FD: i32 = 3;
+const ROOT_NAME: &[u8] = b"/";
+
 const FILETYPE_CHARACTER_DEVICE: u8 = 2;
+const FILETYPE_DIRECTORY: u8 = 3;
 const RIGHT_FD_READ: u64 = 1 << 1;
 const RIGHT_FD_WRITE: u64 = 1 << 6;
 
 const CLOCK_REALTIME: i32 = 0;
+const CLOCK_MONOTONIC: i32 = 1;
 const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
 
 /// `__wasi_ciovec_t`: one buffer of a gathered write.
@@ -199,7 +234,8 @@ unsafe extern "C" fn __imported_wasi_snapshot_preview1_fd_seek(
 }
 
 /// Standard streams report as non-seekable character devices, which makes
-/// libc treat them as terminals (stdout line-buffered).
+/// libc treat them as terminals (stdout line-buffered); the root as a
+/// directory.
 ///
 /// # Safety
 /// `buf` points to a writable `__wasi_fdstat_t`.
@@ -208,6 +244,20 @@ unsafe extern "C" fn __imported_wasi_snapshot_preview1_fd_fdstat_get(
     fd: i32,
     buf: *mut Fdstat,
 ) -> i32 {
+    if fd == ROOT_FD {
+        // libc reads the directory's inheritable rights before every
+        // `openat` and asks `path_open` for those its mode needs.
+        // SAFETY: see the function's contract.
+        unsafe {
+            buf.write(Fdstat {
+                filetype: FILETYPE_DIRECTORY,
+                flags: 0,
+                rights_base: u64::MAX,
+                rights_inheriting: u64::MAX,
+            })
+        };
+        return SUCCESS;
+    }
     if !is_std(fd) {
         return EBADF;
     }
@@ -238,20 +288,61 @@ extern "C" fn __imported_wasi_snapshot_preview1_fd_fdstat_set_flags(fd: i32, _fl
     }
 }
 
-/// No preopened directories: libc's scan for them stops at the first fd.
-#[unsafe(no_mangle)]
-extern "C" fn __imported_wasi_snapshot_preview1_fd_prestat_get(_fd: i32, _buf: *mut u8) -> i32 {
-    EBADF
+/// `__wasi_prestat_t` (8 bytes): a preopened directory and its name's
+/// length.
+#[repr(C)]
+struct Prestat {
+    tag: u8,
+    name_len: u32,
 }
 
-/// No preopened directories (see `fd_prestat_get`).
+/// One preopened directory, `/` at [`ROOT_FD`], which holds nothing.
+///
+/// Without any, libc fails every path operation with ENOTCAPABLE before
+/// asking the host, and Lua reports "Capabilities insufficient". With an
+/// empty root, `io.open("x")` reads as plain Lua's does on a machine
+/// without that file ("x: No such file or directory"), and writing as on
+/// a read-only file system (`path_open` below).
+///
+/// # Safety
+/// `buf` points to a writable `__wasi_prestat_t`.
 #[unsafe(no_mangle)]
-extern "C" fn __imported_wasi_snapshot_preview1_fd_prestat_dir_name(
-    _fd: i32,
-    _path: *mut u8,
-    _path_len: usize,
+unsafe extern "C" fn __imported_wasi_snapshot_preview1_fd_prestat_get(
+    fd: i32,
+    buf: *mut Prestat,
 ) -> i32 {
-    EBADF
+    if fd != ROOT_FD {
+        return EBADF;
+    }
+    // SAFETY: see the function's contract.
+    unsafe {
+        buf.write(Prestat {
+            tag: 0,
+            name_len: ROOT_NAME.len() as u32,
+        })
+    };
+    SUCCESS
+}
+
+/// The name of the preopened root (see `fd_prestat_get`).
+///
+/// # Safety
+/// `path[..path_len]` is writable.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn __imported_wasi_snapshot_preview1_fd_prestat_dir_name(
+    fd: i32,
+    path: *mut u8,
+    path_len: usize,
+) -> i32 {
+    if fd != ROOT_FD {
+        return EBADF;
+    }
+    if path_len < ROOT_NAME.len() {
+        return EINVAL;
+    }
+    // SAFETY: see the function's contract; path_len >= the name's length.
+    unsafe { std::ptr::copy_nonoverlapping(ROOT_NAME.as_ptr(), path, ROOT_NAME.len()) };
+    SUCCESS
 }
 
 /// No fd can be renumbered.
@@ -260,34 +351,42 @@ extern "C" fn __imported_wasi_snapshot_preview1_fd_renumber(_fd: i32, _to: i32) 
     EBADF
 }
 
-/// There is no file system.
+/// The root is empty and read-only: opening to read finds nothing
+/// (ENOENT), opening to create, truncate or write is refused (EROFS).
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)] // the WASI signature
 extern "C" fn __imported_wasi_snapshot_preview1_path_open(
-    _dirfd: i32,
+    dirfd: i32,
     _dirflags: i32,
     _path: *const u8,
     _path_len: usize,
-    _oflags: i32,
-    _rights_base: u64,
+    oflags: i32,
+    rights_base: u64,
     _rights_inheriting: u64,
     _fdflags: i32,
     _opened_fd: *mut i32,
 ) -> i32 {
-    ENOSYS
+    if dirfd != ROOT_FD {
+        return EBADF;
+    }
+    if oflags & (OFLAGS_CREAT | OFLAGS_TRUNC) != 0 || rights_base & RIGHT_FD_WRITE != 0 {
+        EROFS
+    } else {
+        ENOENT
+    }
 }
 
-/// There is no file system.
+/// The root is empty (see `path_open`).
 #[unsafe(no_mangle)]
 extern "C" fn __imported_wasi_snapshot_preview1_path_remove_directory(
     _dirfd: i32,
     _path: *const u8,
     _path_len: usize,
 ) -> i32 {
-    ENOSYS
+    ENOENT
 }
 
-/// There is no file system.
+/// The root is empty (see `path_open`).
 #[unsafe(no_mangle)]
 extern "C" fn __imported_wasi_snapshot_preview1_path_rename(
     _old_dirfd: i32,
@@ -297,17 +396,17 @@ extern "C" fn __imported_wasi_snapshot_preview1_path_rename(
     _new_path: *const u8,
     _new_path_len: usize,
 ) -> i32 {
-    ENOSYS
+    ENOENT
 }
 
-/// There is no file system.
+/// The root is empty (see `path_open`).
 #[unsafe(no_mangle)]
 extern "C" fn __imported_wasi_snapshot_preview1_path_unlink_file(
     _dirfd: i32,
     _path: *const u8,
     _path_len: usize,
 ) -> i32 {
-    ENOSYS
+    ENOENT
 }
 
 /// The environment is empty.
@@ -336,7 +435,8 @@ extern "C" fn __imported_wasi_snapshot_preview1_environ_get(
     SUCCESS
 }
 
-/// Every clock reads the host clock set with [`set_clock`].
+/// The real-time clock reads [`set_clock`]'s clock, the others the
+/// monotonic one ([`set_monotonic_clock`]).
 ///
 /// # Safety
 /// `time` is writable.
@@ -349,10 +449,15 @@ unsafe extern "C" fn __imported_wasi_snapshot_preview1_clock_time_get(
     if !(CLOCK_REALTIME..=CLOCK_THREAD_CPUTIME_ID).contains(&id) {
         return EINVAL;
     }
-    match CLOCK.with(Cell::get) {
-        Some(clock) => {
+    let now = if id >= CLOCK_MONOTONIC {
+        monotonic_ns()
+    } else {
+        CLOCK.with(Cell::get).map(|clock| clock())
+    };
+    match now {
+        Some(now) => {
             // SAFETY: see the function's contract.
-            unsafe { time.write(clock()) };
+            unsafe { time.write(now) };
             SUCCESS
         }
         None => ENOSYS,

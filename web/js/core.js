@@ -114,13 +114,15 @@ export class Moonvault {
   /**
    * Imports an export (from `export()` or the CLI's `moonvault export`) into
    * the new store `name`, streaming. Resolves to the number of entries once
-   * the store is durable; on any error nothing is imported.
+   * the store is durable; on any error nothing is imported. A file holding
+   * functions stored as Lua bytecode needs `{trust: true}` (Lua does not
+   * verify bytecode); without it the import fails naming the first one.
    */
   static async import(name, source, options = {}) {
     await initialize();
     const onProgress = options?.onProgress;
     const total = sourceSize(source);
-    const imp = await RawImport.begin(name);
+    const imp = await RawImport.begin(name, options?.trust === true);
     let done = 0;
     report(onProgress, 'import', done, total);
     try {

@@ -199,6 +199,12 @@ export class LimitError extends MoonvaultError {
   readonly limit: 'timeout' | 'instructions' | 'aborted' | null;
 }
 
+/** Options of `Moonvault.import`. */
+export interface ImportOptions {
+  /** Import functions stored as Lua bytecode too (Lua does not verify bytecode: only for files you trust). */
+  trust?: boolean;
+}
+
 /** Loads the wasm module (done by open/delete/import when needed). */
 export function initialize(module?: string | URL | Response | BufferSource | WebAssembly.Module): Promise<void>;
 
@@ -217,12 +223,14 @@ export class Moonvault {
   static delete(name: string, options?: { worker?: boolean }): Promise<void>;
   /**
    * Imports an export into the new store `name`; resolves to the number of
-   * entries. `{worker: true}`: the import runs in a Worker.
+   * entries. `{worker: true}`: the import runs in a Worker. Functions stored
+   * as Lua bytecode need `{trust: true}` (else InvalidArgumentError, nothing
+   * imported).
    */
   static import(
     name: string,
     source: Uint8Array | ArrayBuffer | Blob | Response | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
-    options?: ProgressOptions & { worker?: boolean },
+    options?: ImportOptions & ProgressOptions & { worker?: boolean },
   ): Promise<number>;
 
   readonly name: string;

@@ -26,6 +26,7 @@ export async function usage(): Promise<void> {
   const s: Stats = db.stats({ deep: true });
   const bytes: Uint8Array = await db.export();
   const n: number = await Moonvault.import('copy', bytes);
+  const trusted: number = await Moonvault.import('copy', bytes, { trust: true });
   const out = await db.computeBatch(['return 1', 'error("x")']);
   for (const o of out) {
     if (!o.success && o.error instanceof LuaError) console.log(o.error.traceback, o.error.luaMessage);
@@ -36,7 +37,7 @@ export async function usage(): Promise<void> {
     if (e instanceof QuotaExceededError || e instanceof ConversionError) console.log(e.kind);
   }
   await db.migrate(2, ['Memory.v1 = true', 'Memory.v2 = true']);
-  console.log(r, old, k, s.compressionRatio, n, db.check().entries, await evalLua('return 1'));
+  console.log(r, old, k, s.compressionRatio, n, trusted, db.check().entries, await evalLua('return 1'));
   await db.close();
   await Moonvault.delete('app');
 }

@@ -39,6 +39,7 @@ pub fn init() {
         console::error_1(&JsValue::from_str(&info.to_string()));
     }));
     wasi_shim::set_clock(now_ns);
+    wasi_shim::set_monotonic_clock(monotonic_ns);
     wasi_shim::set_output_sink(Some(console_sink()));
 }
 
@@ -46,6 +47,19 @@ pub fn init() {
 fn now_ns() -> u64 {
     // Date.now() is whole milliseconds, far inside f64's exact range.
     (js_sys::Date::now() * 1_000_000.0) as u64
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `performance.now()`: milliseconds since the page or worker started,
+    /// monotonic (in windows, workers and Node alike).
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+/// The monotonic clock behind Lua's `os.clock`.
+fn monotonic_ns() -> u64 {
+    (performance_now() * 1_000_000.0) as u64
 }
 
 /// Lua's stdout goes to `console.log`, stderr to `console.error`, a line

@@ -28,8 +28,50 @@
 //! wrapper's chunk.
 
 use std::os::raw::c_int;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mlua::{ffi, Function, Lua, Table};
+
+/// Which function a dispatcher stands for: its slot in [`ORIGINALS`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Slot {
+    /// `next`.
+    Next = 0,
+    /// `table.insert`.
+    Insert = 1,
+    /// `table.remove`.
+    Remove = 2,
+    /// `table.sort`.
+    Sort = 3,
+}
+
+/// The originals' function pointers (0 until a dispatcher is made). They
+/// are the Lua library's own C functions, the same in every VM of the
+/// process, so a static holds them and the plain-table path reads no
+/// upvalue.
+static ORIGINALS: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+
+/// The dispatcher's fast path: a first argument without a metatable (a
+/// plain table, or any value the original will judge) goes straight to
+/// the original, which then costs one `lua_getmetatable` more than in
+/// stock Lua (the dispatch toll, `plain_table_*` benches). Anything with a
+/// metatable goes through [`dispatch`].
+unsafe extern "C-unwind" fn dispatch_fast<const SLOT: usize>(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as for `dispatch` (same upvalues). A nonzero slot holds a
+    // `lua_CFunction` stored by `make` and never changed afterwards (a
+    // dispatcher is made fast only when its slot holds its original).
+    unsafe {
+        let f = ORIGINALS[SLOT].load(Ordering::Relaxed);
+        if f != 0 {
+            if ffi::lua_getmetatable(l, 1) == 0 {
+                let original = std::mem::transmute::<usize, ffi::lua_CFunction>(f);
+                return original(l);
+            }
+            ffi::lua_settop(l, -2);
+        }
+        dispatch(l)
+    }
+}
 
 /// The dispatcher. Upvalues: 1 = the proxy metatable, 2 = the proxy
 /// version, 3 = the original (wrapped).
@@ -86,21 +128,38 @@ unsafe extern "C-unwind" fn dispatch(l: *mut ffi::lua_State) -> c_int {
     }
 }
 
-/// A dispatcher between `proxy_version` and `original`.
+/// A dispatcher between `proxy_version` and `original`, for `slot`.
 pub(crate) fn make(
     lua: &Lua,
+    slot: Slot,
     metatable: &Table,
     proxy_version: &Function,
     original: &Function,
 ) -> mlua::Result<Function> {
+    let fast: ffi::lua_CFunction = match slot {
+        Slot::Next => dispatch_fast::<0>,
+        Slot::Insert => dispatch_fast::<1>,
+        Slot::Remove => dispatch_fast::<2>,
+        Slot::Sort => dispatch_fast::<3>,
+    };
+    let cell = &ORIGINALS[slot as usize];
     // SAFETY: exec_raw pushes the three arguments, runs the closure in
     // protected mode, and reads the one value it leaves (the C closure,
-    // which took the three arguments as upvalues).
+    // which took the three arguments as upvalues). `lua_tocfunction` reads
+    // the original (index -1) without changing the stack.
     unsafe {
         lua.exec_raw(
             (metatable.clone(), proxy_version.clone(), original.clone()),
             |state| {
-                ffi::lua_pushcclosure(state, dispatch, 3);
+                // The fast path only for a C function that is (or now
+                // becomes) the slot's; anything else takes the general one.
+                let f = ffi::lua_tocfunction(state, -1).map_or(0, |f| f as usize);
+                let ours = f != 0
+                    && match cell.compare_exchange(0, f, Ordering::Relaxed, Ordering::Relaxed) {
+                        Ok(_) => true,
+                        Err(held) => held == f,
+                    };
+                ffi::lua_pushcclosure(state, if ours { fast } else { dispatch }, 3);
             },
         )
     }

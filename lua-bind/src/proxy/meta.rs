@@ -301,12 +301,17 @@ pub(crate) fn install(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<()> {
     shared.read_cache.set_values_metatable(values_mt);
     globals.set("Memory", shared.proxies.get(lua, ROOT)?)?;
     let mt = &shared.proxies.metatable;
-    let dispatcher = |name: &str| -> mlua::Result<Function> {
-        super::dispatch::make(lua, mt, &versions.get(name)?, &plain.get(name)?)
+    let dispatcher = |name: &str, slot| -> mlua::Result<Function> {
+        super::dispatch::make(lua, slot, mt, &versions.get(name)?, &plain.get(name)?)
     };
-    globals.set("next", dispatcher("next")?)?;
-    for name in ["insert", "remove", "sort"] {
-        table_lib.set(name, dispatcher(name)?)?;
+    use super::dispatch::Slot;
+    globals.set("next", dispatcher("next", Slot::Next)?)?;
+    for (name, slot) in [
+        ("insert", Slot::Insert),
+        ("remove", Slot::Remove),
+        ("sort", Slot::Sort),
+    ] {
+        table_lib.set(name, dispatcher(name, slot)?)?;
     }
     Ok(())
 }

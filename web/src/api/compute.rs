@@ -8,6 +8,7 @@
 
 use js_sys::{Array, Object, Reflect};
 use moonvault_lua::mlua;
+use moonvault_lua::mlua::chunk::ChunkMode;
 use moonvault_lua::mlua::{Function, Lua, MultiValue, Value};
 use moonvault_lua::Vault;
 use wasm_bindgen::prelude::*;
@@ -46,22 +47,34 @@ fn atomic<R>(
 /// are an array.
 fn results(lua: &Lua, values: MultiValue) -> ApiResult<JsValue> {
     let values = values.into_vec();
+    // One budget for all the results.
+    let mut walk = from_lua::Walk::new();
     match values.as_slice() {
         [] => Ok(JsValue::UNDEFINED),
-        [one] => from_lua::value(lua, one, "result"),
+        [one] => walk.value(lua, one, "result"),
         many => {
             let out = Array::new();
             for (i, v) in many.iter().enumerate() {
-                out.push(&from_lua::value(lua, v, &format!("result[{}]", i + 1))?);
+                out.push(&walk.value(lua, v, &format!("result[{}]", i + 1))?);
             }
             Ok(out.into())
         }
     }
 }
 
-fn run_chunk(vault: &Vault, idb: &IdbStore, code: &str) -> ApiResult<JsValue> {
+/// `chunk`, text only if `text_only` (an untrusted store): a binary chunk
+/// then fails as Lua's `load` with mode "t" does.
+fn mode<'a>(chunk: mlua::chunk::Chunk<'a>, text_only: bool) -> mlua::chunk::Chunk<'a> {
+    if text_only {
+        chunk.set_mode(ChunkMode::Text)
+    } else {
+        chunk
+    }
+}
+
+fn run_chunk(vault: &Vault, idb: &IdbStore, code: &str, text_only: bool) -> ApiResult<JsValue> {
     atomic(vault, idb, |lua| {
-        let f = lua.load(code).set_name("=compute").into_function()?;
+        let f = mode(lua.load(code).set_name("=compute"), text_only).into_function()?;
         let values = f.call::<MultiValue>(())?;
         Ok(results(lua, values))
     })
@@ -107,7 +120,8 @@ impl RawVault {
     /// A Lua error (or an unconvertible result) rolls the chunk back and
     /// is thrown as a `LuaError` (or `ConversionError`).
     pub fn compute(&self, code: &str) -> Result<JsValue, JsValue> {
-        self.with(|vault, idb| run_chunk(vault, idb, code))
+        let text_only = self.text_only();
+        self.with(|vault, idb| run_chunk(vault, idb, code, text_only))
             .map_err(JsValue::from)
     }
 
@@ -117,10 +131,11 @@ impl RawVault {
     #[wasm_bindgen(js_name = computeBatch)]
     pub fn compute_batch(&self, codes: Array) -> Result<Array, JsValue> {
         let out = Array::new();
+        let text_only = self.text_only();
         for (i, code) in codes.iter().enumerate() {
             let entry = Object::new();
             let result = match code.as_string() {
-                Some(code) => self.with(|vault, idb| run_chunk(vault, idb, &code)),
+                Some(code) => self.with(|vault, idb| run_chunk(vault, idb, &code, text_only)),
                 None => Err(ApiError::invalid(format!("codes[{i}] is not a string"))),
             };
             let (ok, key, value) = match result {
@@ -203,6 +218,7 @@ impl RawVault {
             return Err(ApiError::invalid("the target version must be a whole number").into());
         }
         let steps = step_sources(&steps)?;
+        let text_only = self.text_only();
         self.with(|vault, idb| {
             // The vault's figures (`store.migrate` reports each step),
             // for this call only.
@@ -218,11 +234,10 @@ impl RawVault {
             let reached = store_call(vault, idb, "migrate", |lua| {
                 let table = lua.create_table().map_err(lua_err)?;
                 for (version, source) in &steps {
-                    let f = lua
+                    let chunk = lua
                         .load(source.as_str())
-                        .set_name(format!("=migration {version}"))
-                        .into_function()
-                        .map_err(lua_err)?;
+                        .set_name(format!("=migration {version}"));
+                    let f = mode(chunk, text_only).into_function().map_err(lua_err)?;
                     table.raw_set(*version, f).map_err(lua_err)?;
                 }
                 Ok(vec![Value::Integer(target as i64), Value::Table(table)])

@@ -135,8 +135,11 @@ impl RawVault {
     /// Assigns `value` at `path` (a table is copied in whole; `null`
     /// deletes), creating missing tables on the way. One commit.
     pub fn set(&self, path: JsValue, value: JsValue) -> Result<(), JsValue> {
-        let (parent, key) = path::split(path::keys(&path, "path")?, "path")?;
-        let input = to_store::input(&value, &display(&parent))?;
+        let keys = path::keys(&path, "path")?;
+        // Errors name the whole path being set (`Memory.a.b[2]`).
+        let shown = display(&keys);
+        let (parent, key) = path::split(keys, "path")?;
+        let input = to_store::input(&value, &shown)?;
         self.with_store(|store, idb| {
             store
                 .write(|tx| {

@@ -231,6 +231,7 @@ fn engine_kind(e: &EngineError) -> Kind {
             engine_kind(source)
         }
         EngineError::InvalidArgument(_)
+        | EngineError::ImportRefused { .. }
         | EngineError::InvalidKey(_)
         | EngineError::KeyTooLong { .. }
         | EngineError::NotATable { .. }

@@ -65,6 +65,7 @@ async fn open(name: String, options: JsValue) -> ApiResult<RawVault> {
             vault: Some(vault),
             idb,
             lua_limit: options.memory_limit,
+            untrusted: options.untrusted,
             reservation: Some(reservation),
         })),
     })

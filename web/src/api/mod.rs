@@ -47,6 +47,9 @@ pub(crate) struct State {
     vault: Option<Vault>,
     idb: IdbStore,
     lua_limit: usize,
+    /// Opened with `untrusted: true`: chunks given as text are loaded as
+    /// text only (no binary chunk, DESIGN.md section 6).
+    untrusted: bool,
     /// Given back at close.
     reservation: Option<Reservation>,
 }
@@ -59,6 +62,12 @@ pub struct RawVault {
 }
 
 impl RawVault {
+    /// Whether code handed to this store is loaded as text only (it was
+    /// opened untrusted); otherwise as Lua's `load` does ("bt").
+    pub(crate) fn text_only(&self) -> bool {
+        self.state.try_borrow().map_or(true, |s| s.untrusted)
+    }
+
     /// Runs `f` with the open vault and its store.
     /// Once the store failed (an IndexedDB transaction aborted), every
     /// call reports that failure: reads too, although the page cache could

@@ -10,21 +10,40 @@
 //! A field path names a field inside each record: `"profile.city"` or an
 //! array of keys.
 
-use js_sys::Array;
+use js_sys::{Array, JsString};
 use moonvault_engine::codec::{fmt_path, Key};
 use moonvault_engine::table::FieldPath;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use super::error::{ApiError, ApiResult};
 use crate::convert::to_store;
 
+/// Longest dotted path accepted, in UTF-16 units.
+pub const MAX_PATH_UNITS: usize = 16 * 1024;
+/// Most keys in an array path.
+pub const MAX_PATH_KEYS: usize = 1024;
+
 /// The keys of path `v` (argument `what` in messages).
 pub fn keys(v: &JsValue, what: &str) -> ApiResult<Vec<Key>> {
-    if let Some(s) = v.as_string() {
-        return dotted(&s, what);
+    if let Some(s) = v.dyn_ref::<JsString>() {
+        // Checked before the copy into the module (three bytes a unit at
+        // most).
+        if s.length() as usize > MAX_PATH_UNITS {
+            return Err(ApiError::invalid(format!(
+                "{what} is {} characters long; a path may have at most {MAX_PATH_UNITS}",
+                s.length()
+            )));
+        }
+        return dotted(&String::from(s), what);
     }
     if Array::is_array(v) {
         let a = Array::from(v);
+        if a.length() as usize > MAX_PATH_KEYS {
+            return Err(ApiError::invalid(format!(
+                "{what} has {} keys; a path may have at most {MAX_PATH_KEYS}",
+                a.length()
+            )));
+        }
         return a
             .iter()
             .enumerate()

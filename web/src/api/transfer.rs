@@ -60,7 +60,7 @@ pub struct RawImport {
     name: String,
 }
 
-async fn begin(name: String) -> ApiResult<RawImport> {
+async fn begin(name: String, trust: bool) -> ApiResult<RawImport> {
     crate::init();
     let idb = IdbStore::open(&name, IdbOptions::default())
         .await
@@ -79,7 +79,15 @@ async fn begin(name: String) -> ApiResult<RawImport> {
     )
     .and_then(|db| Importer::new(&db));
     let importer = match importer {
-        Ok(i) => i,
+        Ok(mut i) => {
+            // The store is opened trusted by default, so bytecode (which
+            // Lua does not verify) is imported only by explicit choice, as
+            // with `moonvault import --trust`.
+            if !trust {
+                i.check_functions(moonvault_lua::function::source_only_import());
+            }
+            i
+        }
         Err(e) => {
             let err = ApiError::engine(&e, idb.failure().as_ref());
             let _ = idb.close().await;
@@ -112,8 +120,13 @@ impl RawImport {
 #[wasm_bindgen]
 impl RawImport {
     /// Starts importing into store `name`, which must be new or empty.
-    pub async fn begin(name: String) -> Result<RawImport, JsValue> {
-        begin(name).await.map_err(JsValue::from)
+    /// Unless `trust` is true, a function stored as Lua bytecode fails the
+    /// import (naming it; nothing is imported): only source functions
+    /// come in from a file one does not trust.
+    pub async fn begin(name: String, trust: Option<bool>) -> Result<RawImport, JsValue> {
+        begin(name, trust == Some(true))
+            .await
+            .map_err(JsValue::from)
     }
 
     /// Consumes the next bytes of the export (any piece size; they are

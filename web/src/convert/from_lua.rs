@@ -2,13 +2,17 @@
 //!
 //! External tables (proxies of `Memory`) are read through their `__pairs`
 //! metamethod, plain tables with raw `next`; both become the same JS
-//! containers as stored tables. Recursive, with a depth limit and a cycle
-//! check (plain Lua tables may contain themselves).
+//! containers as stored tables. Recursive, with a depth limit, a cycle
+//! check (plain Lua tables may contain themselves) and the output budget
+//! ([`Budget::output`]): a table reached twice is converted twice (JS gets
+//! two objects) and counted twice, so a DAG that doubles at every level
+//! stops at the budget instead of walking 2^depth entries.
 
 use moonvault_lua::mlua;
 use moonvault_lua::mlua::{Function, Lua, Table, Value};
 use wasm_bindgen::JsValue;
 
+use super::budget::Budget;
 use super::container::{Container, KeyClass};
 use super::scalar;
 use crate::api::error::{ApiError, ApiResult};
@@ -24,18 +28,51 @@ fn lua_err(e: mlua::Error) -> ApiError {
 
 /// `v` as JS; `path` names it in errors.
 pub fn value(lua: &Lua, v: &Value, path: &str) -> ApiResult<JsValue> {
-    let mut open = Vec::new();
-    convert(lua, v, path, &mut open)
+    Walk::new().value(lua, v, path)
 }
 
-fn convert(lua: &Lua, v: &Value, path: &str, open: &mut Vec<usize>) -> ApiResult<JsValue> {
+/// One conversion: several values (a chunk's results) converted through
+/// one `Walk` share its budget.
+pub struct Walk {
+    /// The tables being converted, outermost first (cycle check, depth).
+    open: Vec<usize>,
+    budget: Budget,
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Walk::new()
+    }
+}
+
+impl Walk {
+    /// The whole output budget.
+    pub fn new() -> Walk {
+        Walk {
+            open: Vec::new(),
+            budget: Budget::output(),
+        }
+    }
+
+    /// `v` as JS; `path` names it in errors.
+    pub fn value(&mut self, lua: &Lua, v: &Value, path: &str) -> ApiResult<JsValue> {
+        self.budget.take_entries(1, path)?;
+        convert(lua, v, path, self)
+    }
+}
+
+fn convert(lua: &Lua, v: &Value, path: &str, walk: &mut Walk) -> ApiResult<JsValue> {
     Ok(match v {
         Value::Nil => JsValue::NULL,
         Value::Boolean(b) => JsValue::from_bool(*b),
         Value::Integer(n) => scalar::int(*n),
         Value::Number(x) => JsValue::from_f64(*x),
-        Value::String(s) => scalar::bytes(&s.as_bytes()),
-        Value::Table(t) => return table(lua, t, path, open),
+        Value::String(s) => {
+            let bytes = s.as_bytes();
+            walk.budget.take_bytes(bytes.len(), path)?;
+            scalar::bytes(&bytes)
+        }
+        Value::Table(t) => return table(lua, t, path, walk),
         Value::Function(_) => {
             return Err(ApiError::conversion(
                 path,
@@ -95,25 +132,29 @@ fn key_of(k: &Value, path: &str) -> ApiResult<(KeyClass, JsValue, String)> {
     })
 }
 
-fn table(lua: &Lua, t: &Table, path: &str, open: &mut Vec<usize>) -> ApiResult<JsValue> {
+fn table(lua: &Lua, t: &Table, path: &str, walk: &mut Walk) -> ApiResult<JsValue> {
     let id = t.to_pointer() as usize;
-    if open.contains(&id) {
+    if walk.open.contains(&id) {
         return Err(ApiError::conversion(
             path,
             "the table contains itself (a cycle)",
         ));
     }
-    if open.len() >= MAX_DEPTH {
+    if walk.open.len() >= MAX_DEPTH {
         return Err(ApiError::conversion(
             path,
             format!("tables nested deeper than {MAX_DEPTH} levels"),
         ));
     }
-    open.push(id);
+    walk.open.push(id);
     let mut out = Container::new();
     let mut add = |k: Value, v: Value, out: &mut Container| -> ApiResult<()> {
+        walk.budget.take_entries(1, path)?;
+        if let Value::String(s) = &k {
+            walk.budget.take_bytes(s.as_bytes().len(), path)?;
+        }
         let (class, jk, at) = key_of(&k, path)?;
-        let jv = convert(lua, &v, &at, open)?;
+        let jv = convert(lua, &v, &at, walk)?;
         out.push(class, jk, jv);
         Ok(())
     };
@@ -144,6 +185,6 @@ fn table(lua: &Lua, t: &Table, path: &str, open: &mut Vec<usize>) -> ApiResult<J
             }
         }
     }
-    open.pop();
+    walk.open.pop();
     Ok(out.finish())
 }

@@ -1,9 +1,22 @@
 //! What a JS value is, for conversion into Lua or store values.
 
-use js_sys::{Array, ArrayBuffer, BigInt, Map, Object, Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
+use js_sys::{Array, ArrayBuffer, BigInt, JsString, Map, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
+use super::budget::Budget;
 use crate::api::error::{ApiError, ApiResult};
+
+#[wasm_bindgen]
+extern "C" {
+    /// The host's `TextEncoder`: measures a string's UTF-8 on the JS heap.
+    #[wasm_bindgen(js_name = TextEncoder)]
+    type Utf8Encoder;
+    #[wasm_bindgen(constructor, js_class = "TextEncoder")]
+    fn new() -> Utf8Encoder;
+    #[wasm_bindgen(method, js_class = "TextEncoder")]
+    fn encode(this: &Utf8Encoder, s: &JsString) -> Uint8Array;
+}
 
 /// Largest integer a JS number holds exactly.
 pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
@@ -28,8 +41,9 @@ pub enum JsKind {
     Object(Object),
 }
 
-/// Sorts `v`; `path` names it in errors.
-pub fn classify(v: &JsValue, path: &str) -> ApiResult<JsKind> {
+/// Sorts `v`; `path` names it in errors. A string or byte array is
+/// charged to `budget` before it is copied into the module.
+pub fn classify(v: &JsValue, path: &str, budget: &mut Budget) -> ApiResult<JsKind> {
     if v.is_null() || v.is_undefined() {
         return Ok(JsKind::Nil);
     }
@@ -45,8 +59,8 @@ pub fn classify(v: &JsValue, path: &str) -> ApiResult<JsKind> {
         }
         return Ok(JsKind::Float(x));
     }
-    if let Some(s) = v.as_string() {
-        return Ok(JsKind::Bytes(s.into_bytes()));
+    if v.is_string() {
+        return string_bytes(v.unchecked_ref(), path, budget).map(JsKind::Bytes);
     }
     if v.is_bigint() {
         let b: &BigInt = v.unchecked_ref();
@@ -71,9 +85,11 @@ pub fn classify(v: &JsValue, path: &str) -> ApiResult<JsKind> {
         return Err(ApiError::conversion(path, "a Symbol has no Lua equivalent"));
     }
     if let Some(a) = v.dyn_ref::<Uint8Array>() {
+        budget.take_bytes(a.length() as usize, path)?;
         return Ok(JsKind::Bytes(a.to_vec()));
     }
     if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
+        budget.take_bytes(b.byte_length() as usize, path)?;
         return Ok(JsKind::Bytes(Uint8Array::new(b).to_vec()));
     }
     if Array::is_array(v) {
@@ -99,6 +115,28 @@ pub fn classify(v: &JsValue, path: &str) -> ApiResult<JsKind> {
              BigInts, booleans, Uint8Arrays, or null"
         ),
     ))
+}
+
+/// The UTF-8 bytes of `s`, charged to `budget` before the copy.
+///
+/// UTF-8 takes at least one byte per UTF-16 unit and at most three, and
+/// wasm-bindgen's copy reserves three per unit when the string is not
+/// ASCII. So a string whose three-per-unit size fits is copied at once; one
+/// that cannot fit even at one per unit is refused at once; one in between
+/// is encoded on the JS heap first, to learn its exact size.
+fn string_bytes(s: &JsString, path: &str, budget: &mut Budget) -> ApiResult<Vec<u8>> {
+    let units = s.length() as usize;
+    if units > budget.bytes_left() {
+        return Err(budget.bytes_refused(units, path));
+    }
+    if units.saturating_mul(3) <= budget.bytes_left() {
+        let bytes = String::from(s).into_bytes();
+        budget.take_bytes(bytes.len(), path)?;
+        return Ok(bytes);
+    }
+    let encoded = Utf8Encoder::new().encode(s);
+    budget.take_bytes(encoded.length() as usize, path)?;
+    Ok(encoded.to_vec())
 }
 
 /// `path` extended by key `k` for messages: `a.b`, `a[3]`.

@@ -19,9 +19,13 @@
 //! integral float read from Lua arrives as a number and goes back as an
 //! integer; an empty table reads as `{}`; a Uint8Array holding valid UTF-8
 //! comes back as a string. Nesting is limited to 100 levels (which also
-//! catches cyclic objects), and one converted value to
-//! [`to_store::INPUT_LIMIT`] bytes of module memory.
+//! catches cyclic objects), and every conversion to the budgets of
+//! [`budget`], charged before anything is copied or reserved: one value
+//! into the module to [`budget::INPUT_LIMIT`] bytes, a compute result to
+//! [`budget::OUTPUT_ENTRIES`] entries and [`budget::OUTPUT_BYTES`] of
+//! strings (a table reached twice counts twice).
 
+pub mod budget;
 pub mod container;
 pub mod from_lua;
 pub mod from_store;

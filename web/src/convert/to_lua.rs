@@ -1,12 +1,13 @@
 //! JS values to Lua values (arguments of `store` functions: schemas,
 //! migration steps), with the same rules as [`super::to_store`].
 
-use js_sys::{Array, Object};
 use moonvault_lua::mlua;
 use moonvault_lua::mlua::{Lua, Value};
 use wasm_bindgen::JsValue;
 
+use super::budget::Budget;
 use super::js::{child_path, classify, JsKind};
+use super::to_store::Entries;
 use crate::api::error::{ApiError, ApiResult};
 
 /// Deepest nesting converted.
@@ -16,37 +17,26 @@ fn lua_err(e: mlua::Error) -> ApiError {
     ApiError::vault(&moonvault_lua::VaultError::from_lua(e), None)
 }
 
-/// `v` as a Lua value in `lua`.
+/// `v` as a Lua value in `lua`, within the input budget
+/// ([`super::budget::INPUT_LIMIT`]; the Lua heap has its own limit too).
 pub fn value(lua: &Lua, v: &JsValue, path: &str) -> ApiResult<Value> {
-    convert(lua, v, path, 0)
+    convert(lua, v, path, 0, &mut Budget::input())
 }
 
-fn convert(lua: &Lua, v: &JsValue, path: &str, depth: usize) -> ApiResult<Value> {
-    let entries: Vec<(JsValue, JsValue)> = match classify(v, path)? {
+fn convert(
+    lua: &Lua,
+    v: &JsValue,
+    path: &str,
+    depth: usize,
+    budget: &mut Budget,
+) -> ApiResult<Value> {
+    let kind = match classify(v, path, budget)? {
         JsKind::Nil => return Ok(Value::Nil),
         JsKind::Bool(b) => return Ok(Value::Boolean(b)),
         JsKind::Int(n) => return Ok(Value::Integer(n)),
         JsKind::Float(x) => return Ok(Value::Number(x)),
         JsKind::Bytes(b) => return lua.create_string(b).map(Value::String).map_err(lua_err),
-        JsKind::Array(a) => a
-            .iter()
-            .enumerate()
-            .map(|(i, item)| (JsValue::from_f64((i + 1) as f64), item))
-            .collect(),
-        JsKind::Map(m) => Array::from(&m)
-            .iter()
-            .map(|p| {
-                let p = Array::from(&p);
-                (p.get(0), p.get(1))
-            })
-            .collect(),
-        JsKind::Object(o) => Object::entries(&o)
-            .iter()
-            .map(|p| {
-                let p = Array::from(&p);
-                (p.get(0), p.get(1))
-            })
-            .collect(),
+        table => table,
     };
     if depth >= MAX_DEPTH {
         return Err(ApiError::conversion(
@@ -54,17 +44,24 @@ fn convert(lua: &Lua, v: &JsValue, path: &str, depth: usize) -> ApiResult<Value>
             format!("tables nested deeper than {MAX_DEPTH} levels (a cyclic object?)"),
         ));
     }
+    let Some(entries) = Entries::of(kind, path, budget)? else {
+        return Ok(Value::Nil);
+    };
     let t = lua.create_table().map_err(lua_err)?;
-    for (k, item) in entries {
+    for i in 0..entries.len() {
+        let (k, item) = entries.get(i);
         let at = child_path(path, &k);
-        if matches!(
-            classify(&k, &at)?,
-            JsKind::Nil | JsKind::Array(_) | JsKind::Map(_) | JsKind::Object(_)
-        ) {
-            return Err(ApiError::conversion(&at, "a table key must be a scalar"));
-        }
-        let k = convert(lua, &k, &at, depth)?;
-        let item = convert(lua, &item, &at, depth + 1)?;
+        let k = match classify(&k, &at, budget)? {
+            JsKind::Nil => return Err(ApiError::conversion(&at, "a table key must be a scalar")),
+            JsKind::Bool(b) => Value::Boolean(b),
+            JsKind::Int(n) => Value::Integer(n),
+            JsKind::Float(x) => Value::Number(x),
+            JsKind::Bytes(b) => Value::String(lua.create_string(b).map_err(lua_err)?),
+            JsKind::Array(_) | JsKind::Map(_) | JsKind::Object(_) => {
+                return Err(ApiError::conversion(&at, "a table key must be a scalar"))
+            }
+        };
+        let item = convert(lua, &item, &at, depth + 1, budget)?;
         t.raw_set(k, item).map_err(lua_err)?;
     }
     Ok(Value::Table(t))

@@ -1,19 +1,15 @@
 //! JS values to store values: keys ([`key`]) and assignments ([`input`]).
 
-use js_sys::{Array, Object};
+use js_sys::{Array, Object, Reflect};
 use moonvault_engine::codec::{Key, Value};
 use moonvault_engine::table::MAX_INPUT_DEPTH;
 use moonvault_engine::Input;
 use wasm_bindgen::JsValue;
 
+use super::budget::Budget;
+pub use super::budget::INPUT_LIMIT;
 use super::js::{child_path, classify, JsKind};
 use crate::api::error::{ApiError, ApiResult};
-
-/// Most linear memory one converted value may take (its `Input` tree).
-/// Larger values are refused with advice, instead of exhausting the 2 MiB
-/// module: write them in parts (several `set`s, or a `batch`, which
-/// converts one operation at a time).
-pub const INPUT_LIMIT: usize = 256 * 1024;
 
 /// [`key`] for hot paths: `path` is built only if the conversion fails
 /// (the conversion is pure, so it is repeated then to name the place).
@@ -24,7 +20,11 @@ pub fn key_at(v: &JsValue, path: impl FnOnce() -> String) -> ApiResult<Key> {
 /// A JS value as a table key: strings, numbers (integral ones are integer
 /// keys, as in Lua), BigInts, booleans, Uint8Arrays (binary strings).
 pub fn key(v: &JsValue, path: &str) -> ApiResult<Key> {
-    match classify(v, path)? {
+    key_within(v, path, &mut Budget::key())
+}
+
+fn key_within(v: &JsValue, path: &str, budget: &mut Budget) -> ApiResult<Key> {
+    match classify(v, path, budget)? {
         JsKind::Bool(b) => Ok(Key::Bool(b)),
         JsKind::Int(n) => Ok(Key::Int(n)),
         JsKind::Float(x) => {
@@ -42,73 +42,71 @@ pub fn key(v: &JsValue, path: &str) -> ApiResult<Key> {
     }
 }
 
-struct Budget {
-    used: usize,
+/// A JS value as what an assignment writes (see the conversion table in
+/// [`super`]), within [`INPUT_LIMIT`] (`MemoryBudgetError` beyond it).
+pub fn input(v: &JsValue, path: &str) -> ApiResult<Input> {
+    input_at(v, path, 1, &mut Budget::input())
 }
 
-impl Budget {
-    fn take(&mut self, bytes: usize, path: &str) -> ApiResult<()> {
-        self.used += bytes;
-        if self.used > INPUT_LIMIT {
-            return Err(ApiError::conversion(
-                path,
-                format!(
-                    "the value is too large to write at once (over {} KiB in the module's \
-                     2 MiB memory); write it in parts: several set() calls on sub-paths, or \
-                     batch(), which converts one operation at a time",
-                    INPUT_LIMIT / 1024
-                ),
-            ));
+/// The `i`th pair of a JS array of `[key, value]` pairs (`Object.entries`,
+/// a Map's entries).
+fn pair(pairs: &Array, i: u32) -> (JsValue, JsValue) {
+    let p: Array = pairs.get(i).into();
+    (p.get(0), p.get(1))
+}
+
+/// The entries of a table-like JS value as a JS array of pairs, their
+/// number charged to `budget` before the module holds any of them (the
+/// pairs themselves stay on the JS heap).
+pub(crate) enum Entries {
+    /// An array: keys 1..=len, read by index.
+    Array(Array),
+    /// `[key, value]` pairs (a Map, a plain object).
+    Pairs(Array),
+}
+
+impl Entries {
+    pub(crate) fn of(kind: JsKind, path: &str, budget: &mut Budget) -> ApiResult<Option<Entries>> {
+        let entries = match kind {
+            JsKind::Array(a) => Entries::Array(a),
+            JsKind::Map(m) => {
+                budget.take_entries(m.size() as usize, path)?;
+                return Ok(Some(Entries::Pairs(Array::from(&m))));
+            }
+            JsKind::Object(o) => Entries::Pairs(Object::entries(&o)),
+            _ => return Ok(None),
+        };
+        budget.take_entries(entries.len() as usize, path)?;
+        Ok(Some(entries))
+    }
+
+    pub(crate) fn len(&self) -> u32 {
+        match self {
+            Entries::Array(a) | Entries::Pairs(a) => a.length(),
         }
-        Ok(())
+    }
+
+    /// Entry `i` (`i < len`): a getter that throws reads as `undefined`.
+    pub(crate) fn get(&self, i: u32) -> (JsValue, JsValue) {
+        match self {
+            Entries::Array(a) => (
+                JsValue::from_f64(f64::from(i) + 1.0),
+                Reflect::get_u32(a, i).unwrap_or(JsValue::UNDEFINED),
+            ),
+            Entries::Pairs(p) => pair(p, i),
+        }
     }
 }
 
-/// A JS value as what an assignment writes (see the conversion table in
-/// [`super`]).
-pub fn input(v: &JsValue, path: &str) -> ApiResult<Input> {
-    let mut budget = Budget { used: 0 };
-    input_at(v, path, 1, &mut budget)
-}
-
 fn input_at(v: &JsValue, path: &str, depth: usize, budget: &mut Budget) -> ApiResult<Input> {
-    const NODE: usize = std::mem::size_of::<(Key, Input)>();
-    budget.take(NODE, path)?;
-    let kind = classify(v, path)?;
-    let entries = match kind {
+    let kind = classify(v, path, budget)?;
+    let kind = match kind {
         JsKind::Nil => return Ok(Input::Nil),
         JsKind::Bool(b) => return Ok(Input::Value(Value::Bool(b))),
         JsKind::Int(n) => return Ok(Input::Value(Value::Int(n))),
         JsKind::Float(x) => return Ok(Input::Value(Value::Float(x))),
-        JsKind::Bytes(b) => {
-            budget.take(b.len(), path)?;
-            return Ok(Input::Value(Value::Str(b)));
-        }
-        JsKind::Array(a) => {
-            let mut out = Vec::with_capacity(a.length() as usize);
-            for (i, item) in a.iter().enumerate() {
-                let k = JsValue::from_f64((i + 1) as f64);
-                if item.is_null() || item.is_undefined() {
-                    continue;
-                }
-                out.push((k, item));
-            }
-            out
-        }
-        JsKind::Map(m) => Array::from(&m)
-            .iter()
-            .map(|pair| {
-                let pair = Array::from(&pair);
-                (pair.get(0), pair.get(1))
-            })
-            .collect(),
-        JsKind::Object(o) => Object::entries(&o)
-            .iter()
-            .map(|pair| {
-                let pair = Array::from(&pair);
-                (pair.get(0), pair.get(1))
-            })
-            .collect(),
+        JsKind::Bytes(b) => return Ok(Input::Value(Value::Str(b))),
+        table => table,
     };
     if depth >= MAX_INPUT_DEPTH {
         return Err(ApiError::conversion(
@@ -116,10 +114,18 @@ fn input_at(v: &JsValue, path: &str, depth: usize, budget: &mut Budget) -> ApiRe
             format!("tables nested deeper than {MAX_INPUT_DEPTH} levels (a cyclic object?)"),
         ));
     }
-    let mut table = Vec::with_capacity(entries.len());
-    for (k, item) in entries {
+    let Some(entries) = Entries::of(kind, path, budget)? else {
+        return Ok(Input::Nil);
+    };
+    // Charged above: the capacity is within the budget.
+    let mut table = Vec::with_capacity(entries.len() as usize);
+    for i in 0..entries.len() {
+        let (k, item) = entries.get(i);
+        if item.is_null() || item.is_undefined() {
+            continue;
+        }
         let at = child_path(path, &k);
-        let k = key(&k, &at)?;
+        let k = key_within(&k, &at, budget)?;
         let item = input_at(&item, &at, depth + 1, budget)?;
         if !item.is_nil() {
             table.push((k, item));
