@@ -36,11 +36,13 @@ pub use mlua;
 mod chunk;
 mod convert;
 mod debug_lib;
+pub mod limits;
 mod print;
 mod proxy;
 mod store_api;
 mod text_only;
 mod vault;
+pub use limits::{LimitKind, Limits, RunOptions};
 pub use vault::{
     PrintSink, Vault, VaultError, VaultOptions, DEFAULT_MEMORY_LIMIT, DEFAULT_SAVEPOINT_LOG_LIMIT,
 };

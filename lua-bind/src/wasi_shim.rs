@@ -74,6 +74,12 @@ pub fn set_clock(clock: fn() -> u64) {
     CLOCK.with(|c| c.set(Some(clock)));
 }
 
+/// The clock set with [`set_clock`], read now (nanoseconds); `None`
+/// before one is set. Chunk time limits use it (`limits.rs`).
+pub(crate) fn now_ns() -> Option<u64> {
+    CLOCK.with(Cell::get).map(|clock| clock())
+}
+
 // WASI errno values (wasi_snapshot_preview1).
 const SUCCESS: i32 = 0;
 const EBADF: i32 = 8;
