@@ -148,7 +148,10 @@ mod clock {
     impl std::ops::Add<Duration> for Instant {
         type Output = Instant;
         fn add(self, d: Duration) -> Instant {
-            Instant(self.0.saturating_add(d.as_nanos().min(u64::MAX as u128) as u64))
+            Instant(
+                self.0
+                    .saturating_add(d.as_nanos().min(u64::MAX as u128) as u64),
+            )
         }
     }
 
@@ -469,7 +472,9 @@ unsafe extern "C-unwind" fn xpcall(l: *mut ffi::lua_State) -> c_int {
 unsafe extern "C-unwind" fn guarded_handler(l: *mut ffi::lua_State) -> c_int {
     // SAFETY: as `arm_first_arg`; upvalue 1 is the script's handler.
     unsafe {
-        let tripped = meter_of(l).as_ref().is_some_and(|m| m.tripped.get().is_some());
+        let tripped = meter_of(l)
+            .as_ref()
+            .is_some_and(|m| m.tripped.get().is_some());
         if tripped {
             return ffi::lua_gettop(l);
         }

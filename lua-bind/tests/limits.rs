@@ -296,7 +296,10 @@ fn committed_work_before_the_stop_is_kept() {
         "Memory.kept = true store.commit() Memory.lost = true while true do end",
         budget(BUDGET),
     );
-    assert!(eval_bool(&v, "return Memory.kept == true and Memory.lost == nil"));
+    assert!(eval_bool(
+        &v,
+        "return Memory.kept == true and Memory.lost == nil"
+    ));
 }
 
 #[test]
