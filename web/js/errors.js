@@ -50,6 +50,19 @@ export class InvalidArgumentError extends MoonvaultError {}
 /** The module's 2 MiB memory budget cannot take this (another open store, a larger memoryLimit). */
 export class MemoryBudgetError extends MoonvaultError {}
 
+/**
+ * A chunk ran past a limit (`timeoutMs`, `maxInstructions`) or its
+ * `signal` was aborted; it was stopped and rolled back, and the store is
+ * usable. `limit` says which: 'timeout', 'instructions' or 'aborted'.
+ */
+export class LimitError extends MoonvaultError {
+  constructor(message, extra = {}) {
+    super(message, extra);
+    /** @type {'timeout' | 'instructions' | 'aborted'} */
+    this.limit = extra.limit ?? 'aborted';
+  }
+}
+
 const byKind = {
   lua: LuaError,
   conversion: ConversionError,
@@ -59,6 +72,7 @@ const byKind = {
   constraint: ConstraintError,
   invalid: InvalidArgumentError,
   memory: MemoryBudgetError,
+  limit: LimitError,
 };
 
 /** Called by the wasm module to build the error it throws. */

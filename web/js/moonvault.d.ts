@@ -58,11 +58,28 @@ export interface OpenOptions {
    * applied; `flush()` then acknowledges durability.
    */
   durableWrites?: boolean;
+  /** Default time limit of every chunk, in ms: past it the chunk stops with LimitError ('timeout'). */
+  timeoutMs?: number;
+  /** Default instruction budget of every chunk (Lua VM instructions): past it, LimitError ('instructions'). */
+  maxInstructions?: number;
 }
 
 /** Per-call override of `durableWrites`. */
 export interface WriteOptions {
   durable?: boolean;
+}
+
+/**
+ * Options of `compute` and `computeBatch` (per chunk). A chunk stopped by
+ * a limit or the signal rejects with LimitError and is rolled back.
+ */
+export interface ComputeOptions extends WriteOptions {
+  /** Time limit in ms (overrides the store's `timeoutMs`). */
+  timeoutMs?: number;
+  /** Instruction budget (overrides the store's `maxInstructions`). */
+  maxInstructions?: number;
+  /** Stops the chunk when aborted (checked with the limits); already aborted: rejects at once. */
+  signal?: AbortSignal;
 }
 
 export type QueryOperator =
@@ -170,6 +187,10 @@ export class ConstraintError extends MoonvaultError {}
 export class InvalidArgumentError extends MoonvaultError {}
 /** The 2 MiB module cannot take this (another open store, a larger memoryLimit). */
 export class MemoryBudgetError extends MoonvaultError {}
+/** A chunk ran past `timeoutMs`/`maxInstructions` or was aborted by its `signal`; it was rolled back. */
+export class LimitError extends MoonvaultError {
+  readonly limit: 'timeout' | 'instructions' | 'aborted';
+}
 
 /** Loads the wasm module (done by open/delete/import when needed). */
 export function initialize(module?: string | URL | Response | BufferSource | WebAssembly.Module): Promise<void>;
@@ -198,9 +219,9 @@ export class Moonvault {
   close(): Promise<void>;
 
   /** Runs `code` as one atomic chunk; its results (none: undefined, one: the value, more: an array). */
-  compute(code: string, options?: WriteOptions): Promise<LuaValue | LuaValue[]>;
-  /** Each chunk atomically, in order. */
-  computeBatch(codes: string[], options?: WriteOptions): Promise<ComputeResult[]>;
+  compute(code: string, options?: ComputeOptions): Promise<LuaValue | LuaValue[]>;
+  /** Each chunk atomically, in order (the options apply to each chunk). */
+  computeBatch(codes: string[], options?: ComputeOptions): Promise<ComputeResult[]>;
 
   get(path: Path): LuaValue;
   set(path: Path, value: LuaValue, options?: WriteOptions): Promise<void>;
