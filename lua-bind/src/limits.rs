@@ -2,17 +2,20 @@
 //! abort check (DESIGN.md section 7, "Limits on a chunk").
 //!
 //! A chunk that runs under a limit has Lua's count hook set on the threads
-//! it runs: [`hook`] fires every [`PERIOD`] VM instructions (fewer for a
+//! it runs: `hook` fires every [`PERIOD`] VM instructions (fewer for a
 //! small budget), adds them to the chunk's count, reads the clock and asks
 //! the abort check. Past a limit it *trips*: it raises an error, and from
 //! then on the hook fires before every instruction of every thread it
 //! meets and raises again, so a `pcall`, `xpcall`, `coroutine.resume` or
-//! message handler that catches the stop has one instruction left to run
-//! before the next raise: the stop reaches the embedder, whatever the
-//! chunk does. No hook is set when the chunk has no limit.
+//! `__close` that catches the stop has one instruction left to run before
+//! the next raise: the stop reaches the embedder, whatever the chunk does.
+//! Lua runs an `xpcall` message handler for an error raised in a hook with
+//! hooks off, so the binding's `xpcall` guards the handler (once tripped it
+//! is skipped), and the binding's coroutine functions raise at once once
+//! tripped. No hook is set when the chunk has no limit.
 //!
 //! Invariants:
-//! - The hook state ([`Meter`]) lives in the vault and outlives the VM;
+//! - The hook state (`Meter`) lives in the vault and outlives the VM;
 //!   the registry holds its address (a light userdata) so the hook, a raw
 //!   C function, can find it.
 //! - Coroutines created during a limited chunk inherit the hook (Lua 5.4's
