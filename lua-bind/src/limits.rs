@@ -185,7 +185,13 @@ pub(crate) struct Meter {
     tripped: Cell<Option<LimitKind>>,
     /// The main thread's hook before the chunk (a script's `debug.sethook`).
     saved: Cell<Option<SavedHook>>,
+    /// The VM's main thread (set by `install`), where chunks start.
+    main: Cell<Option<MainThread>>,
 }
+
+/// The main thread of the VM, valid as long as the VM.
+#[derive(Clone, Copy)]
+struct MainThread(*mut ffi::lua_State);
 
 /// Registry key of the meter's address (the address of this static).
 static METER_KEY: u8 = 0;
@@ -273,12 +279,11 @@ impl Meter {
         None
     }
 
-    /// Starts a limited chunk on the current thread of `lua` (the main
-    /// thread: chunks start from the embedder). `Ok(false)`: nothing to
-    /// limit, no hook set.
+    /// Starts a limited chunk on the main thread (chunks start from the
+    /// embedder, with no Lua code running). `Ok(false)`: nothing to limit,
+    /// no hook set.
     pub(crate) fn start(
         &self,
-        lua: &Lua,
         limits: Limits,
         abort: Option<Box<dyn Fn() -> bool>>,
     ) -> Result<bool, String> {
@@ -305,24 +310,20 @@ impl Meter {
         if abort_now(self) {
             self.tripped.set(Some(LimitKind::Aborted));
         }
-        let mut saved = None;
-        // SAFETY: runs a raw closure in mlua's protected call on the
-        // current thread: it reads and sets that thread's hook and pushes
-        // nothing.
-        let set = unsafe {
-            lua.exec_raw::<()>((), |l| {
-                saved = Some((
-                    ffi::lua_gethook(l),
-                    ffi::lua_gethookmask(l),
-                    ffi::lua_gethookcount(l),
-                ));
-                ffi::lua_sethook(l, Some(hook), ffi::LUA_MASKCOUNT, period);
-            })
+        let Some(MainThread(main)) = self.main.get() else {
+            self.finish();
+            return Err("the limits were not installed on this VM".into());
         };
-        self.saved.set(saved);
-        if let Err(e) = set {
-            self.finish(lua);
-            return Err(format!("setting the limit hook failed: {e}"));
+        // SAFETY: `main` is the live main thread of the vault's VM (the
+        // meter lives as long as the VM); reading and setting a thread's
+        // hook touches neither its stack nor raises.
+        unsafe {
+            self.saved.set(Some((
+                ffi::lua_gethook(main),
+                ffi::lua_gethookmask(main),
+                ffi::lua_gethookcount(main),
+            )));
+            ffi::lua_sethook(main, Some(hook), ffi::LUA_MASKCOUNT, period);
         }
         Ok(true)
     }
@@ -336,17 +337,16 @@ impl Meter {
     /// Ends the limited chunk: the main thread gets back the hook it had,
     /// other threads' hooks remove themselves when they next fire. Returns
     /// the limit that stopped the chunk, if one did.
-    pub(crate) fn finish(&self, lua: &Lua) -> Option<LimitKind> {
+    pub(crate) fn finish(&self) -> Option<LimitKind> {
         self.active.set(false);
         self.abort.set(None);
         let tripped = self.tripped.take();
-        let (func, mask, count) = self.saved.take().unwrap_or((None, 0, 0));
-        // SAFETY: as in `start`; restores the hook read there.
-        let _ = unsafe {
-            lua.exec_raw::<()>((), |l| {
-                ffi::lua_sethook(main_thread(l), func, mask, count);
-            })
-        };
+        if let (Some(MainThread(main)), Some((func, mask, count))) =
+            (self.main.get(), self.saved.take())
+        {
+            // SAFETY: as in `start`; restores the hook read there.
+            unsafe { ffi::lua_sethook(main, func, mask, count) };
+        }
         tripped
     }
 
@@ -528,14 +528,17 @@ unsafe extern "C-unwind" fn sethook(l: *mut ffi::lua_State) -> c_int {
 /// replacements are stored by the standard names.
 pub(crate) fn install(lua: &Lua, meter: &Meter) -> mlua::Result<()> {
     let address = meter as *const Meter as *mut c_void;
+    let mut main = None;
     // SAFETY: stores a light userdata in the registry under a key no one
-    // else uses; pushes nothing that stays.
+    // else uses and reads the main thread; pushes nothing that stays.
     unsafe {
         lua.exec_raw::<()>((), |l| {
             ffi::lua_pushlightuserdata(l, address);
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, meter_key());
+            main = Some(MainThread(main_thread(l)));
         })?;
     }
+    meter.main.set(main);
     let globals = lua.globals();
     if let Ok(original) = globals.raw_get::<Function>("xpcall") {
         globals.raw_set("xpcall", closure(lua, xpcall, original)?)?;

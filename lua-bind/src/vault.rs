@@ -399,7 +399,7 @@ impl Vault {
         let limits = run.limits.or(self.shared.options.limits);
         let limited = if depth == 0 {
             self.meter
-                .start(&self.lua, limits, run.abort)
+                .start(limits, run.abort)
                 .map_err(|e| VaultError::Engine(EngineError::InvalidArgument(e)))?
         } else {
             false
@@ -411,7 +411,7 @@ impl Vault {
         };
         self.shared.depth.set(depth);
         let tripped = if limited {
-            self.meter.finish(&self.lua)
+            self.meter.finish()
         } else {
             None
         };
