@@ -410,11 +410,7 @@ impl Vault {
             _ => f(&self.lua),
         };
         self.shared.depth.set(depth);
-        let tripped = if limited {
-            self.meter.finish()
-        } else {
-            None
-        };
+        let tripped = if limited { self.meter.finish() } else { None };
         if depth > 0 {
             return result.map_err(VaultError::from_lua);
         }
