@@ -273,6 +273,40 @@ test('export and import move a store, in the CLI format, streaming', async () =>
   assert.equal(r.badEmpty, 0, 'a failed import leaves nothing');
 });
 
+test('limits: a runaway chunk rejects with LimitError, rolls back, the store goes on', async () => {
+  const r = await inPage('limits', `
+    const out = {};
+    await db.compute('Memory.n = 1');
+    const start = performance.now();
+    try { await db.compute('Memory.n = 2 while true do end', { timeoutMs: 100 }); } catch (e) {
+      out.timeout = [e instanceof mv.LimitError, e instanceof mv.MoonvaultError, e.kind, e.limit];
+    }
+    out.took = performance.now() - start;
+    out.n = await db.compute('return Memory.n');
+    try { await db.compute('while true do end', { maxInstructions: 100000 }); } catch (e) { out.budget = e.limit; }
+    const controller = new AbortController();
+    controller.abort();
+    try { await db.compute('Memory.n = 3', { signal: controller.signal }); } catch (e) { out.aborted = e.limit; }
+    // Aborted from a JS callback while the chunk runs (the print sink).
+    const later = new AbortController();
+    const limited = await mv.Moonvault.open('limits-2', { timeoutMs: 5000, print: () => later.abort() });
+    try { await limited.compute('print("stop") while true do end', { signal: later.signal }); } catch (e) { out.fromPrint = e.limit; }
+    try { await limited.compute('while true do end', { timeoutMs: 50 }); } catch (e) { out.override = e.limit; }
+    out.batch = (await db.computeBatch(['while true do end', 'return Memory.n + 1'], { maxInstructions: 100000 }))
+      .map((x) => x.success ? x.result : x.error.limit);
+    await limited.close();
+    return out;
+  `);
+  assert.deepEqual(r.timeout, [true, true, 'limit', 'timeout']);
+  assert.ok(r.took >= 100 && r.took < 150, `stopped after ${r.took} ms`);
+  assert.equal(r.n, 1);
+  assert.equal(r.budget, 'instructions');
+  assert.equal(r.aborted, 'aborted');
+  assert.equal(r.fromPrint, 'aborted');
+  assert.equal(r.override, 'timeout');
+  assert.deepEqual(r.batch, ['instructions', 2]);
+});
+
 test('timing: compute + durable commit', async () => {
   const r = await inPage('timing', `
     await db.compute('Memory.n = 0');
