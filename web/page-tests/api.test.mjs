@@ -287,13 +287,16 @@ test('limits: a runaway chunk rejects with LimitError, rolls back, the store goe
     const controller = new AbortController();
     controller.abort();
     try { await db.compute('Memory.n = 3', { signal: controller.signal }); } catch (e) { out.aborted = e.limit; }
-    // Aborted from a JS callback while the chunk runs (the print sink).
+    out.batch = (await db.computeBatch(['while true do end', 'return Memory.n + 1'], { maxInstructions: 100000 }))
+      .map((x) => x.success ? x.result : x.error.limit);
+    // Aborted from a JS callback while the chunk runs (the print sink); a
+    // second store (the module's memory budget takes one at a time).
+    await db.close();
     const later = new AbortController();
+    await mv.Moonvault.delete('limits-2').catch(() => {});
     const limited = await mv.Moonvault.open('limits-2', { timeoutMs: 5000, print: () => later.abort() });
     try { await limited.compute('print("stop") while true do end', { signal: later.signal }); } catch (e) { out.fromPrint = e.limit; }
     try { await limited.compute('while true do end', { timeoutMs: 50 }); } catch (e) { out.override = e.limit; }
-    out.batch = (await db.computeBatch(['while true do end', 'return Memory.n + 1'], { maxInstructions: 100000 }))
-      .map((x) => x.success ? x.result : x.error.limit);
     await limited.close();
     return out;
   `);
