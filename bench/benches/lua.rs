@@ -1,7 +1,8 @@
 //! Lua binding benches: a hot external-table read next to the same read on
 //! a plain table (same VM, same run), plain-table library calls in a
 //! moonvault VM next to a stock mlua VM (the binding's dispatch toll), a
-//! set plus durable commit, and persisting plus restoring a typical
+//! set plus durable commit (each also `*_limited`: under a time limit and
+//! an instruction budget), and persisting plus restoring a typical
 //! closure. Records the Lua heap after
 //! loading 10K records through external tables, for the report.
 
@@ -9,10 +10,27 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use moonvault_bench::facts::{self, Fact};
 use moonvault_lua::function::{FunctionCodec, PersistSession, ProxyResolver, Trust};
 use moonvault_lua::mlua::{self, Lua, LuaOptions, StdLib};
-use moonvault_lua::{new_vm, Vault, VaultOptions};
+use moonvault_lua::{new_vm, Limits, RunOptions, Vault, VaultOptions};
 use tempfile::TempDir;
 
 const READS: usize = 1000;
+
+/// The limits of the `*_limited` variants: a time limit and a budget that
+/// never trip, so the hook runs (a count every 4,096 instructions, a clock
+/// read each time) without stopping anything. `None`: no limit, no hook.
+fn limits(limited: bool) -> RunOptions {
+    RunOptions {
+        limits: if limited {
+            Limits {
+                max_instructions: Some(u64::MAX),
+                timeout: Some(std::time::Duration::from_secs(3600)),
+            }
+        } else {
+            Limits::NONE
+        },
+        abort: None,
+    }
+}
 
 fn lua_get_hot(c: &mut Criterion) {
     let dir = TempDir::new().expect("tempdir");
@@ -25,7 +43,12 @@ fn lua_get_hot(c: &mut Criterion) {
         )
         .expect("setup");
     let mut g = c.benchmark_group("lua_get_hot");
-    for (id, table) in [("external", "Memory"), ("plain", "plain")] {
+    for (id, table, limited) in [
+        ("external", "Memory", false),
+        ("external_limited", "Memory", true),
+        ("plain", "plain", false),
+        ("plain_limited", "plain", true),
+    ] {
         let code = format!(
             "local u = {table}.users.u1; local s = 0
              for i = 1, {READS} do s = s + u.age end
@@ -33,7 +56,9 @@ fn lua_get_hot(c: &mut Criterion) {
         );
         g.bench_function(id, |b| {
             b.iter(|| {
-                let out = vault.exec(&code, "bench").expect("exec");
+                let out = vault
+                    .exec_with(&code, "bench", limits(limited))
+                    .expect("exec");
                 assert_eq!(
                     out.first().and_then(|v| v.as_i64()),
                     Some(31 * READS as i64)
@@ -84,13 +109,19 @@ fn lua_set_commit(c: &mut Criterion) {
     vault.exec("Memory.counter = 0", "setup").expect("setup");
     let mut g = c.benchmark_group("lua_set_commit");
     g.sample_size(30);
-    g.bench_function("moonvault", |b| {
-        b.iter(|| {
-            vault
-                .exec("Memory.counter = Memory.counter + 1", "bench")
-                .expect("exec")
-        })
-    });
+    for (id, limited) in [("moonvault", false), ("moonvault_limited", true)] {
+        g.bench_function(id, |b| {
+            b.iter(|| {
+                vault
+                    .exec_with(
+                        "Memory.counter = Memory.counter + 1",
+                        "bench",
+                        limits(limited),
+                    )
+                    .expect("exec")
+            })
+        });
+    }
     g.finish();
 }
 

@@ -16,6 +16,7 @@ mod check;
 mod demo;
 mod dump;
 mod open;
+mod pretty;
 mod progress;
 mod repl;
 mod run;
@@ -47,6 +48,30 @@ struct DbArg {
     db: PathBuf,
 }
 
+/// Limits on a chunk: past one it stops with an error and rolls back.
+#[derive(Args, Debug, Clone, Copy)]
+struct LimitArgs {
+    /// Stop a chunk that runs longer than this (`500ms`, `2s`, `1m`); it
+    /// rolls back to its last `store.commit()`. Checked every 4,096 Lua
+    /// instructions, so a long call into C (a huge `string.rep`) is not
+    /// cut short.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// Stop a chunk after N Lua VM instructions (counted in all its
+    /// coroutines, to within 4,096); it rolls back like on --timeout.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_instructions: Option<u64>,
+}
+
+impl LimitArgs {
+    fn limits(self) -> moonvault_lua::Limits {
+        moonvault_lua::Limits {
+            max_instructions: self.max_instructions,
+            timeout: self.timeout,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a Lua script against the store (created if missing); changes
@@ -62,6 +87,8 @@ enum Command {
         /// `require` are text-only), refuse stored metatables holding code.
         #[arg(long)]
         untrusted: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// The script.
         script: PathBuf,
         /// Arguments for the script, after `--` (`arg[1]`, `arg[2]`, ...).
@@ -78,6 +105,9 @@ enum Command {
         /// Never load a binary chunk (see `run --untrusted`).
         #[arg(long)]
         untrusted: bool,
+        /// Limits on each entered chunk (see `run --help`).
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Verify every page checksum, tree invariant and index entry; exit 1
     /// on any problem.
@@ -170,6 +200,7 @@ fn dispatch(command: Command) -> CliResult<()> {
             db,
             memory_limit,
             untrusted,
+            limits,
             script,
             args,
         } => {
@@ -177,6 +208,7 @@ fn dispatch(command: Command) -> CliResult<()> {
             let vm = run::VmArgs {
                 memory_limit,
                 untrusted,
+                limits: limits.limits(),
             };
             run::run(&db.db, vm, &script, args)
         }
@@ -184,11 +216,13 @@ fn dispatch(command: Command) -> CliResult<()> {
             db,
             memory_limit,
             untrusted,
+            limits,
         } => {
             drop(out);
             let vm = run::VmArgs {
                 memory_limit,
                 untrusted,
+                limits: limits.limits(),
             };
             repl::run(&db.db, vm)
         }

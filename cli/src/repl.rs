@@ -1,7 +1,8 @@
 //! `moonvault repl`: an interactive prompt on a store.
 //!
 //! As in `lua`'s own REPL, a line is first tried as an expression
-//! (`return <line>`) and its values are printed; otherwise it runs as a
+//! (`return <line>`) and its values are printed readably (tables, external
+//! ones too, as their bounded contents: `pretty.rs`); otherwise it runs as a
 //! statement, and an incomplete statement (an unfinished `function`, an
 //! open string) asks for more lines. Each entered chunk is atomic: it
 //! commits when it finishes and rolls back on an error, which is printed
@@ -13,7 +14,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use moonvault_lua::{mlua, Vault};
+use moonvault_lua::{mlua, Vault, VaultError};
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
@@ -63,15 +64,17 @@ fn parse(lua: &mlua::Lua, text: &str) -> Parsed {
     }
 }
 
-/// Print returned values with Lua's own `print` (so they interleave with
-/// the chunk's output), then flush Lua's stdout.
-fn show(vault: &Vault, values: Vec<mlua::Value>) -> mlua::Result<()> {
+/// Print returned values readably (`pretty.rs`), after the chunk's own
+/// output. Reading external tables is a chunk of its own (read-only, under
+/// the same limits).
+fn show(vault: &Vault, values: Vec<mlua::Value>) -> Result<(), VaultError> {
     let lua = vault.lua();
+    flush_lua_stdout(lua).map_err(VaultError::from_lua)?;
     if !values.is_empty() {
-        let print: mlua::Function = lua.globals().get("print")?;
-        print.call::<()>(mlua::MultiValue::from_iter(values))?;
+        let text = vault.atomic(|lua| crate::pretty::show(lua, &values))?;
+        println!("{text}");
     }
-    flush_lua_stdout(lua)
+    Ok(())
 }
 
 fn flush_lua_stdout(lua: &mlua::Lua) -> mlua::Result<()> {
@@ -127,7 +130,7 @@ pub fn run(dir: &Path, vm: VmArgs) -> CliResult<()> {
         match vault.exec(code.as_bytes(), "=stdin") {
             Ok(values) => {
                 if let Err(e) = show(&vault, values) {
-                    eprintln!("{e}");
+                    eprintln!("{}", vault_error(&e));
                 }
             }
             Err(e) => {

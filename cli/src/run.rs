@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use moonvault_lua::{Vault, VaultError, VaultOptions, DEFAULT_MEMORY_LIMIT};
+use moonvault_lua::{Limits, Vault, VaultError, VaultOptions, DEFAULT_MEMORY_LIMIT};
 
 use crate::open::{CliError, CliResult};
 
@@ -20,6 +20,8 @@ pub struct VmArgs {
     pub memory_limit: Option<usize>,
     /// `--untrusted`.
     pub untrusted: bool,
+    /// `--timeout`, `--max-instructions`: limits on each chunk.
+    pub limits: Limits,
 }
 
 /// Open (creating if missing) the store in `dir` as a vault.
@@ -27,6 +29,7 @@ pub fn open_vault(dir: &Path, vm: VmArgs) -> CliResult<Vault> {
     let options = VaultOptions {
         memory_limit: vm.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT),
         untrusted: vm.untrusted,
+        limits: vm.limits,
         ..VaultOptions::default()
     };
     let vault = Vault::open_path(dir, options).map_err(|e| vault_error(&e))?;
@@ -38,7 +41,9 @@ pub fn open_vault(dir: &Path, vm: VmArgs) -> CliResult<Vault> {
 pub fn vault_error(e: &VaultError) -> CliError {
     match e.traceback() {
         Some(tb) => CliError::Lua(format!("{e}\n{tb}")),
-        None if matches!(e, VaultError::Lua { .. }) => CliError::Lua(e.to_string()),
+        None if matches!(e, VaultError::Lua { .. } | VaultError::Limit { .. }) => {
+            CliError::Lua(e.to_string())
+        }
         None => CliError::Usage(e.to_string()),
     }
 }

@@ -36,12 +36,14 @@ pub use mlua;
 mod chunk;
 mod convert;
 mod debug_lib;
+pub mod limits;
 mod plain_libs;
 mod print;
 mod proxy;
 mod store_api;
 mod text_only;
 mod vault;
+pub use limits::{LimitKind, Limits, RunOptions};
 pub use vault::{
     PrintSink, Progress, ProgressPhase, ProgressSink, Vault, VaultError, VaultOptions,
     DEFAULT_MEMORY_LIMIT, DEFAULT_SAVEPOINT_LOG_LIMIT,

@@ -24,6 +24,7 @@ use moonvault_pager::store::BlobStore;
 use crate::chunk::TxState;
 use crate::convert::{strip_traceback, Failure, Resolver};
 use crate::function::{FunctionCodec, Trust};
+use crate::limits::{LimitKind, Limits, Meter, RunOptions};
 use crate::proxy::cache::ReadCache;
 use crate::proxy::Proxies;
 
@@ -58,6 +59,10 @@ pub struct VaultOptions {
     /// savepoint (`store.transaction`, `store.batch`, a failed
     /// assignment). A transaction past it can only be rolled back whole.
     pub savepoint_log_limit: usize,
+    /// Default limits of every chunk (an instruction budget, a time
+    /// limit); a call can override them ([`Vault::exec_with`]). None by
+    /// default: an unlimited chunk runs without any hook.
+    pub limits: Limits,
 }
 
 impl Default for VaultOptions {
@@ -68,6 +73,7 @@ impl Default for VaultOptions {
             durability: Durability::Immediate,
             engine: Options::default(),
             savepoint_log_limit: DEFAULT_SAVEPOINT_LOG_LIMIT,
+            limits: Limits::NONE,
         }
     }
 }
@@ -94,6 +100,33 @@ pub enum VaultError {
     /// Setting up the VM failed.
     #[error("setting up the Lua VM failed: {0}")]
     Setup(mlua::Error),
+    /// The chunk ran past a limit (or was aborted) and was stopped; it was
+    /// rolled back like any uncaught error, and the vault stays usable.
+    #[error("{}", limit_message(*kind, limits))]
+    Limit {
+        /// Which limit stopped it.
+        kind: LimitKind,
+        /// The limits it ran under.
+        limits: Limits,
+    },
+}
+
+fn limit_message(kind: LimitKind, limits: &Limits) -> String {
+    let what = match kind {
+        LimitKind::Timeout => format!(
+            "the chunk ran longer than its time limit ({} ms)",
+            limits.timeout.map_or(0, |t| t.as_millis())
+        ),
+        LimitKind::Instructions => format!(
+            "the chunk ran past its instruction budget ({} instructions)",
+            limits.max_instructions.unwrap_or(0)
+        ),
+        LimitKind::Aborted => "the chunk was aborted by its caller".to_string(),
+    };
+    format!(
+        "{what} and was stopped; its changes since the last store.commit() were rolled back \
+         (raise the limit, or make the script do less per chunk)"
+    )
 }
 
 impl VaultError {
@@ -245,6 +278,9 @@ impl Shared {
 pub struct Vault {
     lua: Lua,
     shared: Rc<Shared>,
+    /// Declared after `lua`: the VM (whose registry holds its address)
+    /// is closed before it is freed.
+    meter: Box<Meter>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -290,6 +326,8 @@ impl Vault {
         } else {
             crate::debug_lib::install(&lua, crate::debug_lib::TRUSTED)?;
         }
+        let meter = Box::<Meter>::default();
+        crate::limits::install(&lua, &meter)?;
         let globals = lua.globals();
         let proxies = Proxies::new(&lua)?;
         let read_cache = ReadCache::new(&proxies.metatable);
@@ -324,7 +362,7 @@ impl Vault {
         let codec = FunctionCodec::new(&lua, trust)?;
         let _ = shared.codec.set(codec);
         globals.set("arg", lua.create_table()?)?;
-        Ok(Vault { lua, shared })
+        Ok(Vault { lua, shared, meter })
     }
 
     /// Run a chunk atomically and return its results.
@@ -340,7 +378,22 @@ impl Vault {
     /// On success the chunk's changes are committed (durable as
     /// [`VaultOptions::durability`] says); on an error nothing since the
     /// last `store.commit()` is kept, and the VM stays usable.
+    ///
+    /// The chunk runs under the vault's default limits
+    /// ([`VaultOptions::limits`]); past one it fails with
+    /// [`VaultError::Limit`].
     pub fn exec(&self, code: impl AsRef<[u8]>, chunk_name: &str) -> Result<Vec<Value>, VaultError> {
+        self.exec_with(code, chunk_name, RunOptions::default())
+    }
+
+    /// [`Vault::exec`] with per-call limits (each overrides the vault's
+    /// default) and an abort check (see [`RunOptions`]).
+    pub fn exec_with(
+        &self,
+        code: impl AsRef<[u8]>,
+        chunk_name: &str,
+        run: RunOptions,
+    ) -> Result<Vec<Value>, VaultError> {
         let name = if chunk_name.starts_with('@') || chunk_name.starts_with('=') {
             chunk_name.to_string()
         } else {
@@ -348,7 +401,7 @@ impl Vault {
         };
         let args = self.shared.args.borrow().clone();
         let text_only = self.shared.options.untrusted;
-        self.atomic(|lua| {
+        self.atomic_with(run, |lua| {
             let mut chunk = lua.load(code.as_ref()).set_name(name);
             if text_only {
                 chunk = chunk.set_mode(mlua::chunk::ChunkMode::Text);
@@ -365,15 +418,43 @@ impl Vault {
 
     /// Run `f` as one atomic chunk (what [`Vault::exec`] does around a
     /// loaded chunk): for embedders that call Lua functions themselves.
-    /// Nested calls join the outer chunk.
+    /// Nested calls join the outer chunk (and run under its limits).
     pub fn atomic<R>(&self, f: impl FnOnce(&Lua) -> mlua::Result<R>) -> Result<R, VaultError> {
+        self.atomic_with(RunOptions::default(), f)
+    }
+
+    /// [`Vault::atomic`] with per-call limits and an abort check (see
+    /// [`Vault::exec_with`]). A chunk stopped by a limit fails with
+    /// [`VaultError::Limit`], whatever `f` returned; an abort check that
+    /// answers yes before the start runs nothing.
+    pub fn atomic_with<R>(
+        &self,
+        run: RunOptions,
+        f: impl FnOnce(&Lua) -> mlua::Result<R>,
+    ) -> Result<R, VaultError> {
         let depth = self.shared.depth.get();
+        let limits = run.limits.or(self.shared.options.limits);
+        let limited = if depth == 0 {
+            self.meter
+                .start(limits, run.abort)
+                .map_err(|e| VaultError::Engine(EngineError::InvalidArgument(e)))?
+        } else {
+            false
+        };
         self.shared.depth.set(depth + 1);
-        let result = f(&self.lua);
+        let result = match self.meter.tripped() {
+            Some(_) if limited => Err(mlua::Error::runtime("aborted before it started")),
+            _ => f(&self.lua),
+        };
         self.shared.depth.set(depth);
+        let tripped = if limited { self.meter.finish() } else { None };
         if depth > 0 {
             return result.map_err(VaultError::from_lua);
         }
+        let result = match tripped {
+            Some(kind) => Err(VaultError::Limit { kind, limits }),
+            None => result.map_err(VaultError::from_lua),
+        };
         let Ok(mut tx) = self.shared.tx.try_borrow_mut() else {
             return Err(VaultError::Engine(EngineError::InvalidArgument(
                 "the vault is busy (a chunk was started from inside a store operation)".into(),
@@ -391,7 +472,7 @@ impl Vault {
                 tx.rollback();
                 drop(tx);
                 let _ = self.shared.sync();
-                Err(VaultError::from_lua(e))
+                Err(e)
             }
         }
     }

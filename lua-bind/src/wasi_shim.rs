@@ -97,6 +97,12 @@ pub fn monotonic_ns() -> Option<u64> {
         .map(|clock| clock())
 }
 
+/// The clock chunk time limits read (`limits.rs`): the monotonic clock
+/// (see [`monotonic_ns`]), nanoseconds; `None` before one is set.
+pub(crate) fn now_ns() -> Option<u64> {
+    monotonic_ns()
+}
+
 // WASI errno values (wasi_snapshot_preview1).
 const SUCCESS: i32 = 0;
 const EBADF: i32 = 8;

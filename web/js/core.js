@@ -161,10 +161,10 @@ export class Moonvault {
   close() { return this.#raw.close(); }
 
   /** Runs `code` as one atomic Lua chunk; resolves to its results (see the conversion rules). */
-  async compute(code, options) { return this.#ack(this.#raw.compute(code), options); }
+  async compute(code, options) { return this.#ack(this.#raw.compute(code, options), options); }
 
   /** Runs each chunk atomically; one {success, result} or {success, error} per chunk. */
-  async computeBatch(codes, options) { return this.#ack(this.#raw.computeBatch(codes), options); }
+  async computeBatch(codes, options) { return this.#ack(this.#raw.computeBatch(codes, options), options); }
 
   /** The value at `path`, converted to JS; undefined when absent. */
   get(path) { return this.#raw.get(path); }

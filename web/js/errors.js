@@ -6,6 +6,7 @@
 export class MoonvaultError extends Error {
   constructor(message, extra = {}) {
     super(message);
+    this.name = new.target.name;
     /** @type {string} */
     this.kind = extra.kind ?? 'moonvault';
   }
@@ -50,15 +51,15 @@ export class InvalidArgumentError extends MoonvaultError {}
 export class MemoryBudgetError extends MoonvaultError {}
 
 /**
- * A chunk stopped by a limit: `limit` is 'timeout' (timeoutMs),
- * 'instructions' (maxInstructions) or 'aborted' (its AbortSignal). The
- * chunk was rolled back; the store stays usable.
+ * A chunk ran past a limit (`timeoutMs`, `maxInstructions`) or its
+ * `signal` was aborted; it was stopped and rolled back, and the store is
+ * usable. `limit` says which: 'timeout', 'instructions' or 'aborted'.
  */
 export class LimitError extends MoonvaultError {
   constructor(message, extra = {}) {
     super(message, extra);
-    /** @type {'timeout' | 'instructions' | 'aborted' | null} */
-    this.limit = extra.limit ?? null;
+    /** @type {'timeout' | 'instructions' | 'aborted'} */
+    this.limit = extra.limit ?? 'aborted';
   }
 }
 
@@ -73,23 +74,6 @@ const byKind = {
   memory: MemoryBudgetError,
   limit: LimitError,
 };
-
-// Each class's `name`, written out: a minifier renames classes, and
-// `e.name` must stay 'LuaError' in a production build.
-for (const [Class, name] of [
-  [MoonvaultError, 'MoonvaultError'],
-  [LuaError, 'LuaError'],
-  [ConversionError, 'ConversionError'],
-  [LockedError, 'LockedError'],
-  [QuotaExceededError, 'QuotaExceededError'],
-  [StoreError, 'StoreError'],
-  [ConstraintError, 'ConstraintError'],
-  [InvalidArgumentError, 'InvalidArgumentError'],
-  [MemoryBudgetError, 'MemoryBudgetError'],
-  [LimitError, 'LimitError'],
-]) {
-  Object.defineProperty(Class.prototype, 'name', { value: name, writable: true, configurable: true });
-}
 
 /** Called by the wasm module to build the error it throws. */
 export function makeError(kind, message, extra) {

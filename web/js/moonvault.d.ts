@@ -58,6 +58,10 @@ export interface OpenOptions {
    * applied; `flush()` then acknowledges durability.
    */
   durableWrites?: boolean;
+  /** Default time limit of every chunk, in ms: past it the chunk stops with LimitError ('timeout'). */
+  timeoutMs?: number;
+  /** Default instruction budget of every chunk (Lua VM instructions): past it, LimitError ('instructions'). */
+  maxInstructions?: number;
   /**
    * Run the store in a dedicated Worker (Worker mode): the same API, every
    * method returning a promise (a RemoteMoonvault); Lua never runs on the
@@ -81,12 +85,30 @@ export interface ProgressOptions {
 
 /** compute's options: durability, and an AbortSignal that stops the chunk (LimitError, limit 'aborted'). */
 export interface ComputeOptions extends WriteOptions {
+  /** This chunk's time limit in ms (overrides the store's `timeoutMs`). */
+  timeoutMs?: number;
+  /** This chunk's instruction budget (overrides the store's `maxInstructions`). */
+  maxInstructions?: number;
+  /** Stops the chunk when aborted (LimitError, limit 'aborted'); already aborted: nothing runs. */
   signal?: AbortSignal;
 }
 
 /** Per-call override of `durableWrites`. */
 export interface WriteOptions {
   durable?: boolean;
+}
+
+/**
+ * Options of `compute` and `computeBatch` (per chunk). A chunk stopped by
+ * a limit or the signal rejects with LimitError and is rolled back.
+ */
+export interface ComputeOptions extends WriteOptions {
+  /** Time limit in ms (overrides the store's `timeoutMs`). */
+  timeoutMs?: number;
+  /** Instruction budget (overrides the store's `maxInstructions`). */
+  maxInstructions?: number;
+  /** Stops the chunk when aborted (checked with the limits); already aborted: rejects at once. */
+  signal?: AbortSignal;
 }
 
 export type QueryOperator =
@@ -194,9 +216,9 @@ export class ConstraintError extends MoonvaultError {}
 export class InvalidArgumentError extends MoonvaultError {}
 /** The 2 MiB module cannot take this (another open store, a larger memoryLimit). */
 export class MemoryBudgetError extends MoonvaultError {}
-/** A chunk stopped by a limit or its AbortSignal; it was rolled back and the store stays usable. */
+/** A chunk ran past `timeoutMs`/`maxInstructions` or was aborted by its `signal`; it was rolled back. */
 export class LimitError extends MoonvaultError {
-  readonly limit: 'timeout' | 'instructions' | 'aborted' | null;
+  readonly limit: 'timeout' | 'instructions' | 'aborted';
 }
 
 /** Options of `Moonvault.import`. */
@@ -243,8 +265,8 @@ export class Moonvault {
 
   /** Runs `code` as one atomic chunk; its results (none: undefined, one: the value, more: an array). */
   compute(code: string, options?: ComputeOptions): Promise<LuaValue | LuaValue[]>;
-  /** Each chunk atomically, in order. */
-  computeBatch(codes: string[], options?: WriteOptions): Promise<ComputeResult[]>;
+  /** Each chunk atomically, in order (the options apply to each chunk). */
+  computeBatch(codes: string[], options?: ComputeOptions): Promise<ComputeResult[]>;
 
   get(path: Path): LuaValue;
   set(path: Path, value: LuaValue, options?: WriteOptions): Promise<void>;

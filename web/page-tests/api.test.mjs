@@ -241,7 +241,6 @@ for (const mode of ['page', 'worker']) {
     assert.ok(r.check.entries > 0);
   });
 
-<<<<<<< HEAD
   test(named('export and import move a store, in the CLI format, streaming'), async () => {
     const r = await inPage('export-src', `
       await db.compute(\`Memory.users = {} for i = 1, 3000 do Memory.users[i] = {name = "n" .. i, i = i} end
@@ -253,10 +252,14 @@ for (const mode of ['page', 'worker']) {
       const users = JSON.stringify(await db.get('users'));
       // The budget holds one store at the default memoryLimit plus an import.
       await mv.Moonvault.delete('export-copy', opts).catch(() => {});
-      const n = await mv.Moonvault.import('export-copy', new Blob([bytes]), opts);
+      // Memory.f is bytecode (compiled in a trusted store): the import
+      // needs the explicit choice, and without it imports nothing.
+      const refused = await mv.Moonvault.import('export-copy', bytes, opts).then(() => null, (e) => [e.name, e.message]);
+      const n = await mv.Moonvault.import('export-copy', new Blob([bytes]), { ...opts, trust: true });
       await db.close();
       const copy = await mv.Moonvault.open('export-copy', opts);
       const out = {
+        refused,
         magic: new TextDecoder().decode(bytes.slice(0, 8)),
         size: bytes.length, chunks: chunks.length, n,
         same: JSON.stringify(await copy.get('users')) === users,
@@ -267,12 +270,14 @@ for (const mode of ['page', 'worker']) {
       try { await mv.Moonvault.import('export-copy', bytes, opts); } catch (e) { out.notEmpty = [e.name, e.message]; }
       const damaged = bytes.slice(); damaged[damaged.length - 20] ^= 1;
       await mv.Moonvault.delete('export-bad', opts).catch(() => {});
-      try { await mv.Moonvault.import('export-bad', damaged, opts); } catch (e) { out.damaged = [e.name, e.message]; }
+      try { await mv.Moonvault.import('export-bad', damaged, { ...opts, trust: true }); } catch (e) { out.damaged = [e.name, e.message]; }
       const again = await mv.Moonvault.open('export-bad', opts);
       out.badEmpty = (await again.stats()).records;
       await again.close();
       return out;
     `, opts);
+    assert.equal(r.refused[0], 'InvalidArgumentError', JSON.stringify(r.refused));
+    assert.match(r.refused[1], /Memory\.f: it is a function stored as Lua bytecode.*nothing was imported/s);
     assert.equal(r.magic, 'MVEXPORT');
     assert.ok(r.chunks >= 2, `streamed in ${r.chunks} chunks`);
     assert.ok(r.n > 3000);
@@ -283,55 +288,6 @@ for (const mode of ['page', 'worker']) {
     assert.match(r.damaged[1], /checksum|corrupted/);
     assert.equal(r.badEmpty, 0, 'a failed import leaves nothing');
   });
-=======
-test('export and import move a store, in the CLI format, streaming', async () => {
-  const r = await inPage('export-src', `
-    await db.compute(\`Memory.users = {} for i = 1, 3000 do Memory.users[i] = {name = "n" .. i, i = i} end
-      Memory.f = function(x) return x * 3 end\`);
-    await db.createIndex('users', 'i');
-    const bytes = await db.export();
-    const chunks = [];
-    await db.export({ onChunk: (c) => chunks.push(c.length) });
-    const users = JSON.stringify(db.get('users'));
-    // The budget holds one store at the default memoryLimit plus an import.
-    await mv.Moonvault.delete('export-copy').catch(() => {});
-    // Memory.f is bytecode (compiled in a trusted store): the import
-    // needs the explicit choice, and without it imports nothing.
-    const refused = await mv.Moonvault.import('export-copy', bytes).then(() => null, (e) => [e.name, e.message]);
-    const n = await mv.Moonvault.import('export-copy', new Blob([bytes]), { trust: true });
-    await db.close();
-    const copy = await mv.Moonvault.open('export-copy');
-    const out = {
-      refused,
-      magic: new TextDecoder().decode(bytes.slice(0, 8)),
-      size: bytes.length, chunks: chunks.length, n,
-      same: JSON.stringify(copy.get('users')) === users,
-      f: await copy.compute('return Memory.f(14)'),
-      indexed: copy.query('users', { where: [['i', '=', 2999]] }).length,
-    };
-    await copy.close();
-    try { await mv.Moonvault.import('export-copy', bytes); } catch (e) { out.notEmpty = [e.name, e.message]; }
-    const damaged = bytes.slice(); damaged[damaged.length - 20] ^= 1;
-    await mv.Moonvault.delete('export-bad').catch(() => {});
-    try { await mv.Moonvault.import('export-bad', damaged, { trust: true }); } catch (e) { out.damaged = [e.name, e.message]; }
-    const again = await mv.Moonvault.open('export-bad');
-    out.badEmpty = again.stats().records;
-    await again.close();
-    return out;
-  `);
-  assert.equal(r.refused[0], 'InvalidArgumentError', JSON.stringify(r.refused));
-  assert.match(r.refused[1], /Memory\.f: it is a function stored as Lua bytecode.*nothing was imported/s);
-  assert.equal(r.magic, 'MVEXPORT');
-  assert.ok(r.chunks >= 2, `streamed in ${r.chunks} chunks`);
-  assert.ok(r.n > 3000);
-  assert.equal(r.same, true);
-  assert.equal(r.f, 42);
-  assert.equal(r.indexed, 1);
-  assert.match(r.notEmpty[1], /empty store/);
-  assert.match(r.damaged[1], /checksum|corrupted/);
-  assert.equal(r.badEmpty, 0, 'a failed import leaves nothing');
-});
->>>>>>> harden-web
 
   test(named('timing: compute + durable commit'), async () => {
     const r = await inPage('timing', `
@@ -351,5 +307,42 @@ test('export and import move a store, in the CLI format, streaming', async () =>
     `, opts);
     assert.equal(r.n, 200);
     console.log(`# timing (${mode}): compute (small commit, not awaited durable) ${r.applied.toFixed(3)} ms; compute + durable commit ${r.durable.toFixed(3)} ms; 1000 records in one durable compute ${r.thousand.toFixed(1)} ms`);
+  });
+
+  test(named('limits: a runaway chunk rejects with LimitError, rolls back, the store goes on'), async () => {
+    const r = await inPage('limits', `
+      const out = {};
+      await db.compute('Memory.n = 1');
+      const start = performance.now();
+      try { await db.compute('Memory.n = 2 while true do end', { timeoutMs: 100 }); } catch (e) {
+        out.timeout = [e instanceof mv.LimitError, e instanceof mv.MoonvaultError, e.kind, e.limit];
+      }
+      out.took = performance.now() - start;
+      out.n = await db.compute('return Memory.n');
+      try { await db.compute('while true do end', { maxInstructions: 100000 }); } catch (e) { out.budget = e.limit; }
+      const controller = new AbortController();
+      controller.abort();
+      try { await db.compute('Memory.n = 3', { signal: controller.signal }); } catch (e) { out.aborted = e.limit; }
+      out.batch = (await db.computeBatch(['while true do end', 'return Memory.n + 1'], { maxInstructions: 100000 }))
+        .map((x) => x.success ? x.result : x.error.limit);
+      // Aborted from a JS callback while the chunk runs (the print sink); a
+      // second store (the module's memory budget takes one at a time).
+      await db.close();
+      const later = new AbortController();
+      await mv.Moonvault.delete('limits-2', opts).catch(() => {});
+      const limited = await mv.Moonvault.open('limits-2', { ...opts, timeoutMs: 5000, print: () => later.abort() });
+      try { await limited.compute('print("stop") while true do end', { signal: later.signal }); } catch (e) { out.fromPrint = e.limit; }
+      try { await limited.compute('while true do end', { timeoutMs: 50 }); } catch (e) { out.override = e.limit; }
+      await limited.close();
+      return out;
+    `, opts);
+    assert.deepEqual(r.timeout, [true, true, 'limit', 'timeout']);
+    assert.ok(r.took >= 100 && r.took < 150, `stopped after ${r.took} ms`);
+    assert.equal(r.n, 1);
+    assert.equal(r.budget, 'instructions');
+    assert.equal(r.aborted, 'aborted');
+    assert.equal(r.fromPrint, 'aborted');
+    assert.equal(r.override, 'timeout');
+    assert.deepEqual(r.batch, ['instructions', 2]);
   });
 }

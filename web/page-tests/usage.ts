@@ -36,6 +36,18 @@ export async function usage(): Promise<void> {
   } catch (e) {
     if (e instanceof QuotaExceededError || e instanceof ConversionError) console.log(e.kind);
   }
+  const limited = await Moonvault.open('limited', { timeoutMs: 500, maxInstructions: 1e8 });
+  const controller = new AbortController();
+  try {
+    await limited.compute('while true do end', { timeoutMs: 100, maxInstructions: 1e7, signal: controller.signal });
+  } catch (e) {
+    if (e instanceof LimitError) {
+      const which: 'timeout' | 'instructions' | 'aborted' = e.limit;
+      console.log(which);
+    }
+  }
+  await limited.computeBatch(['return 1'], { signal: controller.signal, durable: false });
+  await limited.close();
   await db.migrate(2, ['Memory.v1 = true', 'Memory.v2 = true']);
   console.log(r, old, k, s.compressionRatio, n, trusted, db.check().entries, await evalLua('return 1'));
   await db.close();

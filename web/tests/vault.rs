@@ -121,7 +121,7 @@ fn kind(e: &JsValue) -> String {
 }
 
 fn compute(v: &RawVault, code: &str) -> JsValue {
-    v.compute(code)
+    v.compute(code, JsValue::UNDEFINED)
         .unwrap_or_else(|e| panic!("{code}: {}", message(&e)))
 }
 
@@ -139,7 +139,10 @@ async fn chunks_are_atomic_and_functions_survive_a_reopen() {
 
     // An error rolls the whole chunk back; the VM stays usable.
     let e = v
-        .compute("Memory.users.carol = {age = 5} error('no carol')")
+        .compute(
+            "Memory.users.carol = {age = 5} error('no carol')",
+            JsValue::UNDEFINED,
+        )
         .expect_err("chunk must fail");
     assert_eq!(kind(&e), "lua");
     assert!(message(&e).contains("no carol"), "{}", message(&e));
@@ -167,7 +170,7 @@ async fn chunks_are_atomic_and_functions_survive_a_reopen() {
     assert_eq!(number(&v, "return Memory.addFunc(5, 3)"), 8.0);
     JsFuture::from(v.flush()).await.unwrap();
     close(&v).await;
-    assert!(v.compute("return 1").is_err(), "closed");
+    assert!(v.compute("return 1", JsValue::UNDEFINED).is_err(), "closed");
 
     let v = open("vault-basic", JsValue::UNDEFINED).await;
     assert_eq!(number(&v, "return Memory.addN(5)"), 15.0);
@@ -180,7 +183,7 @@ async fn chunks_are_atomic_and_functions_survive_a_reopen() {
     let v = open("vault-basic", options(&[("untrusted", JsValue::TRUE)])).await;
     assert_eq!(number(&v, "return Memory.addFunc(2, 2)"), 4.0);
     let e = v
-        .compute("return Memory.addN(1)")
+        .compute("return Memory.addN(1)", JsValue::UNDEFINED)
         .expect_err("bytecode in untrusted mode");
     assert!(message(&e).contains("untrusted"), "{}", message(&e));
     close(&v).await;
@@ -209,7 +212,10 @@ async fn the_lua_limit_is_an_error_next_to_a_full_cache() {
     );
     check_memory("cache full");
     let e = v
-        .compute("local t = {} for i = 1, 1e8 do t[i] = {i} end")
+        .compute(
+            "local t = {} for i = 1, 1e8 do t[i] = {i} end",
+            JsValue::UNDEFINED,
+        )
         .expect_err("Lua heap limit");
     assert!(message(&e).contains("not enough memory"), "{}", message(&e));
     check_memory("Lua at its limit with a full cache");
@@ -342,4 +348,69 @@ fn cached_field_names_are_the_right_strings() {
     let long = "a key longer than twenty-four bytes";
     assert_eq!(js_str(long).as_string().as_deref(), Some(long));
     assert_eq!(js_str("").as_string().as_deref(), Some(""));
+}
+
+fn limit(e: &JsValue) -> String {
+    Reflect::get(e, &"limit".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn a_runaway_chunk_stops_at_its_limit_and_rolls_back() {
+    let v = fresh("vault-limits").await;
+    compute(&v, "Memory.n = 1");
+
+    // The goal: a 100 ms limit rejects within 150 ms, nothing is kept,
+    // the next chunk works.
+    let start = js_sys::Date::now();
+    let e = v
+        .compute(
+            "Memory.n = 2 while true do pcall(function() while true do end end) end",
+            options(&[("timeoutMs", 100.into())]),
+        )
+        .expect_err("the loop must be stopped");
+    let took = js_sys::Date::now() - start;
+    assert_eq!(kind(&e), "limit", "{}", message(&e));
+    assert_eq!(limit(&e), "timeout");
+    assert!((100.0..150.0).contains(&took), "stopped after {took} ms");
+    assert_eq!(number(&v, "return Memory.n"), 1.0);
+
+    // An instruction budget, a signal aborted before the call (nothing
+    // runs) and one that becomes aborted while the chunk runs.
+    let e = v
+        .compute(
+            "Memory.n = 3 while true do end",
+            options(&[("maxInstructions", 100_000.into())]),
+        )
+        .expect_err("budget");
+    assert_eq!(
+        (kind(&e), limit(&e)),
+        ("limit".into(), "instructions".into())
+    );
+    let aborted = options(&[("aborted", true.into())]);
+    let e = v
+        .compute("Memory.n = 4", options(&[("signal", aborted)]))
+        .expect_err("aborted signal");
+    assert_eq!(limit(&e), "aborted");
+    let later = js_sys::Function::new_no_args(
+        "let reads = 0; return { get aborted() { reads += 1; return reads > 3; } };",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap();
+    let e = v
+        .compute(
+            "Memory.n = 5 while true do end",
+            options(&[("signal", later)]),
+        )
+        .expect_err("signal aborted during the run");
+    assert_eq!(limit(&e), "aborted");
+    assert_eq!(number(&v, "return Memory.n + 1"), 2.0);
+
+    // Bad options are InvalidArgumentErrors.
+    let e = v
+        .compute("return 1", options(&[("timeoutMs", (-5).into())]))
+        .expect_err("negative timeout");
+    assert_eq!(kind(&e), "invalid");
 }

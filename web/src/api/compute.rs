@@ -10,7 +10,7 @@ use js_sys::{Array, Object, Reflect};
 use moonvault_lua::mlua;
 use moonvault_lua::mlua::chunk::ChunkMode;
 use moonvault_lua::mlua::{Function, Lua, MultiValue, Value};
-use moonvault_lua::Vault;
+use moonvault_lua::{RunOptions, Vault};
 use wasm_bindgen::prelude::*;
 
 use super::error::{ApiError, ApiResult};
@@ -25,8 +25,18 @@ fn atomic<R>(
     idb: &IdbStore,
     f: impl FnOnce(&Lua) -> Result<ApiResult<R>, mlua::Error>,
 ) -> ApiResult<R> {
+    atomic_with(vault, idb, RunOptions::default(), f)
+}
+
+/// [`atomic`] under per-call limits.
+fn atomic_with<R>(
+    vault: &Vault,
+    idb: &IdbStore,
+    run: RunOptions,
+    f: impl FnOnce(&Lua) -> Result<ApiResult<R>, mlua::Error>,
+) -> ApiResult<R> {
     let mut failed = None;
-    let out = vault.atomic(|lua| match f(lua)? {
+    let out = vault.atomic_with(run, |lua| match f(lua)? {
         Ok(v) => Ok(Some(v)),
         Err(e) => {
             failed = Some(e);
@@ -72,8 +82,14 @@ fn mode<'a>(chunk: mlua::chunk::Chunk<'a>, text_only: bool) -> mlua::chunk::Chun
     }
 }
 
-fn run_chunk(vault: &Vault, idb: &IdbStore, code: &str, text_only: bool) -> ApiResult<JsValue> {
-    atomic(vault, idb, |lua| {
+fn run_chunk(
+    vault: &Vault,
+    idb: &IdbStore,
+    code: &str,
+    text_only: bool,
+    run: RunOptions,
+) -> ApiResult<JsValue> {
+    atomic_with(vault, idb, run, |lua| {
         let f = mode(lua.load(code).set_name("=compute"), text_only).into_function()?;
         let values = f.call::<MultiValue>(())?;
         Ok(results(lua, values))
@@ -119,23 +135,35 @@ impl RawVault {
     /// converted to JS (none: `undefined`, one: the value, more: an array).
     /// A Lua error (or an unconvertible result) rolls the chunk back and
     /// is thrown as a `LuaError` (or `ConversionError`).
-    pub fn compute(&self, code: &str) -> Result<JsValue, JsValue> {
+    ///
+    /// `options`: `timeoutMs` and `maxInstructions` override the store's
+    /// defaults; `signal` (an `AbortSignal`) stops the chunk when aborted
+    /// (already aborted: nothing runs). A chunk stopped so is rolled back
+    /// and thrown as a `LimitError` (`limit`: `timeout`, `instructions` or
+    /// `aborted`).
+    pub fn compute(&self, code: &str, options: JsValue) -> Result<JsValue, JsValue> {
+        let run = super::options::run_options(&options)?;
         let text_only = self.text_only();
-        self.with(|vault, idb| run_chunk(vault, idb, code, text_only))
+        self.with(|vault, idb| run_chunk(vault, idb, code, text_only, run))
             .map_err(JsValue::from)
     }
 
     /// Runs each chunk of `codes` atomically, in order, and returns one
     /// `{success: true, result}` or `{success: false, error}` per chunk
-    /// (a failed chunk does not stop the next ones).
+    /// (a failed chunk does not stop the next ones). `options` are
+    /// [`RawVault::compute`]'s, applied to each chunk (the time limit per
+    /// chunk).
     #[wasm_bindgen(js_name = computeBatch)]
-    pub fn compute_batch(&self, codes: Array) -> Result<Array, JsValue> {
+    pub fn compute_batch(&self, codes: Array, options: JsValue) -> Result<Array, JsValue> {
+        super::options::run_options(&options)?;
         let out = Array::new();
         let text_only = self.text_only();
         for (i, code) in codes.iter().enumerate() {
             let entry = Object::new();
             let result = match code.as_string() {
-                Some(code) => self.with(|vault, idb| run_chunk(vault, idb, &code, text_only)),
+                Some(code) => super::options::run_options(&options).and_then(|run| {
+                    self.with(|vault, idb| run_chunk(vault, idb, &code, text_only, run))
+                }),
                 None => Err(ApiError::invalid(format!("codes[{i}] is not a string"))),
             };
             let (ok, key, value) = match result {

@@ -39,6 +39,9 @@ pub enum Kind {
     /// The module's memory budget cannot take another store
     /// (`MemoryBudgetError`).
     Memory,
+    /// A chunk ran past a limit or was aborted; it was rolled back
+    /// (`LimitError`, whose `limit` says which).
+    Limit,
 }
 
 impl Kind {
@@ -53,6 +56,7 @@ impl Kind {
             Kind::Constraint => "constraint",
             Kind::Invalid => "invalid",
             Kind::Memory => "memory",
+            Kind::Limit => "limit",
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct ApiError {
     pub traceback: Option<String>,
     /// Where a conversion failed (`users[3].tags`).
     pub path: Option<String>,
+    /// Which limit stopped a chunk: `timeout`, `instructions`, `aborted`.
+    pub limit: Option<&'static str>,
 }
 
 impl ApiError {
@@ -78,6 +84,7 @@ impl ApiError {
             message: message.into(),
             traceback: None,
             path: None,
+            limit: None,
         }
     }
 
@@ -98,6 +105,7 @@ impl ApiError {
             },
             traceback: None,
             path: Some(path.to_string()),
+            limit: None,
         }
     }
 
@@ -120,6 +128,11 @@ impl ApiError {
                 message: message.clone(),
                 traceback: traceback.clone(),
                 path: None,
+                limit: None,
+            },
+            VaultError::Limit { kind, .. } => ApiError {
+                limit: Some(kind.name()),
+                ..ApiError::new(Kind::Limit, e.to_string())
             },
             VaultError::Commit(inner) => match failure {
                 Some(f) if is_store_failure(inner) => ApiError::failure(f),
@@ -184,6 +197,9 @@ impl ApiError {
         }
         if let Some(p) = &self.path {
             set("path", &p.as_str().into());
+        }
+        if let Some(l) = self.limit {
+            set("limit", &l.into());
         }
         let factory = FACTORY.with(|f| f.borrow().clone());
         if let Some(factory) = factory {

@@ -48,6 +48,7 @@ async fn open(name: String, options: JsValue) -> ApiResult<RawVault> {
         untrusted: options.untrusted,
         engine: budget::engine_options(),
         savepoint_log_limit: budget::SAVEPOINT_LOG_LIMIT,
+        limits: options.limits,
         ..VaultOptions::default()
     };
     let vault = match Vault::open(Box::new(idb.clone()), vault_options) {

@@ -3,6 +3,8 @@
 use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
+use moonvault_lua::{Limits, RunOptions};
+
 use super::error::{ApiError, ApiResult};
 use crate::budget;
 use crate::idb::{IdbOptions, OnLocked, TxnDurability};
@@ -18,6 +20,8 @@ pub struct OpenOptions {
     pub idb: IdbOptions,
     /// Receives each printed line; `None`: `console.log`.
     pub print: Option<Function>,
+    /// Default limits of every chunk (`timeoutMs`, `maxInstructions`).
+    pub limits: Limits,
 }
 
 fn field(options: &JsValue, name: &str) -> JsValue {
@@ -28,7 +32,9 @@ fn field(options: &JsValue, name: &str) -> JsValue {
     }
 }
 
-const KNOWN: [&str; 6] = [
+const KNOWN: [&str; 8] = [
+    "timeoutMs",
+    "maxInstructions",
     "memoryLimit",
     "untrusted",
     "durability",
@@ -105,6 +111,59 @@ impl OpenOptions {
                 on_locked,
             },
             print,
+            limits: limits(options)?,
         })
     }
+}
+
+/// `timeoutMs` and `maxInstructions` of an options object.
+pub fn limits(options: &JsValue) -> ApiResult<Limits> {
+    let number = |name: &str| -> ApiResult<Option<f64>> {
+        match field(options, name) {
+            v if v.is_undefined() || v.is_null() => Ok(None),
+            v => match v.as_f64() {
+                Some(x) if x > 0.0 && x <= 9.0e15 => Ok(Some(x)),
+                _ => Err(ApiError::invalid(format!(
+                    "{name} must be a positive number (got {v:?})"
+                ))),
+            },
+        }
+    };
+    let timeout = number("timeoutMs")?.map(|ms| std::time::Duration::from_secs_f64(ms / 1000.0));
+    let max_instructions = match number("maxInstructions")? {
+        Some(n) if n.fract() != 0.0 => {
+            return Err(ApiError::invalid(
+                "maxInstructions must be a whole number of Lua instructions",
+            ))
+        }
+        n => n.map(|n| n as u64),
+    };
+    Ok(Limits {
+        max_instructions,
+        timeout,
+    })
+}
+
+/// The per-call options of `compute` and `computeBatch`: `timeoutMs`,
+/// `maxInstructions` (overriding the store's defaults) and `signal` (an
+/// `AbortSignal`, read at each of the limits' checks). Other properties
+/// (`durable`) belong to the JS wrapper and are ignored here.
+pub fn run_options(options: &JsValue) -> ApiResult<RunOptions> {
+    if !(options.is_undefined() || options.is_null() || options.is_object()) {
+        return Err(ApiError::invalid("compute options must be an object"));
+    }
+    let signal = field(options, "signal");
+    let abort: Option<Box<dyn Fn() -> bool>> = if signal.is_undefined() || signal.is_null() {
+        None
+    } else if signal.is_object() && Reflect::has(&signal, &"aborted".into()).unwrap_or(false) {
+        Some(Box::new(move || {
+            Reflect::get(&signal, &"aborted".into()).is_ok_and(|v| v.is_truthy())
+        }))
+    } else {
+        return Err(ApiError::invalid("signal must be an AbortSignal"));
+    };
+    Ok(RunOptions {
+        limits: limits(options)?,
+        abort,
+    })
 }

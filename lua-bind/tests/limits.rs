@@ -1,0 +1,319 @@
+//! Limits on a chunk: an instruction budget, a time limit and an abort
+//! check stop a chunk wherever it loops (pcall, coroutines, metamethods),
+//! the stop cannot be caught, the chunk rolls back, and the vault goes on.
+
+mod common;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use common::{eval_bool, eval_int, memory_vault, run};
+use moonvault_lua::{LimitKind, Limits, RunOptions, Vault, VaultError, VaultOptions};
+
+const BUDGET: u64 = 2_000_000;
+
+fn budget(n: u64) -> RunOptions {
+    RunOptions {
+        limits: Limits {
+            max_instructions: Some(n),
+            timeout: None,
+        },
+        abort: None,
+    }
+}
+
+fn timeout(ms: u64) -> RunOptions {
+    RunOptions {
+        limits: Limits {
+            max_instructions: None,
+            timeout: Some(Duration::from_millis(ms)),
+        },
+        abort: None,
+    }
+}
+
+/// Runs `code` with `run` and returns the limit that stopped it.
+fn stopped(v: &Vault, code: &str, run: RunOptions) -> LimitKind {
+    match v.exec_with(code, "limited.lua", run) {
+        Err(VaultError::Limit { kind, .. }) => kind,
+        other => panic!("expected a limit error, got {other:?}"),
+    }
+}
+
+/// After a stop: nothing of the chunk was kept and the next chunk works.
+fn assert_rolled_back_and_usable(v: &Vault) {
+    assert!(eval_bool(v, "return Memory.n == 1 and Memory.t.x == 1"));
+    assert_eq!(eval_int(v, "Memory.n = Memory.n + 1 return Memory.n"), 2);
+    run(v, "Memory.n = 1");
+}
+
+fn vault_with_data() -> Vault {
+    let v = memory_vault();
+    run(&v, "Memory.n = 1 Memory.t = {x = 1}");
+    v
+}
+
+const LOOPS: &[(&str, &str)] = &[
+    ("plain", "Memory.n = 99 Memory.t.x = 5 while true do end"),
+    (
+        "pcall",
+        "Memory.n = 99 while true do pcall(function() while true do end end) end",
+    ),
+    (
+        "xpcall with a looping handler",
+        "Memory.n = 99 while true do \
+           xpcall(function() while true do end end, function() while true do end end) end",
+    ),
+    (
+        "pcall catching and retrying",
+        "Memory.n = 99 for i = 1, 1e9 do local ok = pcall(function() for j = 1, 100 do end end) \
+           if not ok then Memory.t.x = i end end",
+    ),
+    (
+        "coroutine",
+        "Memory.n = 99 local co = coroutine.create(function() Memory.t.x = 7 while true do end end) \
+           while true do coroutine.resume(co) end",
+    ),
+    (
+        "coroutine.wrap inside pcall",
+        "Memory.n = 99 while true do \
+           pcall(coroutine.wrap(function() while true do coroutine.yield() end end)) end",
+    ),
+    (
+        "metamethod",
+        "Memory.n = 99 local t = setmetatable({}, {__index = function() while true do end end}) \
+           while true do pcall(function() return t.x end) end",
+    ),
+    (
+        "__close",
+        "Memory.n = 99 do local x <close> = setmetatable({}, {__close = function() \
+           while true do end end}) error('x') end",
+    ),
+];
+
+#[test]
+fn a_budget_stops_every_kind_of_loop() {
+    let v = vault_with_data();
+    for (what, code) in LOOPS {
+        let kind = stopped(&v, code, budget(BUDGET));
+        assert_eq!(kind, LimitKind::Instructions, "{what}");
+        assert_rolled_back_and_usable(&v);
+    }
+}
+
+#[test]
+fn a_timeout_stops_every_kind_of_loop() {
+    let v = vault_with_data();
+    for (what, code) in LOOPS {
+        let start = Instant::now();
+        let kind = stopped(&v, code, timeout(30));
+        let took = start.elapsed();
+        assert_eq!(kind, LimitKind::Timeout, "{what}");
+        assert!(took >= Duration::from_millis(30), "{what}: {took:?}");
+        assert!(took < Duration::from_secs(2), "{what}: {took:?}");
+        assert_rolled_back_and_usable(&v);
+    }
+}
+
+#[test]
+fn a_coroutine_created_before_the_limited_chunk_is_limited_too() {
+    let v = vault_with_data();
+    run(
+        &v,
+        "spin = coroutine.create(function() while true do end end) \
+         spin_wrapped = coroutine.wrap(function() while true do end end)",
+    );
+    assert_eq!(
+        stopped(&v, "Memory.n = 99 coroutine.resume(spin)", budget(BUDGET)),
+        LimitKind::Instructions
+    );
+    assert_eq!(
+        stopped(&v, "Memory.n = 99 pcall(spin_wrapped)", budget(BUDGET)),
+        LimitKind::Instructions
+    );
+    assert_rolled_back_and_usable(&v);
+}
+
+#[test]
+fn coroutines_inherit_the_hook_from_their_creator() {
+    // Lua 5.4's lua_newthread copies the hook: a coroutine created inside
+    // the limited chunk has it before anything (the binding's resume
+    // included) has armed it.
+    let v = vault_with_data();
+    let hooked = v
+        .exec_with(
+            "local co = coroutine.create(function() end) return debug.gethook(co) ~= nil",
+            "inherit.lua",
+            budget(BUDGET),
+        )
+        .unwrap();
+    assert_eq!(hooked.len(), 1);
+    assert!(matches!(hooked[0], mlua::Value::Boolean(true)));
+    // Without a limit there is no hook at all.
+    assert!(eval_bool(
+        &v,
+        "local co = coroutine.create(function() return debug.gethook() == nil end) \
+         return debug.gethook() == nil and select(2, coroutine.resume(co))"
+    ));
+}
+
+#[test]
+fn debug_sethook_cannot_remove_the_limit() {
+    let v = vault_with_data();
+    for code in [
+        "Memory.n = 99 pcall(debug.sethook) while true do end",
+        "Memory.n = 99 pcall(debug.sethook, function() end, '', 0) while true do end",
+        "Memory.n = 99 local co = coroutine.create(function() while true do end end) \
+         pcall(debug.sethook, co) coroutine.resume(co)",
+    ] {
+        assert_eq!(
+            stopped(&v, code, budget(BUDGET)),
+            LimitKind::Instructions,
+            "{code}"
+        );
+        assert_rolled_back_and_usable(&v);
+    }
+    let msg = match v.exec_with(
+        "local ok, e = pcall(debug.sethook) error(e, 0)",
+        "x",
+        budget(BUDGET),
+    ) {
+        Err(VaultError::Lua { message, .. }) => message,
+        other => panic!("{other:?}"),
+    };
+    assert!(msg.contains("not available while the chunk runs under a limit"));
+    // Without a limit, a script's hook works and is put back after a
+    // limited chunk.
+    run(
+        &v,
+        "calls = 0 debug.sethook(function() calls = calls + 1 end, '', 100)",
+    );
+    let _ = stopped(&v, "while true do end", budget(BUDGET));
+    assert!(eval_bool(
+        &v,
+        "local before = calls for i = 1, 10000 do end return calls > before"
+    ));
+    run(&v, "debug.sethook()");
+}
+
+#[test]
+fn defaults_per_vault_and_overrides_per_call() {
+    let v = Vault::memory(VaultOptions {
+        limits: Limits {
+            max_instructions: Some(BUDGET),
+            timeout: None,
+        },
+        ..VaultOptions::default()
+    })
+    .unwrap();
+    run(&v, "Memory.n = 1 Memory.t = {x = 1}");
+    match v.exec("Memory.n = 2 while true do end", "default.lua") {
+        Err(e @ VaultError::Limit { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("instruction budget (2000000"), "{msg}");
+            assert!(msg.contains("rolled back"), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_rolled_back_and_usable(&v);
+    // A bigger budget for one call lets a longer chunk finish.
+    let long = "local s = 0 for i = 1, 1500000 do s = s + i end return s";
+    assert!(matches!(
+        v.exec(long, "long.lua"),
+        Err(VaultError::Limit { .. })
+    ));
+    let out = v.exec_with(long, "long.lua", budget(50_000_000)).unwrap();
+    assert!(matches!(out[0], mlua::Value::Integer(1_125_000_750_000)));
+    // A time limit for one call joins the default budget.
+    assert_eq!(
+        stopped(
+            &v,
+            "while true do end",
+            RunOptions {
+                limits: Limits {
+                    max_instructions: Some(u64::MAX),
+                    timeout: Some(Duration::from_millis(20)),
+                },
+                abort: None,
+            }
+        ),
+        LimitKind::Timeout
+    );
+}
+
+#[test]
+fn small_budgets_are_exact_to_a_few_instructions() {
+    let v = memory_vault();
+    assert!(v.exec_with("return 1", "x", budget(100)).is_ok());
+    assert_eq!(
+        stopped(&v, "for i = 1, 1000 do end", budget(100)),
+        LimitKind::Instructions
+    );
+    assert!(matches!(
+        v.exec_with("return 1", "x", budget(0)),
+        Err(VaultError::Engine(_))
+    ));
+}
+
+#[test]
+fn an_abort_check_stops_the_chunk() {
+    let v = vault_with_data();
+    // Aborted before the start: nothing runs.
+    let kind = stopped(
+        &v,
+        "Memory.n = 99",
+        RunOptions {
+            limits: Limits::NONE,
+            abort: Some(Box::new(|| true)),
+        },
+    );
+    assert_eq!(kind, LimitKind::Aborted);
+    assert_rolled_back_and_usable(&v);
+    // Aborted from the host while it runs (here: after the chunk prints).
+    let flag = Rc::new(Cell::new(false));
+    let set = Rc::clone(&flag);
+    v.set_print_sink(Some(Box::new(move |_| set.set(true))));
+    let check = Rc::clone(&flag);
+    let kind = stopped(
+        &v,
+        "Memory.n = 99 print('stop me') while true do end",
+        RunOptions {
+            limits: Limits::NONE,
+            abort: Some(Box::new(move || check.get())),
+        },
+    );
+    assert_eq!(kind, LimitKind::Aborted);
+    v.set_print_sink(None);
+    assert_rolled_back_and_usable(&v);
+}
+
+#[test]
+fn committed_work_before_the_stop_is_kept() {
+    let v = vault_with_data();
+    let _ = stopped(
+        &v,
+        "Memory.kept = true store.commit() Memory.lost = true while true do end",
+        budget(BUDGET),
+    );
+    assert!(eval_bool(
+        &v,
+        "return Memory.kept == true and Memory.lost == nil"
+    ));
+}
+
+#[test]
+fn finished_chunks_are_untouched_by_their_limit() {
+    let v = vault_with_data();
+    let out = v
+        .exec_with(
+            "local co = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end) \
+             local x = co(1) local ok, e = pcall(error, 'caught') \
+             Memory.n = x + co(10) return Memory.n, e",
+            "ok.lua",
+            budget(BUDGET),
+        )
+        .unwrap();
+    assert!(matches!(out[0], mlua::Value::Integer(22)));
+    assert_eq!(eval_int(&v, "return Memory.n"), 22);
+}
