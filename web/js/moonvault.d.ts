@@ -83,7 +83,11 @@ export interface ProgressOptions {
   onProgress?: (progress: Progress) => void;
 }
 
-/** compute's options: durability, and an AbortSignal that stops the chunk (LimitError, limit 'aborted'). */
+/**
+ * Options of `compute` and `computeBatch` (per chunk): durability, limits and
+ * an AbortSignal. A chunk stopped by a limit or the signal rejects with
+ * LimitError and is rolled back.
+ */
 export interface ComputeOptions extends WriteOptions {
   /** This chunk's time limit in ms (overrides the store's `timeoutMs`). */
   timeoutMs?: number;
@@ -96,19 +100,6 @@ export interface ComputeOptions extends WriteOptions {
 /** Per-call override of `durableWrites`. */
 export interface WriteOptions {
   durable?: boolean;
-}
-
-/**
- * Options of `compute` and `computeBatch` (per chunk). A chunk stopped by
- * a limit or the signal rejects with LimitError and is rolled back.
- */
-export interface ComputeOptions extends WriteOptions {
-  /** Time limit in ms (overrides the store's `timeoutMs`). */
-  timeoutMs?: number;
-  /** Instruction budget (overrides the store's `maxInstructions`). */
-  maxInstructions?: number;
-  /** Stops the chunk when aborted (checked with the limits); already aborted: rejects at once. */
-  signal?: AbortSignal;
 }
 
 export type QueryOperator =
