@@ -58,7 +58,7 @@ fn message(e: &JsValue) -> String {
 }
 
 fn compute(v: &RawVault, code: &str) -> JsValue {
-    v.compute(code)
+    v.compute(code, JsValue::UNDEFINED)
         .unwrap_or_else(|e| panic!("{code}: {}", message(&e)))
 }
 
@@ -152,7 +152,7 @@ async fn oversized_compute_results_roll_back_with_an_error() {
          for i = 1, 1100 do t[i] = s end return t",
         "Memory.x = 1 local t = {} for i = 1, 60 do t = {t, t} end return 1, t",
     ] {
-        let e = v.compute(code).expect_err(code);
+        let e = v.compute(code, JsValue::UNDEFINED).expect_err(code);
         assert_eq!(prop(&e, "kind"), "conversion", "{code}: {}", message(&e));
         assert!(
             message(&e).contains("too large to return"),
@@ -178,14 +178,16 @@ async fn untrusted_stores_load_text_only() {
     let v = fresh("attack-untrusted").await;
     close(&v).await;
     let v = open("attack-untrusted", options(&[("untrusted", JsValue::TRUE)])).await;
-    let e = v.compute(&binary_chunk_text()).expect_err("binary chunk");
+    let e = v
+        .compute(&binary_chunk_text(), JsValue::UNDEFINED)
+        .expect_err("binary chunk");
     assert!(
         message(&e).contains("attempt to load a binary chunk (mode is 't')"),
         "{}",
         message(&e)
     );
     let steps = Array::of1(&binary_chunk_text().into());
-    let e = v.migrate(1.0, steps.into()).expect_err("binary step");
+    let e = v.migrate(1.0, steps.into(), None).expect_err("binary step");
     assert!(
         message(&e).contains("attempt to load a binary chunk"),
         "{}",
