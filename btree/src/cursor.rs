@@ -99,9 +99,7 @@ impl Path {
         self.frames.clear();
         let mut id = root;
         loop {
-            if self.frames.len() >= MAX_DEPTH {
-                return Err(BTreeError::corrupted(id, "tree too deep (cycle?)"));
-            }
+            self.check_descent(id)?;
             let page = pager.read(id)?;
             let (frame, next) = Frame::new(id, page, |node| {
                 Ok(if node.is_leaf() {
@@ -126,6 +124,9 @@ impl Path {
             self.moves = self.moves.wrapping_add(1);
             match next {
                 Some(child) => id = child,
+                None if count == 0 && self.frames.len() > 1 => {
+                    return Err(BTreeError::corrupted(id, "empty leaf below a branch"))
+                }
                 None if target.forward() => {
                     // idx is the first candidate; past the end means the
                     // next leaf's first entry.
@@ -149,6 +150,23 @@ impl Path {
         }
     }
 
+    /// Before reading page `id` one level further down: the path stays
+    /// within `MAX_DEPTH` and never holds a page twice (a child pointer
+    /// back up the path is a cycle).
+    #[inline]
+    fn check_descent(&self, id: PageId) -> Result<()> {
+        if self.frames.len() >= MAX_DEPTH {
+            return Err(BTreeError::corrupted(id, "tree too deep (cycle?)"));
+        }
+        if self.frames.iter().any(|f| f.id == id) {
+            return Err(BTreeError::corrupted(
+                id,
+                "the page appears twice on one root-to-leaf path (a cycle of child pointers)",
+            ));
+        }
+        Ok(())
+    }
+
     fn leaf_mut(&mut self) -> Result<&mut Frame> {
         self.frames
             .last_mut()
@@ -169,9 +187,7 @@ impl Path {
     /// pointing at its first (or last) entry. False if that leaf is empty.
     fn descend_edge(&mut self, pager: &Pager, mut id: PageId, first: bool) -> Result<bool> {
         loop {
-            if self.frames.len() >= MAX_DEPTH {
-                return Err(BTreeError::corrupted(id, "tree too deep (cycle?)"));
-            }
+            self.check_descent(id)?;
             let page = pager.read(id)?;
             let (frame, child) = Frame::new(id, page, |node| {
                 let count = node.count();
@@ -186,6 +202,12 @@ impl Path {
             self.moves = self.moves.wrapping_add(1);
             match child {
                 Some(child) => id = child,
+                // Only a root may be empty: an empty leaf below a branch
+                // would let a walk visit any number of pages emitting
+                // nothing (branches whose children all lead to it).
+                None if count == 0 && self.frames.len() > 1 => {
+                    return Err(BTreeError::corrupted(id, "empty leaf below a branch"))
+                }
                 None => return Ok(count > 0),
             }
         }
@@ -201,7 +223,8 @@ impl Path {
                 if self.descend_edge(pager, child, true)? {
                     return Ok(true);
                 }
-                // An empty leaf (only in a damaged tree): keep going.
+                // An empty root leaf cannot be below a branch (an error
+                // above), so this is not reached; keep going regardless.
                 self.frames.pop();
             } else {
                 self.frames.pop();
@@ -307,6 +330,38 @@ impl JoinedKey {
     }
 }
 
+/// Whether `key` lies strictly beyond `last` (the key lent before, if
+/// any) in the cursor's direction; then it becomes `last`.
+#[inline]
+fn check_order(last: &mut Option<Vec<u8>>, leaf: PageId, reverse: bool, key: &[u8]) -> Result<()> {
+    match last {
+        Some(prev) => {
+            let ordered = if reverse {
+                key < prev.as_slice()
+            } else {
+                key > prev.as_slice()
+            };
+            if !ordered {
+                return Err(BTreeError::corrupted(
+                    leaf,
+                    "keys out of order (a leaf's keys are unsorted, or one page is reached twice)",
+                ));
+            }
+            prev.clear();
+            prev.extend_from_slice(key);
+        }
+        None => *last = Some(key.to_vec()),
+    }
+    Ok(())
+}
+
+/// [`check_order`] for the entry the path's leaf points at.
+#[inline]
+fn in_order(last: &mut Option<Vec<u8>>, path: &Path, reverse: bool, key: &[u8]) -> Result<()> {
+    let leaf = path.frames.last().map_or(0, |f| f.id);
+    check_order(last, leaf, reverse, key)
+}
+
 /// The smallest key above every key starting with `prefix`, if any.
 fn prefix_end(prefix: &[u8]) -> Option<KeyBuf> {
     let keep = prefix.iter().rposition(|&b| b != 0xFF)?;
@@ -339,6 +394,10 @@ pub struct Cursor {
     scratch: Vec<u8>,
     /// Keys of leaves with a prefix are joined here to be lent.
     key: JoinedKey,
+    /// The key lent last: each key must lie
+    /// strictly beyond it, so a damaged tree (unsorted keys, a child
+    /// reached twice) gives an error instead of entries again and again.
+    last: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Cursor {
@@ -361,6 +420,7 @@ impl Cursor {
             path: Path::default(),
             scratch: Vec::new(),
             key: JoinedKey::default(),
+            last: None,
         }
     }
 
@@ -443,8 +503,13 @@ impl Cursor {
         }
         let mut n = 1;
         let moves = self.path.moves;
-        let (reverse, lower, upper, joined) =
-            (self.reverse, &self.lower, &self.upper, &mut self.key);
+        let (reverse, lower, upper, joined, last) = (
+            self.reverse,
+            &self.lower,
+            &self.upper,
+            &mut self.key,
+            &mut self.last,
+        );
         let mut past_bound = false;
         // The run stays on the leaf (the next call moves on), so the node
         // is viewed once and only its index moves.
@@ -475,6 +540,7 @@ impl Cursor {
                             past_bound = true;
                             break;
                         }
+                        check_order(last, leaf.id, reverse, key)?;
                         read(pager, key, value)?;
                         idx = next;
                         n += 1;
@@ -519,10 +585,13 @@ impl Cursor {
                     } else {
                         admits_upper(&self.upper, key)
                     };
-                    if inside {
-                        read(pager, key, value).map(Some)
-                    } else {
+                    if !inside {
                         Ok(None)
+                    } else {
+                        match in_order(&mut self.last, &self.path, self.reverse, key) {
+                            Ok(()) => read(pager, key, value).map(Some),
+                            Err(e) => Err(e),
+                        }
                     }
                 }
                 Err(e) => Err(e),

@@ -629,7 +629,16 @@ impl BTree {
         let Some(mut id) = self.root else {
             return Ok(None);
         };
+        // The pages of this descent: a child naming one of them is a cycle.
+        let mut path: smallvec::SmallVec<[PageId; 8]> = smallvec::SmallVec::new();
         for _ in 0..MAX_DEPTH {
+            if path.contains(&id) {
+                return Err(BTreeError::corrupted(
+                    id,
+                    "the page appears twice on one root-to-leaf path (a cycle of child pointers)",
+                ));
+            }
+            path.push(id);
             let page = pager.read(id)?;
             let node = Node::parse(id, page.kind, &page.data)?;
             if node.is_leaf() {
