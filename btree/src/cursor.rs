@@ -79,6 +79,21 @@ impl Frame {
     fn node(&self) -> Node<'_> {
         Node::from_meta(self.id, &self.page.data, self.meta)
     }
+
+    /// A leaf a walk leaves: its first key must not lie above its last;
+    /// returns its last key (first, walking backward) for the leaf the
+    /// walk enters next to lie beyond. `None` for an empty leaf.
+    fn edge_key(&self, last: bool) -> Result<Option<KeyBuf>> {
+        if self.count == 0 {
+            return Ok(None);
+        }
+        let node = self.node();
+        let (first, end) = (node.key(0)?, node.key(self.count - 1)?.to_buf());
+        if first.cmp_bytes(&end).is_gt() {
+            return Err(node.corrupt("leaf keys out of order (its first key lies above its last)"));
+        }
+        Ok(Some(if last { end } else { first.to_buf() }))
+    }
 }
 
 /// A root-to-leaf path whose leaf frame points at an existing entry.
@@ -215,12 +230,16 @@ impl Path {
 
     /// Move to the first entry of the next leaf. False at the end.
     pub(crate) fn next_leaf(&mut self, pager: &Pager) -> Result<bool> {
-        self.frames.pop();
+        let edge = match self.frames.pop() {
+            Some(leaf) => leaf.edge_key(true)?,
+            None => None,
+        };
         while let Some(top) = self.frames.last_mut() {
             if top.idx < top.count {
                 top.idx += 1;
                 let child = top.node().child(top.idx)?;
                 if self.descend_edge(pager, child, true)? {
+                    self.check_edge(edge.as_deref(), false)?;
                     return Ok(true);
                 }
                 // An empty root leaf cannot be below a branch (an error
@@ -235,12 +254,16 @@ impl Path {
 
     /// Move to the last entry of the previous leaf. False at the start.
     fn prev_leaf(&mut self, pager: &Pager) -> Result<bool> {
-        self.frames.pop();
+        let edge = match self.frames.pop() {
+            Some(leaf) => leaf.edge_key(false)?,
+            None => None,
+        };
         while let Some(top) = self.frames.last_mut() {
             if top.idx > 0 {
                 top.idx -= 1;
                 let child = top.node().child(top.idx)?;
                 if self.descend_edge(pager, child, false)? {
+                    self.check_edge(edge.as_deref(), true)?;
                     return Ok(true);
                 }
                 self.frames.pop();
@@ -249,6 +272,32 @@ impl Path {
             }
         }
         Ok(false)
+    }
+
+    /// The leaf just entered against the leaf left (`edge`: its last key,
+    /// or its first when walking backward). With every leaf left having
+    /// first <= last, the leaves of a walk cover strictly increasing (or
+    /// decreasing) key ranges, so a leaf reached twice (a branch naming one
+    /// child twice, at any distance) is an error, not its entries again;
+    /// O(1) per leaf, nothing per entry.
+    fn check_edge(&self, edge: Option<&[u8]>, reverse: bool) -> Result<()> {
+        let (Some(edge), Some(leaf)) = (edge, self.frames.last()) else {
+            return Ok(());
+        };
+        let key = leaf.node().key(leaf.idx)?;
+        let ordered = if reverse {
+            key.cmp_bytes(edge).is_lt()
+        } else {
+            key.cmp_bytes(edge).is_gt()
+        };
+        if ordered {
+            Ok(())
+        } else {
+            Err(BTreeError::corrupted(
+                leaf.id,
+                "keys out of order across leaves (a page reached twice, or misplaced keys)",
+            ))
+        }
     }
 
     /// Step to the neighbouring entry. False past the end.
@@ -330,38 +379,6 @@ impl JoinedKey {
     }
 }
 
-/// Whether `key` lies strictly beyond `last` (the key lent before, if
-/// any) in the cursor's direction; then it becomes `last`.
-#[inline]
-fn check_order(last: &mut Option<Vec<u8>>, leaf: PageId, reverse: bool, key: &[u8]) -> Result<()> {
-    match last {
-        Some(prev) => {
-            let ordered = if reverse {
-                key < prev.as_slice()
-            } else {
-                key > prev.as_slice()
-            };
-            if !ordered {
-                return Err(BTreeError::corrupted(
-                    leaf,
-                    "keys out of order (a leaf's keys are unsorted, or one page is reached twice)",
-                ));
-            }
-            prev.clear();
-            prev.extend_from_slice(key);
-        }
-        None => *last = Some(key.to_vec()),
-    }
-    Ok(())
-}
-
-/// [`check_order`] for the entry the path's leaf points at.
-#[inline]
-fn in_order(last: &mut Option<Vec<u8>>, path: &Path, reverse: bool, key: &[u8]) -> Result<()> {
-    let leaf = path.frames.last().map_or(0, |f| f.id);
-    check_order(last, leaf, reverse, key)
-}
-
 /// The smallest key above every key starting with `prefix`, if any.
 fn prefix_end(prefix: &[u8]) -> Option<KeyBuf> {
     let keep = prefix.iter().rposition(|&b| b != 0xFF)?;
@@ -394,10 +411,6 @@ pub struct Cursor {
     scratch: Vec<u8>,
     /// Keys of leaves with a prefix are joined here to be lent.
     key: JoinedKey,
-    /// The key lent last: each key must lie
-    /// strictly beyond it, so a damaged tree (unsorted keys, a child
-    /// reached twice) gives an error instead of entries again and again.
-    last: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Cursor {
@@ -420,7 +433,6 @@ impl Cursor {
             path: Path::default(),
             scratch: Vec::new(),
             key: JoinedKey::default(),
-            last: None,
         }
     }
 
@@ -503,13 +515,8 @@ impl Cursor {
         }
         let mut n = 1;
         let moves = self.path.moves;
-        let (reverse, lower, upper, joined, last) = (
-            self.reverse,
-            &self.lower,
-            &self.upper,
-            &mut self.key,
-            &mut self.last,
-        );
+        let (reverse, lower, upper, joined) =
+            (self.reverse, &self.lower, &self.upper, &mut self.key);
         let mut past_bound = false;
         // The run stays on the leaf (the next call moves on), so the node
         // is viewed once and only its index moves.
@@ -540,7 +547,6 @@ impl Cursor {
                             past_bound = true;
                             break;
                         }
-                        check_order(last, leaf.id, reverse, key)?;
                         read(pager, key, value)?;
                         idx = next;
                         n += 1;
@@ -585,13 +591,10 @@ impl Cursor {
                     } else {
                         admits_upper(&self.upper, key)
                     };
-                    if !inside {
-                        Ok(None)
+                    if inside {
+                        read(pager, key, value).map(Some)
                     } else {
-                        match in_order(&mut self.last, &self.path, self.reverse, key) {
-                            Ok(()) => read(pager, key, value).map(Some),
-                            Err(e) => Err(e),
-                        }
+                        Ok(None)
                     }
                 }
                 Err(e) => Err(e),

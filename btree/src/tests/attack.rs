@@ -73,9 +73,28 @@ fn a_branch_pointing_at_one_child_twice_is_an_error() {
 }
 
 #[test]
-fn unsorted_leaf_keys_are_an_error() {
+fn leaves_out_of_order_are_an_error() {
+    // A leaf whose first key lies above its last, below a branch.
     let mut p = pager();
-    let root = leaf(&mut p, &[b"b", b"a", b"c"]);
+    let a = leaf(&mut p, &[b"c", b"d", b"a"]);
+    let b = leaf(&mut p, &[b"x", b"y"]);
+    let root = branch(&mut p, a, &[(b"m", b)]);
+    assert_corrupted(walk(&BTree::new(Some(root)), &p), "out of order");
+    // Two leaves whose ranges overlap.
+    let mut p = pager();
+    let a = leaf(&mut p, &[b"a", b"k"]);
+    let b = leaf(&mut p, &[b"c", b"z"]);
+    let root = branch(&mut p, a, &[(b"c", b)]);
+    assert_corrupted(walk(&BTree::new(Some(root)), &p), "out of order");
+}
+
+#[test]
+fn one_leaf_under_two_distant_children_is_an_error() {
+    // a, b, a: the repeat is not adjacent; the ranges still must increase.
+    let mut p = pager();
+    let a = leaf(&mut p, &[b"a", b"b"]);
+    let b = leaf(&mut p, &[b"c", b"d"]);
+    let root = branch(&mut p, a, &[(b"c", b), (b"e", a)]);
     assert_corrupted(walk(&BTree::new(Some(root)), &p), "out of order");
 }
 
