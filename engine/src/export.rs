@@ -219,7 +219,10 @@ impl Importer {
             )));
         }
         // The entry, the end marker, the count and the crc must all fit.
-        let needed = self.consumed.saturating_add(total as u64).saturating_add(16);
+        let needed = self
+            .consumed
+            .saturating_add(total as u64)
+            .saturating_add(16);
         if let Some(len) = self.expected_len.filter(|&len| needed > len) {
             return Err(bad(format!(
                 "entry {entry} claims {total} bytes at offset {}, past the end of the \

@@ -8,9 +8,9 @@
 use moonvault_engine::codec::{decode_stored, Stored, Value};
 use moonvault_engine::export::export;
 use moonvault_engine::{Db, KvRead};
+use moonvault_lua::{Vault, VaultOptions};
 use moonvault_pager::store::memory::MemoryStore;
 use moonvault_tests::crafted::{encode_store, small_options};
-use moonvault_lua::{Vault, VaultOptions};
 use std::ops::Bound;
 use std::path::Path;
 
@@ -50,9 +50,16 @@ fn main() {
     vault.exec(SCRIPT, "seed.lua").expect("script");
     let store = vault.store().expect("store");
     store.db().checkpoint().expect("checkpoint");
-    write(&seeds.join("open_store"), "checkpointed", &encode_store(&blobs));
+    write(
+        &seeds.join("open_store"),
+        "checkpointed",
+        &encode_store(&blobs),
+    );
     vault
-        .exec("Memory.config.title = 'changed'; Memory.users[41] = {name = 'late', age = 3}", "more.lua")
+        .exec(
+            "Memory.config.title = 'changed'; Memory.users[41] = {name = 'late', age = 3}",
+            "more.lua",
+        )
         .expect("more");
     write(&seeds.join("open_store"), "with_wal", &encode_store(&blobs));
 
@@ -77,7 +84,11 @@ fn main() {
             for mode in [0u8, 1] {
                 let mut seed = vec![mode];
                 seed.extend_from_slice(&payload);
-                write(&seeds.join("function_payload"), &format!("fn{n}_{mode}"), &seed);
+                write(
+                    &seeds.join("function_payload"),
+                    &format!("fn{n}_{mode}"),
+                    &seed,
+                );
             }
             n += 1;
         }

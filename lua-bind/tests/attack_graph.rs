@@ -64,7 +64,10 @@ fn copying_a_graph_that_reuses_a_child_is_an_error_not_an_exponential_copy() {
     assert!(e.contains("parent link disagrees"), "{e}");
     // Nothing was written, and the store stays usable.
     let out = vault
-        .exec("Memory.ok = 1 return Memory.copy == nil, Memory.ok", "after.lua")
+        .exec(
+            "Memory.ok = 1 return Memory.copy == nil, Memory.ok",
+            "after.lua",
+        )
         .unwrap();
     assert_eq!(format!("{out:?}"), "[Boolean(true), Integer(1)]");
 }

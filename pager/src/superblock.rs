@@ -301,7 +301,11 @@ mod tests {
         let ok = Superblock::decode(&with_runs(100, &[(2, 3), (10, 1)])).unwrap();
         assert_eq!(ok.free.len(), 4);
         for (next, runs, says) in [
-            (1u64 << 40, vec![(1u64, u32::MAX), (1 << 33, u32::MAX)], "more than"),
+            (
+                1u64 << 40,
+                vec![(1u64, u32::MAX), (1 << 33, u32::MAX)],
+                "more than",
+            ),
             (100, vec![(10, 5), (12, 5)], "overlaps"),
             (100, vec![(10, 5), (3, 1)], "overlaps"),
             (100, vec![(0, 5)], "page 0"),
