@@ -225,8 +225,8 @@ impl Importer {
             .saturating_add(16);
         if let Some(len) = self.expected_len.filter(|&len| needed > len) {
             return Err(bad(format!(
-                "entry {entry} claims {total} bytes at offset {}, past the end of the \
-                 {len}-byte file",
+                "the file is truncated or damaged: entry {entry} claims {total} bytes at offset \
+                 {}, past the end of the {len}-byte file",
                 self.consumed
             )));
         }
