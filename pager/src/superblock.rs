@@ -148,6 +148,11 @@ impl Superblock {
         if next_page_id == 0 {
             return Err(bad("next page id 0 (page ids start at 1)".into()));
         }
+        // The next checkpoint writes generation + 1 (found by the
+        // open_store fuzz target).
+        if generation == u64::MAX {
+            return Err(bad("generation u64::MAX".into()));
+        }
         // Runs are written in ascending order, disjoint, non-empty and
         // above page 0, and the set they expand to is bounded before it is
         // built: a crafted run of 2^32 ids costs nothing to write.
@@ -318,5 +323,13 @@ mod tests {
                 "{runs:?}: {e}"
             );
         }
+        // The generation after u64::MAX cannot be written.
+        let mut last = with_runs(100, &[]);
+        last[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        let body = last.len() - 4;
+        let crc = crc32fast::hash(&last[..body]);
+        last[body..].copy_from_slice(&crc.to_le_bytes());
+        let e = Superblock::decode(&last).unwrap_err();
+        assert!(e.to_string().contains("generation u64::MAX"), "{e}");
     }
 }
