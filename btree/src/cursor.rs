@@ -79,6 +79,21 @@ impl Frame {
     fn node(&self) -> Node<'_> {
         Node::from_meta(self.id, &self.page.data, self.meta)
     }
+
+    /// A leaf a walk leaves: its first key must not lie above its last;
+    /// returns its last key (first, walking backward) for the leaf the
+    /// walk enters next to lie beyond. `None` for an empty leaf.
+    fn edge_key(&self, last: bool) -> Result<Option<KeyBuf>> {
+        if self.count == 0 {
+            return Ok(None);
+        }
+        let node = self.node();
+        let (first, end) = (node.key(0)?, node.key(self.count - 1)?.to_buf());
+        if first.cmp_bytes(&end).is_gt() {
+            return Err(node.corrupt("leaf keys out of order (its first key lies above its last)"));
+        }
+        Ok(Some(if last { end } else { first.to_buf() }))
+    }
 }
 
 /// A root-to-leaf path whose leaf frame points at an existing entry.
@@ -99,9 +114,7 @@ impl Path {
         self.frames.clear();
         let mut id = root;
         loop {
-            if self.frames.len() >= MAX_DEPTH {
-                return Err(BTreeError::corrupted(id, "tree too deep (cycle?)"));
-            }
+            self.check_descent(id)?;
             let page = pager.read(id)?;
             let (frame, next) = Frame::new(id, page, |node| {
                 Ok(if node.is_leaf() {
@@ -126,6 +139,9 @@ impl Path {
             self.moves = self.moves.wrapping_add(1);
             match next {
                 Some(child) => id = child,
+                None if count == 0 && self.frames.len() > 1 => {
+                    return Err(BTreeError::corrupted(id, "empty leaf below a branch"))
+                }
                 None if target.forward() => {
                     // idx is the first candidate; past the end means the
                     // next leaf's first entry.
@@ -149,6 +165,23 @@ impl Path {
         }
     }
 
+    /// Before reading page `id` one level further down: the path stays
+    /// within `MAX_DEPTH` and never holds a page twice (a child pointer
+    /// back up the path is a cycle).
+    #[inline]
+    fn check_descent(&self, id: PageId) -> Result<()> {
+        if self.frames.len() >= MAX_DEPTH {
+            return Err(BTreeError::corrupted(id, "tree too deep (cycle?)"));
+        }
+        if self.frames.iter().any(|f| f.id == id) {
+            return Err(BTreeError::corrupted(
+                id,
+                "the page appears twice on one root-to-leaf path (a cycle of child pointers)",
+            ));
+        }
+        Ok(())
+    }
+
     fn leaf_mut(&mut self) -> Result<&mut Frame> {
         self.frames
             .last_mut()
@@ -169,9 +202,7 @@ impl Path {
     /// pointing at its first (or last) entry. False if that leaf is empty.
     fn descend_edge(&mut self, pager: &Pager, mut id: PageId, first: bool) -> Result<bool> {
         loop {
-            if self.frames.len() >= MAX_DEPTH {
-                return Err(BTreeError::corrupted(id, "tree too deep (cycle?)"));
-            }
+            self.check_descent(id)?;
             let page = pager.read(id)?;
             let (frame, child) = Frame::new(id, page, |node| {
                 let count = node.count();
@@ -186,6 +217,12 @@ impl Path {
             self.moves = self.moves.wrapping_add(1);
             match child {
                 Some(child) => id = child,
+                // Only a root may be empty: an empty leaf below a branch
+                // would let a walk visit any number of pages emitting
+                // nothing (branches whose children all lead to it).
+                None if count == 0 && self.frames.len() > 1 => {
+                    return Err(BTreeError::corrupted(id, "empty leaf below a branch"))
+                }
                 None => return Ok(count > 0),
             }
         }
@@ -193,15 +230,20 @@ impl Path {
 
     /// Move to the first entry of the next leaf. False at the end.
     pub(crate) fn next_leaf(&mut self, pager: &Pager) -> Result<bool> {
-        self.frames.pop();
+        let edge = match self.frames.pop() {
+            Some(leaf) => leaf.edge_key(true)?,
+            None => None,
+        };
         while let Some(top) = self.frames.last_mut() {
             if top.idx < top.count {
                 top.idx += 1;
                 let child = top.node().child(top.idx)?;
                 if self.descend_edge(pager, child, true)? {
+                    self.check_edge(edge.as_deref(), false)?;
                     return Ok(true);
                 }
-                // An empty leaf (only in a damaged tree): keep going.
+                // An empty root leaf cannot be below a branch (an error
+                // above), so this is not reached; keep going regardless.
                 self.frames.pop();
             } else {
                 self.frames.pop();
@@ -212,12 +254,16 @@ impl Path {
 
     /// Move to the last entry of the previous leaf. False at the start.
     fn prev_leaf(&mut self, pager: &Pager) -> Result<bool> {
-        self.frames.pop();
+        let edge = match self.frames.pop() {
+            Some(leaf) => leaf.edge_key(false)?,
+            None => None,
+        };
         while let Some(top) = self.frames.last_mut() {
             if top.idx > 0 {
                 top.idx -= 1;
                 let child = top.node().child(top.idx)?;
                 if self.descend_edge(pager, child, false)? {
+                    self.check_edge(edge.as_deref(), true)?;
                     return Ok(true);
                 }
                 self.frames.pop();
@@ -226,6 +272,32 @@ impl Path {
             }
         }
         Ok(false)
+    }
+
+    /// The leaf just entered against the leaf left (`edge`: its last key,
+    /// or its first when walking backward). With every leaf left having
+    /// first <= last, the leaves of a walk cover strictly increasing (or
+    /// decreasing) key ranges, so a leaf reached twice (a branch naming one
+    /// child twice, at any distance) is an error, not its entries again;
+    /// O(1) per leaf, nothing per entry.
+    fn check_edge(&self, edge: Option<&[u8]>, reverse: bool) -> Result<()> {
+        let (Some(edge), Some(leaf)) = (edge, self.frames.last()) else {
+            return Ok(());
+        };
+        let key = leaf.node().key(leaf.idx)?;
+        let ordered = if reverse {
+            key.cmp_bytes(edge).is_lt()
+        } else {
+            key.cmp_bytes(edge).is_gt()
+        };
+        if ordered {
+            Ok(())
+        } else {
+            Err(BTreeError::corrupted(
+                leaf.id,
+                "keys out of order across leaves (a page reached twice, or misplaced keys)",
+            ))
+        }
     }
 
     /// Step to the neighbouring entry. False past the end.

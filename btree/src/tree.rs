@@ -629,7 +629,17 @@ impl BTree {
         let Some(mut id) = self.root else {
             return Ok(None);
         };
-        for _ in 0..MAX_DEPTH {
+        // The last pages of this descent: a child naming one of them is a
+        // cycle (a longer cycle ends at MAX_DEPTH).
+        let mut recent = [0 as PageId; 8];
+        for depth in 0..MAX_DEPTH {
+            if recent.contains(&id) {
+                return Err(BTreeError::corrupted(
+                    id,
+                    "the page appears twice on one root-to-leaf path (a cycle of child pointers)",
+                ));
+            }
+            recent[depth % 8] = id;
             let page = pager.read(id)?;
             let node = Node::parse(id, page.kind, &page.data)?;
             if node.is_leaf() {

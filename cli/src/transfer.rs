@@ -66,6 +66,7 @@ pub fn import_from(dir: &Path, file: &Path, trust: bool) -> CliResult<u64> {
     let result = (|| {
         let opened = open_on(open_file(dir)?)?;
         let mut importer = Importer::new(opened.store.db())?;
+        importer.expect_len(len);
         if !trust {
             importer.check_functions(moonvault_lua::function::source_only_import());
         }

@@ -73,6 +73,12 @@ pub type FunctionCheck = Box<dyn FnMut(&[u8]) -> std::result::Result<(), String>
 pub struct Importer {
     txn: crate::kv::WriteTxn,
     check: Option<FunctionCheck>,
+    /// The longest key the store's tree takes.
+    max_key_len: usize,
+    /// The file's length, when the caller knows it ([`Importer::expect_len`]).
+    expected_len: Option<u64>,
+    /// File bytes consumed so far (header and whole entries).
+    consumed: u64,
     buf: Vec<u8>,
     crc: crc32fast::Hasher,
     header_seen: bool,
@@ -87,6 +93,7 @@ fn bad(detail: impl Into<String>) -> EngineError {
 impl Importer {
     /// Start importing into `db`, which must be empty.
     pub fn new(db: &Db) -> Result<Importer> {
+        let page_size = db.stats()?.pager.page_size;
         let txn = db.begin()?;
         if txn
             .range(Bound::Unbounded, Bound::Unbounded, false)
@@ -100,6 +107,9 @@ impl Importer {
         Ok(Importer {
             txn,
             check: None,
+            max_key_len: moonvault_btree::BTree::max_key_len(page_size),
+            expected_len: None,
+            consumed: 0,
             buf: Vec::new(),
             crc: crc32fast::Hasher::new(),
             header_seen: false,
@@ -116,7 +126,20 @@ impl Importer {
         self.check = Some(check);
     }
 
+    /// The file is `len` bytes long: an entry claiming more bytes than the
+    /// file has left fails at once, before anything waits for them.
+    pub fn expect_len(&mut self, len: u64) {
+        self.expected_len = Some(len);
+    }
+
     /// Consume the next bytes of the file.
+    ///
+    /// An entry's lengths are checked when its 8-byte header arrives,
+    /// before its bytes are waited for: a key longer than the store takes,
+    /// a value longer than [`MAX_IMPORT_VALUE`] or than the rest of the
+    /// file ([`Importer::expect_len`]) is `Corrupted` at once. So the
+    /// importer holds at most one entry (plus the piece being fed) at a
+    /// time, whatever the file claims.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<()> {
         self.buf.extend_from_slice(bytes);
         let mut at = 0;
@@ -140,6 +163,7 @@ impl Importer {
             }
             self.crc.update(&self.buf[..12]);
             self.header_seen = true;
+            self.consumed = 12;
             at = 12;
         }
         while !self.ended {
@@ -159,6 +183,7 @@ impl Importer {
             let vlen = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
             let klen = klen as usize;
             let total = 8usize.saturating_add(klen).saturating_add(vlen);
+            self.check_lengths(klen, vlen, total)?;
             if rest.len() < total {
                 break;
             }
@@ -169,9 +194,42 @@ impl Importer {
             }
             self.txn.put(key, value)?;
             self.count += 1;
+            self.consumed += total as u64;
             at += total;
         }
         self.buf.drain(..at);
+        Ok(())
+    }
+
+    /// The lengths an entry header claims, against what the store takes
+    /// and what the file has left.
+    fn check_lengths(&self, klen: usize, vlen: usize, total: usize) -> Result<()> {
+        let entry = self.count + 1;
+        if klen > self.max_key_len {
+            return Err(bad(format!(
+                "entry {entry} claims a key of {klen} bytes; this store takes keys of at most {} \
+                 bytes",
+                self.max_key_len
+            )));
+        }
+        if vlen > MAX_IMPORT_VALUE {
+            return Err(bad(format!(
+                "entry {entry} claims a value of {vlen} bytes; an import takes values of at most \
+                 {MAX_IMPORT_VALUE} bytes"
+            )));
+        }
+        // The entry, the end marker, the count and the crc must all fit.
+        let needed = self
+            .consumed
+            .saturating_add(total as u64)
+            .saturating_add(16);
+        if let Some(len) = self.expected_len.filter(|&len| needed > len) {
+            return Err(bad(format!(
+                "the file is truncated or damaged: entry {entry} claims {total} bytes at offset \
+                 {}, past the end of the {len}-byte file",
+                self.consumed
+            )));
+        }
         Ok(())
     }
 
@@ -246,9 +304,15 @@ fn entry_path(kv: &dyn KvRead, key: &[u8]) -> String {
     format!("key {k} of table {table} (whose path is not known)")
 }
 
+/// The longest value an import takes (an entry's value length is a u32;
+/// values this large are far past what a store holds in practice, and a
+/// claimed length is checked before the importer waits for its bytes).
+pub const MAX_IMPORT_VALUE: usize = 256 << 20;
+
 /// Import a whole export held in memory.
 pub fn import(db: &Db, bytes: &[u8]) -> Result<u64> {
     let mut imp = Importer::new(db)?;
+    imp.expect_len(bytes.len() as u64);
     imp.feed(bytes)?;
     imp.finish()
 }
@@ -377,5 +441,41 @@ mod tests {
         imp.check_functions(check());
         imp.feed(&file).unwrap();
         assert!(imp.finish().unwrap() > 0);
+    }
+
+    /// The header and one entry header claiming `klen`/`vlen` bytes.
+    fn claiming(klen: u32, vlen: u32) -> Vec<u8> {
+        let mut f = MAGIC.to_vec();
+        f.extend_from_slice(&[VERSION, 0, 0, 0]);
+        f.extend_from_slice(&klen.to_le_bytes());
+        f.extend_from_slice(&vlen.to_le_bytes());
+        f
+    }
+
+    #[test]
+    fn a_claimed_length_is_checked_before_its_bytes_are_awaited() {
+        // Fed piece by piece (the length of a stream is not known): a key
+        // past the store's maximum and a value past the cap fail at the
+        // entry's header.
+        for (klen, vlen, says) in [
+            (100_000, 1, "claims a key of 100000 bytes"),
+            (4, u32::MAX - 1, "claims a value of"),
+        ] {
+            let db = Db::memory().unwrap();
+            let mut imp = Importer::new(&db).unwrap();
+            let e = imp.feed(&claiming(klen, vlen)).unwrap_err();
+            assert!(
+                matches!(e, EngineError::Corrupted { .. }) && e.to_string().contains(says),
+                "{e}"
+            );
+        }
+        // With the file's length known, a value longer than the rest of
+        // the file fails at once too.
+        let db = Db::memory().unwrap();
+        let mut f = claiming(4, 1 << 20);
+        f.extend_from_slice(b"key1 and a little of the value");
+        let e = import(&db, &f).unwrap_err().to_string();
+        assert!(e.contains("past the end of the"), "{e}");
+        assert!(all(&db).is_empty());
     }
 }

@@ -546,12 +546,14 @@ pub(crate) fn stored_input<R: TableRead>(
     id: TableId,
 ) -> Result<(Input, usize), EngineError> {
     struct Open {
+        table: TableId,
         cursor: EntryCursor,
         out: Vec<(Key, Input)>,
         key: Option<Key>,
     }
     let mut bytes = 0;
     let mut stack = vec![Open {
+        table: id,
         cursor: EntryCursor::new(id),
         out: Vec::new(),
         key: None,
@@ -564,13 +566,28 @@ pub(crate) fn stored_input<R: TableRead>(
         };
         match top.cursor.next(reader)? {
             Some((k, EValue::Table(child))) => {
+                let parent = top.table;
                 if stack.len() >= MAX_INPUT_DEPTH {
                     return Err(EngineError::InvalidArgument(format!(
                         "the copied table nests deeper than {MAX_INPUT_DEPTH} levels"
                     )));
                 }
+                // Follow a child only through its own parent link: each
+                // table has one, so no table is copied twice, and a
+                // damaged graph (one child id under many keys, which would
+                // make the copy exponential) is an error, not a copy.
+                if reader.parent(child)?.as_ref() != Some(&(parent, k.clone())) {
+                    return Err(EngineError::corrupted(
+                        "table meta",
+                        format!(
+                            "table {child} is stored under table {parent} at {k} but its parent \
+                             link disagrees (one table reached twice)"
+                        ),
+                    ));
+                }
                 bytes += ENTRY_OVERHEAD + key_bytes(&k);
                 stack.push(Open {
+                    table: child,
                     cursor: EntryCursor::new(child),
                     out: Vec::new(),
                     key: Some(k),

@@ -372,7 +372,11 @@ impl Pager {
             Some(id) => id,
             None => {
                 let id = self.next_page_id;
-                self.next_page_id += 1;
+                // A crafted superblock can say u64::MAX (found by the
+                // open_store fuzz target).
+                self.next_page_id = id.checked_add(1).ok_or_else(|| {
+                    PagerError::corrupted("superblock", None, "page ids exhausted")
+                })?;
                 id
             }
         };

@@ -33,6 +33,13 @@ pub const VERSION: u8 = 1;
 const FIXED: usize = 36;
 /// Magic, version byte and crc32: what every version has.
 const ENVELOPE: usize = 9;
+/// The most free page ids a superblock may list (16 GiB of free space at
+/// 1 KiB pages, 1 TiB at 64 KiB): the free list is held in memory as a
+/// set of ids, so a crafted run of 2^32 ids must not be expanded. The
+/// pager trims free ids at the end of the file and reuses the lowest free
+/// id first, so a store reaches this only by freeing 16 million pages
+/// below one it keeps.
+pub const MAX_FREE_PAGES: u64 = 1 << 24;
 
 /// The decoded superblock.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -138,7 +145,20 @@ impl Superblock {
         if expected != Some(body.len()) {
             return Err(bad("lengths do not add up".into()));
         }
+        if next_page_id == 0 {
+            return Err(bad("next page id 0 (page ids start at 1)".into()));
+        }
+        // The next checkpoint writes generation + 1 (found by the
+        // open_store fuzz target).
+        if generation == u64::MAX {
+            return Err(bad("generation u64::MAX".into()));
+        }
+        // Runs are written in ascending order, disjoint, non-empty and
+        // above page 0, and the set they expand to is bounded before it is
+        // built: a crafted run of 2^32 ids costs nothing to write.
         let mut free = BTreeSet::new();
+        let mut listed = 0u64;
+        let mut prev_end = 1u64;
         for i in 0..run_count {
             let at = FIXED + i * 12;
             let start = u64_at(at);
@@ -149,6 +169,19 @@ impl Superblock {
                     "free run {start}+{len} lies beyond the allocated pages"
                 )));
             };
+            if len == 0 || start < prev_end {
+                return Err(bad(format!(
+                    "free run {i} ({start}+{len}) is empty, overlaps the one before or \
+                     names page 0"
+                )));
+            }
+            listed += len;
+            if listed > MAX_FREE_PAGES {
+                return Err(bad(format!(
+                    "the free list names more than {MAX_FREE_PAGES} pages"
+                )));
+            }
+            prev_end = end;
             free.extend(start..end);
         }
         let app_at = FIXED + run_count * 12;
@@ -247,5 +280,56 @@ mod tests {
             Superblock::decode(&short),
             Err(PagerError::NewerFormat { found: 2, .. })
         ));
+    }
+
+    /// A superblock with `runs` written as given (checksum valid).
+    fn with_runs(next_page_id: u64, runs: &[(u64, u32)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&MAGIC);
+        b.extend_from_slice(&[VERSION, 0, 0, 0]);
+        b.extend_from_slice(&1u64.to_le_bytes());
+        b.extend_from_slice(&1024u32.to_le_bytes());
+        b.extend_from_slice(&(runs.len() as u32).to_le_bytes());
+        b.extend_from_slice(&next_page_id.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        for (start, len) in runs {
+            b.extend_from_slice(&start.to_le_bytes());
+            b.extend_from_slice(&len.to_le_bytes());
+        }
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn crafted_free_runs_are_refused_before_they_are_expanded() {
+        let ok = Superblock::decode(&with_runs(100, &[(2, 3), (10, 1)])).unwrap();
+        assert_eq!(ok.free.len(), 4);
+        for (next, runs, says) in [
+            (
+                1u64 << 40,
+                vec![(1u64, u32::MAX), (1 << 33, u32::MAX)],
+                "more than",
+            ),
+            (100, vec![(10, 5), (12, 5)], "overlaps"),
+            (100, vec![(10, 5), (3, 1)], "overlaps"),
+            (100, vec![(0, 5)], "page 0"),
+            (100, vec![(5, 0)], "empty"),
+            (0, vec![], "next page id 0"),
+        ] {
+            let e = Superblock::decode(&with_runs(next, &runs)).unwrap_err();
+            assert!(
+                matches!(e, PagerError::Corrupted { .. }) && e.to_string().contains(says),
+                "{runs:?}: {e}"
+            );
+        }
+        // The generation after u64::MAX cannot be written.
+        let mut last = with_runs(100, &[]);
+        last[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        let body = last.len() - 4;
+        let crc = crc32fast::hash(&last[..body]);
+        last[body..].copy_from_slice(&crc.to_le_bytes());
+        let e = Superblock::decode(&last).unwrap_err();
+        assert!(e.to_string().contains("generation u64::MAX"), "{e}");
     }
 }

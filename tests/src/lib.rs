@@ -1,5 +1,7 @@
 //! Helpers shared by the scenario and property tests.
 
+pub mod crafted;
+
 use moonvault_engine::{Db, KvRead};
 use quickcheck::QuickCheck;
 use std::collections::BTreeMap;

@@ -75,10 +75,19 @@ impl RootRecord {
             u64::from_le_bytes(b)
         };
         let root = u64_at(8);
+        let wal_applied = u64_at(16);
+        // The next WAL sequence is wal_applied + 1 (found by the open_store
+        // fuzz target: a crafted u64::MAX overflowed it).
+        if wal_applied == u64::MAX {
+            return Err(EngineError::corrupted(
+                "root record",
+                "last applied WAL sequence is u64::MAX",
+            ));
+        }
         Ok(RootRecord {
             format,
             tree_root: (root != 0).then_some(root),
-            wal_applied: u64_at(16),
+            wal_applied,
         })
     }
 }

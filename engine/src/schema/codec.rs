@@ -162,12 +162,15 @@ impl Reader<'_> {
             return Err(corrupted(format!("unknown flags {flags:#04x}")));
         }
         let n = self.varint()?;
-        // Each field takes at least 2 bytes: refuse counts the bytes cannot hold.
-        if n > self.bytes.len() as u64 {
+        // Each field takes at least 2 bytes (key, mask): refuse counts the
+        // bytes cannot hold. Capacity grows with the fields actually read,
+        // so a stored count costs nothing before its fields are there (a
+        // field rule is ~100 bytes in memory, 2 on disk, at every level).
+        if n > self.bytes.len() as u64 / 2 {
             return Err(corrupted(format!("{n} fields cannot fit")));
         }
         let mut schema = Schema {
-            fields: Vec::with_capacity(n as usize),
+            fields: Vec::with_capacity((n as usize).min(PREALLOCATED)),
             strict: flags == 1,
         };
         for _ in 0..n {
@@ -201,7 +204,7 @@ impl Reader<'_> {
                 if count > self.bytes.len() as u64 {
                     return Err(corrupted(format!("{count} enum values cannot fit")));
                 }
-                let mut values = Vec::with_capacity(count as usize);
+                let mut values = Vec::with_capacity((count as usize).min(PREALLOCATED));
                 for _ in 0..count {
                     values.push(self.key()?);
                 }
@@ -215,6 +218,10 @@ impl Reader<'_> {
         Ok(schema)
     }
 }
+
+/// At most this many fields or enum values are reserved ahead of reading
+/// them.
+const PREALLOCATED: usize = 16;
 
 /// Parse a stored schema.
 pub fn decode_schema(bytes: &[u8]) -> Result<Schema> {
@@ -288,5 +295,21 @@ mod tests {
         QuickCheck::new()
             .tests(2000)
             .quickcheck(prop as fn(usize, u8, Vec<u8>) -> bool);
+    }
+
+    #[test]
+    fn stored_counts_are_bounded_by_the_bytes_left() {
+        // 501 fields claimed with 1,000 bytes left: each needs 2.
+        let mut b = vec![VERSION, 0];
+        crate::codec::varint::encode_u64(501, &mut b);
+        b.extend_from_slice(&[0x41; 1000]);
+        let e = decode_schema(&b).unwrap_err().to_string();
+        assert!(e.contains("501 fields cannot fit"), "{e}");
+        // A count that fits reserves only a little ahead: the capacity a
+        // decode starts with does not follow a stored count.
+        let mut b = vec![VERSION, 0];
+        crate::codec::varint::encode_u64(u64::from(u32::MAX), &mut b);
+        let e = decode_schema(&b).unwrap_err().to_string();
+        assert!(e.contains("cannot fit"), "{e}");
     }
 }

@@ -51,7 +51,10 @@
 //! been fsynced, so this is not a torn write but damage to durable data.
 //! Open then fails with [`StoreError::Corrupted`] and leaves the file as it
 //! is rather than silently dropping committed batches. A batch whose crc
-//! matches but whose contents do not decode is likewise `Corrupted`.
+//! matches but whose contents do not decode is likewise `Corrupted`. That
+//! search reads a bounded number of bytes (four times the tail after the
+//! damage plus 64 MiB); a log with more candidate batches than that is
+//! `Corrupted` too, never truncated.
 //!
 //! Values are checked by the crc on open only; `get` returns the bytes on
 //! disk (the pager checks its own frame crc on every page load).
@@ -397,17 +400,31 @@ impl FileStore {
                     })
                 }
                 Err(Bad::Torn(why)) => {
-                    if let Some(at) = find_synced_batch_after(&self.file, pos, file_len)
+                    match find_synced_batch_after(&self.file, pos, file_len)
                         .map_err(io_err("open"))?
                     {
-                        return Err(corrupted(
-                            pos,
-                            format!(
-                                "{why}, but the intact batch at offset {at} shows these bytes \
-                                 had been synced; refusing to drop committed data \
-                                 (restore from a backup or export)"
-                            ),
-                        ));
+                        AfterDamage::Synced(at) => {
+                            return Err(corrupted(
+                                pos,
+                                format!(
+                                    "{why}, but the intact batch at offset {at} shows these \
+                                     bytes had been synced; refusing to drop committed data \
+                                     (restore from a backup or export)"
+                                ),
+                            ))
+                        }
+                        AfterDamage::Undecided { candidates } => {
+                            return Err(corrupted(
+                                pos,
+                                format!(
+                                    "{why}, and the {candidates} batch headers after it are too \
+                                     many to check whether these bytes had been synced; \
+                                     refusing to drop what may be committed data (restore \
+                                     from a backup or export)"
+                                ),
+                            ))
+                        }
+                        AfterDamage::Torn => {}
                     }
                     self.file.set_len(pos).map_err(io_err("open"))?;
                     self.truncated_on_open = file_len - pos;
@@ -803,10 +820,33 @@ fn decode_ops(payload: &[u8], op_count: u32, base: u64) -> Result<Vec<LoggedOp>,
     Ok(ops)
 }
 
+/// What the search after damaged bytes found.
+enum AfterDamage {
+    /// An intact batch at this offset shows the bytes had been synced.
+    Synced(u64),
+    /// No intact batch further on says so: a torn tail.
+    Torn,
+    /// Candidates cost more reading than the budget allows (a log crafted
+    /// with many batch headers): whether the bytes were synced is unknown.
+    Undecided { candidates: u64 },
+}
+
 /// After damage at `damaged_at`, look for an intact batch further on whose
-/// `synced_len` shows the damaged bytes had been fsynced. Returns its offset.
-fn find_synced_batch_after(file: &File, damaged_at: u64, file_len: u64) -> io::Result<Option<u64>> {
+/// `synced_len` shows the damaged bytes had been fsynced.
+///
+/// Each candidate (a magic) costs a read up to the end of the file to
+/// check its crc, so many headers could make this quadratic. Two bounds:
+/// a candidate's header must already claim `damaged_at < synced_len <=
+/// its offset` (what an intact batch says, checked before its payload is
+/// read), and all candidates together may read at most four times the
+/// bytes after the damage plus 64 MiB; past that the answer is
+/// `Undecided`, which open reports as damage rather than truncate.
+fn find_synced_batch_after(file: &File, damaged_at: u64, file_len: u64) -> io::Result<AfterDamage> {
     const CHUNK: u64 = 1 << 20;
+    let mut budget = (file_len - damaged_at)
+        .saturating_mul(4)
+        .saturating_add(64 << 20);
+    let mut candidates = 0u64;
     let mut start = damaged_at + 1;
     while start + MAGIC.len() as u64 <= file_len {
         let n = CHUNK.min(file_len - start) as usize;
@@ -817,16 +857,29 @@ fn find_synced_batch_after(file: &File, damaged_at: u64, file_len: u64) -> io::R
                 continue;
             }
             let candidate = start + i as u64;
+            let mut header = [0u8; HEADER_LEN];
+            let have = (file_len - candidate).min(HEADER_LEN as u64) as usize;
+            read_at(file, &mut header[..have], candidate)?;
+            let synced = le_u64(&header, 16).unwrap_or(0);
+            if have < HEADER_LEN || synced <= damaged_at || synced > candidate {
+                continue;
+            }
+            candidates += 1;
+            let cost = file_len - candidate;
+            if cost > budget {
+                return Ok(AfterDamage::Undecided { candidates });
+            }
+            budget -= cost;
             if let Ok(batch) = read_batch(file, candidate, file_len)? {
                 if batch.synced_len > damaged_at {
-                    return Ok(Some(candidate));
+                    return Ok(AfterDamage::Synced(candidate));
                 }
             }
         }
         // Overlap chunks so a magic straddling the boundary is seen.
         start += (n - (MAGIC.len() - 1)) as u64;
     }
-    Ok(None)
+    Ok(AfterDamage::Torn)
 }
 
 fn corrupted(offset: u64, why: String) -> StoreError {

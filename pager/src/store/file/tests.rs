@@ -420,3 +420,47 @@ fn sequence_gap_is_corruption() {
     let err = FileStore::open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("sequence"), "{err}");
 }
+
+#[test]
+fn many_batch_headers_after_damage_do_not_make_open_quadratic() {
+    // A valid log, then bytes that are no batch (damage), then 30,000
+    // batch headers, each claiming the rest of the file and that the
+    // damaged bytes had been synced, none with a valid crc. Checking each
+    // one's crc reads to the end of the file: 16 GB in all without the
+    // budget.
+    let dir = TempDir::new().unwrap();
+    {
+        let mut store = FileStore::open(dir.path()).unwrap();
+        store
+            .write(vec![put(Area::Pages, 1, b"page")], true)
+            .unwrap();
+    }
+    let path = dir.path().join(LOG_FILE);
+    let mut log = fs::read(&path).unwrap();
+    let damaged_at = log.len() as u64;
+    log.extend_from_slice(b"not a batch");
+    const FAKES: usize = 30_000;
+    let end = log.len() + FAKES * HEADER_LEN + CRC_LEN;
+    for i in 0..FAKES {
+        let at = log.len();
+        log.extend_from_slice(&MAGIC);
+        log.extend_from_slice(&VERSION.to_le_bytes());
+        log.extend_from_slice(&[0, 0]);
+        log.extend_from_slice(&(i as u64 + 2).to_le_bytes());
+        log.extend_from_slice(&(damaged_at + 1).to_le_bytes());
+        log.extend_from_slice(&0u32.to_le_bytes());
+        let payload = (end - at - HEADER_LEN - CRC_LEN) as u64;
+        log.extend_from_slice(&payload.to_le_bytes());
+    }
+    log.extend_from_slice(&[0; CRC_LEN]);
+    assert_eq!(log.len(), end);
+    fs::write(&path, &log).unwrap();
+    let err = FileStore::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupted { .. })
+            && err.to_string().contains("too many to check"),
+        "{err}"
+    );
+    // Nothing was truncated.
+    assert_eq!(fs::read(&path).unwrap().len(), end);
+}
