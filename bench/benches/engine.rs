@@ -2,6 +2,9 @@
 //! compression of the seed's users data set (printed once per size and
 //! recorded as a fact for the report).
 
+// criterion_group! defines public functions without docs.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use moonvault_bench::facts::{self, Fact};
 use moonvault_bench::users;

@@ -6,6 +6,9 @@
 //! closure. Records the Lua heap after
 //! loading 10K records through external tables, for the report.
 
+// criterion_group! defines public functions without docs.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use moonvault_bench::facts::{self, Fact};
 use moonvault_lua::function::{FunctionCodec, PersistSession, ProxyResolver, Trust};

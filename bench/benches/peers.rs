@@ -8,6 +8,9 @@
 //! - SQLite (bundled): `users(id INTEGER PRIMARY KEY, name, age, score)`,
 //!   `CREATE INDEX ... (age)`, WAL mode, `synchronous = FULL`.
 
+// criterion_group! defines public functions without docs.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use moonvault_bench::random_indexes;
 use moonvault_bench::setup::{

@@ -1,6 +1,9 @@
 //! Storage-core benches: moonvault against redb, same data, same run, same
 //! durability (every commit durable on return).
 
+// criterion_group! defines public functions without docs.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use moonvault_bench::setup::{moonvault_db, moonvault_kv_load, redb_kv_load, REDB_KV as TABLE};
 use moonvault_bench::{key, random_indexes, value};

@@ -1,6 +1,8 @@
 //! Data sets shared by the benches, so every peer is measured on the same
 //! bytes, and the report generator (timings, facts, the product's floors).
 
+#![forbid(unsafe_code)]
+
 pub mod facts;
 pub mod floors;
 pub mod report;

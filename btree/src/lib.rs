@@ -46,7 +46,7 @@
 //! pages in that transaction are unspecified and the caller must roll the
 //! transaction back.
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod check;
 pub mod cursor;

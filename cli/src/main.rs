@@ -10,7 +10,7 @@
 //! Damage is reported as a message, never a panic: every byte read from a
 //! store goes through the engine's checked decoders.
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod check;
 mod demo;

@@ -12,7 +12,7 @@
 //! - A commit is all-or-nothing at every crash point (see DESIGN.md).
 //! - Bytes read from storage are checked; damage is an error, never a panic.
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod batch;
 pub mod codec;

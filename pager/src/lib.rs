@@ -16,7 +16,7 @@
 //! threads and no `std::fs` outside the native file store, so it builds for
 //! `wasm32-unknown-unknown`.
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod cache;
 pub mod error;

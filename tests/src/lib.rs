@@ -1,5 +1,7 @@
 //! Helpers shared by the scenario and property tests.
 
+#![forbid(unsafe_code)]
+
 pub mod crafted;
 
 use moonvault_engine::{Db, KvRead};

@@ -79,7 +79,9 @@ fn be16(s: &[u8]) -> u32 {
 }
 
 /// Whether `a` and `b` are the same bytes: [`cmp_keys`]'s word loads
-/// without the byte swaps, inline (a leaf search checks its prefix so).
+/// without its big-endian order (little-endian loads, free on the hosts we
+/// run on; equality does not depend on byte order), inline (a leaf search
+/// checks its prefix so).
 #[inline(always)]
 pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -89,7 +91,7 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let word = |s: &[u8], at: usize| -> u64 {
         s.get(at..at + 8)
             .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            .map_or(0, u64::from_ne_bytes)
+            .map_or(0, u64::from_le_bytes)
     };
     if n >= 8 {
         let mut at = 0;
