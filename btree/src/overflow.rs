@@ -1,14 +1,11 @@
 //! Overflow chains: values too large to stay inline in a leaf.
 //!
 //! A value that does not fit inline (see `node::inline_fits`) is cut into
-//! chunks of `page_size - 8` bytes, one per page of kind 3, linked in order:
+//! chunks of `page_size - 8` bytes, one per page of kind 3, linked in order
+//! (each page: the next page id, u64 LE, 0 on the last; then its chunk).
 //!
-//! ```text
-//! Overflow page (kind 3)
-//! offset size
-//!  0     8    next page id (u64 LE), 0 on the last page
-//!  8     ..   chunk: page_size - 8 bytes, fewer on the last page
-//! ```
+//! The format is drawn once, in DESIGN.md section 3, "The B-tree" (overflow pages);
+//! this module is its only reader and writer.
 //!
 //! The leaf cell holds the first page id and the total length, so a reader
 //! knows exactly how many pages and bytes to expect and a damaged or cyclic

@@ -1,19 +1,9 @@
 //! The stored form of one page: a checksummed header and a payload that is
 //! lz4-compressed when that saves space.
 //!
-//! ```text
-//! offset size field
-//!  0     4    magic "MVPG"
-//!  4     1    format version (1)
-//!  5     1    page kind (owned by the layer above; 0 is never used)
-//!  6     1    codec: 0 = raw, 1 = lz4 block
-//!  7     1    reserved, 0
-//!  8     8    page id, u64 LE (catches blobs stored under the wrong key)
-//! 16     4    stored payload length, u32 LE
-//! 20     4    logical (decompressed) length, u32 LE
-//! 24     4    crc32 of bytes 0..24 followed by the payload
-//! 28     ..   payload
-//! ```
+//! The format is drawn once, in DESIGN.md section 2, "Pages";
+//! this module is its only reader and writer.
+//!
 //! The checksum is verified before anything else is trusted, and before the
 //! payload is decompressed. It covers the version byte, so the version is
 //! read only once the checksum holds: a frame of a newer version is

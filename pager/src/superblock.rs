@@ -2,20 +2,9 @@
 //! slots (`Area::Meta` keys 0 and 1) so a torn write of one slot leaves the
 //! other intact.
 //!
-//! ```text
-//! offset size field
-//!  0     4    magic "MVSB"
-//!  4     1    format version (1)
-//!  5     3    reserved, 0
-//!  8     8    generation, u64 LE (the slot with the highest valid one wins)
-//! 16     4    page size, u32 LE
-//! 20     4    number of free runs F, u32 LE
-//! 24     8    next page id, u64 LE (ids at or above it are unallocated)
-//! 32     4    application bytes length A, u32 LE
-//! 36     12*F free runs: start u64 LE, length u32 LE
-//! ..     A    application bytes (the engine's root record)
-//! ..     4    crc32 of every preceding byte
-//! ```
+//! The format is drawn once, in DESIGN.md section 2, "Superblock";
+//! this module is its only reader and writer.
+//!
 //! Every version keeps the magic, the version byte at 4 and the crc32
 //! trailer, so an older build can tell a newer superblock (checksum holds,
 //! version above [`VERSION`]: refused with [`PagerError::NewerFormat`]) from

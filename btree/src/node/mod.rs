@@ -10,34 +10,8 @@
 //! the end of the data, so a node's size is `data.len()` and there is no
 //! free space to track.
 //!
-//! ```text
-//! Leaf (kind 4)                          Branch (kind 2)
-//! offset size                            offset size
-//!  0     2    n = entry count             0     2    n = key count (n+1 children)
-//!  2     2    p = prefix length           2     2    reserved, 0
-//!  4     p    prefix: the longest common  4     8    child 0 (keys < key 0)
-//!             prefix of the n keys        12    2n   slot[i] = offset of cell i
-//!  4+p   2n   slot[i] = offset of cell i  12+2n ..   cells 0..n, packed
-//!  4+p+2n ..  cells 0..n, packed
-//!                                        Branch cell
-//! Leaf cell                               0     2    key length k
-//!  varint  k = key length, prefix         2     8    child i+1 (keys >= key i)
-//!          included                       10    k    key i
-//!  k-p     the key after the prefix
-//!  varint  w = value length * 2
-//!          + 1 if in an overflow chain
-//!  v       value bytes     (w even)
-//!  8       first overflow page id, u64 (w odd)
-//!
-//! Leaf of format 1 (kind 1): read only, written by format 1
-//! offset size                            Leaf cell, format 1
-//!  0     2    n = entry count             0     2    key length k
-//!  2     2    reserved, 0                 2     4    value length v (u32)
-//!  4     2n   slot[i] = offset of cell i  6     1    value kind: 0 inline, 1 overflow
-//!  4+2n  ..   cells 0..n, packed          7     k    key
-//!                                         7+k   v    value bytes  (inline)
-//!                                         7+k   8    first overflow page id (overflow)
-//! ```
+//! The format is drawn once, in DESIGN.md section 3, "The B-tree";
+//! this module is its only reader and writer.
 //!
 //! A varint is little-endian groups of 7 bits with the high bit set on all
 //! bytes but the last, in its shortest form, at most 5 bytes. The prefix is

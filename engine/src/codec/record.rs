@@ -1,11 +1,8 @@
 //! Packed records: a small table of scalars stored as one value in its
 //! parent's entry (format 2).
 //!
-//! ```text
-//! 09 | table id: LEB128 varint, canonical | field*
-//! field := key length: varint | key, as a value (tag 01..05) |
-//!          value length: varint | value (tag 01..05)
-//! ```
+//! The format is drawn once, in DESIGN.md section 5, "Packed records (format 2)";
+//! this module is its only reader and writer.
 //!
 //! A key is written with the *value* encoding (an integer key is a zigzag
 //! varint, not the 11-byte order-preserving form: nothing sorts packed

@@ -1,15 +1,9 @@
 //! The engine's root record, carried as the application bytes of every
 //! superblock.
 //!
-//! ```text
-//! offset size field
-//!  0     4    magic "MVRT"
-//!  4     1    format version: 1 (until 2026-12), 2 (packed records,
-//!             leaf format 2); a build reads every version up to its own
-//!  5     3    reserved, 0
-//!  8     8    B-tree root page id, u64 LE (0 = empty tree)
-//! 16     8    last WAL sequence number the tree includes, u64 LE
-//! ```
+//! The format is drawn once, in DESIGN.md section 4, "Root record";
+//! this module is its only reader and writer.
+//!
 //! (The superblock's own crc32 covers these bytes.)
 
 use crate::error::{EngineError, Result};

@@ -1,23 +1,14 @@
 //! Write-ahead log records: the logical changes of one committed
 //! transaction, stored as one blob in `Area::Wal` under its sequence number.
 //!
-//! ```text
-//! offset size field
-//!  0     4    magic "MVWL"
-//!  4     1    format version (1)
-//!  5     3    reserved, 0
-//!  8     8    sequence number, u64 LE (equals the blob key)
-//! 16     4    op count N, u32 LE
-//! 20     ..   N ops:
-//!               1  tag: 1 = put, 2 = delete
-//!               4  key length K, u32 LE
-//!               K  key
-//!               4  value length V, u32 LE   (put only)
-//!               V  value                    (put only)
-//! end-4  4    crc32 of every preceding byte
-//! ```
-//! A record that is missing, short, or fails its checksum ends replay: it and
-//! everything after it were never acknowledged as durable.
+//! The format is drawn once, in DESIGN.md section 4, "WAL record";
+//! this module is its only reader and writer.
+//!
+//! Replay stops at the first record that is missing, short or fails its
+//! checksum. If that is the last record, it is a torn tail (never
+//! acknowledged) and is dropped; a damaged record *followed by further
+//! records* is damage to acknowledged data, and open fails with
+//! `Corrupted` (DESIGN.md section 4, "Recovery").
 //!
 //! Every version keeps the magic, the version byte at 4 and the crc32
 //! trailer. The checksum covers the version, so it is checked first: a

@@ -1,19 +1,8 @@
 //! The stored form of a [`Schema`] (value of `00 's' <table id>`).
 //!
-//! ```text
-//! schema := version u8 (1) | body
-//! body   := flags u8 (bit 0 strict; other bits 0) | field count varint | field*
-//! field  := key (codec key encoding; keys strictly increasing)
-//!           | mask u8 | parts in mask order
-//! mask   bit 0 type       u8: 1 string 2 integer 3 number 4 boolean 5 table 6 function
-//!        bit 1 required   (no bytes)
-//!        bit 2 min        f64 LE
-//!        bit 3 max        f64 LE
-//!        bit 4 min_len    varint
-//!        bit 5 max_len    varint
-//!        bit 6 enum       count varint | keys (key encoding)
-//!        bit 7 nested     body (depth at most MAX_SCHEMA_DEPTH)
-//! ```
+//! The format is drawn once, in DESIGN.md section 5, "Schemas and migrations";
+//! this module is its only reader and writer.
+//!
 //! Decoding is strict (unknown bits, trailing bytes, unsorted keys, too deep
 //! a nesting are `Corrupted`) and never panics.
 

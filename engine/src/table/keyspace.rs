@@ -1,24 +1,8 @@
 //! Byte layout of the one B-tree that holds every table, index and catalog
-//! entry. Byte 0 of every key is its namespace:
+//! entry; byte 0 of every key is its namespace.
 //!
-//! ```text
-//! 00 'c'                        -> next table id, u64 LE (absent: 2)
-//! 00 'C'                        -> next index id, u64 LE (absent: 1)
-//! 00 'v'                        -> user schema version, u64 LE (absent: 0)
-//! 00 'g'                        -> catalog generation, u64 LE (absent: 0)
-//! 00 't' <table id>             -> table meta: parent id varint | key in parent (key encoding)
-//!                                  [| 01: packed record, format 2]
-//! 00 'i' <table id> <field path: encoded keys>
-//!                               -> index def: index id u64 LE | flags u8 (bit 0 unique)
-//! 00 's' <table id>             -> schema (schema/codec.rs)
-//! 01 <table id> <encoded key>   -> encoded value (codec::Value); a child table is Value::Table(id)
-//!                                  or a packed record (codec::Record, format 2)
-//! 02 <index id> <encoded field value> <encoded record key>
-//!                               -> record's table id, LEB128 varint
-//!
-//! <id> = n: u8 (1..=8) | the id's n low bytes, big-endian; n minimal
-//!        (id 5 = 01 05, id 300 = 02 01 2C)
-//! ```
+//! The format is drawn once, in DESIGN.md section 5, "Keyspace";
+//! this module is its only reader and writer.
 //!
 //! The id encoding is order-preserving (a shorter id is a smaller one;
 //! equal lengths compare as big-endian) and prefix-free, so one table's (or

@@ -1,37 +1,8 @@
 //! The byte format of a persisted Lua function (the payload inside an
 //! engine `Value::Function`).
 //!
-//! ```text
-//! payload   = header object+                 (object 0 is the stored function)
-//!
-//! header (17 bytes)
-//!  0      4   magic "MVFN"
-//!  4      1   format version (1)
-//!  5      4   crc32 (IEEE, LE) of bytes 9..end
-//!  9      8   share group (u64 LE): the PersistSession that wrote it
-//!
-//! object    = 0x01 code upvalues             Lua closure, code is bytecode
-//!           | 0x02 code upvalues             Lua closure, code is source text
-//!           | 0x03 varint(meta) pair* 0x00   plain table; meta 0 = none,
-//!                                            k+1 = object k (a table);
-//!                                            pairs end at a nil key
-//! code      = varint(len) bytes              string.dump (unstripped) or source
-//! upvalues  = u8(n) n x (varint(cell) value) cell: the upvalue's id within
-//!                                            the share group
-//! pair      = value(key, never nil/NaN) value
-//!
-//! value     = 0x00                           nil
-//!           | 0x01 | 0x02                    false | true
-//!           | 0x03 varint(zigzag i64)        integer
-//!           | 0x04 f64 (8 bytes LE)          float (all bits kept)
-//!           | 0x05 varint(len) bytes         string
-//!           | 0x06 varint(k)                 object k (table or closure):
-//!                                            shared references and cycles
-//!           | 0x07 varint(id)                external table (proxy) by id
-//!           | 0x08 varint(len) utf8          standard-library function by name
-//!           | 0x09 varint(len) utf8          standard-library table by name
-//!           | 0x0A                           the VM's globals (_ENV, _G)
-//! ```
+//! The format is drawn once, in DESIGN.md section 6, "What a closure stores";
+//! this module is its only reader and writer.
 //!
 //! Varints are the engine's canonical LEB128. Two upvalues with the same
 //! `(share group, cell)` were one upvalue when stored and are joined again

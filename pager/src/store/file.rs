@@ -213,9 +213,6 @@ impl FileStore {
             .truncate(false)
             .open(dir.join(LOCK_FILE))
             .map_err(io_err("open"))?;
-        // `File::try_lock` is stable since Rust 1.89; the workspace still
-        // declares 1.85, so this crate effectively needs 1.89 on native.
-        #[allow(clippy::incompatible_msrv)]
         let locked = lock.try_lock();
         match locked {
             Ok(()) => {}
