@@ -6,20 +6,8 @@ use crate::codec::{Key, Value};
 use crate::index::verify_index;
 use crate::table::{Input, TableId, TableRead};
 use crate::Result;
-use quickcheck::QuickCheck;
 
-/// A quickcheck runner for `MOONVAULT_QC_CASES` passing cases (or `default`).
-/// quickcheck caps a run at `QUICKCHECK_MAX_TESTS` (10,000) attempts however
-/// many passes `tests` asks for, so the cap is raised with the count.
-pub(crate) fn quickcheck_cases(default: u64) -> QuickCheck {
-    let cases = std::env::var("MOONVAULT_QC_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    QuickCheck::new()
-        .tests(cases)
-        .max_tests(cases.saturating_mul(10))
-}
+pub(crate) use moonvault_pager::testing::quickcheck_cases;
 
 /// A model of a table's content: scalars and nested tables.
 #[derive(Clone, Debug, PartialEq)]

@@ -24,6 +24,8 @@ pub mod frame;
 mod pager;
 pub mod store;
 pub mod superblock;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{PagerError, Result};
 pub use frame::Page;

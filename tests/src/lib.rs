@@ -5,7 +5,6 @@
 pub mod crafted;
 
 use moonvault_engine::{Db, KvRead};
-use quickcheck::QuickCheck;
 use std::collections::BTreeMap;
 
 /// A model of committed contents.
@@ -23,15 +22,4 @@ pub fn contents(db: &Db) -> Model {
     .collect()
 }
 
-/// A quickcheck runner for `MOONVAULT_QC_CASES` passing cases (or `default`).
-/// quickcheck caps a run at `QUICKCHECK_MAX_TESTS` (10,000) attempts however
-/// many passes `tests` asks for, so the cap is raised with the count.
-pub fn quickcheck_cases(default: u64) -> QuickCheck {
-    let cases = std::env::var("MOONVAULT_QC_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    QuickCheck::new()
-        .tests(cases)
-        .max_tests(cases.saturating_mul(10))
-}
+pub use moonvault_pager::testing::quickcheck_cases;

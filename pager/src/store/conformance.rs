@@ -563,7 +563,8 @@ fn fail(check: &str, msg: &str) -> ! {
     panic!("BlobStore conformance check `{check}` failed: {msg}")
 }
 
-fn put(area: Area, key: BlobKey, value: &[u8]) -> WriteOp {
+/// A put of a copy of `value` (for tests of any store).
+pub fn put(area: Area, key: BlobKey, value: &[u8]) -> WriteOp {
     WriteOp::Put {
         area,
         key,
@@ -571,7 +572,8 @@ fn put(area: Area, key: BlobKey, value: &[u8]) -> WriteOp {
     }
 }
 
-fn del(area: Area, key: BlobKey) -> WriteOp {
+/// A delete (for tests of any store).
+pub fn del(area: Area, key: BlobKey) -> WriteOp {
     WriteOp::Delete { area, key }
 }
 

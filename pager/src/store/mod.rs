@@ -19,7 +19,12 @@
 
 use bytes::Bytes;
 
+// Test support, compiled only for this crate's tests and for dependents
+// that enable the `testing` feature in their dev-dependencies: the
+// production build carries neither.
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
+#[cfg(any(test, feature = "testing"))]
 pub mod faulty;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod file;

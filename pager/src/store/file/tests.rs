@@ -1,19 +1,8 @@
 use super::*;
-use crate::store::conformance::{self, snapshot};
+use crate::store::conformance::{self, del, put, snapshot};
 use crate::store::memory::{Contents, MemoryStore};
 use tempfile::TempDir;
 
-fn put(area: Area, key: BlobKey, value: &[u8]) -> WriteOp {
-    WriteOp::Put {
-        area,
-        key,
-        value: Bytes::copy_from_slice(value),
-    }
-}
-
-fn del(area: Area, key: BlobKey) -> WriteOp {
-    WriteOp::Delete { area, key }
-}
 
 fn reopen(store: FileStore) -> FileStore {
     let dir = store.dir().to_path_buf();
