@@ -13,8 +13,6 @@
 //! between a quarter and completely full, so actual usage is somewhat
 //! higher; the store-wide `pager.stored_page_bytes` is exact.
 
-use std::ops::Bound;
-
 use moonvault_btree::{LeafPacker, KIND_LEAF_V2, KIND_OVERFLOW};
 use moonvault_pager::frame::{encode, FRAME_HEADER};
 use moonvault_pager::Page;
@@ -24,7 +22,7 @@ use crate::error::{EngineError, Result};
 use crate::kv::DbStats;
 use crate::table::catalog::IndexDef;
 use crate::table::field::FieldPath;
-use crate::table::keyspace::{decode_entry_key, entry_prefix, index_prefix, prefix_end, TableId};
+use crate::table::keyspace::{decode_entry_key, entry_prefix, index_prefix, TableId};
 use crate::table::read::parent_of;
 use crate::table::TableRead;
 
@@ -201,12 +199,7 @@ pub(crate) fn table_stats<R: TableRead + ?Sized>(reader: &R, table: TableId) -> 
         stats.tables += 1;
         defs.extend(reader.catalog().indexes_on(t).iter().cloned());
         let lo = entry_prefix(t);
-        let hi = prefix_end(&lo);
-        for entry in kv.range(
-            Bound::Included(&lo),
-            hi.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-            false,
-        ) {
+        for entry in kv.scan_prefix(&lo) {
             let (k, v) = entry?;
             let key = decode_entry_key(&k)?;
             let value = crate::codec::decode_stored(&v)?;
@@ -253,12 +246,7 @@ pub(crate) fn table_stats<R: TableRead + ?Sized>(reader: &R, table: TableId) -> 
         let mut est = PageEstimate::new(reader.page_size());
         let mut entries = 0;
         let lo = index_prefix(def.id);
-        let hi = prefix_end(&lo);
-        for entry in kv.range(
-            Bound::Included(&lo),
-            hi.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-            false,
-        ) {
+        for entry in kv.scan_prefix(&lo) {
             let (k, v) = entry?;
             entries += 1;
             est.add(&k, &v);

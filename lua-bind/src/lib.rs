@@ -23,7 +23,6 @@
 //!   linear-memory maximum: a failed real allocation aborts the module,
 //!   only Lua's own limit gives a recoverable error.
 
-
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod wasi_shim;
 

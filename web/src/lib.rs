@@ -25,7 +25,6 @@
 //! aborts). On native targets the crate compiles (so workspace builds and
 //! clippy cover it) but only the platform-independent parts run.
 
-
 pub mod api;
 pub mod budget;
 pub mod console;

@@ -1,7 +1,5 @@
 //! Creating an index over existing records, and dropping one.
 
-use std::ops::Bound;
-
 use super::maintain::{show_key, unique_holder};
 use crate::codec::decode_stored;
 use crate::error::{EngineError, Result};
@@ -9,7 +7,7 @@ use crate::table::catalog::IndexDef;
 use crate::table::field::{resolve_key, IntoFieldPath};
 use crate::table::keyspace::{
     decode_entry_key, decode_record_id, encode_index_def, encode_record_id, entry_prefix,
-    index_def_key, index_entry_key, index_prefix, prefix_end, TableId,
+    index_def_key, index_entry_key, index_prefix, TableId,
 };
 use crate::table::{TableRead, Txn};
 use crate::KvRead;
@@ -91,7 +89,6 @@ impl Txn {
         mut progress: Option<&mut dyn FnMut(u64, u64)>,
     ) -> Result<()> {
         let start = entry_prefix(def.table);
-        let end = prefix_end(&start);
         // Counting visits the table's leaves once more: only when asked.
         let total = match progress {
             Some(_) => self.len(def.table)?,
@@ -101,11 +98,7 @@ impl Txn {
         if let Some(report) = progress.as_mut() {
             report(0, total);
         }
-        let mut cursor = self.kv.cursor(
-            Bound::Included(&start),
-            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-            false,
-        );
+        let mut cursor = self.kv.prefix_cursor(&start);
         while let Some((ek, ev)) = self.kv.cursor_next(&mut cursor)? {
             done += 1;
             if done.is_multiple_of(PROGRESS_EVERY) {
@@ -167,12 +160,7 @@ impl Txn {
     /// Delete an index's definition and every entry of it.
     pub(crate) fn drop_index_def(&mut self, def: &IndexDef) -> Result<()> {
         let start = index_prefix(def.id);
-        let end = prefix_end(&start);
-        let mut cursor = self.kv.cursor(
-            Bound::Included(&start),
-            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-            false,
-        );
+        let mut cursor = self.kv.prefix_cursor(&start);
         // Values are not decoded: a damaged index must still be droppable.
         while let Some((k, _)) = self.kv.cursor_next(&mut cursor)? {
             self.raw_delete(&k)?;
@@ -189,13 +177,8 @@ pub(crate) fn index_entries(
     def: &IndexDef,
 ) -> Result<Vec<(crate::codec::Key, crate::codec::Key, TableId)>> {
     let start = index_prefix(def.id);
-    let end = prefix_end(&start);
     let mut out = Vec::new();
-    for entry in kv.range(
-        Bound::Included(&start),
-        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-        false,
-    ) {
+    for entry in kv.scan_prefix(&start) {
         let (k, v) = entry?;
         let (value, record) = crate::table::keyspace::decode_index_entry(&k)?;
         out.push((value, record, decode_record_id(&v)?));

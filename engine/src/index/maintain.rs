@@ -16,7 +16,7 @@
 //! is written, so a refused single-field write leaves nothing behind.
 
 use super::super::table::keyspace::{
-    decode_index_entry, index_entry_key, index_value_prefix, prefix_end, TableId,
+    decode_index_entry, index_entry_key, index_value_prefix, TableId,
 };
 use crate::codec::{Key, Stored, Value};
 use crate::error::{EngineError, Result};
@@ -24,7 +24,6 @@ use crate::kv::KvRead;
 use crate::table::field::resolve_key;
 use crate::table::{TableRead, Txn};
 use smallvec::SmallVec;
-use std::ops::Bound;
 
 /// One ancestor level of a write that has catalog entries.
 pub(crate) struct Level {
@@ -303,12 +302,7 @@ impl Txn {
 /// The record holding `value` in index `index`, if any (the first one).
 pub(crate) fn unique_holder(kv: &dyn KvRead, index: u64, value: &Key) -> Result<Option<Key>> {
     let prefix = index_value_prefix(index, value);
-    let end = prefix_end(&prefix);
-    let mut range = kv.range(
-        Bound::Included(&prefix),
-        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-        false,
-    );
+    let mut range = kv.scan_prefix(&prefix);
     match range.next() {
         Some(entry) => {
             let (k, _) = entry?;

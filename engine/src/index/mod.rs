@@ -15,15 +15,12 @@
 pub(crate) mod build;
 pub(crate) mod maintain;
 
-use std::ops::Bound;
-
 use crate::codec::{decode_stored, Key};
 use crate::error::{EngineError, Result};
 use crate::table::catalog::IndexDef;
 use crate::table::field::resolve_key;
 use crate::table::keyspace::{
-    decode_entry_key, decode_record_id, entry_prefix, index_entry_key, index_prefix, prefix_end,
-    TableId,
+    decode_entry_key, decode_record_id, entry_prefix, index_entry_key, index_prefix, TableId,
 };
 use crate::table::TableRead;
 
@@ -52,13 +49,8 @@ pub fn verify_index<R: TableRead + ?Sized>(reader: &R, def: &IndexDef) -> Result
         ))
     };
     let start = entry_prefix(def.table);
-    let end = prefix_end(&start);
     let mut expected = 0u64;
-    for entry in kv.range(
-        Bound::Included(&start),
-        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-        false,
-    ) {
+    for entry in kv.scan_prefix(&start) {
         let (ek, ev) = entry?;
         let value = decode_stored(&ev)?;
         let Some(id) = value.table_id() else { continue };
@@ -74,11 +66,7 @@ pub fn verify_index<R: TableRead + ?Sized>(reader: &R, def: &IndexDef) -> Result
         }
     }
     let start = index_prefix(def.id);
-    let end = prefix_end(&start);
-    let actual = kv.count(
-        Bound::Included(&start),
-        end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-    )?;
+    let actual = kv.count_prefix(&start)?;
     if actual != expected {
         return mismatch(format!("{actual} entries where a rebuild has {expected}"));
     }

@@ -15,10 +15,12 @@
 //!   after it, in order, stopping at the first missing or torn record.
 
 mod db;
+mod prefix;
 mod root;
 mod txn;
 pub mod wal;
 
 pub use db::{Db, DbStats, Durability, Options};
+pub(crate) use prefix::prefix_end;
 pub use root::RootRecord;
 pub use txn::{EntryFn, KvRead, RangeIter, ReadTxn, WriteTxn};

@@ -1,6 +1,7 @@
 //! Transactions: the single writer and snapshot readers.
 
 use super::db::{DbInner, Durability};
+use super::prefix::prefix_end;
 use super::wal::WalBuffer;
 use crate::error::{EngineError, Result};
 use moonvault_btree::{BTree, BTreeError, Cursor, InsertHints};
@@ -30,6 +31,25 @@ pub trait KvRead {
     fn cursor_next(&self, cursor: &mut Cursor) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
     /// A cursor that borrows nothing, for iterations interleaved with writes.
     fn cursor(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>, reverse: bool) -> Cursor;
+
+    /// Entries whose keys start with `prefix`, in key order: one table's,
+    /// one index's, one catalog area's.
+    fn scan_prefix(&self, prefix: &[u8]) -> RangeIter<'_> {
+        let end = prefix_end(prefix);
+        self.range(Bound::Included(prefix), upper(&end), false)
+    }
+
+    /// [`KvRead::scan_prefix`] as a detached cursor (see [`KvRead::cursor`]).
+    fn prefix_cursor(&self, prefix: &[u8]) -> Cursor {
+        let end = prefix_end(prefix);
+        self.cursor(Bound::Included(prefix), upper(&end), false)
+    }
+
+    /// Number of keys that start with `prefix`.
+    fn count_prefix(&self, prefix: &[u8]) -> Result<u64> {
+        let end = prefix_end(prefix);
+        self.count(Bound::Included(prefix), upper(&end))
+    }
 
     /// Lend the value under `key` to `f` instead of copying it out (the
     /// decoders of the layers above need only a slice); returns whether
@@ -67,6 +87,11 @@ pub trait KvRead {
         }
         Ok(usize::from(self.cursor_next_with(cursor, f)?))
     }
+}
+
+/// The upper bound of a prefix range whose end is `end`.
+fn upper(end: &Option<smallvec::SmallVec<[u8; 64]>>) -> Bound<&[u8]> {
+    end.as_deref().map_or(Bound::Unbounded, Bound::Excluded)
 }
 
 /// Entries of a range, in order. Yields `Err` once and then ends if a page

@@ -19,8 +19,7 @@ use crate::kv::KvRead;
 use crate::table::catalog::Catalog;
 use crate::table::field::{resolve, resolve_key};
 use crate::table::keyspace::{
-    decode_entry_key, decode_index_record, decode_record_id, entry_key, entry_prefix, prefix_end,
-    TableId,
+    decode_entry_key, decode_index_record, decode_record_id, entry_key, entry_prefix, TableId,
 };
 use crate::table::packed::packed_record;
 use crate::table::read::name_of_path;
@@ -321,11 +320,9 @@ impl QueryCursor {
                         }
                     }
                     let table = self.table;
-                    let cursor = self.cursor.get_or_insert_with(|| {
-                        let lo = entry_prefix(table);
-                        let hi = prefix_end(&lo);
-                        kv.cursor(Bound::Included(&lo), upper(&hi), false)
-                    });
+                    let cursor = self
+                        .cursor
+                        .get_or_insert_with(|| kv.prefix_cursor(&entry_prefix(table)));
                     let mut entry = None;
                     kv.cursor_next_with(cursor, &mut |k, v| {
                         entry = Some((decode_entry_key(k)?, decode_stored(v)?));

@@ -237,9 +237,7 @@ impl Planned {
                     }
                 }
                 Part::Scan { unorderable: None } => {
-                    let lo = entry_prefix(self.table);
-                    let hi = prefix_end(&lo);
-                    let n = kv.count(Bound::Included(&lo), upper(&hi))?;
+                    let n = kv.count_prefix(&entry_prefix(self.table))?;
                     if n == 0 {
                         // Perhaps a packed record: let the cursor count.
                         return Ok(None);

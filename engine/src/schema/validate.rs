@@ -17,10 +17,9 @@ use crate::index::maintain::show_key;
 use crate::kv::KvRead;
 use crate::table::field::get_value;
 use crate::table::input::Input;
-use crate::table::keyspace::{decode_entry_key, entry_prefix, prefix_end, schema_key, TableId};
+use crate::table::keyspace::{decode_entry_key, entry_prefix, schema_key, TableId};
 use crate::table::packed::packed_record;
 use crate::table::{TableRead, Txn};
-use std::ops::Bound;
 
 static NIL: Input = Input::Nil;
 
@@ -82,13 +81,8 @@ impl Node<'_> {
                 .cloned()),
             Node::Stored(Some(Value::Table(id))) => {
                 let start = entry_prefix(*id);
-                let end = prefix_end(&start);
                 let mut any = false;
-                for entry in kv.range(
-                    Bound::Included(&start),
-                    end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-                    false,
-                ) {
+                for entry in kv.scan_prefix(&start) {
                     any = true;
                     let k = decode_entry_key(&entry?.0)?;
                     if !allowed(&k) {

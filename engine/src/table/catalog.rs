@@ -9,13 +9,12 @@
 //! linear, so one generation number names one catalog state.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::rc::Rc;
 
 use super::field::FieldPath;
 use super::keyspace::{
     decode_index_def, decode_index_def_key, decode_schema_key, decode_u64, index_def_prefix,
-    prefix_end, schema_prefix, TableId, KEY_CATALOG_GEN,
+    schema_prefix, TableId, KEY_CATALOG_GEN,
 };
 use crate::error::Result;
 use crate::kv::KvRead;
@@ -54,12 +53,7 @@ impl Catalog {
             ..Catalog::default()
         };
         let prefix = index_def_prefix();
-        let end = prefix_end(&prefix);
-        for entry in kv.range(
-            Bound::Included(&prefix),
-            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-            false,
-        ) {
+        for entry in kv.scan_prefix(&prefix) {
             let (k, v) = entry?;
             let (table, path) = decode_index_def_key(&k)?;
             let (id, unique) = decode_index_def(&v)?;
@@ -72,12 +66,7 @@ impl Catalog {
             });
         }
         let prefix = schema_prefix();
-        let end = prefix_end(&prefix);
-        for entry in kv.range(
-            Bound::Included(&prefix),
-            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-            false,
-        ) {
+        for entry in kv.scan_prefix(&prefix) {
             let (k, v) = entry?;
             let table = decode_schema_key(&k)?;
             cat.schemas.insert(table, Rc::new(decode_schema(&v)?));

@@ -167,16 +167,7 @@ fn malformed_entry_key(len: usize) -> EngineError {
     EngineError::corrupted("entry key", format!("malformed entry key of {len} bytes"))
 }
 
-/// The smallest byte string above every string starting with `prefix`, if
-/// any (`None` when the prefix is all `FF`).
-pub(crate) fn prefix_end(prefix: &[u8]) -> Option<KeyBuf> {
-    let keep = prefix.iter().rposition(|&b| b != 0xFF)?;
-    let mut end = KeyBuf::from_slice(prefix.get(..=keep)?);
-    if let Some(last) = end.last_mut() {
-        *last += 1;
-    }
-    Some(end)
-}
+pub(crate) use crate::kv::prefix_end;
 
 /// `00 'i'`: the prefix of every index definition.
 pub(crate) fn index_def_prefix() -> Vec<u8> {
@@ -448,7 +439,5 @@ mod tests {
             encode_key(&Key::Str(s.to_vec()), &mut e);
             assert_eq!(e.starts_with(&p), yes, "{s:?}");
         }
-        assert_eq!(prefix_end(&[1, 0xFF]).as_deref(), Some(&[2u8][..]));
-        assert_eq!(prefix_end(&[0xFF]), None);
     }
 }

@@ -114,11 +114,7 @@ pub trait TableRead {
     /// Number of entries of `table` (not counting sub-tables' entries).
     fn len(&self, table: TableId) -> Result<u64> {
         let start = entry_prefix(table);
-        let end = prefix_end(&start);
-        let n = self.kv().count(
-            Bound::Included(&start),
-            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-        )?;
+        let n = self.kv().count_prefix(&start)?;
         if n > 0 {
             return Ok(n);
         }

@@ -25,8 +25,8 @@ use super::field::normalize_key;
 use super::input::{check_key_len, normalize, Input};
 use super::keyspace::{
     decode_entry_key, decode_meta_as, decode_u64, encode_meta, entry_key, entry_prefix, meta_key,
-    prefix_end, TableId, FIRST_INDEX_ID, FIRST_TABLE_ID, KEY_CATALOG_GEN, KEY_NEXT_INDEX,
-    KEY_NEXT_TABLE, KEY_USER_VERSION, ROOT,
+    TableId, FIRST_INDEX_ID, FIRST_TABLE_ID, KEY_CATALOG_GEN, KEY_NEXT_INDEX, KEY_NEXT_TABLE,
+    KEY_USER_VERSION, ROOT,
 };
 use super::packed::{into_record, packs};
 use super::read::{TableRead, MAX_TABLE_DEPTH};
@@ -34,7 +34,6 @@ use crate::codec::{decode_stored, Key, Stored, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::{Durability, KvRead, WriteTxn};
 use moonvault_btree::Cursor;
-use std::ops::Bound;
 
 /// Parent links cached per transaction before the cache is cleared.
 const PARENT_CACHE_LIMIT: usize = 4096;
@@ -473,12 +472,7 @@ impl Txn {
 
     fn table_cursor(&self, table: TableId) -> Cursor {
         let start = entry_prefix(table);
-        let end = prefix_end(&start);
-        self.kv.cursor(
-            Bound::Included(&start),
-            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-            false,
-        )
+        self.kv.prefix_cursor(&start)
     }
 
     /// Delete the entries of `table` whose keys the (sorted) literal lacks.

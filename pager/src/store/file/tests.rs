@@ -3,7 +3,6 @@ use crate::store::conformance::{self, del, put, snapshot};
 use crate::store::memory::{Contents, MemoryStore};
 use tempfile::TempDir;
 
-
 fn reopen(store: FileStore) -> FileStore {
     let dir = store.dir().to_path_buf();
     drop(store);
