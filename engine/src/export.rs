@@ -27,7 +27,8 @@ use crate::codec::{decode_stored, Stored, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::{Db, KvRead};
 use crate::table::keyspace::{decode_entry_key, take_id, NS_ENTRY};
-use crate::table::read::{name_of_path, parent_of, MAX_TABLE_DEPTH};
+use crate::table::lineage::{name_of_path, parent_of};
+use crate::table::read::MAX_TABLE_DEPTH;
 use std::ops::Bound;
 
 const MAGIC: [u8; 8] = *b"MVEXPORT";

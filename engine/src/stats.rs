@@ -20,11 +20,12 @@ use moonvault_pager::Page;
 use crate::codec::{Key, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::DbStats;
+use crate::kv::KvRead;
+use crate::table::catalog::Catalog;
 use crate::table::catalog::IndexDef;
 use crate::table::field::FieldPath;
 use crate::table::keyspace::{decode_entry_key, entry_prefix, index_prefix, TableId};
-use crate::table::read::parent_of;
-use crate::table::TableRead;
+use crate::table::lineage::parent_of;
 
 /// Sizes of one table and everything below it.
 #[derive(Clone, Debug, PartialEq)]
@@ -178,11 +179,16 @@ fn frame_len(data: Vec<u8>, kind: u8) -> u64 {
 }
 
 /// See [`TableRead::table_stats`].
-pub(crate) fn table_stats<R: TableRead + ?Sized>(reader: &R, table: TableId) -> Result<TableStats> {
-    let kv = reader.kv();
+pub(crate) fn table_stats(
+    kv: &dyn KvRead,
+    catalog: &Catalog,
+    page_size: usize,
+    name: String,
+    table: TableId,
+) -> Result<TableStats> {
     let mut stats = TableStats {
         table,
-        name: reader.table_name(table)?,
+        name,
         records: 0,
         entries: 0,
         tables: 0,
@@ -191,13 +197,13 @@ pub(crate) fn table_stats<R: TableRead + ?Sized>(reader: &R, table: TableId) -> 
         stored_bytes: 0,
         indexes: Vec::new(),
     };
-    let mut estimate = PageEstimate::new(reader.page_size());
+    let mut estimate = PageEstimate::new(page_size);
     let mut defs: Vec<IndexDef> = Vec::new();
     // Depth-first over the tables below, with an explicit stack.
     let mut stack = vec![table];
     while let Some(t) = stack.pop() {
         stats.tables += 1;
-        defs.extend(reader.catalog().indexes_on(t).iter().cloned());
+        defs.extend(catalog.indexes_on(t).iter().cloned());
         let lo = entry_prefix(t);
         for entry in kv.scan_prefix(&lo) {
             let (k, v) = entry?;
@@ -243,7 +249,7 @@ pub(crate) fn table_stats<R: TableRead + ?Sized>(reader: &R, table: TableId) -> 
     }
     (stats.encoded_bytes, stats.stored_bytes) = estimate.finish();
     for def in defs {
-        let mut est = PageEstimate::new(reader.page_size());
+        let mut est = PageEstimate::new(page_size);
         let mut entries = 0;
         let lo = index_prefix(def.id);
         for entry in kv.scan_prefix(&lo) {
@@ -268,7 +274,7 @@ pub(crate) fn table_stats<R: TableRead + ?Sized>(reader: &R, table: TableId) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{Input, Store};
+    use crate::table::{Input, Store, TableRead};
     use crate::testutil::k;
 
     #[test]

@@ -21,9 +21,8 @@ use crate::table::field::{resolve, resolve_key};
 use crate::table::keyspace::{
     decode_entry_key, decode_index_record, decode_record_id, entry_key, entry_prefix, TableId,
 };
+use crate::table::lineage::name_for_messages as table_name;
 use crate::table::packed::packed_record;
-use crate::table::read::name_of_path;
-use crate::table::TableRead;
 
 /// An index entry names a record the table does not have (as indexed).
 fn missing_record(key: &Key) -> EngineError {
@@ -120,20 +119,17 @@ impl QueryCursor {
         &self.plan
     }
 
-    /// The next record, or `None` at the end. After an error the cursor
-    /// stays finished.
-    pub fn next<R: TableRead + ?Sized>(&mut self, reader: &R) -> Result<Option<Row>> {
-        let result = self.advance(reader.kv());
+    /// [`QueryCursor::next`] on the raw key/value view.
+    pub(crate) fn next_in(&mut self, kv: &dyn KvRead) -> Result<Option<Row>> {
+        let result = self.advance(kv);
         if result.is_err() {
             self.done = true;
         }
         Ok(result?.map(|hit| (hit.key, hit.value.into_value())))
     }
 
-    /// [`QueryCursor::next`] with the record as stored (read in full when
-    /// packed).
-    pub fn next_stored<R: TableRead + ?Sized>(&mut self, reader: &R) -> Result<Option<StoredRow>> {
-        let kv = reader.kv();
+    /// [`QueryCursor::next_stored`] on the raw key/value view.
+    pub(crate) fn next_stored_in(&mut self, kv: &dyn KvRead) -> Result<Option<StoredRow>> {
         let result = self.advance(kv).and_then(|hit| match hit {
             Some(mut hit) => {
                 self.fetch(kv, &mut hit)?;
@@ -147,16 +143,12 @@ impl QueryCursor {
         result
     }
 
-    /// [`QueryCursor::next_stored`] lending the row instead of decoding it:
-    /// `f` gets the row's key and its value as stored, a packed record as a
-    /// [`StoredView`] of the page it sits on (reading its fields allocates
-    /// nothing). Returns what `f` returns; `None` at the end.
-    pub fn next_with<R: TableRead + ?Sized, T>(
+    /// [`QueryCursor::next_with`] on the raw key/value view.
+    pub(crate) fn next_with_in<T>(
         &mut self,
-        reader: &R,
+        kv: &dyn KvRead,
         f: impl FnOnce(&Key, StoredView<'_>) -> T,
     ) -> Result<Option<T>> {
-        let kv = reader.kv();
         let result = self.advance(kv).and_then(|hit| match hit {
             None => Ok(None),
             // A filter or a sort read it already.
@@ -412,21 +404,6 @@ impl QueryCursor {
             })
             .collect())
     }
-}
-
-/// A table's name for messages, or its id if the name cannot be read.
-fn table_name(kv: &dyn KvRead, table: TableId) -> String {
-    let mut path = Vec::new();
-    let mut cur = table;
-    while let Ok(Some((parent, key))) = crate::table::read::parent_of(kv, cur) {
-        path.push(key);
-        if path.len() > 64 {
-            return format!("table {table}");
-        }
-        cur = parent;
-    }
-    path.reverse();
-    name_of_path(&path)
 }
 
 /// A row with its sort key, ordered as the query's order defines.

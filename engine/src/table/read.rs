@@ -10,11 +10,12 @@ use smallvec::SmallVec;
 use super::catalog::{Catalog, IndexDef};
 use super::field::{get_stored, get_value, resolve, FieldRead};
 use super::keyspace::{
-    decode_entry_key, decode_key_exact, decode_meta, decode_u64, entry_prefix, meta_key,
-    prefix_end, KeyBuf, TableId, KEY_USER_VERSION, ROOT,
+    decode_entry_key, decode_key_exact, decode_u64, entry_prefix, meta_key, prefix_end, KeyBuf,
+    TableId, KEY_USER_VERSION, ROOT,
 };
+use super::lineage::{name_of_path, parent_of};
 use super::packed::packed_record;
-use crate::codec::{decode_stored, fmt_path, Key, Record, Stored, Value};
+use crate::codec::{decode_stored, Key, Record, Stored, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 use crate::query::{Plan, Query, QueryCursor};
@@ -24,9 +25,6 @@ use crate::stats::TableStats;
 /// Longest chain of parent links followed before the data is declared
 /// damaged (a cycle would otherwise loop forever).
 pub(crate) const MAX_TABLE_DEPTH: usize = 100_000;
-
-/// Name of the root table in paths and messages.
-pub const ROOT_NAME: &str = "Memory";
 
 /// Read access to tables, indexes and queries. Implemented by
 /// [`Snapshot`](super::Snapshot) (a committed state) and by
@@ -275,27 +273,13 @@ pub trait TableRead {
 
     /// Sizes of `table` and everything below it.
     fn table_stats(&self, table: TableId) -> Result<TableStats> {
-        crate::stats::table_stats(self, table)
-    }
-}
-
-/// A path from `Memory` for messages.
-pub(crate) fn name_of_path(path: &[Key]) -> String {
-    let mut full = Vec::with_capacity(path.len() + 1);
-    full.push(Key::from(ROOT_NAME));
-    full.extend_from_slice(path);
-    fmt_path(&full)
-}
-
-/// Parent link of `table` from its meta; `None` for the root; an error for
-/// a table that does not exist.
-pub(crate) fn parent_of(kv: &dyn KvRead, table: TableId) -> Result<Option<(TableId, Key)>> {
-    if table == ROOT {
-        return Ok(None);
-    }
-    match kv.get(&meta_key(table))? {
-        Some(bytes) => Ok(Some(decode_meta(table, &bytes)?)),
-        None => Err(EngineError::NoSuchTable { id: table }),
+        crate::stats::table_stats(
+            self.kv(),
+            self.catalog(),
+            self.page_size(),
+            self.table_name(table)?,
+            table,
+        )
     }
 }
 

@@ -195,7 +195,7 @@ impl Txn {
                 let mut path = self.table_path(table)?;
                 path.push(key);
                 Err(EngineError::NotATable {
-                    path: super::read::name_of_path(&path),
+                    path: super::lineage::name_of_path(&path),
                     found: other.type_name(),
                 })
             }
