@@ -15,150 +15,16 @@
 use std::collections::HashSet;
 use std::ffi::c_void;
 
-use mlua::{Function, Lua, MultiValue, Table, Value};
-use moonvault_engine::codec::{fmt_path, Key, Value as EValue};
-use moonvault_engine::table::{EntryCursor, TableRead, MAX_INPUT_DEPTH, ROOT_NAME};
+use mlua::{Function, Lua, Table, Value};
+use moonvault_engine::codec::{Key, Value as EValue};
+use moonvault_engine::table::{EntryCursor, TableRead, MAX_INPUT_DEPTH};
 use moonvault_engine::{EngineError, Input, TableId, ROOT};
 
-use crate::function::{PersistSession, ProxyResolver};
+use crate::failure::{lua_error_message, Failure};
+use crate::function::PersistSession;
+use crate::keys::{key_to_lua, path_name, with_article, write_key};
 use crate::proxy::{ProxyRef, DEAD_MESSAGE};
-use crate::vault::Shared;
-
-/// Why a binding operation failed; becomes a Lua error message.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// The engine refused or failed.
-    Engine(EngineError),
-    /// A Lua operation failed (including running out of memory).
-    Lua(mlua::Error),
-    /// A message of this layer.
-    Message(String),
-}
-
-impl From<EngineError> for Failure {
-    fn from(e: EngineError) -> Self {
-        Failure::Engine(e)
-    }
-}
-
-impl From<mlua::Error> for Failure {
-    fn from(e: mlua::Error) -> Self {
-        Failure::Lua(e)
-    }
-}
-
-impl From<String> for Failure {
-    fn from(s: String) -> Self {
-        Failure::Message(s)
-    }
-}
-
-impl Failure {
-    /// The message a script sees.
-    pub(crate) fn message(&self) -> String {
-        match self {
-            Failure::Engine(e) => e.to_string(),
-            Failure::Lua(e) => lua_error_message(e),
-            Failure::Message(m) => m.clone(),
-        }
-    }
-}
-
-/// The reply of a raw function to the Lua prelude: `true, results...` or
-/// `false, message`. The prelude raises the message with the script's
-/// position, so scripts see plain string errors, as with plain tables.
-pub(crate) fn reply(lua: &Lua, result: Result<MultiValue, Failure>) -> mlua::Result<MultiValue> {
-    match result {
-        Ok(mut values) => {
-            values.push_front(Value::Boolean(true));
-            Ok(values)
-        }
-        Err(f) => Ok(MultiValue::from_vec(vec![
-            Value::Boolean(false),
-            Value::String(lua.create_string(f.message())?),
-        ])),
-    }
-}
-
-/// One value as raw-function results.
-pub(crate) fn one(v: Value) -> MultiValue {
-    MultiValue::from_vec(vec![v])
-}
-
-/// The message of a Lua error without mlua's decoration ("runtime
-/// error: ", the Rust-side traceback).
-pub(crate) fn lua_error_message(e: &mlua::Error) -> String {
-    match e {
-        mlua::Error::RuntimeError(s) => strip_traceback(s).to_string(),
-        mlua::Error::MemoryError(_) => "not enough memory".to_string(),
-        mlua::Error::SyntaxError { message, .. } => strip_traceback(message).to_string(),
-        mlua::Error::CallbackError { cause, .. } => lua_error_message(cause),
-        mlua::Error::WithContext { context, cause } => {
-            format!("{context}: {}", lua_error_message(cause))
-        }
-        other => other.to_string(),
-    }
-}
-
-/// `s` up to Lua's "stack traceback:" section.
-pub(crate) fn strip_traceback(s: &str) -> &str {
-    match s.find("\nstack traceback:") {
-        Some(i) => &s[..i],
-        None => s,
-    }
-}
-
-/// A key path from `Memory` for messages: `Memory.users.u1[3]`.
-pub(crate) fn path_name(path: &[Key]) -> String {
-    let mut full = Vec::with_capacity(path.len() + 1);
-    full.push(Key::from(ROOT_NAME));
-    full.extend_from_slice(path);
-    fmt_path(&full)
-}
-
-/// A Lua value as a key to read: `None` when no entry can have it (nil,
-/// NaN, tables, functions...), so the read gives nil as in Lua.
-pub(crate) fn read_key(v: &Value) -> Option<Key> {
-    match v {
-        Value::Boolean(b) => Some(Key::Bool(*b)),
-        Value::Integer(n) => Some(Key::Int(*n)),
-        Value::Number(x) => Key::from_f64(*x).ok(),
-        Value::String(s) => Some(Key::Str(s.as_bytes().to_vec())),
-        _ => None,
-    }
-}
-
-/// A Lua value as a key to write, refused as Lua would (nil, NaN) or
-/// because stored tables only have scalar keys.
-pub(crate) fn write_key(v: &Value) -> Result<Key, String> {
-    match v {
-        Value::Nil => Err("index is nil".into()),
-        Value::Number(x) if x.is_nan() => Err("index is NaN".into()),
-        _ => read_key(v).ok_or_else(|| {
-            format!(
-                "cannot use {} as a key of an external table (keys are booleans, numbers or strings)",
-                with_article(v.type_name())
-            )
-        }),
-    }
-}
-
-fn with_article(word: &str) -> String {
-    match word.chars().next() {
-        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {word}"),
-        _ => format!("a {word}"),
-    }
-}
-
-/// A stored key as a Lua value.
-pub(crate) fn key_to_lua(lua: &Lua, k: &Key) -> mlua::Result<Value> {
-    Ok(match k {
-        Key::Bool(b) => Value::Boolean(*b),
-        Key::Int(n) => Value::Integer(*n),
-        Key::Float(x) => Value::Number(*x),
-        Key::Str(s) => Value::String(lua.create_string(s)?),
-    })
-}
+use crate::state::Shared;
 
 /// A stored value as a Lua value: tables as proxies, functions loaded by
 /// the function codec.
@@ -205,24 +71,6 @@ pub(crate) fn plain_copy(lua: &Lua, shared: &Shared, id: TableId) -> Result<Tabl
         }
     }
     Ok(root)
-}
-
-/// The function codec's view of the proxy layer.
-pub(crate) struct Resolver<'a> {
-    pub(crate) shared: &'a Shared,
-}
-
-impl ProxyResolver for Resolver<'_> {
-    fn table_id(&self, v: &Value) -> Option<u64> {
-        match self.shared.proxies.lookup(v) {
-            ProxyRef::Live(id) => Some(id),
-            _ => None,
-        }
-    }
-
-    fn proxy(&self, lua: &Lua, id: u64) -> mlua::Result<Value> {
-        Ok(Value::Table(self.shared.proxies.get(lua, id)?))
-    }
 }
 
 /// Where an assigned value goes (for messages and the subtree check).

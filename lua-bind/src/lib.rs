@@ -10,6 +10,13 @@
 //!   the module (so it imports nothing from WASI) and lets the embedder
 //!   route Lua's stdout/stderr and clock.
 //!
+//! Modules depend one way, from the entry down: `vault` (the [`Vault`]
+//! embedders use) -> `store_api` (the `store` global), `proxy` (external
+//! tables), `convert` (values into the store), `function` (persisted
+//! closures), `limits` -> `state` (the `Shared` state of one vault's
+//! callbacks) -> the leaves `options`, `failure` (errors as Lua sees
+//! them) and `keys` (table keys both ways).
+//!
 //! Lua is compiled from source by `build.rs` (lua-src), not by mlua's
 //! `vendored` feature, which cannot target wasm32-unknown-unknown.
 //!
@@ -34,18 +41,24 @@ pub use mlua;
 mod chunk;
 mod convert;
 mod debug_lib;
+mod failure;
+mod keys;
 pub mod limits;
+mod options;
 mod plain_libs;
 mod print;
 mod proxy;
+mod resolver;
+mod state;
 mod store_api;
 mod text_only;
 mod vault;
 pub use limits::{LimitKind, Limits, RunOptions};
-pub use vault::{
-    PrintSink, Progress, ProgressPhase, ProgressSink, Vault, VaultError, VaultOptions,
-    DEFAULT_MEMORY_LIMIT, DEFAULT_SAVEPOINT_LOG_LIMIT,
+pub use options::{
+    PrintSink, Progress, ProgressPhase, ProgressSink, VaultOptions, DEFAULT_MEMORY_LIMIT,
+    DEFAULT_SAVEPOINT_LOG_LIMIT,
 };
+pub use vault::{Vault, VaultError};
 
 use mlua::{Lua, LuaOptions, StdLib};
 

@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use mlua::{ffi, BString, Function, Lua, MultiValue};
 
-use crate::vault::Shared;
+use crate::state::Shared;
 
 /// The global `print` of a vault (see the module comment).
 pub(crate) fn make(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<Function> {

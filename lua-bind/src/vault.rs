@@ -16,67 +16,19 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
 
-use mlua::{Function, Lua, MultiValue, Value};
-use moonvault_engine::{Db, Durability, EngineError, Options, Store};
+use mlua::{Lua, MultiValue, Value};
+use moonvault_engine::{Db, EngineError, Store};
 use moonvault_pager::store::memory::MemoryStore;
 use moonvault_pager::store::BlobStore;
 
 use crate::chunk::TxState;
-use crate::convert::{strip_traceback, Failure, Resolver};
+use crate::failure::strip_traceback;
 use crate::function::{FunctionCodec, Trust};
 use crate::limits::{LimitKind, Limits, Meter, RunOptions};
+use crate::options::{PrintSink, ProgressSink, VaultOptions};
 use crate::proxy::cache::ReadCache;
 use crate::proxy::Proxies;
-
-/// Default cap of the Lua heap: 2 MiB, as in the browser.
-pub const DEFAULT_MEMORY_LIMIT: usize = 2 * 1024 * 1024;
-
-/// Default budget of the savepoint log (see [`VaultOptions::savepoint_log_limit`]).
-#[cfg(not(target_arch = "wasm32"))]
-pub const DEFAULT_SAVEPOINT_LOG_LIMIT: usize = 32 * 1024 * 1024;
-/// Default budget of the savepoint log (see [`VaultOptions::savepoint_log_limit`]).
-#[cfg(target_arch = "wasm32")]
-pub const DEFAULT_SAVEPOINT_LOG_LIMIT: usize = 128 * 1024;
-
-/// How a [`Vault`] is opened.
-#[derive(Clone, Copy, Debug)]
-pub struct VaultOptions {
-    /// Cap of the Lua heap in bytes; going past it raises a catchable
-    /// "not enough memory" error.
-    pub memory_limit: usize,
-    /// Trust neither the store nor what scripts load: no binary chunk is
-    /// loaded by any path (stored bytecode is refused; `load`, `loadfile`,
-    /// `dofile` and `require` are text-only), a stored function whose
-    /// captured tables have metatables holding code is refused, and
-    /// `debug` has only `traceback` (DESIGN.md section 6).
-    pub untrusted: bool,
-    /// When a chunk's commit is durable. `store.commit()` is always
-    /// durable before it returns.
-    pub durability: Durability,
-    /// Engine options (page size, cache budget, checkpoint thresholds).
-    pub engine: Options,
-    /// Bytes of operations kept per transaction to roll back to a
-    /// savepoint (`store.transaction`, `store.batch`, a failed
-    /// assignment). A transaction past it can only be rolled back whole.
-    pub savepoint_log_limit: usize,
-    /// Default limits of every chunk (an instruction budget, a time
-    /// limit); a call can override them ([`Vault::exec_with`]). None by
-    /// default: an unlimited chunk runs without any hook.
-    pub limits: Limits,
-}
-
-impl Default for VaultOptions {
-    fn default() -> Self {
-        VaultOptions {
-            memory_limit: DEFAULT_MEMORY_LIMIT,
-            untrusted: false,
-            durability: Durability::Immediate,
-            engine: Options::default(),
-            savepoint_log_limit: DEFAULT_SAVEPOINT_LOG_LIMIT,
-            limits: Limits::NONE,
-        }
-    }
-}
+use crate::state::Shared;
 
 /// What went wrong running or opening a vault.
 #[derive(Debug, thiserror::Error)]
@@ -161,104 +113,7 @@ fn split_lua_error(e: &mlua::Error) -> (String, Option<String>) {
             let (m, _) = split_lua_error(cause);
             (m, Some(traceback.trim_end().to_string()))
         }
-        other => (crate::convert::lua_error_message(other), None),
-    }
-}
-
-/// Receives each `print`ed line: the arguments' `tostring` joined by tabs,
-/// without the newline, as raw bytes (Lua strings need not be UTF-8).
-pub type PrintSink = Box<dyn FnMut(&[u8])>;
-
-/// A long operation's progress inside a chunk: `done` of `total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Progress {
-    /// What advances.
-    pub phase: ProgressPhase,
-    /// Units done so far (the last report has `done == total`).
-    pub done: u64,
-    /// Units in all.
-    pub total: u64,
-}
-
-/// What a [`Progress`] counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ProgressPhase {
-    /// `store.index`: entries of the table visited while the index builds.
-    Index,
-    /// `store.migrate`: migration steps committed.
-    Migrate,
-}
-
-impl ProgressPhase {
-    /// The phase's name, as the JS API's `onProgress` spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProgressPhase::Index => "index",
-            ProgressPhase::Migrate => "migrate",
-        }
-    }
-}
-
-/// Receives the progress of index builds and migrations run by chunks. It
-/// runs inside the chunk: it must not call back into the vault.
-pub type ProgressSink = Box<dyn FnMut(Progress)>;
-
-/// State shared by the Lua callbacks of one vault.
-pub(crate) struct Shared {
-    pub(crate) tx: RefCell<TxState>,
-    pub(crate) proxies: Proxies,
-    /// Values read in the open transaction (see `proxy/cache.rs`).
-    pub(crate) read_cache: ReadCache,
-    codec: OnceCell<FunctionCodec>,
-    seen_lineage: Cell<u64>,
-    depth: Cell<u32>,
-    pub(crate) print_sink: RefCell<Option<PrintSink>>,
-    pub(crate) progress_sink: RefCell<Option<ProgressSink>>,
-    args: RefCell<Vec<String>>,
-    script_name: RefCell<Option<String>>,
-    /// Lua's own `print` (used when no sink is set).
-    pub(crate) original_print: Function,
-    pub(crate) options: VaultOptions,
-}
-
-impl Shared {
-    /// The transaction state, or an error when it is in use (a store
-    /// operation re-entered from Lua code it called).
-    pub(crate) fn tx(&self) -> Result<std::cell::RefMut<'_, TxState>, Failure> {
-        self.tx.try_borrow_mut().map_err(|_| {
-            Failure::Message("the store is busy with another operation of this script".into())
-        })
-    }
-
-    /// The function codec.
-    pub(crate) fn codec(&self) -> Result<&FunctionCodec, Failure> {
-        self.codec
-            .get()
-            .ok_or_else(|| Failure::Message("the function codec is not ready yet".into()))
-    }
-
-    /// The proxy layer as the codec sees it.
-    pub(crate) fn resolver(&self) -> Resolver<'_> {
-        Resolver { shared: self }
-    }
-
-    /// After anything that may have rolled back: mark the proxies of tables
-    /// that no longer exist as dead (their ids may be reused).
-    pub(crate) fn sync(&self) -> Result<(), Failure> {
-        let Ok(mut tx) = self.tx.try_borrow_mut() else {
-            return Ok(());
-        };
-        self.read_cache.check(tx.version());
-        let lineage = tx.lineage();
-        if lineage == self.seen_lineage.get() {
-            return Ok(());
-        }
-        self.seen_lineage.set(lineage);
-        let proxies = &self.proxies;
-        let result =
-            tx.with_reader(|r| proxies.revalidate(|id| r.table_exists(id).unwrap_or(false)))?;
-        result.map_err(Failure::Lua)
+        other => (crate::failure::lua_error_message(other), None),
     }
 }
 

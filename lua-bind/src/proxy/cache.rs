@@ -40,7 +40,7 @@ use std::cell::{Cell, RefCell};
 use mlua::{Lua, Table, Value};
 use moonvault_engine::codec::{Record, Value as EValue};
 
-use crate::convert::key_to_lua;
+use crate::keys::key_to_lua;
 
 /// Most values cached at once (a few tens of KiB of Lua heap).
 pub(crate) const CACHE_VALUES: usize = 1024;

@@ -10,10 +10,10 @@ use moonvault_engine::{EngineError, TableId, Txn, ROOT};
 
 use super::{ProxyRef, DEAD_MESSAGE};
 use crate::chunk::Op;
-use crate::convert::{
-    key_to_lua, path_name, plain_copy, read_key, to_input, value_to_lua, write_key, Dest, Failure,
-};
-use crate::vault::Shared;
+use crate::convert::{plain_copy, to_input, value_to_lua, Dest};
+use crate::failure::Failure;
+use crate::keys::{key_to_lua, path_name, read_key, write_key};
+use crate::state::Shared;
 
 /// The table id behind proxy `t`.
 pub(crate) fn live_id(shared: &Shared, t: &Table) -> Result<TableId, Failure> {

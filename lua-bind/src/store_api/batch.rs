@@ -22,9 +22,10 @@ use moonvault_engine::Input;
 
 use super::path::{array_keys, parse_dotted};
 use crate::chunk::Op;
-use crate::convert::{to_input, Dest, Failure};
+use crate::convert::{to_input, Dest};
+use crate::failure::Failure;
 use crate::proxy::ProxyRef;
-use crate::vault::Shared;
+use crate::state::Shared;
 
 fn field(t: &Table, name: &str) -> mlua::Result<Value> {
     t.raw_get(name)

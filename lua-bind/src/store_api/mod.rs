@@ -37,8 +37,9 @@ use mlua::{FromLuaMulti, Lua, MultiValue, Table, Value};
 use moonvault_engine::Durability;
 
 use crate::chunk::{Op, OpResult, Savepoint};
-use crate::convert::{one, reply, Failure};
-use crate::vault::{Progress, ProgressPhase, Shared};
+use crate::failure::{one, reply, Failure};
+use crate::options::{Progress, ProgressPhase};
+use crate::state::Shared;
 use path::{ensure_table, existing_table, field_arg, target_arg};
 
 /// Register raw function `name`.

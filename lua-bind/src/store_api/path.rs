@@ -8,9 +8,10 @@ use moonvault_engine::table::{FieldPath, TableRead};
 use moonvault_engine::{TableId, ROOT};
 
 use crate::chunk::{Op, OpResult};
-use crate::convert::{write_key, Failure};
+use crate::failure::Failure;
+use crate::keys::write_key;
 use crate::proxy::{ProxyRef, DEAD_MESSAGE};
-use crate::vault::Shared;
+use crate::state::Shared;
 
 /// A table named by a `store` argument.
 #[derive(Clone, Debug, PartialEq)]

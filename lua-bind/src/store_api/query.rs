@@ -15,9 +15,10 @@ use moonvault_engine::table::{FieldPath, TableRead};
 use moonvault_engine::TableId;
 
 use super::path::{existing_table, field_arg, operand, target_arg, Target};
-use crate::convert::{key_to_lua, one, Failure};
+use crate::failure::{one, Failure};
+use crate::keys::key_to_lua;
 use crate::proxy::meta::stored_to_lua;
-use crate::vault::Shared;
+use crate::state::Shared;
 
 /// A query as built by Lua (resolved to a table when run).
 #[derive(Clone, Debug)]

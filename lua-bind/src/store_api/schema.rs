@@ -19,7 +19,8 @@ use mlua::{Lua, Table, Value};
 use moonvault_engine::schema::{FieldRule, FieldType, Schema, MAX_SCHEMA_DEPTH};
 
 use super::path::operand;
-use crate::convert::{key_to_lua, write_key, Failure};
+use crate::failure::Failure;
+use crate::keys::{key_to_lua, write_key};
 
 const RULES: &str = "type, required, min, max, minLength, maxLength, enum, schema";
 

@@ -4,8 +4,9 @@ use mlua::{Lua, Table, Value};
 use moonvault_engine::table::TableRead;
 
 use super::path::{existing_table, target_arg};
-use crate::convert::{key_to_lua, Failure};
-use crate::vault::Shared;
+use crate::failure::Failure;
+use crate::keys::key_to_lua;
+use crate::state::Shared;
 
 /// Store-wide figures (the catalog and version as the chunk sees them).
 pub(crate) fn store_stats(lua: &Lua, shared: &Shared) -> Result<Table, Failure> {
