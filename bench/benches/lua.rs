@@ -11,9 +11,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use moonvault_bench::facts::{self, Fact};
-use moonvault_lua::function::{FunctionCodec, PersistSession, ProxyResolver, Trust};
-use moonvault_lua::mlua::{self, Lua, LuaOptions, StdLib};
-use moonvault_lua::{new_vm, Limits, RunOptions, Vault, VaultOptions};
+use moonvault_lua_bind::function::{FunctionCodec, PersistSession, ProxyResolver, Trust};
+use moonvault_lua_bind::mlua::{self, Lua, LuaOptions, StdLib};
+use moonvault_lua_bind::{new_vm, Limits, RunOptions, Vault, VaultOptions};
 use tempfile::TempDir;
 
 const READS: usize = 1000;

@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use moonvault_lua::Vault;
+use moonvault_lua_bind::Vault;
 
 use crate::open::{CliError, CliResult};
 use crate::run::{open_vault, vault_error, VmArgs};

@@ -64,8 +64,8 @@ struct LimitArgs {
 }
 
 impl LimitArgs {
-    fn limits(self) -> moonvault_lua::Limits {
-        moonvault_lua::Limits {
+    fn limits(self) -> moonvault_lua_bind::Limits {
+        moonvault_lua_bind::Limits {
             max_instructions: self.max_instructions,
             timeout: self.timeout,
         }

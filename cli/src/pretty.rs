@@ -12,7 +12,7 @@
 //! from the store, honouring `__pairs`); keys are sorted (integers, then
 //! strings, then the rest) so a plain table prints the same every time.
 
-use moonvault_lua::mlua::{self, Function, Lua, Table, Value};
+use moonvault_lua_bind::mlua::{self, Function, Lua, Table, Value};
 
 use crate::dump::{lua_float, lua_string};
 

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use moonvault_lua::{Progress, ProgressPhase, ProgressSink};
+use moonvault_lua_bind::{Progress, ProgressPhase, ProgressSink};
 
 fn visible() -> bool {
     std::io::stderr().is_terminal()

@@ -14,7 +14,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use moonvault_lua::{mlua, Vault, VaultError};
+use moonvault_lua_bind::{mlua, Vault, VaultError};
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use moonvault_lua::{Limits, Vault, VaultError, VaultOptions, DEFAULT_MEMORY_LIMIT};
+use moonvault_lua_bind::{Limits, Vault, VaultError, VaultOptions, DEFAULT_MEMORY_LIMIT};
 
 use crate::open::{CliError, CliResult};
 

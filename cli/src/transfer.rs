@@ -68,7 +68,7 @@ pub fn import_from(dir: &Path, file: &Path, trust: bool) -> CliResult<u64> {
         let mut importer = Importer::new(opened.store.db())?;
         importer.expect_len(len);
         if !trust {
-            importer.check_functions(moonvault_lua::function::source_only_import());
+            importer.check_functions(moonvault_lua_bind::function::source_only_import());
         }
         let pb = progress::byte_bar(len, "importing");
         let mut buf = vec![0u8; 256 * 1024];

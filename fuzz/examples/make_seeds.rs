@@ -8,7 +8,7 @@
 use moonvault_engine::codec::{decode_stored, Stored, Value};
 use moonvault_engine::export::export;
 use moonvault_engine::{Db, KvRead};
-use moonvault_lua::{Vault, VaultOptions};
+use moonvault_lua_bind::{Vault, VaultOptions};
 use moonvault_pager::store::memory::MemoryStore;
 use moonvault_tests::crafted::{encode_store, small_options};
 use std::ops::Bound;

@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use moonvault_engine::codec::Value;
-use moonvault_lua::function::{FunctionCodec, ProxyResolver, Trust};
+use moonvault_lua_bind::function::{FunctionCodec, ProxyResolver, Trust};
 
 struct Proxies;
 
@@ -20,7 +20,7 @@ impl ProxyResolver for Proxies {
     }
 }
 
-use moonvault_lua::mlua;
+use moonvault_lua_bind::mlua;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, payload)) = data.split_first() else {
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         let crc = crc32(&payload[9..]);
         payload[5..9].copy_from_slice(&crc.to_le_bytes());
     }
-    let lua = moonvault_lua::new_vm(32 << 20).expect("vm");
+    let lua = moonvault_lua_bind::new_vm(32 << 20).expect("vm");
     let codec = FunctionCodec::new(&lua, trust).expect("codec");
     let value = Value::Function(payload);
     // Twice: the second decode answers from the cache.

@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if flags & 2 == 2 {
-        importer.check_functions(moonvault_lua::function::source_only_import());
+        importer.check_functions(moonvault_lua_bind::function::source_only_import());
     }
     let mut state = u32::from(*seed) | 1;
     let mut rest = &file[..];

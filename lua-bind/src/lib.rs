@@ -1,4 +1,4 @@
-//! # moonvault-lua
+//! # moonvault-lua-bind
 //!
 //! Owns the Lua 5.4 virtual machine that scripts moonvault, on every target:
 //! natively and on `wasm32-unknown-unknown` (the web build).

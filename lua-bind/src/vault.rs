@@ -2,8 +2,8 @@
 //! CLI, the web crate) use.
 //!
 //! ```no_run
-//! use moonvault_lua::{Vault, VaultOptions};
-//! # fn main() -> Result<(), moonvault_lua::VaultError> {
+//! use moonvault_lua_bind::{Vault, VaultOptions};
+//! # fn main() -> Result<(), moonvault_lua_bind::VaultError> {
 //! let vault = Vault::open_path("my.db", VaultOptions::default())?;
 //! vault.set_args(vec!["--verbose".into()]);
 //! vault.set_print_sink(Some(Box::new(|line: &[u8]| {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{eval_bool, eval_int, eval_string, memory_vault, run, run_err};
-use moonvault_lua::{Vault, VaultError, VaultOptions};
+use moonvault_lua_bind::{Vault, VaultError, VaultOptions};
 use moonvault_pager::store::faulty::FaultyStore;
 
 #[test]

@@ -4,7 +4,7 @@
 
 use moonvault_engine::codec::{decode_stored, Stored, Value};
 use moonvault_engine::{Db, KvRead, Options};
-use moonvault_lua::{Vault, VaultOptions};
+use moonvault_lua_bind::{Vault, VaultOptions};
 use moonvault_pager::store::memory::MemoryStore;
 use std::ops::Bound;
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{eval_bool, eval_string, memory_vault, run};
-use moonvault_lua::{Vault, VaultOptions};
+use moonvault_lua_bind::{Vault, VaultOptions};
 
 #[test]
 fn xpcall_with_traceback_and_getinfo_work() {

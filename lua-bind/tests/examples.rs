@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use common::{crate_dir, run_file};
-use moonvault_lua::{Vault, VaultOptions};
+use moonvault_lua_bind::{Vault, VaultOptions};
 
 fn examples() -> Vec<PathBuf> {
     let dir = crate_dir().join("..").join("examples");

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use moonvault_engine::codec::{decode_value, encode_value, Value};
-use moonvault_lua::function::{
+use moonvault_lua_bind::function::{
     CacheLimits, FunctionCodec, FunctionError, PersistSession, ProxyResolver, Trust,
 };
-use moonvault_lua::mlua::{self, Function, Lua, Table};
-use moonvault_lua::new_vm;
+use moonvault_lua_bind::mlua::{self, Function, Lua, Table};
+use moonvault_lua_bind::new_vm;
 
 const LIMIT: usize = 64 * 1024 * 1024;
 

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::{eval_bool, eval_int, memory_vault, run};
-use moonvault_lua::{LimitKind, Limits, RunOptions, Vault, VaultError, VaultOptions};
+use moonvault_lua_bind::{LimitKind, Limits, RunOptions, Vault, VaultError, VaultOptions};
 
 const BUDGET: u64 = 2_000_000;
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{eval_bool, run};
-use moonvault_lua::{Vault, VaultError, VaultOptions};
+use moonvault_lua_bind::{Vault, VaultError, VaultOptions};
 
 #[test]
 fn an_uncaught_memory_error_fails_its_chunk_only() {

@@ -7,7 +7,7 @@
 mod common;
 
 use common::run;
-use moonvault_lua::{Vault, VaultOptions};
+use moonvault_lua_bind::{Vault, VaultOptions};
 
 /// Lua helpers, defined once per VM (globals are VM state, not stored).
 const HELPERS: &str = concat!(
@@ -168,7 +168,7 @@ fn random_operations_match_a_plain_table_model() {
                     )
                     .unwrap();
                 let text = match dump.first() {
-                    Some(moonvault_lua::mlua::Value::String(s)) => s.to_string_lossy(),
+                    Some(moonvault_lua_bind::mlua::Value::String(s)) => s.to_string_lossy(),
                     other => panic!("{other:?}"),
                 };
                 committed_snapshot = Some(text.clone());

@@ -17,7 +17,7 @@ mod common;
 use common::run;
 use moonvault_engine::index::verify_index;
 use moonvault_engine::TableRead;
-use moonvault_lua::{Vault, VaultOptions};
+use moonvault_lua_bind::{Vault, VaultOptions};
 use moonvault_pager::store::faulty::{CrashMode, FaultyStore};
 
 const HELPERS: &str = concat!(
@@ -217,7 +217,7 @@ fn model_text(v: &Vault) -> String {
         "return ser({users = committed.users, list = committed.list})",
     );
     match out.first() {
-        Some(moonvault_lua::mlua::Value::String(s)) => s.to_string_lossy(),
+        Some(moonvault_lua_bind::mlua::Value::String(s)) => s.to_string_lossy(),
         other => panic!("{other:?}"),
     }
 }

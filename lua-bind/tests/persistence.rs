@@ -6,7 +6,7 @@ mod common;
 
 use common::{eval_bool, run, run_err};
 use moonvault_engine::Durability;
-use moonvault_lua::{Vault, VaultOptions};
+use moonvault_lua_bind::{Vault, VaultOptions};
 
 fn open(dir: &std::path::Path) -> Vault {
     Vault::open_path(dir, VaultOptions::default()).expect("open the file store")

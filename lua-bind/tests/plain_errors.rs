@@ -5,7 +5,7 @@
 mod common;
 
 use common::{eval_string, memory_vault};
-use moonvault_lua::mlua;
+use moonvault_lua_bind::mlua;
 
 const CASES: &[&str] = &[
     "table.sort(nil)",
@@ -25,7 +25,7 @@ const CASES: &[&str] = &[
 ];
 
 fn plain(code: &str) -> String {
-    let lua = moonvault_lua::new_vm(moonvault_lua::DEFAULT_MEMORY_LIMIT).unwrap();
+    let lua = moonvault_lua_bind::new_vm(moonvault_lua_bind::DEFAULT_MEMORY_LIMIT).unwrap();
     lua.load(code)
         .set_name("@test.lua")
         .eval::<mlua::LuaString>()

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{eval_bool, eval_string, run};
-use moonvault_lua::{Vault, VaultOptions};
+use moonvault_lua_bind::{Vault, VaultOptions};
 
 fn vault(untrusted: bool) -> Vault {
     Vault::memory(VaultOptions {
@@ -116,7 +116,7 @@ fn untrusted_exec_runs_text_only() {
     let bytecode = {
         let v = vault(false);
         match run(&v, "return string.dump(function() return 5 end)").remove(0) {
-            moonvault_lua::mlua::Value::String(s) => s.as_bytes().to_vec(),
+            moonvault_lua_bind::mlua::Value::String(s) => s.as_bytes().to_vec(),
             other => panic!("{other:?}"),
         }
     };

@@ -7,8 +7,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use common::{eval_bool, eval_string, memory_vault, run};
-use moonvault_lua::mlua::{Function, Value};
-use moonvault_lua::{Progress, ProgressPhase, VaultError};
+use moonvault_lua_bind::mlua::{Function, Value};
+use moonvault_lua_bind::{Progress, ProgressPhase, VaultError};
 
 #[test]
 fn print_goes_to_the_sink_line_by_line() {
@@ -131,7 +131,7 @@ fn exec_returns_values_and_atomic_wraps_embedder_calls() {
     let bump: Function = v.lua().globals().get("bump").unwrap();
     let n: i64 = v.atomic(|_| bump.call(5)).unwrap();
     assert_eq!(n, 5);
-    let failed = v.atomic(|lua| -> moonvault_lua::mlua::Result<()> {
+    let failed = v.atomic(|lua| -> moonvault_lua_bind::mlua::Result<()> {
         bump.call::<i64>(10)?;
         Err(lua.load("error('no')").exec().unwrap_err())
     });

@@ -1,7 +1,7 @@
 //! The VM's basic contract, natively: evaluation, error handling through
 //! `pcall` (longjmp), bytecode round trip, and the memory limit.
 
-use moonvault_lua::{mlua, new_vm};
+use moonvault_lua_bind::{mlua, new_vm};
 
 const LIMIT: usize = 1024 * 1024;
 

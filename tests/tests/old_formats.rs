@@ -23,7 +23,7 @@ use moonvault_engine::export::Importer;
 use moonvault_engine::index::verify_index;
 use moonvault_engine::kv::{wal, RootRecord};
 use moonvault_engine::{Db, Options, Store, TableRead, ROOT};
-use moonvault_lua::{Vault, VaultOptions};
+use moonvault_lua_bind::{Vault, VaultOptions};
 use moonvault_pager::frame;
 use moonvault_pager::store::file::FileStore;
 use moonvault_pager::store::memory::{Contents, MemoryStore};

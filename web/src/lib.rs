@@ -41,7 +41,7 @@ pub use start::{eval, init};
 #[cfg(not(target_arch = "wasm32"))]
 pub fn init() {}
 
-use moonvault_lua::mlua::{Lua, MultiValue, Result, Value};
+use moonvault_lua_bind::mlua::{Lua, MultiValue, Result, Value};
 
 /// Runs `code` as a Lua chunk in `lua` and renders what it returns the way
 /// the Lua REPL prints it: each value as Lua's `tostring` would (numbers in
@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn eval_renders_values_like_the_repl() {
-        let lua = moonvault_lua::new_vm(budget::LUA_HEAP_DEFAULT).unwrap();
+        let lua = moonvault_lua_bind::new_vm(budget::LUA_HEAP_DEFAULT).unwrap();
         assert_eq!(
             eval_in(&lua, "return 1 + 2, 'x', nil, true").unwrap(),
             "3\tx\tnil\ttrue"

@@ -1,7 +1,7 @@
 //! Module start-up, and `evalLua`: Lua without a store.
 
-use moonvault_lua::new_vm;
-use moonvault_lua::wasi_shim::{self, OutputSink, Stream};
+use moonvault_lua_bind::new_vm;
+use moonvault_lua_bind::wasi_shim::{self, OutputSink, Stream};
 use wasm_bindgen::prelude::*;
 use web_sys::console;
 
@@ -87,7 +87,7 @@ pub fn eval(code: &str) -> Result<String, JsValue> {
     let lua = new_vm(LUA_HEAP_DEFAULT)
         .map_err(|e| JsValue::from(ApiError::new(Kind::Lua, e.to_string())))?;
     let out = eval_in(&lua, code).map_err(|e| {
-        let v = moonvault_lua::VaultError::from_lua(e);
+        let v = moonvault_lua_bind::VaultError::from_lua(e);
         JsValue::from(ApiError::vault(&v, None))
     });
     drop(lua);

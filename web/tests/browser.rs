@@ -9,8 +9,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use moonvault_lua::mlua;
-use moonvault_lua::wasi_shim::{set_output_sink, Stream};
+use moonvault_lua_bind::mlua;
+use moonvault_lua_bind::wasi_shim::{set_output_sink, Stream};
 use moonvault_web::api::stats::linear_memory;
 use moonvault_web::budget::{LINEAR_MEMORY, LUA_HEAP_DEFAULT as LUA_MEMORY_LIMIT};
 use moonvault_web::{eval, init};
@@ -81,7 +81,7 @@ fn deep_c_recursion_is_an_error_not_a_trap() {
 fn rust_callback_recursion_is_an_error_not_a_trap() {
     // Lua -> Rust -> Lua -> ... puts mlua's Rust frames on the 128 KiB
     // shadow stack at every level; Lua's C-call cap must stop it first.
-    let lua = moonvault_lua::new_vm(256 * 1024).unwrap();
+    let lua = moonvault_lua_bind::new_vm(256 * 1024).unwrap();
     let f = lua
         .create_function(|lua, n: i64| {
             if n == 0 {

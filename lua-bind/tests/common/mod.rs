@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use moonvault_lua::mlua::Value;
-use moonvault_lua::{Vault, VaultError, VaultOptions};
+use moonvault_lua_bind::mlua::Value;
+use moonvault_lua_bind::{Vault, VaultError, VaultOptions};
 
 /// A vault over a fresh in-memory store.
 pub fn memory_vault() -> Vault {

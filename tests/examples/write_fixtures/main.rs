@@ -37,7 +37,7 @@ use std::process::ExitCode;
 use moonvault_engine::codec::{Key, Value};
 use moonvault_engine::export::export;
 use moonvault_engine::{Input, TableRead, ROOT};
-use moonvault_lua::{Vault, VaultOptions};
+use moonvault_lua_bind::{Vault, VaultOptions};
 use moonvault_pager::store::file::FileStore;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;

@@ -7,10 +7,10 @@
 //! JS (so a failed call never leaves half its work behind).
 
 use js_sys::{Array, Object, Reflect};
-use moonvault_lua::mlua;
-use moonvault_lua::mlua::chunk::ChunkMode;
-use moonvault_lua::mlua::{Function, Lua, MultiValue, Value};
-use moonvault_lua::{RunOptions, Vault};
+use moonvault_lua_bind::mlua;
+use moonvault_lua_bind::mlua::chunk::ChunkMode;
+use moonvault_lua_bind::mlua::{Function, Lua, MultiValue, Value};
+use moonvault_lua_bind::{RunOptions, Vault};
 use wasm_bindgen::prelude::*;
 
 use super::error::{ApiError, ApiResult};
@@ -251,7 +251,7 @@ impl RawVault {
             // The vault's figures (`store.migrate` reports each step),
             // for this call only.
             if let Some(progress) = progress.clone() {
-                vault.set_progress_sink(Some(Box::new(move |p: moonvault_lua::Progress| {
+                vault.set_progress_sink(Some(Box::new(move |p: moonvault_lua_bind::Progress| {
                     let _ = progress.call2(
                         &JsValue::NULL,
                         &JsValue::from_f64(p.done as f64),
@@ -278,7 +278,7 @@ impl RawVault {
 }
 
 fn lua_err(e: mlua::Error) -> ApiError {
-    ApiError::vault(&moonvault_lua::VaultError::from_lua(e), None)
+    ApiError::vault(&moonvault_lua_bind::VaultError::from_lua(e), None)
 }
 
 fn keys_to_lua(lua: &Lua, keys: &[moonvault_engine::codec::Key]) -> ApiResult<Value> {

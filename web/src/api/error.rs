@@ -11,7 +11,7 @@ use std::cell::RefCell;
 
 use js_sys::{Function, Object, Reflect};
 use moonvault_engine::EngineError;
-use moonvault_lua::VaultError;
+use moonvault_lua_bind::VaultError;
 use moonvault_pager::store::StoreError;
 use moonvault_pager::PagerError;
 use wasm_bindgen::prelude::*;

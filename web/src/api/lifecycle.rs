@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use moonvault_lua::{Vault, VaultOptions};
+use moonvault_lua_bind::{Vault, VaultOptions};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -15,7 +15,7 @@ use crate::budget::{self, Reservation};
 use crate::idb::IdbStore;
 
 /// Lua's print, one line per call, to `print` (or the console).
-fn print_sink(print: Option<Function>) -> moonvault_lua::PrintSink {
+fn print_sink(print: Option<Function>) -> moonvault_lua_bind::PrintSink {
     Box::new(move |line: &[u8]| {
         let text = JsValue::from_str(&String::from_utf8_lossy(line));
         match &print {

@@ -33,7 +33,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use moonvault_engine::Store;
-use moonvault_lua::Vault;
+use moonvault_lua_bind::Vault;
 use wasm_bindgen::prelude::*;
 
 use crate::budget::Reservation;

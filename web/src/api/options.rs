@@ -3,7 +3,7 @@
 use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-use moonvault_lua::{Limits, RunOptions};
+use moonvault_lua_bind::{Limits, RunOptions};
 
 use super::error::{ApiError, ApiResult};
 use crate::budget;

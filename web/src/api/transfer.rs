@@ -84,7 +84,7 @@ async fn begin(name: String, trust: bool) -> ApiResult<RawImport> {
             // Lua does not verify) is imported only by explicit choice, as
             // with `moonvault import --trust`.
             if !trust {
-                i.check_functions(moonvault_lua::function::source_only_import());
+                i.check_functions(moonvault_lua_bind::function::source_only_import());
             }
             i
         }

@@ -8,8 +8,8 @@
 //! two objects) and counted twice, so a DAG that doubles at every level
 //! stops at the budget instead of walking 2^depth entries.
 
-use moonvault_lua::mlua;
-use moonvault_lua::mlua::{Function, Lua, Table, Value};
+use moonvault_lua_bind::mlua;
+use moonvault_lua_bind::mlua::{Function, Lua, Table, Value};
 use wasm_bindgen::JsValue;
 
 use super::budget::Budget;
@@ -22,7 +22,7 @@ use crate::api::error::{ApiError, ApiResult};
 pub const MAX_DEPTH: usize = 100;
 
 fn lua_err(e: mlua::Error) -> ApiError {
-    let v = moonvault_lua::VaultError::from_lua(e);
+    let v = moonvault_lua_bind::VaultError::from_lua(e);
     ApiError::vault(&v, None)
 }
 

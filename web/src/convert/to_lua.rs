@@ -1,8 +1,8 @@
 //! JS values to Lua values (arguments of `store` functions: schemas,
 //! migration steps), with the same rules as [`super::to_store`].
 
-use moonvault_lua::mlua;
-use moonvault_lua::mlua::{Lua, Value};
+use moonvault_lua_bind::mlua;
+use moonvault_lua_bind::mlua::{Lua, Value};
 use wasm_bindgen::JsValue;
 
 use super::budget::Budget;
@@ -14,7 +14,7 @@ use crate::api::error::{ApiError, ApiResult};
 pub const MAX_DEPTH: usize = 100;
 
 fn lua_err(e: mlua::Error) -> ApiError {
-    ApiError::vault(&moonvault_lua::VaultError::from_lua(e), None)
+    ApiError::vault(&moonvault_lua_bind::VaultError::from_lua(e), None)
 }
 
 /// `v` as a Lua value in `lua`, within the input budget
