@@ -51,6 +51,7 @@
 pub mod check;
 pub mod cursor;
 mod error;
+mod hints;
 mod leaf;
 pub mod node;
 mod overflow;
@@ -62,9 +63,9 @@ mod tests;
 pub use check::TreeReport;
 pub use cursor::Cursor;
 pub use error::{BTreeError, Result};
+pub use hints::InsertHints;
 pub use node::{LeafPacker, KIND_BRANCH, KIND_LEAF_V1, KIND_LEAF_V2};
 pub use overflow::KIND_OVERFLOW;
-pub use tree::InsertHints;
 
 use moonvault_pager::PageId;
 

@@ -15,10 +15,11 @@
 //! lengthens; it then splits in turn. Leaves are written by `leaf`.
 
 use crate::error::{BTreeError, Result};
+use crate::hints::{Finger, InsertHints, Learn};
 use crate::leaf::{self, LeafPlan};
 use crate::node::{
-    self, branch_entry_size, build_branch, build_leaf, cmp_keys, min_fill, Format, KeyBuf,
-    KeyParts, LeafEntry, Node, ValueRef, BRANCH_HEADER, KIND_BRANCH, KIND_LEAF_V2, MAX_DEPTH,
+    self, branch_entry_size, build_branch, build_leaf, min_fill, Format, KeyBuf, KeyParts,
+    LeafEntry, Node, ValueRef, BRANCH_HEADER, KIND_BRANCH, KIND_LEAF_V2, MAX_DEPTH,
 };
 use crate::overflow;
 use crate::BTree;
@@ -417,18 +418,6 @@ fn too_deep(id: PageId) -> BTreeError {
     )
 }
 
-/// What an insert tells [`InsertHints`] about the tree's structure.
-#[derive(Default)]
-struct Learn {
-    /// The leaf edited, when nothing else changed (same page, still at
-    /// least `min_fill`, so no ancestor is touched).
-    finger: Option<Finger>,
-    /// A leaf was merged with or refilled from a neighbour (a value
-    /// replaced by a shorter one): other leaves' ranges moved. Splits and
-    /// copies do not move other leaves' ranges.
-    moved: bool,
-}
-
 /// Insert `key` with `value` below page `id`. `low..high` is the key range the page
 /// covers (from the separators on the way down); `learn` is filled for
 /// [`InsertHints`].
@@ -492,87 +481,6 @@ fn insert_at(
         _ => learn.finger = None,
     }
     Ok((apply(pager, &node, idx, child, change)?, old))
-}
-
-/// A leaf and the key range `low..high` it covers in the tree.
-#[derive(Debug)]
-struct Finger {
-    leaf: PageId,
-    low: Option<KeyBuf>,
-    high: Option<KeyBuf>,
-    /// When it was last learned or used (for eviction).
-    used: u64,
-}
-
-/// Fingers for runs of nearby inserts in one write transaction (see
-/// [`BTree::insert_hinted`]): the leaves recently edited in place, with
-/// the key ranges they cover. An insert into one of those ranges edits the
-/// leaf directly instead of descending from the root.
-///
-/// Validity: a finger is trusted only while the tree is exactly as the
-/// hints last saw it (same root, same version), and every insert made
-/// through them that changed the tree's structure (split, copy, merge)
-/// forgets them all; any other mutation (a plain insert, a remove) bumps
-/// the version, so the next hinted insert starts afresh. A finger's leaf
-/// is used only if the open transaction allocated it (writable in place).
-#[derive(Debug, Default)]
-pub struct InsertHints {
-    /// (root, version) of the tree the fingers describe.
-    tree: Option<(Option<PageId>, u64)>,
-    /// Sorted by range: the fingers are leaves of one tree, so their
-    /// ranges are disjoint and a binary search finds the one for a key.
-    fingers: Vec<Finger>,
-    /// Use counter for eviction.
-    clock: u64,
-}
-
-/// Fingers kept: enough for a workload appending in many places at once
-/// (records, their fields, metas, and one run per indexed value).
-const HINTS: usize = 64;
-
-impl InsertHints {
-    /// Forget every finger.
-    pub fn clear(&mut self) {
-        self.tree = None;
-        self.fingers.clear();
-    }
-
-    /// Position of the finger whose range holds `key`.
-    fn find(&self, key: &[u8]) -> Option<usize> {
-        let after = self
-            .fingers
-            .partition_point(|f| f.low.as_ref().is_none_or(|l| cmp_keys(l, key).is_le()));
-        let at = after.checked_sub(1)?;
-        self.fingers
-            .get(at)
-            .filter(|f| f.high.as_ref().is_none_or(|h| cmp_keys(key, h).is_lt()))
-            .map(|_| at)
-    }
-
-    fn touch(&mut self, at: usize) {
-        self.clock += 1;
-        if let Some(f) = self.fingers.get_mut(at) {
-            f.used = self.clock;
-        }
-    }
-
-    fn learn(&mut self, mut finger: Finger) {
-        self.fingers.retain(|f| f.leaf != finger.leaf);
-        if self.fingers.len() >= HINTS {
-            if let Some(oldest) = (0..self.fingers.len()).min_by_key(|&i| self.fingers[i].used) {
-                self.fingers.remove(oldest);
-            }
-        }
-        self.clock += 1;
-        finger.used = self.clock;
-        let at = match &finger.low {
-            None => 0,
-            Some(low) => self
-                .fingers
-                .partition_point(|f| f.low.as_ref().is_none_or(|l| cmp_keys(l, low).is_lt())),
-        };
-        self.fingers.insert(at, finger);
-    }
 }
 
 fn remove_at(
@@ -690,19 +598,19 @@ impl BTree {
         hints: &mut InsertHints,
     ) -> Result<Option<usize>> {
         let value = make_value(pager, key, value)?;
-        if hints.tree != Some((self.root, self.version)) {
+        if !hints.describes(self.root, self.version) {
             hints.clear();
         }
         let old = match hints.find(key) {
             Some(pos) => {
-                let leaf = hints.fingers[pos].leaf;
+                let leaf = hints.leaf(pos);
                 match self.put_in_finger(pager, leaf, key, value)? {
                     Some(old) => {
                         hints.touch(pos);
                         Some(old)
                     }
                     None => {
-                        hints.fingers.remove(pos);
+                        hints.forget(pos);
                         None
                     }
                 }
@@ -728,7 +636,7 @@ impl BTree {
                 // and dropped, or never held), and new pages never take the
                 // id of a leaf in the tree. A merge or refill moves ranges.
                 if learned.moved {
-                    hints.fingers.clear();
+                    hints.forget_all();
                 }
                 if let Some(finger) = learned.finger {
                     hints.learn(finger);
@@ -736,7 +644,7 @@ impl BTree {
                 old
             }
         };
-        hints.tree = Some((self.root, self.version));
+        hints.set_tree(self.root, self.version);
         let len = old.as_ref().map(|o| o.len);
         if let Some(old) = old {
             old.release(pager)?;

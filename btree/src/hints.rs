@@ -1,0 +1,126 @@
+//! Insert hints: the leaves a run of nearby inserts edited in place, with
+//! the key ranges they cover, so the next insert into one of those ranges
+//! edits the leaf without descending from the root
+//! ([`BTree::insert_hinted`](crate::BTree::insert_hinted)).
+
+use moonvault_pager::PageId;
+
+use crate::node::{cmp_keys, KeyBuf};
+
+/// What an insert tells [`InsertHints`] about the tree's structure.
+#[derive(Default)]
+pub(crate) struct Learn {
+    /// The leaf edited, when nothing else changed (same page, still at
+    /// least `min_fill`, so no ancestor is touched).
+    pub(crate) finger: Option<Finger>,
+    /// A leaf was merged with or refilled from a neighbour (a value
+    /// replaced by a shorter one): other leaves' ranges moved. Splits and
+    /// copies do not move other leaves' ranges.
+    pub(crate) moved: bool,
+}
+
+/// A leaf and the key range `low..high` it covers in the tree.
+#[derive(Debug)]
+pub(crate) struct Finger {
+    pub(crate) leaf: PageId,
+    pub(crate) low: Option<KeyBuf>,
+    pub(crate) high: Option<KeyBuf>,
+    /// When it was last learned or used (for eviction).
+    pub(crate) used: u64,
+}
+
+/// Fingers for runs of nearby inserts in one write transaction (see
+/// [`BTree::insert_hinted`]): the leaves recently edited in place, with
+/// the key ranges they cover. An insert into one of those ranges edits the
+/// leaf directly instead of descending from the root.
+///
+/// Validity: a finger is trusted only while the tree is exactly as the
+/// hints last saw it (same root, same version), and every insert made
+/// through them that changed the tree's structure (split, copy, merge)
+/// forgets them all; any other mutation (a plain insert, a remove) bumps
+/// the version, so the next hinted insert starts afresh. A finger's leaf
+/// is used only if the open transaction allocated it (writable in place).
+#[derive(Debug, Default)]
+pub struct InsertHints {
+    /// (root, version) of the tree the fingers describe.
+    tree: Option<(Option<PageId>, u64)>,
+    /// Sorted by range: the fingers are leaves of one tree, so their
+    /// ranges are disjoint and a binary search finds the one for a key.
+    fingers: Vec<Finger>,
+    /// Use counter for eviction.
+    clock: u64,
+}
+
+/// Fingers kept: enough for a workload appending in many places at once
+/// (records, their fields, metas, and one run per indexed value).
+const HINTS: usize = 64;
+
+impl InsertHints {
+    /// Forget every finger.
+    pub fn clear(&mut self) {
+        self.tree = None;
+        self.fingers.clear();
+    }
+
+    /// Whether the fingers describe the tree with this root and version.
+    pub(crate) fn describes(&self, root: Option<PageId>, version: u64) -> bool {
+        self.tree == Some((root, version))
+    }
+
+    /// Record that the fingers now describe this tree.
+    pub(crate) fn set_tree(&mut self, root: Option<PageId>, version: u64) {
+        self.tree = Some((root, version));
+    }
+
+    /// The leaf of finger `at` (a position [`InsertHints::find`] gave).
+    pub(crate) fn leaf(&self, at: usize) -> PageId {
+        self.fingers[at].leaf
+    }
+
+    /// Drop finger `at` (its leaf could not take the insert).
+    pub(crate) fn forget(&mut self, at: usize) {
+        self.fingers.remove(at);
+    }
+
+    /// Drop every finger but keep the tree they describe (leaf ranges moved).
+    pub(crate) fn forget_all(&mut self) {
+        self.fingers.clear();
+    }
+
+    /// Position of the finger whose range holds `key`.
+    pub(crate) fn find(&self, key: &[u8]) -> Option<usize> {
+        let after = self
+            .fingers
+            .partition_point(|f| f.low.as_ref().is_none_or(|l| cmp_keys(l, key).is_le()));
+        let at = after.checked_sub(1)?;
+        self.fingers
+            .get(at)
+            .filter(|f| f.high.as_ref().is_none_or(|h| cmp_keys(key, h).is_lt()))
+            .map(|_| at)
+    }
+
+    pub(crate) fn touch(&mut self, at: usize) {
+        self.clock += 1;
+        if let Some(f) = self.fingers.get_mut(at) {
+            f.used = self.clock;
+        }
+    }
+
+    pub(crate) fn learn(&mut self, mut finger: Finger) {
+        self.fingers.retain(|f| f.leaf != finger.leaf);
+        if self.fingers.len() >= HINTS {
+            if let Some(oldest) = (0..self.fingers.len()).min_by_key(|&i| self.fingers[i].used) {
+                self.fingers.remove(oldest);
+            }
+        }
+        self.clock += 1;
+        finger.used = self.clock;
+        let at = match &finger.low {
+            None => 0,
+            Some(low) => self
+                .fingers
+                .partition_point(|f| f.low.as_ref().is_none_or(|l| cmp_keys(l, low).is_lt())),
+        };
+        self.fingers.insert(at, finger);
+    }
+}
