@@ -30,7 +30,7 @@ pub(crate) struct Finger {
 }
 
 /// Fingers for runs of nearby inserts in one write transaction (see
-/// [`BTree::insert_hinted`]): the leaves recently edited in place, with
+/// [`BTree::insert_hinted`](crate::BTree::insert_hinted)): the leaves recently edited in place, with
 /// the key ranges they cover. An insert into one of those ranges edits the
 /// leaf directly instead of descending from the root.
 ///
