@@ -2,8 +2,8 @@
 //!
 //! Everything moonvault persists is a blob addressed by `(Area, u64)`. Every
 //! backend implements [`BlobStore`] and passes the same conformance suite
-//! ([`conformance::run_all`], or its checks one by one where a harness needs
-//! that):
+//! (`conformance::run_all`, or its checks one by one where a harness needs
+//! that; feature `testing`):
 //!
 //! - [`memory::MemoryStore`]: a shared in-memory map; everything is durable
 //!   at once and nothing outlives the process.
@@ -11,9 +11,10 @@
 //!   batches in one directory, an in-memory index rebuilt on open, torn-tail
 //!   truncation, crash-safe compaction and an OS lock against a second
 //!   opener. Its module docs hold the byte layout.
-//! - [`faulty::FaultyStore`]: a test wrapper over a `MemoryStore` that
-//!   records what was durable, injects I/O failures, and builds the store a
-//!   crash would leave ([`faulty::CrashMode`]), including torn batches.
+//! - `faulty::FaultyStore` (feature `testing`): a test wrapper over a
+//!   `MemoryStore` that records what was durable, injects I/O failures, and
+//!   builds the store a crash would leave (`faulty::CrashMode`), including
+//!   torn batches.
 //! - The browser build's IndexedDB backend implements the same trait
 //!   outside this crate.
 

@@ -1,3 +1,4 @@
+use super::batch::*;
 use super::*;
 use crate::store::conformance::{self, del, put, snapshot};
 use crate::store::memory::{Contents, MemoryStore};
