@@ -76,6 +76,8 @@ pub struct Importer {
     check: Option<FunctionCheck>,
     /// The longest key the store's tree takes.
     max_key_len: usize,
+    /// Longest value an entry may claim ([`Importer::limit_values`]).
+    max_value_len: usize,
     /// The file's length, when the caller knows it ([`Importer::expect_len`]).
     expected_len: Option<u64>,
     /// File bytes consumed so far (header and whole entries).
@@ -109,6 +111,7 @@ impl Importer {
             txn,
             check: None,
             max_key_len: moonvault_btree::BTree::max_key_len(page_size),
+            max_value_len: MAX_IMPORT_VALUE,
             expected_len: None,
             consumed: 0,
             buf: Vec::new(),
@@ -125,6 +128,13 @@ impl Importer {
     /// committed). Without it, functions are imported as they are.
     pub fn check_functions(&mut self, check: FunctionCheck) {
         self.check = Some(check);
+    }
+
+    /// Refuse entries whose value claims more than `max` bytes (at most
+    /// [`MAX_IMPORT_VALUE`]): an embedder with a memory budget (the browser
+    /// build's 2 MiB module) caps what one buffered entry may take.
+    pub fn limit_values(&mut self, max: usize) {
+        self.max_value_len = max.min(MAX_IMPORT_VALUE);
     }
 
     /// The file is `len` bytes long: an entry claiming more bytes than the
@@ -213,10 +223,11 @@ impl Importer {
                 self.max_key_len
             )));
         }
-        if vlen > MAX_IMPORT_VALUE {
+        if vlen > self.max_value_len {
             return Err(bad(format!(
-                "entry {entry} claims a value of {vlen} bytes; an import takes values of at most \
-                 {MAX_IMPORT_VALUE} bytes"
+                "entry {entry} claims a value of {vlen} bytes; this import takes values of at \
+                 most {} bytes",
+                self.max_value_len
             )));
         }
         // The entry, the end marker, the count and the crc must all fit.
@@ -478,5 +489,19 @@ mod tests {
         let e = import(&db, &f).unwrap_err().to_string();
         assert!(e.contains("past the end of the"), "{e}");
         assert!(all(&db).is_empty());
+    }
+
+    #[test]
+    fn an_embedder_caps_the_value_one_entry_may_claim() {
+        let db = Db::memory().unwrap();
+        let mut imp = Importer::new(&db).unwrap();
+        imp.limit_values(1000);
+        let e = imp.feed(&claiming(4, 1001)).unwrap_err().to_string();
+        assert!(e.contains("takes values of at most 1000 bytes"), "{e}");
+        // At the cap, the entry is awaited as usual.
+        let db = Db::memory().unwrap();
+        let mut imp = Importer::new(&db).unwrap();
+        imp.limit_values(1000);
+        imp.feed(&claiming(4, 1000)).unwrap();
     }
 }

@@ -24,7 +24,7 @@ pub mod frame;
 mod pager;
 pub mod store;
 pub mod superblock;
-#[cfg(feature = "testing")]
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 pub mod testing;
 
 pub use error::{PagerError, Result};

@@ -123,6 +123,7 @@ export class Moonvault {
     const onProgress = options?.onProgress;
     const total = sourceSize(source);
     const imp = await RawImport.begin(name, options?.trust === true);
+    if (total != null) imp.expectLength(total);
     let done = 0;
     report(onProgress, 'import', done, total);
     try {

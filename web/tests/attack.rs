@@ -231,6 +231,29 @@ async fn import(name: &str, bytes: &[u8], trust: Option<bool>) -> Result<f64, Js
         .map(|n| n.as_f64().unwrap_or(-1.0))
 }
 
+/// An export whose first entry claims a value larger than the module can
+/// buffer (here 1 MiB, its bytes present): a clear error at the entry's
+/// header, nothing imported, and the module goes on.
+#[wasm_bindgen_test]
+async fn an_import_entry_larger_than_the_module_is_refused() {
+    let mut file = b"MVEXPORT\x02\0\0\0".to_vec();
+    file.extend_from_slice(&4u32.to_le_bytes());
+    file.extend_from_slice(&(1u32 << 20).to_le_bytes());
+    file.extend_from_slice(b"key1");
+    file.resize(file.len() + (1 << 20), b'x');
+    let e = import("attack-import-big", &file, Some(true))
+        .await
+        .expect_err("a 1 MiB entry");
+    assert!(
+        message(&e).contains("takes values of at most"),
+        "{}",
+        message(&e)
+    );
+    let v = open("attack-import-big", JsValue::UNDEFINED).await;
+    assert_eq!(compute(&v, "return next(Memory)"), JsValue::NULL);
+    close(&v).await;
+}
+
 #[wasm_bindgen_test]
 async fn importing_bytecode_needs_trust() {
     let v = fresh("attack-export").await;

@@ -80,6 +80,9 @@ async fn begin(name: String, trust: bool) -> ApiResult<RawImport> {
     .and_then(|db| Importer::new(&db));
     let importer = match importer {
         Ok(mut i) => {
+            // One entry is buffered whole: no larger than a value that may
+            // cross into the module at all.
+            i.limit_values(crate::convert::budget::INPUT_LIMIT);
             // The store is opened trusted by default, so bytecode (which
             // Lua does not verify) is imported only by explicit choice, as
             // with `moonvault import --trust`.
@@ -127,6 +130,22 @@ impl RawImport {
         begin(name, trust == Some(true))
             .await
             .map_err(JsValue::from)
+    }
+
+    /// The export is `len` bytes long (known for bytes and Blobs): an
+    /// entry claiming more than the rest of the file fails at once.
+    #[wasm_bindgen(js_name = expectLength)]
+    pub fn expect_length(&self, len: f64) -> Result<(), JsValue> {
+        let mut state = self
+            .state
+            .try_borrow_mut()
+            .map_err(|_| ApiError::invalid("import: busy"))?;
+        if let Some(importer) = state.as_mut().and_then(|s| s.importer.as_mut()) {
+            if len.is_finite() && len >= 0.0 {
+                importer.expect_len(len as u64);
+            }
+        }
+        Ok(())
     }
 
     /// Consumes the next bytes of the export (any piece size; they are
