@@ -7,21 +7,14 @@
 // stats...).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { demoServer, launch } from './browser.mjs';
+import { blankPage, closeBlankPage } from './browser.mjs';
 
 let session;
 let page;
 before(async () => {
-  session = await launch();
-  const { url } = await demoServer();
-  page = await session.context.newPage();
-  page.on('pageerror', (e) => { throw e; });
-  await page.goto(`${url}/page-tests/blank.html`);
+  ({ session, page } = await blankPage());
 });
-after(async () => {
-  await session?.close();
-  await (await demoServer()).close();
-});
+after(() => closeBlankPage(session));
 
 /**
  * Runs `body` (an async function source using `mv`, a fresh store `db`,

@@ -129,6 +129,25 @@ export async function demoServer() {
   return server;
 }
 
+/**
+ * A browser and one page on the blank test page, for a test file's
+ * `before`: page errors fail the test. Close with `closeBlankPage(session)`.
+ */
+export async function blankPage() {
+  const session = await launch();
+  const { url } = await demoServer();
+  const page = await session.context.newPage();
+  page.on('pageerror', (e) => { throw e; });
+  await page.goto(`${url}/page-tests/blank.html`);
+  return { session, page };
+}
+
+/** Closes what `blankPage` opened, and the demo server. */
+export async function closeBlankPage(session) {
+  await session?.close();
+  await (await demoServer()).close();
+}
+
 /** Opens the demo on store `store` (`worker`: in Worker mode); resolves once it opened (or failed to). */
 export async function openDemo(context, store, { expectError = false, worker = false } = {}) {
   const { url } = await demoServer();

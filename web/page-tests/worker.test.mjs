@@ -7,23 +7,16 @@
 // 100000).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { demoServer, launch } from './browser.mjs';
+import { blankPage, closeBlankPage } from './browser.mjs';
 
 const RECORDS = Number(process.env.MOONVAULT_LONGTASK_RECORDS ?? 100_000);
 
 let session;
 let page;
 before(async () => {
-  session = await launch();
-  const { url } = await demoServer();
-  page = await session.context.newPage();
-  page.on('pageerror', (e) => { throw e; });
-  await page.goto(`${url}/page-tests/blank.html`);
+  ({ session, page } = await blankPage());
 });
-after(async () => {
-  await session?.close();
-  await (await demoServer()).close();
-});
+after(() => closeBlankPage(session));
 
 /** Runs `body` (an async function source with `mv` in scope) in the page. */
 function inPage(body, arg) {

@@ -16,51 +16,11 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
+mod raw;
+
+use raw::{close, compute, fresh, message, open, options, prop};
+
 wasm_bindgen_test_configure!(run_in_browser);
-
-fn options(pairs: &[(&str, JsValue)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in pairs {
-        Reflect::set(&o, &(*k).into(), v).unwrap();
-    }
-    o.into()
-}
-
-async fn open(name: &str, opts: JsValue) -> RawVault {
-    RawVault::open(name.into(), opts)
-        .await
-        .unwrap_or_else(|e| panic!("open {name}: {}", message(&e)))
-}
-
-async fn fresh(name: &str) -> RawVault {
-    let _ = RawVault::delete_store(name.into()).await;
-    open(name, JsValue::UNDEFINED).await
-}
-
-async fn close(v: &RawVault) {
-    JsFuture::from(v.close()).await.expect("close");
-}
-
-fn prop(e: &JsValue, name: &str) -> String {
-    Reflect::get(e, &name.into())
-        .ok()
-        .and_then(|m| m.as_string())
-        .unwrap_or_default()
-}
-
-fn message(e: &JsValue) -> String {
-    let m = prop(e, "message");
-    if m.is_empty() {
-        format!("{e:?}")
-    } else {
-        m
-    }
-}
-
-fn compute(v: &RawVault, code: &str) -> JsValue {
-    v.compute(code, JsValue::UNDEFINED)
-        .unwrap_or_else(|e| panic!("{code}: {}", message(&e)))
-}
 
 /// `x = [x, x]` sixty times: 61 objects, 2^61 paths.
 fn js_dag() -> JsValue {

@@ -9,13 +9,17 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use js_sys::{Array, Object, Reflect};
+use js_sys::{Array, Reflect};
 use moonvault_web::api::stats::linear_memory;
 use moonvault_web::api::RawVault;
 use moonvault_web::budget::{LINEAR_MEMORY, LUA_HEAP_MAX};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
+
+mod raw;
+
+use raw::{close, compute, fresh, message, open, options, prop};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -83,46 +87,8 @@ fn check_memory(stage: &str) {
     assert!(m <= LINEAR_MEMORY, "{stage}: {m} bytes");
 }
 
-fn options(pairs: &[(&str, JsValue)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in pairs {
-        Reflect::set(&o, &(*k).into(), v).unwrap();
-    }
-    o.into()
-}
-
-async fn open(name: &str, opts: JsValue) -> RawVault {
-    RawVault::open(name.into(), opts)
-        .await
-        .unwrap_or_else(|e| panic!("open {name}: {}", message(&e)))
-}
-
-async fn fresh(name: &str) -> RawVault {
-    let _ = RawVault::delete_store(name.into()).await;
-    open(name, JsValue::UNDEFINED).await
-}
-
-async fn close(v: &RawVault) {
-    JsFuture::from(v.close()).await.expect("close");
-}
-
-fn message(e: &JsValue) -> String {
-    Reflect::get(e, &"message".into())
-        .ok()
-        .and_then(|m| m.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
-}
-
 fn kind(e: &JsValue) -> String {
-    Reflect::get(e, &"kind".into())
-        .ok()
-        .and_then(|m| m.as_string())
-        .unwrap_or_default()
-}
-
-fn compute(v: &RawVault, code: &str) -> JsValue {
-    v.compute(code, JsValue::UNDEFINED)
-        .unwrap_or_else(|e| panic!("{code}: {}", message(&e)))
+    prop(e, "kind")
 }
 
 fn number(v: &RawVault, code: &str) -> f64 {
@@ -351,10 +317,7 @@ fn cached_field_names_are_the_right_strings() {
 }
 
 fn limit(e: &JsValue) -> String {
-    Reflect::get(e, &"limit".into())
-        .ok()
-        .and_then(|m| m.as_string())
-        .unwrap_or_default()
+    prop(e, "limit")
 }
 
 #[wasm_bindgen_test]
