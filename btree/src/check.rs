@@ -71,7 +71,7 @@ impl Checker<'_> {
         }
         self.claim(id)?;
         let page = self.pager.read(id)?;
-        let node = Node::parse(id, page.kind, &page.data)?;
+        let node = Node::of_page(id, &page)?;
         node.validate()?;
         self.report.node_bytes += node.len() as u64;
         if node.len() > self.page_size {
@@ -173,7 +173,7 @@ fn visit_pages(
     }
     visit(id);
     let page = pager.read(id)?;
-    let node = Node::parse(id, page.kind, &page.data)?;
+    let node = Node::of_page(id, &page)?;
     for i in 0..node.count() {
         if node.is_leaf() {
             if let ValueRef::Overflow { head, len } = node.value(i)? {

@@ -55,7 +55,7 @@ impl Frame {
         page: Rc<Page>,
         idx: impl FnOnce(&Node<'_>) -> Result<usize>,
     ) -> Result<(Frame, Option<PageId>)> {
-        let node = Node::parse(id, page.kind, &page.data)?;
+        let node = Node::of_page(id, &page)?;
         let idx = idx(&node)?;
         let child = if node.is_leaf() {
             None

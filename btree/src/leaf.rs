@@ -220,7 +220,7 @@ pub(crate) fn put(
     value: ValueRef<'_>,
 ) -> Result<(Change, Option<Old>)> {
     let (found, old, edit) = {
-        let node = Node::parse(id, page.kind, &page.data)?;
+        let node = Node::of_page(id, &page)?;
         let found = node.search(key)?;
         let old = match found {
             Ok(i) => Some(Old::of(node.value(i)?)),
@@ -240,7 +240,7 @@ pub(crate) fn put(
         ));
     }
     // The prefix changes, the leaf is of format 1, or it overflows.
-    let node = Node::parse(id, page.kind, &page.data)?;
+    let node = Node::of_page(id, &page)?;
     let mut all = Vec::with_capacity(node.count() + 1);
     entries(&node, &mut all)?;
     let new = LeafEntry::new(KeyParts::whole(key), value);
@@ -266,7 +266,7 @@ pub(crate) fn remove(
     key: &[u8],
 ) -> Result<Option<(Change, Old)>> {
     let (i, old, fill) = {
-        let node = Node::parse(id, page.kind, &page.data)?;
+        let node = Node::of_page(id, &page)?;
         let Ok(i) = node.search(key)? else {
             return Ok(None);
         };
@@ -292,7 +292,7 @@ pub(crate) fn remove(
         return Ok(Some((Change::Node { id, fill }, old)));
     }
     // The prefix grows, or the leaf is of format 1: write it anew.
-    let node = Node::parse(id, page.kind, &page.data)?;
+    let node = Node::of_page(id, &page)?;
     let mut all = Vec::with_capacity(node.count());
     entries(&node, &mut all)?;
     all.remove(i);
@@ -332,7 +332,7 @@ fn splice_leaf(
     }
     // Shared or not ours: copy it (re-read: we let go of it).
     let page = pager.read(id)?;
-    let node = Node::parse(id, page.kind, &page.data)?;
+    let node = Node::of_page(id, &page)?;
     let data = splice(&node, at, remove, insert)?;
     write_node(pager, id, KIND_LEAF_V2, data)
 }

@@ -40,13 +40,7 @@ pub(crate) fn write(pager: &mut Pager, value: &[u8]) -> Result<PageId> {
         let mut data = Vec::with_capacity(HEADER + part.len());
         data.extend_from_slice(&next.to_le_bytes());
         data.extend_from_slice(part);
-        pager.write(
-            id,
-            Page {
-                kind: KIND_OVERFLOW,
-                data,
-            },
-        )?;
+        pager.write(id, Page::new(KIND_OVERFLOW, data))?;
     }
     Ok(ids[0])
 }
@@ -188,20 +182,13 @@ mod tests {
         let a = p.allocate().unwrap();
         let mut data = a.to_le_bytes().to_vec();
         data.extend_from_slice(&[9; 1016]);
-        p.write(a, Page { kind: 3, data }).unwrap();
+        p.write(a, Page::new(3, data)).unwrap();
         assert!(matches!(
             read(&p, a, 1 << 30),
             Err(BTreeError::Corrupted { .. })
         ));
         let b = p.allocate().unwrap();
-        p.write(
-            b,
-            Page {
-                kind: 1,
-                data: vec![0; 20],
-            },
-        )
-        .unwrap();
+        p.write(b, Page::new(1, vec![0; 20])).unwrap();
         assert!(matches!(read(&p, b, 12), Err(BTreeError::Corrupted { .. })));
     }
 }

@@ -81,7 +81,7 @@ pub(crate) fn load_value(pager: &Pager, value: ValueRef<'_>) -> Result<Vec<u8>> 
 /// the page now holding it.
 pub(crate) fn write_node(pager: &mut Pager, id: PageId, kind: u8, data: Vec<u8>) -> Result<PageId> {
     if pager.is_writable(id) {
-        pager.write(id, Page { kind, data })?;
+        pager.write(id, built(kind, data))?;
         return Ok(id);
     }
     let new = write_new(pager, kind, data)?;
@@ -91,8 +91,17 @@ pub(crate) fn write_node(pager: &mut Pager, id: PageId, kind: u8, data: Vec<u8>)
 
 pub(crate) fn write_new(pager: &mut Pager, kind: u8, data: Vec<u8>) -> Result<PageId> {
     let id = pager.allocate()?;
-    pager.write(id, Page { kind, data })?;
+    pager.write(id, built(kind, data))?;
     Ok(id)
+}
+
+/// A page this crate built: its keys are in order by construction (the
+/// builders and edits take sorted entries), so it counts as checked
+/// ([`Node::of_page`] checks pages loaded from the store).
+fn built(kind: u8, data: Vec<u8>) -> Page {
+    let page = Page::new(kind, data);
+    page.set_checked();
+    page
 }
 
 /// Store the merge of pages `a` and `b` in one of them and free the other,
@@ -315,8 +324,8 @@ fn rebalance(pager: &mut Pager, parent: &Node<'_>, idx: usize, child: PageId) ->
     let l_id = if li == idx { child } else { parent.child(li)? };
     let r_id = if ri == idx { child } else { parent.child(ri)? };
     let (l_page, r_page) = (pager.read(l_id)?, pager.read(r_id)?);
-    let l = Node::parse(l_id, l_page.kind, &l_page.data)?;
-    let r = Node::parse(r_id, r_page.kind, &r_page.data)?;
+    let l = Node::of_page(l_id, &l_page)?;
+    let r = Node::of_page(r_id, &r_page)?;
     if l.is_leaf() != r.is_leaf() {
         return Err(parent.corrupt("children at different depths"));
     }
@@ -448,7 +457,7 @@ fn insert_at(
         }
         return Ok((change, old));
     }
-    let node = Node::parse(id, page.kind, &page.data)?;
+    let node = Node::of_page(id, &page)?;
     let idx = node.child_index(key)?;
     let child = node.child(idx)?;
     let bounds = (
@@ -496,7 +505,7 @@ fn remove_at(
     if node::is_leaf_kind(page.kind) {
         return leaf::remove(pager, id, page, key);
     }
-    let node = Node::parse(id, page.kind, &page.data)?;
+    let node = Node::of_page(id, &page)?;
     let idx = node.child_index(key)?;
     let child = node.child(idx)?;
     match remove_at(pager, child, key, depth + 1)? {
@@ -549,7 +558,7 @@ impl BTree {
             }
             recent[depth % 8] = id;
             let page = pager.read(id)?;
-            let node = Node::parse(id, page.kind, &page.data)?;
+            let node = Node::of_page(id, &page)?;
             if node.is_leaf() {
                 return match node.search(key)? {
                     Ok(i) => Ok(Some(read(pager, node.entry(i)?.1)?)),
@@ -669,7 +678,7 @@ impl BTree {
         let page = pager.read(leaf)?;
         let page_size = pager.page_size();
         let (edit, old) = {
-            let node = Node::parse(leaf, page.kind, &page.data)?;
+            let node = Node::of_page(leaf, &page)?;
             if node.format() != Format::LeafV2 {
                 return Ok(None);
             }
@@ -735,7 +744,7 @@ impl BTree {
                             return Err(too_deep(id));
                         }
                         let page = pager.read(id)?;
-                        let node = Node::parse(id, page.kind, &page.data)?;
+                        let node = Node::of_page(id, &page)?;
                         if node.is_leaf() || node.count() > 0 {
                             break;
                         }

@@ -173,7 +173,7 @@ impl PageEstimate {
 
 fn frame_len(data: Vec<u8>, kind: u8) -> u64 {
     let len = data.len();
-    let framed = encode(1, &Page { kind, data }).len();
+    let framed = encode(1, &Page::new(kind, data)).len();
     debug_assert!(framed <= len + FRAME_HEADER);
     framed as u64
 }

@@ -173,10 +173,7 @@ mod tests {
     use super::*;
 
     fn page(n: usize) -> Rc<Page> {
-        Rc::new(Page {
-            kind: 1,
-            data: vec![0; n],
-        })
+        Rc::new(Page::new(1, vec![0; n]))
     }
 
     #[test]

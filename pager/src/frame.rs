@@ -24,13 +24,48 @@ const CODEC_RAW: u8 = 0;
 const CODEC_LZ4: u8 = 1;
 
 /// A decoded page: its kind byte and logical bytes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Page {
     /// The page kind, owned by the layer above (never 0).
     pub kind: u8,
     /// The logical content, at most the store's page size.
     pub data: Vec<u8>,
+    /// Whether the layer above has checked this content's structure (the
+    /// B-tree: keys in order), so a check that costs a pass over the page
+    /// runs once per load, not once per use. Not part of the content.
+    checked: std::cell::Cell<bool>,
 }
+
+impl Page {
+    /// A page of `kind` holding `data`, not yet checked.
+    pub fn new(kind: u8, data: Vec<u8>) -> Page {
+        Page {
+            kind,
+            data,
+            checked: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Whether [`Page::set_checked`] was called on this copy.
+    pub fn is_checked(&self) -> bool {
+        self.checked.get()
+    }
+
+    /// Record that the layer above checked this content. Only for content
+    /// that is not changed afterwards except by code that keeps what was
+    /// checked (the B-tree's own edits keep keys in order).
+    pub fn set_checked(&self) {
+        self.checked.set(true);
+    }
+}
+
+impl PartialEq for Page {
+    fn eq(&self, other: &Page) -> bool {
+        self.kind == other.kind && self.data == other.data
+    }
+}
+
+impl Eq for Page {}
 
 /// Encode a page into its stored frame. Compresses when that saves space.
 pub fn encode(id: PageId, page: &Page) -> Vec<u8> {
@@ -141,7 +176,7 @@ pub fn decode(id: PageId, blob: &[u8], page_size: usize) -> Result<Page> {
         }
         other => return Err(bad(format!("unknown codec {other}"))),
     };
-    Ok(Page { kind, data })
+    Ok(Page::new(kind, data))
 }
 
 #[cfg(test)]
@@ -154,23 +189,17 @@ mod tests {
             .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
             .collect();
         for data in [vec![], vec![7u8; 4096], random] {
-            let page = Page { kind: 3, data };
+            let page = Page::new(3, data);
             let blob = encode(42, &page);
             assert_eq!(decode(42, &blob, 4096).unwrap(), page);
         }
-        let zeros = Page {
-            kind: 1,
-            data: vec![0; 4096],
-        };
+        let zeros = Page::new(1, vec![0; 4096]);
         assert!(encode(1, &zeros).len() < 200, "repetitive pages compress");
     }
 
     #[test]
     fn every_flipped_byte_is_an_error() {
-        let page = Page {
-            kind: 2,
-            data: b"hello hello hello hello hello".repeat(20),
-        };
+        let page = Page::new(2, b"hello hello hello hello hello".repeat(20));
         let blob = encode(9, &page);
         for i in 0..blob.len() {
             for bit in [0x01u8, 0x80] {
@@ -197,13 +226,7 @@ mod tests {
 
     #[test]
     fn a_newer_version_is_refused_by_name_and_damage_stays_damage() {
-        let blob = encode(
-            4,
-            &Page {
-                kind: 1,
-                data: b"abc".repeat(50),
-            },
-        );
+        let blob = encode(4, &Page::new(1, b"abc".repeat(50)));
         for newer in [VERSION + 1, u8::MAX] {
             let e = decode(4, &with_version(&blob, newer), 4096).unwrap_err();
             assert!(
@@ -238,13 +261,7 @@ mod tests {
 
     #[test]
     fn wrong_id_and_oversize_are_rejected() {
-        let blob = encode(
-            5,
-            &Page {
-                kind: 1,
-                data: vec![1; 100],
-            },
-        );
+        let blob = encode(5, &Page::new(1, vec![1; 100]));
         assert!(decode(6, &blob, 4096).is_err());
         assert!(decode(5, &blob, 64).is_err());
     }

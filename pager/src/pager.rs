@@ -674,10 +674,7 @@ mod tests {
     use crate::superblock::VERSION;
 
     fn page(byte: u8) -> Page {
-        Page {
-            kind: 1,
-            data: vec![byte; 100],
-        }
+        Page::new(1, vec![byte; 100])
     }
 
     fn small() -> PagerConfig {

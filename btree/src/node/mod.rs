@@ -67,7 +67,7 @@ use cell::{
     value_at, varint_at, BRANCH_CELL_HEADER, LEAF_V1_CELL_HEADER, OVERFLOW_REF, V1_INLINE,
     V1_OVERFLOW,
 };
-use moonvault_pager::PageId;
+use moonvault_pager::{Page, PageId};
 
 /// Page kind of a leaf of format 1: read, never written (an edit writes
 /// the leaf anew as [`KIND_LEAF_V2`]).
@@ -186,6 +186,40 @@ enum Tail<'a> {
 }
 
 impl<'a> Node<'a> {
+    /// [`Node::parse`] of a page read from the pager, whose keys are also
+    /// checked to strictly increase the first time this copy of the page
+    /// is used ([`Page::is_checked`]): a damaged node (keys out of order)
+    /// is `Corrupted` before any search trusts it, at the cost of one pass
+    /// per page load, which the load's crc and decompression already make.
+    pub(crate) fn of_page(id: PageId, page: &'a Page) -> Result<Node<'a>> {
+        let node = Node::parse(id, page.kind, &page.data)?;
+        if !page.is_checked() {
+            node.check_order()?;
+            page.set_checked();
+        }
+        Ok(node)
+    }
+
+    /// Whether the keys (a leaf's) or separators (a branch's) strictly
+    /// increase. All keys of a node share its prefix, so the stored
+    /// suffixes are compared.
+    pub(crate) fn check_order(&self) -> Result<()> {
+        let mut prev: Option<&[u8]> = None;
+        for i in 0..self.meta.count {
+            let key = self.key(i)?.suffix;
+            if let Some(prev) = prev {
+                if cmp_keys(prev, key) != std::cmp::Ordering::Less {
+                    return Err(self.corrupt(format!(
+                        "key {i} is not above key {} (keys out of order)",
+                        i - 1
+                    )));
+                }
+            }
+            prev = Some(key);
+        }
+        Ok(())
+    }
+
     /// View `data` (of a page of kind `kind`) as a node.
     pub(crate) fn parse(id: PageId, kind: u8, data: &'a [u8]) -> Result<Node<'a>> {
         let (format, plen) = match kind {

@@ -4,10 +4,9 @@
 
 use super::model::config;
 use crate::node::{build_branch, build_leaf, KeyParts, LeafEntry, ValueRef, KIND_BRANCH};
-use crate::tree::write_new;
 use crate::{BTree, BTreeError, KIND_LEAF_V2};
 use moonvault_pager::store::memory::MemoryStore;
-use moonvault_pager::{PageId, Pager};
+use moonvault_pager::{Page, PageId, Pager};
 use std::ops::Bound;
 
 fn pager() -> Pager {
@@ -16,16 +15,24 @@ fn pager() -> Pager {
     pager
 }
 
+/// Writes a crafted page as the store would hand it back: not checked yet
+/// (pages this crate builds count as checked; these must not).
+fn write_crafted(pager: &mut Pager, kind: u8, data: Vec<u8>) -> PageId {
+    let id = pager.allocate().unwrap();
+    pager.write(id, Page::new(kind, data)).unwrap();
+    id
+}
+
 fn leaf(pager: &mut Pager, keys: &[&[u8]]) -> PageId {
     let entries: Vec<LeafEntry<'_>> = keys
         .iter()
         .map(|k| LeafEntry::new(KeyParts::whole(k), ValueRef::Inline(b"v")))
         .collect();
-    write_new(pager, KIND_LEAF_V2, build_leaf(&entries)).unwrap()
+    write_crafted(pager, KIND_LEAF_V2, build_leaf(&entries))
 }
 
 fn branch(pager: &mut Pager, child0: PageId, cells: &[(&[u8], PageId)]) -> PageId {
-    write_new(pager, KIND_BRANCH, build_branch(child0, cells)).unwrap()
+    write_crafted(pager, KIND_BRANCH, build_branch(child0, cells))
 }
 
 /// Every entry forward and backward: the first error of either walk.
@@ -86,6 +93,33 @@ fn leaves_out_of_order_are_an_error() {
     let b = leaf(&mut p, &[b"c", b"z"]);
     let root = branch(&mut p, a, &[(b"c", b)]);
     assert_corrupted(walk(&BTree::new(Some(root)), &p), "out of order");
+}
+
+#[test]
+fn keys_out_of_order_inside_a_node_are_an_error_at_first_use() {
+    // First and last keys in order, the middle ones not: the cursor's
+    // per-leaf check cannot see it; the node's own check (once per loaded
+    // page) does, for walks and point lookups alike.
+    let mut p = pager();
+    let a = leaf(&mut p, &[b"a", b"c", b"b", b"d"]);
+    assert_corrupted(walk(&BTree::new(Some(a)), &p), "keys out of order");
+    let mut p = pager();
+    let a = leaf(&mut p, &[b"a", b"c", b"b", b"d"]);
+    match BTree::new(Some(a)).get(&p, b"b") {
+        Err(e @ BTreeError::Corrupted { .. }) => {
+            assert!(e.to_string().contains("keys out of order"), "{e}")
+        }
+        other => panic!("expected Corrupted, got {other:?}"),
+    }
+    // The same for a branch's separators.
+    let mut p = pager();
+    let (x, y, z) = (
+        leaf(&mut p, &[b"a"]),
+        leaf(&mut p, &[b"m"]),
+        leaf(&mut p, &[b"z"]),
+    );
+    let root = branch(&mut p, x, &[(b"x", y), (b"k", z)]);
+    assert_corrupted(walk(&BTree::new(Some(root)), &p), "keys out of order");
 }
 
 #[test]

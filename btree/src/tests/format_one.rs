@@ -57,7 +57,7 @@ pub(super) fn downgrade(pager: &mut Pager, id: PageId, depth: usize) -> Result<P
 fn write_page(pager: &mut Pager, kind: u8, data: Vec<u8>) -> PageId {
     assert!(data.len() <= pager.page_size());
     let id = pager.allocate().unwrap();
-    pager.write(id, Page { kind, data }).unwrap();
+    pager.write(id, Page::new(kind, data)).unwrap();
     id
 }
 

@@ -201,15 +201,7 @@ fn poke_garbage(page: Page) -> Vec<String> {
     let mut patched = root.data.clone();
     patched[4..12].copy_from_slice(&bad.to_le_bytes());
     let id = h.pager.allocate().unwrap();
-    h.pager
-        .write(
-            id,
-            Page {
-                kind: root.kind,
-                data: patched,
-            },
-        )
-        .unwrap();
+    h.pager.write(id, Page::new(root.kind, patched)).unwrap();
     trees.push(BTree::new(Some(id)));
     let mut errors = Vec::new();
     for mut tree in trees {
@@ -240,17 +232,11 @@ fn poke_garbage(page: Page) -> Vec<String> {
 
 #[test]
 fn corrupt_pages_are_errors_not_panics() {
-    let errors = poke_garbage(Page {
-        kind: 1,
-        data: vec![0xFF; 300],
-    });
+    let errors = poke_garbage(Page::new(1, vec![0xFF; 300]));
     assert!(errors[0].contains("corrupted B-tree page"), "{errors:?}");
     let mut h = Harness::new(1024);
     let bad = h.pager.allocate().unwrap();
-    let garbage = Page {
-        kind: 2,
-        data: vec![3, 0, 0, 0, 0xEE, 0xEE],
-    };
+    let garbage = Page::new(2, vec![3, 0, 0, 0, 0xEE, 0xEE]);
     h.pager.write(bad, garbage).unwrap();
     let mut tree = BTree::new(Some(bad));
     for err in [
@@ -288,7 +274,7 @@ fn corrupt_pages_are_errors_not_panics() {
             data[2] = (next() % 16) as u8;
             data[3] = 0;
         }
-        poke_garbage(Page { kind, data });
+        poke_garbage(Page::new(kind, data));
     }
 }
 
@@ -306,15 +292,7 @@ fn damaged_order_is_reported_by_check() {
     let slots = 4 + usize::from(u16::from_le_bytes([data[2], data[3]]));
     data.swap(slots, slots + 2);
     data.swap(slots + 1, slots + 3);
-    h.pager
-        .write(
-            root,
-            Page {
-                kind: page.kind,
-                data,
-            },
-        )
-        .unwrap();
+    h.pager.write(root, Page::new(page.kind, data)).unwrap();
     match h.tree.check(&h.pager) {
         Err(BTreeError::Corrupted { page, .. }) => assert_eq!(page, root),
         other => panic!("{other:?}"),
