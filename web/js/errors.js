@@ -6,7 +6,6 @@
 export class MoonvaultError extends Error {
   constructor(message, extra = {}) {
     super(message);
-    this.name = new.target.name;
     /** @type {string} */
     this.kind = extra.kind ?? 'moonvault';
   }
@@ -74,6 +73,23 @@ const byKind = {
   memory: MemoryBudgetError,
   limit: LimitError,
 };
+
+// Each class's `name`, written out: a minifier renames classes, and
+// `e.name` must stay 'LuaError' in a production build.
+for (const [Class, name] of [
+  [MoonvaultError, 'MoonvaultError'],
+  [LuaError, 'LuaError'],
+  [ConversionError, 'ConversionError'],
+  [LockedError, 'LockedError'],
+  [QuotaExceededError, 'QuotaExceededError'],
+  [StoreError, 'StoreError'],
+  [ConstraintError, 'ConstraintError'],
+  [InvalidArgumentError, 'InvalidArgumentError'],
+  [MemoryBudgetError, 'MemoryBudgetError'],
+  [LimitError, 'LimitError'],
+]) {
+  Object.defineProperty(Class.prototype, 'name', { value: name, writable: true, configurable: true });
+}
 
 /** Called by the wasm module to build the error it throws. */
 export function makeError(kind, message, extra) {

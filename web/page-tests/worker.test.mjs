@@ -106,7 +106,7 @@ test('the Worker holds the Web Lock; errors keep their class and fields; Lua nev
   assert.deepEqual(r.false, ['LockedError', true]);
   assert.deepEqual(r.true, ['LockedError', true]);
   assert.deepEqual(r.lua, ['LuaError', true, "compute:2: attempt to index a nil value (local 't')", true]);
-  assert.deepEqual(r.conv, ['ConversionError', 'Memory.inner']);
+  assert.deepEqual(r.conv, ['ConversionError', 'Memory.f.inner'], 'the path names the key being set');
   assert.equal(r.sym, 'ConversionError');
   assert.equal(r.unique, 'ConstraintError');
   assert.equal(r.k, 1);
