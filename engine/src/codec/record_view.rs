@@ -261,6 +261,14 @@ impl StoredView<'_> {
         }
     }
 
+    /// This value, owned (a packed record decoded in full).
+    pub fn to_stored(&self) -> Stored {
+        match self {
+            StoredView::Value(v) => Stored::Value(v.clone()),
+            StoredView::Record(r) => Stored::Record(r.to_record()),
+        }
+    }
+
     /// The value a reader sees: a packed record is the table with its id.
     pub fn to_value(&self) -> Value {
         match self {

@@ -186,16 +186,7 @@ impl QueryCursor {
         if hit.fetched {
             return Ok(());
         }
-        let id = hit.value.table_id();
-        let mut found = None;
-        kv.get_with(&entry_key(self.table, &hit.key), &mut |b| {
-            found = Some(decode_stored(b)?);
-            Ok(())
-        })?;
-        match found {
-            Some(value) if value.table_id() == id => hit.value = value,
-            _ => return Err(missing_record(&hit.key)),
-        }
+        hit.value = self.lend(kv, hit, |_, view| view.to_stored())?;
         hit.fetched = true;
         Ok(())
     }
