@@ -5,7 +5,9 @@
 //!
 //! - [`IdbStore::open`]: take the store's Web Lock ([`lock`]), connect, and load
 //!   every blob into a JS-side [`mirror`] (outside the 2 MiB wasm memory).
-//! - Reads (`get`, `keys`) are served synchronously from the mirror.
+//! - Reads (`get`, `keys`) are served synchronously from the mirror, or
+//!   under [`Paging::Lazy`] pages are read on demand ([`lazy`]): a miss
+//!   suspends the call through JSPI ([`suspend`]) until IndexedDB answers.
 //! - Each `write` batch updates the mirror and joins the ordered write
 //!   [`queue`]: at most one IndexedDB readwrite transaction in flight, so
 //!   what survives a crash is always a prefix of the batches.
@@ -17,15 +19,17 @@
 //! [`key`] defines how `u64` blob keys are written as JS values.
 
 pub mod key;
+pub mod lazy;
 pub mod lock;
 pub mod mirror;
 mod open;
 pub mod queue;
 pub mod request;
 mod store;
+pub mod suspend;
 
 pub use lock::OnLocked;
-pub use open::{db_name, IdbOptions};
+pub use open::{db_name, IdbOptions, Paging};
 pub use queue::{Failure, TxnDurability};
 pub use store::{IdbStats, IdbStore};
 

@@ -7,6 +7,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Event, IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbTransactionMode};
 
 use super::io;
+use super::lazy::LazyPages;
 use super::lock::{self, OnLocked};
 use super::mirror::Mirror;
 use super::queue::{Queue, TxnDurability};
@@ -23,6 +24,25 @@ pub struct IdbOptions {
     pub durability: TxnDurability,
     /// What to do when another instance holds the store.
     pub on_locked: OnLocked,
+    /// How pages are read.
+    pub paging: Paging,
+}
+
+/// How an open store reads its pages (DESIGN.md section 8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Paging {
+    /// Every blob is loaded at open into a JS-side mirror; reads never
+    /// wait. Works in every build.
+    #[default]
+    Mirror,
+    /// Open loads the page keys only; a page is read from IndexedDB the
+    /// first time a call needs it (suspending the call through JSPI) and
+    /// kept in a JS-side cache of at most `cache_bytes` clean pages.
+    /// Needs the `jspi` build, and calls that may suspend.
+    Lazy {
+        /// Bound of the JS-side cache of clean pages.
+        cache_bytes: usize,
+    },
 }
 
 /// The IndexedDB database name of store `name`.
@@ -59,8 +79,8 @@ impl IdbStore {
         let factory = factory()?;
         let guard = lock::acquire(&lock::lock_name(name), options.on_locked).await?;
         let loaded = match connect(&factory, name).await {
-            Ok(db) => match load(&db).await {
-                Ok(mirror) => Ok((db, mirror)),
+            Ok(db) => match load(&db, options.paging).await {
+                Ok(loaded) => Ok((db, loaded)),
                 Err(e) => {
                     db.close();
                     Err(e)
@@ -68,7 +88,7 @@ impl IdbStore {
             },
             Err(e) => Err(e),
         };
-        let (db, mirror) = match loaded {
+        let (db, (mirror, pages)) = match loaded {
             Ok(x) => x,
             Err(e) => {
                 guard.release().await;
@@ -76,7 +96,7 @@ impl IdbStore {
             }
         };
         let queue = Queue::new(db, options.durability);
-        Ok(IdbStore::new(name.to_string(), mirror, queue, guard))
+        Ok(IdbStore::new(name.to_string(), mirror, pages, queue, guard))
     }
 
     /// Deletes store `name` and everything in it. Fails with
@@ -160,23 +180,39 @@ async fn connect(factory: &IdbFactory, name: &str) -> StoreResult<IdbDatabase> {
     Ok(db)
 }
 
-/// Reads every blob (one readonly transaction: a consistent image).
-async fn load(db: &IdbDatabase) -> StoreResult<Mirror> {
+/// Reads every blob, or under lazy paging every blob but the pages and
+/// the page keys (one readonly transaction: a consistent image).
+async fn load(db: &IdbDatabase, paging: Paging) -> StoreResult<(Mirror, Option<LazyPages>)> {
     let names: Array = Area::ALL.iter().map(|a| JsValue::from(a.name())).collect();
     let tx = db
         .transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readonly)
         .map_err(|e| io("load", &e))?;
-    // Issue every request first; they are served in order.
+    // Issue every request first; they are served in order, and are waited
+    // for in that order (a request's `success` fires once: its handler
+    // must be set before the events of the requests before it finish).
     let mut requests = Vec::new();
     for area in Area::ALL {
         let store = tx.object_store(area.name()).map_err(|e| io("load", &e))?;
         let keys = store.get_all_keys().map_err(|e| io("load", &e))?;
-        let values = store.get_all().map_err(|e| io("load", &e))?;
+        let values = match (area, paging) {
+            (Area::Pages, Paging::Lazy { .. }) => None,
+            _ => Some(store.get_all().map_err(|e| io("load", &e))?),
+        };
         requests.push((area, keys, values));
     }
     let mut mirror = Mirror::new();
+    let mut pages = None;
     for (area, keys, values) in requests {
         let keys = Array::from(&wait(&keys).await.map_err(|e| io("load", &e))?);
+        let Some(values) = values else {
+            if let Paging::Lazy { cache_bytes } = paging {
+                pages = Some(
+                    LazyPages::new(&keys, cache_bytes)
+                        .map_err(|detail| StoreError::Corrupted { detail })?,
+                );
+            }
+            continue;
+        };
         let values = Array::from(&wait(&values).await.map_err(|e| io("load", &e))?);
         if keys.length() != values.length() {
             return Err(StoreError::Io {
@@ -195,5 +231,5 @@ async fn load(db: &IdbDatabase) -> StoreResult<Mirror> {
                 .map_err(|detail| StoreError::Corrupted { detail })?;
         }
     }
-    Ok(mirror)
+    Ok((mirror, pages))
 }

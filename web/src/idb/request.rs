@@ -1,10 +1,12 @@
-//! Awaiting IndexedDB requests and settling promises from Rust.
+//! Awaiting IndexedDB requests, settling promises from Rust, and ranged
+//! reads (lazy paging's page fetches).
 
+use js_sys::Array;
 use js_sys::{Function, Promise};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Event, IdbRequest};
+use web_sys::{Event, IdbDatabase, IdbKeyRange, IdbRequest, IdbTransactionMode};
 
 /// A promise with its `resolve` and `reject` functions.
 pub struct Deferred {
@@ -64,4 +66,60 @@ pub async fn wait(request: &IdbRequest) -> Result<JsValue, JsValue> {
     request.set_onerror(None);
     drop(handler);
     out
+}
+
+/// A ranged read in flight: its promise of `[keys, values]`, and the
+/// handler that settles it (kept alive with the read).
+pub struct RangeRead {
+    /// Fulfilled with `[keys, values]`; rejected with the error or abort.
+    pub promise: Promise,
+    _handler: Closure<dyn FnMut(Event)>,
+}
+
+/// Starts a readonly transaction on object store `store` reading the first
+/// `count` entries from key `from` on (one `getAllKeys` and one `getAll`
+/// over the same range: a consistent pair).
+pub fn read_range(
+    db: &IdbDatabase,
+    store: &str,
+    from: &JsValue,
+    count: u32,
+) -> Result<RangeRead, JsValue> {
+    let tx = db.transaction_with_str_and_mode(store, IdbTransactionMode::Readonly)?;
+    let objects = tx.object_store(store)?;
+    let range = IdbKeyRange::lower_bound(from)?;
+    let keys = objects.get_all_keys_with_key_and_limit(&range, count)?;
+    let values = objects.get_all_with_key_and_limit(&range, count)?;
+    let done = Deferred::new();
+    let (resolve, reject) = (done.resolve.clone(), done.reject.clone());
+    let (k, v) = (keys.clone(), values.clone());
+    // Requests of one transaction succeed in order: when the values
+    // arrived, so did the keys. Any error or an abort rejects.
+    let handler = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+        if event.type_() == "success" {
+            let pair = Array::of2(
+                &k.result().unwrap_or(JsValue::UNDEFINED),
+                &v.result().unwrap_or(JsValue::UNDEFINED),
+            );
+            let _ = resolve.call1(&JsValue::NULL, &pair);
+        } else {
+            let error = v
+                .error()
+                .ok()
+                .flatten()
+                .or_else(|| k.error().ok().flatten())
+                .map(JsValue::from)
+                .unwrap_or_else(|| "the read was aborted".into());
+            let _ = reject.call1(&JsValue::NULL, &error);
+        }
+    });
+    let f: &Function = handler.as_ref().unchecked_ref();
+    values.set_onsuccess(Some(f));
+    values.set_onerror(Some(f));
+    keys.set_onerror(Some(f));
+    tx.set_onabort(Some(f));
+    Ok(RangeRead {
+        promise: done.promise,
+        _handler: handler,
+    })
 }

@@ -6,17 +6,20 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use bytes::Bytes;
-use js_sys::{Function, Promise, Uint8Array};
+use js_sys::{Array, Function, Promise, Uint8Array};
 use moonvault_pager::store::{Area, BlobKey, BlobStore, StoreError, StoreResult, WriteOp};
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Event;
 
 use super::key;
+use super::lazy::{LazyPages, Lookup, READ_AHEAD};
 use super::lock::LockGuard;
 use super::mirror::Mirror;
 use super::queue::{Failure, Next, Queue};
+use super::request::read_range;
+use super::suspend;
 
 /// Figures of an open store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,13 +32,24 @@ pub struct IdbStats {
     pub transactions: u64,
     /// Blobs per area (meta, pages, wal).
     pub blobs: [u64; 3],
-    /// Bytes per area (meta, pages, wal).
+    /// Bytes per area (meta, pages, wal). Under lazy paging the pages'
+    /// bytes are only known once every page was read or written
+    /// ([`IdbStore::measure_pages`]); until then they count what is known.
     pub bytes: [u64; 3],
+    /// Whether pages are read lazily (else the whole store is mirrored).
+    pub lazy: bool,
+    /// Bytes of blobs held on the JS heap: the mirror's, or under lazy
+    /// paging the page cache's clean pages plus the pages not yet durable
+    /// (and the meta and WAL areas, mirrored in both modes).
+    pub js_bytes: u64,
 }
 
 pub(super) struct Inner {
     name: String,
+    /// Every area in mirror mode; only meta and WAL under lazy paging.
     mirror: Mirror,
+    /// The pages area under lazy paging.
+    pages: Option<LazyPages>,
     queue: Queue,
     /// Set by `close`: every later call fails.
     closed: bool,
@@ -59,6 +73,14 @@ impl Inner {
         Ok(())
     }
 
+    /// Pages of batches that became durable are clean from now on.
+    fn settle_pages(&mut self) {
+        let durable = self.queue.counts().1;
+        if let Some(pages) = self.pages.as_mut() {
+            pages.settle(durable);
+        }
+    }
+
     /// Runs `Queue::kick` in a microtask: every `write` of the current
     /// task joins the same transaction.
     fn schedule(&self, next: Next) {
@@ -66,10 +88,9 @@ impl Inner {
             let weak = self.this.clone();
             wasm_bindgen_futures::spawn_local(async move {
                 if let Some(inner) = weak.upgrade() {
-                    inner
-                        .borrow_mut()
-                        .queue
-                        .kick(&|| event_handler(weak.clone()));
+                    let mut inner = inner.borrow_mut();
+                    inner.queue.kick(&|| event_handler(weak.clone()));
+                    inner.settle_pages();
                 }
             });
         }
@@ -83,10 +104,11 @@ impl Inner {
 fn event_handler(weak: Weak<RefCell<Inner>>) -> Function {
     Closure::once_into_js(move |event: Event| {
         if let Some(inner) = weak.upgrade() {
+            let mut inner = inner.borrow_mut();
             inner
-                .borrow_mut()
                 .queue
                 .on_event(&event, &|| event_handler(weak.clone()));
+            inner.settle_pages();
         }
     })
     .unchecked_into()
@@ -127,11 +149,18 @@ impl std::fmt::Debug for IdbStore {
 }
 
 impl IdbStore {
-    pub(super) fn new(name: String, mirror: Mirror, queue: Queue, lock: LockGuard) -> IdbStore {
+    pub(super) fn new(
+        name: String,
+        mirror: Mirror,
+        pages: Option<LazyPages>,
+        queue: Queue,
+        lock: LockGuard,
+    ) -> IdbStore {
         let inner = Rc::new_cyclic(|this| {
             RefCell::new(Inner {
                 name,
                 mirror,
+                pages,
                 queue,
                 closed: false,
                 lock: Some(lock),
@@ -210,13 +239,82 @@ impl IdbStore {
     pub fn stats(&self) -> IdbStats {
         let inner = self.inner.borrow();
         let (batches, durable_batches, transactions) = inner.queue.counts();
+        let mut blobs = Area::ALL.map(|a| inner.mirror.blob_count(a));
+        let mut bytes = Area::ALL.map(|a| inner.mirror.stored_bytes(a));
+        let mut js_bytes: u64 = bytes.iter().sum();
+        if let Some(pages) = &inner.pages {
+            let slot = Area::Pages.tag() as usize;
+            blobs[slot] = pages.count();
+            bytes[slot] = pages.known_bytes();
+            let (clean, unsynced) = pages.held_bytes();
+            js_bytes += (clean + unsynced) as u64;
+        }
         IdbStats {
             batches,
             durable_batches,
             transactions,
-            blobs: Area::ALL.map(|a| inner.mirror.blob_count(a)),
-            bytes: Area::ALL.map(|a| inner.mirror.stored_bytes(a)),
+            blobs,
+            bytes,
+            lazy: inner.pages.is_some(),
+            js_bytes,
         }
+    }
+
+    /// Under lazy paging, reads every page whose size is not known yet
+    /// (ranged `getAll`s, suspending), so that [`IdbStore::stats`] reports
+    /// exact bytes; afterwards writes keep them exact. Nothing to do in
+    /// mirror mode. Only inside a call that may suspend.
+    pub fn measure_pages(&self) -> StoreResult<()> {
+        let mut from = JsValue::from_f64(0.0);
+        loop {
+            {
+                let inner = self.inner.borrow();
+                inner.check_usable()?;
+                match &inner.pages {
+                    Some(pages) if pages.stored_bytes().is_none() => {}
+                    _ => return Ok(()),
+                }
+            }
+            let (keys, _) = self.read_pages(&from, MEASURE_RUN)?;
+            if keys.length() < MEASURE_RUN {
+                return Ok(());
+            }
+            // Next run: the keys after the last one read.
+            let last = keys.get(keys.length() - 1);
+            from = match key::from_js(&last) {
+                Ok(k) if k < key::MAX_SAFE => key::to_js(k + 1),
+                _ => return Ok(()),
+            };
+        }
+    }
+
+    /// Reads up to `count` pages from `from` on in key order (one readonly
+    /// transaction, suspending until it answers) and hands them to the
+    /// page cache. Returns the keys and values read.
+    fn read_pages(&self, from: &JsValue, count: u32) -> StoreResult<(Array, Array)> {
+        if !suspend::allowed() {
+            return Err(StoreError::Io {
+                op: "get",
+                detail: "a page is not in memory, and this call cannot wait for IndexedDB \
+                         (under lazy paging, pages are read inside store calls only)"
+                    .into(),
+            });
+        }
+        let db = self.inner.borrow().queue.db().clone();
+        let read =
+            read_range(&db, Area::Pages.name(), from, count).map_err(|e| super::io("get", &e))?;
+        let settled = suspend::block_on(&read.promise);
+        let mut inner = self.inner.borrow_mut();
+        // The store may have failed or closed while this call waited.
+        inner.check_usable()?;
+        let pair = Array::from(&settled.map_err(|e| super::io("get", &e))?);
+        let (keys, values) = (Array::from(&pair.get(0)), Array::from(&pair.get(1)));
+        if let Some(pages) = inner.pages.as_mut() {
+            pages
+                .insert_fetched(&keys, &values)
+                .map_err(|detail| StoreError::Corrupted { detail })?;
+        }
+        Ok((keys, values))
     }
 
     /// Stops the store: refuses further calls, waits for the queued writes
@@ -250,8 +348,34 @@ impl IdbStore {
     }
 }
 
+/// Pages one `measure_pages` request reads.
+const MEASURE_RUN: u32 = 256;
+
 impl BlobStore for IdbStore {
     fn get(&self, area: Area, key: BlobKey) -> StoreResult<Option<Bytes>> {
+        if area == Area::Pages {
+            let js_key = key::to_js(key);
+            let mut inner = self.inner.borrow_mut();
+            inner.check_usable()?;
+            if let Some(pages) = inner.pages.as_mut() {
+                match pages.lookup(&js_key) {
+                    Lookup::Absent => return Ok(None),
+                    Lookup::Found(array) => return Ok(Some(Bytes::from(array.to_vec()))),
+                    Lookup::Miss => {}
+                }
+                drop(inner);
+                // The page itself is the first of the run (it is known,
+                // not deleted, and nothing writes while this call waits).
+                let (keys, values) = self.read_pages(&js_key, READ_AHEAD)?;
+                if keys.length() > 0 && key::from_js(&keys.get(0)) == Ok(key) {
+                    let array: Uint8Array = values.get(0).unchecked_into();
+                    return Ok(Some(Bytes::from(array.to_vec())));
+                }
+                return Err(StoreError::Corrupted {
+                    detail: format!("page {key} is listed in IndexedDB's keys but has no value"),
+                });
+            }
+        }
         let inner = self.inner.borrow();
         inner.check_usable()?;
         Ok(inner.mirror.get(area, key))
@@ -260,6 +384,9 @@ impl BlobStore for IdbStore {
     fn keys(&self, area: Area) -> StoreResult<Vec<BlobKey>> {
         let inner = self.inner.borrow();
         inner.check_usable()?;
+        if let (Area::Pages, Some(pages)) = (area, &inner.pages) {
+            return Ok(pages.keys());
+        }
         inner
             .mirror
             .keys(area)
@@ -269,17 +396,25 @@ impl BlobStore for IdbStore {
     fn write(&mut self, ops: Vec<WriteOp>, _durable: bool) -> StoreResult<()> {
         let inner = &mut *self.inner.borrow_mut();
         inner.check_usable()?;
+        // The number `accept` is about to give this batch.
+        let batch = inner.queue.counts().0 + 1;
         for op in ops {
             match op {
                 WriteOp::Put { area, key, value } => {
                     let js_key = key::to_js(key);
                     let array = Uint8Array::from(&value[..]);
-                    inner.mirror.put(area, &js_key, &array);
+                    match (area, inner.pages.as_mut()) {
+                        (Area::Pages, Some(pages)) => pages.put(&js_key, &array, batch),
+                        _ => inner.mirror.put(area, &js_key, &array),
+                    }
                     inner.queue.stage(area, &js_key, Some(&array));
                 }
                 WriteOp::Delete { area, key } => {
                     let js_key = key::to_js(key);
-                    inner.mirror.delete(area, &js_key);
+                    match (area, inner.pages.as_mut()) {
+                        (Area::Pages, Some(pages)) => pages.delete(&js_key),
+                        _ => inner.mirror.delete(area, &js_key),
+                    }
                     inner.queue.stage(area, &js_key, None);
                 }
             }
@@ -295,6 +430,10 @@ impl BlobStore for IdbStore {
     }
 
     fn stored_bytes(&self, area: Area) -> StoreResult<u64> {
+        if area == Area::Pages && self.inner.borrow().pages.is_some() {
+            self.measure_pages()?;
+            return Ok(self.stats().bytes[Area::Pages.tag() as usize]);
+        }
         let inner = self.inner.borrow();
         inner.check_usable()?;
         Ok(inner.mirror.stored_bytes(area))
