@@ -130,6 +130,7 @@ t[key] = store.fn(source)
 "#;
 
 #[wasm_bindgen]
+#[cfg_attr(feature = "jspi", allow(deprecated))] // JSPI is marked experimental
 impl RawVault {
     /// Runs `code` as one atomic Lua chunk and returns its results
     /// converted to JS (none: `undefined`, one: the value, more: an array).
@@ -141,6 +142,7 @@ impl RawVault {
     /// (already aborted: nothing runs). A chunk stopped so is rolled back
     /// and thrown as a `LimitError` (`limit`: `timeout`, `instructions` or
     /// `aborted`).
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn compute(&self, code: &str, options: JsValue) -> Result<JsValue, JsValue> {
         let run = super::options::run_options(&options)?;
         let text_only = self.text_only();
@@ -154,6 +156,7 @@ impl RawVault {
     /// [`RawVault::compute`]'s, applied to each chunk (the time limit per
     /// chunk).
     #[wasm_bindgen(js_name = computeBatch)]
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn compute_batch(&self, codes: Array, options: JsValue) -> Result<Array, JsValue> {
         super::options::run_options(&options)?;
         let out = Array::new();
@@ -182,6 +185,7 @@ impl RawVault {
     /// is a function expression (`function(x, y) return x + y end`) or a
     /// chunk whose `...` are the arguments.
     #[wasm_bindgen(js_name = persistFunction)]
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn persist_function(
         &self,
         table: JsValue,
@@ -216,6 +220,7 @@ impl RawVault {
     /// `store.schema(table, schema)`: sets (`null`: removes) the schema of
     /// the records of `table`, in the Lua schema format.
     #[wasm_bindgen(js_name = setSchema)]
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn set_schema(&self, table: JsValue, schema: JsValue) -> Result<(), JsValue> {
         let keys = super::path::keys(&table, "table")?;
         self.with(|vault, idb| {
@@ -236,6 +241,7 @@ impl RawVault {
     /// `i + 1`. Returns the version reached. `progress(done, total)`, when
     /// given, follows the steps: before each one (the earlier ones have
     /// committed) and once at the end.
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn migrate(
         &self,
         target: f64,

@@ -110,9 +110,11 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 #[wasm_bindgen]
+#[cfg_attr(feature = "jspi", allow(deprecated))] // JSPI is marked experimental
 impl RawVault {
     /// The value at `path` converted to JS (a table with everything below
     /// it); `undefined` when absent.
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn get(&self, path: JsValue) -> Result<JsValue, JsValue> {
         let keys = path::keys(&path, "path")?;
         self.with_store(|store, idb| {
@@ -134,6 +136,7 @@ impl RawVault {
 
     /// Assigns `value` at `path` (a table is copied in whole; `null`
     /// deletes), creating missing tables on the way. One commit.
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn set(&self, path: JsValue, value: JsValue) -> Result<(), JsValue> {
         let keys = path::keys(&path, "path")?;
         // Errors name the whole path being set (`Memory.a.b[2]`).
@@ -154,6 +157,7 @@ impl RawVault {
     /// Deletes the value at `path` (a table with everything below it);
     /// nothing happens when it is absent. One commit.
     #[wasm_bindgen(js_name = delete)]
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn delete_path(&self, path: JsValue) -> Result<(), JsValue> {
         let (parent, key) = path::split(path::keys(&path, "path")?, "path")?;
         self.with_store(|store, idb| {
@@ -169,6 +173,7 @@ impl RawVault {
 
     /// Applies `ops` (`{op: 'set'|'delete', path, value}`) atomically, in
     /// one commit; returns how many were applied.
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn batch(&self, ops: Array) -> Result<usize, JsValue> {
         self.with_store(|store, idb| {
             apply_all(
@@ -183,6 +188,7 @@ impl RawVault {
     /// The product's batch form: `[{type: 'set'|'delete', table, key,
     /// value}]`, atomically, in one commit.
     #[wasm_bindgen(js_name = batchTableOperations)]
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn batch_table_operations(&self, operations: Array) -> Result<usize, JsValue> {
         self.with_store(|store, idb| {
             apply_all(
@@ -201,6 +207,7 @@ impl RawVault {
     /// `{entries: [{key, type, value?, size?}], more}`. Scalars carry their
     /// value, tables their entry count, functions neither. `after`
     /// continues after that key.
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn list(&self, path: JsValue, after: JsValue, limit: u32) -> Result<JsValue, JsValue> {
         let keys = path::keys(&path, "path")?;
         let after = if after.is_undefined() || after.is_null() {

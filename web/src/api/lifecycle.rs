@@ -51,7 +51,11 @@ async fn open(name: String, options: JsValue) -> ApiResult<RawVault> {
         limits: options.limits,
         ..VaultOptions::default()
     };
-    let vault = match Vault::open(Box::new(idb.clone()), vault_options) {
+    // Recovery may read pages: under lazy paging it suspends on them.
+    let suspendable = crate::idb::suspend::AVAILABLE.then(crate::idb::suspend::Suspendable::enter);
+    let opened = Vault::open(Box::new(idb.clone()), vault_options);
+    drop(suspendable);
+    let vault = match opened {
         Ok(v) => v,
         Err(e) => {
             let err = ApiError::vault(&e, idb.failure().as_ref());
@@ -73,8 +77,10 @@ async fn open(name: String, options: JsValue) -> ApiResult<RawVault> {
 }
 
 #[wasm_bindgen]
+#[cfg_attr(feature = "jspi", allow(deprecated))] // JSPI is marked experimental
 impl RawVault {
     /// Opens (creating if missing) store `name`. See `Moonvault.open`.
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub async fn open(name: String, options: JsValue) -> Result<RawVault, JsValue> {
         open(name, options).await.map_err(JsValue::from)
     }

@@ -29,6 +29,7 @@ pub mod query;
 pub mod stats;
 pub mod transfer;
 
+use crate::idb::suspend::Suspendable;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -78,6 +79,9 @@ impl RawVault {
     ) -> ApiResult<R> {
         let state = self.state.try_borrow().map_err(|_| busy())?;
         let vault = state.vault.as_ref().ok_or_else(|| closed(&state.name))?;
+        // Every export that reaches here is a JSPI export in that build,
+        // so a page miss may suspend it (idb/suspend.rs).
+        let _suspendable = crate::idb::suspend::AVAILABLE.then(Suspendable::enter);
         if let Some(failure) = state.idb.failure() {
             return Err(ApiError::failure(&failure));
         }

@@ -7,7 +7,8 @@ use moonvault_lua_bind::{Limits, RunOptions};
 
 use super::error::{ApiError, ApiResult};
 use crate::budget;
-use crate::idb::{IdbOptions, OnLocked, TxnDurability};
+use crate::idb::lazy::DEFAULT_CACHE_BYTES;
+use crate::idb::{suspend, IdbOptions, OnLocked, Paging, TxnDurability};
 
 /// `Moonvault.open(name, options)`, parsed.
 #[derive(Debug)]
@@ -32,7 +33,9 @@ fn field(options: &JsValue, name: &str) -> JsValue {
     }
 }
 
-const KNOWN: [&str; 8] = [
+const KNOWN: [&str; 10] = [
+    "paging",
+    "pageCacheBytes",
     "timeoutMs",
     "maxInstructions",
     "memoryLimit",
@@ -96,6 +99,7 @@ impl OpenOptions {
             Some("wait") => OnLocked::Wait,
             _ => return Err(ApiError::invalid("onLocked must be 'error' or 'wait'")),
         };
+        let paging = paging(options)?;
         let print = match field(options, "print") {
             v if v.is_undefined() || v.is_null() => None,
             v => Some(
@@ -109,10 +113,53 @@ impl OpenOptions {
             idb: IdbOptions {
                 durability,
                 on_locked,
+                paging,
             },
             print,
             limits: limits(options)?,
         })
+    }
+}
+
+/// Smallest and largest `pageCacheBytes`.
+const PAGE_CACHE_RANGE: std::ops::RangeInclusive<f64> = 65536.0..=1073741824.0;
+
+/// `paging` (`'auto'`, `'lazy'` or `'mirror'`) and `pageCacheBytes`.
+/// `'auto'` (the default) pages lazily where this build can suspend.
+fn paging(options: &JsValue) -> ApiResult<Paging> {
+    let bytes = field(options, "pageCacheBytes");
+    let cache_bytes = if bytes.is_undefined() || bytes.is_null() {
+        DEFAULT_CACHE_BYTES
+    } else {
+        match bytes.as_f64() {
+            Some(x) if x.fract() == 0.0 && PAGE_CACHE_RANGE.contains(&x) => x as usize,
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "pageCacheBytes must be a whole number of bytes in {}..={}",
+                    PAGE_CACHE_RANGE.start(),
+                    PAGE_CACHE_RANGE.end()
+                )))
+            }
+        }
+    };
+    let lazy = Paging::Lazy { cache_bytes };
+    let value = field(options, "paging");
+    match value.as_string().as_deref() {
+        None if value.is_undefined() || value.is_null() => Ok(if suspend::AVAILABLE {
+            lazy
+        } else {
+            Paging::Mirror
+        }),
+        Some("auto") if suspend::AVAILABLE => Ok(lazy),
+        Some("auto") | Some("mirror") => Ok(Paging::Mirror),
+        Some("lazy") if suspend::AVAILABLE => Ok(lazy),
+        Some("lazy") => Err(ApiError::invalid(
+            "paging 'lazy' needs JavaScript Promise Integration (WebAssembly.Suspending): \
+             this browser has none, or the package was initialized with the mirror build",
+        )),
+        _ => Err(ApiError::invalid(
+            "paging must be 'auto', 'lazy' or 'mirror'",
+        )),
     }
 }
 

@@ -220,9 +220,11 @@ impl RawVault {
 }
 
 #[wasm_bindgen]
+#[cfg_attr(feature = "jspi", allow(deprecated))] // JSPI is marked experimental
 impl RawVault {
     /// Records of the collection `table` matching `spec` (`where`,
     /// `orderBy`, `limit`, `offset`), as `[{key, record}]`.
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn query(&self, table: JsValue, spec: JsValue) -> Result<Array, JsValue> {
         let table = path::keys(&table, "table")?;
         let build = |t| -> ApiResult<Query> {
@@ -253,6 +255,7 @@ impl RawVault {
     /// operator: '>', value: 60, limit: 10})` returns the matching records
     /// of `Memory.users` (see the module docs).
     #[wasm_bindgen(js_name = queryTable)]
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn query_table(&self, table: JsValue, spec: JsValue) -> Result<Array, JsValue> {
         let table = path::keys(&table, "table")?;
         let field = prop(&spec, "field");
@@ -284,6 +287,7 @@ impl RawVault {
     /// `progress(done, total)`, when given, follows the build over the
     /// table's entries (the engine's figures).
     #[wasm_bindgen(js_name = createIndex)]
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn create_index(
         &self,
         table: JsValue,
@@ -341,6 +345,7 @@ impl RawVault {
     /// existed. Accepts the product form like `createIndex` (a dotted
     /// field with the collection path in front, when `product` is true).
     #[wasm_bindgen(js_name = dropIndex)]
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn drop_index(
         &self,
         table: JsValue,

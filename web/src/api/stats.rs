@@ -29,10 +29,12 @@ pub fn linear_memory() -> u64 {
 }
 
 #[wasm_bindgen]
+#[cfg_attr(feature = "jspi", allow(deprecated))] // JSPI is marked experimental
 impl RawVault {
     /// Figures about the store (see `Stats` in the package's .d.ts).
     /// `deep` also walks every table for entry counts, logical bytes and
     /// the compression ratio (time proportional to the data).
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn stats(&self, deep: bool) -> Result<JsValue, JsValue> {
         let lua_limit = self
             .state
@@ -43,6 +45,9 @@ impl RawVault {
         self.with_store(|store, idb| {
             let engine = |e| ApiError::engine(&e, idb.failure().as_ref());
             let st = store.stats().map_err(engine)?;
+            // Under lazy paging, the first call reads the sizes of the
+            // pages not read yet; then writes keep them exact.
+            idb.measure_pages().map_err(|e| ApiError::store(&e))?;
             let snap = store.read().map_err(engine)?;
             let idb_stats = idb.stats();
             let stored: u64 = idb_stats.bytes.iter().sum();
@@ -51,6 +56,8 @@ impl RawVault {
             set(&o, "records", num(snap.len(ROOT).map_err(engine)?));
             set(&o, "storedBytes", num(stored));
             set(&o, "pages", num(idb_stats.blobs[1]));
+            set(&o, "paging", if idb_stats.lazy { "lazy" } else { "mirror" });
+            set(&o, "jsBytes", num(idb_stats.js_bytes));
             set(&o, "pageSize", num(st.db.pager.page_size as u64));
             set(&o, "walRecords", num(st.db.wal_records));
             set(&o, "commits", num(st.db.commits));
@@ -90,6 +97,7 @@ impl RawVault {
     /// state, and every index against its table (what `moonvault check`
     /// does). Returns `{entries, depth, pages, indexes}`; damage throws a
     /// `StoreError` naming it.
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn check(&self) -> Result<JsValue, JsValue> {
         self.with_store(|store, idb| {
             let engine = |e| ApiError::engine(&e, idb.failure().as_ref());

@@ -16,10 +16,12 @@ use crate::budget::{self, Reservation, IO_CHUNK};
 use crate::idb::{IdbOptions, IdbStore};
 
 #[wasm_bindgen]
+#[cfg_attr(feature = "jspi", allow(deprecated))] // JSPI is marked experimental
 impl RawVault {
     /// Streams the committed state to `sink(chunk: Uint8Array)` (pieces of
     /// about 32 KiB); returns the number of entries.
     #[wasm_bindgen(js_name = exportTo)]
+    #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn export_to(&self, sink: Function) -> Result<f64, JsValue> {
         self.with_store(|store, idb| {
             let mut failed = None;
