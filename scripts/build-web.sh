@@ -17,6 +17,7 @@ target_dir="$(cargo metadata --no-deps --format-version 1 |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 out="$root/web/pkg"
 wasm_opt="$root/web/node_modules/.bin/wasm-opt"
+wasm_dis="$root/web/node_modules/.bin/wasm-dis"
 
 # Built for size (this build only; the workspace's release profile stays as
 # it is for native benches): fat LTO, one codegen unit and opt-level "s"
@@ -26,58 +27,78 @@ export CARGO_PROFILE_RELEASE_OPT_LEVEL=s
 export CARGO_PROFILE_RELEASE_LTO=fat
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 export CARGO_PROFILE_RELEASE_DEBUG=0
-echo "build-web: cargo build --release -p moonvault-web --target wasm32-unknown-unknown (opt-level s, LTO)"
-cargo build --release -p moonvault-web --target wasm32-unknown-unknown
-raw="$target_dir/wasm32-unknown-unknown/release/moonvault_web.wasm"
-wasm_dis="$root/web/node_modules/.bin/wasm-dis"
-
-# wasm-ld turns a call whose wasm type differs from the definition (e.g. a
-# WASI shim signature that disagrees with wasi-libc) into a trap stub named
-# signature_mismatch:NAME. Check while the name section is still there.
-if "$wasm_dis" "$raw" | grep -o 'signature_mismatch:[A-Za-z0-9_]*' | sort -u | grep .; then
-    echo "build-web: function signature mismatches (above) would trap at run time" >&2
-    exit 1
-fi
-
-echo "build-web: wasm-bindgen --target web --out-dir web/pkg"
-rm -rf "$out"
-wasm-bindgen --target web --out-dir "$out" "$raw"
-module="$out/moonvault_web_bg.wasm"
-
 size() { printf '%s bytes (%s gzipped)' "$(wc -c <"$1")" "$(gzip -9 -c "$1" | wc -c)"; }
-before="$(size "$module")"
-echo "build-web: wasm-opt -Oz"
-# wasm-opt must know every feature the module uses (exceptions, bulk
-# memory, reference types...); --detect-features reads the module's
-# target_features section.
-"$wasm_opt" -Oz --detect-features "$module" -o "$module.opt"
-mv "$module.opt" "$module"
 
-# Every import must come from wasm-bindgen's glue: none from WASI (answered
-# by lua-bind/src/wasi_shim.rs) and none from `env` (an unresolved symbol).
-imports="$("$wasm_dis" "$module" | grep -E '^ *\(import ' || true)"
-foreign="$(grep -v '(import "./moonvault_web_bg.js"' <<<"$imports" || true)"
-if [[ -n $foreign ]]; then
-    echo "build-web: unexpected imports:" >&2
-    echo "$foreign" >&2
-    exit 1
-fi
-echo "build-web: $(grep -c . <<<"$imports") imports, all from the wasm-bindgen glue"
+# build_module FEATURES TARGET_DIR DIR: one wasm module and its wasm-bindgen
+# glue in DIR, optimized and checked.
+build_module() {
+    local features="$1" targets="$2" dir="$3"
+    echo "build-web: cargo build --release -p moonvault-web --target wasm32-unknown-unknown ${features:+--features $features} (opt-level s, LTO)"
+    CARGO_TARGET_DIR="$targets" cargo build --release -p moonvault-web \
+        --target wasm32-unknown-unknown ${features:+--features "$features"}
+    local raw="$targets/wasm32-unknown-unknown/release/moonvault_web.wasm"
 
-# The memory budget must survive wasm-bindgen and wasm-opt: the module's
-# memory maximum is 32 pages of 64 KiB (2 MiB).
-memory="$("$wasm_dis" "$module" | grep -m1 -E '^ *\(memory ' || true)"
-if ! grep -qE '\(memory \$[0-9a-z]+ [0-9]+ 32\)' <<<"$memory"; then
-    echo "build-web: the module's memory is not capped at 32 pages (2 MiB): $memory" >&2
-    exit 1
-fi
-echo "build-web: linear memory $memory: at most 2 MiB"
+    # wasm-ld turns a call whose wasm type differs from the definition (e.g. a
+    # WASI shim signature that disagrees with wasi-libc) into a trap stub named
+    # signature_mismatch:NAME. Check while the name section is still there.
+    if "$wasm_dis" "$raw" | grep -o 'signature_mismatch:[A-Za-z0-9_]*' | sort -u | grep .; then
+        echo "build-web: function signature mismatches (above) would trap at run time" >&2
+        exit 1
+    fi
+
+    echo "build-web: wasm-bindgen --target web --out-dir ${dir#"$root/"}"
+    wasm-bindgen --target web --out-dir "$dir" "$raw"
+    local module="$dir/moonvault_web_bg.wasm"
+    local before
+    before="$(size "$module")"
+    echo "build-web: wasm-opt -Oz"
+    # wasm-opt must know every feature the module uses (exceptions, bulk
+    # memory, reference types...); --detect-features reads the module's
+    # target_features section.
+    "$wasm_opt" -Oz --detect-features "$module" -o "$module.opt"
+    mv "$module.opt" "$module"
+
+    # Every import must come from wasm-bindgen's glue: none from WASI (answered
+    # by lua-bind/src/wasi_shim.rs) and none from `env` (an unresolved symbol).
+    local imports foreign memory
+    imports="$("$wasm_dis" "$module" | grep -E '^ *\(import ' || true)"
+    foreign="$(grep -v '(import "./moonvault_web_bg.js"' <<<"$imports" || true)"
+    if [[ -n $foreign ]]; then
+        echo "build-web: unexpected imports:" >&2
+        echo "$foreign" >&2
+        exit 1
+    fi
+    echo "build-web: $(grep -c . <<<"$imports") imports, all from the wasm-bindgen glue"
+
+    # The memory budget must survive wasm-bindgen and wasm-opt: the module's
+    # memory maximum is 32 pages of 64 KiB (2 MiB).
+    memory="$("$wasm_dis" "$module" | grep -m1 -E '^ *\(memory ' || true)"
+    if ! grep -qE '\(memory \$[0-9a-z]+ [0-9]+ 32\)' <<<"$memory"; then
+        echo "build-web: the module's memory is not capped at 32 pages (2 MiB): $memory" >&2
+        exit 1
+    fi
+    echo "build-web: linear memory $memory: at most 2 MiB"
+    echo "build-web: ${module#"$root/"}: $before after wasm-bindgen, $(size "$module") after wasm-opt -Oz"
+}
+
+rm -rf "$out"
+# The module for every engine (pages mirrored), then the one for engines
+# with JS Promise Integration (lazy paging; DESIGN.md section 8). core.js
+# loads one of the two.
+build_module "" "$target_dir" "$out"
+# The JSPI build: wasm-bindgen's JSPI support uses the new (exnref)
+# encoding of wasm exceptions, and an engine refuses a module that mixes
+# the two encodings, so Lua's setjmp/longjmp is compiled for exnref here
+# (the flags of .cargo/config.toml without -wasm-use-legacy-eh=true).
+# Every engine with JSPI has exnref. Its own target directory keeps the
+# two Lua builds from rebuilding each other.
+CFLAGS_wasm32_unknown_unknown="-D__wasi__ -isystem /usr/include/wasm32-wasi" \
+    build_module jspi "$target_dir/wasm-jspi" "$out/jspi"
 
 # The package: the documented entry over the wasm-bindgen module.
 version="$(sed -n 's/^version = "\([^"]*\)".*/\1/p' "$root/Cargo.toml" | head -1)"
 cp "$root"/web/js/{moonvault,core,remote,worker,protocol,errors}.js "$root/web/js/moonvault.d.ts" \
     "$root/web/js/README.md" "$out/"
 sed "s/\"version\": \"0.0.0\"/\"version\": \"$version\"/" "$root/web/js/package.json" >"$out/package.json"
-echo "build-web: web/pkg/moonvault_web_bg.wasm: $before after wasm-bindgen, $(size "$module") after wasm-opt -Oz"
 echo "build-web: package web/pkg: $(cd "$out" && ls | tr '\n' ' ')"
 node "$root/web/smoke.mjs"

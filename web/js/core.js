@@ -1,36 +1,105 @@
 // moonvault in the browser, on the calling thread: wraps the wasm-bindgen
-// module (moonvault_web.js) in the documented `Moonvault` class. The
+// module in the documented `Moonvault` class. There are two builds of the
+// module: jspi/moonvault_web.js for engines with JS Promise Integration
+// (store calls may suspend on an IndexedDB read: lazy paging) and
+// moonvault_web.js for every engine (pages mirrored at open). The
 // package entry (moonvault.js) re-exports it and adds Worker mode
 // (remote.js); the Worker (worker.js) runs this same class. Types:
 // moonvault.d.ts.
 
-import init, { RawVault, RawImport, setErrorFactory, evalLua as rawEvalLua } from './moonvault_web.js';
 import { makeError } from './errors.js';
+// Both builds' glue, imported statically (bundlers then need no code
+// splitting, which Worker bundles may not allow); only the chosen build's
+// wasm is fetched, by `initialize`. Evaluating a glue module does nothing
+// that needs JSPI.
+import * as mirrorGlue from './moonvault_web.js';
+import * as jspiGlue from './jspi/moonvault_web.js';
 
 export * from './errors.js';
 
 let ready = null;
+/** The loaded wasm-bindgen module (either build). */
+let glue = null;
+/** Whether the loaded build is the JSPI one. */
+let jspiBuild = false;
+
+/** Whether this engine has JS Promise Integration (what lazy paging needs). */
+export function hasJspi() {
+  return typeof WebAssembly === 'object' && typeof WebAssembly.Suspending === 'function'
+    && typeof WebAssembly.promising === 'function';
+}
+
+const BUILDS = ['auto', 'jspi', 'mirror'];
 
 /**
  * Loads the wasm module once. Called by `Moonvault.open` and friends; call
- * it yourself to load the module from elsewhere (a URL, a Response, bytes
- * or a compiled WebAssembly.Module). Default: moonvault_web_bg.wasm next
- * to this file.
+ * it yourself first to load the module from elsewhere (a URL, a Response,
+ * bytes or a compiled WebAssembly.Module of the matching build) or to pick
+ * the build: `{build: 'jspi'}` (lazy paging; needs JSPI), `'mirror'` (every
+ * engine; stores are mirrored at open) or `'auto'` (the default: jspi where
+ * the engine has JSPI). Default module: moonvault_web_bg.wasm next to the
+ * build's glue.
  */
-export function initialize(module) {
+export function initialize(module, options) {
   if (!ready) {
+    const build = options?.build ?? 'auto';
+    if (!BUILDS.includes(build)) {
+      return Promise.reject(makeError('invalid', `initialize: build must be one of ${BUILDS.join(', ')}`, {}));
+    }
+    if (build === 'jspi' && !hasJspi()) {
+      return Promise.reject(makeError('invalid',
+        'initialize: the jspi build needs JavaScript Promise Integration (WebAssembly.Suspending), which this engine lacks', {}));
+    }
+    const jspi = build === 'jspi' || (build === 'auto' && hasJspi());
     const arg = module === undefined ? undefined : { module_or_path: module };
-    ready = init(arg).then(() => {
-      setErrorFactory(makeError);
+    const g = jspi ? jspiGlue : mirrorGlue;
+    ready = g.default(arg).then(() => {
+      g.setErrorFactory(makeError);
+      glue = g;
+      jspiBuild = jspi;
     });
   }
   return ready;
 }
 
+/** Which build is loaded: 'jspi', 'mirror', or null before `initialize`. */
+export function loadedBuild() {
+  return glue ? (jspiBuild ? 'jspi' : 'mirror') : null;
+}
+
+/**
+ * In the JSPI build a store call may suspend the module while IndexedDB
+ * reads a page; calls run one at a time, in order (a suspended call holds
+ * its store). The mirror build's calls never suspend.
+ */
+let tail = Promise.resolve();
+function serial(fn) {
+  if (!jspiBuild) return Promise.resolve().then(fn);
+  const run = tail.then(fn);
+  tail = run.then(() => {}, () => {});
+  return run;
+}
+
+/**
+ * Loads the module, as the build `options.build` names if it is given (an
+ * option of open, delete and import); fails if another build is loaded.
+ */
+async function ensure(options) {
+  const build = options?.build;
+  if (build !== undefined && !BUILDS.includes(build)) {
+    throw makeError('invalid', `build must be one of ${BUILDS.join(', ')}`, {});
+  }
+  await initialize(undefined, build === undefined ? undefined : { build });
+  if (build !== undefined && build !== 'auto' && loadedBuild() !== build) {
+    throw makeError('invalid', `the ${build} build was asked for, but the module is loaded as the `
+      + `${loadedBuild()} build (one build per page or Worker: pick it before any store is used)`, {});
+  }
+}
+
 /** Runs Lua without a store (a fresh VM per call); results via tostring, tab-separated. */
 export async function evalLua(code) {
   await initialize();
-  return rawEvalLua(code);
+  return glue.evalLua(code);
 }
 
 /** Import feeds the engine at most this much at once, reporting progress between pieces. */
@@ -100,15 +169,16 @@ export class Moonvault {
 
   /** Opens (creating if missing) the store `name`. */
   static async open(name, options = {}) {
-    await initialize();
-    const raw = await RawVault.open(name, options ?? {});
+    await ensure(options);
+    const { build: _, ...rest } = options ?? {};
+    const raw = await serial(() => glue.RawVault.open(name, rest));
     return new this(raw, options?.durableWrites ?? true);
   }
 
   /** Deletes the store `name` and everything in it (it must not be open anywhere). */
-  static async delete(name) {
-    await initialize();
-    await RawVault.deleteStore(name);
+  static async delete(name, options) {
+    await ensure(options);
+    await glue.RawVault.deleteStore(name);
   }
 
   /**
@@ -119,10 +189,10 @@ export class Moonvault {
    * verify bytecode); without it the import fails naming the first one.
    */
   static async import(name, source, options = {}) {
-    await initialize();
+    await ensure(options);
     const onProgress = options?.onProgress;
     const total = sourceSize(source);
-    const imp = await RawImport.begin(name, options?.trust === true);
+    const imp = await glue.RawImport.begin(name, options?.trust === true);
     if (total != null) imp.expectLength(total);
     let done = 0;
     report(onProgress, 'import', done, total);
@@ -150,87 +220,91 @@ export class Moonvault {
   /** Whether close() has run. */
   get closed() { return this.#raw.closed; }
 
+  /** Runs `fn(raw)` as one store call (in order with the others; see `serial`). */
+  #call(fn) { return serial(() => fn(this.#raw)); }
+
   async #ack(result, options) {
+    const value = await result;
     if (options?.durable ?? this.#durableWrites) await this.#raw.flush();
-    return result;
+    return value;
   }
 
   /** Waits until every commit so far is durable in IndexedDB. */
   flush() { return this.#raw.flush(); }
 
-  /** Waits for pending commits, closes the database and releases the store's lock. */
-  close() { return this.#raw.close(); }
+  /** Waits for pending calls and commits, closes the database and releases the store's lock. */
+  close() { return this.#call((raw) => raw.close()); }
 
   /** Runs `code` as one atomic Lua chunk; resolves to its results (see the conversion rules). */
-  async compute(code, options) { return this.#ack(this.#raw.compute(code, options), options); }
+  async compute(code, options) { return this.#ack(this.#call((raw) => raw.compute(code, options)), options); }
 
   /** Runs each chunk atomically; one {success, result} or {success, error} per chunk. */
-  async computeBatch(codes, options) { return this.#ack(this.#raw.computeBatch(codes, options), options); }
+  async computeBatch(codes, options) {
+    return this.#ack(this.#call((raw) => raw.computeBatch(codes, options)), options);
+  }
 
   /** The value at `path`, converted to JS; undefined when absent. */
-  get(path) { return this.#raw.get(path); }
+  async get(path) { return this.#call((raw) => raw.get(path)); }
 
   /** Assigns `value` at `path` (tables copied whole, null deletes), creating missing tables. */
-  async set(path, value, options) { this.#raw.set(path, value); return this.#ack(undefined, options); }
+  async set(path, value, options) { return this.#ack(this.#call((raw) => raw.set(path, value)), options); }
 
   /** Deletes the value at `path` (with everything below it). */
-  async delete(path, options) { this.#raw.delete(path); return this.#ack(undefined, options); }
+  async delete(path, options) { return this.#ack(this.#call((raw) => raw.delete(path)), options); }
 
   /** Applies `[{op: 'set'|'delete', path, value}]` atomically; resolves to the count. */
-  async batch(ops, options) { return this.#ack(this.#raw.batch(ops), options); }
+  async batch(ops, options) { return this.#ack(this.#call((raw) => raw.batch(ops)), options); }
 
   /** The product form of batch: `[{type: 'set'|'delete', table, key, value}]`. */
   async batchTableOperations(operations, options) {
-    return this.#ack(this.#raw.batchTableOperations(operations), options);
+    return this.#ack(this.#call((raw) => raw.batchTableOperations(operations)), options);
   }
 
   /** Records of collection `table` matching `spec`, as [{key, record}]. */
-  query(table, spec = {}) { return this.#raw.query(table, spec ?? {}); }
+  async query(table, spec = {}) { return this.#call((raw) => raw.query(table, spec ?? {})); }
 
   /** The product query form: queryTable('Memory', {field: 'users.age', operator: '>', value: 60, limit: 10}). */
-  queryTable(table, spec = {}) { return this.#raw.queryTable(table, spec ?? {}); }
+  async queryTable(table, spec = {}) { return this.#call((raw) => raw.queryTable(table, spec ?? {})); }
 
   /** Creates an index on `field` of the records of `table`: options {unique} or the product's 'btree'. */
   async createIndex(table, field, options, ack) {
     const onProgress = ack?.onProgress ?? options?.onProgress;
     const progress = onProgress ? (done, total) => report(onProgress, 'index', done, total) : undefined;
-    this.#raw.createIndex(table, field, options, progress);
+    await this.#call((raw) => raw.createIndex(table, field, options, progress));
     return this.#ack(undefined, ack);
   }
 
   /** Drops the index on `field` of `table`; resolves to whether it existed. */
   async dropIndex(table, field, kind, ack) {
-    return this.#ack(this.#raw.dropIndex(table, field, typeof kind === 'string'), ack);
+    return this.#ack(this.#call((raw) => raw.dropIndex(table, field, typeof kind === 'string')), ack);
   }
 
   /** Sets (null: removes) the schema of the records of `table` (the Lua `store.schema` format). */
   async setSchema(table, schema, options) {
-    this.#raw.setSchema(table, schema);
-    return this.#ack(undefined, options);
+    return this.#ack(this.#call((raw) => raw.setSchema(table, schema)), options);
   }
 
   /** Runs the Lua migration steps from the stored version up to `target`; resolves to the version reached. */
   async migrate(target, steps, options) {
     const onProgress = options?.onProgress;
     const progress = onProgress ? (done, total) => report(onProgress, 'migrate', done, total) : undefined;
-    return this.#ack(this.#raw.migrate(target, steps, progress), options);
+    return this.#ack(this.#call((raw) => raw.migrate(target, steps, progress)), options);
   }
 
   /** Stores the Lua function `source` at `table[key]` as source text (works in untrusted stores). */
   async persistFunction(table, key, source, options) {
-    this.#raw.persistFunction(table, key, source);
-    return this.#ack(undefined, options);
+    return this.#ack(this.#call((raw) => raw.persistFunction(table, key, source)), options);
   }
 
   /** Store figures; {deep: true} also walks the data for entries, logical bytes and the compression ratio. */
-  stats(options) { return this.#raw.stats(Boolean(options?.deep)); }
+  async stats(options) { return this.#call((raw) => raw.stats(Boolean(options?.deep))); }
 
   /** Verifies checksums, B-tree invariants and indexes; throws StoreError on damage. */
-  check() { return this.#raw.check(); }
+  async check() { return this.#call((raw) => raw.check()); }
 
   /** A page of the entries of the table at `path` (for browsing). */
-  list(path, options = {}) {
-    return this.#raw.list(path, options?.after, options?.limit ?? 100);
+  async list(path, options = {}) {
+    return this.#call((raw) => raw.list(path, options?.after, options?.limit ?? 100));
   }
 
   /** The committed state in the CLI's export format. `onChunk` receives the pieces instead of one array. */
@@ -243,13 +317,13 @@ export class Moonvault {
     };
     if (options?.onChunk) {
       const onChunk = options.onChunk;
-      this.#raw.exportTo((c) => { onChunk(c); progress(c); });
+      await this.#call((raw) => raw.exportTo((c) => { onChunk(c); progress(c); }));
       report(onProgress, 'export', done, done);
       return undefined;
     }
     const chunks = [];
     let total = 0;
-    this.#raw.exportTo((c) => { chunks.push(c); total += c.length; progress(c); });
+    await this.#call((raw) => raw.exportTo((c) => { chunks.push(c); total += c.length; progress(c); }));
     report(onProgress, 'export', done, done);
     const out = new Uint8Array(total);
     let at = 0;

@@ -68,7 +68,26 @@ export interface OpenOptions {
    * calling thread.
    */
   worker?: boolean;
+  /**
+   * How pages are read. 'lazy': open reads only the page keys, and a page
+   * is read from IndexedDB the first time a call needs it (the call waits
+   * through JS Promise Integration); needs the 'jspi' build. 'mirror': the
+   * whole store is read into JS memory at open. 'auto' (default): lazy in
+   * the jspi build, else mirror.
+   */
+  paging?: 'auto' | 'lazy' | 'mirror';
+  /** Under lazy paging, the bytes of clean pages kept in JS memory (65536 to 2^30; default 4 MiB). */
+  pageCacheBytes?: number;
+  /** Which module build to load if none is loaded yet (see `initialize`). */
+  build?: Build;
 }
+
+/**
+ * The two builds of the wasm module: 'jspi' (engines with JS Promise
+ * Integration; lazy paging), 'mirror' (every engine); 'auto' picks jspi
+ * where the engine has it.
+ */
+export type Build = 'auto' | 'jspi' | 'mirror';
 
 /** A long operation's progress: `done` of `total` (null: not known ahead, as for export). */
 export interface Progress {
@@ -176,6 +195,10 @@ export interface Stats {
   /** The wasm module's linear memory (at most linearMemoryLimit, 2 MiB). */
   linearMemory: number;
   linearMemoryLimit: number;
+  /** How pages are read (see OpenOptions.paging). */
+  paging: 'lazy' | 'mirror';
+  /** Bytes of stored blobs held in JS memory: the whole store when mirrored, else the page cache, pages not yet durable, and the WAL and superblocks. */
+  jsBytes: number;
   /** With {deep: true}: */
   tables?: number;
   entries?: number;
@@ -219,7 +242,16 @@ export interface ImportOptions {
 }
 
 /** Loads the wasm module (done by open/delete/import when needed). */
-export function initialize(module?: string | URL | Response | BufferSource | WebAssembly.Module): Promise<void>;
+export function initialize(
+  module?: string | URL | Response | BufferSource | WebAssembly.Module,
+  options?: { build?: Build },
+): Promise<void>;
+
+/** Whether this engine has JS Promise Integration (what the jspi build and lazy paging need). */
+export function hasJspi(): boolean;
+
+/** The build loaded by `initialize` ('jspi' or 'mirror'), or null before. */
+export function loadedBuild(): 'jspi' | 'mirror' | null;
 
 /** Runs Lua without a store (a fresh VM per call); results through tostring, tab-separated. */
 export function evalLua(code: string): Promise<string>;
@@ -233,7 +265,7 @@ export class Moonvault {
   static open(name: string, options: OpenOptions & { worker: true }): Promise<RemoteMoonvault>;
   static open(name: string, options?: OpenOptions): Promise<Moonvault>;
   /** Deletes the store `name` (LockedError while it is open anywhere); `{worker: true}`: in a Worker. */
-  static delete(name: string, options?: { worker?: boolean }): Promise<void>;
+  static delete(name: string, options?: { worker?: boolean; build?: Build }): Promise<void>;
   /**
    * Imports an export into the new store `name`; resolves to the number of
    * entries. `{worker: true}`: the import runs in a Worker. Functions stored
@@ -243,7 +275,7 @@ export class Moonvault {
   static import(
     name: string,
     source: Uint8Array | ArrayBuffer | Blob | Response | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
-    options?: ImportOptions & ProgressOptions & { worker?: boolean },
+    options?: ImportOptions & ProgressOptions & { worker?: boolean; build?: Build },
   ): Promise<number>;
 
   readonly name: string;
@@ -259,14 +291,14 @@ export class Moonvault {
   /** Each chunk atomically, in order (the options apply to each chunk). */
   computeBatch(codes: string[], options?: ComputeOptions): Promise<ComputeResult[]>;
 
-  get(path: Path): LuaValue;
+  get(path: Path): Promise<LuaValue>;
   set(path: Path, value: LuaValue, options?: WriteOptions): Promise<void>;
   delete(path: Path, options?: WriteOptions): Promise<void>;
   batch(ops: BatchOp[], options?: WriteOptions): Promise<number>;
   batchTableOperations(operations: TableOperation[], options?: WriteOptions): Promise<number>;
 
-  query(table: Path, spec?: QuerySpec): { key: LuaKey; record: LuaValue }[];
-  queryTable(table: Path, spec?: TableQuerySpec): LuaValue[];
+  query(table: Path, spec?: QuerySpec): Promise<{ key: LuaKey; record: LuaValue }[]>;
+  queryTable(table: Path, spec?: TableQuerySpec): Promise<LuaValue[]>;
   createIndex(
     table: Path,
     field: FieldPath,
@@ -289,10 +321,10 @@ export class Moonvault {
   /** Stores a Lua function (`function(x, y) return x + y end`) at table[key], as source. */
   persistFunction(table: Path, key: LuaKey, source: string, options?: WriteOptions): Promise<void>;
 
-  stats(options?: { deep?: boolean }): Stats;
+  stats(options?: { deep?: boolean }): Promise<Stats>;
   /** Verifies every page checksum, B-tree invariant and index (like `moonvault check`); throws StoreError on damage. */
-  check(): { entries: number; depth: number; pages: number; indexes: number };
-  list(path: Path, options?: { after?: LuaKey; limit?: number }): { entries: ListEntry[]; more: boolean };
+  check(): Promise<{ entries: number; depth: number; pages: number; indexes: number }>;
+  list(path: Path, options?: { after?: LuaKey; limit?: number }): Promise<{ entries: ListEntry[]; more: boolean }>;
   /** The committed state in the CLI's export format. */
   export(options?: ProgressOptions): Promise<Uint8Array>;
   export(options: ProgressOptions & { onChunk: (chunk: Uint8Array) => void }): Promise<undefined>;

@@ -4,11 +4,11 @@
 // dedicated Worker (remote.js, worker.js) behind the same API, every method
 // returning a promise. Types: moonvault.d.ts.
 
-import { Moonvault as LocalMoonvault, initialize, evalLua } from './core.js';
+import { Moonvault as LocalMoonvault, initialize, evalLua, hasJspi, loadedBuild } from './core.js';
 import { RemoteMoonvault, deleteInWorker, importInWorker } from './remote.js';
 
 export * from './errors.js';
-export { initialize, evalLua, RemoteMoonvault };
+export { initialize, evalLua, hasJspi, loadedBuild, RemoteMoonvault };
 
 /** An open store. Create one with `await Moonvault.open(name, options)`. */
 export class Moonvault extends LocalMoonvault {
@@ -25,7 +25,7 @@ export class Moonvault extends LocalMoonvault {
 
   /** Deletes the store `name`; `{worker: true}` does it in a Worker (the module never loads here). */
   static delete(name, options) {
-    return options?.worker ? deleteInWorker(name) : super.delete(name);
+    return options?.worker ? deleteInWorker(name, options) : super.delete(name, options);
   }
 
   /** Imports an export into the new store `name`; `{worker: true}` runs the import in a Worker. */

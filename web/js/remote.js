@@ -123,8 +123,9 @@ async function once(op, args, transfer = []) {
 }
 
 /** `Moonvault.delete(name, {worker: true})`. */
-export function deleteInWorker(name) {
-  return once('delete', [name]);
+export function deleteInWorker(name, options) {
+  const { worker: _, ...rest } = options ?? {};
+  return once('delete', [name, rest]);
 }
 
 /** `Moonvault.import(name, source, {worker: true, onProgress})`: the import runs in a Worker. */
@@ -135,10 +136,9 @@ export function importInWorker(name, source, options = {}) {
 }
 
 /**
- * A store open in a dedicated Worker. Every method returns a promise
- * (those that are synchronous on the calling thread too: get, query,
- * queryTable, stats, check, list); results, errors, print lines and
- * progress are those of the calling-thread API.
+ * A store open in a dedicated Worker. Every method returns a promise, as
+ * on the calling thread; results, errors, print lines and progress are
+ * those of the calling-thread API.
  */
 export class RemoteMoonvault {
   #name;
