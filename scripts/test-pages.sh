@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Page-level tests of the built package (web/pkg) in Debian's headless
+# Page-level tests of the built package (web/pkg), both module builds, in Debian's headless
 # Chromium, driven by playwright-core (web/page-tests/*.test.mjs): the
 # demo page (run Lua, reload, second tab), durability (interrupted commits,
 # a quota failure) and the JavaScript API, each on the page's thread and in
@@ -17,6 +17,11 @@ else
     "$root/scripts/setup.sh"
 fi
 cd "$root/web"
-echo "test-pages: node --test web/page-tests/"
 # One file at a time: each drives its own Chromium, and CI has 2 cores.
+# Twice: Chromium has JS Promise Integration, so the package picks the
+# jspi build (lazy paging); then every test again on the build for engines
+# without it (pages mirrored), as such browsers run it.
+echo "test-pages: node --test web/page-tests/ (jspi build, lazy paging)"
 node --test --test-concurrency=1 page-tests/
+echo "test-pages: node --test web/page-tests/ (MOONVAULT_BUILD=mirror: the build without JSPI)"
+MOONVAULT_BUILD=mirror node --test --test-concurrency=1 page-tests/

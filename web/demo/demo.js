@@ -10,9 +10,13 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const storeName = params.get('store') || 'demo';
 const inWorker = params.get('worker') === '1';
-const mode = { worker: inWorker };
+// `?build=mirror` (or jspi) picks the module build (the tests force the
+// build without JS Promise Integration this way).
+const build = params.get('build') ?? undefined;
+const mode = { worker: inWorker, build };
 /** The query string that opens `name` in this page's mode. */
-const storeSearch = (name) => '?store=' + encodeURIComponent(name) + (inWorker ? '&worker=1' : '');
+const storeSearch = (name) => '?store=' + encodeURIComponent(name) + (inWorker ? '&worker=1' : '')
+  + (build ? `&build=${encodeURIComponent(build)}` : '');
 
 const SAMPLE = `-- Memory is a table that persists: reload the page and it is still here.
 Memory.visits = (Memory.visits or 0) + 1

@@ -7,7 +7,7 @@
 // stats...).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blankPage, closeBlankPage } from './browser.mjs';
+import { blankPage, buildOpts, closeBlankPage } from './browser.mjs';
 
 let session;
 let page;
@@ -39,7 +39,7 @@ function inPage(store, body, opts) {
 }
 
 for (const mode of ['page', 'worker']) {
-  const opts = { worker: mode === 'worker' };
+  const opts = { worker: mode === 'worker', ...buildOpts };
   const named = (title) => `${title} (${mode === 'worker' ? 'Worker mode' : 'page thread'})`;
 
   test(named('JS values go into Lua and come back as documented'), async () => {

@@ -9,6 +9,15 @@ import { serve } from '../demo/serve.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
+/**
+ * MOONVAULT_BUILD=mirror runs every test on the module build without JS
+ * Promise Integration (pages mirrored at open), as browsers without JSPI
+ * do; unset, the package picks the JSPI build (lazy paging) in Chromium.
+ */
+export const BUILD = process.env.MOONVAULT_BUILD || undefined;
+/** Open options that pick BUILD (none when unset). */
+export const buildOpts = BUILD ? { build: BUILD } : {};
+
 // The flags this machine needs (see WASM_TOOLCHAIN.md): without the
 // background-networking ones Chromium keeps dialling Google's hosts.
 export const FLAGS = [
@@ -154,7 +163,8 @@ export async function openDemo(context, store, { expectError = false, worker = f
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${url}/demo/?store=${encodeURIComponent(store)}${worker ? '&worker=1' : ''}`);
+  const build = BUILD ? `&build=${BUILD}` : '';
+  await page.goto(`${url}/demo/?store=${encodeURIComponent(store)}${worker ? '&worker=1' : ''}${build}`);
   await page.waitForFunction(() => window.moonvaultDemo);
   const outcome = await page.evaluate(() =>
     window.moonvaultDemo.ready.then(() => 'open', (e) => `${e.name}: ${e.message}`),

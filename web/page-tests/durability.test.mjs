@@ -5,7 +5,7 @@
 // (Worker mode).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { demoServer, launch } from './browser.mjs';
+import { demoServer, launch, BUILD } from './browser.mjs';
 import { serve } from '../demo/serve.mjs';
 
 let session;
@@ -24,10 +24,10 @@ async function blank(context, server) {
 
 /** Opens `store` in `page` as window.db (waiting for a lock a closed page may still hold). */
 async function openStore(page, store, worker) {
-  await page.evaluate(async ([name, worker]) => {
+  await page.evaluate(async ([name, worker, build]) => {
     const { Moonvault } = await import('/pkg/moonvault.js');
-    window.db = await Moonvault.open(name, { onLocked: 'wait', worker });
-  }, [store, worker]);
+    window.db = await Moonvault.open(name, { onLocked: 'wait', worker, build });
+  }, [store, worker, BUILD]);
 }
 
 const N = 40000;

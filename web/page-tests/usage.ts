@@ -3,6 +3,8 @@
 import Moonvault, {
   ConversionError,
   evalLua,
+  hasJspi,
+  loadedBuild,
   LimitError,
   LuaError,
   QuotaExceededError,
@@ -17,13 +19,14 @@ export async function usage(): Promise<void> {
   const r: LuaValue | LuaValue[] = await db.compute('return 1 + 1');
   await db.batchTableOperations([{ type: 'set', table: 'Memory', key: 'users', value: {} }]);
   await db.createIndex('Memory', 'users.age', 'btree');
-  const old: LuaValue[] = db.queryTable('Memory', { field: 'users.age', operator: '>', value: 60, limit: 10 });
+  const old: LuaValue[] = await db.queryTable('Memory', { field: 'users.age', operator: '>', value: 60, limit: 10 });
   await db.persistFunction('Memory', 'addFunc', 'function(x, y) return x + y end');
-  const rows = db.query(['users'], { where: [['age', 'between', 30, 40]], orderBy: ['age', 'desc'], limit: 5 });
+  const rows = await db.query(['users'], { where: [['age', 'between', 30, 40]], orderBy: ['age', 'desc'], limit: 5 });
   const k = rows[0]?.key;
   await db.set('users.u1', { name: 'A', tags: ['x'], big: 2n ** 60n, bytes: new Uint8Array(2) }, { durable: false });
   await db.batch([{ op: 'delete', path: 'users.u1' }]);
-  const s: Stats = db.stats({ deep: true });
+  const s: Stats = await db.stats({ deep: true });
+  const lazy: 'lazy' | 'mirror' = s.paging;
   const bytes: Uint8Array = await db.export();
   const n: number = await Moonvault.import('copy', bytes);
   const trusted: number = await Moonvault.import('copy', bytes, { trust: true });
@@ -49,7 +52,7 @@ export async function usage(): Promise<void> {
   await limited.computeBatch(['return 1'], { signal: controller.signal, durable: false });
   await limited.close();
   await db.migrate(2, ['Memory.v1 = true', 'Memory.v2 = true']);
-  console.log(r, old, k, s.compressionRatio, n, trusted, db.check().entries, await evalLua('return 1'));
+  console.log(r, old, k, s.compressionRatio, n, trusted, (await db.check()).entries, lazy, await evalLua('return 1'));
   await db.close();
   await Moonvault.delete('app');
 }
@@ -82,12 +85,15 @@ export async function misuse(db: Moonvault): Promise<void> {
   await db.set('f', () => 1);
   // @ts-expect-error: operations need a type
   await db.batchTableOperations([{ table: 'Memory', key: 'k', value: 1 }]);
-  // @ts-expect-error: get is synchronous, it returns no promise
-  db.get('x').then(() => {});
+  // @ts-expect-error: get returns a promise (a page may be read from IndexedDB first)
+  const got: LuaValue = db.get('x');
+  // @ts-expect-error: paging is 'auto', 'lazy' or 'mirror'
+  await Moonvault.open('x', { paging: 'eager' });
+  await Moonvault.open('x', { paging: 'lazy', pageCacheBytes: 1 << 22, build: 'jspi' });
   const remote = await Moonvault.open('x', { worker: true });
   // @ts-expect-error: in Worker mode get returns a promise
   const v: LuaValue = remote.get('x');
   // @ts-expect-error: progress phases are named
   await remote.createIndex('t', 'f', {}, { onProgress: (p: { phase: 'build' }) => p });
-  console.log(v);
+  console.log(v, got, hasJspi(), loadedBuild());
 }
