@@ -4,7 +4,7 @@
 // src/harness.js, prints medians and ratios, and writes the rows as JSON
 // ([{group, id, median_ms, ...}], read by bench/src/report.rs).
 //
-//   node run.mjs [--quick] [--out FILE] [--peers moonvault,dexie,...] [--no-memory]
+//   node run.mjs [--quick] [--out FILE] [--peers moonvault,dexie,...] [--no-memory] [--no-open-large]
 //
 // --quick: 1K records and a few samples (CI's check that the harness runs).
 // Exits non-zero if a peer fails a workload or a result check.
@@ -24,17 +24,20 @@ const FLAGS = [
   '--disable-sync',
   '--no-first-run',
 ];
-const ALL_PEERS = ['moonvault', 'dexie', 'indexeddb', 'wa-sqlite'];
+/** Fresh-page samples of each large open. */
+const OPEN_LARGE_SAMPLES = 5;
+const ALL_PEERS = ['moonvault', 'moonvault-mirror', 'dexie', 'indexeddb', 'wa-sqlite'];
 
 function parseArgs(argv) {
-  const args = { quick: false, out: null, peers: ALL_PEERS, memory: true };
+  const args = { quick: false, out: null, peers: ALL_PEERS, memory: true, openLarge: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') args.quick = true;
     else if (a === '--no-memory') args.memory = false;
+    else if (a === '--no-open-large') args.openLarge = false;
     else if (a === '--out') args.out = argv[++i];
     else if (a === '--peers') args.peers = argv[++i].split(',').filter(Boolean);
-    else throw new Error(`unknown argument ${a}; usage: node run.mjs [--quick] [--out FILE] [--peers a,b] [--no-memory]`);
+    else throw new Error(`unknown argument ${a}; usage: node run.mjs [--quick] [--out FILE] [--peers a,b] [--no-memory] [--no-open-large]`);
   }
   // Where the report looks: $CARGO_TARGET_DIR (relative to the repository), else target/.
   const target = resolve(REPO_ROOT, process.env.CARGO_TARGET_DIR ?? 'target');
@@ -125,10 +128,41 @@ try {
     console.log(`bench-browser: moonvault's linear memory with ${config.memoryN} records (fresh page)`);
     rows.push(await withPage(context, server.url, (page) => page.evaluate((c) => window.runMemory(c), { n: config.memoryN })));
   }
+  if (!args.quick && args.openLarge) {
+    // Open + first `age = 42` on stores of 10K and 100K users, each sample
+    // in a fresh page (nothing of the store cached in the page's JS heap).
+    const peers = config.peers.filter((p) => ['moonvault', 'moonvault-mirror', 'indexeddb'].includes(p));
+    for (const n of [10000, 100000]) {
+      console.log(`bench-browser: open + first age = 42 on ${n} users: ${peers.join(', ')}, ${OPEN_LARGE_SAMPLES} fresh pages each`);
+      await withPage(context, server.url, (page) => page.evaluate((c) => window.loadLarge(c), { peers, n }));
+      const samples = new Map(peers.map((p) => [p, []]));
+      for (let r = 0; r < OPEN_LARGE_SAMPLES; r++) {
+        for (const peer of peers) {
+          samples.get(peer).push(await withPage(context, server.url, (page) => page.evaluate((c) => window.probeLarge(c), { peer, n })));
+        }
+      }
+      await withPage(context, server.url, (page) => page.evaluate((c) => window.destroyLarge(c), { peers, n }));
+      for (const [id, xs] of samples) {
+        const ms = xs.map((x) => x.ms).sort((a, b) => a - b);
+        rows.push({
+          group: `browser_open_first_eq42_${n / 1000}k`,
+          id,
+          median_ms: ms[Math.floor(ms.length / 2)],
+          min_ms: ms[0],
+          max_ms: ms[ms.length - 1],
+          samples: ms.length,
+          ...(xs[0].jsBytes != null ? { js_bytes_after_open: xs[0].jsBytes } : {}),
+        });
+      }
+    }
+  }
   console.log(`\n${table(rows)}\n`);
   for (const r of rows.filter((r) => r.group.startsWith('browser_counters_'))) {
     const { group, id, ...c } = r;
     console.log(`${group}: ${id} ${Object.entries(c).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`).join(' ')}`);
+  }
+  for (const r of rows.filter((r) => r.js_bytes_after_open !== undefined)) {
+    console.log(`${r.group}: ${r.id} holds ${(r.js_bytes_after_open / 1024).toFixed(0)} KiB of stored blobs in JS memory after open + first query`);
   }
   for (const r of rows.filter((r) => r.bytes !== undefined)) {
     const kib = (b) => `${(b / 1024).toFixed(0)} KiB`;

@@ -118,9 +118,9 @@ export async function runMain(peers, { n, reps }) {
   const counted = new Map();
   for (const p of peers) {
     const h = await p.create(`bench-${p.id}-main`);
-    const before = p.counters?.(h);
+    const before = await p.counters?.(h);
     await p.insert(h, input.get(p));
-    const after = p.counters?.(h);
+    const after = await p.counters?.(h);
     if (after) {
       counted.set(p, {
         group: `browser_counters_${size}`,
@@ -177,7 +177,8 @@ export async function runMain(peers, { n, reps }) {
   log(`browser_small_commit: ${reps.commit} samples, with the floor`);
   const fl = await floor();
   const written = randomKeys(n, reps.commit + 1, 7);
-  const txBefore = new Map(peers.map((p) => [p, p.counters?.(handles.get(p)).idbTransactions]));
+  const txBefore = new Map();
+  for (const p of peers) txBefore.set(p, (await p.counters?.(handles.get(p)))?.idbTransactions);
   for (let r = 0; r <= reps.commit; r++) {
     const [ms] = await timed(() => fl.commit());
     if (r > 0) results.add('browser_small_commit', 'floor', ms);
@@ -190,7 +191,7 @@ export async function runMain(peers, { n, reps }) {
   }
   await fl.close();
   for (const [p, c] of counted) {
-    const tx = p.counters(handles.get(p)).idbTransactions - txBefore.get(p);
+    const tx = (await p.counters(handles.get(p))).idbTransactions - txBefore.get(p);
     c.small_commit_idb_transactions = tx / (reps.commit + 1);
   }
   const lastKey = written[reps.commit];
@@ -217,9 +218,9 @@ export async function runMain(peers, { n, reps }) {
           // The page cache's hit rate over one round of point reads on a
           // freshly opened store (plus the first query and the get above).
           await p.pointReads(h, probes);
-          const st = p.counters(h);
+          const st = await p.counters(h);
           c.point_read_cache_hit_rate = st.cacheHitRate;
-          c.open_loaded_bytes = st.storedBytes;
+          c.open_loaded_bytes = st.paging === 'lazy' ? st.jsBytes : st.storedBytes;
         }
       }
       await p.close(h);
@@ -245,16 +246,22 @@ export async function runMemory(peer, { n }) {
     const part = rows.slice(i, i + batch);
     await peer.insert(h, peer.prepare ? peer.prepare(part) : part);
   }
-  const afterLoad = peer.linearMemory(h);
+  const afterLoad = await peer.linearMemory(h);
   await peer.close(h);
+  // Open and the first `age = 42` on the large store (one sample, fresh tab aside).
+  const t0 = performance.now();
   h = await peer.open(name);
+  const first = await peer.queryEq42(h);
+  const openFirstEq42 = performance.now() - t0;
+  check(first.length === countAge(n, 42), `memory: ${first.length} rows for the first age = 42`);
+  const opened = await peer.stats(h);
   const gt = await peer.queryGt60Limit10(h);
   check(gt.length === 10, `memory: ${gt.length} rows for age > 60 limit 10`);
   const eq = await peer.queryEq42(h);
   check(eq.length === countAge(n, 42), `memory: ${eq.length} rows for age = 42`);
   const found = await peer.pointReads(h, randomKeys(n, 1000, 3));
   check(found === 1000, `memory: ${found} of 1000 point reads`);
-  const stats = peer.stats(h);
+  const stats = await peer.stats(h);
   await peer.close(h);
   await peer.destroy(name);
   return {
@@ -266,5 +273,48 @@ export async function runMemory(peer, { n }) {
     lua_memory: stats.luaMemory,
     pages: stats.pages,
     stored_bytes: stats.storedBytes,
+    paging: stats.paging,
+    open_first_eq42_ms: openFirstEq42,
+    js_bytes_after_first_query: opened.jsBytes,
+    js_bytes_after_reads: stats.jsBytes,
   };
+}
+
+/** The store a large-open run uses. */
+const largeName = (p, n) => `bench-${p.id}-large-${n}`;
+
+/** Writes `n` users (batches of 10K) into a fresh store per peer, then closes it. */
+export async function loadLarge(peers, { n }) {
+  const rows = users(n);
+  for (const p of peers) {
+    await p.init?.();
+    const h = await p.create(largeName(p, n));
+    for (let i = 0; i < n; i += 10000) {
+      const part = rows.slice(i, i + 10000);
+      await p.insert(h, p.prepare ? p.prepare(part) : part);
+    }
+    await p.close(h);
+  }
+}
+
+/**
+ * One sample, meant for a fresh page: open the large store and run the
+ * first `age = 42`. Returns the time and, for moonvault, the bytes of
+ * stored blobs it holds in JS memory afterwards.
+ */
+export async function probeLarge(peer, { n }) {
+  await peer.init?.();
+  const t0 = performance.now();
+  const h = await peer.open(largeName(peer, n));
+  const eq = await peer.queryEq42(h);
+  const ms = performance.now() - t0;
+  check(eq.length === countAge(n, 42), `${peer.id}: first age = 42 after open gave ${eq.length} rows`);
+  const jsBytes = peer.stats ? (await peer.stats(h)).jsBytes : null;
+  await peer.close(h);
+  return { ms, jsBytes };
+}
+
+/** Deletes the large stores. */
+export async function destroyLarge(peers, { n }) {
+  for (const p of peers) await p.destroy(largeName(p, n));
 }

@@ -1,10 +1,11 @@
 // The page's entry: loads the requested peers (each module only when asked
 // for, so a missing one fails its own run, not the page) and exposes the
 // runs to the driver (run.mjs).
-import { runMain, runMemory } from './harness.js';
+import { destroyLarge, loadLarge, probeLarge, runMain, runMemory } from './harness.js';
 
 const MODULES = {
   moonvault: async () => (await import('./peers/moonvault.js')).moonvault,
+  'moonvault-mirror': async () => (await import('./peers/moonvault.js')).moonvaultMirror,
   dexie: async () => (await import('./peers/dexie.js')).dexie,
   indexeddb: async () => (await import('./peers/indexeddb.js')).indexeddb,
   'wa-sqlite': async () => (await import('./peers/wasqlite.js')).wasqlite,
@@ -31,6 +32,11 @@ window.runBench = async (config) => runMain(await load(config.peers), config);
 
 /** `{n}` -> moonvault's memory row. */
 window.runMemory = async (config) => runMemory((await load(['moonvault']))[0], config);
+
+/** Large stores: `{peers, n}` loads, probes (one peer, one sample) and destroys them. */
+window.loadLarge = async (config) => loadLarge(await load(config.peers), config);
+window.probeLarge = async (config) => probeLarge((await load([config.peer]))[0], config);
+window.destroyLarge = async (config) => destroyLarge(await load(config.peers), config);
 
 window.benchEnvironment = () => ({
   userAgent: navigator.userAgent,

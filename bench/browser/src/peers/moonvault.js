@@ -6,8 +6,10 @@ import { initialize, Moonvault } from 'moonvault';
 
 const TABLE = 'users';
 
-export const moonvault = {
-  id: 'moonvault',
+/** The peer with the given open options (`paging`): 'moonvault' pages lazily (the default in Chromium). */
+function peer(id, options) {
+  return {
+  id,
 
   init: () => initialize(),
 
@@ -17,13 +19,13 @@ export const moonvault = {
 
   async create(name) {
     await Moonvault.delete(name);
-    const mv = await Moonvault.open(name);
+    const mv = await Moonvault.open(name, options);
     await mv.set(TABLE, {});
     await mv.createIndex(TABLE, 'age');
     return mv;
   },
 
-  open: (name) => Moonvault.open(name),
+  open: (name) => Moonvault.open(name, options),
 
   close: (mv) => mv.close(),
 
@@ -36,28 +38,32 @@ export const moonvault = {
 
   queryEq42: (mv) => mv.query(TABLE, { where: [['age', '=', 42]] }),
 
-  /** `get` is synchronous: it reads the store's pages mirrored on the JS heap. */
   async pointReads(mv, keys) {
     let found = 0;
     for (const k of keys) {
-      const rec = mv.get([TABLE, k]);
+      const rec = await mv.get([TABLE, k]);
       if (rec?.name === `User ${k}`) found++;
     }
     return found;
   },
 
-  get(mv, key) {
-    const rec = mv.get([TABLE, key]);
+  async get(mv, key) {
+    const rec = await mv.get([TABLE, key]);
     return rec && { id: key, ...rec };
   },
 
   /** Sets one user's score; resolves once durable. */
   smallCommit: (mv, row) => mv.set([TABLE, row.id, 'score'], row.score),
 
-  linearMemory: (mv) => mv.stats().linearMemory,
+  linearMemory: async (mv) => (await mv.stats()).linearMemory,
 
   /** Counted costs for the report: IndexedDB transactions, pages, cache hit rate. */
   counters: (mv) => mv.stats(),
 
   stats: (mv) => mv.stats(),
-};
+  };
+}
+
+export const moonvault = peer('moonvault', {});
+/** The same build with the whole store mirrored at open (the engines without JSPI). */
+export const moonvaultMirror = peer('moonvault-mirror', { paging: 'mirror' });
