@@ -13,8 +13,8 @@
 //! Nothing else changes: the options are checked at open, the memory
 //! reservation (Lua heap included, `budget.rs`) is taken at open and given
 //! back at close, and the VM gets the options the store was opened with
-//! (`memoryLimit`, `untrusted`, limits, `print`). The VM's own setup
-//! fitting in the smallest `memoryLimit` is a test (`web/tests/vault.rs`).
+//! (`memoryLimit`, `untrusted`, limits, `print`); that its setup fits in
+//! the smallest `memoryLimit` is checked by `web/page-tests/lazy-vm.test.mjs`.
 
 use js_sys::Function;
 use moonvault_engine::Store;
