@@ -3,9 +3,9 @@
 //! `get`, `set`, `delete`, `batch`, `query`, `list`, indexes, `stats`,
 //! `check` and `export` go straight to the engine [`Store`]; only
 //! `compute`, `computeBatch`, `setSchema`, `migrate` and `persistFunction`
-//! run Lua. So `open` builds the engine alone ([`Engine::Data`]), and the
+//! run Lua. So `open` builds the engine alone (`Engine::Data`), and the
 //! first Lua call builds the [`Vault`] over that same store
-//! ([`Engine::Lua`]; the vault then owns it, and data calls reach it
+//! (`Engine::Lua`; the vault then owns it, and data calls reach it
 //! through [`Vault::store`]). A page that only uses the data calls never
 //! pays for the VM: its setup time, nor its heap (the standard library,
 //! the `store` API, the function codec: about 55 KiB).
