@@ -190,6 +190,13 @@ export interface Stats {
   indexes: number;
   schemas: number;
   version: number;
+  /**
+   * Whether the store's Lua VM exists: it is created by the first call that
+   * runs Lua (compute, computeBatch, setSchema, migrate, persistFunction);
+   * get/set/delete/batch/query and the other data calls never create it.
+   */
+  luaStarted: boolean;
+  /** Lua heap in use (0 while luaStarted is false). */
   luaMemory: number;
   luaMemoryLimit: number;
   /** The wasm module's linear memory (at most linearMemoryLimit, 2 MiB). */

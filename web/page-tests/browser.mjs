@@ -86,21 +86,50 @@ async function waitGone(pids, timeoutMs = 10_000) {
   }
 }
 
-/** A browser on a fresh --user-data-dir; `restart()` reopens the same profile. */
+// What Chromium logs when it finds its own IndexedDB files (LevelDB)
+// damaged; it then discards the origin's databases or fails to open them.
+const IDB_DAMAGE = /indexed_db.*(corruption|Failed to open LevelDB)/i;
+
+/**
+ * A browser on a fresh --user-data-dir; `restart()` reopens the same profile.
+ *
+ * A profile survives at most one kill. A kill can cut LevelDB's log (under
+ * Chromium's IndexedDB) in the middle of a record; the next browser reads
+ * past the torn tail, but reuses that log and appends after it, so the open
+ * after that finds a checksum mismatch and Chromium discards the origin's
+ * IndexedDB data (google/leveldb#1287, the `reuse_logs` option). A second
+ * kill on one profile would test that Chromium bug, not moonvault, and fail
+ * at random: `restart({kill: true})` refuses it. `idbDamage()` lists
+ * what Chromium reported about damaged IndexedDB files.
+ */
 export async function launch() {
   const profile = await mkdtemp(join(tmpdir(), 'moonvault-page-'));
+  // Chromium logs to chrome_debug.log in the profile (--enable-logging):
+  // what it says of damaged IndexedDB files is read from there.
   const start = () =>
     chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: FLAGS,
+      args: [...FLAGS, '--enable-logging'],
     });
+  let killed = false;
   const session = {
     profile,
     context: await start(),
-    /** Stops the browser (gracefully, or by SIGKILL: a crash) and starts it again on the same profile. */
+    /** What Chromium logged so far about damaged IndexedDB files of this profile. */
+    async idbDamage() {
+      const log = await readFile(join(profile, 'chrome_debug.log'), 'utf8').catch(() => '');
+      return log.split('\n').filter((line) => IDB_DAMAGE.test(line));
+    },
+    /** Stops the browser (gracefully, or by SIGKILL: a crash, once per profile) and starts it again on the same profile. */
     async restart({ kill = false } = {}) {
       if (kill) {
+        if (killed) {
+          throw new Error(
+            'this profile went through a kill already: launch() a fresh one per kill (see launch())',
+          );
+        }
+        killed = true;
         // A crash takes the whole browser down: the main process and its
         // helpers, among them the storage service that runs IndexedDB. Killing
         // the main process alone would leave that service running on the

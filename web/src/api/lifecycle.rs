@@ -3,30 +3,18 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Function, Promise};
-use moonvault_lua_bind::{Vault, VaultOptions};
+use js_sys::Promise;
+use moonvault_engine::{Db, Store};
+use moonvault_lua_bind::VaultOptions;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{ApiError, ApiResult, Kind};
 use super::options::OpenOptions;
+use super::vm::{Engine, VmSetup};
 use super::{RawVault, State};
 use crate::budget::{self, Reservation};
 use crate::idb::IdbStore;
-
-/// Lua's print, one line per call, to `print` (or the console).
-fn print_sink(print: Option<Function>) -> moonvault_lua_bind::PrintSink {
-    Box::new(move |line: &[u8]| {
-        let text = JsValue::from_str(&String::from_utf8_lossy(line));
-        match &print {
-            // A throwing callback must not unwind into Lua: ignore it.
-            Some(f) => {
-                let _ = f.call1(&JsValue::NULL, &text);
-            }
-            None => web_sys::console::log_1(&text),
-        }
-    })
-}
 
 async fn open(name: String, options: JsValue) -> ApiResult<RawVault> {
     crate::init();
@@ -51,23 +39,28 @@ async fn open(name: String, options: JsValue) -> ApiResult<RawVault> {
         limits: options.limits,
         ..VaultOptions::default()
     };
-    // Recovery may read pages: under lazy paging it suspends on them.
+    // The engine only: the Lua VM is built by the first call that runs
+    // Lua (`vm.rs`), with these options. Recovery may read pages: under
+    // lazy paging it suspends on them.
     let suspendable = crate::idb::suspend::AVAILABLE.then(crate::idb::suspend::Suspendable::enter);
-    let opened = Vault::open(Box::new(idb.clone()), vault_options);
+    let opened = Db::open(Box::new(idb.clone()), vault_options.engine).and_then(Store::open);
     drop(suspendable);
-    let vault = match opened {
-        Ok(v) => v,
+    let store = match opened {
+        Ok(s) => s,
         Err(e) => {
-            let err = ApiError::vault(&e, idb.failure().as_ref());
+            let err = ApiError::engine(&e, idb.failure().as_ref());
             let _ = idb.close().await;
             return Err(err);
         }
     };
-    vault.set_print_sink(Some(print_sink(options.print)));
     Ok(RawVault {
         state: Rc::new(RefCell::new(State {
             name,
-            vault: Some(vault),
+            engine: Some(Engine::Data(store)),
+            vm: VmSetup {
+                options: vault_options,
+                print: options.print,
+            },
             idb,
             lua_limit: options.memory_limit,
             untrusted: options.untrusted,
@@ -108,7 +101,7 @@ impl RawVault {
     pub fn closed(&self) -> bool {
         self.state
             .try_borrow()
-            .map(|s| s.vault.is_none())
+            .map(|s| s.engine.is_none())
             .unwrap_or(false)
     }
 
@@ -138,19 +131,27 @@ impl RawVault {
     pub fn close(&self) -> Promise {
         let taken = match self.state.try_borrow_mut() {
             Ok(mut s) => s
-                .vault
+                .engine
                 .take()
-                .map(|v| (v, s.idb.clone(), s.reservation.take())),
+                .map(|e| (e, s.idb.clone(), s.reservation.take())),
             Err(_) => return Promise::reject(&super::busy().into()),
         };
         future_to_promise(async move {
-            let Some((vault, idb, reservation)) = taken else {
+            let Some((engine, idb, reservation)) = taken else {
                 return Ok(JsValue::UNDEFINED);
             };
-            let closed = vault.close();
+            let closed = match engine {
+                Engine::Lua(vault) => vault
+                    .close()
+                    .map_err(|e| ApiError::vault(&e, idb.failure().as_ref())),
+                Engine::Data(store) => store
+                    .db()
+                    .flush()
+                    .map_err(|e| ApiError::engine(&e, idb.failure().as_ref())),
+            };
             let flushed = idb.close().await;
             drop(reservation);
-            closed.map_err(|e| JsValue::from(ApiError::vault(&e, idb.failure().as_ref())))?;
+            closed.map_err(JsValue::from)?;
             if let Err(e) = flushed {
                 return Err(match idb.failure() {
                     Some(f) => ApiError::failure(&f),

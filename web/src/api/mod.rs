@@ -1,5 +1,6 @@
 //! The JavaScript API, as exported by wasm-bindgen: [`RawVault`] (one open
-//! store: a Lua [`Vault`] over an [`IdbStore`]) and [`transfer::RawImport`].
+//! store: the engine over an [`IdbStore`], and a Lua [`Vault`] over it from
+//! the first call that runs Lua, [`vm`]) and [`transfer::RawImport`].
 //!
 //! "Raw" because the package's entry module (`js/moonvault.js`) wraps
 //! them in the documented `Moonvault` class: async write methods that
@@ -12,7 +13,7 @@
 //! chunks and the Lua-backed `store` calls), [`data`] (get/set/delete/batch
 //! through the engine), [`query`] (queries and indexes), [`stats`],
 //! [`transfer`] (export/import), [`path`] and [`options`] (argument
-//! parsing), [`error`].
+//! parsing), [`vm`] (the Lua VM, created on first use), [`error`].
 //!
 //! Re-entrancy: a `print` callback runs inside `compute`; if it calls back
 //! into the same store, reads work, writes fail with a clear error, and
@@ -28,6 +29,7 @@ pub mod path;
 pub mod query;
 pub mod stats;
 pub mod transfer;
+pub mod vm;
 
 use crate::idb::suspend::Suspendable;
 use std::cell::RefCell;
@@ -44,8 +46,10 @@ use error::{ApiError, ApiResult, Kind};
 /// One open store.
 pub(crate) struct State {
     name: String,
-    /// `None` once closed.
-    vault: Option<Vault>,
+    /// The engine, and the VM once a Lua call needed it; `None` once closed.
+    engine: Option<vm::Engine>,
+    /// What the VM is built with.
+    vm: vm::VmSetup,
     idb: IdbStore,
     lua_limit: usize,
     /// Opened with `untrusted: true`: chunks given as text are loaded as
@@ -69,7 +73,8 @@ impl RawVault {
         self.state.try_borrow().map_or(true, |s| s.untrusted)
     }
 
-    /// Runs `f` with the open vault and its store.
+    /// Runs `f` with the open vault and its store, building the VM first
+    /// if this is the store's first Lua call ([`vm`]).
     /// Once the store failed (an IndexedDB transaction aborted), every
     /// call reports that failure: reads too, although the page cache could
     /// still answer some, so that the state is never silently stale.
@@ -77,30 +82,50 @@ impl RawVault {
         &self,
         f: impl FnOnce(&Vault, &IdbStore) -> ApiResult<R>,
     ) -> ApiResult<R> {
-        let state = self.state.try_borrow().map_err(|_| busy())?;
-        let vault = state.vault.as_ref().ok_or_else(|| closed(&state.name))?;
         // Every export that reaches here is a JSPI export in that build,
         // so a page miss may suspend it (idb/suspend.rs).
         let _suspendable = crate::idb::suspend::AVAILABLE.then(Suspendable::enter);
-        if let Some(failure) = state.idb.failure() {
-            return Err(ApiError::failure(&failure));
+        self.start_vm()?;
+        let state = self.usable()?;
+        match state.engine.as_ref() {
+            Some(vm::Engine::Lua(vault)) => f(vault, &state.idb),
+            // start_vm leaves no other state on a usable store.
+            _ => Err(closed(&state.name)),
         }
-        f(vault, &state.idb)
     }
 
-    /// Runs `f` with the engine store (between chunks).
+    /// Runs `f` with the engine store (between chunks). Never builds the
+    /// VM.
     pub(crate) fn with_store<R>(
         &self,
         f: impl FnOnce(&Store, &IdbStore) -> ApiResult<R>,
     ) -> ApiResult<R> {
-        self.with(|vault, idb| {
-            let store = vault.store().ok_or_else(|| {
-                ApiError::invalid(
-                    "the store is in use by a running chunk; call this after it returns",
-                )
-            })?;
-            f(&store, idb)
-        })
+        let _suspendable = crate::idb::suspend::AVAILABLE.then(Suspendable::enter);
+        let state = self.usable()?;
+        match state.engine.as_ref() {
+            Some(vm::Engine::Data(store)) => f(store, &state.idb),
+            Some(vm::Engine::Lua(vault)) => {
+                let store = vault.store().ok_or_else(|| {
+                    ApiError::invalid(
+                        "the store is in use by a running chunk; call this after it returns",
+                    )
+                })?;
+                f(&store, &state.idb)
+            }
+            None => Err(closed(&state.name)),
+        }
+    }
+
+    /// The state of an open store that has not failed.
+    fn usable(&self) -> ApiResult<std::cell::Ref<'_, State>> {
+        let state = self.state.try_borrow().map_err(|_| busy())?;
+        if state.engine.is_none() {
+            return Err(closed(&state.name));
+        }
+        if let Some(failure) = state.idb.failure() {
+            return Err(ApiError::failure(&failure));
+        }
+        Ok(state)
     }
 }
 

@@ -41,7 +41,9 @@ impl RawVault {
             .try_borrow()
             .map(|s| super::lifecycle::lua_limit(&s))
             .unwrap_or(0);
-        let used_lua = self.with(|vault, _| Ok(vault.used_memory()))?;
+        // Read without building the VM: a store only used through the
+        // data calls has none (`vm.rs`).
+        let used_lua = self.lua_memory();
         self.with_store(|store, idb| {
             let engine = |e| ApiError::engine(&e, idb.failure().as_ref());
             let st = store.stats().map_err(engine)?;
@@ -72,7 +74,8 @@ impl RawVault {
             set(&o, "indexes", num(st.indexes as u64));
             set(&o, "schemas", num(st.schemas as u64));
             set(&o, "version", num(st.user_version));
-            set(&o, "luaMemory", num(used_lua as u64));
+            set(&o, "luaStarted", used_lua.is_some());
+            set(&o, "luaMemory", num(used_lua.unwrap_or(0) as u64));
             set(&o, "luaMemoryLimit", num(lua_limit as u64));
             set(&o, "linearMemory", num(linear_memory()));
             set(&o, "linearMemoryLimit", num(LINEAR_MEMORY as u64));
