@@ -20,14 +20,28 @@ wasm_opt="$root/web/node_modules/.bin/wasm-opt"
 
 # Built for size (this build only; the workspace's release profile stays as
 # it is for native benches): fat LTO, one codegen unit and opt-level "s"
-# (Lua's C too, through cc) give a module about 23% smaller than opt-level
-# 3 (1.15 MB against 1.49 MB after wasm-opt, 488 KB against 593 KB gzipped).
+# give a module about 23% smaller than opt-level 3. On top of that, the
+# binding layers are built at opt-level "z" (per-package overrides, which
+# survive LTO as per-function size attributes): mlua, the Lua binding, the
+# web crate and wasm-bindgen's crates, 77 KB (5.8%) less, no slower in the
+# browser bench. The engine, B-tree and pager stay at "s" (at "z" they
+# lose 25-40% on point reads and indexed queries for 42 KB), and so does
+# Lua's C (MOONVAULT_LUA_OPT_LEVEL, read by lua-bind/build.rs: at -Oz the
+# interpreter runs 10-15% slower for 12 KB). DESIGN.md section 8 has the
+# measurements and what the module is made of.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=s
 export CARGO_PROFILE_RELEASE_LTO=fat
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 export CARGO_PROFILE_RELEASE_DEBUG=0
-echo "build-web: cargo build --release -p moonvault-web --target wasm32-unknown-unknown (opt-level s, LTO)"
-cargo build --release -p moonvault-web --target wasm32-unknown-unknown
+export MOONVAULT_LUA_OPT_LEVEL=s
+size_packages=(mlua moonvault-lua-bind moonvault-web wasm-bindgen wasm-bindgen-futures js-sys web-sys)
+size_config=()
+for p in "${size_packages[@]}"; do
+    size_config+=(--config "profile.release.package.$p.opt-level=\"z\"")
+done
+echo "build-web: cargo build --release -p moonvault-web --target wasm32-unknown-unknown" \
+    "(opt-level s, z for ${size_packages[*]}; LTO)"
+cargo build --release -p moonvault-web --target wasm32-unknown-unknown "${size_config[@]}"
 raw="$target_dir/wasm32-unknown-unknown/release/moonvault_web.wasm"
 wasm_dis="$root/web/node_modules/.bin/wasm-dis"
 
@@ -50,7 +64,8 @@ echo "build-web: wasm-opt -Oz"
 # wasm-opt must know every feature the module uses (exceptions, bulk
 # memory, reference types...); --detect-features reads the module's
 # target_features section.
-"$wasm_opt" -Oz --detect-features "$module" -o "$module.opt"
+# --strip-producers: the toolchain's names and versions, of no use to a page.
+"$wasm_opt" -Oz --strip-producers --detect-features "$module" -o "$module.opt"
 mv "$module.opt" "$module"
 
 # Every import must come from wasm-bindgen's glue: none from WASI (answered
