@@ -27,7 +27,7 @@ wasm_opt="$root/web/node_modules/.bin/wasm-opt"
 # browser bench. The engine, B-tree and pager stay at "s" (at "z" they
 # lose 25-40% on point reads and indexed queries for 42 KB), and so does
 # Lua's C (MOONVAULT_LUA_OPT_LEVEL, read by lua-bind/build.rs: at -Oz the
-# interpreter runs 10-15% slower for 12 KB). DESIGN.md section 8 has the
+# interpreter runs 10-15% slower for 10 KB). DESIGN.md section 8 has the
 # measurements and what the module is made of.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=s
 export CARGO_PROFILE_RELEASE_LTO=fat
@@ -48,8 +48,17 @@ wasm_dis="$root/web/node_modules/.bin/wasm-dis"
 # wasm-ld turns a call whose wasm type differs from the definition (e.g. a
 # WASI shim signature that disagrees with wasi-libc) into a trap stub named
 # signature_mismatch:NAME. Check while the name section is still there.
-if "$wasm_dis" "$raw" | grep -o 'signature_mismatch:[A-Za-z0-9_]*' | sort -u | grep .; then
+raw_text="$(mktemp)"
+trap 'rm -f "$raw_text"' EXIT
+"$wasm_dis" "$raw" >"$raw_text"
+if grep -o 'signature_mismatch:[A-Za-z0-9_]*' "$raw_text" | sort -u | grep .; then
     echo "build-web: function signature mismatches (above) would trap at run time" >&2
+    exit 1
+fi
+# One heap: C's malloc is lua-bind's c_malloc on Rust's allocator, so
+# wasi-libc's dlmalloc must not be linked beside it.
+if grep -qE '^ *\(func \$dlmalloc[ (]' "$raw_text"; then
+    echo "build-web: wasi-libc's dlmalloc is linked (C's malloc should be lua-bind's c_malloc)" >&2
     exit 1
 fi
 

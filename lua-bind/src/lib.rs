@@ -32,6 +32,9 @@
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod wasi_shim;
+// The C library's malloc on Rust's allocator: one heap, not two.
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod c_malloc;
 
 pub mod function;
 
