@@ -6,9 +6,12 @@
 //! reuse, for the few bytes libc itself allocates (the environment at
 //! start-up, locale data, `FILE`s and their buffers). Defining
 //! `malloc`, `calloc`, `realloc` and `free` here makes the linker resolve
-//! them to these, so wasi-libc's `dlmalloc.o` is not linked at all (if a
-//! later libc needed another of its symbols, such as `aligned_alloc`, the
-//! link would fail on duplicate symbols rather than mix the two).
+//! them to these, so wasi-libc's `dlmalloc.o` is not linked at all; its
+//! internal names `__libc_malloc`, `__libc_calloc` and `__libc_free` (used
+//! by the locale code and `atexit`) are defined too. If a later libc needed
+//! another of its symbols, such as `aligned_alloc`, the link would fail on
+//! duplicate symbols rather than mix the two allocators
+//! (`scripts/build-web.sh` also fails if `dlmalloc` is in the module).
 //!
 //! Each block carries its size in a 16-byte header, since `free` is not
 //! given one; 16 is also the alignment C expects of `malloc`
@@ -53,7 +56,8 @@ fn out_of_memory() -> *mut u8 {
 /// Writes the header of a fresh block at `base` and returns its payload.
 ///
 /// # Safety
-/// `base` is a live allocation of `layout`, which is `HEADER` or more bytes.
+/// `base` is null (the allocation failed) or a live allocation of
+/// `layout`, which is `HEADER` or more bytes.
 unsafe fn finish(base: *mut u8, layout: Layout) -> *mut u8 {
     if base.is_null() {
         return out_of_memory();
