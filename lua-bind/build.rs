@@ -19,7 +19,7 @@ const WASM_CFLAGS_VAR: &str = "CFLAGS_wasm32_unknown_unknown";
 /// Optional: the C optimisation level for Lua ("0"-"3", "s", "z") when it
 /// should differ from this crate's Rust opt-level. `scripts/build-web.sh`
 /// builds this crate's Rust for size ("z") but keeps Lua's C at "s": the
-/// VM's interpreter loop runs 10-15% slower at -Oz for 12 KB less.
+/// VM's interpreter loop runs 10-15% slower at -Oz for 10 KB less.
 const LUA_OPT_LEVEL_VAR: &str = "MOONVAULT_LUA_OPT_LEVEL";
 
 fn main() {

@@ -6,7 +6,8 @@
 # errors.js, moonvault.d.ts, README.md, package.json from web/js; the
 # version is the workspace's). Prints the .wasm
 # size, raw and gzipped, and fails if the module imports anything but
-# wasm-bindgen's glue or its memory may grow past 2 MiB.
+# wasm-bindgen's glue, its memory may grow past 2 MiB, or wasi-libc's
+# malloc is linked beside Rust's.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
