@@ -6,7 +6,8 @@
 # errors.js, moonvault.d.ts, README.md, package.json from web/js; the
 # version is the workspace's). Prints the .wasm
 # size, raw and gzipped, and fails if the module imports anything but
-# wasm-bindgen's glue or its memory may grow past 2 MiB.
+# wasm-bindgen's glue, its memory may grow past 2 MiB, or wasi-libc's
+# malloc is linked beside Rust's.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,30 +22,56 @@ wasm_dis="$root/web/node_modules/.bin/wasm-dis"
 
 # Built for size (this build only; the workspace's release profile stays as
 # it is for native benches): fat LTO, one codegen unit and opt-level "s"
-# (Lua's C too, through cc) give a module about 23% smaller than opt-level
-# 3 (1.15 MB against 1.49 MB after wasm-opt, 488 KB against 593 KB gzipped).
+# give a module about 23% smaller than opt-level 3. On top of that, the
+# binding layers are built at opt-level "z" (per-package overrides, which
+# survive LTO as per-function size attributes): mlua, the Lua binding, the
+# web crate and wasm-bindgen's crates, 77 KB (5.8%) less, no slower in the
+# browser bench. The engine, B-tree and pager stay at "s" (at "z" they
+# lose 25-40% on point reads and indexed queries for 42 KB), and so does
+# Lua's C (MOONVAULT_LUA_OPT_LEVEL, read by lua-bind/build.rs: at -Oz the
+# interpreter runs 10-15% slower for 10 KB). DESIGN.md section 8 has the
+# measurements and what the module is made of.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=s
 export CARGO_PROFILE_RELEASE_LTO=fat
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 export CARGO_PROFILE_RELEASE_DEBUG=0
+export MOONVAULT_LUA_OPT_LEVEL=s
+size_packages=(mlua moonvault-lua-bind moonvault-web wasm-bindgen wasm-bindgen-futures js-sys web-sys)
+size_config=()
+for p in "${size_packages[@]}"; do
+    size_config+=(--config "profile.release.package.$p.opt-level=\"z\"")
+done
 size() { printf '%s bytes (%s gzipped)' "$(wc -c <"$1")" "$(gzip -9 -c "$1" | wc -c)"; }
 
 # build_module FEATURES TARGET_DIR DIR: one wasm module and its wasm-bindgen
 # glue in DIR, optimized and checked.
 build_module() {
     local features="$1" targets="$2" dir="$3"
-    echo "build-web: cargo build --release -p moonvault-web --target wasm32-unknown-unknown ${features:+--features $features} (opt-level s, LTO)"
+    echo "build-web: cargo build --release -p moonvault-web --target wasm32-unknown-unknown" \
+        "${features:+--features $features} (opt-level s, z for ${size_packages[*]}; LTO)"
     CARGO_TARGET_DIR="$targets" cargo build --release -p moonvault-web \
-        --target wasm32-unknown-unknown ${features:+--features "$features"}
+        --target wasm32-unknown-unknown ${features:+--features "$features"} "${size_config[@]}"
     local raw="$targets/wasm32-unknown-unknown/release/moonvault_web.wasm"
 
     # wasm-ld turns a call whose wasm type differs from the definition (e.g. a
     # WASI shim signature that disagrees with wasi-libc) into a trap stub named
     # signature_mismatch:NAME. Check while the name section is still there.
-    if "$wasm_dis" "$raw" | grep -o 'signature_mismatch:[A-Za-z0-9_]*' | sort -u | grep .; then
+    local raw_text
+    raw_text="$(mktemp)"
+    "$wasm_dis" "$raw" >"$raw_text"
+    if grep -o 'signature_mismatch:[A-Za-z0-9_]*' "$raw_text" | sort -u | grep .; then
         echo "build-web: function signature mismatches (above) would trap at run time" >&2
+        rm -f "$raw_text"
         exit 1
     fi
+    # One heap: C's malloc is lua-bind's c_malloc on Rust's allocator, so
+    # wasi-libc's dlmalloc must not be linked beside it.
+    if grep -qE '^ *\(func \$dlmalloc[ (]' "$raw_text"; then
+        echo "build-web: wasi-libc's dlmalloc is linked (C's malloc should be lua-bind's c_malloc)" >&2
+        rm -f "$raw_text"
+        exit 1
+    fi
+    rm -f "$raw_text"
 
     echo "build-web: wasm-bindgen --target web --out-dir ${dir#"$root/"}"
     wasm-bindgen --target web --out-dir "$dir" "$raw"
@@ -55,7 +82,8 @@ build_module() {
     # wasm-opt must know every feature the module uses (exceptions, bulk
     # memory, reference types...); --detect-features reads the module's
     # target_features section.
-    "$wasm_opt" -Oz --detect-features "$module" -o "$module.opt"
+    # --strip-producers: the toolchain's names and versions, of no use to a page.
+    "$wasm_opt" -Oz --strip-producers --detect-features "$module" -o "$module.opt"
     mv "$module.opt" "$module"
 
     # Every import must come from wasm-bindgen's glue: none from WASI (answered

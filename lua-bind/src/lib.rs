@@ -8,7 +8,8 @@
 //!   catchable Lua "not enough memory" error; the VM stays usable.
 //! - On wasm32, `wasi_shim` answers the C library's system calls inside
 //!   the module (so it imports nothing from WASI) and lets the embedder
-//!   route Lua's stdout/stderr and clock.
+//!   route Lua's stdout/stderr and clock; `c_malloc` puts the C
+//!   library's `malloc` on Rust's allocator, so the module has one heap.
 //!
 //! Modules depend one way, from the entry down: `vault` (the [`Vault`]
 //! embedders use) -> `store_api` (the `store` global), `proxy` (external
@@ -32,6 +33,9 @@
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod wasi_shim;
+// The C library's malloc on Rust's allocator: one heap, not two.
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod c_malloc;
 
 pub mod function;
 

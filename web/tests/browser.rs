@@ -231,3 +231,61 @@ fn large_sorts_work() {
         "3000\t3000"
     );
 }
+
+// The C library's allocator (lua-bind's `c_malloc`, Rust's heap underneath).
+extern "C" {
+    fn malloc(size: usize) -> *mut u8;
+    fn calloc(count: usize, size: usize) -> *mut u8;
+    fn realloc(p: *mut u8, size: usize) -> *mut u8;
+    fn free(p: *mut u8);
+    static mut errno: i32;
+}
+
+#[wasm_bindgen_test]
+fn c_malloc_keeps_contents_and_fails_with_enomem() {
+    use std::hint::black_box;
+    // SAFETY: C's allocator contract, followed: every block is freed once,
+    // and only its own bytes are touched.
+    unsafe {
+        let p = malloc(100);
+        assert!(!p.is_null());
+        assert_eq!(p as usize % 16, 0, "malloc aligns to max_align_t");
+        for i in 0..100 {
+            p.add(i).write(i as u8);
+        }
+        let q = realloc(p, 100_000);
+        assert!(!q.is_null());
+        assert!(
+            (0..100).all(|i| q.add(i).read() == i as u8),
+            "realloc kept the bytes"
+        );
+        free(q);
+
+        let z = calloc(1000, 8);
+        assert!(!z.is_null());
+        assert!((0..8000).all(|i| z.add(i).read() == 0), "calloc zeroes");
+        free(z);
+        free(std::ptr::null_mut());
+
+        // Beyond the 2 MiB memory, and an overflowing calloc: NULL and
+        // ENOMEM (48 in WASI), never a trap.
+        // black_box: LLVM knows `malloc` and may fold "the result is NULL"
+        // to false when the pointer has no other use.
+        let memory = linear_memory();
+        let huge = black_box(malloc(4 << 20));
+        assert!(
+            huge.is_null(),
+            "malloc(4 MiB) gave {huge:?} ({memory} bytes of memory)"
+        );
+        assert_eq!({ errno }, 48, "malloc(4 MiB): errno");
+        errno = 0;
+        let huge = black_box(calloc(usize::MAX / 2, 4));
+        assert!(huge.is_null(), "an overflowing calloc gave {huge:?}");
+        assert_eq!({ errno }, 48, "an overflowing calloc: errno");
+        let small = black_box(malloc(0));
+        assert!(!small.is_null(), "malloc(0) is a block of no bytes");
+        let grown = realloc(small, 16);
+        assert!(!grown.is_null());
+        free(grown);
+    }
+}
