@@ -155,6 +155,7 @@ impl Builder<'_> {
             match top.entries.next() {
                 Some((k, v)) => {
                     self.bytes += ENTRY_OVERHEAD + key_bytes(&k);
+                    self.within_limit(&stack, Some(&k))?;
                     match self.piece(&stack, Some(&k), v)? {
                         Piece::Done(input) => {
                             if let Some(top) = stack.last_mut() {
@@ -235,9 +236,9 @@ impl Builder<'_> {
             Value::Integer(n) => scalar(EValue::Int(n)),
             Value::Number(x) => scalar(EValue::Float(x)),
             Value::String(s) => {
-                let bytes = s.as_bytes().to_vec();
-                self.bytes += bytes.len();
-                scalar(EValue::Str(bytes))
+                self.bytes += s.as_bytes().len();
+                self.within_limit(stack, key)?;
+                scalar(EValue::Str(s.as_bytes().to_vec()))
             }
             Value::Table(t) => match self.shared.proxies.lookup_table(&t) {
                 ProxyRef::NotProxy => Ok(Piece::Table(t)),
@@ -296,15 +297,45 @@ impl Builder<'_> {
                 format!("cannot copy {} into its own subtree", path_name(&source)),
             ));
         }
-        let mut tx = self.shared.tx()?;
-        let (input, bytes) = tx.read(|tx| {
-            if !tx.table_exists(id)? {
-                return Err(EngineError::InvalidArgument(DEAD_MESSAGE.into()));
+        let budget = self.shared.options.assign_limit.saturating_sub(self.bytes);
+        let copied = {
+            let mut tx = self.shared.tx()?;
+            tx.read(|tx| {
+                if !tx.table_exists(id)? {
+                    return Err(EngineError::InvalidArgument(DEAD_MESSAGE.into()));
+                }
+                stored_input(tx, id, budget)
+            })?
+        };
+        match copied {
+            Some((input, bytes)) => {
+                self.bytes += bytes;
+                Ok(input)
             }
-            stored_input(tx, id)
-        })?;
-        self.bytes += bytes;
-        Ok(input)
+            None => {
+                self.bytes = self.shared.options.assign_limit.saturating_add(1);
+                self.within_limit(stack, key).map(|()| Input::Nil)
+            }
+        }
+    }
+
+    /// An error once the copy holds more than the assignment limit
+    /// ([`VaultOptions::assign_limit`](crate::VaultOptions::assign_limit)):
+    /// the copy lives outside the Lua heap's cap, and in the browser's
+    /// 2 MiB module an unbounded one would abort it.
+    fn within_limit(&self, stack: &[Frame], key: Option<&Key>) -> Result<(), Failure> {
+        let limit = self.shared.options.assign_limit;
+        if self.bytes <= limit {
+            return Ok(());
+        }
+        Err(self.error(
+            stack,
+            key,
+            format!(
+                "the assigned value is too large to copy in one assignment (more than {limit} \
+                 bytes); assign it in parts, e.g. one record or sub-table at a time"
+            ),
+        ))
     }
 
     /// The destination table and its ancestors (for a path destination,
@@ -388,11 +419,14 @@ fn key_bytes(k: &Key) -> usize {
     }
 }
 
-/// The stored table `id` as a literal (iterative), with its size.
+/// The stored table `id` as a literal (iterative), with its size; `None`
+/// as soon as the copy would hold more than `limit` bytes (counted as
+/// [`Converted::bytes`] counts them), before it holds much more.
 pub(crate) fn stored_input<R: TableRead>(
     reader: &R,
     id: TableId,
-) -> Result<(Input, usize), EngineError> {
+    limit: usize,
+) -> Result<Option<(Input, usize)>, EngineError> {
     struct Open {
         table: TableId,
         cursor: EntryCursor,
@@ -434,6 +468,9 @@ pub(crate) fn stored_input<R: TableRead>(
                     ));
                 }
                 bytes += ENTRY_OVERHEAD + key_bytes(&k);
+                if bytes > limit {
+                    return Ok(None);
+                }
                 stack.push(Open {
                     table: child,
                     cursor: EntryCursor::new(child),
@@ -443,6 +480,9 @@ pub(crate) fn stored_input<R: TableRead>(
             }
             Some((k, v)) => {
                 bytes += ENTRY_OVERHEAD + key_bytes(&k) + v.encoded_len();
+                if bytes > limit {
+                    return Ok(None);
+                }
                 top.out.push((k, Input::Value(v)));
             }
             None => {
@@ -450,7 +490,7 @@ pub(crate) fn stored_input<R: TableRead>(
                 let input = Input::Table(done.out);
                 match (stack.last_mut(), done.key) {
                     (Some(parent), Some(k)) => parent.out.push((k, input)),
-                    _ => return Ok((input, bytes)),
+                    _ => return Ok(Some((input, bytes))),
                 }
             }
         }

@@ -59,8 +59,8 @@ mod text_only;
 mod vault;
 pub use limits::{LimitKind, Limits, RunOptions};
 pub use options::{
-    PrintSink, Progress, ProgressPhase, ProgressSink, VaultOptions, DEFAULT_MEMORY_LIMIT,
-    DEFAULT_SAVEPOINT_LOG_LIMIT,
+    PrintSink, Progress, ProgressPhase, ProgressSink, VaultOptions, DEFAULT_ASSIGN_LIMIT,
+    DEFAULT_MEMORY_LIMIT, DEFAULT_SAVEPOINT_LOG_LIMIT,
 };
 pub use vault::{Vault, VaultError};
 

@@ -16,6 +16,13 @@ pub const DEFAULT_SAVEPOINT_LOG_LIMIT: usize = 32 * 1024 * 1024;
 #[cfg(target_arch = "wasm32")]
 pub const DEFAULT_SAVEPOINT_LOG_LIMIT: usize = 128 * 1024;
 
+/// Default bound of one assigned value's copy (see [`VaultOptions::assign_limit`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub const DEFAULT_ASSIGN_LIMIT: usize = 64 * 1024 * 1024;
+/// Default bound of one assigned value's copy (see [`VaultOptions::assign_limit`]).
+#[cfg(target_arch = "wasm32")]
+pub const DEFAULT_ASSIGN_LIMIT: usize = 256 * 1024;
+
 /// How a [`Vault`](crate::Vault) is opened.
 #[derive(Clone, Copy, Debug)]
 pub struct VaultOptions {
@@ -37,6 +44,13 @@ pub struct VaultOptions {
     /// savepoint (`store.transaction`, `store.batch`, a failed
     /// assignment). A transaction past it can only be rolled back whole.
     pub savepoint_log_limit: usize,
+    /// Bytes (roughly: entries, keys and values) the copy of one assigned
+    /// value may hold. An assignment builds its whole value in Rust memory
+    /// before writing it, outside the Lua heap's cap (copying a stored
+    /// table reads all of it); past this bound it fails with an error
+    /// saying to assign the value in parts. A self-assignment
+    /// (`Memory.t = Memory.t`) copies nothing: it changes nothing.
+    pub assign_limit: usize,
     /// Default limits of every chunk (an instruction budget, a time
     /// limit); a call can override them ([`Vault::exec_with`](crate::Vault::exec_with)). None by
     /// default: an unlimited chunk runs without any hook.
@@ -51,6 +65,7 @@ impl Default for VaultOptions {
             durability: Durability::Immediate,
             engine: Options::default(),
             savepoint_log_limit: DEFAULT_SAVEPOINT_LOG_LIMIT,
+            assign_limit: DEFAULT_ASSIGN_LIMIT,
             limits: Limits::NONE,
         }
     }

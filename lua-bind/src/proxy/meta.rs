@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use mlua::{Function, Lua, Table, Value};
-use moonvault_engine::codec::{Key, Stored};
+use moonvault_engine::codec::{Key, Stored, Value as EValue};
 use moonvault_engine::table::{FieldRead, TableRead};
 use moonvault_engine::{EngineError, TableId, Txn, ROOT};
 
@@ -110,6 +110,9 @@ fn at(shared: &Shared, table: TableId, key: &Key, e: Failure) -> Failure {
 fn newindex(lua: &Lua, shared: &Shared, t: &Table, k: &Value, v: Value) -> Result<(), Failure> {
     let id = live_id(shared, t)?;
     let key = write_key(k)?;
+    if is_self_assignment(shared, id, &key, &v)? {
+        return Ok(());
+    }
     let converted = to_input(
         lua,
         shared,
@@ -129,6 +132,27 @@ fn newindex(lua: &Lua, shared: &Shared, t: &Table, k: &Value, v: Value) -> Resul
     shared.sync()?;
     result?;
     Ok(())
+}
+
+/// Whether `t[key] = v` assigns the external table already stored at
+/// `t[key]` (`Memory.users = Memory.users or {}`): its content is already
+/// exactly itself, so the assignment changes nothing, and copying the
+/// whole table to rewrite it in place would cost time and memory that
+/// grow with the table.
+fn is_self_assignment(
+    shared: &Shared,
+    table: TableId,
+    key: &Key,
+    v: &Value,
+) -> Result<bool, Failure> {
+    let Value::Table(assigned) = v else {
+        return Ok(false);
+    };
+    let ProxyRef::Live(assigned) = shared.proxies.lookup_table(assigned) else {
+        return Ok(false);
+    };
+    let current = shared.tx()?.read(|tx| tx.get(table, key))?;
+    Ok(current == Some(EValue::Table(assigned)))
 }
 
 /// `#t`: a border.

@@ -36,6 +36,8 @@ async fn open(name: String, options: JsValue) -> ApiResult<RawVault> {
         untrusted: options.untrusted,
         engine: budget::engine_options(),
         savepoint_log_limit: budget::SAVEPOINT_LOG_LIMIT,
+        // A Lua assignment's copy, bounded like a JS value's (one at a time).
+        assign_limit: crate::convert::budget::INPUT_LIMIT,
         limits: options.limits,
         ..VaultOptions::default()
     };
