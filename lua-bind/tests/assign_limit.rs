@@ -28,7 +28,10 @@ fn self_assignment_of_a_large_table_copies_nothing_and_changes_nothing() {
     let v = vault_with_limit(16 * 1024);
     run(&v, FILL);
     run(&v, "store.index('users', 'age')");
-    let before = eval_int(&v, "local n = 0 for _ in pairs(Memory.users) do n = n + 1 end return n");
+    let before = eval_int(
+        &v,
+        "local n = 0 for _ in pairs(Memory.users) do n = n + 1 end return n",
+    );
     assert_eq!(before, 2000);
     // The idiom of every script's first line, run again and again.
     for _ in 0..3 {
@@ -69,7 +72,10 @@ fn copying_a_stored_table_past_the_limit_fails_cleanly() {
         "return Memory.copy == nil and Memory.other == nil and Memory.users[2000].name == 'user2000'"
     ));
     // A copy within the limit still works.
-    run(&v, "Memory.small = {a = 1, b = {c = 2}}; Memory.small2 = Memory.small");
+    run(
+        &v,
+        "Memory.small = {a = 1, b = {c = 2}}; Memory.small2 = Memory.small",
+    );
     assert!(eval_bool(
         &v,
         "return Memory.small2.b.c == 2 and Memory.small2 ~= Memory.small"

@@ -302,6 +302,36 @@ for (const mode of ['page', 'worker']) {
     console.log(`# timing (${mode}): compute (small commit, not awaited durable) ${r.applied.toFixed(3)} ms; compute + durable commit ${r.durable.toFixed(3)} ms; 1000 records in one durable compute ${r.thousand.toFixed(1)} ms`);
   });
 
+  test(named('a table growing over many computes: no copy of it, big assignments refused, the module lives'), async () => {
+    // `Memory.users = Memory.users or {}` once copied the whole stored
+    // table into linear memory on every run: the 4th compute of 1,000
+    // records aborted the module ("unreachable").
+    const r = await inPage('growing', `
+      const out = { memory: [] };
+      for (let k = 0; k < 8; k++) {
+        await db.compute(\`Memory.users = Memory.users or {}
+          for i = \${k * 1000 + 1}, \${(k + 1) * 1000} do Memory.users[i] = {name = "user" .. i, age = i % 90} end\`);
+        out.memory.push((await db.stats()).linearMemory);
+      }
+      out.count = await db.compute('local n = 0 for _ in pairs(Memory.users) do n = n + 1 end return n');
+      try { await db.compute('Memory.copy = Memory.users'); } catch (e) { out.copy = [e.name, e.message]; }
+      try {
+        // About 420 KiB as an assignment's copy (each occurrence of the
+        // string is copied), 1 KiB of it in the Lua heap.
+        await db.compute('local s = ("x"):rep(1000) local t = {} for i = 1, 400 do t[i] = {name = s, age = i} end Memory.big = t');
+      } catch (e) { out.big = [e.name, e.message]; }
+      out.after = await db.compute('return Memory.copy == nil and Memory.big == nil and Memory.users[8000].name');
+      return out;
+    `, opts);
+    assert.equal(r.count, 8000);
+    assert.match(r.copy[1], /too large to copy in one assignment/);
+    assert.match(r.big[1], /assign it in parts/);
+    assert.equal(r.after, 'user8000');
+    // Linear memory stops growing with the table (the page cache and
+    // buffers are bounded): the last four computes add at most 64 KiB.
+    assert.ok(r.memory[7] - r.memory[3] <= 65536, `linear memory ${r.memory.join(' -> ')}`);
+  });
+
   test(named('limits: a runaway chunk rejects with LimitError, rolls back, the store goes on'), async () => {
     const r = await inPage('limits', `
       const out = {};
