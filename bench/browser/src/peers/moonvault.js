@@ -64,6 +64,11 @@ function peer(id, options) {
   };
 }
 
-export const moonvault = peer('moonvault', {});
+// The bench uses the data API only (no Lua runs, so no VM is built), and
+// both moonvault peers keep a store open in the same page at once: the
+// smallest Lua heap reservation lets the two fit the module's budget
+// (web/src/budget.rs; the open reserves the heap whether or not Lua runs).
+const DATA_ONLY = { memoryLimit: 64 * 1024 };
+export const moonvault = peer('moonvault', DATA_ONLY);
 /** The same build with the whole store mirrored at open (the engines without JSPI). */
-export const moonvaultMirror = peer('moonvault-mirror', { paging: 'mirror' });
+export const moonvaultMirror = peer('moonvault-mirror', { ...DATA_ONLY, paging: 'mirror' });
