@@ -96,7 +96,7 @@ fn bad(detail: impl Into<String>) -> EngineError {
 impl Importer {
     /// Start importing into `db`, which must be empty.
     pub fn new(db: &Db) -> Result<Importer> {
-        let page_size = db.stats()?.pager.page_size;
+        let page_size = db.page_size();
         let txn = db.begin()?;
         if txn
             .range(Bound::Unbounded, Bound::Unbounded, false)

@@ -360,6 +360,13 @@ impl Db {
         self.checkpoint()
     }
 
+    /// The store's logical page size. Cheap, unlike [`Db::stats`], which
+    /// asks the blob store for its stored bytes (under the browser's lazy
+    /// paging that reads every page once).
+    pub fn page_size(&self) -> usize {
+        self.inner.borrow().pager.page_size()
+    }
+
     /// Sizes and counters.
     pub fn stats(&self) -> Result<DbStats> {
         let inner = self.inner.borrow();

@@ -40,7 +40,7 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Tables over `db` (a new or existing database).
     pub fn open(db: Db) -> Result<Store> {
-        let page_size = db.stats()?.pager.page_size;
+        let page_size = db.page_size();
         let catalog = {
             let snap = db.read()?;
             Catalog::load(&snap)?
