@@ -537,6 +537,57 @@ impl BTree {
         })
     }
 
+    /// A hint that the entries under `keys` will be read soon: descends
+    /// the branch pages to each key's leaf (reading the branches, which
+    /// are few and stay cached) and asks the pager to fetch the leaves not
+    /// in memory together ([`Pager::prefetch`]: one round trip where the
+    /// store reads slowly one page at a time). Does nothing where that
+    /// cannot pay ([`Pager::prefetch_useful`]).
+    pub fn prefetch(&self, pager: &Pager, keys: &[&[u8]]) -> Result<()> {
+        let (Some(root), Some(first)) = (self.root, keys.first()) else {
+            return Ok(());
+        };
+        if !pager.prefetch_useful() {
+            return Ok(());
+        }
+        // Every leaf is at the same depth: the first key's descent finds it.
+        let mut height = None;
+        let mut id = root;
+        for depth in 0..MAX_DEPTH {
+            let page = pager.read(id)?;
+            if node::is_leaf_kind(page.kind) {
+                height = Some(depth);
+                break;
+            }
+            let node = Node::of_page(id, &page)?;
+            id = node.child(node.child_index(first)?)?;
+        }
+        let Some(height) = height.filter(|&h| h > 0) else {
+            return Ok(());
+        };
+        let mut leaves = Vec::with_capacity(keys.len());
+        for key in keys {
+            let mut id = root;
+            for _ in 0..height {
+                let page = pager.read(id)?;
+                if node::is_leaf_kind(page.kind) {
+                    return Err(BTreeError::corrupted(
+                        id,
+                        "a leaf above the leaf level (leaves at different depths)",
+                    ));
+                }
+                let node = Node::of_page(id, &page)?;
+                id = node.child(node.child_index(key)?)?;
+            }
+            if !pager.is_loaded(id) {
+                leaves.push(id);
+            }
+        }
+        leaves.sort_unstable();
+        leaves.dedup();
+        Ok(pager.prefetch(&leaves)?)
+    }
+
     fn lookup<T>(
         &self,
         pager: &Pager,

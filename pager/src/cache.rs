@@ -91,6 +91,11 @@ impl PageCache {
         }
     }
 
+    /// Whether the page is cached (no effect on recency or the counters).
+    pub fn contains(&self, id: PageId) -> bool {
+        self.index.contains_key(&id)
+    }
+
     /// Insert (or replace) a page, then evict down to `budget` bytes.
     pub fn insert(&mut self, id: PageId, page: Rc<Page>, budget: usize) {
         self.remove(id);

@@ -309,6 +309,38 @@ impl Pager {
         }
     }
 
+    /// Whether [`Pager::prefetch`] can pay off (the store says so); when
+    /// false, callers skip finding what to prefetch.
+    pub fn prefetch_useful(&self) -> bool {
+        self.store.prefetch_useful()
+    }
+
+    /// Whether page `id` is in memory (dirty or cached): reading it costs
+    /// no store access.
+    pub fn is_loaded(&self, id: PageId) -> bool {
+        self.dirty.contains_key(&id) || self.cache.borrow().contains(id)
+    }
+
+    /// A hint that pages `ids` will be read soon: those not in memory are
+    /// passed to the store's [`BlobStore::prefetch`] (one round trip for
+    /// all of them where reads are slow one at a time). Ids outside the
+    /// allocated pages are left out (a read of one reports it). Changes
+    /// nothing a read returns.
+    pub fn prefetch(&self, ids: &[PageId]) -> Result<()> {
+        if !self.store.prefetch_useful() {
+            return Ok(());
+        }
+        let wanted: Vec<PageId> = ids
+            .iter()
+            .copied()
+            .filter(|&id| id != 0 && id < self.next_page_id && !self.is_loaded(id))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        Ok(self.store.prefetch(Area::Pages, &wanted)?)
+    }
+
     /// Read a page (verified) through the cache.
     pub fn read(&self, id: PageId) -> Result<Rc<Page>> {
         if let Some(page) = self.dirty.get(&id) {

@@ -71,6 +71,19 @@ pub trait KvRead {
         }
     }
 
+    /// Whether [`KvRead::prefetch`] can pay off (the store reads slowly
+    /// one page at a time, as the browser's lazy paging does); when false,
+    /// callers skip finding what to prefetch.
+    fn prefetch_useful(&self) -> bool {
+        false
+    }
+
+    /// A hint that the entries under `keys` will be read soon (see
+    /// `BTree::prefetch`). Changes nothing a read returns.
+    fn prefetch(&self, _keys: &[&[u8]]) -> Result<()> {
+        Ok(())
+    }
+
     /// [`KvRead::cursor_next_with`] for a run: the next entry and those
     /// after it on the same B-tree leaf, at most `max`, each lent to `f`;
     /// returns how many (0 at the end). For iterators that decode ahead
@@ -155,6 +168,15 @@ macro_rules! kv_read_via_tree {
 
             fn cursor(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>, reverse: bool) -> Cursor {
                 self.tree.range(lower, upper, reverse)
+            }
+
+            fn prefetch_useful(&self) -> bool {
+                self.db.borrow().pager.prefetch_useful()
+            }
+
+            fn prefetch(&self, keys: &[&[u8]]) -> Result<()> {
+                let inner = self.db.borrow();
+                Ok(self.tree.prefetch(&inner.pager, keys)?)
             }
 
             fn get_with(&self, key: &[u8], f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<bool> {

@@ -40,6 +40,28 @@ pub type Row = (Key, Value);
 /// so reading its fields needs no further lookup.
 pub type StoredRow = (Key, Stored);
 
+/// Asks the store to fetch together the records of the next `count`
+/// index entries of `peek` (a hint: see [`KvRead::prefetch`]).
+fn read_records_ahead(
+    kv: &dyn KvRead,
+    table: TableId,
+    mut peek: Cursor,
+    count: usize,
+) -> Result<()> {
+    let mut keys = Vec::with_capacity(count);
+    for _ in 0..count {
+        let more = kv.cursor_next_with(&mut peek, &mut |k, _| {
+            keys.push(entry_key(table, &decode_index_record(k)?));
+            Ok(())
+        })?;
+        if !more {
+            break;
+        }
+    }
+    let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_ref()).collect();
+    kv.prefetch(&keys)
+}
+
 /// A row on its way: a row from an index names the record by id until
 /// something needs its content (a filter, a sort, the caller) and it is
 /// fetched from the table (one lookup).
@@ -78,7 +100,21 @@ pub struct QueryCursor {
     skip: u64,
     left: Option<u64>,
     done: bool,
+    /// Read-ahead of an index plan's records, where the store pays per
+    /// page read ([`KvRead::prefetch_useful`]; decided at the first hit).
+    prefetch: Option<bool>,
+    /// Index hits already covered by the last read-ahead.
+    covered: usize,
+    /// Hits the next read-ahead covers: doubles from
+    /// [`FIRST_READ_AHEAD`] to [`MAX_READ_AHEAD`], so a `limit 10` reads
+    /// little ahead and a long result few times.
+    window: usize,
 }
+
+/// Index hits whose records the first read-ahead fetches.
+const FIRST_READ_AHEAD: usize = 16;
+/// Most index hits one read-ahead covers.
+const MAX_READ_AHEAD: usize = 256;
 
 impl std::fmt::Debug for QueryCursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,6 +147,9 @@ impl QueryCursor {
             skip: p.offset,
             left: p.limit,
             done: false,
+            prefetch: None,
+            covered: 0,
+            window: FIRST_READ_AHEAD,
         }
     }
 
@@ -267,20 +306,48 @@ impl QueryCursor {
                     let cursor = self.cursor.get_or_insert_with(|| {
                         kv.cursor(Bound::Included(&r.lo), upper(&r.hi), *reverse)
                     });
+                    let read_ahead = self.covered == 0
+                        && *self.prefetch.get_or_insert_with(|| kv.prefetch_useful());
                     let mut row = None;
+                    let mut from = None;
                     kv.cursor_next_with(cursor, &mut |k, v| {
                         row = Some(Hit {
                             key: decode_index_record(k)?,
                             value: Stored::Value(Value::Table(decode_record_id(v)?)),
                             fetched: false,
                         });
+                        if read_ahead {
+                            from = Some(k.to_vec());
+                        }
                         Ok(())
                     })?;
                     match row {
-                        Some(row) => return Ok(Some(row)),
+                        Some(row) => {
+                            if let Some(from) = from {
+                                let (lo, hi) = if *reverse {
+                                    (
+                                        Bound::Included(r.lo.as_slice()),
+                                        Bound::Included(from.as_slice()),
+                                    )
+                                } else {
+                                    (Bound::Included(from.as_slice()), upper(&r.hi))
+                                };
+                                read_records_ahead(
+                                    kv,
+                                    self.table,
+                                    kv.cursor(lo, hi, *reverse),
+                                    self.window,
+                                )?;
+                                self.covered = self.window;
+                                self.window = (self.window * 2).min(MAX_READ_AHEAD);
+                            }
+                            self.covered = self.covered.saturating_sub(1);
+                            return Ok(Some(row));
+                        }
                         None => {
                             self.cursor = None;
                             self.range += 1;
+                            self.covered = 0;
                         }
                     }
                 }

@@ -483,3 +483,139 @@ fn results_match_a_naive_filter_with_and_without_indexes() {
     }
     quickcheck_cases(150).quickcheck(prop as fn(Case) -> TestResult);
 }
+
+/// A memory store that asks for prefetching and logs it: the pages each
+/// prefetch named, and every page read.
+#[derive(Clone, Default)]
+struct PrefetchLog {
+    inner: moonvault_pager::store::memory::MemoryStore,
+    prefetched: std::rc::Rc<std::cell::RefCell<Vec<Vec<u64>>>>,
+    read: std::rc::Rc<std::cell::RefCell<Vec<u64>>>,
+}
+
+impl moonvault_pager::store::BlobStore for PrefetchLog {
+    fn get(
+        &self,
+        area: moonvault_pager::store::Area,
+        key: u64,
+    ) -> moonvault_pager::store::StoreResult<Option<bytes::Bytes>> {
+        if area == moonvault_pager::store::Area::Pages {
+            self.read.borrow_mut().push(key);
+        }
+        self.inner.get(area, key)
+    }
+    fn keys(
+        &self,
+        area: moonvault_pager::store::Area,
+    ) -> moonvault_pager::store::StoreResult<Vec<u64>> {
+        self.inner.keys(area)
+    }
+    fn write(
+        &mut self,
+        ops: Vec<moonvault_pager::store::WriteOp>,
+        durable: bool,
+    ) -> moonvault_pager::store::StoreResult<()> {
+        self.inner.write(ops, durable)
+    }
+    fn sync(&mut self) -> moonvault_pager::store::StoreResult<()> {
+        self.inner.sync()
+    }
+    fn stored_bytes(
+        &self,
+        area: moonvault_pager::store::Area,
+    ) -> moonvault_pager::store::StoreResult<u64> {
+        self.inner.stored_bytes(area)
+    }
+    fn prefetch(
+        &self,
+        area: moonvault_pager::store::Area,
+        keys: &[u64],
+    ) -> moonvault_pager::store::StoreResult<()> {
+        assert_eq!(area, moonvault_pager::store::Area::Pages);
+        self.prefetched.borrow_mut().push(keys.to_vec());
+        Ok(())
+    }
+    fn prefetch_useful(&self) -> bool {
+        true
+    }
+}
+
+/// The rows of `q` with their records read (as the JS API reads them).
+fn stored_rows(store: &Store, q: &Query) -> Vec<crate::query::StoredRow> {
+    let snap = store.read().unwrap();
+    let mut cursor = snap.query_cursor(q).unwrap();
+    let mut rows = Vec::new();
+    while let Some(row) = cursor.next_stored(&snap).unwrap() {
+        rows.push(row);
+    }
+    rows
+}
+
+#[test]
+fn index_plans_prefetch_the_leaves_of_the_records_they_will_read() {
+    let log = PrefetchLog::default();
+    let options = crate::Options {
+        pager: moonvault_pager::PagerConfig {
+            cache_bytes: 64 * 1024,
+            ..moonvault_pager::PagerConfig::default()
+        },
+        ..crate::Options::default()
+    };
+    let store = Store::open(crate::Db::open(Box::new(log.clone()), options).unwrap()).unwrap();
+    let (plain, plain_users) = seed_users(5000);
+    let users = store.ensure_path(&[k("users")]).unwrap();
+    store
+        .write(|tx| {
+            for i in 0..5000 {
+                let rec = Input::table([
+                    ("name", Input::from(format!("User {i}"))),
+                    ("age", Input::from(20 + i % 50)),
+                    ("score", Input::from(i * 10)),
+                ]);
+                tx.set(users, Key::Int(i), rec)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    store.create_index(users, "age", false).unwrap();
+    plain.create_index(plain_users, "age", false).unwrap();
+    store.db().checkpoint().unwrap();
+    for q in [
+        |t| Query::new(t).eq("age", 42),
+        |t| Query::new(t).gt("age", 60).limit(10),
+        |t| Query::new(t).lt("age", 25).order_by("age", Order::Desc),
+    ] as [fn(TableId) -> Query; 3]
+    {
+        log.prefetched.borrow_mut().clear();
+        let rows = stored_rows(&store, &q(users));
+        // A hint only: the results are those of a store without it.
+        assert_eq!(rows, stored_rows(&plain, &q(plain_users)));
+        assert!(
+            !log.prefetched.borrow().is_empty(),
+            "an index plan over 5,000 records reads ahead"
+        );
+    }
+    // The hint is accurate: a cold `age = 42` reads what it prefetched.
+    let cold = Store::open(crate::Db::open(Box::new(log.clone()), options).unwrap()).unwrap();
+    log.prefetched.borrow_mut().clear();
+    log.read.borrow_mut().clear();
+    // Records: their leaves are fetched ahead, and then read.
+    assert_eq!(
+        stored_rows(&cold, &Query::new(users).eq("age", 42)).len(),
+        100
+    );
+    let prefetched: std::collections::BTreeSet<u64> =
+        log.prefetched.borrow().iter().flatten().copied().collect();
+    let read: std::collections::BTreeSet<u64> = log.read.borrow().iter().copied().collect();
+    assert!(
+        prefetched.len() >= 10,
+        "{} pages prefetched",
+        prefetched.len()
+    );
+    let unread: Vec<_> = prefetched.difference(&read).collect();
+    assert!(
+        unread.is_empty(),
+        "prefetched but never read: {unread:?} of {prefetched:?}; read {:?}",
+        log.read.borrow()
+    );
+}

@@ -200,6 +200,21 @@ pub trait BlobStore {
 
     /// Total bytes of blob content currently stored in `area`.
     fn stored_bytes(&self, area: Area) -> StoreResult<u64>;
+
+    /// A hint that the blobs `keys` of `area` will be read soon. A store
+    /// whose reads are slow one at a time (the browser's lazy paging, one
+    /// IndexedDB round trip per miss) fetches them together; the others
+    /// ignore it. It never changes what a later `get` returns, and an
+    /// error here is only that the hint could not be followed.
+    fn prefetch(&self, _area: Area, _keys: &[BlobKey]) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Whether [`BlobStore::prefetch`] can pay off: false (the default)
+    /// lets callers skip the work of finding what to prefetch.
+    fn prefetch_useful(&self) -> bool {
+        false
+    }
 }
 
 impl<S: BlobStore + ?Sized> BlobStore for Box<S> {
@@ -217,5 +232,11 @@ impl<S: BlobStore + ?Sized> BlobStore for Box<S> {
     }
     fn stored_bytes(&self, area: Area) -> StoreResult<u64> {
         (**self).stored_bytes(area)
+    }
+    fn prefetch(&self, area: Area, keys: &[BlobKey]) -> StoreResult<()> {
+        (**self).prefetch(area, keys)
+    }
+    fn prefetch_useful(&self) -> bool {
+        (**self).prefetch_useful()
     }
 }
