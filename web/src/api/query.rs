@@ -208,11 +208,14 @@ impl RawVault {
                 return Ok(out);
             };
             let q = build(t)?;
-            for row in snap.query(&q).map_err(engine)? {
-                let (k, v) = row.map_err(engine)?;
+            // Rows with their records as stored: a packed record comes
+            // whole from the hit's one lookup (which lazy paging reads
+            // ahead for), not by id afterwards.
+            let mut cursor = snap.query_cursor(&q).map_err(engine)?;
+            while let Some((k, v)) = cursor.next_stored(&snap).map_err(engine)? {
                 let at = || from_store::push_path(&display(&table), &k);
                 let (_, jk) = from_store::key(&k);
-                out.push(&item(jk, from_store::value(&snap, &v, &at)?));
+                out.push(&item(jk, from_store::stored(&snap, v, &at)?));
             }
             Ok(out)
         })

@@ -83,6 +83,18 @@ impl LazyPages {
         })
     }
 
+    /// Whether the page at `js_key` exists but would have to be fetched
+    /// (no effect on the cache's order).
+    pub fn is_miss(&self, js_key: &JsValue) -> bool {
+        self.known.has(js_key) && !self.unsynced.has(js_key) && !self.cache.has(js_key)
+    }
+
+    /// Most pages one prefetch asks for: half of what the cache holds at
+    /// 4 KiB a page, so that a prefetch does not evict what it fetched.
+    pub fn prefetch_room(&self) -> usize {
+        (self.limit / 8192).max(8)
+    }
+
     /// The page at `js_key` if memory has it.
     pub fn lookup(&mut self, js_key: &JsValue) -> Lookup {
         if !self.known.has(js_key) {
@@ -103,10 +115,17 @@ impl LazyPages {
         Lookup::Found(cached.unchecked_into())
     }
 
-    /// Pages fetched from IndexedDB (`keys[i]` holds `values[i]`), put in
-    /// the cache where the invariants allow. Errors name a key or value
-    /// IndexedDB returned in a form moonvault never writes.
-    pub fn insert_fetched(&mut self, keys: &Array, values: &Array) -> Result<(), String> {
+    /// Pages fetched from IndexedDB (`keys[i]` holds `values[i]`): their
+    /// sizes learned, and with `keep` put in the cache where the
+    /// invariants allow (a measuring read keeps nothing, so `stats()`
+    /// leaves the cache as the engine's reads made it). Errors name a key
+    /// or value IndexedDB returned in a form moonvault never writes.
+    pub fn insert_fetched(
+        &mut self,
+        keys: &Array,
+        values: &Array,
+        keep: bool,
+    ) -> Result<(), String> {
         if keys.length() != values.length() {
             return Err(format!(
                 "pages area: a read returned {} keys but {} values",
@@ -124,7 +143,7 @@ impl LazyPages {
                 ));
             };
             self.learn_size(&k, array.length());
-            if !self.known.has(&k) || self.unsynced.has(&k) || self.cache.has(&k) {
+            if !keep || !self.known.has(&k) || self.unsynced.has(&k) || self.cache.has(&k) {
                 continue;
             }
             self.cache_insert(&k, array);

@@ -8,6 +8,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Event, IdbDatabase, IdbKeyRange, IdbRequest, IdbTransactionMode};
 
+use super::key::to_js;
+
 /// A promise with its `resolve` and `reject` functions.
 pub struct Deferred {
     /// The promise.
@@ -74,6 +76,63 @@ pub struct RangeRead {
     /// Fulfilled with `[keys, values]`; rejected with the error or abort.
     pub promise: Promise,
     _handler: Closure<dyn FnMut(Event)>,
+}
+
+/// Starts a readonly transaction on object store `store` reading every
+/// entry in each key span `spans` (`(first, last)`, inclusive): one
+/// `getAllKeys` and one `getAll` per span, all in flight at once. The
+/// promise is fulfilled with `[keys, values]`, the spans' in order.
+pub fn read_spans(
+    db: &IdbDatabase,
+    store: &str,
+    spans: &[(u64, u64)],
+) -> Result<RangeRead, JsValue> {
+    let tx = db.transaction_with_str_and_mode(store, IdbTransactionMode::Readonly)?;
+    let objects = tx.object_store(store)?;
+    let requests = Array::new();
+    for &(first, last) in spans {
+        let range = IdbKeyRange::bound(&to_js(first), &to_js(last))?;
+        requests.push(objects.get_all_keys_with_key(&range)?.as_ref());
+        requests.push(objects.get_all_with_key(&range)?.as_ref());
+    }
+    let done = Deferred::new();
+    let (resolve, reject) = (done.resolve.clone(), done.reject.clone());
+    let all = requests.clone();
+    // Requests of one transaction succeed in order: when the last one
+    // has, so have all. Any error or an abort rejects.
+    let handler = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+        if event.type_() == "success" {
+            let (keys, values) = (Array::new(), Array::new());
+            for (i, r) in all.iter().enumerate() {
+                let got = r
+                    .unchecked_into::<IdbRequest>()
+                    .result()
+                    .unwrap_or(JsValue::UNDEFINED);
+                let into = if i % 2 == 0 { &keys } else { &values };
+                for v in Array::from(&got).iter() {
+                    into.push(&v);
+                }
+            }
+            let _ = resolve.call1(&JsValue::NULL, &Array::of2(&keys, &values));
+        } else {
+            let _ = reject.call1(&JsValue::NULL, &"a page read failed or was aborted".into());
+        }
+    });
+    let f: &Function = handler.as_ref().unchecked_ref();
+    for r in requests.iter() {
+        r.unchecked_into::<IdbRequest>().set_onerror(Some(f));
+    }
+    if requests.length() > 0 {
+        requests
+            .get(requests.length() - 1)
+            .unchecked_into::<IdbRequest>()
+            .set_onsuccess(Some(f));
+    }
+    tx.set_onabort(Some(f));
+    Ok(RangeRead {
+        promise: done.promise,
+        _handler: handler,
+    })
 }
 
 /// Starts a readonly transaction on object store `store` reading the first

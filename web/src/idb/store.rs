@@ -18,7 +18,7 @@ use super::lazy::{LazyPages, Lookup, READ_AHEAD};
 use super::lock::LockGuard;
 use super::mirror::Mirror;
 use super::queue::{Failure, Next, Queue};
-use super::request::read_range;
+use super::request::{read_range, read_spans};
 use super::suspend;
 
 /// Figures of an open store.
@@ -275,7 +275,7 @@ impl IdbStore {
                     _ => return Ok(()),
                 }
             }
-            let (keys, _) = self.read_pages(&from, MEASURE_RUN)?;
+            let (keys, _) = self.read_pages(&from, MEASURE_RUN, false)?;
             if keys.length() < MEASURE_RUN {
                 return Ok(());
             }
@@ -289,9 +289,10 @@ impl IdbStore {
     }
 
     /// Reads up to `count` pages from `from` on in key order (one readonly
-    /// transaction, suspending until it answers) and hands them to the
-    /// page cache. Returns the keys and values read.
-    fn read_pages(&self, from: &JsValue, count: u32) -> StoreResult<(Array, Array)> {
+    /// transaction, suspending until it answers), learns their sizes and,
+    /// with `keep`, hands them to the page cache. Returns the keys and
+    /// values read.
+    fn read_pages(&self, from: &JsValue, count: u32, keep: bool) -> StoreResult<(Array, Array)> {
         if !suspend::allowed() {
             return Err(StoreError::Io {
                 op: "get",
@@ -311,7 +312,7 @@ impl IdbStore {
         let (keys, values) = (Array::from(&pair.get(0)), Array::from(&pair.get(1)));
         if let Some(pages) = inner.pages.as_mut() {
             pages
-                .insert_fetched(&keys, &values)
+                .insert_fetched(&keys, &values, keep)
                 .map_err(|detail| StoreError::Corrupted { detail })?;
         }
         Ok((keys, values))
@@ -348,8 +349,75 @@ impl IdbStore {
     }
 }
 
+/// Page ids at most this far apart are prefetched by one request, with
+/// the pages between them.
+const PREFETCH_GAP: u64 = 4;
+
 /// Pages one `measure_pages` request reads.
 const MEASURE_RUN: u32 = 256;
+
+impl IdbStore {
+    /// Under lazy paging, fetches the pages `keys` not in memory in one
+    /// readonly transaction (all `get`s in flight together), suspending
+    /// once, into the page cache; at most what the cache can keep.
+    fn prefetch_pages(&self, keys: &[BlobKey]) -> StoreResult<()> {
+        if !suspend::allowed() {
+            return Ok(());
+        }
+        let (db, wanted) = {
+            let inner = self.inner.borrow();
+            inner.check_usable()?;
+            let Some(pages) = inner.pages.as_ref() else {
+                return Ok(());
+            };
+            // Spans of nearby keys, each read whole: an IndexedDB request
+            // costs far more than a page's bytes, so pages up to
+            // PREFETCH_GAP apart share one (what lies between goes to
+            // the cache too, or is skipped if memory has it already).
+            let mut spans: Vec<(u64, u64)> = Vec::new();
+            let mut taken = 0;
+            let mut sorted = keys.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            for k in sorted {
+                if !pages.is_miss(&key::to_js(k)) {
+                    continue;
+                }
+                match spans.last_mut() {
+                    Some((_, last)) if k - *last <= PREFETCH_GAP => {
+                        taken += k - *last;
+                        *last = k;
+                    }
+                    _ => {
+                        taken += 1;
+                        spans.push((k, k));
+                    }
+                }
+                if taken >= pages.prefetch_room() as u64 {
+                    break;
+                }
+            }
+            (inner.queue.db().clone(), spans)
+        };
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let read =
+            read_spans(&db, Area::Pages.name(), &wanted).map_err(|e| super::io("get", &e))?;
+        let settled = suspend::block_on(&read.promise);
+        let mut inner = self.inner.borrow_mut();
+        // The store may have failed or closed while this call waited.
+        inner.check_usable()?;
+        let pair = Array::from(&settled.map_err(|e| super::io("get", &e))?);
+        let (keys, values) = (Array::from(&pair.get(0)), Array::from(&pair.get(1)));
+        if let Some(pages) = inner.pages.as_mut() {
+            pages
+                .insert_fetched(&keys, &values, true)
+                .map_err(|detail| StoreError::Corrupted { detail })?;
+        }
+        Ok(())
+    }
+}
 
 impl BlobStore for IdbStore {
     fn get(&self, area: Area, key: BlobKey) -> StoreResult<Option<Bytes>> {
@@ -366,7 +434,7 @@ impl BlobStore for IdbStore {
                 drop(inner);
                 // The page itself is the first of the run (it is known,
                 // not deleted, and nothing writes while this call waits).
-                let (keys, values) = self.read_pages(&js_key, READ_AHEAD)?;
+                let (keys, values) = self.read_pages(&js_key, READ_AHEAD, true)?;
                 if keys.length() > 0 && key::from_js(&keys.get(0)) == Ok(key) {
                     let array: Uint8Array = values.get(0).unchecked_into();
                     return Ok(Some(Bytes::from(array.to_vec())));
@@ -427,6 +495,17 @@ impl BlobStore for IdbStore {
     /// Nothing can be waited for here; see [`IdbStore::flush`].
     fn sync(&mut self) -> StoreResult<()> {
         self.inner.borrow().check_usable()
+    }
+
+    fn prefetch(&self, area: Area, keys: &[BlobKey]) -> StoreResult<()> {
+        if area == Area::Pages {
+            self.prefetch_pages(keys)?;
+        }
+        Ok(())
+    }
+
+    fn prefetch_useful(&self) -> bool {
+        self.inner.borrow().pages.is_some()
     }
 
     fn stored_bytes(&self, area: Area) -> StoreResult<u64> {
