@@ -332,6 +332,31 @@ for (const mode of ['page', 'worker']) {
     assert.ok(r.memory[7] - r.memory[3] <= 65536, `linear memory ${r.memory.join(' -> ')}`);
   });
 
+  test(named('at the default memoryLimit: a 100 KB function from source persists and comes back; 20,000 entries in one chunk'), async () => {
+    const r = await inPage('big-function', `
+      const lines = ['Memory.big = function(x)', '  local t = 0'];
+      for (let i = 0; lines.join('\\n').length < 100000; i++) {
+        lines.push('  if x == ' + i + ' then t = t + ' + i + ' * 2 + string.len("value number ' + i + '") end');
+      }
+      lines.push('  return t', 'end');
+      const source = lines.join('\\n');
+      await db.compute(source);
+      const out = { bytes: source.length, now: await db.compute('return Memory.big(7)') };
+      await db.compute('Memory.t = {} local t = Memory.t for i = 1, 20000 do t[i] = i * 2 end');
+      await db.close();
+      const again = await mv.Moonvault.open('big-function', opts);
+      try {
+        out.restored = await again.compute('return {Memory.big(7), Memory.big(1000), #Memory.t, Memory.t[20000]}');
+      } finally {
+        await again.close();
+      }
+      return out;
+    `, opts);
+    assert.ok(r.bytes >= 100000, `${r.bytes} bytes of source`);
+    assert.equal(r.now, 28);
+    assert.deepEqual(r.restored, [28, 2000 + 'value number 1000'.length, 20000, 40000]);
+  });
+
   test(named('limits: a runaway chunk rejects with LimitError, rolls back, the store goes on'), async () => {
     const r = await inPage('limits', `
       const out = {};

@@ -7,7 +7,7 @@
 // 100000).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blankPage, closeBlankPage } from './browser.mjs';
+import { BUILD, blankPage, closeBlankPage } from './browser.mjs';
 
 const RECORDS = Number(process.env.MOONVAULT_LONGTASK_RECORDS ?? 100_000);
 
@@ -18,15 +18,27 @@ before(async () => {
 });
 after(() => closeBlankPage(session));
 
-/** Runs `body` (an async function source with `mv` in scope) in the page. */
+/**
+ * Runs `body` (an async function source with `mv` in scope) in the page.
+ * `mv.Moonvault`'s open, delete and import add the build MOONVAULT_BUILD
+ * asks for (browser.mjs), so these tests run on both builds like the rest.
+ */
 function inPage(body, arg) {
   return page.evaluate(
-    async ([body, arg]) => {
-      const mv = await import('/pkg/moonvault.js');
+    async ([body, arg, build]) => {
+      const real = await import('/pkg/moonvault.js');
+      const withBuild = (o) => (build ? { build, ...o } : o);
+      const Moonvault = {
+        open: (name, o) => real.Moonvault.open(name, withBuild(o)),
+        delete: (name, o) => real.Moonvault.delete(name, withBuild(o)),
+        import: (name, source, o) => real.Moonvault.import(name, source, withBuild(o)),
+        [Symbol.hasInstance]: (x) => x instanceof real.Moonvault,
+      };
+      const mv = { ...real, Moonvault };
       // eslint-disable-next-line no-new-func
       return new Function('mv', 'arg', `return (async () => { ${body} })()`)(mv, arg);
     },
-    [body, arg],
+    [body, arg, BUILD],
   );
 }
 
@@ -76,7 +88,7 @@ test('the Worker holds the Web Lock; errors keep their class and fields; Lua nev
   const r = await inPage(`
     await mv.Moonvault.delete('locks', { worker: true });
     const db = await mv.Moonvault.open('locks', { worker: true });
-    const out = {};
+    const out = { paging: (await db.stats()).paging };
     const locked = async (worker) => {
       try { await mv.Moonvault.open('locks', { worker }); return 'opened'; } catch (e) {
         return [e.name, e instanceof mv.LockedError];
@@ -111,6 +123,7 @@ test('the Worker holds the Web Lock; errors keep their class and fields; Lua nev
   assert.equal(r.unique, 'ConstraintError');
   assert.equal(r.k, 1);
   assert.equal(r.wasmHere, 0, 'no .wasm fetched by the page');
+  assert.equal(r.paging, BUILD === 'mirror' ? 'mirror' : 'lazy', 'the Worker runs the build asked for');
 });
 
 for (const worker of [false, true]) {
