@@ -18,7 +18,7 @@ use super::lazy::{LazyPages, Lookup, READ_AHEAD};
 use super::lock::LockGuard;
 use super::mirror::Mirror;
 use super::queue::{Failure, Next, Queue};
-use super::request::{read_range, read_spans};
+use super::request::{read_range, read_spans, RangeRead};
 use super::suspend;
 
 /// Figures of an open store.
@@ -304,6 +304,13 @@ impl IdbStore {
         let db = self.inner.borrow().queue.db().clone();
         let read =
             read_range(&db, Area::Pages.name(), from, count).map_err(|e| super::io("get", &e))?;
+        self.take_read(read, keep)
+    }
+
+    /// Suspends until `read` answers, then learns the sizes of the pages
+    /// it brought and, with `keep`, hands them to the page cache. Returns
+    /// the keys and values read.
+    fn take_read(&self, read: RangeRead, keep: bool) -> StoreResult<(Array, Array)> {
         let settled = suspend::block_on(&read.promise);
         let mut inner = self.inner.borrow_mut();
         // The store may have failed or closed while this call waited.
@@ -404,18 +411,7 @@ impl IdbStore {
         }
         let read =
             read_spans(&db, Area::Pages.name(), &wanted).map_err(|e| super::io("get", &e))?;
-        let settled = suspend::block_on(&read.promise);
-        let mut inner = self.inner.borrow_mut();
-        // The store may have failed or closed while this call waited.
-        inner.check_usable()?;
-        let pair = Array::from(&settled.map_err(|e| super::io("get", &e))?);
-        let (keys, values) = (Array::from(&pair.get(0)), Array::from(&pair.get(1)));
-        if let Some(pages) = inner.pages.as_mut() {
-            pages
-                .insert_fetched(&keys, &values, true)
-                .map_err(|detail| StoreError::Corrupted { detail })?;
-        }
-        Ok(())
+        self.take_read(read, true).map(drop)
     }
 }
 
