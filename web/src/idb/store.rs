@@ -365,8 +365,9 @@ const MEASURE_RUN: u32 = 256;
 
 impl IdbStore {
     /// Under lazy paging, fetches the pages `keys` not in memory in one
-    /// readonly transaction (all `get`s in flight together), suspending
-    /// once, into the page cache; at most what the cache can keep.
+    /// readonly transaction (a `getAllKeys` + `getAll` per span of nearby
+    /// ids, all in flight together), suspending once, into the page
+    /// cache; at most half of what the cache can keep.
     fn prefetch_pages(&self, keys: &[BlobKey]) -> StoreResult<()> {
         if !suspend::allowed() {
             return Ok(());
