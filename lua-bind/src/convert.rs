@@ -312,10 +312,7 @@ impl Builder<'_> {
                 self.bytes += bytes;
                 Ok(input)
             }
-            None => {
-                self.bytes = self.shared.options.assign_limit.saturating_add(1);
-                self.within_limit(stack, key).map(|()| Input::Nil)
-            }
+            None => Err(self.too_large(stack, key)),
         }
     }
 
@@ -324,18 +321,23 @@ impl Builder<'_> {
     /// the copy lives outside the Lua heap's cap, and in the browser's
     /// 2 MiB module an unbounded one would abort it.
     fn within_limit(&self, stack: &[Frame], key: Option<&Key>) -> Result<(), Failure> {
-        let limit = self.shared.options.assign_limit;
-        if self.bytes <= limit {
+        if self.bytes <= self.shared.options.assign_limit {
             return Ok(());
         }
-        Err(self.error(
+        Err(self.too_large(stack, key))
+    }
+
+    /// The error of a copy past the assignment limit.
+    fn too_large(&self, stack: &[Frame], key: Option<&Key>) -> Failure {
+        let limit = self.shared.options.assign_limit;
+        self.error(
             stack,
             key,
             format!(
                 "the assigned value is too large to copy in one assignment (more than {limit} \
                  bytes); assign it in parts, e.g. one record or sub-table at a time"
             ),
-        ))
+        )
     }
 
     /// The destination table and its ancestors (for a path destination,
