@@ -1,9 +1,13 @@
-//! Compiles Lua 5.4 (lua-src) for the target and, on wasm32-unknown-unknown,
-//! the setjmp/longjmp runtime and links Debian's wasi-libc.
+//! Compiles Lua 5.4 (`lua/`, the copy lua-src 551.1.0 ships plus
+//! moonvault's interrupt patch: `lua/README.md`) for the target and, on
+//! wasm32-unknown-unknown, the setjmp/longjmp runtime, and links Debian's
+//! wasi-libc.
 //!
 //! Why not mlua's `vendored` feature: mlua-sys 0.13 pins a lua-src older than
 //! 551.1.0, the first release that can target wasm32-unknown-unknown. So
 //! mlua-sys runs with `external` and this script builds and links Lua.
+//! Why not lua-src itself: it compiles only its own, unpatched sources. The
+//! flags below are the ones lua-src 551.1.0 uses for these targets.
 //!
 //! wasm32 needs, from the environment (`.cargo/config.toml` `[env]`, set up
 //! by `scripts/setup.sh`): a clang that accepts lua-src's wasm EH flags
@@ -16,6 +20,8 @@ use std::path::{Path, PathBuf};
 /// Where Debian's `wasi-libc` package puts `libc.a`.
 const WASI_LIBC_DIR: &str = "/usr/lib/wasm32-wasi";
 const WASM_CFLAGS_VAR: &str = "CFLAGS_wasm32_unknown_unknown";
+/// The Lua library's name (mlua-sys's `external` feature links none itself).
+const LUA_LIB: &str = "lua5.4";
 /// Optional: the C optimisation level for Lua ("0"-"3", "s", "z") when it
 /// should differ from this crate's Rust opt-level. `scripts/build-web.sh`
 /// builds this crate's Rust for size ("z") but keeps Lua's C at "s": the
@@ -25,6 +31,7 @@ const LUA_OPT_LEVEL_VAR: &str = "MOONVAULT_LUA_OPT_LEVEL";
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=wasm-shim");
+    println!("cargo:rerun-if-changed=lua");
     for var in [
         LUA_OPT_LEVEL_VAR,
         WASM_CFLAGS_VAR,
@@ -44,14 +51,7 @@ fn main() {
         prepare_wasm_cflags(&shim_dir);
     }
 
-    // On wasm32, lua-src also asks to link `wasi-emulated-signal` (from
-    // wasi-libc) and `setjmp` (built below) without bundling them, so they
-    // are resolved when the final module is linked.
-    let mut lua = lua_src::Build::new();
-    if let Ok(level) = env::var(LUA_OPT_LEVEL_VAR) {
-        lua.opt_level(&level);
-    }
-    lua.build(lua_src::Lua54).print_cargo_metadata();
+    build_lua(&manifest_dir.join("lua"), &target, wasm);
 
     if wasm {
         build_sjlj_runtime(&shim_dir);
@@ -59,10 +59,60 @@ fn main() {
     }
 }
 
+/// Compiles the Lua sources in `source_dir` into `lib{LUA_LIB}.a` and asks
+/// the linker for it (and, on wasm32, for `wasi-emulated-signal` from
+/// wasi-libc and `setjmp`, built below, resolved when the final module is
+/// linked).
+fn build_lua(source_dir: &Path, target: &str, wasm: bool) {
+    let mut lua = cc::Build::new();
+    lua.warnings(false).target(target);
+    if wasm {
+        // WASI is POSIX-like; signals are emulated just enough to compile.
+        lua.define("LUA_USE_POSIX", None)
+            .define("_WASI_EMULATED_SIGNAL", None);
+        // setjmp/longjmp over wasm exceptions; the exnref encoding here is
+        // overridden by CFLAGS (appended after these) for the legacy build.
+        for flag in [
+            "-wasm-enable-eh",
+            "-wasm-use-legacy-eh=false",
+            "-wasm-enable-sjlj",
+        ] {
+            lua.flag("-mllvm").flag(flag);
+        }
+    } else if target.contains("linux") {
+        lua.define("LUA_USE_LINUX", None);
+    } else if target.contains("apple") {
+        lua.define("LUA_USE_MACOSX", None);
+    } else if target.contains("windows") {
+        lua.define("LUA_USE_WINDOWS", None);
+    } else {
+        lua.define("LUA_USE_POSIX", None);
+    }
+    lua.define("LUA_COMPAT_5_3", None);
+    if env::var("PROFILE").is_ok_and(|p| p == "debug") {
+        // Lua's own checks of API use (stack overflows, wrong indices).
+        lua.define("LUA_USE_APICHECK", None);
+    }
+    if let Ok(level) = env::var(LUA_OPT_LEVEL_VAR) {
+        lua.opt_level_str(&level);
+    }
+    let sources = std::fs::read_dir(source_dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", source_dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "c"));
+    lua.include(source_dir)
+        .flag_if_supported("-fno-common")
+        .files(sources)
+        .compile(LUA_LIB);
+    if wasm {
+        println!("cargo:rustc-link-lib=static:-bundle=wasi-emulated-signal");
+        println!("cargo:rustc-link-lib=static:-bundle=setjmp");
+    }
+}
+
 /// Puts `wasm-shim/include` (our `setjmp.h`) first on the C include path.
 ///
-/// lua-src builds its own `cc::Build`, so the only way in is the
-/// environment variable cc reads; cc appends it after lua-src's flags,
+/// cc appends the environment variable it reads after `build_lua`'s flags,
 /// which also lets `-mllvm -wasm-use-legacy-eh=true` from the config win.
 fn prepare_wasm_cflags(shim_dir: &Path) {
     let existing = env::var(WASM_CFLAGS_VAR).unwrap_or_default();
@@ -83,7 +133,7 @@ fn prepare_wasm_cflags(shim_dir: &Path) {
 }
 
 /// Compiles the three `__wasm_*` functions and the `__c_longjmp` tag into
-/// `libsetjmp.a`, the name lua-src already asked the linker for.
+/// `libsetjmp.a`, the name `build_lua` already asked the linker for.
 fn build_sjlj_runtime(shim_dir: &Path) {
     cc::Build::new()
         .file(shim_dir.join("sjlj_rt.c"))
@@ -91,7 +141,7 @@ fn build_sjlj_runtime(shim_dir: &Path) {
         .flag("-mllvm")
         .flag("-wasm-enable-sjlj")
         .flag("-mexception-handling")
-        // lua-src already printed `rustc-link-lib=static:-bundle=setjmp`;
+        // `build_lua` already printed `rustc-link-lib=static:-bundle=setjmp`;
         // a second link request with other modifiers is a rustc error.
         .cargo_metadata(false)
         .compile("setjmp");
