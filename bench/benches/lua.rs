@@ -1,8 +1,9 @@
 //! Lua binding benches: a hot external-table read next to the same read on
 //! a plain table (same VM, same run), plain-table library calls in a
 //! moonvault VM next to a stock mlua VM (the binding's dispatch toll), a
-//! set plus durable commit (each also `*_limited`: under a time limit and
-//! an instruction budget), and persisting plus restoring a typical
+//! set plus durable commit (each also `*_timed`, under a time limit, checked
+//! by the VM's interrupt, and `*_budget`, under an instruction budget,
+//! checked by Lua's count hook), and persisting plus restoring a typical
 //! closure. Records the Lua heap after
 //! loading 10K records through external tables, for the report.
 
@@ -18,20 +19,43 @@ use tempfile::TempDir;
 
 const READS: usize = 1000;
 
-/// The limits of the `*_limited` variants: a time limit and a budget that
-/// never trip, so the hook runs (a count every 4,096 instructions, a clock
-/// read each time) without stopping anything. `None`: no limit, no hook.
-fn limits(limited: bool) -> RunOptions {
-    RunOptions {
-        limits: if limited {
-            Limits {
+/// Which limit a variant runs under. The limits never trip, so their checks
+/// run without stopping anything.
+#[derive(Clone, Copy)]
+enum Limit {
+    /// No limit: no check at all.
+    None,
+    /// A 1 h time limit: the VM's interrupt, a clock read every 4,096 steps.
+    Timed,
+    /// An instruction budget (and the same time limit): Lua's count hook
+    /// before every instruction, a count and a clock read every 4,096.
+    Budget,
+}
+
+impl Limit {
+    const ALL: [(Limit, &'static str); 3] = [
+        (Limit::None, ""),
+        (Limit::Timed, "_timed"),
+        (Limit::Budget, "_budget"),
+    ];
+
+    fn options(self) -> RunOptions {
+        let hour = Some(std::time::Duration::from_secs(3600));
+        let limits = match self {
+            Limit::None => Limits::NONE,
+            Limit::Timed => Limits {
+                max_instructions: None,
+                timeout: hour,
+            },
+            Limit::Budget => Limits {
                 max_instructions: Some(u64::MAX),
-                timeout: Some(std::time::Duration::from_secs(3600)),
-            }
-        } else {
-            Limits::NONE
-        },
-        abort: None,
+                timeout: hour,
+            },
+        };
+        RunOptions {
+            limits,
+            abort: None,
+        }
     }
 }
 
@@ -46,12 +70,16 @@ fn lua_get_hot(c: &mut Criterion) {
         )
         .expect("setup");
     let mut g = c.benchmark_group("lua_get_hot");
-    for (id, table, limited) in [
-        ("external", "Memory", false),
-        ("external_limited", "Memory", true),
-        ("plain", "plain", false),
-        ("plain_limited", "plain", true),
-    ] {
+    let variants = ["external", "plain"]
+        .into_iter()
+        .flat_map(|kind| Limit::ALL.map(|(limit, suffix)| (kind, limit, suffix)));
+    for (kind, limit, suffix) in variants {
+        let table = if kind == "external" {
+            "Memory"
+        } else {
+            "plain"
+        };
+        let id = format!("{kind}{suffix}");
         let code = format!(
             "local u = {table}.users.u1; local s = 0
              for i = 1, {READS} do s = s + u.age end
@@ -60,7 +88,7 @@ fn lua_get_hot(c: &mut Criterion) {
         g.bench_function(id, |b| {
             b.iter(|| {
                 let out = vault
-                    .exec_with(&code, "bench", limits(limited))
+                    .exec_with(&code, "bench", limit.options())
                     .expect("exec");
                 assert_eq!(
                     out.first().and_then(|v| v.as_i64()),
@@ -112,14 +140,14 @@ fn lua_set_commit(c: &mut Criterion) {
     vault.exec("Memory.counter = 0", "setup").expect("setup");
     let mut g = c.benchmark_group("lua_set_commit");
     g.sample_size(30);
-    for (id, limited) in [("moonvault", false), ("moonvault_limited", true)] {
-        g.bench_function(id, |b| {
+    for (limit, suffix) in Limit::ALL {
+        g.bench_function(format!("moonvault{suffix}"), |b| {
             b.iter(|| {
                 vault
                     .exec_with(
                         "Memory.counter = Memory.counter + 1",
                         "bench",
-                        limits(limited),
+                        limit.options(),
                     )
                     .expect("exec")
             })

@@ -384,6 +384,9 @@ LUA_API lua_State *lua_newstate (lua_Alloc f, void *ud) {
   g->ud = ud;
   g->warnf = NULL;
   g->ud_warn = NULL;
+  g->interrupt = NULL;  /* moonvault: no interrupt */
+  g->ud_interrupt = NULL;
+  g->interruptperiod = g->interruptcountdown = MAX_INT;
   g->mainthread = L;
   g->seed = luai_makeseed(L);
   g->gcstp = GCSTPGC;  /* no GC while building state */

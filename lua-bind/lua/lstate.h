@@ -300,6 +300,11 @@ typedef struct global_State {
   TString *strcache[STRCACHE_N][STRCACHE_M];  /* cache for strings in API */
   lua_WarnFunction warnf;  /* warning function */
   void *ud_warn;         /* auxiliary data to 'warnf' */
+  /* moonvault: the interrupt (lvm.c, 'luaV_interrupt') */
+  lua_Interrupt interrupt;  /* NULL when off */
+  void *ud_interrupt;  /* auxiliary data to 'interrupt' */
+  int interruptperiod;  /* steps between two calls */
+  int interruptcountdown;  /* steps left before the next call */
 } global_State;
 
 

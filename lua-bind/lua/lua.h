@@ -142,6 +142,13 @@ typedef struct lua_Debug lua_Debug;
 */
 typedef void (*lua_Hook) (lua_State *L, lua_Debug *ar);
 
+/*
+** moonvault: the interrupt, called with the running thread every 'period'
+** steps (jumps taken, loop iterations, Lua function entries). It must not
+** raise errors or touch the stack; it may call 'lua_sethook'.
+*/
+typedef void (*lua_Interrupt) (lua_State *L, void *ud);
+
 
 /*
 ** generic extra include file
@@ -469,6 +476,10 @@ LUA_API void (lua_sethook) (lua_State *L, lua_Hook func, int mask, int count);
 LUA_API lua_Hook (lua_gethook) (lua_State *L);
 LUA_API int (lua_gethookmask) (lua_State *L);
 LUA_API int (lua_gethookcount) (lua_State *L);
+
+/* moonvault: 'f' NULL or 'period' <= 0 turns the interrupt off */
+LUA_API void (lua_setinterrupt) (lua_State *L, lua_Interrupt f, void *ud,
+                                 int period);
 
 LUA_API int (lua_setcstacklimit) (lua_State *L, unsigned int limit);
 

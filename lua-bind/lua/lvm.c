@@ -1059,6 +1059,34 @@ void luaV_finishOp (lua_State *L) {
 
 
 /*
+** moonvault: the interrupt. 'interruptstep' counts steps; every
+** 'interruptperiod' steps the interrupt function runs with the running
+** thread. It raises nothing and touches no stack, so a step can sit where
+** no state is saved; a hook it sets is how it stops the code.
+*/
+void luaV_interrupt (lua_State *L) {
+  global_State *g = G(L);
+  g->interruptcountdown = g->interruptperiod;
+  if (g->interrupt != NULL)
+    g->interrupt(L, g->ud_interrupt);
+}
+
+
+LUA_API void lua_setinterrupt (lua_State *L, lua_Interrupt f, void *ud,
+                               int period) {
+  global_State *g = G(L);
+  if (f == NULL || period <= 0) {  /* turn it off? */
+    f = NULL;
+    ud = NULL;
+    period = MAX_INT;
+  }
+  g->interrupt = f;
+  g->ud_interrupt = ud;
+  g->interruptperiod = g->interruptcountdown = period;
+}
+
+
+/*
 ** {==================================================================
 ** Function 'luaV_execute': main interpreter loop
 ** ===================================================================
@@ -1085,6 +1113,15 @@ void luaV_finishOp (lua_State *L) {
 #define updatebase(ci)	(base = ci->func.p + 1)
 
 
+/*
+** moonvault: one step toward the interrupt. It comes before an
+** 'updatetrap' (or the 'trap = L->hookmask' of a function entry), so a
+** hook the interrupt sets is seen before the next instruction.
+*/
+#define interruptstep(L)  \
+	{ if (l_unlikely(--G(L)->interruptcountdown <= 0)) luaV_interrupt(L); }
+
+
 #define updatestack(ci)  \
 	{ if (l_unlikely(trap)) { updatebase(ci); ra = RA(i); } }
 
@@ -1093,7 +1130,8 @@ void luaV_finishOp (lua_State *L) {
 ** Execute a jump instruction. The 'updatetrap' allows signals to stop
 ** tight loops. (Without it, the local copy of 'trap' could never change.)
 */
-#define dojump(ci,i,e)	{ pc += GETARG_sJ(i) + e; updatetrap(ci); }
+#define dojump(ci,i,e)	{ pc += GETARG_sJ(i) + e; interruptstep(L); \
+                          updatetrap(ci); }
 
 
 /* for test instructions, execute the jump instruction that follows it */
@@ -1166,6 +1204,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
 #include "ljumptab.h"
 #endif
  startfunc:
+  interruptstep(L);  /* moonvault: every Lua call and tail call */
   trap = L->hookmask;
  returning:  /* trap already set */
   cl = ci_func(ci);
@@ -1805,6 +1844,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         }
         else if (floatforloop(ra))  /* float loop */
           pc -= GETARG_Bx(i);  /* jump back */
+        interruptstep(L);  /* moonvault: every iteration */
         updatetrap(ci);  /* allows a signal to break the loop */
         vmbreak;
       }
@@ -1847,6 +1887,8 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         if (!ttisnil(s2v(ra + 4))) {  /* continue loop? */
           setobjs2s(L, ra + 2, ra + 4);  /* save control variable */
           pc -= GETARG_Bx(i);  /* jump back */
+          interruptstep(L);  /* moonvault */
+          updatetrap(ci);
         }
         vmbreak;
       }}

@@ -18,8 +18,9 @@
 //! callbacks) -> the leaves `options`, `failure` (errors as Lua sees
 //! them) and `keys` (table keys both ways).
 //!
-//! Lua is compiled from source by `build.rs` (lua-src), not by mlua's
-//! `vendored` feature, which cannot target wasm32-unknown-unknown.
+//! Lua is compiled from source by `build.rs` (`lua/`: lua-src's copy of Lua
+//! 5.4.9 plus the interrupt patch the limits use), not by mlua's `vendored`
+//! feature, which cannot target wasm32-unknown-unknown.
 //!
 //! Invariants:
 //! - This crate knows nothing of browsers: no `wasm-bindgen`/`web-sys`.

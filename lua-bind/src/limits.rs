@@ -1,14 +1,26 @@
 //! Limits on a chunk: an instruction budget, a wall-clock limit and an
 //! abort check (DESIGN.md section 7, "Limits on a chunk").
 //!
-//! A chunk that runs under a limit has Lua's count hook set on the threads
-//! it runs: `hook` fires every [`PERIOD`] VM instructions (fewer for a
-//! small budget), adds them to the chunk's count, reads the clock and asks
-//! the abort check. Past a limit it *trips*: it raises an error, and from
-//! then on the hook fires before every instruction of every thread it
-//! meets and raises again, so a `pcall`, `xpcall`, `coroutine.resume` or
-//! `__close` that catches the stop has one instruction left to run before
-//! the next raise: the stop reaches the embedder, whatever the chunk does.
+//! Two ways to check, by cost:
+//! - A time limit or an abort check alone uses the VM's *interrupt* (the
+//!   patch in `lua-bind/lua/README.md`): `interrupt` runs every
+//!   [`INTERRUPT_PERIOD`] steps (jumps taken, loop iterations, Lua calls)
+//!   of any thread, reads the clock and asks the abort check. Code between
+//!   steps pays a decrement and a branch, nothing else.
+//! - An instruction budget needs an exact count, so it uses Lua's count
+//!   hook on the threads the chunk runs: `hook` fires every [`PERIOD`] VM
+//!   instructions (fewer for a small budget), adds them to the chunk's
+//!   count, and checks the other limits too. Lua calls a count hook's
+//!   function before *every* instruction, so this costs more.
+//!
+//! Past a limit the chunk *trips*: from then on Lua's count hook fires
+//! before every instruction of every thread it meets and raises an error,
+//! so a `pcall`, `xpcall`, `coroutine.resume` or `__close` that catches the
+//! stop has one instruction left to run before the next raise: the stop
+//! reaches the embedder, whatever the chunk does. (The interrupt trips by
+//! setting that hook, which Lua allows at any point, on the thread it
+//! runs in and the main thread; once tripped it runs at every step and
+//! sets it on whichever thread runs.)
 //! Lua runs an `xpcall` message handler for an error raised in a hook with
 //! hooks off, so the binding's `xpcall` guards the handler (once tripped it
 //! is skipped), and the binding's coroutine functions raise at once once
@@ -18,14 +30,17 @@
 //! - The hook state (`Meter`) lives in the vault and outlives the VM;
 //!   the registry holds its address (a light userdata) so the hook, a raw
 //!   C function, can find it.
-//! - Coroutines created during a limited chunk inherit the hook (Lua 5.4's
-//!   `lua_newthread` copies it); older ones are armed by the binding's
-//!   `coroutine.resume`, `coroutine.wrap` functions and `coroutine.close`
-//!   before they run. A hook that fires with no limit active removes
-//!   itself.
-//! - While a limit is active, `debug.sethook` refuses (it would replace or
-//!   remove the limit hook). A hook a script set on the main thread before
-//!   the chunk is put back when the chunk ends.
+//! - The interrupt is the VM's, so it sees every thread. The count hook is
+//!   per thread: coroutines created during a limited chunk inherit it (Lua
+//!   5.4's `lua_newthread` copies it); older ones are armed by the
+//!   binding's `coroutine.resume`, `coroutine.wrap` functions and
+//!   `coroutine.close` before they run. A hook that fires with no limit
+//!   active removes itself.
+//! - No script hook runs during a limited chunk: Lua runs hook functions
+//!   with hooks off, so one could loop past the limit. The main thread's
+//!   is set aside for the chunk and put back when it ends; an older
+//!   coroutine's is removed when the binding arms it; and `debug.sethook`
+//!   refuses while a limit is active.
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
@@ -37,6 +52,12 @@ use mlua::{ffi, Function, Lua};
 /// 100 ms limit is met to well under a millisecond; large enough that the
 /// hook's cost is a rounding error (one clock read per 4,096 instructions).
 pub const PERIOD: u32 = 4096;
+
+/// Interrupt steps between two checks of a chunk under a time limit or an
+/// abort check. A step is at least a jump or a call, a few nanoseconds, so
+/// the clock is read at most every few microseconds (a rounding error next
+/// to the code) and a limit is met to well under a millisecond.
+pub const INTERRUPT_PERIOD: i32 = 4096;
 
 /// Limits on a chunk; `None` is no limit. Defaults per vault are
 /// [`crate::VaultOptions::limits`]; a call can override them
@@ -176,6 +197,9 @@ type SavedHook = (Option<ffi::lua_Hook>, c_int, c_int);
 #[derive(Default)]
 pub(crate) struct Meter {
     active: Cell<bool>,
+    /// Whether the chunk counts instructions (a budget: the count hook
+    /// checks) rather than steps (the interrupt checks).
+    counting: Cell<bool>,
     /// Instructions between checks.
     period: Cell<c_int>,
     used: Cell<u64>,
@@ -255,6 +279,50 @@ unsafe extern "C-unwind" fn hook(l: *mut ffi::lua_State, _ar: *mut ffi::lua_Debu
     }
 }
 
+/// Lua's interrupt for a chunk under a time limit or an abort check (see
+/// the module comment): checks, and once tripped sets the raising count
+/// hook on the running thread and the main thread.
+unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, ud: *mut c_void) {
+    // SAFETY: `ud` is the meter `start` registered, alive while the
+    // interrupt is on (`finish` turns it off).
+    let meter = unsafe { &*(ud as *const Meter) };
+    if !meter.active.get() {
+        return;
+    }
+    if meter.tripped.get().is_none() {
+        let Some(kind) = meter.check() else {
+            return;
+        };
+        meter.tripped.set(Some(kind));
+        // SAFETY: as `start`; from now on every step arms the thread
+        // that runs.
+        unsafe {
+            lua_setinterrupt(l, Some(interrupt), ud, 1);
+            if let Some(MainThread(main)) = meter.main.get() {
+                ffi::lua_sethook(main, Some(hook), ffi::LUA_MASKCOUNT, 1);
+            }
+        }
+    }
+    // SAFETY: `l` is the running thread; Lua lets an interrupt (as a
+    // signal handler) set its hook, which raises before its next
+    // instruction.
+    unsafe { ffi::lua_sethook(l, Some(hook), ffi::LUA_MASKCOUNT, 1) };
+}
+
+/// The VM's interrupt (`lua-bind/lua/lvm.c`).
+type Interrupt = unsafe extern "C-unwind" fn(*mut ffi::lua_State, *mut c_void);
+
+extern "C-unwind" {
+    /// Sets the VM's interrupt (`None` or `period <= 0`: off); `l` is any
+    /// of its threads.
+    fn lua_setinterrupt(
+        l: *mut ffi::lua_State,
+        f: Option<Interrupt>,
+        ud: *mut c_void,
+        period: c_int,
+    );
+}
+
 impl Meter {
     /// One check: counts a period of instructions, reads the clock, asks
     /// the abort check.
@@ -297,9 +365,11 @@ impl Meter {
             None => None,
             Some(t) => clock::after(t)?,
         };
+        let counting = limits.max_instructions.is_some();
         let period = limits
             .max_instructions
             .map_or(PERIOD as u64, |b| b.min(PERIOD as u64)) as c_int;
+        self.counting.set(counting);
         self.period.set(period);
         self.used.set(0);
         self.budget.set(limits.max_instructions);
@@ -315,15 +385,23 @@ impl Meter {
             return Err("the limits were not installed on this VM".into());
         };
         // SAFETY: `main` is the live main thread of the vault's VM (the
-        // meter lives as long as the VM); reading and setting a thread's
-        // hook touches neither its stack nor raises.
+        // meter lives as long as the VM, and `finish` turns the interrupt
+        // off before the chunk's caller can drop either); reading and
+        // setting a thread's hook or the VM's interrupt touches no stack
+        // and raises nothing.
         unsafe {
             self.saved.set(Some((
                 ffi::lua_gethook(main),
                 ffi::lua_gethookmask(main),
                 ffi::lua_gethookcount(main),
             )));
-            ffi::lua_sethook(main, Some(hook), ffi::LUA_MASKCOUNT, period);
+            if counting {
+                ffi::lua_sethook(main, Some(hook), ffi::LUA_MASKCOUNT, period);
+            } else {
+                ffi::lua_sethook(main, None, 0, 0);
+                let ud = self as *const Meter as *mut c_void;
+                lua_setinterrupt(main, Some(interrupt), ud, INTERRUPT_PERIOD);
+            }
         }
         Ok(true)
     }
@@ -345,7 +423,10 @@ impl Meter {
             (self.main.get(), self.saved.take())
         {
             // SAFETY: as in `start`; restores the hook read there.
-            unsafe { ffi::lua_sethook(main, func, mask, count) };
+            unsafe {
+                lua_setinterrupt(main, None, std::ptr::null_mut(), 0);
+                ffi::lua_sethook(main, func, mask, count);
+            }
         }
         tripped
     }
@@ -367,8 +448,9 @@ fn abort_now(meter: &Meter) -> bool {
     }
 }
 
-/// Arms thread `co` (about to run under the current chunk) with the limit
-/// hook, if a limit is active and the thread lacks it.
+/// Arms thread `co` (about to run under the current chunk), if a limit is
+/// active: with the count hook when the chunk counts instructions or has
+/// tripped; otherwise (the interrupt checks) by removing a script's hook.
 ///
 /// # Safety
 /// `l` is a live state with a free stack slot; `co` a thread of its VM.
@@ -380,13 +462,15 @@ unsafe fn arm(l: *mut ffi::lua_State, co: *mut ffi::lua_State) {
         return;
     }
     let own = ffi::lua_gethook(co).is_some_and(|h| h as *const () == hook as *const ());
-    if !own {
-        let count = if meter.tripped.get().is_some() {
-            1
-        } else {
-            meter.period.get()
-        };
-        ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKCOUNT, count);
+    if meter.tripped.get().is_some() {
+        ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKCOUNT, 1);
+    } else if meter.counting.get() {
+        if !own {
+            ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKCOUNT, meter.period.get());
+        }
+    } else if ffi::lua_gethook(co).is_some() {
+        // The interrupt checks; a script's hook would run unchecked.
+        ffi::lua_sethook(co, None, 0, 0);
     }
 }
 

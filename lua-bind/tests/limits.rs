@@ -86,6 +86,21 @@ const LOOPS: &[(&str, &str)] = &[
            while true do pcall(function() return t.x end) end",
     ),
     (
+        "tail calls",
+        "Memory.n = 99 local function f(n) return f(n + 1) end return f(0)",
+    ),
+    (
+        "generic for over a Lua iterator",
+        "Memory.n = 99 for _ in function() return 1 end do end",
+    ),
+    ("goto", "Memory.n = 99 ::again:: goto again"),
+    ("repeat", "Memory.n = 99 repeat local x = 1 until false"),
+    (
+        "a hook set inside a coroutine's function",
+        "Memory.n = 99 local co = coroutine.wrap(function() \
+           pcall(debug.sethook, function() while true do end end, 'l') while true do end end) co()",
+    ),
+    (
         "__close",
         "Memory.n = 99 do local x <close> = setmetatable({}, {__close = function() \
            while true do end end}) error('x') end",
@@ -116,23 +131,57 @@ fn a_timeout_stops_every_kind_of_loop() {
     }
 }
 
+/// Each way a limit is checked (the count hook for a budget, the VM's
+/// interrupt for a time limit), with the kind it stops with.
+const EACH_CHECK: [(fn() -> RunOptions, LimitKind); 2] = [
+    (|| budget(BUDGET), LimitKind::Instructions),
+    (|| timeout(30), LimitKind::Timeout),
+];
+
 #[test]
 fn a_coroutine_created_before_the_limited_chunk_is_limited_too() {
     let v = vault_with_data();
+    for (limit, kind) in EACH_CHECK {
+        run(
+            &v,
+            "spin = coroutine.create(function() while true do end end) \
+             spin_wrapped = coroutine.wrap(function() while true do end end) \
+             hooked = coroutine.create(function() while true do end end) \
+             debug.sethook(hooked, function() while true do end end, 'l')",
+        );
+        for code in [
+            "Memory.n = 99 coroutine.resume(spin)",
+            "Memory.n = 99 pcall(spin_wrapped)",
+            // Its own hook, which would run with hooks off, is removed.
+            "Memory.n = 99 coroutine.resume(hooked)",
+        ] {
+            assert_eq!(stopped(&v, code, limit()), kind, "{code}");
+            assert_rolled_back_and_usable(&v);
+        }
+    }
+}
+
+#[test]
+fn a_script_hook_set_before_the_chunk_cannot_run_past_the_limit() {
+    // Lua runs a hook function with hooks off: a looping one would escape
+    // both the count hook and the interrupt's raise, so it is set aside.
+    // It loops only once the chunk has set `Memory.n`, which the stop
+    // rolls back, so the unlimited chunks around it run.
+    let v = vault_with_data();
     run(
         &v,
-        "spin = coroutine.create(function() while true do end end) \
-         spin_wrapped = coroutine.wrap(function() while true do end end)",
+        "debug.sethook(function() if Memory.n == 99 then while true do end end end, 'l')",
     );
-    assert_eq!(
-        stopped(&v, "Memory.n = 99 coroutine.resume(spin)", budget(BUDGET)),
-        LimitKind::Instructions
-    );
-    assert_eq!(
-        stopped(&v, "Memory.n = 99 pcall(spin_wrapped)", budget(BUDGET)),
-        LimitKind::Instructions
-    );
-    assert_rolled_back_and_usable(&v);
+    for (limit, kind) in EACH_CHECK {
+        assert_eq!(
+            stopped(&v, "Memory.n = 99\nlocal x = 1\nwhile true do end", limit()),
+            kind
+        );
+        assert_rolled_back_and_usable(&v);
+    }
+    // It is put back after each limited chunk.
+    assert!(eval_bool(&v, "return debug.gethook() ~= nil"));
+    run(&v, "debug.sethook()");
 }
 
 #[test]
@@ -161,18 +210,16 @@ fn coroutines_inherit_the_hook_from_their_creator() {
 #[test]
 fn debug_sethook_cannot_remove_the_limit() {
     let v = vault_with_data();
-    for code in [
-        "Memory.n = 99 pcall(debug.sethook) while true do end",
-        "Memory.n = 99 pcall(debug.sethook, function() end, '', 0) while true do end",
-        "Memory.n = 99 local co = coroutine.create(function() while true do end end) \
+    for (limit, kind) in EACH_CHECK {
+        for code in [
+            "Memory.n = 99 pcall(debug.sethook) while true do end",
+            "Memory.n = 99 pcall(debug.sethook, function() end, '', 0) while true do end",
+            "Memory.n = 99 local co = coroutine.create(function() while true do end end) \
          pcall(debug.sethook, co) coroutine.resume(co)",
-    ] {
-        assert_eq!(
-            stopped(&v, code, budget(BUDGET)),
-            LimitKind::Instructions,
-            "{code}"
-        );
-        assert_rolled_back_and_usable(&v);
+        ] {
+            assert_eq!(stopped(&v, code, limit()), kind, "{code}");
+            assert_rolled_back_and_usable(&v);
+        }
     }
     let msg = match v.exec_with(
         "local ok, e = pcall(debug.sethook) error(e, 0)",
