@@ -386,7 +386,7 @@ LUA_API lua_State *lua_newstate (lua_Alloc f, void *ud) {
   g->ud_warn = NULL;
   g->interrupt = NULL;  /* moonvault: no interrupt */
   g->ud_interrupt = NULL;
-  g->interruptperiod = g->interruptcountdown = MAX_INT;
+  g->interruptperiod = g->interruptcountdown = INTERRUPT_OFF;
   g->mainthread = L;
   g->seed = luai_makeseed(L);
   g->gcstp = GCSTPGC;  /* no GC while building state */

@@ -248,6 +248,10 @@ struct CallInfo {
 #define getoah(st)	((st) & CIST_OAH)
 
 
+/* moonvault: the interrupt period when it is off (lvm.c) */
+#define INTERRUPT_OFF	(MAX_INT / 2)
+
+
 /*
 ** 'global state', shared by all threads of this state
 */
@@ -300,11 +304,12 @@ typedef struct global_State {
   TString *strcache[STRCACHE_N][STRCACHE_M];  /* cache for strings in API */
   lua_WarnFunction warnf;  /* warning function */
   void *ud_warn;         /* auxiliary data to 'warnf' */
-  /* moonvault: the interrupt (lvm.c, 'luaV_interrupt') */
+  /* moonvault: the interrupt (lvm.c, 'luaV_interrupt'); the countdown
+     stays above -INTERRUPT_OFF, so period - countdown fits an int */
   lua_Interrupt interrupt;  /* NULL when off */
   void *ud_interrupt;  /* auxiliary data to 'interrupt' */
-  int interruptperiod;  /* steps between two calls */
-  int interruptcountdown;  /* steps left before the next call */
+  int interruptperiod;  /* instructions between two calls */
+  int interruptcountdown;  /* instructions left before the next call */
 } global_State;
 
 

@@ -143,11 +143,12 @@ typedef struct lua_Debug lua_Debug;
 typedef void (*lua_Hook) (lua_State *L, lua_Debug *ar);
 
 /*
-** moonvault: the interrupt, called with the running thread every 'period'
-** steps (jumps taken, loop iterations, Lua function entries). It must not
-** raise errors or touch the stack; it may call 'lua_sethook'.
+** moonvault: the interrupt, called with the running thread each time the
+** VM has counted 'period' instructions (see 'luaV_interrupt'); 'count' is
+** how many it counted since the last call. It must not raise errors or
+** touch the stack; it may call 'lua_sethook' and 'lua_setinterrupt'.
 */
-typedef void (*lua_Interrupt) (lua_State *L, void *ud);
+typedef void (*lua_Interrupt) (lua_State *L, void *ud, int count);
 
 
 /*

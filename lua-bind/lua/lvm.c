@@ -916,12 +916,12 @@ void luaV_finishOp (lua_State *L) {
   int imm = GETARG_sC(i);  \
   if (ttisinteger(v1)) {  \
     lua_Integer iv1 = ivalue(v1);  \
-    pc++; setivalue(s2v(ra), iop(L, iv1, imm));  \
+    skipone(); setivalue(s2v(ra), iop(L, iv1, imm));  \
   }  \
   else if (ttisfloat(v1)) {  \
     lua_Number nb = fltvalue(v1);  \
     lua_Number fimm = cast_num(imm);  \
-    pc++; setfltvalue(s2v(ra), fop(L, nb, fimm)); \
+    skipone(); setfltvalue(s2v(ra), fop(L, nb, fimm)); \
   }}
 
 
@@ -932,7 +932,7 @@ void luaV_finishOp (lua_State *L) {
 #define op_arithf_aux(L,v1,v2,fop) {  \
   lua_Number n1; lua_Number n2;  \
   if (tonumberns(v1, n1) && tonumberns(v2, n2)) {  \
-    pc++; setfltvalue(s2v(ra), fop(L, n1, n2));  \
+    skipone(); setfltvalue(s2v(ra), fop(L, n1, n2));  \
   }}
 
 
@@ -963,7 +963,7 @@ void luaV_finishOp (lua_State *L) {
   StkId ra = RA(i); \
   if (ttisinteger(v1) && ttisinteger(v2)) {  \
     lua_Integer i1 = ivalue(v1); lua_Integer i2 = ivalue(v2);  \
-    pc++; setivalue(s2v(ra), iop(L, i1, i2));  \
+    skipone(); setivalue(s2v(ra), iop(L, i1, i2));  \
   }  \
   else op_arithf_aux(L, v1, v2, fop); }
 
@@ -996,7 +996,7 @@ void luaV_finishOp (lua_State *L) {
   lua_Integer i1;  \
   lua_Integer i2 = ivalue(v2);  \
   if (tointegerns(v1, &i1)) {  \
-    pc++; setivalue(s2v(ra), op(i1, i2));  \
+    skipone(); setivalue(s2v(ra), op(i1, i2));  \
   }}
 
 
@@ -1009,7 +1009,7 @@ void luaV_finishOp (lua_State *L) {
   TValue *v2 = vRC(i);  \
   lua_Integer i1; lua_Integer i2;  \
   if (tointegerns(v1, &i1) && tointegerns(v2, &i2)) {  \
-    pc++; setivalue(s2v(ra), op(i1, i2));  \
+    skipone(); setivalue(s2v(ra), op(i1, i2));  \
   }}
 
 
@@ -1059,16 +1059,30 @@ void luaV_finishOp (lua_State *L) {
 
 
 /*
-** moonvault: the interrupt. 'interruptstep' counts steps; every
-** 'interruptperiod' steps the interrupt function runs with the running
-** thread. It raises nothing and touches no stack, so a step can sit where
-** no state is saved; a hook it sets is how it stops the code.
+** moonvault: the interrupt. The VM counts the instructions a thread runs
+** without a check per instruction. 'luaV_execute' keeps in a local,
+** 'runstart', where the instructions of the current frame not yet counted
+** start, as if they were one straight run up to 'pc': a jump moves it by
+** as much as 'pc' moves ('runstart' then stands for where the run would
+** have started had the code been laid out straight), and so does an
+** instruction skipped without a jump ('skipone'). The run is counted, and
+** restarts at 'pc', at every backward jump and loop iteration, and before
+** the frame changes: a call to a Lua function, a tail call, a return. So
+** the count is the instructions Lua runs, as a count hook would see
+** them (a generic 'for' counts one more per iteration: Lua fetches its
+** OP_TFORLOOP inline), except that a frame ended by an error or a yield
+** loses its last run: at most the length of its function, as every loop
+** iteration and call counts. Every 'interruptperiod' counted
+** instructions the interrupt function runs with the running thread. It
+** raises nothing and touches no stack, so the count can sit where no
+** state is saved; a hook it sets is how it stops the code.
 */
 void luaV_interrupt (lua_State *L) {
   global_State *g = G(L);
+  int count = g->interruptperiod - g->interruptcountdown;
   g->interruptcountdown = g->interruptperiod;
   if (g->interrupt != NULL)
-    g->interrupt(L, g->ud_interrupt);
+    g->interrupt(L, g->ud_interrupt, count);
 }
 
 
@@ -1078,12 +1092,15 @@ LUA_API void lua_setinterrupt (lua_State *L, lua_Interrupt f, void *ud,
   if (f == NULL || period <= 0) {  /* turn it off? */
     f = NULL;
     ud = NULL;
-    period = MAX_INT;
+    period = INTERRUPT_OFF;
   }
   g->interrupt = f;
   g->ud_interrupt = ud;
-  g->interruptperiod = g->interruptcountdown = period;
+  g->interruptperiod = g->interruptcountdown =
+      (period < INTERRUPT_OFF) ? period : INTERRUPT_OFF;
 }
+
+
 
 
 /*
@@ -1114,12 +1131,17 @@ LUA_API void lua_setinterrupt (lua_State *L, lua_Interrupt f, void *ud,
 
 
 /*
-** moonvault: one step toward the interrupt. It comes before an
-** 'updatetrap' (or the 'trap = L->hookmask' of a function entry), so a
-** hook the interrupt sets is seen before the next instruction.
+** moonvault: counts the run of the current frame (see 'luaV_interrupt')
+** and starts the next one at 'pc'. It comes before an 'updatetrap' (or a
+** frame change), so a hook the interrupt sets is seen before the next
+** instruction.
 */
-#define interruptstep(L)  \
-	{ if (l_unlikely(--G(L)->interruptcountdown <= 0)) luaV_interrupt(L); }
+#define countrun(L)  \
+	{ G(L)->interruptcountdown -= cast_int(pc - runstart); runstart = pc; \
+	  if (l_unlikely(G(L)->interruptcountdown <= 0)) luaV_interrupt(L); }
+
+/* moonvault: skips the next instruction without a jump (not counted) */
+#define skipone()	(pc++, runstart++)
 
 
 #define updatestack(ci)  \
@@ -1130,7 +1152,9 @@ LUA_API void lua_setinterrupt (lua_State *L, lua_Interrupt f, void *ud,
 ** Execute a jump instruction. The 'updatetrap' allows signals to stop
 ** tight loops. (Without it, the local copy of 'trap' could never change.)
 */
-#define dojump(ci,i,e)	{ pc += GETARG_sJ(i) + e; interruptstep(L); \
+#define dojump(ci,i,e)	{ int d_ = GETARG_sJ(i) + e; pc += d_; \
+                          runstart += d_;  /* moonvault */ \
+                          if (d_ < 0) countrun(L);  /* moonvault */ \
                           updatetrap(ci); }
 
 
@@ -1142,7 +1166,7 @@ LUA_API void lua_setinterrupt (lua_State *L, lua_Interrupt f, void *ud,
 ** was expected (parameter 'k'), else do next instruction, which must
 ** be a jump.
 */
-#define docondjump()	if (cond != GETARG_k(i)) pc++; else donextjump(ci);
+#define docondjump()	if (cond != GETARG_k(i)) skipone(); else donextjump(ci);
 
 
 /*
@@ -1200,16 +1224,17 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
   StkId base;
   const Instruction *pc;
   int trap;
+  const Instruction *runstart;  /* moonvault: see 'luaV_interrupt' */
 #if LUA_USE_JUMPTABLE
 #include "ljumptab.h"
 #endif
  startfunc:
-  interruptstep(L);  /* moonvault: every Lua call and tail call */
   trap = L->hookmask;
  returning:  /* trap already set */
   cl = ci_func(ci);
   k = cl->p->k;
   pc = ci->u.l.savedpc;
+  runstart = pc;  /* moonvault: nothing of this frame counted past 'pc' */
   if (l_unlikely(trap))
     trap = luaG_tracecall(L);
   base = ci->func.p + 1;
@@ -1252,7 +1277,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
       vmcase(OP_LOADKX) {
         StkId ra = RA(i);
         TValue *rb;
-        rb = k + GETARG_Ax(*pc); pc++;
+        rb = k + GETARG_Ax(*pc); skipone();  /* moonvault */
         setobj2s(L, ra, rb);
         vmbreak;
       }
@@ -1264,7 +1289,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
       vmcase(OP_LFALSESKIP) {
         StkId ra = RA(i);
         setbfvalue(s2v(ra));
-        pc++;  /* skip next instruction */
+        skipone();  /* skip next instruction */
         vmbreak;
       }
       vmcase(OP_LOADTRUE) {
@@ -1415,7 +1440,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         lua_assert((!TESTARG_k(i)) == (GETARG_Ax(*pc) == 0));
         if (TESTARG_k(i))  /* non-zero extra argument? */
           c += GETARG_Ax(*pc) * (MAXARG_C + 1);  /* add it to size */
-        pc++;  /* skip extra argument */
+        skipone();  /* skip extra argument */
         L->top.p = ra + 1;  /* correct top in case of emergency GC */
         t = luaH_new(L);  /* memory allocation */
         sethvalue2s(L, ra, t);
@@ -1490,7 +1515,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         int ic = GETARG_sC(i);
         lua_Integer ib;
         if (tointegerns(rb, &ib)) {
-          pc++; setivalue(s2v(ra), luaV_shiftl(ib, -ic));
+          skipone(); setivalue(s2v(ra), luaV_shiftl(ib, -ic));
         }
         vmbreak;
       }
@@ -1500,7 +1525,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         int ic = GETARG_sC(i);
         lua_Integer ib;
         if (tointegerns(rb, &ib)) {
-          pc++; setivalue(s2v(ra), luaV_shiftl(ic, ib));
+          skipone(); setivalue(s2v(ra), luaV_shiftl(ic, ib));
         }
         vmbreak;
       }
@@ -1710,7 +1735,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         StkId ra = RA(i);
         TValue *rb = vRB(i);
         if (l_isfalse(rb) == GETARG_k(i))
-          pc++;
+          skipone();
         else {
           setobj2s(L, ra, rb);
           donextjump(ci);
@@ -1729,6 +1754,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         if ((newci = luaD_precall(L, ra, nresults)) == NULL)
           updatetrap(ci);  /* C call; nothing else to be done */
         else {  /* Lua call: run function in this same C frame */
+          countrun(L);  /* moonvault: the caller's run, up to the call */
           ci = newci;
           goto startfunc;
         }
@@ -1736,6 +1762,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
       }
       vmcase(OP_TAILCALL) {
         StkId ra = RA(i);
+        countrun(L);  /* moonvault: this frame's last run */
         int b = GETARG_B(i);  /* number of arguments + 1 (function) */
         int n;  /* number of results when calling a C function */
         int nparams1 = GETARG_C(i);
@@ -1761,6 +1788,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         }
       }
       vmcase(OP_RETURN) {
+        countrun(L);  /* moonvault: this frame's last run */
         StkId ra = RA(i);
         int n = GETARG_B(i) - 1;  /* number of results */
         int nparams1 = GETARG_C(i);
@@ -1783,6 +1811,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         goto ret;
       }
       vmcase(OP_RETURN0) {
+        countrun(L);  /* moonvault: this frame's last run */
         if (l_unlikely(L->hookmask)) {
           StkId ra = RA(i);
           L->top.p = ra;
@@ -1800,6 +1829,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         goto ret;
       }
       vmcase(OP_RETURN1) {
+        countrun(L);  /* moonvault: this frame's last run */
         if (l_unlikely(L->hookmask)) {
           StkId ra = RA(i);
           L->top.p = ra + 1;
@@ -1830,6 +1860,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
       }
       vmcase(OP_FORLOOP) {
         StkId ra = RA(i);
+        countrun(L);  /* moonvault: every iteration (and the loop's end) */
         if (ttisinteger(s2v(ra + 2))) {  /* integer loop? */
           lua_Unsigned count = l_castS2U(ivalue(s2v(ra + 1)));
           if (count > 0) {  /* still more iterations? */
@@ -1844,15 +1875,17 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         }
         else if (floatforloop(ra))  /* float loop */
           pc -= GETARG_Bx(i);  /* jump back */
-        interruptstep(L);  /* moonvault: every iteration */
+        runstart = pc;  /* moonvault: where the next run starts */
         updatetrap(ci);  /* allows a signal to break the loop */
         vmbreak;
       }
       vmcase(OP_FORPREP) {
         StkId ra = RA(i);
         savestate(L, ci);  /* in case of errors */
-        if (forprep(L, ra))
+        if (forprep(L, ra)) {
           pc += GETARG_Bx(i) + 1;  /* skip the loop */
+          runstart += GETARG_Bx(i) + 1;  /* moonvault */
+        }
         vmbreak;
       }
       vmcase(OP_TFORPREP) {
@@ -1860,6 +1893,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         /* create to-be-closed upvalue (if needed) */
         halfProtect(luaF_newtbcupval(L, ra + 3));
         pc += GETARG_Bx(i);
+        runstart += GETARG_Bx(i);  /* moonvault */
         i = *(pc++);  /* go to next instruction */
         lua_assert(GET_OPCODE(i) == OP_TFORCALL && ra == RA(i));
         goto l_tforcall;
@@ -1887,7 +1921,8 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         if (!ttisnil(s2v(ra + 4))) {  /* continue loop? */
           setobjs2s(L, ra + 2, ra + 4);  /* save control variable */
           pc -= GETARG_Bx(i);  /* jump back */
-          interruptstep(L);  /* moonvault */
+          runstart -= GETARG_Bx(i);  /* moonvault */
+          countrun(L);  /* moonvault */
           updatetrap(ci);
         }
         vmbreak;
@@ -1904,7 +1939,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         last += n;
         if (TESTARG_k(i)) {
           last += GETARG_Ax(*pc) * (MAXARG_C + 1);
-          pc++;
+          skipone();  /* moonvault */
         }
         if (last > luaH_realasize(h))  /* needs more space? */
           luaH_resizearray(L, h, last);  /* preallocate it at once */

@@ -1,41 +1,36 @@
 //! Limits on a chunk: an instruction budget, a wall-clock limit and an
 //! abort check (DESIGN.md section 7, "Limits on a chunk").
 //!
-//! Two ways to check, by cost:
-//! - A time limit or an abort check alone uses the VM's *interrupt* (the
-//!   patch in `lua-bind/lua/README.md`): `interrupt` runs every
-//!   [`INTERRUPT_PERIOD`] steps (jumps taken, loop iterations, Lua calls)
-//!   of any thread, reads the clock and asks the abort check. Code between
-//!   steps pays a decrement and a branch, nothing else.
-//! - An instruction budget needs an exact count, so it uses Lua's count
-//!   hook on the threads the chunk runs: `hook` fires every [`PERIOD`] VM
-//!   instructions (fewer for a small budget), adds them to the chunk's
-//!   count, and checks the other limits too. Lua calls a count hook's
-//!   function before *every* instruction, so this costs more.
+//! A limited chunk sets the VM's *interrupt* (the patch in
+//! `lua-bind/lua/README.md`): the VM counts the instructions every thread
+//! runs at its jumps, loop iterations, calls and returns, and every
+//! [`PERIOD`] instructions (fewer to end a small budget exactly) calls
+//! `interrupt`, which adds them to the chunk's count, reads the clock and
+//! asks the abort check. Code between those points pays nothing, unlike
+//! Lua's count hook, whose function Lua calls before every instruction.
 //!
-//! Past a limit the chunk *trips*: from then on Lua's count hook fires
-//! before every instruction of every thread it meets and raises an error,
-//! so a `pcall`, `xpcall`, `coroutine.resume` or `__close` that catches the
-//! stop has one instruction left to run before the next raise: the stop
-//! reaches the embedder, whatever the chunk does. (The interrupt trips by
-//! setting that hook, which Lua allows at any point, on the thread it
-//! runs in and the main thread; once tripped it runs at every step and
-//! sets it on whichever thread runs.)
-//! Lua runs an `xpcall` message handler for an error raised in a hook with
-//! hooks off, so the binding's `xpcall` guards the handler (once tripped it
-//! is skipped), and the binding's coroutine functions raise at once once
-//! tripped. No hook is set when the chunk has no limit.
+//! Past a limit the chunk *trips*: the interrupt sets Lua's count hook
+//! (allowed at any point, as from a signal handler) on the thread it runs
+//! in and the main thread, and from then on runs at every counting point
+//! and sets it on whichever thread runs. The hook fires before every
+//! instruction and raises an error, so a `pcall`, `xpcall`,
+//! `coroutine.resume` or `__close` that catches the stop has one
+//! instruction left to run before the next raise: the stop reaches the
+//! embedder, whatever the chunk does. Lua runs an `xpcall` message handler
+//! for an error raised in a hook with hooks off, so the binding's `xpcall`
+//! guards the handler (once tripped it is skipped), and the binding's
+//! coroutine functions raise at once once tripped. Nothing is set when the
+//! chunk has no limit.
 //!
 //! Invariants:
-//! - The hook state (`Meter`) lives in the vault and outlives the VM;
-//!   the registry holds its address (a light userdata) so the hook, a raw
-//!   C function, can find it.
-//! - The interrupt is the VM's, so it sees every thread. The count hook is
-//!   per thread: coroutines created during a limited chunk inherit it (Lua
-//!   5.4's `lua_newthread` copies it); older ones are armed by the
-//!   binding's `coroutine.resume`, `coroutine.wrap` functions and
-//!   `coroutine.close` before they run. A hook that fires with no limit
-//!   active removes itself.
+//! - The limits' state (`Meter`) lives in the vault and outlives the VM;
+//!   the interrupt gets its address as its data, and the registry holds it
+//!   (a light userdata) for the hook.
+//! - The interrupt is the VM's, so it counts and checks every thread:
+//!   coroutines, metamethods, message handlers. Older coroutines are
+//!   armed by the binding's `coroutine.resume`, `coroutine.wrap` functions
+//!   and `coroutine.close` before they run (see `arm`). A hook that fires
+//!   with no tripped limit removes itself.
 //! - No script hook runs during a limited chunk: Lua runs hook functions
 //!   with hooks off, so one could loop past the limit. The main thread's
 //!   is set aside for the chunk and put back when it ends; an older
@@ -49,23 +44,18 @@ use std::time::Duration;
 use mlua::{ffi, Function, Lua};
 
 /// Instructions between two checks of a limited chunk. Small enough that a
-/// 100 ms limit is met to well under a millisecond; large enough that the
-/// hook's cost is a rounding error (one clock read per 4,096 instructions).
+/// 100 ms limit is met to well under a millisecond; large enough that a
+/// check's cost (a clock read, about 25 ns natively) is a rounding error.
 pub const PERIOD: u32 = 4096;
-
-/// Interrupt steps between two checks of a chunk under a time limit or an
-/// abort check. A step is at least a jump or a call, a few nanoseconds, so
-/// the clock is read at most every few microseconds (a rounding error next
-/// to the code) and a limit is met to well under a millisecond.
-pub const INTERRUPT_PERIOD: i32 = 4096;
 
 /// Limits on a chunk; `None` is no limit. Defaults per vault are
 /// [`crate::VaultOptions::limits`]; a call can override them
 /// ([`RunOptions::limits`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
-    /// Lua VM instructions the chunk may run (counted in all its
-    /// coroutines, to within [`PERIOD`]).
+    /// Lua VM instructions the chunk may run, counted in all its
+    /// coroutines (an instruction skipped without a jump counts as run,
+    /// and a Lua call counts one more: `lua-bind/lua/README.md`).
     pub max_instructions: Option<u64>,
     /// Wall-clock time the chunk may run.
     pub timeout: Option<Duration>,
@@ -197,11 +187,9 @@ type SavedHook = (Option<ffi::lua_Hook>, c_int, c_int);
 #[derive(Default)]
 pub(crate) struct Meter {
     active: Cell<bool>,
-    /// Whether the chunk counts instructions (a budget: the count hook
-    /// checks) rather than steps (the interrupt checks).
-    counting: Cell<bool>,
-    /// Instructions between checks.
+    /// Instructions between the interrupt's calls now.
     period: Cell<c_int>,
+    /// Instructions the chunk has run, as of the last check.
     used: Cell<u64>,
     budget: Cell<Option<u64>>,
     deadline: Cell<Option<clock::Instant>>,
@@ -246,43 +234,34 @@ unsafe fn main_thread(l: *mut ffi::lua_State) -> *mut ffi::lua_State {
     main
 }
 
-/// The count hook of a limited chunk (see the module comment).
+/// The count hook of a tripped chunk: raises the stop before every
+/// instruction (see the module comment).
 unsafe extern "C-unwind" fn hook(l: *mut ffi::lua_State, _ar: *mut ffi::lua_Debug) {
     // SAFETY: a hook runs with LUA_MINSTACK free slots; the meter's address
     // was registered by `install` and the meter outlives the VM (it is a
     // field of the vault dropped after the VM).
     let meter = unsafe { meter_of(l).as_ref() };
-    let Some(meter) = meter.filter(|m| m.active.get()) else {
-        // A coroutine armed by an earlier chunk: no limit now.
+    let tripped = meter
+        .filter(|m| m.active.get())
+        .and_then(|m| m.tripped.get());
+    let Some(kind) = tripped else {
+        // A thread armed by an earlier chunk: no limit now.
         // SAFETY: removing the hook of a live thread.
         unsafe { ffi::lua_sethook(l, None, 0, 0) };
         return;
     };
-    if meter.tripped.get().is_none() {
-        if let Some(kind) = meter.check() {
-            meter.tripped.set(Some(kind));
-            // SAFETY: `l` is live; its main thread is too. From now on
-            // both stop before every instruction.
-            unsafe {
-                ffi::lua_sethook(main_thread(l), Some(hook), ffi::LUA_MASKCOUNT, 1);
-            }
-        }
-    }
-    if let Some(kind) = meter.tripped.get() {
-        // SAFETY: `l` is live; the message is a static C string. The raise
-        // unwinds only this frame, which owns nothing.
-        unsafe {
-            ffi::lua_sethook(l, Some(hook), ffi::LUA_MASKCOUNT, 1);
-            ffi::lua_pushstring(l, kind.message().as_ptr());
-            ffi::lua_error(l);
-        }
+    // SAFETY: `l` is live; the message is a static C string. The raise
+    // unwinds only this frame, which owns nothing.
+    unsafe {
+        ffi::lua_pushstring(l, kind.message().as_ptr());
+        ffi::lua_error(l);
     }
 }
 
-/// Lua's interrupt for a chunk under a time limit or an abort check (see
-/// the module comment): checks, and once tripped sets the raising count
-/// hook on the running thread and the main thread.
-unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, ud: *mut c_void) {
+/// The VM's interrupt for a limited chunk (see the module comment):
+/// counts, checks, and once tripped sets the raising count hook on the
+/// running thread (and, at the trip, the main thread).
+unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, ud: *mut c_void, count: c_int) {
     // SAFETY: `ud` is the meter `start` registered, alive while the
     // interrupt is on (`finish` turns it off).
     let meter = unsafe { &*(ud as *const Meter) };
@@ -290,12 +269,18 @@ unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, ud: *mut c_void) {
         return;
     }
     if meter.tripped.get().is_none() {
-        let Some(kind) = meter.check() else {
+        let Some(kind) = meter.check(count.max(0) as u64) else {
+            let period = meter.next_period();
+            if period != meter.period.get() {
+                meter.period.set(period);
+                // SAFETY: resets the countdown the VM just reset.
+                unsafe { lua_setinterrupt(l, Some(interrupt), ud, period) };
+            }
             return;
         };
         meter.tripped.set(Some(kind));
-        // SAFETY: as `start`; from now on every step arms the thread
-        // that runs.
+        // SAFETY: as `start`; from now on every counting point arms the
+        // thread that runs.
         unsafe {
             lua_setinterrupt(l, Some(interrupt), ud, 1);
             if let Some(MainThread(main)) = meter.main.get() {
@@ -310,7 +295,7 @@ unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, ud: *mut c_void) {
 }
 
 /// The VM's interrupt (`lua-bind/lua/lvm.c`).
-type Interrupt = unsafe extern "C-unwind" fn(*mut ffi::lua_State, *mut c_void);
+type Interrupt = unsafe extern "C-unwind" fn(*mut ffi::lua_State, *mut c_void, c_int);
 
 extern "C-unwind" {
     /// Sets the VM's interrupt (`None` or `period <= 0`: off); `l` is any
@@ -324,10 +309,10 @@ extern "C-unwind" {
 }
 
 impl Meter {
-    /// One check: counts a period of instructions, reads the clock, asks
-    /// the abort check.
-    fn check(&self) -> Option<LimitKind> {
-        let used = self.used.get() + self.period.get() as u64;
+    /// One check: counts `count` instructions, reads the clock, asks the
+    /// abort check.
+    fn check(&self, count: u64) -> Option<LimitKind> {
+        let used = self.used.get().saturating_add(count);
         self.used.set(used);
         if self.budget.get().is_some_and(|b| used >= b) {
             return Some(LimitKind::Instructions);
@@ -345,6 +330,16 @@ impl Meter {
             }
         }
         None
+    }
+
+    /// Instructions until the next check: [`PERIOD`], or what is left of
+    /// the budget if less.
+    fn next_period(&self) -> c_int {
+        let left = self
+            .budget
+            .get()
+            .map_or(u64::MAX, |b| b.saturating_sub(self.used.get()));
+        left.clamp(1, PERIOD as u64) as c_int
     }
 
     /// Starts a limited chunk on the main thread (chunks start from the
@@ -365,14 +360,10 @@ impl Meter {
             None => None,
             Some(t) => clock::after(t)?,
         };
-        let counting = limits.max_instructions.is_some();
-        let period = limits
-            .max_instructions
-            .map_or(PERIOD as u64, |b| b.min(PERIOD as u64)) as c_int;
-        self.counting.set(counting);
-        self.period.set(period);
         self.used.set(0);
         self.budget.set(limits.max_instructions);
+        let period = self.next_period();
+        self.period.set(period);
         self.deadline.set(deadline);
         self.abort.set(abort);
         self.tripped.set(None);
@@ -395,13 +386,9 @@ impl Meter {
                 ffi::lua_gethookmask(main),
                 ffi::lua_gethookcount(main),
             )));
-            if counting {
-                ffi::lua_sethook(main, Some(hook), ffi::LUA_MASKCOUNT, period);
-            } else {
-                ffi::lua_sethook(main, None, 0, 0);
-                let ud = self as *const Meter as *mut c_void;
-                lua_setinterrupt(main, Some(interrupt), ud, INTERRUPT_PERIOD);
-            }
+            ffi::lua_sethook(main, None, 0, 0);
+            let ud = self as *const Meter as *mut c_void;
+            lua_setinterrupt(main, Some(interrupt), ud, period);
         }
         Ok(true)
     }
@@ -449,8 +436,8 @@ fn abort_now(meter: &Meter) -> bool {
 }
 
 /// Arms thread `co` (about to run under the current chunk), if a limit is
-/// active: with the count hook when the chunk counts instructions or has
-/// tripped; otherwise (the interrupt checks) by removing a script's hook.
+/// active: once tripped with the raising hook, before that by removing a
+/// script's hook (the interrupt counts every thread already).
 ///
 /// # Safety
 /// `l` is a live state with a free stack slot; `co` a thread of its VM.
@@ -461,15 +448,9 @@ unsafe fn arm(l: *mut ffi::lua_State, co: *mut ffi::lua_State) {
     if !meter.active() || co.is_null() {
         return;
     }
-    let own = ffi::lua_gethook(co).is_some_and(|h| h as *const () == hook as *const ());
     if meter.tripped.get().is_some() {
         ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKCOUNT, 1);
-    } else if meter.counting.get() {
-        if !own {
-            ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKCOUNT, meter.period.get());
-        }
     } else if ffi::lua_gethook(co).is_some() {
-        // The interrupt checks; a script's hook would run unchecked.
         ffi::lua_sethook(co, None, 0, 0);
     }
 }

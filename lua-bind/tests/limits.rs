@@ -41,6 +41,21 @@ fn stopped(v: &Vault, code: &str, run: RunOptions) -> LimitKind {
     }
 }
 
+/// The least instruction budget `code` runs to its end in.
+fn least_budget(v: &Vault, code: &str) -> u64 {
+    let (mut fails, mut runs) = (1, 1 << 20);
+    assert!(v.exec_with(code, "least.lua", budget(runs)).is_ok());
+    while runs - fails > 1 {
+        let mid = (fails + runs) / 2;
+        match v.exec_with(code, "least.lua", budget(mid)) {
+            Ok(_) => runs = mid,
+            Err(VaultError::Limit { .. }) => fails = mid,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    runs
+}
+
 /// After a stop: nothing of the chunk was kept and the next chunk works.
 fn assert_rolled_back_and_usable(v: &Vault) {
     assert!(eval_bool(v, "return Memory.n == 1 and Memory.t.x == 1"));
@@ -185,26 +200,22 @@ fn a_script_hook_set_before_the_chunk_cannot_run_past_the_limit() {
 }
 
 #[test]
-fn coroutines_inherit_the_hook_from_their_creator() {
-    // Lua 5.4's lua_newthread copies the hook: a coroutine created inside
-    // the limited chunk has it before anything (the binding's resume
-    // included) has armed it.
+fn a_limit_sets_no_hook_until_it_trips() {
+    // The VM's interrupt counts every thread: no hook is set on the main
+    // thread or a new coroutine while the chunk runs within its limits.
     let v = vault_with_data();
-    let hooked = v
-        .exec_with(
-            "local co = coroutine.create(function() end) return debug.gethook(co) ~= nil",
-            "inherit.lua",
-            budget(BUDGET),
-        )
-        .unwrap();
-    assert_eq!(hooked.len(), 1);
-    assert!(matches!(hooked[0], mlua::Value::Boolean(true)));
-    // Without a limit there is no hook at all.
-    assert!(eval_bool(
-        &v,
-        "local co = coroutine.create(function() return debug.gethook() == nil end) \
-         return debug.gethook() == nil and select(2, coroutine.resume(co))"
-    ));
+    for (limit, _) in EACH_CHECK {
+        let hooked = v
+            .exec_with(
+                "local co = coroutine.create(function() return debug.gethook() end) \
+                 return debug.gethook() ~= nil or debug.gethook(co) ~= nil \
+                   or select(2, coroutine.resume(co)) ~= nil",
+                "nohook.lua",
+                limit(),
+            )
+            .unwrap();
+        assert!(matches!(hooked[0], mlua::Value::Boolean(false)));
+    }
 }
 
 #[test]
@@ -297,6 +308,31 @@ fn small_budgets_are_exact_to_a_few_instructions() {
         stopped(&v, "for i = 1, 1000 do end", budget(100)),
         LimitKind::Instructions
     );
+    // The least budget a chunk runs in, against Lua's own count (a count
+    // hook firing at every instruction): the same, give or take the
+    // chunk's own call and return.
+    for body in [
+        "",
+        " s = s + i",
+        " if i > 10 then s = s + 1 end",
+        " s = s + (i > 500 and 1 or 2)",
+        " local f = function(x) return x end s = f(s)",
+        " local t = {1, 2, 3} s = s + #t",
+    ] {
+        let code = format!("local s = 0 for i = 1, 1000 do{body} end");
+        let lua = eval_int(
+            &v,
+            &format!(
+                "local n = 0 debug.sethook(function() n = n + 1 end, '', 1) \
+                 do {code} end debug.sethook() return n"
+            ),
+        ) as f64;
+        let least = least_budget(&v, &code) as f64;
+        assert!(
+            (least - lua).abs() <= 4.0,
+            "{body:?}: Lua counts {lua}, the least budget is {least}"
+        );
+    }
     assert!(matches!(
         v.exec_with("return 1", "x", budget(0)),
         Err(VaultError::Engine(_))
