@@ -58,7 +58,8 @@ struct LimitArgs {
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     timeout: Option<std::time::Duration>,
     /// Stop a chunk after N Lua VM instructions (counted in all its
-    /// coroutines, to within 4,096); it rolls back like on --timeout.
+    /// coroutines, as Lua's count hook counts them); it rolls back like on
+    /// --timeout.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_instructions: Option<u64>,
 }
