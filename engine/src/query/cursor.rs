@@ -69,6 +69,42 @@ pub(crate) struct Hit {
     key: Key,
     value: Stored,
     fetched: bool,
+    /// Due when this hit's record is first read, not before: a caller that
+    /// takes ids only, or counts, reads no record and asks for none.
+    read_ahead: Option<Box<ReadAhead>>,
+}
+
+/// A read-ahead of the records of the index hits from one hit on.
+struct ReadAhead {
+    /// The index range from the hit on, in the cursor's direction.
+    lo: Bound<Vec<u8>>,
+    hi: Bound<Vec<u8>>,
+    reverse: bool,
+    /// Hits whose records to ask for.
+    count: usize,
+}
+
+impl ReadAhead {
+    fn run(&self, kv: &dyn KvRead, table: TableId) -> Result<()> {
+        let cursor = kv.cursor(as_ref(&self.lo), as_ref(&self.hi), self.reverse);
+        read_records_ahead(kv, table, cursor, self.count)
+    }
+}
+
+fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v),
+        Bound::Excluded(v) => Bound::Excluded(v),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn owned(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.to_vec()),
+        Bound::Excluded(v) => Bound::Excluded(v.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
 }
 /// A running query. Holds no borrow of the transaction: advance it with
 /// [`QueryCursor::next`], passing the snapshot or transaction it was opened
@@ -103,7 +139,8 @@ pub struct QueryCursor {
     /// Read-ahead of an index plan's records, where the store pays per
     /// page read ([`KvRead::prefetch_useful`]; decided at the first hit).
     prefetch: Option<bool>,
-    /// Index hits already covered by the last read-ahead.
+    /// Index hits already covered by the last read-ahead (noted on a hit,
+    /// run when that hit's record is read).
     covered: usize,
     /// Hits the next read-ahead covers: doubles from
     /// [`FIRST_READ_AHEAD`] to [`MAX_READ_AHEAD`], so a `limit 10` reads
@@ -207,6 +244,9 @@ impl QueryCursor {
         hit: &Hit,
         f: impl FnOnce(&Key, StoredView<'_>) -> T,
     ) -> Result<T> {
+        if let Some(ahead) = &hit.read_ahead {
+            ahead.run(kv, self.table)?;
+        }
         let id = hit.value.table_id();
         let mut f = Some(f);
         let mut out = None;
@@ -251,6 +291,11 @@ impl QueryCursor {
             };
             if self.skip > 0 {
                 self.skip -= 1;
+                if let Some(ahead) = row.read_ahead {
+                    // Its record is not read: the next hit asks again.
+                    self.covered = 0;
+                    self.window = ahead.count;
+                }
                 continue;
             }
             if let Some(left) = &mut self.left {
@@ -315,6 +360,7 @@ impl QueryCursor {
                             key: decode_index_record(k)?,
                             value: Stored::Value(Value::Table(decode_record_id(v)?)),
                             fetched: false,
+                            read_ahead: None,
                         });
                         if read_ahead {
                             from = Some(k.to_vec());
@@ -322,22 +368,19 @@ impl QueryCursor {
                         Ok(())
                     })?;
                     match row {
-                        Some(row) => {
+                        Some(mut row) => {
                             if let Some(from) = from {
                                 let (lo, hi) = if *reverse {
-                                    (
-                                        Bound::Included(r.lo.as_slice()),
-                                        Bound::Included(from.as_slice()),
-                                    )
+                                    (Bound::Included(r.lo.clone()), Bound::Included(from))
                                 } else {
-                                    (Bound::Included(from.as_slice()), upper(&r.hi))
+                                    (Bound::Included(from), owned(upper(&r.hi)))
                                 };
-                                read_records_ahead(
-                                    kv,
-                                    self.table,
-                                    kv.cursor(lo, hi, *reverse),
-                                    self.window,
-                                )?;
+                                row.read_ahead = Some(Box::new(ReadAhead {
+                                    lo,
+                                    hi,
+                                    reverse: *reverse,
+                                    count: self.window,
+                                }));
                                 self.covered = self.window;
                                 self.window = (self.window * 2).min(MAX_READ_AHEAD);
                             }
@@ -359,6 +402,7 @@ impl QueryCursor {
                                     key,
                                     value: Stored::Value(v),
                                     fetched: true,
+                                    read_ahead: None,
                                 }))
                             }
                             None => {
@@ -391,6 +435,7 @@ impl QueryCursor {
                                 key,
                                 value,
                                 fetched: true,
+                                read_ahead: None,
                             }));
                         }
                         None if !self.scanned_any => {
@@ -459,6 +504,7 @@ impl QueryCursor {
                 key: s.key,
                 value: s.value,
                 fetched: true,
+                read_ahead: None,
             })
             .collect())
     }

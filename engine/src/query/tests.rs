@@ -618,4 +618,25 @@ fn index_plans_prefetch_the_leaves_of_the_records_they_will_read() {
         "prefetched but never read: {unread:?} of {prefetched:?}; read {:?}",
         log.read.borrow()
     );
+    // Ids only: no record is read, so none is asked for ahead.
+    let cold = Store::open(crate::Db::open(Box::new(log.clone()), options).unwrap()).unwrap();
+    log.prefetched.borrow_mut().clear();
+    let snap = cold.read().unwrap();
+    let mut cursor = snap.query_cursor(&Query::new(users).eq("age", 42)).unwrap();
+    let mut ids = 0;
+    while cursor.next(&snap).unwrap().is_some() {
+        ids += 1;
+    }
+    assert_eq!(ids, 100);
+    assert!(
+        log.prefetched.borrow().is_empty(),
+        "ids only asked for {:?}",
+        log.prefetched.borrow()
+    );
+    // With an offset, the hits skipped do not take the read-ahead along:
+    // the first row returned asks for its own.
+    log.prefetched.borrow_mut().clear();
+    let rows = stored_rows(&cold, &Query::new(users).eq("age", 42).offset(40));
+    assert_eq!(rows.len(), 60);
+    assert!(!log.prefetched.borrow().is_empty());
 }
