@@ -146,9 +146,11 @@ typedef void (*lua_Hook) (lua_State *L, lua_Debug *ar);
 ** moonvault: the interrupt, called with the running thread each time the
 ** VM has counted 'period' instructions (see 'luaV_interrupt'); 'count' is
 ** how many it counted since the last call. It must not raise errors or
-** touch the stack; it may call 'lua_sethook' and 'lua_setinterrupt'.
+** touch the stack; it may call 'lua_sethook' and 'lua_setinterrupt'. It
+** returns NULL, or a message the VM raises as an error at once if hooks
+** cannot run there (in a hook or a finalizer).
 */
-typedef void (*lua_Interrupt) (lua_State *L, void *ud, int count);
+typedef const char *(*lua_Interrupt) (lua_State *L, void *ud, int count);
 
 
 /*

@@ -1075,14 +1075,28 @@ void luaV_finishOp (lua_State *L) {
 ** iteration and call counts. Every 'interruptperiod' counted
 ** instructions the interrupt function runs with the running thread. It
 ** raises nothing and touches no stack, so the count can sit where no
-** state is saved; a hook it sets is how it stops the code.
+** state is saved; a hook it sets is how it stops the code. Where hooks
+** cannot run (inside a hook, or a finalizer: 'allowhook' is off), the
+** message it returns is raised here instead, after saving the state.
 */
-void luaV_interrupt (lua_State *L) {
+const char *luaV_interrupt (lua_State *L) {
   global_State *g = G(L);
   int count = g->interruptperiod - g->interruptcountdown;
   g->interruptcountdown = g->interruptperiod;
-  if (g->interrupt != NULL)
-    g->interrupt(L, g->ud_interrupt, count);
+  if (g->interrupt == NULL)
+    return NULL;
+  return g->interrupt(L, g->ud_interrupt, count);
+}
+
+
+/*
+** moonvault: raises 'msg', from an interrupt where hooks cannot run (the
+** caller saved the frame's state, as before any raising operation).
+*/
+l_noret luaV_interruptstop (lua_State *L, const char *msg) {
+  setsvalue2s(L, L->top.p, luaS_new(L, msg));
+  L->top.p++;
+  luaG_errormsg(L);
 }
 
 
@@ -1138,7 +1152,10 @@ LUA_API void lua_setinterrupt (lua_State *L, lua_Interrupt f, void *ud,
 */
 #define countrun(L)  \
 	{ G(L)->interruptcountdown -= cast_int(pc - runstart); runstart = pc; \
-	  if (l_unlikely(G(L)->interruptcountdown <= 0)) luaV_interrupt(L); }
+	  if (l_unlikely(G(L)->interruptcountdown <= 0)) { \
+	    const char *stop_ = luaV_interrupt(L); \
+	    if (stop_ != NULL && !L->allowhook) { \
+	      savestate(L, ci); luaV_interruptstop(L, stop_); } } }
 
 /* moonvault: skips the next instruction without a jump (not counted) */
 #define skipone()	(pc++, runstart++)
@@ -1746,6 +1763,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         StkId ra = RA(i);
         CallInfo *newci;
         int b = GETARG_B(i);
+        countrun(L);  /* moonvault: the caller's run, up to the call */
         int nresults = GETARG_C(i) - 1;
         if (b != 0)  /* fixed number of arguments? */
           L->top.p = ra + b;  /* top signals number of arguments */
@@ -1754,7 +1772,6 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
         if ((newci = luaD_precall(L, ra, nresults)) == NULL)
           updatetrap(ci);  /* C call; nothing else to be done */
         else {  /* Lua call: run function in this same C frame */
-          countrun(L);  /* moonvault: the caller's run, up to the call */
           ci = newci;
           goto startfunc;
         }

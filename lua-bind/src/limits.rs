@@ -16,7 +16,9 @@
 //! instruction and raises an error, so a `pcall`, `xpcall`,
 //! `coroutine.resume` or `__close` that catches the stop has one
 //! instruction left to run before the next raise: the stop reaches the
-//! embedder, whatever the chunk does. Lua runs an `xpcall` message handler
+//! embedder, whatever the chunk does. Where Lua runs code with hooks off
+//! (finalizers, some `__close` handlers), the interrupt's returned message
+//! is raised by the VM itself. Lua runs an `xpcall` message handler
 //! for an error raised in a hook with hooks off, so the binding's `xpcall`
 //! guards the handler (once tripped it is skipped), and the binding's
 //! coroutine functions raise at once once tripped. Nothing is set when the
@@ -38,7 +40,7 @@
 //!   refuses while a limit is active.
 
 use std::cell::Cell;
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::time::Duration;
 
 use mlua::{ffi, Function, Lua};
@@ -260,13 +262,19 @@ unsafe extern "C-unwind" fn hook(l: *mut ffi::lua_State, _ar: *mut ffi::lua_Debu
 
 /// The VM's interrupt for a limited chunk (see the module comment):
 /// counts, checks, and once tripped sets the raising count hook on the
-/// running thread (and, at the trip, the main thread).
-unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, ud: *mut c_void, count: c_int) {
+/// running thread (and, at the trip, the main thread) and returns the
+/// stop's message, which the VM raises itself where hooks cannot run (in
+/// a finalizer, which Lua runs with hooks off).
+unsafe extern "C-unwind" fn interrupt(
+    l: *mut ffi::lua_State,
+    ud: *mut c_void,
+    count: c_int,
+) -> *const c_char {
     // SAFETY: `ud` is the meter `start` registered, alive while the
     // interrupt is on (`finish` turns it off).
     let meter = unsafe { &*(ud as *const Meter) };
     if !meter.active.get() {
-        return;
+        return std::ptr::null();
     }
     if meter.tripped.get().is_none() {
         let Some(kind) = meter.check(count.max(0) as u64) else {
@@ -276,7 +284,7 @@ unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, ud: *mut c_void, c
                 // SAFETY: resets the countdown the VM just reset.
                 unsafe { lua_setinterrupt(l, Some(interrupt), ud, period) };
             }
-            return;
+            return std::ptr::null();
         };
         meter.tripped.set(Some(kind));
         // SAFETY: as `start`; from now on every counting point arms the
@@ -292,10 +300,15 @@ unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, ud: *mut c_void, c
     // signal handler) set its hook, which raises before its next
     // instruction.
     unsafe { ffi::lua_sethook(l, Some(hook), ffi::LUA_MASKCOUNT, 1) };
+    meter
+        .tripped
+        .get()
+        .map_or(std::ptr::null(), |kind| kind.message().as_ptr())
 }
 
 /// The VM's interrupt (`lua-bind/lua/lvm.c`).
-type Interrupt = unsafe extern "C-unwind" fn(*mut ffi::lua_State, *mut c_void, c_int);
+type Interrupt =
+    unsafe extern "C-unwind" fn(*mut ffi::lua_State, *mut c_void, c_int) -> *const c_char;
 
 extern "C-unwind" {
     /// Sets the VM's interrupt (`None` or `period <= 0`: off); `l` is any

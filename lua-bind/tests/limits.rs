@@ -116,6 +116,17 @@ const LOOPS: &[(&str, &str)] = &[
            pcall(debug.sethook, function() while true do end end, 'l') while true do end end) co()",
     ),
     (
+        "a finalizer",
+        "Memory.n = 99 setmetatable({}, {__gc = function() while true do end end}) \
+           collectgarbage() while true do end",
+    ),
+    (
+        "__close of a coroutine.wrap function's thread",
+        "Memory.n = 99 local f = coroutine.wrap(function() \
+           local x <close> = setmetatable({}, {__close = function() while true do end end}) \
+           while true do end end) f()",
+    ),
+    (
         "__close",
         "Memory.n = 99 do local x <close> = setmetatable({}, {__close = function() \
            while true do end end}) error('x') end",
