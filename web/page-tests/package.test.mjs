@@ -3,7 +3,9 @@
 // and (2) a plain `<script type="module">` page importing the files as
 // they are, each running the README's five-minute path (open, compute,
 // query, close, an error class) on the page's thread and in Worker mode,
-// in headless Chromium.
+// in headless Chromium. Under MOONVAULT_BUILD=mirror the scenario asks
+// for the build without JSPI, so both module builds are loaded from the
+// installed package, bundled and not.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
-import { launch } from './browser.mjs';
+import { BUILD, launch } from './browser.mjs';
 import { serve } from '../demo/serve.mjs';
 
 const pkg = fileURLToPath(new URL('../pkg', import.meta.url));
@@ -21,18 +23,20 @@ const pkg = fileURLToPath(new URL('../pkg', import.meta.url));
 const SCENARIO = `
 window.result = (async () => {
   const out = {};
+  const build = ${JSON.stringify(BUILD ? { build: BUILD } : {})};
   for (const worker of [false, true]) {
     const name = 'five-minutes-' + worker;
-    await mv.Moonvault.delete(name, { worker });
+    await mv.Moonvault.delete(name, { worker, ...build });
     const lines = [];
-    const db = await mv.Moonvault.open(name, { worker, print: (line) => lines.push(line) });
+    const db = await mv.Moonvault.open(name, { worker, ...build, print: (line) => lines.push(line) });
     await db.compute('Memory.users = {} for i = 1, 50 do Memory.users["u" .. i] = {name = "user " .. i, age = 20 + i} end print("stored", 50)');
     await db.createIndex('users', 'age');
     const rows = await db.query('users', { where: [['age', '>', 67]], orderBy: 'age' });
     let error;
     try { await db.compute('error("boom")'); } catch (e) { error = [e.name, e instanceof mv.LuaError, e.luaMessage]; }
+    const { paging } = await db.stats();
     await db.close();
-    out[worker ? 'worker' : 'page'] = { lines, keys: rows.map((r) => r.key), error, inWorker: db.inWorker === true };
+    out[worker ? 'worker' : 'page'] = { lines, keys: rows.map((r) => r.key), error, paging, inWorker: db.inWorker === true };
   }
   return out;
 })();
@@ -78,6 +82,8 @@ function checkScenario(r) {
     assert.deepEqual(r[mode].keys, ['u48', 'u49', 'u50'], mode);
     assert.deepEqual(r[mode].error, ['LuaError', true, 'compute:1: boom'], mode);
     assert.equal(r[mode].inWorker, mode === 'worker');
+    // Chromium has JSPI: the package pages lazily unless told otherwise.
+    assert.equal(r[mode].paging, BUILD === 'mirror' ? 'mirror' : 'lazy', mode);
   }
 }
 
