@@ -1151,8 +1151,8 @@ LUA_API void lua_setinterrupt (lua_State *L, lua_Interrupt f, void *ud,
 ** instruction.
 */
 #define countrun(L)  \
-	{ G(L)->interruptcountdown -= cast_int(pc - runstart); runstart = pc; \
-	  if (l_unlikely(G(L)->interruptcountdown <= 0)) { \
+	{ *countdown -= cast_int(pc - runstart); runstart = pc; \
+	  if (l_unlikely(*countdown <= 0)) { \
 	    const char *stop_ = luaV_interrupt(L); \
 	    if (stop_ != NULL && !L->allowhook) { \
 	      savestate(L, ci); luaV_interruptstop(L, stop_); } } }
@@ -1242,6 +1242,7 @@ void luaV_execute (lua_State *L, CallInfo *ci) {
   const Instruction *pc;
   int trap;
   const Instruction *runstart;  /* moonvault: see 'luaV_interrupt' */
+  int *const countdown = &G(L)->interruptcountdown;  /* moonvault */
 #if LUA_USE_JUMPTABLE
 #include "ljumptab.h"
 #endif
