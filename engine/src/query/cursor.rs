@@ -70,7 +70,7 @@ pub(crate) struct Hit {
     value: Stored,
     fetched: bool,
     /// Due when this hit's record is first read, not before: a caller that
-    /// takes ids only, or counts, reads no record and asks for none.
+    /// takes ids only reads no record and asks for none.
     read_ahead: Option<Box<ReadAhead>>,
 }
 
@@ -86,26 +86,13 @@ struct ReadAhead {
 
 impl ReadAhead {
     fn run(&self, kv: &dyn KvRead, table: TableId) -> Result<()> {
-        let cursor = kv.cursor(as_ref(&self.lo), as_ref(&self.hi), self.reverse);
+        let lo = self.lo.as_ref().map(Vec::as_slice);
+        let hi = self.hi.as_ref().map(Vec::as_slice);
+        let cursor = kv.cursor(lo, hi, self.reverse);
         read_records_ahead(kv, table, cursor, self.count)
     }
 }
 
-fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(v) => Bound::Included(v),
-        Bound::Excluded(v) => Bound::Excluded(v),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
-fn owned(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
-    match b {
-        Bound::Included(v) => Bound::Included(v.to_vec()),
-        Bound::Excluded(v) => Bound::Excluded(v.to_vec()),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
 /// A running query. Holds no borrow of the transaction: advance it with
 /// [`QueryCursor::next`], passing the snapshot or transaction it was opened
 /// on (a binding can keep it between calls).
@@ -373,7 +360,7 @@ impl QueryCursor {
                                 let (lo, hi) = if *reverse {
                                     (Bound::Included(r.lo.clone()), Bound::Included(from))
                                 } else {
-                                    (Bound::Included(from), owned(upper(&r.hi)))
+                                    (Bound::Included(from), upper(&r.hi).map(<[u8]>::to_vec))
                                 };
                                 row.read_ahead = Some(Box::new(ReadAhead {
                                     lo,
