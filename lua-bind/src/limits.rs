@@ -56,8 +56,8 @@ pub const PERIOD: u32 = 4096;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Lua VM instructions the chunk may run, counted in all its
-    /// coroutines (an instruction skipped without a jump counts as run,
-    /// and a Lua call counts one more: `lua-bind/lua/README.md`).
+    /// coroutines as Lua's count hook counts them (a generic `for` counts
+    /// one more per iteration: `lua-bind/lua/README.md`).
     pub max_instructions: Option<u64>,
     /// Wall-clock time the chunk may run.
     pub timeout: Option<Duration>,
@@ -335,14 +335,17 @@ impl Meter {
                 return Some(LimitKind::Timeout);
             }
         }
-        if let Some(abort) = self.abort.take() {
-            let stop = abort();
-            self.abort.set(Some(abort));
-            if stop {
-                return Some(LimitKind::Aborted);
-            }
-        }
-        None
+        self.abort_asked().then_some(LimitKind::Aborted)
+    }
+
+    /// Whether the caller's abort check (if any) answers yes now.
+    fn abort_asked(&self) -> bool {
+        let Some(abort) = self.abort.take() else {
+            return false;
+        };
+        let stop = abort();
+        self.abort.set(Some(abort));
+        stop
     }
 
     /// Instructions until the next check: [`PERIOD`], or what is left of
@@ -381,7 +384,7 @@ impl Meter {
         self.abort.set(abort);
         self.tripped.set(None);
         self.active.set(true);
-        if abort_now(self) {
+        if self.abort_asked() {
             self.tripped.set(Some(LimitKind::Aborted));
         }
         let Some(MainThread(main)) = self.main.get() else {
@@ -434,17 +437,6 @@ impl Meter {
     /// Whether a limit is active now.
     fn active(&self) -> bool {
         self.active.get()
-    }
-}
-
-fn abort_now(meter: &Meter) -> bool {
-    match meter.abort.take() {
-        Some(abort) => {
-            let stop = abort();
-            meter.abort.set(Some(abort));
-            stop
-        }
-        None => false,
     }
 }
 
