@@ -1,9 +1,9 @@
 //! Lua binding benches: a hot external-table read next to the same read on
 //! a plain table (same VM, same run), plain-table library calls in a
 //! moonvault VM next to a stock mlua VM (the binding's dispatch toll), a
-//! set plus durable commit (each also `*_timed`, under a time limit, checked
-//! by the VM's interrupt, and `*_budget`, under an instruction budget,
-//! checked by Lua's count hook), and persisting plus restoring a typical
+//! set plus durable commit (each also `*_timed`, under a time limit, and
+//! `*_budget`, under an instruction budget, both checked by the VM's
+//! interrupt), and persisting plus restoring a typical
 //! closure. Records the Lua heap after
 //! loading 10K records through external tables, for the report.
 
@@ -23,12 +23,13 @@ const READS: usize = 1000;
 /// run without stopping anything.
 #[derive(Clone, Copy)]
 enum Limit {
-    /// No limit: no check at all.
+    /// No limit: the VM counts, nothing checks.
     None,
-    /// A 1 h time limit: the VM's interrupt, a clock read every 4,096 steps.
+    /// A 1 h time limit: the VM's interrupt reads the clock every 4,096
+    /// instructions.
     Timed,
-    /// An instruction budget (and the same time limit): Lua's count hook
-    /// before every instruction, a count and a clock read every 4,096.
+    /// An instruction budget (and the same time limit): the interrupt also
+    /// adds up the count.
     Budget,
 }
 

@@ -1115,8 +1115,6 @@ LUA_API void lua_setinterrupt (lua_State *L, lua_Interrupt f, void *ud,
 }
 
 
-
-
 /*
 ** {==================================================================
 ** Function 'luaV_execute': main interpreter loop

@@ -157,8 +157,9 @@ fn a_timeout_stops_every_kind_of_loop() {
     }
 }
 
-/// Each way a limit is checked (the count hook for a budget, the VM's
-/// interrupt for a time limit), with the kind it stops with.
+/// An instruction budget and a time limit, each with the kind it stops
+/// with (the interrupt checks both, counting for one, reading the clock
+/// for the other).
 const EACH_CHECK: [(fn() -> RunOptions, LimitKind); 2] = [
     (|| budget(BUDGET), LimitKind::Instructions),
     (|| timeout(30), LimitKind::Timeout),
