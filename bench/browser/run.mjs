@@ -153,6 +153,16 @@ try {
           samples: ms.length,
           ...(xs[0].jsBytes != null ? { js_bytes_after_open: xs[0].jsBytes } : {}),
         });
+        // The open alone (the same samples, timed up to the open's end).
+        const open = xs.map((x) => x.openMs).sort((a, b) => a - b);
+        rows.push({
+          group: `browser_open_only_${n / 1000}k`,
+          id,
+          median_ms: open[Math.floor(open.length / 2)],
+          min_ms: open[0],
+          max_ms: open[open.length - 1],
+          samples: open.length,
+        });
       }
     }
   }

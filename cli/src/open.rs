@@ -6,6 +6,7 @@
 //! it.
 
 use std::cell::RefCell;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -66,8 +67,8 @@ impl BlobStore for SharedStore {
     fn get(&self, area: Area, key: BlobKey) -> StoreResult<Option<Bytes>> {
         self.0.borrow().get(area, key)
     }
-    fn keys(&self, area: Area) -> StoreResult<Vec<BlobKey>> {
-        self.0.borrow().keys(area)
+    fn keys_in(&self, area: Area, range: RangeInclusive<BlobKey>) -> StoreResult<Vec<BlobKey>> {
+        self.0.borrow().keys_in(area, range)
     }
     fn write(&mut self, ops: Vec<WriteOp>, durable: bool) -> StoreResult<()> {
         self.0.borrow_mut().write(ops, durable)

@@ -251,13 +251,19 @@ impl Pager {
         Ok((pager, app))
     }
 
-    /// Delete page blobs the durable superblock does not reference.
+    /// Delete page blobs the durable superblock does not reference: id 0
+    /// (never allocated) and ids from `next_page_id` on (written by a
+    /// commit that never became durable). Only those two ranges are
+    /// listed, so open costs what the orphans hold, not what the store
+    /// holds (under lazy paging a listing is an IndexedDB request).
     fn reclaim_orphans(&mut self) -> Result<()> {
-        let ops: Vec<WriteOp> = self
-            .store
-            .keys(Area::Pages)?
+        let mut orphans = self.store.keys_in(Area::Pages, 0..=0)?;
+        orphans.extend(
+            self.store
+                .keys_in(Area::Pages, self.next_page_id.max(1)..=PageId::MAX)?,
+        );
+        let ops: Vec<WriteOp> = orphans
             .into_iter()
-            .filter(|&id| id == 0 || id >= self.next_page_id)
             .map(|key| WriteOp::Delete {
                 area: Area::Pages,
                 key,
@@ -896,6 +902,45 @@ mod tests {
         drop(p);
         let (_p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
         assert!(store.keys(Area::Pages).unwrap().is_empty());
+    }
+
+    #[test]
+    fn open_deletes_page_zero_and_pages_past_the_durable_allocation_only() {
+        let store = MemoryStore::new();
+        let (mut p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
+        p.begin().unwrap();
+        let kept: Vec<_> = (0..3u8)
+            .map(|i| {
+                let id = p.allocate().unwrap();
+                p.write(id, page(i)).unwrap();
+                id
+            })
+            .collect();
+        p.commit().unwrap();
+        p.checkpoint(vec![], vec![]).unwrap();
+        drop(p);
+        let next = kept.iter().max().unwrap() + 1;
+        let mut stray = store.clone();
+        stray
+            .write(
+                [0, next, next + 7, PageId::MAX]
+                    .into_iter()
+                    .map(|key| WriteOp::Put {
+                        area: Area::Pages,
+                        key,
+                        value: Bytes::from_static(b"stray"),
+                    })
+                    .collect(),
+                true,
+            )
+            .unwrap();
+        let (p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
+        let mut left = store.keys(Area::Pages).unwrap();
+        left.sort_unstable();
+        assert_eq!(left, kept);
+        for (i, id) in kept.iter().enumerate() {
+            assert_eq!(p.read(*id).unwrap().data[0], i as u8);
+        }
     }
 
     /// `blob` with byte 4 set to `version`; the crc32 trailer redone when

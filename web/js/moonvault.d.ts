@@ -69,9 +69,10 @@ export interface OpenOptions {
    */
   worker?: boolean;
   /**
-   * How pages are read. 'lazy': open reads only the page keys, and a page
-   * is read from IndexedDB the first time a call needs it (the call waits
-   * through JS Promise Integration); needs the 'jspi' build. 'mirror': the
+   * How pages are read. 'lazy': open reads no page (only the small meta
+   * and log areas), and a page is read from IndexedDB the first time a
+   * call needs it (the call waits through JS Promise Integration); needs
+   * the 'jspi' build. 'mirror': the
    * whole store is read into JS memory at open. 'auto' (default): lazy in
    * the jspi build, else mirror.
    */

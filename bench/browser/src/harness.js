@@ -306,12 +306,13 @@ export async function probeLarge(peer, { n }) {
   await peer.init?.();
   const t0 = performance.now();
   const h = await peer.open(largeName(peer, n));
+  const openMs = performance.now() - t0;
   const eq = await peer.queryEq42(h);
   const ms = performance.now() - t0;
   check(eq.length === countAge(n, 42), `${peer.id}: first age = 42 after open gave ${eq.length} rows`);
   const jsBytes = peer.stats ? (await peer.stats(h)).jsBytes : null;
   await peer.close(h);
-  return { ms, jsBytes };
+  return { ms, openMs, jsBytes };
 }
 
 /** Deletes the large stores. */

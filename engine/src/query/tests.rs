@@ -504,11 +504,12 @@ impl moonvault_pager::store::BlobStore for PrefetchLog {
         }
         self.inner.get(area, key)
     }
-    fn keys(
+    fn keys_in(
         &self,
         area: moonvault_pager::store::Area,
+        range: std::ops::RangeInclusive<u64>,
     ) -> moonvault_pager::store::StoreResult<Vec<u64>> {
-        self.inner.keys(area)
+        self.inner.keys_in(area, range)
     }
     fn write(
         &mut self,

@@ -214,6 +214,21 @@ pub fn check_keys_ascending<S: BlobStore + ?Sized>(store: &mut S) {
     let mut sorted = scrambled.to_vec();
     sorted.sort_unstable();
     expect_keys(store, C, "pages", Area::Pages, &sorted);
+    for (range, want) in [
+        (0..=0, &[0][..]),
+        (2..=900, &[3, 17, 255, 256, 900][..]),
+        (901..=u64::MAX, &[1 << 40, u64::MAX - 1, u64::MAX][..]),
+        (18..=254, &[][..]),
+        (1 << 40..=1 << 40, &[1 << 40][..]),
+    ] {
+        let ctx = format!("keys_in {range:?}");
+        let got = store
+            .keys_in(Area::Pages, range)
+            .unwrap_or_else(|e| fail(C, &format!("{ctx}: {e}")));
+        if got != want {
+            fail(C, &format!("{ctx}: got {got:?}, want {want:?}"));
+        }
+    }
     expect_keys(store, C, "wal", Area::Wal, &[2, 500]);
     expect_keys(store, C, "meta", Area::Meta, &[]);
     write(

@@ -27,6 +27,7 @@ use super::memory::{Contents, MemoryStore};
 use super::{Area, BlobKey, BlobStore, StoreError, StoreResult, WriteOp};
 use bytes::Bytes;
 use std::cell::RefCell;
+use std::ops::RangeInclusive;
 use std::rc::Rc;
 
 /// Which state a simulated crash leaves behind (see [`FaultyStore::crash_image`]).
@@ -311,8 +312,8 @@ impl BlobStore for FaultyStore {
         self.state.borrow().live.get(area, key)
     }
 
-    fn keys(&self, area: Area) -> StoreResult<Vec<BlobKey>> {
-        self.state.borrow().live.keys(area)
+    fn keys_in(&self, area: Area, range: RangeInclusive<BlobKey>) -> StoreResult<Vec<BlobKey>> {
+        self.state.borrow().live.keys_in(area, range)
     }
 
     fn write(&mut self, ops: Vec<WriteOp>, durable: bool) -> StoreResult<()> {

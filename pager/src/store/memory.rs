@@ -6,6 +6,7 @@ use super::{Area, BlobKey, BlobStore, StoreResult, WriteOp};
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::rc::Rc;
 
 /// Blobs of one store, by area then key.
@@ -55,11 +56,15 @@ impl BlobStore for MemoryStore {
         Ok(self.blobs.borrow().get(&(area, key)).cloned())
     }
 
-    fn keys(&self, area: Area) -> StoreResult<Vec<BlobKey>> {
+    fn keys_in(&self, area: Area, range: RangeInclusive<BlobKey>) -> StoreResult<Vec<BlobKey>> {
+        if range.is_empty() {
+            // BTreeMap::range panics on a reversed range.
+            return Ok(Vec::new());
+        }
         Ok(self
             .blobs
             .borrow()
-            .range((area, 0)..=(area, u64::MAX))
+            .range((area, *range.start())..=(area, *range.end()))
             .map(|((_, k), _)| *k)
             .collect())
     }

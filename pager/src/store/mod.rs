@@ -18,6 +18,8 @@
 //! - The browser build's IndexedDB backend implements the same trait
 //!   outside this crate.
 
+use std::ops::RangeInclusive;
+
 use bytes::Bytes;
 
 // Test support, compiled only for this crate's tests and for dependents
@@ -189,8 +191,15 @@ pub trait BlobStore {
     /// The blob at `(area, key)`, or `None` if absent.
     fn get(&self, area: Area, key: BlobKey) -> StoreResult<Option<Bytes>>;
 
+    /// The keys present in `area` within `range`, ascending. A store whose
+    /// key listing is slow (the browser's lazy paging asks IndexedDB) costs
+    /// what the range holds, so callers ask for the range they need.
+    fn keys_in(&self, area: Area, range: RangeInclusive<BlobKey>) -> StoreResult<Vec<BlobKey>>;
+
     /// Every key present in `area`, ascending.
-    fn keys(&self, area: Area) -> StoreResult<Vec<BlobKey>>;
+    fn keys(&self, area: Area) -> StoreResult<Vec<BlobKey>> {
+        self.keys_in(area, 0..=BlobKey::MAX)
+    }
 
     /// Apply `ops` in order as one atomic batch (see the contract).
     fn write(&mut self, ops: Vec<WriteOp>, durable: bool) -> StoreResult<()>;
@@ -220,6 +229,9 @@ pub trait BlobStore {
 impl<S: BlobStore + ?Sized> BlobStore for Box<S> {
     fn get(&self, area: Area, key: BlobKey) -> StoreResult<Option<Bytes>> {
         (**self).get(area, key)
+    }
+    fn keys_in(&self, area: Area, range: RangeInclusive<BlobKey>) -> StoreResult<Vec<BlobKey>> {
+        (**self).keys_in(area, range)
     }
     fn keys(&self, area: Area) -> StoreResult<Vec<BlobKey>> {
         (**self).keys(area)

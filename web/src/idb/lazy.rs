@@ -1,30 +1,38 @@
 //! Lazy paging: the `pages` area read from IndexedDB on demand instead of
 //! mirrored whole at open (DESIGN.md section 8, "Reads: lazy paging").
 //!
-//! Open loads only the page *keys* (one `getAllKeys`). A read that misses
-//! the JS-side cache suspends the wasm module through JSPI
-//! ([`super::suspend`]) while one readonly IndexedDB transaction fetches the
-//! page and the next [`READ_AHEAD`] - 1 pages in key order (one ranged
-//! `getAll`), so a cold scan costs a request per run of pages, not per page.
+//! Open reads nothing of the pages area: not the pages, not their keys. A
+//! read that misses the JS-side cache suspends the wasm module through
+//! JSPI ([`super::suspend`]) while one readonly IndexedDB transaction
+//! fetches the page and the next [`READ_AHEAD`] - 1 pages in key order (one
+//! ranged `getAll`), so a cold scan costs a request per run of pages, not
+//! per page. A key listing (the pager's orphan check at open) asks
+//! IndexedDB for the range it needs.
 //!
-//! Three JS `Map`s, all outside linear memory:
-//! - `known`: every page key the store holds as the engine wrote it, with
-//!   the blob's size once known (`undefined` until the page was read or
-//!   written). It answers "absent" without a request, `keys`, and
-//!   `stored_bytes`.
+//! Four JS `Map`s, all outside linear memory:
+//! - `written`: every page key this session wrote or deleted, with the
+//!   blob's size (`null` once deleted) and the batch that did it. Memory
+//!   grows with the pages written, never with the store.
 //! - `unsynced`: pages written but not yet durable, with the batch that
 //!   wrote them. IndexedDB does not have them yet, so they are never
 //!   evicted; [`LazyPages::settle`] moves them to the cache once their
 //!   transaction completed.
 //! - `cache`: clean pages, least recently used first (a `Map` iterates in
 //!   insertion order; a hit re-inserts), at most `limit` bytes.
+//! - `scanned` (only after [`LazyPages::measured`]): the size of every page
+//!   this session has not written, for exact `stats()`.
 //!
 //! Invariants: a page in `cache` holds what IndexedDB holds for its key,
-//! and never older than the newest durable write of it (a fetched page is
+//! and never older than the newest durable write of it: a fetched page is
 //! only inserted where neither the cache nor `unsynced` has the key, and
-//! only for a key still in `known`: a read cannot resurrect a deleted page
-//! or overwrite a newer one). Every read answers from `unsynced` first,
-//! then `cache`, then IndexedDB, so reads see every accepted batch.
+//! where `written` has no write of the key in a batch that was not durable
+//! when the fetch's transaction was created (IndexedDB orders a readonly
+//! transaction after the readwrite ones created before it, so the fetch
+//! saw every batch durable by then; a later batch may be missing from
+//! what it read). So a read can neither resurrect a deleted page nor
+//! replace a newer one. Every read answers from `written` (deleted),
+//! `unsynced`, then `cache`, then IndexedDB, so reads see every accepted
+//! batch.
 
 use js_sys::{Array, Map, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -42,14 +50,23 @@ pub const DEFAULT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// The pages area of a lazily paged store.
 #[derive(Debug)]
 pub struct LazyPages {
-    known: Map,
+    written: Map,
     unsynced: Map,
     cache: Map,
     cached_bytes: usize,
     limit: usize,
-    /// Sum of the sizes `known` holds, and how many keys have none yet.
-    known_bytes: u64,
-    unknown_sizes: u64,
+    /// Pages `written` holds as present, and their bytes.
+    written_count: u64,
+    written_bytes: u64,
+    scanned: Option<Scanned>,
+}
+
+/// The sizes of the pages this session has not written, as one scan of
+/// IndexedDB found them.
+#[derive(Debug)]
+struct Scanned {
+    sizes: Map,
+    bytes: u64,
 }
 
 /// What a read found without IndexedDB.
@@ -58,35 +75,51 @@ pub enum Lookup {
     Absent,
     /// Here it is.
     Found(Uint8Array),
-    /// It exists but is not in memory: fetch it.
+    /// Memory does not have it: fetch it (IndexedDB may not have it either).
     Miss,
 }
 
+/// A write of one page key as `written` holds it: `[size | null, batch]`.
+fn write_entry(size: Option<u32>, batch: u64) -> Array {
+    let size = size.map_or(JsValue::NULL, JsValue::from);
+    Array::of2(&size, &JsValue::from_f64(batch as f64))
+}
+
+/// The size (`None`: deleted) and batch of a `written` entry.
+fn read_entry(entry: &JsValue) -> (Option<u32>, u64) {
+    let entry: &Array = entry.unchecked_ref();
+    let size = entry.get(0).as_f64().map(|s| s as u32);
+    let batch = entry.get(1).as_f64().unwrap_or(0.0) as u64;
+    (size, batch)
+}
+
 impl LazyPages {
-    /// The pages area with `keys` (from `getAllKeys`, checked), nothing
-    /// cached, at most `limit` bytes of clean pages.
-    pub fn new(keys: &Array, limit: usize) -> Result<LazyPages, String> {
-        let known = Map::new();
-        for k in keys.iter() {
-            key::from_js(&k).map_err(|e| format!("pages area: {e}"))?;
-            known.set(&k, &JsValue::UNDEFINED);
-        }
-        let unknown_sizes = u64::from(known.size());
-        Ok(LazyPages {
-            known,
+    /// The pages area of an opened store: nothing read, nothing cached, at
+    /// most `limit` bytes of clean pages.
+    pub fn new(limit: usize) -> LazyPages {
+        LazyPages {
+            written: Map::new(),
             unsynced: Map::new(),
             cache: Map::new(),
             cached_bytes: 0,
             limit,
-            known_bytes: 0,
-            unknown_sizes,
-        })
+            written_count: 0,
+            written_bytes: 0,
+            scanned: None,
+        }
     }
 
-    /// Whether the page at `js_key` exists but would have to be fetched
-    /// (no effect on the cache's order).
+    /// Whether the page at `js_key` would have to be fetched (no effect on
+    /// the cache's order).
     pub fn is_miss(&self, js_key: &JsValue) -> bool {
-        self.known.has(js_key) && !self.unsynced.has(js_key) && !self.cache.has(js_key)
+        !self.unsynced.has(js_key) && !self.cache.has(js_key) && !self.deleted(js_key)
+    }
+
+    /// Whether this session deleted the page at `js_key` (and did not
+    /// write it again).
+    fn deleted(&self, js_key: &JsValue) -> bool {
+        let entry = self.written.get(js_key);
+        !entry.is_undefined() && read_entry(&entry).0.is_none()
     }
 
     /// Most pages one prefetch asks for: half of what the cache holds at
@@ -97,7 +130,7 @@ impl LazyPages {
 
     /// The page at `js_key` if memory has it.
     pub fn lookup(&mut self, js_key: &JsValue) -> Lookup {
-        if !self.known.has(js_key) {
+        if self.deleted(js_key) {
             return Lookup::Absent;
         }
         let pending = self.unsynced.get(js_key);
@@ -115,60 +148,94 @@ impl LazyPages {
         Lookup::Found(cached.unchecked_into())
     }
 
-    /// Pages fetched from IndexedDB (`keys[i]` holds `values[i]`): their
-    /// sizes learned, and with `keep` put in the cache where the
-    /// invariants allow (a measuring read keeps nothing, so `stats()`
-    /// leaves the cache as the engine's reads made it). Errors name a key
-    /// or value IndexedDB returned in a form moonvault never writes.
+    /// Pages fetched from IndexedDB (`keys[i]` holds `values[i]`) by a
+    /// transaction created when batches up to `durable` were durable, put
+    /// in the cache where the invariants allow. Errors name a key or value
+    /// IndexedDB returned in a form moonvault never writes.
     pub fn insert_fetched(
         &mut self,
         keys: &Array,
         values: &Array,
-        keep: bool,
+        durable: u64,
     ) -> Result<(), String> {
-        if keys.length() != values.length() {
-            return Err(format!(
-                "pages area: a read returned {} keys but {} values",
-                keys.length(),
-                values.length()
-            ));
-        }
+        check_pair(keys, values)?;
         for i in 0..keys.length() {
             let k = keys.get(i);
-            key::from_js(&k).map_err(|e| format!("pages area: {e}"))?;
-            let value = values.get(i);
-            let Some(array) = value.dyn_ref::<Uint8Array>() else {
-                return Err(format!(
-                    "pages area: the value at key {k:?} is not a Uint8Array"
-                ));
-            };
-            self.learn_size(&k, array.length());
-            if !keep || !self.known.has(&k) || self.unsynced.has(&k) || self.cache.has(&k) {
+            let array: Uint8Array = values.get(i).unchecked_into();
+            if self.unsynced.has(&k) || self.cache.has(&k) {
                 continue;
             }
-            self.cache_insert(&k, array);
+            let entry = self.written.get(&k);
+            if !entry.is_undefined() && read_entry(&entry).1 > durable {
+                // Written since the fetch's snapshot: what it read may be older.
+                continue;
+            }
+            self.cache_insert(&k, &array);
         }
         self.evict();
         Ok(())
     }
 
-    /// Records the size of a page read from IndexedDB, if it is still the
-    /// page `known` means (a page rewritten since has its size already).
-    fn learn_size(&mut self, k: &JsValue, len: u32) {
-        if self.known.has(k) && self.known.get(k).is_undefined() {
-            self.known.set(k, &JsValue::from(len));
-            self.known_bytes += u64::from(len);
-            self.unknown_sizes -= 1;
-        }
+    /// Whether every page's size is known ([`LazyPages::learn_scan`] ran).
+    pub fn measured(&self) -> bool {
+        self.scanned.is_some()
     }
 
-    fn forget_size(&mut self, k: &JsValue) {
-        let old = self.known.get(k);
-        if let Some(len) = old.as_f64() {
-            self.known_bytes -= len as u64;
-        } else if self.known.has(k) {
-            self.unknown_sizes -= 1;
+    /// Starts learning every page's size: the pages a scan of IndexedDB
+    /// will bring are added by [`LazyPages::learn_scan`].
+    pub fn begin_scan(&mut self) {
+        self.scanned = Some(Scanned {
+            sizes: Map::new(),
+            bytes: 0,
+        });
+    }
+
+    /// Forgets a scan that did not finish (its sizes are partial).
+    pub fn abandon_scan(&mut self) {
+        self.scanned = None;
+    }
+
+    /// One run of a scan begun by [`LazyPages::begin_scan`]: the sizes of
+    /// the pages this session has not written (`written` knows the
+    /// others' sizes, whatever IndexedDB holds for them yet).
+    pub fn learn_scan(&mut self, keys: &Array, values: &Array) -> Result<(), String> {
+        check_pair(keys, values)?;
+        let Some(scanned) = self.scanned.as_mut() else {
+            return Ok(());
+        };
+        for i in 0..keys.length() {
+            let k = keys.get(i);
+            if self.written.has(&k) || scanned.sizes.has(&k) {
+                continue;
+            }
+            let len = values.get(i).unchecked_into::<Uint8Array>().length();
+            scanned.sizes.set(&k, &JsValue::from(len));
+            scanned.bytes += u64::from(len);
         }
+        Ok(())
+    }
+
+    /// Records a write of the page at `js_key` (`size`: `None` deletes it)
+    /// in `written`, keeping the counts exact.
+    fn record_write(&mut self, js_key: &JsValue, size: Option<u32>, batch: u64) {
+        let old = self.written.get(js_key);
+        if !old.is_undefined() {
+            if let Some(len) = read_entry(&old).0 {
+                self.written_count -= 1;
+                self.written_bytes -= u64::from(len);
+            }
+        } else if let Some(scanned) = self.scanned.as_mut() {
+            // From now on `written` knows this page's size.
+            if let Some(len) = scanned.sizes.get(js_key).as_f64() {
+                scanned.bytes -= len as u64;
+                scanned.sizes.delete(js_key);
+            }
+        }
+        if let Some(len) = size {
+            self.written_count += 1;
+            self.written_bytes += u64::from(len);
+        }
+        self.written.set(js_key, &write_entry(size, batch));
     }
 
     fn cache_insert(&mut self, k: &JsValue, array: &Uint8Array) {
@@ -196,19 +263,16 @@ impl LazyPages {
 
     /// A page written in batch `batch` (not durable until it settles).
     pub fn put(&mut self, js_key: &JsValue, value: &Uint8Array, batch: u64) {
-        self.forget_size(js_key);
-        self.known.set(js_key, &JsValue::from(value.length()));
-        self.known_bytes += u64::from(value.length());
+        self.record_write(js_key, Some(value.length()), batch);
         self.cache_remove(js_key);
         let entry = Array::of2(value, &JsValue::from_f64(batch as f64));
         self.unsynced.set(js_key, &entry);
     }
 
-    /// A page deleted (in any batch: absence needs no pinning, since no
-    /// read consults IndexedDB for a key `known` lacks).
-    pub fn delete(&mut self, js_key: &JsValue) {
-        self.forget_size(js_key);
-        self.known.delete(js_key);
+    /// A page deleted in batch `batch` (`written` answers "absent" from
+    /// now on, durable or not).
+    pub fn delete(&mut self, js_key: &JsValue, batch: u64) {
+        self.record_write(js_key, None, batch);
         self.cache_remove(js_key);
         self.unsynced.delete(js_key);
     }
@@ -232,33 +296,35 @@ impl LazyPages {
         self.evict();
     }
 
-    /// Every page key, ascending.
-    pub fn keys(&self) -> Vec<u64> {
-        let mut out = Vec::with_capacity(self.known.size() as usize);
-        // Checked when they entered `known`.
-        self.known.for_each(&mut |_size, k| {
-            if let Ok(k) = key::from_js(&k) {
-                out.push(k);
+    /// `listed` (keys IndexedDB holds in `first..=last`, any order) with
+    /// this session's writes in that range applied: the area's keys there,
+    /// ascending.
+    pub fn overlay_keys(&self, listed: &Array, first: u64, last: u64) -> Result<Vec<u64>, String> {
+        let mut out = std::collections::BTreeSet::new();
+        for k in listed.iter() {
+            let id = key::from_js(&k).map_err(|e| format!("pages area: {e}"))?;
+            if (first..=last).contains(&id) && !self.written.has(&k) {
+                out.insert(id);
+            }
+        }
+        self.written.for_each(&mut |entry, k| {
+            if let (Ok(id), (Some(_), _)) = (key::from_js(&k), read_entry(&entry)) {
+                if (first..=last).contains(&id) {
+                    out.insert(id);
+                }
             }
         });
-        out.sort_unstable();
-        out
+        Ok(out.into_iter().collect())
     }
 
-    /// Number of pages.
-    pub fn count(&self) -> u64 {
-        u64::from(self.known.size())
-    }
-
-    /// Bytes of the pages whose size is known (all of them once
-    /// [`LazyPages::stored_bytes`] is `Some`).
-    pub fn known_bytes(&self) -> u64 {
-        self.known_bytes
-    }
-
-    /// Bytes of all pages, when every size is known.
-    pub fn stored_bytes(&self) -> Option<u64> {
-        (self.unknown_sizes == 0).then_some(self.known_bytes)
+    /// Number of pages and their bytes, once [`LazyPages::measured`];
+    /// before, those this session wrote.
+    pub fn count_and_bytes(&self) -> (u64, u64) {
+        let (count, bytes) = self
+            .scanned
+            .as_ref()
+            .map_or((0, 0), |s| (u64::from(s.sizes.size()), s.bytes));
+        (count + self.written_count, bytes + self.written_bytes)
     }
 
     /// Bytes of clean pages held, and of pages not yet durable.
@@ -272,4 +338,26 @@ impl LazyPages {
         });
         (self.cached_bytes, unsynced)
     }
+}
+
+/// Checks a fetch's `keys` and `values`: as many of each, keys in
+/// moonvault's form, values `Uint8Array`s.
+fn check_pair(keys: &Array, values: &Array) -> Result<(), String> {
+    if keys.length() != values.length() {
+        return Err(format!(
+            "pages area: a read returned {} keys but {} values",
+            keys.length(),
+            values.length()
+        ));
+    }
+    for i in 0..keys.length() {
+        let k = keys.get(i);
+        key::from_js(&k).map_err(|e| format!("pages area: {e}"))?;
+        if !values.get(i).is_instance_of::<Uint8Array>() {
+            return Err(format!(
+                "pages area: the value at key {k:?} is not a Uint8Array"
+            ));
+        }
+    }
+    Ok(())
 }

@@ -35,7 +35,7 @@ pub enum Paging {
     /// wait. Works in every build.
     #[default]
     Mirror,
-    /// Open loads the page keys only; a page is read from IndexedDB the
+    /// Open reads no page (nor the page keys); a page is read from IndexedDB the
     /// first time a call needs it (suspending the call through JSPI) and
     /// kept in a JS-side cache of at most `cache_bytes` clean pages.
     /// Needs the `jspi` build, and calls that may suspend.
@@ -180,8 +180,8 @@ async fn connect(factory: &IdbFactory, name: &str) -> StoreResult<IdbDatabase> {
     Ok(db)
 }
 
-/// Reads every blob, or under lazy paging every blob but the pages and
-/// the page keys (one readonly transaction: a consistent image).
+/// Reads every blob, or under lazy paging every blob but the pages (one
+/// readonly transaction: a consistent image).
 async fn load(db: &IdbDatabase, paging: Paging) -> StoreResult<(Mirror, Option<LazyPages>)> {
     let names: Array = Area::ALL.iter().map(|a| JsValue::from(a.name())).collect();
     let tx = db
@@ -192,27 +192,22 @@ async fn load(db: &IdbDatabase, paging: Paging) -> StoreResult<(Mirror, Option<L
     // must be set before the events of the requests before it finish).
     let mut requests = Vec::new();
     for area in Area::ALL {
+        if let (Area::Pages, Paging::Lazy { .. }) = (area, paging) {
+            // Nothing: pages and their keys are read when needed.
+            continue;
+        }
         let store = tx.object_store(area.name()).map_err(|e| io("load", &e))?;
         let keys = store.get_all_keys().map_err(|e| io("load", &e))?;
-        let values = match (area, paging) {
-            (Area::Pages, Paging::Lazy { .. }) => None,
-            _ => Some(store.get_all().map_err(|e| io("load", &e))?),
-        };
+        let values = store.get_all().map_err(|e| io("load", &e))?;
         requests.push((area, keys, values));
     }
     let mut mirror = Mirror::new();
-    let mut pages = None;
+    let pages = match paging {
+        Paging::Lazy { cache_bytes } => Some(LazyPages::new(cache_bytes)),
+        Paging::Mirror => None,
+    };
     for (area, keys, values) in requests {
         let keys = Array::from(&wait(&keys).await.map_err(|e| io("load", &e))?);
-        let Some(values) = values else {
-            if let Paging::Lazy { cache_bytes } = paging {
-                pages = Some(
-                    LazyPages::new(&keys, cache_bytes)
-                        .map_err(|detail| StoreError::Corrupted { detail })?,
-                );
-            }
-            continue;
-        };
         let values = Array::from(&wait(&values).await.map_err(|e| io("load", &e))?);
         if keys.length() != values.length() {
             return Err(StoreError::Io {

@@ -8,7 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Event, IdbDatabase, IdbKeyRange, IdbRequest, IdbTransactionMode};
 
-use super::key::to_js;
+use super::key::{to_js, MAX_SAFE};
 
 /// A promise with its `resolve` and `reject` functions.
 pub struct Deferred {
@@ -70,8 +70,9 @@ pub async fn wait(request: &IdbRequest) -> Result<JsValue, JsValue> {
     out
 }
 
-/// A ranged read in flight: its promise of `[keys, values]`, and the
-/// handler that settles it (kept alive with the read).
+/// A read in flight: its promise (of `[keys, values]`, or of keys for
+/// [`list_keys`]), and the handler that settles it (kept alive with the
+/// read).
 pub struct RangeRead {
     /// Fulfilled with `[keys, values]`; rejected with the error or abort.
     pub promise: Promise,
@@ -175,6 +176,52 @@ pub fn read_range(
     let f: &Function = handler.as_ref().unchecked_ref();
     values.set_onsuccess(Some(f));
     values.set_onerror(Some(f));
+    keys.set_onerror(Some(f));
+    tx.set_onabort(Some(f));
+    Ok(RangeRead {
+        promise: done.promise,
+        _handler: handler,
+    })
+}
+
+/// Starts a readonly transaction on object store `store` listing its keys
+/// in `first..=last` (one `getAllKeys`). The promise is fulfilled with the
+/// keys. Keys above [`MAX_SAFE`] are strings, which IndexedDB orders
+/// after every number but by text: a range reaching past `MAX_SAFE` lists
+/// every string key, for the caller to filter by value.
+pub fn list_keys(
+    db: &IdbDatabase,
+    store: &str,
+    first: u64,
+    last: u64,
+) -> Result<RangeRead, JsValue> {
+    let tx = db.transaction_with_str_and_mode(store, IdbTransactionMode::Readonly)?;
+    let objects = tx.object_store(store)?;
+    let lower = to_js(first.min(MAX_SAFE));
+    let range = if last <= MAX_SAFE {
+        IdbKeyRange::bound(&lower, &to_js(last))?
+    } else {
+        IdbKeyRange::lower_bound(&lower)?
+    };
+    let keys = objects.get_all_keys_with_key(&range)?;
+    let done = Deferred::new();
+    let (resolve, reject) = (done.resolve.clone(), done.reject.clone());
+    let k = keys.clone();
+    let handler = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+        if event.type_() == "success" {
+            let _ = resolve.call1(&JsValue::NULL, &k.result().unwrap_or(JsValue::UNDEFINED));
+        } else {
+            let error = k
+                .error()
+                .ok()
+                .flatten()
+                .map(JsValue::from)
+                .unwrap_or_else(|| "the key listing was aborted".into());
+            let _ = reject.call1(&JsValue::NULL, &error);
+        }
+    });
+    let f: &Function = handler.as_ref().unchecked_ref();
+    keys.set_onsuccess(Some(f));
     keys.set_onerror(Some(f));
     tx.set_onabort(Some(f));
     Ok(RangeRead {

@@ -3,6 +3,7 @@
 //! writes).
 
 use std::cell::RefCell;
+use std::ops::RangeInclusive;
 use std::rc::{Rc, Weak};
 
 use bytes::Bytes;
@@ -11,14 +12,14 @@ use moonvault_pager::store::{Area, BlobKey, BlobStore, StoreError, StoreResult, 
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::Event;
+use web_sys::{Event, IdbDatabase};
 
 use super::key;
 use super::lazy::{LazyPages, Lookup, READ_AHEAD};
 use super::lock::LockGuard;
 use super::mirror::Mirror;
 use super::queue::{Failure, Next, Queue};
-use super::request::{read_range, read_spans, RangeRead};
+use super::request::{list_keys, read_range, read_spans, RangeRead};
 use super::suspend;
 
 /// Figures of an open store.
@@ -30,11 +31,11 @@ pub struct IdbStats {
     pub durable_batches: u64,
     /// IndexedDB transactions completed.
     pub transactions: u64,
-    /// Blobs per area (meta, pages, wal).
+    /// Blobs per area (meta, pages, wal). Under lazy paging the pages are
+    /// only counted once [`IdbStore::measure_pages`] ran; until then this
+    /// counts the pages written since open.
     pub blobs: [u64; 3],
-    /// Bytes per area (meta, pages, wal). Under lazy paging the pages'
-    /// bytes are only known once every page was read or written
-    /// ([`IdbStore::measure_pages`]); until then they count what is known.
+    /// Bytes per area (meta, pages, wal), counted as `blobs` is.
     pub bytes: [u64; 3],
     /// Whether pages are read lazily (else the whole store is mirrored).
     pub lazy: bool,
@@ -244,8 +245,7 @@ impl IdbStore {
         let mut js_bytes: u64 = bytes.iter().sum();
         if let Some(pages) = &inner.pages {
             let slot = Area::Pages.tag() as usize;
-            blobs[slot] = pages.count();
-            bytes[slot] = pages.known_bytes();
+            (blobs[slot], bytes[slot]) = pages.count_and_bytes();
             let (clean, unsynced) = pages.held_bytes();
             js_bytes += (clean + unsynced) as u64;
         }
@@ -260,22 +260,41 @@ impl IdbStore {
         }
     }
 
-    /// Under lazy paging, reads every page whose size is not known yet
-    /// (ranged `getAll`s, suspending), so that [`IdbStore::stats`] reports
-    /// exact bytes; afterwards writes keep them exact. Nothing to do in
-    /// mirror mode. Only inside a call that may suspend.
+    /// Under lazy paging, the first call reads every page once (ranged
+    /// `getAll`s, suspending, keeping none in the cache) to learn their
+    /// sizes, so that [`IdbStore::stats`] counts and sizes the pages
+    /// exactly; afterwards writes keep them exact. Nothing to do in mirror
+    /// mode. Only inside a call that may suspend.
     pub fn measure_pages(&self) -> StoreResult<()> {
+        {
+            let mut inner = self.inner.borrow_mut();
+            inner.check_usable()?;
+            match inner.pages.as_mut() {
+                Some(pages) if !pages.measured() => pages.begin_scan(),
+                _ => return Ok(()),
+            }
+        }
+        let scanned = self.scan_sizes();
+        if scanned.is_err() {
+            // A partial scan would undercount: the next call starts over.
+            if let Some(pages) = self.inner.borrow_mut().pages.as_mut() {
+                pages.abandon_scan();
+            }
+        }
+        scanned
+    }
+
+    /// The reads of [`IdbStore::measure_pages`]: every page, in runs of
+    /// [`MEASURE_RUN`].
+    fn scan_sizes(&self) -> StoreResult<()> {
         let mut from = JsValue::from_f64(0.0);
         loop {
-            {
-                let inner = self.inner.borrow();
-                inner.check_usable()?;
-                match &inner.pages {
-                    Some(pages) if pages.stored_bytes().is_none() => {}
-                    _ => return Ok(()),
-                }
+            let (keys, values) = self.read_pages(&from, MEASURE_RUN)?;
+            if let Some(pages) = self.inner.borrow_mut().pages.as_mut() {
+                pages
+                    .learn_scan(&keys, &values)
+                    .map_err(|detail| StoreError::Corrupted { detail })?;
             }
-            let (keys, _) = self.read_pages(&from, MEASURE_RUN, false)?;
             if keys.length() < MEASURE_RUN {
                 return Ok(());
             }
@@ -289,40 +308,58 @@ impl IdbStore {
     }
 
     /// Reads up to `count` pages from `from` on in key order (one readonly
-    /// transaction, suspending until it answers), learns their sizes and,
-    /// with `keep`, hands them to the page cache. Returns the keys and
-    /// values read.
-    fn read_pages(&self, from: &JsValue, count: u32, keep: bool) -> StoreResult<(Array, Array)> {
+    /// transaction, suspending until it answers). Returns the keys and
+    /// values read (not checked: the caller checks what it uses).
+    fn read_pages(&self, from: &JsValue, count: u32) -> StoreResult<(Array, Array)> {
+        let db = self.db_for_read("get")?;
+        let read =
+            read_range(&db, Area::Pages.name(), from, count).map_err(|e| super::io("get", &e))?;
+        self.take_read(read)
+    }
+
+    /// The connection, for a read that is about to suspend this call; an
+    /// error where the call cannot suspend.
+    fn db_for_read(&self, op: &'static str) -> StoreResult<IdbDatabase> {
         if !suspend::allowed() {
             return Err(StoreError::Io {
-                op: "get",
+                op,
                 detail: "a page is not in memory, and this call cannot wait for IndexedDB \
                          (under lazy paging, pages are read inside store calls only)"
                     .into(),
             });
         }
-        let db = self.inner.borrow().queue.db().clone();
-        let read =
-            read_range(&db, Area::Pages.name(), from, count).map_err(|e| super::io("get", &e))?;
-        self.take_read(read, keep)
+        let inner = self.inner.borrow();
+        inner.check_usable()?;
+        Ok(inner.queue.db().clone())
     }
 
-    /// Suspends until `read` answers, then learns the sizes of the pages
-    /// it brought and, with `keep`, hands them to the page cache. Returns
-    /// the keys and values read.
-    fn take_read(&self, read: RangeRead, keep: bool) -> StoreResult<(Array, Array)> {
+    /// Suspends until `read` answers; its keys and values (not checked).
+    fn take_read(&self, read: RangeRead) -> StoreResult<(Array, Array)> {
         let settled = suspend::block_on(&read.promise);
-        let mut inner = self.inner.borrow_mut();
         // The store may have failed or closed while this call waited.
-        inner.check_usable()?;
+        self.inner.borrow().check_usable()?;
         let pair = Array::from(&settled.map_err(|e| super::io("get", &e))?);
-        let (keys, values) = (Array::from(&pair.get(0)), Array::from(&pair.get(1)));
-        if let Some(pages) = inner.pages.as_mut() {
+        Ok((Array::from(&pair.get(0)), Array::from(&pair.get(1))))
+    }
+
+    /// Reads up to `count` pages from `from` on, like
+    /// [`IdbStore::read_pages`], and hands them to the page cache.
+    fn fetch_pages(&self, from: &JsValue, count: u32) -> StoreResult<(Array, Array)> {
+        let durable = self.inner.borrow().queue.counts().1;
+        let (keys, values) = self.read_pages(from, count)?;
+        self.cache_fetched(&keys, &values, durable)?;
+        Ok((keys, values))
+    }
+
+    /// Pages a read that began when batches up to `durable` were durable
+    /// brought, into the page cache (where its invariants allow).
+    fn cache_fetched(&self, keys: &Array, values: &Array, durable: u64) -> StoreResult<()> {
+        if let Some(pages) = self.inner.borrow_mut().pages.as_mut() {
             pages
-                .insert_fetched(&keys, &values, keep)
+                .insert_fetched(keys, values, durable)
                 .map_err(|detail| StoreError::Corrupted { detail })?;
         }
-        Ok((keys, values))
+        Ok(())
     }
 
     /// Stops the store: refuses further calls, waits for the queued writes
@@ -372,7 +409,7 @@ impl IdbStore {
         if !suspend::allowed() {
             return Ok(());
         }
-        let (db, wanted) = {
+        let (db, wanted, durable) = {
             let inner = self.inner.borrow();
             inner.check_usable()?;
             let Some(pages) = inner.pages.as_ref() else {
@@ -405,14 +442,38 @@ impl IdbStore {
                     break;
                 }
             }
-            (inner.queue.db().clone(), spans)
+            (inner.queue.db().clone(), spans, inner.queue.counts().1)
         };
         if wanted.is_empty() {
             return Ok(());
         }
         let read =
             read_spans(&db, Area::Pages.name(), &wanted).map_err(|e| super::io("get", &e))?;
-        self.take_read(read, true).map(drop)
+        let (keys, values) = self.take_read(read)?;
+        self.cache_fetched(&keys, &values, durable)
+    }
+}
+
+impl IdbStore {
+    /// Under lazy paging, the page keys in `first..=last`: IndexedDB's
+    /// (one `getAllKeys`, suspending) with this session's writes applied.
+    fn list_pages(&self, first: BlobKey, last: BlobKey) -> StoreResult<Vec<BlobKey>> {
+        if first > last {
+            return Ok(Vec::new());
+        }
+        let db = self.db_for_read("keys")?;
+        let read =
+            list_keys(&db, Area::Pages.name(), first, last).map_err(|e| super::io("keys", &e))?;
+        let settled = suspend::block_on(&read.promise);
+        let inner = self.inner.borrow();
+        inner.check_usable()?;
+        let listed = Array::from(&settled.map_err(|e| super::io("keys", &e))?);
+        let Some(pages) = inner.pages.as_ref() else {
+            return Ok(Vec::new());
+        };
+        pages
+            .overlay_keys(&listed, first, last)
+            .map_err(|detail| StoreError::Corrupted { detail })
     }
 }
 
@@ -429,16 +490,14 @@ impl BlobStore for IdbStore {
                     Lookup::Miss => {}
                 }
                 drop(inner);
-                // The page itself is the first of the run (it is known,
-                // not deleted, and nothing writes while this call waits).
-                let (keys, values) = self.read_pages(&js_key, READ_AHEAD, true)?;
+                // The page is the first of the run if IndexedDB has it
+                // (nothing this session wrote it: memory would have it).
+                let (keys, values) = self.fetch_pages(&js_key, READ_AHEAD)?;
                 if keys.length() > 0 && key::from_js(&keys.get(0)) == Ok(key) {
                     let array: Uint8Array = values.get(0).unchecked_into();
                     return Ok(Some(Bytes::from(array.to_vec())));
                 }
-                return Err(StoreError::Corrupted {
-                    detail: format!("page {key} is listed in IndexedDB's keys but has no value"),
-                });
+                return Ok(None);
             }
         }
         let inner = self.inner.borrow();
@@ -446,16 +505,22 @@ impl BlobStore for IdbStore {
         Ok(inner.mirror.get(area, key))
     }
 
-    fn keys(&self, area: Area) -> StoreResult<Vec<BlobKey>> {
-        let inner = self.inner.borrow();
-        inner.check_usable()?;
-        if let (Area::Pages, Some(pages)) = (area, &inner.pages) {
-            return Ok(pages.keys());
+    fn keys_in(&self, area: Area, range: RangeInclusive<BlobKey>) -> StoreResult<Vec<BlobKey>> {
+        let lazy = {
+            let inner = self.inner.borrow();
+            inner.check_usable()?;
+            area == Area::Pages && inner.pages.is_some()
+        };
+        if lazy {
+            return self.list_pages(*range.start(), *range.end());
         }
-        inner
+        let inner = self.inner.borrow();
+        let mut keys = inner
             .mirror
             .keys(area)
-            .map_err(|detail| StoreError::Corrupted { detail })
+            .map_err(|detail| StoreError::Corrupted { detail })?;
+        keys.retain(|k| range.contains(k));
+        Ok(keys)
     }
 
     fn write(&mut self, ops: Vec<WriteOp>, _durable: bool) -> StoreResult<()> {
@@ -477,7 +542,7 @@ impl BlobStore for IdbStore {
                 WriteOp::Delete { area, key } => {
                     let js_key = key::to_js(key);
                     match (area, inner.pages.as_mut()) {
-                        (Area::Pages, Some(pages)) => pages.delete(&js_key),
+                        (Area::Pages, Some(pages)) => pages.delete(&js_key, batch),
                         _ => inner.mirror.delete(area, &js_key),
                     }
                     inner.queue.stage(area, &js_key, None);

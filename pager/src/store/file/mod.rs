@@ -37,6 +37,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, BufWriter, Write};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 mod batch;
@@ -266,11 +267,15 @@ impl BlobStore for FileStore {
         Ok(Some(Bytes::from(value)))
     }
 
-    fn keys(&self, area: Area) -> StoreResult<Vec<BlobKey>> {
+    fn keys_in(&self, area: Area, range: RangeInclusive<BlobKey>) -> StoreResult<Vec<BlobKey>> {
         self.check_usable()?;
+        if range.is_empty() {
+            // BTreeMap::range panics on a reversed range.
+            return Ok(Vec::new());
+        }
         Ok(self
             .index
-            .range((area, 0)..=(area, u64::MAX))
+            .range((area, *range.start())..=(area, *range.end()))
             .map(|(&(_, k), _)| k)
             .collect())
     }
