@@ -39,7 +39,7 @@ impl FileStore {
             sync_dir(&self.dir)?;
             OpenOptions::new()
                 .read(true)
-                .append(true)
+                .write(true)
                 .open(self.dir.join(LOG_FILE))
         };
         match swap() {
@@ -47,6 +47,7 @@ impl FileStore {
                 self.file = file;
                 self.index = index;
                 self.len = new_len;
+                self.file_len = new_len;
                 self.synced_len = new_len;
                 self.next_seq = next_seq;
                 self.compact_floor = 0;

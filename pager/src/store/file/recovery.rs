@@ -1,6 +1,8 @@
 //! Recovery at open: which batches of the log are accepted.
 //!
-//! Open scans from offset 0. At the first batch that is incomplete, has a
+//! Open scans from offset 0. Where the rest of the file is all zeros, the
+//! log ends: that is preallocated space (see the module docs of `file`),
+//! kept as it is. Otherwise, at the first batch that is incomplete, has a
 //! wrong magic or fails its crc, the scan stops and the file is truncated
 //! there (a torn tail from a crash), so the surviving batches are always a
 //! prefix of those written. One exception: if an intact batch further on
@@ -23,6 +25,9 @@ impl FileStore {
     /// Rebuild the index by scanning the log; truncate a torn tail.
     pub(super) fn recover(&mut self) -> StoreResult<()> {
         let file_len = self.file.metadata().map_err(io_err("open"))?.len();
+        // Set last, with `len`: until then `file_len == len == 0`, so a
+        // failed open drops the store without trimming anything.
+        let mut physical = file_len;
         let mut pos = 0u64;
         let mut last_seq: Option<u64> = None;
         while pos < file_len {
@@ -47,6 +52,12 @@ impl FileStore {
                         found,
                         supported: VERSION,
                     })
+                }
+                Err(Bad::Torn(_))
+                    if zeros_from(&self.file, pos, file_len).map_err(io_err("open"))? =>
+                {
+                    // Preallocated space: the log ends here.
+                    break;
                 }
                 Err(Bad::Torn(why)) => {
                     match find_synced_batch_after(&self.file, pos, file_len)
@@ -77,6 +88,7 @@ impl FileStore {
                     }
                     self.file.set_len(pos).map_err(io_err("open"))?;
                     self.truncated_on_open = file_len - pos;
+                    physical = pos;
                     break;
                 }
             }
@@ -89,10 +101,28 @@ impl FileStore {
             self.file.sync_all().map_err(io_err("open"))?;
         }
         self.len = pos;
+        self.file_len = physical;
         self.synced_len = pos;
         self.next_seq = last_seq.map_or(1, |s| s.wrapping_add(1));
         Ok(())
     }
+}
+
+/// Whether every byte of `file` from `pos` to `file_len` is zero.
+fn zeros_from(file: &File, pos: u64, file_len: u64) -> io::Result<bool> {
+    const CHUNK: u64 = 1 << 20;
+    let mut at = pos;
+    let mut buf = Vec::new();
+    while at < file_len {
+        let n = CHUNK.min(file_len - at) as usize;
+        buf.resize(n, 0);
+        read_at(file, &mut buf, at)?;
+        if buf.iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
 }
 
 /// What the search after damaged bytes found.

@@ -453,3 +453,81 @@ fn many_batch_headers_after_damage_do_not_make_open_quadratic() {
     // Nothing was truncated.
     assert_eq!(fs::read(&path).unwrap().len(), end);
 }
+
+#[test]
+fn preallocated_zeros_are_free_space_after_a_crash_and_trimmed_on_close() {
+    let src = TempDir::new().unwrap();
+    let mut store = FileStore::open(src.path()).unwrap();
+    store
+        .write(
+            vec![put(Area::Pages, 1, b"one"), put(Area::Meta, 0, b"m")],
+            true,
+        )
+        .unwrap();
+    store.write(vec![put(Area::Wal, 2, b"two")], true).unwrap();
+    let len = store.log_bytes();
+    let want = contents(&store);
+    // While open the file runs ahead of the log, in zeros: what a crash
+    // (a kill, a power cut after the syncs) leaves on disk.
+    let image = fs::read(src.path().join(LOG_FILE)).unwrap();
+    assert_eq!(image.len() as u64, PREALLOCATE_BYTES);
+    assert!(image[len as usize..].iter().all(|&b| b == 0));
+    drop(store);
+    assert_eq!(
+        fs::metadata(src.path().join(LOG_FILE)).unwrap().len(),
+        len,
+        "a clean close trims the zeros"
+    );
+
+    let crashed = TempDir::new().unwrap();
+    fs::write(crashed.path().join(LOG_FILE), &image).unwrap();
+    let mut store = FileStore::open(crashed.path()).unwrap();
+    assert_eq!(contents(&store), want);
+    assert_eq!(store.log_bytes(), len);
+    assert_eq!(store.truncated_on_open(), 0, "zeros are not a torn tail");
+    // The next batch lands right after the log, inside the zeros.
+    store
+        .write(vec![put(Area::Wal, 3, b"three")], true)
+        .unwrap();
+    assert_eq!(
+        fs::metadata(crashed.path().join(LOG_FILE)).unwrap().len(),
+        PREALLOCATE_BYTES
+    );
+    let store = reopen(store);
+    let mut after = want.clone();
+    after.insert((Area::Wal, 3), Bytes::from_static(b"three"));
+    assert_eq!(contents(&store), after);
+    drop(store);
+
+    // A batch torn inside the zeros is a torn tail: cut off, the rest kept.
+    let mut torn = image.clone();
+    let batch = fs::read(src.path().join(LOG_FILE)).unwrap();
+    let second = &batch[..len as usize];
+    torn[len as usize..len as usize + 20].copy_from_slice(&second[..20]);
+    let dir = TempDir::new().unwrap();
+    fs::write(dir.path().join(LOG_FILE), &torn).unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_eq!(contents(&store), want);
+    assert_eq!(store.truncated_on_open(), PREALLOCATE_BYTES - len);
+    assert_eq!(fs::metadata(dir.path().join(LOG_FILE)).unwrap().len(), len);
+}
+
+#[test]
+fn the_file_grows_in_preallocation_steps() {
+    let dir = TempDir::new().unwrap();
+    let mut store = FileStore::open(dir.path()).unwrap();
+    let value = vec![7u8; 300 * 1024];
+    for i in 0..8 {
+        store
+            .write(vec![put(Area::Pages, i, &value)], false)
+            .unwrap();
+        let file = fs::metadata(dir.path().join(LOG_FILE)).unwrap().len();
+        assert_eq!(file % PREALLOCATE_BYTES, 0, "after batch {i}");
+        assert!(file >= store.log_bytes() && file - store.log_bytes() < PREALLOCATE_BYTES);
+    }
+    let store = reopen(store);
+    assert_eq!(store.truncated_on_open(), 0);
+    for i in 0..8 {
+        assert_eq!(store.get(Area::Pages, i).unwrap().unwrap(), value);
+    }
+}
