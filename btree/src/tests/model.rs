@@ -400,6 +400,8 @@ impl Harness {
 
     pub(super) fn insert(&mut self, key: &[u8], val: Val) -> Result<(), String> {
         let value = val.bytes();
+        // As the engine does: read the old value through the hints first.
+        self.expect_hinted_get(key)?;
         let got = match &mut self.hints {
             Some(hints) => self.tree.insert_hinted(&mut self.pager, key, &value, hints),
             None => self.tree.insert(&mut self.pager, key, &value),
@@ -408,6 +410,21 @@ impl Harness {
         let want = self.model.insert(key.to_vec(), value).map(|v| v.len());
         if got != want {
             return Err(format!("insert {key:?} returned {got:?}, want {want:?}"));
+        }
+        Ok(())
+    }
+
+    /// With hints set, `get_with_hinted` agrees with the model.
+    fn expect_hinted_get(&self, key: &[u8]) -> Result<(), String> {
+        let Some(hints) = &self.hints else {
+            return Ok(());
+        };
+        let got = self
+            .tree
+            .get_with_hinted(&self.pager, key, hints, <[u8]>::to_vec)
+            .map_err(|e| e.to_string())?;
+        if got.as_ref() != self.model.get(key) {
+            return Err(format!("get_with_hinted {key:?} disagrees with the model"));
         }
         Ok(())
     }
@@ -460,6 +477,7 @@ impl Harness {
                 if lent != got {
                     return Err(format!("get_with {:?} disagrees with get", k.0));
                 }
+                self.expect_hinted_get(&k.0)?;
             }
             Op::Range(lo, hi, rev) => self.expect_scan(lo.bound(), hi.bound(), *rev)?,
             Op::Prefix(p, rev) => {

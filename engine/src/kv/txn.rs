@@ -181,7 +181,13 @@ macro_rules! kv_read_via_tree {
 
             fn get_with(&self, key: &[u8], f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<bool> {
                 let inner = self.db.borrow();
-                match self.tree.get_with(&inner.pager, key, |v| f(v))? {
+                let found = match self.insert_hints() {
+                    Some(hints) => self
+                        .tree
+                        .get_with_hinted(&inner.pager, key, hints, |v| f(v))?,
+                    None => self.tree.get_with(&inner.pager, key, |v| f(v))?,
+                };
+                match found {
                     Some(r) => r.map(|()| true),
                     None => Ok(false),
                 }
@@ -243,6 +249,13 @@ impl Drop for ReadTxn {
     }
 }
 
+impl ReadTxn {
+    /// A snapshot has no writes to learn leaves from.
+    fn insert_hints(&self) -> Option<&InsertHints> {
+        None
+    }
+}
+
 kv_read_via_tree!(ReadTxn);
 
 /// The write transaction. Reads see its own writes. Dropping it without
@@ -264,6 +277,12 @@ pub struct WriteTxn {
 kv_read_via_tree!(WriteTxn);
 
 impl WriteTxn {
+    /// The leaves this transaction's puts edited: a read of a key in one
+    /// of their ranges searches that leaf without a descent.
+    fn insert_hints(&self) -> Option<&InsertHints> {
+        Some(&self.hints)
+    }
+
     pub(crate) fn new(db: Rc<RefCell<DbInner>>, tree: BTree, durability: Durability) -> WriteTxn {
         WriteTxn {
             db,
