@@ -5,6 +5,7 @@
 // ([{group, id, median_ms, ...}], read by bench/src/report.rs).
 //
 //   node run.mjs [--quick] [--out FILE] [--peers moonvault,dexie,...] [--no-memory] [--no-open-large]
+//                [--open-sizes 10000,100000,1000000]
 //
 // --quick: 1K records and a few samples (CI's check that the harness runs).
 // Exits non-zero if a peer fails a workload or a result check.
@@ -29,15 +30,16 @@ const OPEN_LARGE_SAMPLES = 5;
 const ALL_PEERS = ['moonvault', 'moonvault-mirror', 'dexie', 'indexeddb', 'wa-sqlite'];
 
 function parseArgs(argv) {
-  const args = { quick: false, out: null, peers: ALL_PEERS, memory: true, openLarge: true };
+  const args = { quick: false, out: null, peers: ALL_PEERS, memory: true, openLarge: true, openSizes: [10000, 100000] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') args.quick = true;
     else if (a === '--no-memory') args.memory = false;
     else if (a === '--no-open-large') args.openLarge = false;
+    else if (a === '--open-sizes') args.openSizes = argv[++i].split(',').map(Number).filter((n) => n >= 10000 && n % 10000 === 0);
     else if (a === '--out') args.out = argv[++i];
     else if (a === '--peers') args.peers = argv[++i].split(',').filter(Boolean);
-    else throw new Error(`unknown argument ${a}; usage: node run.mjs [--quick] [--out FILE] [--peers a,b] [--no-memory] [--no-open-large]`);
+    else throw new Error(`unknown argument ${a}; usage: node run.mjs [--quick] [--out FILE] [--peers a,b] [--no-memory] [--no-open-large] [--open-sizes 10000,100000,1000000]`);
   }
   // Where the report looks: $CARGO_TARGET_DIR (relative to the repository), else target/.
   const target = resolve(REPO_ROOT, process.env.CARGO_TARGET_DIR ?? 'target');
@@ -107,6 +109,17 @@ async function withPage(context, base, fn) {
   }
 }
 
+/** Median, least and most of sample times (ms), for a result row. */
+function spread(ms) {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return {
+    median_ms: sorted[Math.floor(sorted.length / 2)],
+    min_ms: sorted[0],
+    max_ms: sorted[sorted.length - 1],
+    samples: sorted.length,
+  };
+}
+
 const server = await serve();
 const profile = mkdtempSync(join(tmpdir(), 'moonvault-bench-chromium-'));
 let context;
@@ -132,7 +145,7 @@ try {
     // Open + first `age = 42` on stores of 10K and 100K users, each sample
     // in a fresh page (nothing of the store cached in the page's JS heap).
     const peers = config.peers.filter((p) => ['moonvault', 'moonvault-mirror', 'indexeddb'].includes(p));
-    for (const n of [10000, 100000]) {
+    for (const n of args.openSizes) {
       console.log(`bench-browser: open + first age = 42 on ${n} users: ${peers.join(', ')}, ${OPEN_LARGE_SAMPLES} fresh pages each`);
       await withPage(context, server.url, (page) => page.evaluate((c) => window.loadLarge(c), { peers, n }));
       const samples = new Map(peers.map((p) => [p, []]));
@@ -141,27 +154,26 @@ try {
           samples.get(peer).push(await withPage(context, server.url, (page) => page.evaluate((c) => window.probeLarge(c), { peer, n })));
         }
       }
+      // What each moonvault peer holds in JS memory right after an open
+      // (one more fresh page each, untimed).
+      const heldAfterOpen = new Map();
+      for (const peer of peers.filter((p) => p.startsWith('moonvault'))) {
+        heldAfterOpen.set(peer, await withPage(context, server.url, (page) => page.evaluate((c) => window.heldAfterOpen(c), { peer, n })));
+      }
       await withPage(context, server.url, (page) => page.evaluate((c) => window.destroyLarge(c), { peers, n }));
       for (const [id, xs] of samples) {
-        const ms = xs.map((x) => x.ms).sort((a, b) => a - b);
         rows.push({
           group: `browser_open_first_eq42_${n / 1000}k`,
           id,
-          median_ms: ms[Math.floor(ms.length / 2)],
-          min_ms: ms[0],
-          max_ms: ms[ms.length - 1],
-          samples: ms.length,
+          ...spread(xs.map((x) => x.ms)),
           ...(xs[0].jsBytes != null ? { js_bytes_after_open: xs[0].jsBytes } : {}),
         });
         // The open alone (the same samples, timed up to the open's end).
-        const open = xs.map((x) => x.openMs).sort((a, b) => a - b);
         rows.push({
           group: `browser_open_only_${n / 1000}k`,
           id,
-          median_ms: open[Math.floor(open.length / 2)],
-          min_ms: open[0],
-          max_ms: open[open.length - 1],
-          samples: open.length,
+          ...spread(xs.map((x) => x.openMs)),
+          ...(heldAfterOpen.has(id) ? { js_bytes_right_after_open: heldAfterOpen.get(id) } : {}),
         });
       }
     }
@@ -170,6 +182,9 @@ try {
   for (const r of rows.filter((r) => r.group.startsWith('browser_counters_'))) {
     const { group, id, ...c } = r;
     console.log(`${group}: ${id} ${Object.entries(c).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`).join(' ')}`);
+  }
+  for (const r of rows.filter((r) => r.js_bytes_right_after_open !== undefined)) {
+    console.log(`${r.group}: ${r.id} holds ${(r.js_bytes_right_after_open / 1024).toFixed(0)} KiB of stored blobs in JS memory right after open`);
   }
   for (const r of rows.filter((r) => r.js_bytes_after_open !== undefined)) {
     console.log(`${r.group}: ${r.id} holds ${(r.js_bytes_after_open / 1024).toFixed(0)} KiB of stored blobs in JS memory after open + first query`);

@@ -315,6 +315,18 @@ export async function probeLarge(peer, { n }) {
   return { ms, openMs, jsBytes };
 }
 
+/**
+ * For a fresh page: open the large store and report the bytes of stored
+ * blobs the peer holds in JS memory right after (before any query).
+ */
+export async function heldAfterOpen(peer, { n }) {
+  await peer.init?.();
+  const h = await peer.open(largeName(peer, n));
+  const { jsBytes } = await peer.stats(h);
+  await peer.close(h);
+  return jsBytes;
+}
+
 /** Deletes the large stores. */
 export async function destroyLarge(peers, { n }) {
   for (const p of peers) await p.destroy(largeName(p, n));

@@ -1,7 +1,7 @@
 // The page's entry: loads the requested peers (each module only when asked
 // for, so a missing one fails its own run, not the page) and exposes the
 // runs to the driver (run.mjs).
-import { destroyLarge, loadLarge, probeLarge, runMain, runMemory } from './harness.js';
+import { destroyLarge, heldAfterOpen, loadLarge, probeLarge, runMain, runMemory } from './harness.js';
 
 const MODULES = {
   moonvault: async () => (await import('./peers/moonvault.js')).moonvault,
@@ -37,6 +37,7 @@ window.runMemory = async (config) => runMemory((await load(['moonvault']))[0], c
 window.loadLarge = async (config) => loadLarge(await load(config.peers), config);
 window.probeLarge = async (config) => probeLarge((await load([config.peer]))[0], config);
 window.destroyLarge = async (config) => destroyLarge(await load(config.peers), config);
+window.heldAfterOpen = async (config) => heldAfterOpen((await load([config.peer]))[0], config);
 
 window.benchEnvironment = () => ({
   userAgent: navigator.userAgent,
