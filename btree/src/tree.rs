@@ -79,6 +79,15 @@ pub(crate) fn load_value(pager: &Pager, value: ValueRef<'_>) -> Result<Vec<u8>> 
 /// Store `data` as the new content of page `id`: in place if the open
 /// transaction allocated it, else in a fresh page (freeing `id`). Returns
 /// the page now holding it.
+/// Lends `value` to `f`: an inline value as it lies in the page, an
+/// overflow value read into a buffer first.
+fn lend_value<T>(pager: &Pager, value: ValueRef<'_>, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
+    Ok(match value {
+        ValueRef::Inline(v) => f(v),
+        ValueRef::Overflow { head, len } => f(&overflow::read(pager, head, len)?),
+    })
+}
+
 pub(crate) fn write_node(pager: &mut Pager, id: PageId, kind: u8, data: Vec<u8>) -> Result<PageId> {
     if pager.is_writable(id) {
         pager.write(id, built(kind, data))?;
@@ -529,12 +538,7 @@ impl BTree {
         key: &[u8],
         f: impl FnOnce(&[u8]) -> T,
     ) -> Result<Option<T>> {
-        self.lookup(pager, key, |pager, value| {
-            Ok(match value {
-                ValueRef::Inline(v) => f(v),
-                ValueRef::Overflow { head, len } => f(&overflow::read(pager, head, len)?),
-            })
-        })
+        self.lookup(pager, key, |pager, value| lend_value(pager, value, f))
     }
 
     /// [`BTree::get_with`] that first asks `hints`: when they describe
@@ -551,12 +555,7 @@ impl BTree {
         hints: &InsertHints,
         f: impl FnOnce(&[u8]) -> T,
     ) -> Result<Option<T>> {
-        let read = |pager: &Pager, value: ValueRef<'_>| -> Result<T> {
-            Ok(match value {
-                ValueRef::Inline(v) => f(v),
-                ValueRef::Overflow { head, len } => f(&overflow::read(pager, head, len)?),
-            })
-        };
+        let read = |pager: &Pager, value: ValueRef<'_>| lend_value(pager, value, f);
         let finger = hints
             .describes(self.root, self.version)
             .then(|| hints.find(key).map(|at| hints.leaf(at)))

@@ -6,7 +6,7 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Event, IdbDatabase, IdbKeyRange, IdbRequest, IdbTransactionMode};
+use web_sys::{Event, IdbDatabase, IdbKeyRange, IdbRequest, IdbTransaction, IdbTransactionMode};
 
 use super::key::{to_js, MAX_SAFE};
 
@@ -136,6 +136,51 @@ pub fn read_spans(
     })
 }
 
+/// Settles a [`RangeRead`] on the requests `requests` of transaction `tx`:
+/// fulfilled with `result` of them once the last one succeeds (requests of
+/// one transaction succeed in order, so all have), rejected with the error
+/// of the latest request that has one, or with `aborted` on an abort.
+fn settle_on(
+    tx: &IdbTransaction,
+    requests: Vec<IdbRequest>,
+    result: impl Fn(&[IdbRequest]) -> JsValue + 'static,
+    aborted: &'static str,
+) -> RangeRead {
+    let done = Deferred::new();
+    let (resolve, reject) = (done.resolve.clone(), done.reject.clone());
+    let watched = requests.clone();
+    let handler = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+        if event.type_() == "success" {
+            let _ = resolve.call1(&JsValue::NULL, &result(&watched));
+        } else {
+            let error = watched
+                .iter()
+                .rev()
+                .find_map(|r| r.error().ok().flatten())
+                .map(JsValue::from)
+                .unwrap_or_else(|| aborted.into());
+            let _ = reject.call1(&JsValue::NULL, &error);
+        }
+    });
+    let f: &Function = handler.as_ref().unchecked_ref();
+    for r in &requests {
+        r.set_onerror(Some(f));
+    }
+    if let Some(last) = requests.last() {
+        last.set_onsuccess(Some(f));
+    }
+    tx.set_onabort(Some(f));
+    RangeRead {
+        promise: done.promise,
+        _handler: handler,
+    }
+}
+
+/// The result of a request that succeeded.
+fn result_of(request: &IdbRequest) -> JsValue {
+    request.result().unwrap_or(JsValue::UNDEFINED)
+}
+
 /// Starts a readonly transaction on object store `store` reading the first
 /// `count` entries from key `from` on (one `getAllKeys` and one `getAll`
 /// over the same range: a consistent pair).
@@ -150,38 +195,12 @@ pub fn read_range(
     let range = IdbKeyRange::lower_bound(from)?;
     let keys = objects.get_all_keys_with_key_and_limit(&range, count)?;
     let values = objects.get_all_with_key_and_limit(&range, count)?;
-    let done = Deferred::new();
-    let (resolve, reject) = (done.resolve.clone(), done.reject.clone());
-    let (k, v) = (keys.clone(), values.clone());
-    // Requests of one transaction succeed in order: when the values
-    // arrived, so did the keys. Any error or an abort rejects.
-    let handler = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
-        if event.type_() == "success" {
-            let pair = Array::of2(
-                &k.result().unwrap_or(JsValue::UNDEFINED),
-                &v.result().unwrap_or(JsValue::UNDEFINED),
-            );
-            let _ = resolve.call1(&JsValue::NULL, &pair);
-        } else {
-            let error = v
-                .error()
-                .ok()
-                .flatten()
-                .or_else(|| k.error().ok().flatten())
-                .map(JsValue::from)
-                .unwrap_or_else(|| "the read was aborted".into());
-            let _ = reject.call1(&JsValue::NULL, &error);
-        }
-    });
-    let f: &Function = handler.as_ref().unchecked_ref();
-    values.set_onsuccess(Some(f));
-    values.set_onerror(Some(f));
-    keys.set_onerror(Some(f));
-    tx.set_onabort(Some(f));
-    Ok(RangeRead {
-        promise: done.promise,
-        _handler: handler,
-    })
+    Ok(settle_on(
+        &tx,
+        vec![keys, values],
+        |r| Array::of2(&result_of(&r[0]), &result_of(&r[1])).into(),
+        "the read was aborted",
+    ))
 }
 
 /// Starts a readonly transaction on object store `store` listing its keys
@@ -204,28 +223,10 @@ pub fn list_keys(
         IdbKeyRange::lower_bound(&lower)?
     };
     let keys = objects.get_all_keys_with_key(&range)?;
-    let done = Deferred::new();
-    let (resolve, reject) = (done.resolve.clone(), done.reject.clone());
-    let k = keys.clone();
-    let handler = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
-        if event.type_() == "success" {
-            let _ = resolve.call1(&JsValue::NULL, &k.result().unwrap_or(JsValue::UNDEFINED));
-        } else {
-            let error = k
-                .error()
-                .ok()
-                .flatten()
-                .map(JsValue::from)
-                .unwrap_or_else(|| "the key listing was aborted".into());
-            let _ = reject.call1(&JsValue::NULL, &error);
-        }
-    });
-    let f: &Function = handler.as_ref().unchecked_ref();
-    keys.set_onsuccess(Some(f));
-    keys.set_onerror(Some(f));
-    tx.set_onabort(Some(f));
-    Ok(RangeRead {
-        promise: done.promise,
-        _handler: handler,
-    })
+    Ok(settle_on(
+        &tx,
+        vec![keys],
+        |r| result_of(&r[0]),
+        "the key listing was aborted",
+    ))
 }
