@@ -6,6 +6,9 @@
 //! - [`new_vm`]: a sandboxed VM (safe standard libraries, no `os.exit`)
 //!   whose allocations are capped by a memory limit. Exceeding it raises a
 //!   catchable Lua "not enough memory" error; the VM stays usable.
+//! - [`arena::Arena`]: a fixed region a VM's heap can live in instead of
+//!   the Rust heap (the web module: Lua's real footprint bounded, a full
+//!   region a Lua error).
 //! - On wasm32, `wasi_shim` answers the C library's system calls inside
 //!   the module (so it imports nothing from WASI) and lets the embedder
 //!   route Lua's stdout/stderr and clock; `c_malloc` puts the C
@@ -28,9 +31,10 @@
 //! - Lua errors unwind with `longjmp` (a wasm exception on wasm32) through
 //!   Rust frames without running their destructors. Rust code called from
 //!   Lua must not hold resources that matter across calls back into Lua.
-//! - On wasm32 the memory limit must leave headroom below the module's
-//!   linear-memory maximum: a failed real allocation aborts the module,
-//!   only Lua's own limit gives a recoverable error.
+//! - On wasm32 a failed real allocation aborts the module; only Lua's own
+//!   limit, or its arena running full, gives a recoverable error. The web
+//!   crate puts Lua in an arena so that nothing Lua does can exhaust the
+//!   Rust heap.
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod wasi_shim;
@@ -38,6 +42,7 @@ pub mod wasi_shim;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod c_malloc;
 
+pub mod arena;
 pub mod function;
 
 pub use mlua;

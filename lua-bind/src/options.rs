@@ -4,6 +4,7 @@
 
 use moonvault_engine::{Durability, Options};
 
+use crate::arena::Arena;
 use crate::limits::Limits;
 
 /// Default cap of the Lua heap: 2 MiB, as in the browser.
@@ -29,6 +30,11 @@ pub struct VaultOptions {
     /// Cap of the Lua heap in bytes; going past it raises a catchable
     /// "not enough memory" error.
     pub memory_limit: usize,
+    /// Where the Lua heap lives: `None`, on the Rust heap (the limit
+    /// counts what Lua asks for); `Some`, inside the arena's region
+    /// ([`Arena`]: the web module, whose Lua heap must not depend on the
+    /// allocator's overhead or spill into the engine's memory).
+    pub arena: Option<&'static Arena>,
     /// Trust neither the store nor what scripts load: no binary chunk is
     /// loaded by any path (stored bytecode is refused; `load`, `loadfile`,
     /// `dofile` and `require` are text-only), a stored function whose
@@ -61,6 +67,7 @@ impl Default for VaultOptions {
     fn default() -> Self {
         VaultOptions {
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            arena: None,
             untrusted: false,
             durability: Durability::Immediate,
             engine: Options::default(),

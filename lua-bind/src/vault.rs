@@ -175,6 +175,9 @@ impl Vault {
 
     fn build(store: Store, options: VaultOptions) -> mlua::Result<Vault> {
         let lua = crate::new_vm(options.memory_limit)?;
+        if let Some(arena) = options.arena {
+            arena.adopt(&lua, options.memory_limit)?;
+        }
         if options.untrusted {
             crate::text_only::install(&lua)?;
             crate::debug_lib::install(&lua, crate::debug_lib::UNTRUSTED)?;

@@ -321,11 +321,11 @@ impl WriteTxn {
         self.db.borrow().options.txn_log_limit
     }
 
-    fn after_log(&mut self) {
-        if !self.by_checkpoint && self.log.len() > self.log_limit() {
-            self.by_checkpoint = true;
-            self.log.discard();
-        }
+    /// The log would pass `txn_log_limit`: drop it and commit by
+    /// checkpoint.
+    fn by_checkpoint(&mut self) {
+        self.by_checkpoint = true;
+        self.log.discard();
     }
 
     /// Set `key` to `value`.
@@ -339,8 +339,10 @@ impl WriteTxn {
         };
         self.note(result)?;
         if !self.by_checkpoint {
-            self.log.put(key, value);
-            self.after_log();
+            let limit = self.log_limit();
+            if !self.log.put(key, value, limit) {
+                self.by_checkpoint();
+            }
         }
         Ok(())
     }
@@ -360,8 +362,10 @@ impl WriteTxn {
             }
         };
         if existed && !self.by_checkpoint {
-            self.log.delete(key);
-            self.after_log();
+            let limit = self.log_limit();
+            if !self.log.delete(key, limit) {
+                self.by_checkpoint();
+            }
         }
         Ok(existed)
     }

@@ -44,8 +44,14 @@ pub struct WalBuffer {
 }
 
 impl WalBuffer {
-    /// Log a put.
-    pub fn put(&mut self, key: &[u8], value: &[u8]) {
+    /// Log a put, unless the body would pass `limit` bytes: then nothing
+    /// is logged and the answer is false (the transaction commits by
+    /// checkpoint). The body's capacity never passes `limit` either, so a
+    /// transaction's log holds at most `limit` bytes of memory.
+    pub fn put(&mut self, key: &[u8], value: &[u8], limit: usize) -> bool {
+        if !self.make_room(9 + key.len() + value.len(), limit) {
+            return false;
+        }
         self.body.push(TAG_PUT);
         self.body
             .extend_from_slice(&(key.len() as u32).to_le_bytes());
@@ -54,15 +60,35 @@ impl WalBuffer {
             .extend_from_slice(&(value.len() as u32).to_le_bytes());
         self.body.extend_from_slice(value);
         self.ops += 1;
+        true
     }
 
-    /// Log a delete.
-    pub fn delete(&mut self, key: &[u8]) {
+    /// Log a delete, unless the body would pass `limit` bytes (as
+    /// [`WalBuffer::put`]).
+    pub fn delete(&mut self, key: &[u8], limit: usize) -> bool {
+        if !self.make_room(5 + key.len(), limit) {
+            return false;
+        }
         self.body.push(TAG_DELETE);
         self.body
             .extend_from_slice(&(key.len() as u32).to_le_bytes());
         self.body.extend_from_slice(key);
         self.ops += 1;
+        true
+    }
+
+    /// Room for `op` more bytes within `limit`: doubling, but never past
+    /// `limit`.
+    fn make_room(&mut self, op: usize, limit: usize) -> bool {
+        let needed = self.body.len().saturating_add(op);
+        if needed > limit {
+            return false;
+        }
+        if needed > self.body.capacity() {
+            let target = (self.body.capacity() * 2).clamp(needed, limit);
+            self.body.reserve_exact(target - self.body.len());
+        }
+        true
     }
 
     /// Bytes logged so far.
@@ -171,9 +197,9 @@ mod tests {
     #[test]
     fn round_trip_and_every_corruption_detected() {
         let mut buf = WalBuffer::default();
-        buf.put(b"alpha", b"one");
-        buf.delete(b"beta");
-        buf.put(b"", b"");
+        assert!(buf.put(b"alpha", b"one", usize::MAX));
+        assert!(buf.delete(b"beta", usize::MAX));
+        assert!(buf.put(b"", b"", usize::MAX));
         let rec = buf.seal(7);
         let ops = decode(7, &rec).unwrap();
         assert_eq!(
@@ -206,9 +232,29 @@ mod tests {
     }
 
     #[test]
+    fn the_body_never_holds_more_than_its_limit() {
+        let limit = 1000;
+        let mut buf = WalBuffer::default();
+        let mut logged = 0;
+        while buf.put(b"key", &[7; 40], limit) {
+            logged += 1;
+            assert!(buf.body.capacity() <= limit, "{}", buf.body.capacity());
+        }
+        // 52 bytes per op: 19 fit in 1000, the 20th would pass it.
+        assert_eq!((logged, buf.len()), (19, 19 * 52));
+        assert!(!buf.delete(&[1; 100], limit));
+        assert!(buf.delete(b"k", limit));
+        assert_eq!(buf.len(), 19 * 52 + 6);
+        // One op larger than the limit is refused without a copy.
+        let mut empty = WalBuffer::default();
+        assert!(!empty.put(b"k", &vec![0; 4096], limit));
+        assert_eq!((empty.len(), empty.body.capacity()), (0, 0));
+    }
+
+    #[test]
     fn a_newer_version_is_refused_by_name_and_damage_stays_damage() {
         let mut buf = WalBuffer::default();
-        buf.put(b"k", b"v");
+        assert!(buf.put(b"k", b"v", usize::MAX));
         let rec = buf.seal(3);
         for newer in [VERSION + 1, u8::MAX] {
             let e = decode(3, &with_version(&rec, newer)).unwrap_err();
