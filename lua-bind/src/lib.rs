@@ -7,8 +7,8 @@
 //!   whose allocations are capped by a memory limit. Exceeding it raises a
 //!   catchable Lua "not enough memory" error; the VM stays usable.
 //! - [`arena::Arena`]: a fixed region a VM's heap can live in instead of
-//!   the Rust heap (the web module: Lua's real footprint bounded, a full
-//!   region a Lua error).
+//!   the Rust heap (Lua's real footprint bounded, a full region a Lua
+//!   error), for embedders with a hard memory budget.
 //! - On wasm32, `wasi_shim` answers the C library's system calls inside
 //!   the module (so it imports nothing from WASI) and lets the embedder
 //!   route Lua's stdout/stderr and clock; `c_malloc` puts the C
@@ -32,9 +32,9 @@
 //!   Rust frames without running their destructors. Rust code called from
 //!   Lua must not hold resources that matter across calls back into Lua.
 //! - On wasm32 a failed real allocation aborts the module; only Lua's own
-//!   limit, or its arena running full, gives a recoverable error. The web
-//!   crate puts Lua in an arena so that nothing Lua does can exhaust the
-//!   Rust heap.
+//!   limit, or its arena running full, gives a recoverable error. A VM on
+//!   the Rust heap must therefore have a limit that leaves headroom for
+//!   the allocator's overhead; one in an arena cannot exhaust that heap.
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod wasi_shim;

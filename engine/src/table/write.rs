@@ -38,7 +38,7 @@ use moonvault_btree::Cursor;
 /// Parent links cached per transaction before the cache is cleared: as
 /// many as fill a power-of-two hash table (7/8 of its buckets), so the
 /// table never doubles past it. ~40 bytes a link: 168 KiB natively; 21 KiB
-/// in the 2 MiB web module, whose budget counts it as store overhead.
+/// in the 2 MiB web module.
 #[cfg(not(target_arch = "wasm32"))]
 const PARENT_CACHE_LIMIT: usize = 4096 / 8 * 7;
 /// Parent links cached per transaction (see the native value).
