@@ -95,6 +95,9 @@ pub(crate) struct Parsed<'a> {
     pub objects: Vec<Object<'a>>,
 }
 
+/// Bytes reserved past a large closure's code for its upvalues.
+const CLOSURE_SLACK: usize = 1024;
+
 /// Appends a payload object by object. The caller writes objects in index
 /// order; [`Writer::finish`] seals the crc.
 pub(crate) struct Writer {
@@ -114,6 +117,13 @@ impl Writer {
 
     /// Starts a closure object; `nups` upvalues must follow.
     pub fn closure(&mut self, kind: CodeKind, code: &[u8], nups: u8) {
+        // Room for the code and what usually follows it, reserved exactly:
+        // left to doubling, the first small write after a large code
+        // doubles the buffer (a 124 KiB dump took 248 KiB), which the
+        // browser's 2 MiB module has to hold next to the dump itself.
+        if code.len() > CLOSURE_SLACK {
+            self.buf.reserve_exact(code.len() + CLOSURE_SLACK);
+        }
         self.buf.push(match kind {
             CodeKind::Bytecode => OBJ_BYTECODE,
             CodeKind::Source => OBJ_SOURCE,
@@ -482,6 +492,27 @@ mod tests {
         w.value(Val::NativeFn("math.sin"));
         w.end_table();
         w.finish()
+    }
+
+    #[test]
+    fn a_large_code_is_not_doubled_by_what_follows_it() {
+        let code = vec![b' '; 124 * 1024];
+        let mut w = Writer::new(1);
+        w.closure(CodeKind::Source, &code, 2);
+        w.cell(0);
+        w.value(Val::Globals);
+        w.cell(1);
+        w.value(Val::Str(b"a short upvalue"));
+        let p = w.finish();
+        assert!(
+            p.capacity() <= p.len() + CLOSURE_SLACK + 16,
+            "{} for {}",
+            p.capacity(),
+            p.len()
+        );
+        assert!(
+            matches!(&parse(&p).unwrap().objects[0], Object::Closure { code: c, .. } if c.len() == code.len())
+        );
     }
 
     #[test]
