@@ -85,10 +85,15 @@ unsafe impl Allocator for Region {
 pub struct Arena {
     base: usize,
     len: usize,
-    heap: Mutex<Dlmalloc<Region>>,
-    /// Bytes the region's allocator has handed out and not taken back,
-    /// headers excluded (what the VMs asked for).
-    in_use: Mutex<usize>,
+    heap: Mutex<Heap>,
+}
+
+/// The region's allocator and what it has handed out, behind one lock.
+struct Heap {
+    alloc: Dlmalloc<Region>,
+    /// Bytes handed out and not taken back, headers excluded (what the VMs
+    /// asked for).
+    in_use: usize,
 }
 
 impl fmt::Debug for Arena {
@@ -112,12 +117,14 @@ impl Arena {
         Arena {
             base: base as usize,
             len,
-            heap: Mutex::new(Dlmalloc::new_with_allocator(Region {
-                base,
-                len,
-                given: Cell::new(false),
-            })),
-            in_use: Mutex::new(0),
+            heap: Mutex::new(Heap {
+                alloc: Dlmalloc::new_with_allocator(Region {
+                    base,
+                    len,
+                    given: Cell::new(false),
+                }),
+                in_use: 0,
+            }),
         }
     }
 
@@ -144,7 +151,11 @@ impl Arena {
     /// Bytes the VMs hold in the region (what they asked for; the
     /// allocator's headers and free space between blocks come on top).
     pub fn in_use(&self) -> usize {
-        *self.in_use.lock().unwrap_or_else(|e| e.into_inner())
+        self.heap().in_use
+    }
+
+    fn heap(&self) -> std::sync::MutexGuard<'_, Heap> {
+        self.heap.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn contains(&self, p: *mut c_void) -> bool {
@@ -153,12 +164,12 @@ impl Arena {
     }
 
     fn malloc(&self, size: usize) -> *mut u8 {
-        let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        let mut heap = self.heap();
         // SAFETY: dlmalloc over the region; a null result is handled by
         // the caller.
-        let p = unsafe { heap.malloc(size, ffi::SYS_MIN_ALIGN) };
+        let p = unsafe { heap.alloc.malloc(size, ffi::SYS_MIN_ALIGN) };
         if !p.is_null() {
-            *self.in_use.lock().unwrap_or_else(|e| e.into_inner()) += size;
+            heap.in_use += size;
         }
         p
     }
@@ -166,21 +177,20 @@ impl Arena {
     /// # Safety
     /// `p` came from this arena's `malloc`/`realloc` with size `size`.
     unsafe fn free(&self, p: *mut u8, size: usize) {
-        let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        let mut heap = self.heap();
         // SAFETY: the caller's contract.
-        unsafe { heap.free(p, size, ffi::SYS_MIN_ALIGN) };
-        *self.in_use.lock().unwrap_or_else(|e| e.into_inner()) -= size;
+        unsafe { heap.alloc.free(p, size, ffi::SYS_MIN_ALIGN) };
+        heap.in_use -= size;
     }
 
     /// # Safety
     /// `p` came from this arena's `malloc`/`realloc` with size `old`.
     unsafe fn realloc(&self, p: *mut u8, old: usize, new: usize) -> *mut u8 {
-        let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        let mut heap = self.heap();
         // SAFETY: the caller's contract; on failure the old block stays.
-        let q = unsafe { heap.realloc(p, old, ffi::SYS_MIN_ALIGN, new) };
+        let q = unsafe { heap.alloc.realloc(p, old, ffi::SYS_MIN_ALIGN, new) };
         if !q.is_null() {
-            let mut in_use = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
-            *in_use = *in_use - old + new;
+            heap.in_use = heap.in_use - old + new;
         }
         q
     }
