@@ -26,20 +26,37 @@ fn chunk_size(pager: &Pager) -> usize {
     pager.page_size() - HEADER
 }
 
-/// Store `value` in a new chain; returns its first page.
-pub(crate) fn write(pager: &mut Pager, value: &[u8]) -> Result<PageId> {
+/// Store the concatenation of `parts` in a new chain; returns its first
+/// page. Taking the value in parts lets a caller put an encoding header
+/// before a large body without first copying both into one buffer.
+pub(crate) fn write(pager: &mut Pager, parts: &[&[u8]]) -> Result<PageId> {
     let chunk = chunk_size(pager);
-    let pages = value.len().div_ceil(chunk).max(1);
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let pages = len.div_ceil(chunk).max(1);
     let ids = (0..pages)
         .map(|_| pager.allocate())
         .collect::<std::result::Result<Vec<PageId>, _>>()?;
+    let mut rest = parts.iter().copied().filter(|p| !p.is_empty());
+    let mut current: &[u8] = &[];
+    let mut left = len;
     for (i, &id) in ids.iter().enumerate() {
-        let part = value.get(i * chunk..).unwrap_or(&[]);
-        let part = &part[..part.len().min(chunk)];
+        let want = left.min(chunk);
         let next = ids.get(i + 1).copied().unwrap_or(0);
-        let mut data = Vec::with_capacity(HEADER + part.len());
+        let mut data = Vec::with_capacity(HEADER + want);
         data.extend_from_slice(&next.to_le_bytes());
-        data.extend_from_slice(part);
+        while data.len() < HEADER + want {
+            if current.is_empty() {
+                // `want` never passes what the parts still hold.
+                match rest.next() {
+                    Some(part) => current = part,
+                    None => break,
+                }
+            }
+            let take = current.len().min(HEADER + want - data.len());
+            data.extend_from_slice(&current[..take]);
+            current = &current[take..];
+        }
+        left -= want;
         pager.write(id, Page::new(KIND_OVERFLOW, data))?;
     }
     Ok(ids[0])
@@ -163,7 +180,7 @@ mod tests {
         p.begin().unwrap();
         for len in [1, 1015, 1016, 1017, 2032, 5000] {
             let value: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
-            let head = write(&mut p, &value).unwrap();
+            let head = write(&mut p, &[&value]).unwrap();
             assert_eq!(read(&p, head, len).unwrap(), value);
             let mut n = 0;
             pages(&p, head, len, &mut |_| n += 1).unwrap();

@@ -392,9 +392,16 @@ fn rebalance(pager: &mut Pager, parent: &Node<'_>, idx: usize, child: PageId) ->
     edit.finish(pager, parent.id, Bias::Even)
 }
 
-/// Check `key` and `value` and decide how the value is stored (writing
-/// its overflow chain if it does not stay inline).
-fn make_value<'v>(pager: &mut Pager, key: &[u8], value: &'v [u8]) -> Result<ValueRef<'v>> {
+/// Check `key` and the value (the concatenation of `parts`) and decide how
+/// the value is stored, writing its overflow chain if it does not stay
+/// inline. An inline value given in several parts is joined in `joined`;
+/// a chained one is never joined.
+fn make_value<'v>(
+    pager: &mut Pager,
+    key: &[u8],
+    parts: &[&'v [u8]],
+    joined: &'v mut Vec<u8>,
+) -> Result<ValueRef<'v>> {
     let max = BTree::max_key_len(pager.page_size());
     if key.len() > max {
         return Err(BTreeError::KeyTooLarge {
@@ -402,22 +409,29 @@ fn make_value<'v>(pager: &mut Pager, key: &[u8], value: &'v [u8]) -> Result<Valu
             max,
         });
     }
-    if value.len() > u32::MAX as usize {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len > u32::MAX as usize {
         return Err(BTreeError::ValueTooLarge {
-            len: value.len(),
+            len,
             max: u32::MAX as usize,
         });
     }
-    Ok(
-        if node::inline_fits(pager.page_size(), key.len(), value.len()) {
-            ValueRef::Inline(value)
-        } else {
-            ValueRef::Overflow {
-                head: overflow::write(pager, value)?,
-                len: value.len(),
+    if !node::inline_fits(pager.page_size(), key.len(), len) {
+        return Ok(ValueRef::Overflow {
+            head: overflow::write(pager, parts)?,
+            len,
+        });
+    }
+    Ok(ValueRef::Inline(match parts {
+        [] => &[],
+        [whole] => whole,
+        _ => {
+            for part in parts {
+                joined.extend_from_slice(part);
             }
-        },
-    )
+            joined
+        }
+    }))
 }
 
 /// A tree's first leaf, holding one entry.
@@ -664,7 +678,8 @@ impl BTree {
     /// Store `value` under `key`, replacing any old value; returns the old
     /// value's length if there was one. Needs an open pager transaction.
     pub fn insert(&mut self, pager: &mut Pager, key: &[u8], value: &[u8]) -> Result<Option<usize>> {
-        let value = make_value(pager, key, value)?;
+        let mut joined = Vec::new();
+        let value = make_value(pager, key, &[value], &mut joined)?;
         let (change, old) = match self.root {
             None => (new_root(pager, key, value)?, None),
             Some(root) => insert_at(
@@ -697,7 +712,22 @@ impl BTree {
         value: &[u8],
         hints: &mut InsertHints,
     ) -> Result<Option<usize>> {
-        let value = make_value(pager, key, value)?;
+        self.insert_hinted_parts(pager, key, &[value], hints)
+    }
+
+    /// [`BTree::insert_hinted`] of the value made of `parts` one after the
+    /// other. A value too large to stay inline goes into its overflow pages
+    /// straight from the parts, never joined: a caller holding a large body
+    /// and a small encoding header writes them without a copy of the body.
+    pub fn insert_hinted_parts(
+        &mut self,
+        pager: &mut Pager,
+        key: &[u8],
+        parts: &[&[u8]],
+        hints: &mut InsertHints,
+    ) -> Result<Option<usize>> {
+        let mut joined = Vec::new();
+        let value = make_value(pager, key, parts, &mut joined)?;
         if !hints.describes(self.root, self.version) {
             hints.clear();
         }

@@ -125,6 +125,47 @@ fn large_values_round_trip_and_free_their_pages() {
 }
 
 #[test]
+fn a_value_in_parts_is_stored_as_their_concatenation() {
+    let mut h = Harness::new(1024);
+    let chunk = 1024 - 8;
+    let mut hints = crate::InsertHints::default();
+    // Inline, just past inline, page-sized chains and their edges; parts
+    // cut so that some end exactly on a page boundary and some are empty.
+    let sizes = [
+        0,
+        1,
+        5,
+        200,
+        300,
+        1000,
+        chunk,
+        chunk + 1,
+        3 * chunk,
+        3 * chunk + 7,
+        20_000,
+    ];
+    for (n, &len) in sizes.iter().enumerate() {
+        let whole: Vec<u8> = (0..len).map(|i| (i * 7 + n) as u8).collect();
+        let mut cuts = [0, 1.min(len), len / 3, chunk.min(len), len];
+        cuts.sort_unstable();
+        let parts: Vec<&[u8]> = cuts.windows(2).map(|w| &whole[w[0]..w[1]]).collect();
+        let key = format!("key{n:02}");
+        h.tree
+            .insert_hinted_parts(&mut h.pager, key.as_bytes(), &parts, &mut hints)
+            .unwrap();
+        assert_eq!(
+            h.tree.get(&h.pager, key.as_bytes()).unwrap().as_deref(),
+            Some(&whole[..]),
+            "{len} bytes in parts {cuts:?}"
+        );
+    }
+    h.pager.commit().unwrap();
+    h.pager.checkpoint(vec![], vec![]).unwrap();
+    let report = h.tree.check(&h.pager).unwrap();
+    assert_eq!(report.value_bytes, sizes.iter().sum::<usize>() as u64);
+}
+
+#[test]
 fn snapshots_keep_reading_old_contents() {
     let mut h = Harness::new(1024);
     for i in 0..3000u32 {

@@ -193,6 +193,49 @@ pub(crate) fn encode_stored_to(value: &Stored, out: &mut impl ByteSink) {
     }
 }
 
+/// Bodies from this size up are written beside their header, not joined
+/// with it ([`split_encoding`]).
+const SPLIT_FROM: usize = 1024;
+
+/// The encoding of a large string or function value as a header (its tag,
+/// and a function's crc32) and the body the value holds, so that the two
+/// can be written one after the other (`kv::WriteTxn::put_parts`) without
+/// a second copy of the body: a 128 KiB string is then held once while it
+/// is stored, which the browser's 2 MiB module needs. `None` for every
+/// other value, and for bodies under [`SPLIT_FROM`] bytes (joining those
+/// costs nothing).
+pub(crate) fn split_encoding(value: &Stored) -> Option<(SplitHeader, &[u8])> {
+    let (tag, body, crc) = match value {
+        Stored::Value(Value::Str(s)) => (TAG_STR, s.as_slice(), None),
+        Stored::Value(Value::Function(p)) => (TAG_FUNCTION, p.as_slice(), Some(crc32fast::hash(p))),
+        _ => return None,
+    };
+    if body.len() < SPLIT_FROM {
+        return None;
+    }
+    let mut header = SplitHeader {
+        bytes: [tag, 0, 0, 0, 0],
+        len: 1,
+    };
+    if let Some(crc) = crc {
+        header.bytes[1..].copy_from_slice(&crc.to_le_bytes());
+        header.len = 5;
+    }
+    Some((header, body))
+}
+
+/// The first bytes of a split encoding ([`split_encoding`]).
+pub(crate) struct SplitHeader {
+    bytes: [u8; 5],
+    len: usize,
+}
+
+impl SplitHeader {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 /// Decode a table entry's value: a plain value or a packed record.
 pub fn decode_stored(bytes: &[u8]) -> Result<Stored> {
     match bytes.split_first() {

@@ -124,6 +124,9 @@ impl Txn {
     }
 
     fn put_encoded(&mut self, ek: &[u8], value: &Stored) -> Result<()> {
+        if let Some((header, body)) = crate::codec::split_encoding(value) {
+            return self.raw_put_parts(ek, &[header.as_bytes(), body]);
+        }
         let mut bytes: SmallVec<[u8; 64]> = SmallVec::new();
         crate::codec::encode_stored_to(value, &mut bytes);
         self.raw_put(ek, &bytes)

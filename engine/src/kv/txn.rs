@@ -330,17 +330,25 @@ impl WriteTxn {
 
     /// Set `key` to `value`.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.put_parts(key, &[value])
+    }
+
+    /// Set `key` to the value made of `parts` one after the other, without
+    /// joining them first when the value goes to overflow pages (a large
+    /// value is then held once, by the caller, plus the pages being
+    /// written).
+    pub fn put_parts(&mut self, key: &[u8], parts: &[&[u8]]) -> Result<()> {
         self.check()?;
         let result = {
             let mut inner = self.db.borrow_mut();
             self.tree
-                .insert_hinted(&mut inner.pager, key, value, &mut self.hints)
+                .insert_hinted_parts(&mut inner.pager, key, parts, &mut self.hints)
                 .map(drop)
         };
         self.note(result)?;
         if !self.by_checkpoint {
             let limit = self.log_limit();
-            if !self.log.put(key, value, limit) {
+            if !self.log.put_parts(key, parts, limit) {
                 self.by_checkpoint();
             }
         }

@@ -49,16 +49,23 @@ impl WalBuffer {
     /// checkpoint). The body's capacity never passes `limit` either, so a
     /// transaction's log holds at most `limit` bytes of memory.
     pub fn put(&mut self, key: &[u8], value: &[u8], limit: usize) -> bool {
-        if !self.make_room(9 + key.len() + value.len(), limit) {
+        self.put_parts(key, &[value], limit)
+    }
+
+    /// [`WalBuffer::put`] of the value made of `parts` one after the other.
+    pub fn put_parts(&mut self, key: &[u8], parts: &[&[u8]], limit: usize) -> bool {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if !self.make_room(9usize.saturating_add(key.len()).saturating_add(len), limit) {
             return false;
         }
         self.body.push(TAG_PUT);
         self.body
             .extend_from_slice(&(key.len() as u32).to_le_bytes());
         self.body.extend_from_slice(key);
-        self.body
-            .extend_from_slice(&(value.len() as u32).to_le_bytes());
-        self.body.extend_from_slice(value);
+        self.body.extend_from_slice(&(len as u32).to_le_bytes());
+        for part in parts {
+            self.body.extend_from_slice(part);
+        }
         self.ops += 1;
         true
     }
@@ -249,6 +256,21 @@ mod tests {
         let mut empty = WalBuffer::default();
         assert!(!empty.put(b"k", &vec![0; 4096], limit));
         assert_eq!((empty.len(), empty.body.capacity()), (0, 0));
+    }
+
+    #[test]
+    fn a_value_in_parts_is_logged_as_one() {
+        let (mut whole, mut split) = (WalBuffer::default(), WalBuffer::default());
+        assert!(whole.put(b"key", b"\x05hello world", usize::MAX));
+        assert!(split.put_parts(b"key", &[b"\x05", b"hello", b"", b" world"], usize::MAX));
+        assert_eq!(whole.seal(1), split.seal(1));
+        let rec = split.seal(1);
+        assert_eq!(
+            decode(1, &rec).unwrap(),
+            vec![WalOp::Put(b"key", b"\x05hello world")]
+        );
+        // The limit counts every part.
+        assert!(!split.put_parts(b"k", &[&[0; 600], &[0; 600]], 1000));
     }
 
     #[test]

@@ -260,6 +260,41 @@ fn refused_keys_and_values() {
 }
 
 #[test]
+fn large_strings_and_functions_read_back_after_a_crash() {
+    use crate::kv::{Db, Options};
+    use moonvault_pager::store::memory::MemoryStore;
+    // Around the size from which an encoding is written in parts, the
+    // inline limit, and past the WAL limit (committed by checkpoint).
+    let sizes = [0, 1000, 1023, 1024, 1025, 3000, 9000, 100_000];
+    let mem = MemoryStore::new();
+    let store = Store::open(Db::open(Box::new(mem.clone()), Options::default()).unwrap()).unwrap();
+    let mut expected = Vec::new();
+    for (i, &len) in sizes.iter().enumerate() {
+        let bytes: Vec<u8> = (0..len).map(|j| (j * 31 + i) as u8).collect();
+        for (n, v) in [Value::Str(bytes.clone()), Value::Function(bytes)]
+            .into_iter()
+            .enumerate()
+        {
+            let key = Key::Int((i * 2 + n) as i64);
+            store.set(ROOT, key.clone(), v.clone()).unwrap();
+            expected.push((key, v));
+        }
+    }
+    // A crash: the store is reopened from its blobs, WAL replayed.
+    let again = Store::open(
+        Db::open(
+            Box::new(MemoryStore::from_contents(mem.snapshot())),
+            Options::default(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for (key, v) in &expected {
+        assert_eq!(again.get(ROOT, key).unwrap().as_ref(), Some(v), "{key:?}");
+    }
+}
+
+#[test]
 fn a_failed_transaction_only_rolls_back() {
     let store = Store::memory().unwrap();
     store.set(ROOT, k("users"), Input::empty_table()).unwrap();

@@ -146,6 +146,13 @@ impl Txn {
         self.kv.put(key, value)
     }
 
+    /// [`Txn::raw_put`] of a value given in parts (see
+    /// `kv::WriteTxn::put_parts`).
+    pub(crate) fn raw_put_parts(&mut self, key: &[u8], parts: &[&[u8]]) -> Result<()> {
+        self.mutations += 1;
+        self.kv.put_parts(key, parts)
+    }
+
     pub(crate) fn raw_delete(&mut self, key: &[u8]) -> Result<bool> {
         self.mutations += 1;
         self.kv.delete(key)
