@@ -8,8 +8,9 @@
 //! the place of an unstorable value in the error.
 
 use std::collections::HashMap;
+use std::ffi::{c_int, c_void};
 
-use mlua::{Function, Lua, Table, Value as LuaValue};
+use mlua::{ffi, Function, Lua, Table, Value as LuaValue};
 use moonvault_engine::codec::Value;
 
 use super::error::FunctionError;
@@ -76,6 +77,94 @@ pub(crate) fn encode(
     Ok(Value::Function(payload))
 }
 
+/// Appends `f`'s bytecode (as `string.dump(f)`) to the payload as a
+/// closure object, straight from Lua's dumper: a first pass measures it, so
+/// that the payload reserves it exactly, and a second writes it into the
+/// payload. `Function::dump` would collect it in a buffer of its own
+/// first, growing by doubling (a 124 KiB dump held 128 KiB), next to the
+/// payload's copy: too much for the browser's 2 MiB module.
+fn write_bytecode(lua: &Lua, f: &Function, nups: u8, w: &mut Writer) -> mlua::Result<()> {
+    let len = dump(lua, f, &mut DumpSink::Measure(0))?;
+    w.closure_with(CodeKind::Bytecode, len, nups, |buf| {
+        let start = buf.len();
+        let mut sink = DumpSink::Append { buf, room: len };
+        let written = dump(lua, f, &mut sink)?;
+        if written != len {
+            // Only a function changed between the passes could do this,
+            // and nothing runs between them; never leave a short code.
+            buf.truncate(start);
+            return Err(mlua::Error::runtime(format!(
+                "a function dumped to {len} bytes, then to {written}"
+            )));
+        }
+        Ok(())
+    })
+}
+
+/// Where Lua's dumper writes (see [`write_bytecode`]).
+enum DumpSink<'a> {
+    /// Count the bytes only.
+    Measure(usize),
+    /// Append to `buf`, at most `room` more bytes: past that the dump
+    /// stops with an error rather than grow `buf`.
+    Append { buf: &'a mut Vec<u8>, room: usize },
+}
+
+/// Runs `lua_dump` of `f` (debug information kept, as `string.dump(f)`)
+/// into `sink`; returns the bytes the dump produced.
+fn dump(lua: &Lua, f: &Function, sink: &mut DumpSink<'_>) -> mlua::Result<usize> {
+    unsafe extern "C-unwind" fn writer(
+        _: *mut ffi::lua_State,
+        p: *const c_void,
+        size: usize,
+        ud: *mut c_void,
+    ) -> c_int {
+        // SAFETY: `ud` is the `DumpSink` that `dump` passes, alive for the
+        // whole `lua_dump` call; `p` points at `size` bytes of the dump.
+        let sink = unsafe { &mut *ud.cast::<DumpSink<'_>>() };
+        let bytes: &[u8] = if size == 0 {
+            &[]
+        } else {
+            unsafe { std::slice::from_raw_parts(p.cast::<u8>(), size) }
+        };
+        match sink {
+            DumpSink::Measure(n) => *n += size,
+            DumpSink::Append { buf, room } => {
+                if size > *room {
+                    return 1;
+                }
+                *room -= size;
+                buf.extend_from_slice(bytes);
+            }
+        }
+        0
+    }
+    let before = match sink {
+        DumpSink::Measure(n) => *n,
+        DumpSink::Append { buf, .. } => buf.len(),
+    };
+    let mut status = 0;
+    let ud: *mut DumpSink<'_> = sink;
+    // SAFETY: `exec_raw` pushes `f` and runs the closure with it on top of
+    // the stack, which is what `lua_dump` dumps; Lua 5.4's dumper
+    // allocates nothing and calls `writer` with `ud` only during the call.
+    unsafe {
+        lua.exec_raw::<()>(f, |state| {
+            status = ffi::lua_dump(state, writer, ud.cast(), 0);
+        })?;
+    }
+    if status != 0 {
+        return Err(mlua::Error::runtime(
+            "a function's dump outgrew the room measured for it",
+        ));
+    }
+    let after = match sink {
+        DumpSink::Measure(n) => *n,
+        DumpSink::Append { buf, .. } => buf.len(),
+    };
+    Ok(after - before)
+}
+
 enum Pending {
     Closure(Function),
     Table(Table),
@@ -128,14 +217,12 @@ impl Encoder<'_> {
         match &self.objects[k].pending {
             Pending::Closure(f) => {
                 let f = f.clone();
-                let (kind, code) =
-                    match self.codec.sources.raw_get::<Option<mlua::LuaString>>(&f)? {
-                        Some(src) => (CodeKind::Source, src.as_bytes().to_vec()),
-                        None => (CodeKind::Bytecode, f.dump(false)),
-                    };
                 // Lua caps upvalues at 255, so the count is a u8.
                 let nups: u8 = f.info().num_upvalues;
-                self.w.closure(kind, &code, nups);
+                match self.codec.sources.raw_get::<Option<mlua::LuaString>>(&f)? {
+                    Some(src) => self.w.closure(CodeKind::Source, &src.as_bytes(), nups),
+                    None => write_bytecode(self.lua, &f, nups, &mut self.w)?,
+                }
                 for n in 1..=nups {
                     let id = self.codec.upvalues.id(&f, n)?;
                     let cell = self.session.cell(id);
@@ -301,5 +388,46 @@ impl Encoder<'_> {
             (Edge::Metatable, _) => "<metatable>".to_owned(),
             (Edge::Upvalue(n), Pending::Table(_)) => format!("upvalue #{n}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use moonvault_engine::codec::Value;
+
+    use super::super::payload::{parse, Object};
+    use super::super::{FunctionCodec, NoProxies, PersistSession, Trust};
+
+    #[test]
+    fn a_large_function_is_dumped_straight_into_its_payload() {
+        let lua = crate::new_vm(crate::DEFAULT_MEMORY_LIMIT).unwrap();
+        let mut src = String::from("return function(x) local t = 0\n");
+        for i in 0..3000 {
+            src.push_str(&format!("if x == {i} then t = t + {i} end\n"));
+        }
+        src.push_str("return t end");
+        let f: mlua::Function = lua.load(&src).eval().unwrap();
+        let codec = FunctionCodec::new(&lua, Trust::Trusted).unwrap();
+        let Value::Function(p) = codec
+            .encode(&lua, &f, &mut PersistSession::new(), &NoProxies)
+            .unwrap()
+        else {
+            panic!("a Lua function encodes as a function payload");
+        };
+        let expected = f.dump(false);
+        assert!(expected.len() > 64 * 1024, "{} bytes", expected.len());
+        match &parse(&p).unwrap().objects[0] {
+            Object::Closure { code, .. } => assert!(*code == expected.as_slice()),
+            other => panic!("{other:?}"),
+        }
+        // Reserved once, exactly: no doubling while the dump was written.
+        assert!(
+            p.capacity() < expected.len() + 2048,
+            "{} for {}",
+            p.capacity(),
+            p.len()
+        );
+        let back: mlua::Function = codec.decode(&lua, &Value::Function(p), &NoProxies).unwrap();
+        assert_eq!(back.call::<i64>(2999).unwrap(), 2999);
     }
 }

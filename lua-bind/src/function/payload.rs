@@ -117,19 +117,44 @@ impl Writer {
 
     /// Starts a closure object; `nups` upvalues must follow.
     pub fn closure(&mut self, kind: CodeKind, code: &[u8], nups: u8) {
+        self.closure_with(kind, code.len(), nups, |buf| {
+            buf.extend_from_slice(code);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {});
+    }
+
+    /// [`Writer::closure`] whose `len` bytes of code `fill` appends to the
+    /// payload itself (a dump written straight into it, never held in a
+    /// buffer of its own). `fill` must append exactly `len` bytes or fail.
+    pub fn closure_with<E>(
+        &mut self,
+        kind: CodeKind,
+        len: usize,
+        nups: u8,
+        fill: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
         // Room for the code and what usually follows it, reserved exactly:
         // left to doubling, the first small write after a large code
         // doubles the buffer (a 124 KiB dump took 248 KiB), which the
         // browser's 2 MiB module has to hold next to the dump itself.
-        if code.len() > CLOSURE_SLACK {
-            self.buf.reserve_exact(code.len() + CLOSURE_SLACK);
+        if len > CLOSURE_SLACK {
+            self.buf.reserve_exact(len + CLOSURE_SLACK);
         }
         self.buf.push(match kind {
             CodeKind::Bytecode => OBJ_BYTECODE,
             CodeKind::Source => OBJ_SOURCE,
         });
-        self.bytes(code);
+        varint::encode_u64(len as u64, &mut self.buf);
+        let start = self.buf.len();
+        fill(&mut self.buf)?;
+        assert_eq!(
+            self.buf.len() - start,
+            len,
+            "a closure's code is the length announced"
+        );
         self.buf.push(nups);
+        Ok(())
     }
 
     /// Writes an upvalue's cell; its value must follow.
