@@ -504,7 +504,6 @@ fn the_cache_is_bounded_and_keeps_only_live_functions_beyond_its_strong_tier() {
         strong_entries: 4,
         strong_bytes: 1 << 20,
         entries: 16,
-        bytes: 1 << 20,
     };
     let codec = FunctionCodec::with_cache_limits(&lua, Trust::Trusted, limits).unwrap();
     let src = vm();

@@ -2,8 +2,12 @@
 //!
 //! Reading the same stored function twice returns the same Lua function
 //! (as reading a plain table field twice would) and skips `load`. The
-//! key is the payload's own crc32 and length, and a hit also compares the
-//! bytes, so a collision is a miss, never a wrong function.
+//! key is the payload's own crc32 and length, and a hit also compares a
+//! 64-bit SipHash of the payload, so a wrong function would take payloads
+//! equal in length, crc32 and SipHash (crafting one is a second preimage
+//! of SipHash). The cache keeps no copy of the payload: in the browser's
+//! 2 MiB module, copies of every recently stored function (up to 4 MiB
+//! before) would not fit beside the Lua heap.
 //!
 //! Two tiers, because cached functions live in the capped Lua heap:
 //! - strong: the most recently used entries, bounded by count and bytes,
@@ -11,8 +15,8 @@
 //! - weak: older entries are remembered through [`WeakSlots`], valid as
 //!   long as the script still references the function anywhere.
 //!
-//! Every entry's payload copy is bounded too (count and total bytes); the
-//! oldest entries go first.
+//! The entries themselves are bounded by count (a few dozen bytes each);
+//! the oldest go first.
 
 use std::collections::HashMap;
 
@@ -31,8 +35,6 @@ pub struct CacheLimits {
     pub strong_bytes: usize,
     /// Entries remembered at all (strong or weak).
     pub entries: usize,
-    /// Payload bytes kept for the equality check, over all entries.
-    pub bytes: usize,
 }
 
 impl Default for CacheLimits {
@@ -41,7 +43,6 @@ impl Default for CacheLimits {
             strong_entries: 64,
             strong_bytes: 256 * 1024,
             entries: 1024,
-            bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -49,7 +50,9 @@ impl Default for CacheLimits {
 type Key = (u32, usize);
 
 struct Entry {
-    payload: Vec<u8>,
+    /// The payload's length (part of the key) and SipHash.
+    len: usize,
+    fingerprint: u64,
     slot: Slot,
     strong: Option<Function>,
     used: u64,
@@ -62,11 +65,19 @@ pub(crate) struct Cache {
     tick: u64,
     strong_count: usize,
     strong_bytes: usize,
-    bytes: usize,
 }
 
 fn key(payload: &[u8]) -> Option<Key> {
     payload::stored_crc(payload).map(|crc| (crc, payload.len()))
+}
+
+/// SipHash-1-3 of `payload` with fixed keys (std's `DefaultHasher`): the
+/// same in every VM of a process, which is all the cache needs.
+fn fingerprint(payload: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(payload);
+    h.finish()
 }
 
 impl Cache {
@@ -77,7 +88,6 @@ impl Cache {
             tick: 0,
             strong_count: 0,
             strong_bytes: 0,
-            bytes: 0,
         }
     }
 
@@ -92,7 +102,7 @@ impl Cache {
         let Some(e) = self.entries.get_mut(&k) else {
             return Ok(None);
         };
-        if e.payload != payload {
+        if e.fingerprint != fingerprint(payload) {
             return Ok(None);
         }
         e.used = tick;
@@ -124,16 +134,14 @@ impl Cache {
         let Some(k) = key(payload) else {
             return Ok(());
         };
-        if payload.len() > self.limits.bytes {
-            return Ok(());
-        }
         self.remove(weak, k)?;
         let slot = weak.insert(f)?;
         self.tick += 1;
         self.entries.insert(
             k,
             Entry {
-                payload: payload.to_vec(),
+                len: payload.len(),
+                fingerprint: fingerprint(payload),
                 slot,
                 strong: Some(f.clone()),
                 used: self.tick,
@@ -141,9 +149,8 @@ impl Cache {
         );
         self.strong_count += 1;
         self.strong_bytes += payload.len();
-        self.bytes += payload.len();
         self.enforce_strong();
-        if self.entries.len() > self.limits.entries || self.bytes > self.limits.bytes {
+        if self.entries.len() > self.limits.entries {
             self.shrink(weak)?;
         }
         Ok(())
@@ -151,10 +158,9 @@ impl Cache {
 
     fn remove(&mut self, weak: &WeakSlots, k: Key) -> mlua::Result<()> {
         if let Some(e) = self.entries.remove(&k) {
-            self.bytes -= e.payload.len();
             if e.strong.is_some() {
                 self.strong_count -= 1;
-                self.strong_bytes -= e.payload.len();
+                self.strong_bytes -= e.len;
             }
             weak.remove(e.slot)?;
         }
@@ -175,7 +181,7 @@ impl Cache {
             let Some(e) = oldest else { break };
             e.strong = None;
             self.strong_count -= 1;
-            self.strong_bytes -= e.payload.len();
+            self.strong_bytes -= e.len;
         }
     }
 
@@ -192,18 +198,39 @@ impl Cache {
             self.remove(weak, k)?;
         }
         let target_entries = self.limits.entries * 3 / 4;
-        let target_bytes = self.limits.bytes * 3 / 4;
-        if self.entries.len() > target_entries || self.bytes > target_bytes {
+        if self.entries.len() > target_entries {
             let mut by_age: Vec<(u64, Key)> =
                 self.entries.iter().map(|(k, e)| (e.used, *k)).collect();
             by_age.sort_unstable();
             for (_, k) in by_age {
-                if self.entries.len() <= target_entries && self.bytes <= target_bytes {
+                if self.entries.len() <= target_entries {
                     break;
                 }
                 self.remove(weak, k)?;
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::weak::WeakSlots;
+    use super::{Cache, CacheLimits};
+
+    #[test]
+    fn a_payload_with_the_same_key_but_other_bytes_is_a_miss() {
+        let lua = crate::new_vm(crate::DEFAULT_MEMORY_LIMIT).unwrap();
+        let mut weak = WeakSlots::new(&lua).unwrap();
+        let mut cache = Cache::new(CacheLimits::default());
+        let f: mlua::Function = lua.load("return function() return 1 end").eval().unwrap();
+        // The key is the crc32 *stored* in the payload and its length: a
+        // payload differing after its header has the same key.
+        let stored = b"MVFN\x01\xaa\xbb\xcc\xddsome payload bytes".to_vec();
+        let mut other = stored.clone();
+        *other.last_mut().unwrap() ^= 1;
+        cache.insert(&mut weak, &stored, &f).unwrap();
+        assert!(cache.get(&weak, &stored).unwrap() == Some(f));
+        assert!(cache.get(&weak, &other).unwrap().is_none());
     }
 }
