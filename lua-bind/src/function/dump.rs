@@ -26,7 +26,7 @@ pub(crate) fn encode(
     session: &mut PersistSession,
     proxies: &dyn ProxyResolver,
 ) -> mlua::Result<Value> {
-    if is_c_function(f) {
+    if is_c_function(lua, f)? {
         return match codec.registry.fn_name(f) {
             Some(name) => Ok(Value::NativeFunction(name.to_string())),
             None => Err(FunctionError::ForeignCFunction {
@@ -217,8 +217,7 @@ impl Encoder<'_> {
         match &self.objects[k].pending {
             Pending::Closure(f) => {
                 let f = f.clone();
-                // Lua caps upvalues at 255, so the count is a u8.
-                let nups: u8 = f.info().num_upvalues;
+                let nups = super::shape::shape(self.lua, &f)?.upvalues;
                 match self.codec.sources.raw_get::<Option<mlua::LuaString>>(&f)? {
                     Some(src) => self.w.closure(CodeKind::Source, &src.as_bytes(), nups),
                     None => write_bytecode(self.lua, &f, nups, &mut self.w)?,
@@ -299,7 +298,7 @@ impl Encoder<'_> {
                 }
             }
             LuaValue::Function(f) => {
-                if is_c_function(f) {
+                if is_c_function(self.lua, f)? {
                     match self.codec.registry.fn_name(f) {
                         Some(name) => {
                             let name = name.clone();

@@ -73,7 +73,7 @@ pub(crate) fn decode(
                     .set_mode(Trust::mode(*kind))
                     .into_function()?;
                 codec.state.borrow_mut().stats.loads += 1;
-                let nups = f.info().num_upvalues;
+                let nups = super::shape::shape(lua, &f)?.upvalues;
                 if usize::from(nups) != upvalues.len() {
                     return Err(FunctionError::corrupted(
                         HEADER_LEN,

@@ -30,6 +30,7 @@ mod error;
 mod load;
 mod payload;
 mod registry;
+mod shape;
 mod share;
 mod trust;
 pub(crate) mod upvalue;

@@ -84,7 +84,7 @@ impl Registry {
         let globals = lua.globals();
         for &name in BASE_FUNCTIONS {
             if let Value::Function(f) = globals.raw_get::<Value>(name)? {
-                if is_c_function(&f) {
+                if is_c_function(lua, &f)? {
                     reg.add_fn(name.into(), f);
                 }
             }
@@ -118,7 +118,7 @@ impl Registry {
             for (name, v) in entries {
                 match v {
                     Value::Function(f)
-                        if is_c_function(&f)
+                        if is_c_function(lua, &f)?
                             && !reg.fn_names.contains_key(&(f.to_pointer() as usize)) =>
                     {
                         reg.add_fn(name.into(), f);
@@ -175,8 +175,8 @@ impl Registry {
 }
 
 /// Whether `f` is a C function (Rust functions made by mlua included).
-pub(crate) fn is_c_function(f: &Function) -> bool {
-    f.info().what == "C"
+pub(crate) fn is_c_function(lua: &Lua, f: &Function) -> mlua::Result<bool> {
+    Ok(super::shape::shape(lua, f)?.is_c)
 }
 
 /// A human name for a foreign C function: its global path if it has one
