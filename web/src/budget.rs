@@ -14,7 +14,7 @@
 //! | static data | about 200 KiB, measured by the budget test |
 //! | Lua heap (per open store) | `memoryLimit`, default [`LUA_HEAP_DEFAULT`], at most [`LUA_HEAP_MAX`] |
 //! | page cache (clean + dirty pages) | [`PAGE_CACHE`] ([`IMPORT_PAGE_CACHE`] for an import) |
-//! | a transaction's WAL buffer | [`TXN_LOG_LIMIT`], twice while the record is sealed |
+//! | a transaction's WAL buffer | [`TXN_LOG_LIMIT`] (sealed in place; budgeted twice) |
 //! | a Lua transaction's savepoint log | [`SAVEPOINT_LOG_LIMIT`] |
 //! | export/import chunks | [`IO_CHUNK`] |
 //! | query sorts, conversions, B-tree paths | the rest, about 250 KiB |

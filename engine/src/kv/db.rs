@@ -221,7 +221,7 @@ impl DbInner {
     pub(crate) fn commit(
         &mut self,
         tree: BTree,
-        log: &WalBuffer,
+        log: WalBuffer,
         by_checkpoint: bool,
         durability: Durability,
     ) -> Result<()> {
@@ -241,7 +241,7 @@ impl DbInner {
             return Ok(());
         }
         let seq = self.next_seq;
-        let record = log.seal(seq);
+        let record = log.into_record(seq);
         let len = record.len() as u64;
         let put = WriteOp::Put {
             area: Area::Wal,

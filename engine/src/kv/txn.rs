@@ -391,7 +391,7 @@ impl WriteTxn {
         let log = std::mem::take(&mut self.log);
         self.db
             .borrow_mut()
-            .commit(tree, &log, self.by_checkpoint, self.durability)
+            .commit(tree, log, self.by_checkpoint, self.durability)
     }
 
     /// Discard the changes.

@@ -36,18 +36,23 @@ pub enum WalOp<'a> {
     Delete(&'a [u8]),
 }
 
-/// Accumulates the ops of one transaction into a record body.
+/// Accumulates the ops of one transaction into a record, in place: the
+/// buffer starts with room for the header and keeps room for the crc, so
+/// sealing it ([`WalBuffer::into_record`]) fills them in without copying
+/// the ops (a second copy would double the log's memory at commit).
 #[derive(Debug, Default)]
 pub struct WalBuffer {
-    body: Vec<u8>,
+    /// Empty until the first op; then the header's room, then the ops.
+    record: Vec<u8>,
     ops: u32,
 }
 
 impl WalBuffer {
-    /// Log a put, unless the body would pass `limit` bytes: then nothing
+    /// Log a put, unless the record would pass `limit` bytes: then nothing
     /// is logged and the answer is false (the transaction commits by
-    /// checkpoint). The body's capacity never passes `limit` either, so a
-    /// transaction's log holds at most `limit` bytes of memory.
+    /// checkpoint). The buffer's capacity never passes `limit` either, so a
+    /// transaction's log holds at most `limit` bytes of memory, sealed
+    /// record included.
     pub fn put(&mut self, key: &[u8], value: &[u8], limit: usize) -> bool {
         self.put_parts(key, &[value], limit)
     }
@@ -58,49 +63,58 @@ impl WalBuffer {
         if !self.make_room(9usize.saturating_add(key.len()).saturating_add(len), limit) {
             return false;
         }
-        self.body.push(TAG_PUT);
-        self.body
+        self.record.push(TAG_PUT);
+        self.record
             .extend_from_slice(&(key.len() as u32).to_le_bytes());
-        self.body.extend_from_slice(key);
-        self.body.extend_from_slice(&(len as u32).to_le_bytes());
+        self.record.extend_from_slice(key);
+        self.record.extend_from_slice(&(len as u32).to_le_bytes());
         for part in parts {
-            self.body.extend_from_slice(part);
+            self.record.extend_from_slice(part);
         }
         self.ops += 1;
         true
     }
 
-    /// Log a delete, unless the body would pass `limit` bytes (as
+    /// Log a delete, unless the record would pass `limit` bytes (as
     /// [`WalBuffer::put`]).
     pub fn delete(&mut self, key: &[u8], limit: usize) -> bool {
         if !self.make_room(5 + key.len(), limit) {
             return false;
         }
-        self.body.push(TAG_DELETE);
-        self.body
+        self.record.push(TAG_DELETE);
+        self.record
             .extend_from_slice(&(key.len() as u32).to_le_bytes());
-        self.body.extend_from_slice(key);
+        self.record.extend_from_slice(key);
         self.ops += 1;
         true
     }
 
-    /// Room for `op` more bytes within `limit`: doubling, but never past
-    /// `limit`.
+    /// Room for `op` more bytes, and the crc after them, within `limit`:
+    /// doubling, but never past `limit`.
     fn make_room(&mut self, op: usize, limit: usize) -> bool {
-        let needed = self.body.len().saturating_add(op);
+        let start = if self.record.is_empty() { HEADER } else { 0 };
+        let needed = self
+            .record
+            .len()
+            .saturating_add(start)
+            .saturating_add(op)
+            .saturating_add(4);
         if needed > limit {
             return false;
         }
-        if needed > self.body.capacity() {
-            let target = (self.body.capacity() * 2).clamp(needed, limit);
-            self.body.reserve_exact(target - self.body.len());
+        if needed > self.record.capacity() {
+            let target = (self.record.capacity() * 2).clamp(needed, limit);
+            self.record.reserve_exact(target - self.record.len());
+        }
+        if start > 0 {
+            self.record.resize(HEADER, 0);
         }
         true
     }
 
-    /// Bytes logged so far.
+    /// Bytes of ops logged so far.
     pub fn len(&self) -> usize {
-        self.body.len()
+        self.record.len().saturating_sub(HEADER)
     }
 
     /// Whether nothing was logged.
@@ -110,22 +124,25 @@ impl WalBuffer {
 
     /// Forget everything logged (the transaction commits by checkpoint instead).
     pub fn discard(&mut self) {
-        self.body = Vec::new();
+        self.record = Vec::new();
         self.ops = 0;
     }
 
-    /// The complete record for sequence number `seq`.
-    pub fn seal(&self, seq: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER + self.body.len() + 4);
-        out.extend_from_slice(&MAGIC);
-        out.push(VERSION);
-        out.extend_from_slice(&[0; 3]);
-        out.extend_from_slice(&seq.to_le_bytes());
-        out.extend_from_slice(&self.ops.to_le_bytes());
-        out.extend_from_slice(&self.body);
-        let crc = crc32fast::hash(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out
+    /// The complete record for sequence number `seq`, sealed in the buffer
+    /// itself (its room for the crc was kept by every op).
+    pub fn into_record(mut self, seq: u64) -> Vec<u8> {
+        if self.record.is_empty() {
+            self.record.resize(HEADER, 0);
+        }
+        let header = &mut self.record[..HEADER];
+        header[..4].copy_from_slice(&MAGIC);
+        header[4] = VERSION;
+        header[5..8].fill(0);
+        header[8..16].copy_from_slice(&seq.to_le_bytes());
+        header[16..20].copy_from_slice(&self.ops.to_le_bytes());
+        let crc = crc32fast::hash(&self.record);
+        self.record.extend_from_slice(&crc.to_le_bytes());
+        self.record
     }
 }
 
@@ -207,7 +224,7 @@ mod tests {
         assert!(buf.put(b"alpha", b"one", usize::MAX));
         assert!(buf.delete(b"beta", usize::MAX));
         assert!(buf.put(b"", b"", usize::MAX));
-        let rec = buf.seal(7);
+        let rec = buf.into_record(7);
         let ops = decode(7, &rec).unwrap();
         assert_eq!(
             ops,
@@ -239,23 +256,29 @@ mod tests {
     }
 
     #[test]
-    fn the_body_never_holds_more_than_its_limit() {
+    fn the_record_never_holds_more_than_its_limit() {
         let limit = 1000;
         let mut buf = WalBuffer::default();
         let mut logged = 0;
         while buf.put(b"key", &[7; 40], limit) {
             logged += 1;
-            assert!(buf.body.capacity() <= limit, "{}", buf.body.capacity());
+            assert!(buf.record.capacity() <= limit, "{}", buf.record.capacity());
         }
-        // 52 bytes per op: 19 fit in 1000, the 20th would pass it.
-        assert_eq!((logged, buf.len()), (19, 19 * 52));
+        // 52 bytes per op after a 20-byte header, with 4 kept for the
+        // crc: 18 fit in 1000, the 19th would pass it.
+        assert_eq!((logged, buf.len()), (18, 18 * 52));
         assert!(!buf.delete(&[1; 100], limit));
         assert!(buf.delete(b"k", limit));
-        assert_eq!(buf.len(), 19 * 52 + 6);
+        assert_eq!(buf.len(), 18 * 52 + 6);
+        // Sealed in place: no second buffer, the capacity still within it.
+        let rec = buf.into_record(9);
+        assert_eq!(rec.len(), 20 + 18 * 52 + 6 + 4);
+        assert!(rec.capacity() <= limit, "{}", rec.capacity());
+        assert_eq!(decode(9, &rec).unwrap().len(), 19);
         // One op larger than the limit is refused without a copy.
         let mut empty = WalBuffer::default();
         assert!(!empty.put(b"k", &vec![0; 4096], limit));
-        assert_eq!((empty.len(), empty.body.capacity()), (0, 0));
+        assert_eq!((empty.len(), empty.record.capacity()), (0, 0));
     }
 
     #[test]
@@ -263,21 +286,21 @@ mod tests {
         let (mut whole, mut split) = (WalBuffer::default(), WalBuffer::default());
         assert!(whole.put(b"key", b"\x05hello world", usize::MAX));
         assert!(split.put_parts(b"key", &[b"\x05", b"hello", b"", b" world"], usize::MAX));
-        assert_eq!(whole.seal(1), split.seal(1));
-        let rec = split.seal(1);
+        // The limit counts every part.
+        assert!(!split.put_parts(b"k", &[&[0; 600], &[0; 600]], 1000));
+        let rec = split.into_record(1);
+        assert_eq!(whole.into_record(1), rec);
         assert_eq!(
             decode(1, &rec).unwrap(),
             vec![WalOp::Put(b"key", b"\x05hello world")]
         );
-        // The limit counts every part.
-        assert!(!split.put_parts(b"k", &[&[0; 600], &[0; 600]], 1000));
     }
 
     #[test]
     fn a_newer_version_is_refused_by_name_and_damage_stays_damage() {
         let mut buf = WalBuffer::default();
         assert!(buf.put(b"k", b"v", usize::MAX));
-        let rec = buf.seal(3);
+        let rec = buf.into_record(3);
         for newer in [VERSION + 1, u8::MAX] {
             let e = decode(3, &with_version(&rec, newer)).unwrap_err();
             assert!(
