@@ -8,6 +8,7 @@
 //! - `leaf`: leaf edits: one-cell splices, and the rebuilds and splits of
 //!   leaves whose prefix changes or that outgrow a page.
 //! - `overflow`: chains of pages holding values too large to stay inline.
+//! - `lent`: a value lent by a lookup, an overflow chain read only on demand.
 //! - `tree`: lookup, insert and remove with splits, merges and
 //!   redistribution.
 //! - [`cursor`]: lazy range and prefix iteration in both directions.
@@ -53,6 +54,7 @@ pub mod cursor;
 mod error;
 mod hints;
 mod leaf;
+mod lent;
 pub mod node;
 mod overflow;
 mod tree;
@@ -64,6 +66,7 @@ pub use check::TreeReport;
 pub use cursor::Cursor;
 pub use error::{BTreeError, Result};
 pub use hints::InsertHints;
+pub use lent::{Chain, Lent};
 pub use node::{LeafPacker, KIND_BRANCH, KIND_LEAF_V1, KIND_LEAF_V2};
 pub use overflow::KIND_OVERFLOW;
 

@@ -16,6 +16,7 @@
 use crate::error::{BTreeError, Result};
 use crate::node::u64_at;
 use moonvault_pager::{Page, PageId, Pager};
+use std::rc::Rc;
 
 /// Page kind of an overflow page.
 pub const KIND_OVERFLOW: u8 = 3;
@@ -101,23 +102,9 @@ fn walk(
                 "overflow chain loops back on itself",
             ));
         }
-        let page = pager.read(id)?;
-        if page.kind != KIND_OVERFLOW {
-            return Err(BTreeError::corrupted(
-                id,
-                format!("page of kind {} in an overflow chain", page.kind),
-            ));
-        }
-        let next = u64_at(&page.data, 0)
-            .ok_or_else(|| BTreeError::corrupted(id, "overflow page shorter than its header"))?;
-        let part = &page.data[HEADER..];
         let want = remaining.min(chunk);
-        if part.len() != want {
-            return Err(BTreeError::corrupted(
-                id,
-                format!("overflow page holds {} bytes, expected {want}", part.len()),
-            ));
-        }
+        let (page, next) = chain_page(pager, id, want)?;
+        let part = &page.data[HEADER..];
         each(id, part);
         remaining -= want;
         prev = id;
@@ -129,6 +116,39 @@ fn walk(
             steps = 0;
         }
     }
+}
+
+/// Page `id` of a chain, checked to be an overflow page holding exactly
+/// `want` bytes; with the id of the page after it (0 after the last).
+fn chain_page(pager: &Pager, id: PageId, want: usize) -> Result<(Rc<Page>, PageId)> {
+    let page = pager.read(id)?;
+    if page.kind != KIND_OVERFLOW {
+        return Err(BTreeError::corrupted(
+            id,
+            format!("page of kind {} in an overflow chain", page.kind),
+        ));
+    }
+    let next = u64_at(&page.data, 0)
+        .ok_or_else(|| BTreeError::corrupted(id, "overflow page shorter than its header"))?;
+    let held = page.data.len() - HEADER;
+    if held != want {
+        return Err(BTreeError::corrupted(
+            id,
+            format!("overflow page holds {held} bytes, expected {want}"),
+        ));
+    }
+    Ok((page, next))
+}
+
+/// The first `n` bytes of a `len`-byte value (all of it when shorter),
+/// read from the first page of its chain only.
+pub(crate) fn prefix(pager: &Pager, head: PageId, len: usize, n: usize) -> Result<Vec<u8>> {
+    let want = len.min(chunk_size(pager));
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let (page, _) = chain_page(pager, head, want)?;
+    Ok(page.data[HEADER..HEADER + n.min(want)].to_vec())
 }
 
 /// Read a whole value.

@@ -17,6 +17,7 @@
 use crate::error::{BTreeError, Result};
 use crate::hints::{Finger, InsertHints, Learn};
 use crate::leaf::{self, LeafPlan};
+use crate::lent::Lent;
 use crate::node::{
     self, branch_entry_size, build_branch, build_leaf, min_fill, Format, KeyBuf, KeyParts,
     LeafEntry, Node, ValueRef, BRANCH_HEADER, KIND_BRANCH, KIND_LEAF_V2, MAX_DEPTH,
@@ -76,9 +77,14 @@ pub(crate) fn load_value(pager: &Pager, value: ValueRef<'_>) -> Result<Vec<u8>> 
     }
 }
 
-/// Store `data` as the new content of page `id`: in place if the open
-/// transaction allocated it, else in a fresh page (freeing `id`). Returns
-/// the page now holding it.
+/// `value` as a [`Lent`]: its chain not read yet.
+fn lent<'a>(pager: &'a Pager, value: ValueRef<'a>) -> Lent<'a> {
+    match value {
+        ValueRef::Inline(v) => Lent::Inline(v),
+        ValueRef::Overflow { head, len } => Lent::overflow(pager, head, len),
+    }
+}
+
 /// Lends `value` to `f`: an inline value as it lies in the page, an
 /// overflow value read into a buffer first.
 fn lend_value<T>(pager: &Pager, value: ValueRef<'_>, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
@@ -88,6 +94,9 @@ fn lend_value<T>(pager: &Pager, value: ValueRef<'_>, f: impl FnOnce(&[u8]) -> T)
     })
 }
 
+/// Store `data` as the new content of page `id`: in place if the open
+/// transaction allocated it, else in a fresh page (freeing `id`). Returns
+/// the page now holding it.
 pub(crate) fn write_node(pager: &mut Pager, id: PageId, kind: u8, data: Vec<u8>) -> Result<PageId> {
     if pager.is_writable(id) {
         pager.write(id, built(kind, data))?;
@@ -98,6 +107,7 @@ pub(crate) fn write_node(pager: &mut Pager, id: PageId, kind: u8, data: Vec<u8>)
     Ok(new)
 }
 
+/// Store `data` in a page allocated for it; returns its id.
 pub(crate) fn write_new(pager: &mut Pager, kind: u8, data: Vec<u8>) -> Result<PageId> {
     let id = pager.allocate()?;
     pager.write(id, built(kind, data))?;
@@ -555,6 +565,24 @@ impl BTree {
         self.lookup(pager, key, |pager, value| lend_value(pager, value, f))
     }
 
+    /// Lend the value stored under `key` to `f` without reading an
+    /// overflow chain first ([`Lent`]): `f` reads as much of it as it
+    /// needs, or takes it whole into a buffer it owns. With `hints`, a
+    /// finger's leaf is searched first, as in [`BTree::get_with_hinted`].
+    pub fn get_lent<T>(
+        &self,
+        pager: &Pager,
+        key: &[u8],
+        hints: Option<&InsertHints>,
+        f: impl FnOnce(Lent<'_>) -> T,
+    ) -> Result<Option<T>> {
+        let read = |pager: &Pager, value: ValueRef<'_>| Ok(f(lent(pager, value)));
+        match hints {
+            Some(hints) => self.hinted_lookup(pager, key, hints, read),
+            None => self.lookup(pager, key, read),
+        }
+    }
+
     /// [`BTree::get_with`] that first asks `hints`: when they describe
     /// this tree and a finger's range holds `key`, that leaf is the only
     /// place the key can be (the invariant [`BTree::insert_hinted`] relies
@@ -570,6 +598,18 @@ impl BTree {
         f: impl FnOnce(&[u8]) -> T,
     ) -> Result<Option<T>> {
         let read = |pager: &Pager, value: ValueRef<'_>| lend_value(pager, value, f);
+        self.hinted_lookup(pager, key, hints, read)
+    }
+
+    /// [`BTree::lookup`] that searches a finger's leaf first when `hints`
+    /// describe this tree and a finger's range holds `key`.
+    fn hinted_lookup<T>(
+        &self,
+        pager: &Pager,
+        key: &[u8],
+        hints: &InsertHints,
+        read: impl FnOnce(&Pager, ValueRef<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
         let finger = hints
             .describes(self.root, self.version)
             .then(|| hints.find(key).map(|at| hints.leaf(at)))

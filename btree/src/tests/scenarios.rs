@@ -158,6 +158,25 @@ fn a_value_in_parts_is_stored_as_their_concatenation() {
             Some(&whole[..]),
             "{len} bytes in parts {cuts:?}"
         );
+        // Lent: the same bytes, whole or their first few.
+        let (n_len, overflowed, head, all) = h
+            .tree
+            .get_lent(&h.pager, key.as_bytes(), None, |v| {
+                let overflowed = matches!(v, crate::Lent::Overflow(_));
+                let head = v.prefix(10).unwrap().into_owned();
+                (v.len(), overflowed, head, v.read().unwrap().into_owned())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (n_len, &head[..], &all[..]),
+            (len, &whole[..len.min(10)], &whole[..])
+        );
+        assert_eq!(
+            overflowed,
+            len >= 300,
+            "{len} bytes (inline up to a quarter page)"
+        );
     }
     h.pager.commit().unwrap();
     h.pager.checkpoint(vec![], vec![]).unwrap();

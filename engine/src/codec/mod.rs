@@ -94,5 +94,8 @@ pub use path::fmt_path;
 pub use record::{is_packable_value, Record};
 pub(crate) use record::{packed_field_len, packed_header_len};
 pub use record_view::{decode_stored_view, Fields, RecordView, Scalar, StoredView};
-pub use value::{decode_entry_value, decode_stored, decode_value, encode_value, Stored, Value};
-pub(crate) use value::{encode_stored_to, split_encoding};
+pub use value::{
+    decode_entry_value, decode_stored, decode_stored_owned, decode_value, encode_value, Stored,
+    Value,
+};
+pub(crate) use value::{encode_stored_to, never_indexed, split_encoding};

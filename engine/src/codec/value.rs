@@ -236,11 +236,43 @@ impl SplitHeader {
     }
 }
 
+/// Whether an entry value of `len` bytes whose tag is `tag` can never be
+/// named by an index entry of at most `max_key_len` bytes: a function
+/// (never indexed), or a string whose key encoding alone (longer than the
+/// string) would pass that length.
+pub(crate) fn never_indexed(tag: u8, len: usize, max_key_len: usize) -> bool {
+    match tag {
+        TAG_FUNCTION | TAG_NATIVE_FUNCTION => true,
+        TAG_STR => len > max_key_len,
+        _ => false,
+    }
+}
+
 /// Decode a table entry's value: a plain value or a packed record.
 pub fn decode_stored(bytes: &[u8]) -> Result<Stored> {
     match bytes.split_first() {
         Some((&TAG_RECORD, body)) => Ok(Stored::Record(decode_record_body(body)?)),
         _ => Ok(Stored::Value(decode_value(bytes)?)),
+    }
+}
+
+/// [`decode_stored`] of bytes the caller owns: a string or function
+/// payload keeps the buffer it was read into (its tag, and a payload's
+/// crc, are cut off in place), so a large value read from an overflow
+/// chain is held once, not copied out of the buffer that holds it.
+pub fn decode_stored_owned(mut bytes: Vec<u8>) -> Result<Stored> {
+    match bytes.first() {
+        Some(&TAG_STR) => {
+            bytes.drain(..1);
+            Ok(Stored::Value(Value::Str(bytes)))
+        }
+        Some(&TAG_FUNCTION) => {
+            // Checked as `decode_value` checks it, then taken over.
+            check_function_body(&bytes[1..])?;
+            bytes.drain(..5);
+            Ok(Stored::Value(Value::Function(bytes)))
+        }
+        _ => decode_stored(&bytes),
     }
 }
 
@@ -296,6 +328,25 @@ fn corrupted(detail: impl Into<String>) -> CodecError {
     CodecError::corrupted("value", detail)
 }
 
+/// The payload of a function value's body (its crc32, then the payload),
+/// checked against the crc.
+fn check_function_body(body: &[u8]) -> Result<&[u8]> {
+    let Some((crc, payload)) = body.split_first_chunk::<4>() else {
+        return Err(corrupted(format!(
+            "function value of {} body bytes has no room for its checksum",
+            body.len()
+        )));
+    };
+    let stored = u32::from_le_bytes(*crc);
+    let actual = crc32fast::hash(payload);
+    if stored != actual {
+        return Err(corrupted(format!(
+            "function payload checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"
+        )));
+    }
+    Ok(payload)
+}
+
 /// Decode a whole value record (tag and body, nothing after it).
 pub fn decode_value(bytes: &[u8]) -> Result<Value> {
     let Some((&tag, body)) = bytes.split_first() else {
@@ -334,22 +385,7 @@ pub fn decode_value(bytes: &[u8]) -> Result<Value> {
             exact_end(used, "table")?;
             Ok(Value::Table(id))
         }
-        TAG_FUNCTION => {
-            let Some((crc, payload)) = body.split_first_chunk::<4>() else {
-                return Err(corrupted(format!(
-                    "function value of {} body bytes has no room for its checksum",
-                    body.len()
-                )));
-            };
-            let stored = u32::from_le_bytes(*crc);
-            let actual = crc32fast::hash(payload);
-            if stored != actual {
-                return Err(corrupted(format!(
-                    "function payload checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"
-                )));
-            }
-            Ok(Value::Function(payload.to_vec()))
-        }
+        TAG_FUNCTION => check_function_body(body).map(|payload| Value::Function(payload.to_vec())),
         TAG_NATIVE_FUNCTION => match std::str::from_utf8(body) {
             Ok(name) => Ok(Value::NativeFunction(name.to_owned())),
             Err(e) => Err(corrupted(format!("native function name is not UTF-8: {e}"))),
@@ -513,6 +549,31 @@ mod tests {
         QuickCheck::new()
             .tests(10_000)
             .quickcheck(prop as fn(Value) -> bool);
+    }
+
+    #[test]
+    fn owned_bytes_decode_as_borrowed_ones() {
+        fn same(bytes: Vec<u8>) -> bool {
+            decode_stored_owned(bytes.clone()) == decode_stored(&bytes)
+        }
+        fn prop(v: Value, damage: Option<(usize, u8)>, cut: Option<usize>) -> bool {
+            let mut e = enc(&v);
+            if let Some((at, mask)) = damage {
+                let at = at % e.len();
+                e[at] ^= mask;
+            }
+            if let Some(cut) = cut {
+                e.truncate(cut % (e.len() + 1));
+            }
+            same(e)
+        }
+        QuickCheck::new()
+            .tests(5_000)
+            .quickcheck(prop as fn(Value, Option<(usize, u8)>, Option<usize>) -> bool);
+        // Function values shorter than their crc, and the empty record.
+        for bytes in [vec![], vec![TAG_FUNCTION], vec![TAG_FUNCTION, 0, 0, 0]] {
+            assert!(same(bytes));
+        }
     }
 
     fn decodes_canonically(bytes: &[u8]) -> bool {

@@ -1,7 +1,7 @@
 //! Creating an index over existing records, and dropping one.
 
 use super::maintain::{show_key, unique_holder};
-use crate::codec::decode_stored;
+use crate::codec::decode_stored_owned;
 use crate::error::{EngineError, Result};
 use crate::table::catalog::IndexDef;
 use crate::table::field::{resolve_key, IntoFieldPath};
@@ -106,7 +106,7 @@ impl Txn {
                     report(done, total.max(done));
                 }
             }
-            let value = decode_stored(&ev)?;
+            let value = decode_stored_owned(ev)?;
             let Some(record_id) = value.table_id() else {
                 continue;
             };

@@ -132,16 +132,18 @@ impl Txn {
         self.raw_put(ek, &bytes)
     }
 
-    /// Delete `table[key]` (entry key `ek`), whose value was `old`. A table
-    /// value must have been emptied first (`drop_table`).
+    /// Delete `table[key]` (entry key `ek`), whose value was `old`: `None`
+    /// for a value no index entry can name (a function, or a string longer
+    /// than any key; see `Prior::Opaque` in table/write.rs). A table value
+    /// must have been emptied first (`drop_table`).
     pub(crate) fn delete_entry(
         &mut self,
         table: TableId,
         key: &Key,
         ek: &[u8],
-        old: &Stored,
+        old: Option<&Stored>,
     ) -> Result<()> {
-        let changes = self.index_changes(table, key, Some(old), None, false)?;
+        let changes = self.index_changes(table, key, old, None, false)?;
         self.apply_changes(&changes)?;
         self.raw_delete(ek).map(drop)
     }

@@ -15,7 +15,7 @@
 pub(crate) mod build;
 pub(crate) mod maintain;
 
-use crate::codec::{decode_stored, Key};
+use crate::codec::{decode_stored_owned, Key};
 use crate::error::{EngineError, Result};
 use crate::table::catalog::IndexDef;
 use crate::table::field::resolve_key;
@@ -52,7 +52,7 @@ pub fn verify_index<R: TableRead + ?Sized>(reader: &R, def: &IndexDef) -> Result
     let mut expected = 0u64;
     for entry in kv.scan_prefix(&start) {
         let (ek, ev) = entry?;
-        let value = decode_stored(&ev)?;
+        let value = decode_stored_owned(ev)?;
         let Some(id) = value.table_id() else { continue };
         let Some(k) = resolve_key(kv, Some(&value), def.field.keys())? else {
             continue;

@@ -21,6 +21,7 @@ mod txn;
 pub mod wal;
 
 pub use db::{Db, DbStats, Durability, Options};
+pub use moonvault_btree::Lent;
 pub(crate) use prefix::prefix_end;
 pub use root::RootRecord;
 pub use txn::{EntryFn, KvRead, RangeIter, ReadTxn, WriteTxn};

@@ -4,7 +4,7 @@ use super::db::{DbInner, Durability};
 use super::prefix::prefix_end;
 use super::wal::WalBuffer;
 use crate::error::{EngineError, Result};
-use moonvault_btree::{BTree, BTreeError, Cursor, InsertHints};
+use moonvault_btree::{BTree, BTreeError, Cursor, InsertHints, Lent};
 use std::cell::RefCell;
 use std::ops::Bound;
 use std::rc::Rc;
@@ -60,6 +60,13 @@ pub trait KvRead {
             None => Ok(false),
         }
     }
+
+    /// Lend the value under `key` to `f` as a [`Lent`]: an overflow value
+    /// is not read until `f` asks (`Lent::prefix`, `Lent::read`), so a
+    /// reader can learn a large value's kind from its first bytes, or take
+    /// it whole into a buffer it owns, without a second copy. Returns
+    /// whether the key exists. `f` must not write through this transaction.
+    fn get_lent(&self, key: &[u8], f: &mut dyn FnMut(Lent<'_>) -> Result<()>) -> Result<bool>;
 
     /// [`KvRead::cursor_next`] lending the entry to `f(key, value)` instead
     /// of copying it out; returns false at the end. Same positioning rules;
@@ -187,6 +194,21 @@ macro_rules! kv_read_via_tree {
                         .get_with_hinted(&inner.pager, key, hints, |v| f(v))?,
                     None => self.tree.get_with(&inner.pager, key, |v| f(v))?,
                 };
+                match found {
+                    Some(r) => r.map(|()| true),
+                    None => Ok(false),
+                }
+            }
+
+            fn get_lent(
+                &self,
+                key: &[u8],
+                f: &mut dyn FnMut(Lent<'_>) -> Result<()>,
+            ) -> Result<bool> {
+                let inner = self.db.borrow();
+                let found = self
+                    .tree
+                    .get_lent(&inner.pager, key, self.insert_hints(), |v| f(v))?;
                 match found {
                     Some(r) => r.map(|()| true),
                     None => Ok(false),

@@ -1,15 +1,17 @@
 //! Field paths inside records (`"profile.address.city"`), and resolving
 //! them against stored values.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::keyspace::entry_key;
 use super::packed::{load_record, packed_location, packed_record};
 use crate::codec::{
-    decode_stored, decode_stored_view, fmt_path, Key, Record, Scalar, Stored, StoredView, Value,
+    decode_stored, decode_stored_owned, decode_stored_view, fmt_path, Key, Record, Scalar, Stored,
+    StoredView, Value,
 };
 use crate::error::{EngineError, Result};
-use crate::kv::KvRead;
+use crate::kv::{KvRead, Lent};
 
 /// The path of a field inside a record: `age`, `profile.address.city`, or
 /// any keys (`FieldPath::new(vec![Key::from("tags"), Key::Int(1)])`).
@@ -185,8 +187,8 @@ pub enum FieldRead {
 /// See [`FieldRead`].
 pub(crate) fn read_field(kv: &dyn KvRead, table: u64, key: &Key) -> Result<FieldRead> {
     let mut value = None;
-    kv.get_with(&entry_key(table, key), &mut |bytes| {
-        value = Some(decode_stored(bytes)?);
+    kv.get_lent(&entry_key(table, key), &mut |lent| {
+        value = Some(decode_lent(lent)?);
         Ok(())
     })?;
     if value.is_some() {
@@ -195,6 +197,16 @@ pub(crate) fn read_field(kv: &dyn KvRead, table: u64, key: &Key) -> Result<Field
     Ok(match packed_record(kv, table)? {
         Some(r) => FieldRead::Packed(r),
         None => FieldRead::Entry(None),
+    })
+}
+
+/// Decode a lent entry value; one read from an overflow chain is decoded
+/// out of the buffer it was read into ([`decode_stored_owned`]), so a large
+/// string or function is held once.
+pub(crate) fn decode_lent(lent: Lent<'_>) -> Result<Stored> {
+    Ok(match lent.read()? {
+        Cow::Borrowed(bytes) => decode_stored(bytes)?,
+        Cow::Owned(bytes) => decode_stored_owned(bytes)?,
     })
 }
 

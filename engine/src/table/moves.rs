@@ -82,7 +82,7 @@ impl Txn {
             tx.ensure_unpacked(table)?;
             for ((from, _), v) in norm.iter().zip(&values) {
                 if let Some(v) = v {
-                    tx.delete_entry(table, from, &entry_key(table, from), v)?;
+                    tx.delete_entry(table, from, &entry_key(table, from), Some(v))?;
                 }
             }
             for ((_, to), v) in norm.iter().zip(values) {
@@ -94,7 +94,7 @@ impl Txn {
                 match v {
                     None => {
                         if let Some(old) = &old {
-                            tx.delete_entry(table, to, &ek, old)?;
+                            tx.delete_entry(table, to, &ek, Some(old))?;
                         }
                     }
                     Some(v) => {

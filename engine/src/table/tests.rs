@@ -295,6 +295,56 @@ fn large_strings_and_functions_read_back_after_a_crash() {
 }
 
 #[test]
+fn replacing_large_values_keeps_indexes_and_frees_their_pages() {
+    // Entries holding a large string or function are replaced without
+    // being read (`Prior::Opaque`); what they become must still move the
+    // index entries below them and free their chains.
+    let store = Store::memory().unwrap();
+    store.set(ROOT, k("users"), Input::empty_table()).unwrap();
+    let users = table_id(&store, &[k("users")]);
+    store.create_index(users, "bio.x", false).unwrap();
+    store
+        .set(users, k("u1"), Input::table([("name", "a")]))
+        .unwrap();
+    let u1 = table_id(&store, &[k("users"), k("u1")]);
+    let long = |c: u8| Value::Str(vec![c; 50_000]);
+    let function = Value::Function(vec![7; 30_000]);
+    let short = Value::Str(b"short".to_vec());
+    let steps: Vec<(Input, Option<Value>, usize)> = vec![
+        (long(b'a').into(), Some(long(b'a')), 0),
+        (long(b'a').into(), Some(long(b'a')), 0),
+        (long(b'b').into(), Some(long(b'b')), 0),
+        (function.clone().into(), Some(function), 0),
+        (Input::table([("x", 5)]), None, 1),
+        (long(b'c').into(), Some(long(b'c')), 0),
+        (short.clone().into(), Some(short), 0),
+        (long(b'd').into(), Some(long(b'd')), 0),
+        (Input::Nil, None, 0),
+    ];
+    for (i, (input, expected, indexed)) in steps.into_iter().enumerate() {
+        let is_table = matches!(input, Input::Table(_));
+        store.set(u1, k("bio"), input).unwrap();
+        let found = store.get(u1, &k("bio")).unwrap();
+        if is_table {
+            assert!(
+                matches!(found, Some(Value::Table(_))),
+                "step {i}: {found:?}"
+            );
+        } else {
+            assert_eq!(found, expected, "step {i}");
+        }
+        let snap = store.read().unwrap();
+        verify_all(&snap).unwrap();
+        let def = &store.indexes().unwrap()[0];
+        let entries = crate::index::index_entries(&snap, def).unwrap();
+        assert_eq!(entries.len(), indexed, "step {i}");
+    }
+    let report = store.db().check().unwrap();
+    assert_eq!(report.overflow_pages, 0, "every chain freed");
+    assert_eq!(store.get(u1, &k("name")).unwrap(), Some(s("a")));
+}
+
+#[test]
 fn a_failed_transaction_only_rolls_back() {
     let store = Store::memory().unwrap();
     store.set(ROOT, k("users"), Input::empty_table()).unwrap();

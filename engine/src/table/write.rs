@@ -21,6 +21,7 @@ use std::rc::Rc;
 use moonvault_pager::cache::IdMap;
 
 use super::catalog::Catalog;
+use super::field::decode_lent;
 use super::field::normalize_key;
 use super::input::{check_key_len, normalize, Input};
 use super::keyspace::{
@@ -30,10 +31,37 @@ use super::keyspace::{
 };
 use super::packed::{into_record, packs};
 use super::read::{TableRead, MAX_TABLE_DEPTH};
-use crate::codec::{decode_stored, Key, Stored, Value};
+use crate::codec::{self, decode_stored_owned, Key, Stored, Value};
 use crate::error::{EngineError, Result};
-use crate::kv::{Durability, KvRead, WriteTxn};
+use crate::kv::{Durability, KvRead, Lent, WriteTxn};
 use moonvault_btree::Cursor;
+
+/// The value an assignment replaces, as far as the assignment needs it.
+enum Prior {
+    /// No entry.
+    Absent,
+    /// The entry's value, decoded.
+    Known(Stored),
+    /// A large string or function (`Txn::prior`): it refers to no table,
+    /// and no index entry can name it (an index key is at most
+    /// `max_key_len` bytes, and functions are never indexed), so replacing
+    /// or deleting it moves no index entry and drops nothing. It is not
+    /// read: a value at the assignment limit is not held twice, once as
+    /// the old value and once as the new. Hence an assignment equal to
+    /// such a value rewrites it (telling would mean reading it).
+    Opaque,
+}
+
+impl Prior {
+    /// The old value as index maintenance takes it: `None` when absent or
+    /// opaque (no index entry names either).
+    fn known(&self) -> Option<&Stored> {
+        match self {
+            Prior::Known(v) => Some(v),
+            Prior::Absent | Prior::Opaque => None,
+        }
+    }
+}
 
 /// Parent links cached per transaction before the cache is cleared: as
 /// many as fill a power-of-two hash table (7/8 of its buckets), so the
@@ -397,40 +425,37 @@ impl Txn {
         while let Some((t, k, input, fresh)) = work.pop() {
             let ek = entry_key(t, &k);
             let old = if fresh {
-                None
+                Prior::Absent
             } else {
-                let mut old = None;
-                self.kv.get_with(&ek, &mut |b| {
-                    old = Some(decode_stored(b)?);
-                    Ok(())
-                })?;
-                old
+                self.prior(&ek)?
             };
             match input {
-                Input::Nil => {
-                    if let Some(old) = old {
+                Input::Nil => match old {
+                    Prior::Absent => {}
+                    Prior::Opaque => self.delete_entry(t, &k, &ek, None)?,
+                    Prior::Known(old) => {
                         self.drop_child(&old, t, &k)?;
-                        self.delete_entry(t, &k, &ek, &old)?;
+                        self.delete_entry(t, &k, &ek, Some(&old))?;
                     }
-                }
+                },
                 Input::Value(v) => {
-                    if matches!(&old, Some(Stored::Value(o)) if *o == v) {
+                    if matches!(&old, Prior::Known(Stored::Value(o)) if *o == v) {
                         continue;
                     }
-                    if let Some(old) = &old {
+                    if let Prior::Known(old) = &old {
                         self.drop_child(old, t, &k)?;
                     }
-                    self.put_entry(t, &k, &ek, old.as_ref(), &Stored::Value(v))?;
+                    self.put_entry(t, &k, &ek, old.known(), &Stored::Value(v))?;
                 }
                 Input::Table(entries) => {
                     let (child, created) = match old {
-                        Some(Stored::Value(Value::Table(child))) => {
+                        Prior::Known(Stored::Value(Value::Table(child))) => {
                             self.check_child(child, t, &k)?;
                             self.check_replacement(child, &entries)?;
                             self.clear_except(child, &entries)?;
                             (child, false)
                         }
-                        Some(Stored::Record(record)) => {
+                        Prior::Known(Stored::Record(record)) => {
                             let id = record.id;
                             self.check_child(id, t, &k)?;
                             if packs(id, &entries, self.page_size) {
@@ -450,17 +475,11 @@ impl Txn {
                             if packs(u64::MAX, &entries, self.page_size) {
                                 let id = self.new_packed(t, &k)?;
                                 let record = into_record(id, entries);
-                                self.put_entry(
-                                    t,
-                                    &k,
-                                    &ek,
-                                    other.as_ref(),
-                                    &Stored::Record(record),
-                                )?;
+                                self.put_entry(t, &k, &ek, other.known(), &Stored::Record(record))?;
                                 continue;
                             }
                             let child = self.new_table(t, &k)?;
-                            self.put_new_table_entry(t, &k, &ek, other.as_ref(), child)?;
+                            self.put_new_table_entry(t, &k, &ek, other.known(), child)?;
                             (child, true)
                         }
                     };
@@ -472,6 +491,29 @@ impl Txn {
             }
         }
         Ok(())
+    }
+
+    /// What entry `ek` holds, as an assignment replacing it needs to know
+    /// it: a string too long to be an index key, or a function, that lies
+    /// in an overflow chain is [`Prior::Opaque`] (only its first byte is
+    /// read); anything else is decoded.
+    fn prior(&self, ek: &[u8]) -> Result<Prior> {
+        let mut prior = Prior::Absent;
+        let max_key_len = self.max_key_len;
+        self.kv.get_lent(ek, &mut |lent| {
+            if let Lent::Overflow(_) = lent {
+                let len = lent.len();
+                if let Some(&tag) = lent.prefix(1)?.first() {
+                    if codec::never_indexed(tag, len, max_key_len) {
+                        prior = Prior::Opaque;
+                        return Ok(());
+                    }
+                }
+            }
+            prior = Prior::Known(decode_lent(lent)?);
+            Ok(())
+        })?;
+        Ok(prior)
     }
 
     /// Before the entry `table[key]` holding `old` is deleted or replaced:
@@ -497,10 +539,10 @@ impl Txn {
             if Input::lookup(keep, &k).is_some() {
                 continue;
             }
-            let old = decode_stored(&ev)?;
+            let old = decode_stored_owned(ev)?;
             self.drop_child(&old, table, &k)?;
             // The cursor re-seeks after writes, so deleting behind it is safe.
-            self.delete_entry(table, &k, &ek, &old)?;
+            self.delete_entry(table, &k, &ek, Some(&old))?;
         }
         Ok(())
     }
@@ -527,7 +569,7 @@ impl Txn {
             match self.kv.cursor_next(&mut frame.cursor)? {
                 Some((ek, ev)) => {
                     let k = decode_entry_key(&ek)?;
-                    match decode_stored(&ev)? {
+                    match decode_stored_owned(ev)? {
                         Stored::Value(Value::Table(child)) => {
                             if stack.len() >= MAX_TABLE_DEPTH {
                                 return Err(EngineError::corrupted(
@@ -549,7 +591,7 @@ impl Txn {
                             if let Stored::Record(record) = &v {
                                 self.drop_packed(record, t, &k)?;
                             }
-                            self.delete_entry(t, &k, &ek, &v)?
+                            self.delete_entry(t, &k, &ek, Some(&v))?
                         }
                     }
                 }
@@ -560,7 +602,12 @@ impl Txn {
                     if let (Some(done), Some(up)) = (done, stack.last()) {
                         let pt = up.table;
                         let ek = entry_key(pt, &done.key);
-                        self.delete_entry(pt, &done.key, &ek, &Stored::Value(Value::Table(t)))?;
+                        self.delete_entry(
+                            pt,
+                            &done.key,
+                            &ek,
+                            Some(&Stored::Value(Value::Table(t))),
+                        )?;
                     }
                 }
             }
