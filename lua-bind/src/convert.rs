@@ -89,8 +89,10 @@ pub(crate) struct Converted {
     pub(crate) bytes: usize,
 }
 
-/// Fixed per-entry overhead counted by [`Converted::bytes`].
-const ENTRY_OVERHEAD: usize = 48;
+/// Fixed per-entry overhead counted by [`Converted::bytes`]: the
+/// `(Key, Input)` slot the entry takes in its table's `Vec` (64 bytes
+/// natively, 32 on wasm32), as the web module's JS conversions count it.
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<(Key, Input)>();
 
 /// Build the input for `dest = value` (nil deletes).
 pub(crate) fn to_input(
@@ -422,12 +424,31 @@ fn key_bytes(k: &Key) -> usize {
 }
 
 /// The stored table `id` as a literal (iterative), with its size; `None`
-/// as soon as the copy would hold more than `limit` bytes (counted as
-/// [`Converted::bytes`] counts them), before it holds much more.
+/// when the copy would hold more than `limit` bytes (counted as
+/// [`Converted::bytes`] counts them). Measured first, holding nothing:
+/// a copy past the limit (a whole collection assigned elsewhere) is
+/// refused before any of it is built, and one within it is built knowing
+/// that it fits. (Built as it was measured, the refused copy held its
+/// limit's worth of entries at the moment of refusal, with their real
+/// allocations well above their count.)
 pub(crate) fn stored_input<R: TableRead>(
     reader: &R,
     id: TableId,
     limit: usize,
+) -> Result<Option<(Input, usize)>, EngineError> {
+    if copy_stored(reader, id, limit, false)?.is_none() {
+        return Ok(None);
+    }
+    copy_stored(reader, id, limit, true)
+}
+
+/// [`stored_input`]'s walk; with `build` false it only counts (the input
+/// returned is then empty).
+fn copy_stored<R: TableRead>(
+    reader: &R,
+    id: TableId,
+    limit: usize,
+    build: bool,
 ) -> Result<Option<(Input, usize)>, EngineError> {
     struct Open {
         table: TableId,
@@ -485,13 +506,16 @@ pub(crate) fn stored_input<R: TableRead>(
                 if bytes > limit {
                     return Ok(None);
                 }
-                top.out.push((k, Input::Value(v)));
+                if build {
+                    top.out.push((k, Input::Value(v)));
+                }
             }
             None => {
                 let Some(done) = stack.pop() else { continue };
                 let input = Input::Table(done.out);
                 match (stack.last_mut(), done.key) {
-                    (Some(parent), Some(k)) => parent.out.push((k, input)),
+                    (Some(parent), Some(k)) if build => parent.out.push((k, input)),
+                    (Some(_), Some(_)) => {}
                     _ => return Ok(Some((input, bytes))),
                 }
             }
