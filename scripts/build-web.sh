@@ -105,7 +105,17 @@ build_module() {
         echo "build-web: the module's memory is not capped at 32 pages (2 MiB): $memory" >&2
         exit 1
     fi
-    echo "build-web: linear memory $memory: at most 2 MiB"
+    # Its initial memory holds the stack, static data and the Lua arena;
+    # Rust's allocator starts at the page after it, so more than 25 pages
+    # (1600 KiB: web/src/budget.rs STACK + STATIC_DATA + LUA_ARENA) would
+    # shrink the Rust heap below its budget: static data outgrew its
+    # budget, which has to be rethought, not silently paid for.
+    initial="$(sed -E 's/.*\(memory \$[0-9a-z]+ ([0-9]+) 32\).*/\1/' <<<"$memory")"
+    if (( initial > 25 )); then
+        echo "build-web: the module's static memory takes $initial pages, more than the 25 budgeted (web/src/budget.rs)" >&2
+        exit 1
+    fi
+    echo "build-web: linear memory $memory: at most 2 MiB, the Rust heap from page $initial"
     echo "build-web: ${module#"$root/"}: $before after wasm-bindgen, $(size "$module") after wasm-opt -Oz"
 }
 

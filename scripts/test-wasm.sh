@@ -17,14 +17,14 @@ export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 # Generous: the first run may compile Lua and the test module.
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
 cd "$root"
-echo "test-wasm: cargo test --release -p moonvault-web --target wasm32-unknown-unknown $*"
-cargo test --release -p moonvault-web --target wasm32-unknown-unknown "$@"
+echo "test-wasm: cargo test --release -p moonvault-web --target wasm32-unknown-unknown --features test-harness $*"
+cargo test --release -p moonvault-web --target wasm32-unknown-unknown --features test-harness "$@"
 
 # The BlobStore conformance suite on IdbStore. Its large-blob checks hold
 # two 2 MiB blobs in linear memory, so this one binary is linked with a
 # 16 MiB maximum (web/build.rs); the store code is the same.
 echo "test-wasm: BlobStore conformance on IdbStore (16 MiB test memory)"
 cargo test --release -p moonvault-web --target wasm32-unknown-unknown \
-    --features test-memory-16mib --test idb_conformance
+    --features test-memory-16mib,test-harness --test idb_conformance
 
 "$root/scripts/test-pages.sh"

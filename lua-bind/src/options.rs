@@ -19,7 +19,7 @@ pub const DEFAULT_SAVEPOINT_LOG_LIMIT: usize = 128 * 1024;
 
 /// Default bound of one assigned value's copy (see [`VaultOptions::assign_limit`]).
 #[cfg(not(target_arch = "wasm32"))]
-pub const DEFAULT_ASSIGN_LIMIT: usize = 64 * 1024 * 1024;
+pub const DEFAULT_ASSIGN_LIMIT: usize = 128 * 1024 * 1024;
 /// Default bound of one assigned value's copy (see [`VaultOptions::assign_limit`]).
 #[cfg(target_arch = "wasm32")]
 pub const DEFAULT_ASSIGN_LIMIT: usize = 256 * 1024;

@@ -42,7 +42,7 @@ export type Path = string | LuaKey[];
 export type FieldPath = string | LuaKey[];
 
 export interface OpenOptions {
-  /** Lua heap limit in bytes: 65536 to 786432 (default 524288). Past it, Lua raises "not enough memory". */
+  /** Lua heap limit in bytes: 65536 to 1310720 (default 1310720, the module's whole 1.25 MiB Lua arena). Past it, or when the arena is full, Lua raises "not enough memory". */
   memoryLimit?: number;
   /** Never load stored bytecode: only functions stored as source (persistFunction, store.fn) run. */
   untrusted?: boolean;

@@ -329,11 +329,11 @@ for (const mode of ['page', 'worker']) {
     assert.equal(r.after, 'user8000');
     // Linear memory stops growing with the table (the page cache and
     // buffers are bounded; it may still grow once as they fill, at
-    // whichever compute that happens): well under the 2 MiB after eight
-    // computes, and the last four add at most 256 KiB. Before the fix it
-    // grew with every compute and the fourth aborted the module.
+    // whichever compute that happens): the last four computes add at most
+    // 256 KiB. Before the fix it grew with every compute and the fourth
+    // aborted the module. (Its absolute size says little: the Lua arena is
+    // static, and the Rust heap's high-water mark is the earlier tests'.)
     const trace = `linear memory ${r.memory.join(' -> ')}`;
-    assert.ok(r.memory[7] <= 1.5 * 1024 * 1024, trace);
     assert.ok(r.memory[7] - r.memory[3] <= 256 * 1024, trace);
   });
 

@@ -89,7 +89,7 @@ for (const worker of [false, true]) {
       // The reservation is taken at open: a store at the largest Lua heap
       // leaves no room for a second one in the module, VM or not (in
       // Worker mode each store has a module of its own).
-      const big = await Moonvault.open('lazy-vm-big', { worker, memoryLimit: 768 * 1024 });
+      const big = await Moonvault.open('lazy-vm-big', { worker, memoryLimit: 1280 * 1024 });
       out.second = await fail(async () => (await Moonvault.open('lazy-vm-second', { worker })).close());
       out.bigStarted = (await big.stats()).luaStarted;
       await big.close();

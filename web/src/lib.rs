@@ -30,6 +30,7 @@ pub mod budget;
 pub mod console;
 pub mod convert;
 pub mod idb;
+pub mod lua_arena;
 pub mod measure;
 
 #[cfg(target_arch = "wasm32")]

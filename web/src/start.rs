@@ -74,7 +74,7 @@ fn console_sink() -> OutputSink {
 }
 
 /// Runs `code` in a fresh sandboxed Lua VM without a store (limited to
-/// the default Lua heap budget, taken from the module's budget for the
+/// the default Lua heap, in the module's Lua arena, reserved for the
 /// call) and returns its results, each through `tostring`, separated by
 /// tabs. A Lua error is thrown as an `Error`.
 ///
@@ -82,9 +82,13 @@ fn console_sink() -> OutputSink {
 #[wasm_bindgen(js_name = evalLua)]
 pub fn eval(code: &str) -> Result<String, JsValue> {
     init();
-    let _reserved = Reservation::take(LUA_HEAP_DEFAULT)
+    let _reserved = Reservation::take(LUA_HEAP_DEFAULT, 0)
         .map_err(|m| JsValue::from(ApiError::new(Kind::Memory, m)))?;
     let lua = new_vm(LUA_HEAP_DEFAULT)
+        .and_then(|lua| {
+            crate::lua_arena::arena().adopt(&lua, LUA_HEAP_DEFAULT)?;
+            Ok(lua)
+        })
         .map_err(|e| JsValue::from(ApiError::new(Kind::Lua, e.to_string())))?;
     let out = eval_in(&lua, code).map_err(|e| {
         let v = moonvault_lua_bind::VaultError::from_lua(e);

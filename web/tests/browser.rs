@@ -82,6 +82,9 @@ fn rust_callback_recursion_is_an_error_not_a_trap() {
     // Lua -> Rust -> Lua -> ... puts mlua's Rust frames on the 128 KiB
     // shadow stack at every level; Lua's C-call cap must stop it first.
     let lua = moonvault_lua_bind::new_vm(256 * 1024).unwrap();
+    moonvault_web::lua_arena::arena()
+        .adopt(&lua, 256 * 1024)
+        .unwrap();
     let f = lua
         .create_function(|lua, n: i64| {
             if n == 0 {

@@ -34,6 +34,36 @@ fn user(i: i64) -> Input {
     ])
 }
 
+extern "C" {
+    /// Where wasm-ld ends static data (and the Lua arena): the allocator
+    /// takes memory from the page after it.
+    static __heap_base: u8;
+}
+
+#[wasm_bindgen_test]
+fn static_data_ends_within_its_budget() {
+    use moonvault_web::budget::{LUA_ARENA, RUST_HEAP, STACK, STATIC_DATA, WASM_PAGE};
+    let heap_base = std::ptr::addr_of!(__heap_base) as usize;
+    let budgeted = STACK + STATIC_DATA + LUA_ARENA;
+    web_sys::console::log_1(
+        &format!(
+            "static data {} KiB of {} KiB budgeted",
+            (heap_base - STACK - LUA_ARENA) / 1024,
+            STATIC_DATA / 1024
+        )
+        .into(),
+    );
+    assert!(
+        heap_base <= budgeted,
+        "__heap_base {heap_base} > {budgeted}"
+    );
+    assert_eq!(
+        LINEAR_MEMORY - heap_base.next_multiple_of(WASM_PAGE),
+        RUST_HEAP,
+        "the Rust heap"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn a_100k_record_store_fits() {
     IdbStore::delete("budget-100k").await.unwrap();

@@ -13,6 +13,7 @@ use moonvault_engine::export::{export, import};
 use moonvault_engine::query::{Order, Query};
 use moonvault_engine::schema::{FieldRule, Schema};
 use moonvault_engine::{Db, Input, Store, TableRead, ROOT};
+use moonvault_pager::store::memory::MemoryStore;
 use moonvault_web::idb::IdbStore;
 use wasm_bindgen_test::*;
 
@@ -212,7 +213,9 @@ async fn the_export_format_moves_between_indexeddb_and_memory() {
     store
         .write(|tx| {
             let u = tx.ensure_path(&[k("users")])?;
-            for i in 0..2000i64 {
+            // Enough for several pages, few enough that the in-memory
+            // store and both files fit the module's 512 KiB Rust heap.
+            for i in 0..600i64 {
                 tx.set(u, Key::Int(i), Input::table([("n", Input::from(i))]))?;
             }
             tx.set(ROOT, k("bytes"), Input::Value(Value::Str(vec![0, 255, 7])))
@@ -226,8 +229,14 @@ async fn the_export_format_moves_between_indexeddb_and_memory() {
     .unwrap();
     close(idb, store).await;
 
-    // Into an in-memory store (as the native CLI would read it) and back.
-    let memory = Db::memory().unwrap();
+    // Into an in-memory store (as the native CLI would read it) and back;
+    // with the browser's engine options, as the store lives in the module's
+    // heap beside the two files.
+    let memory = Db::open(
+        Box::new(MemoryStore::new()),
+        moonvault_web::budget::engine_options(),
+    )
+    .unwrap();
     assert_eq!(import(&memory, &file).unwrap(), n);
     let mut again = Vec::new();
     export(&memory, &mut |c| {

@@ -24,7 +24,7 @@ async fn open(name: String, options: JsValue) -> ApiResult<RawVault> {
     let idb = IdbStore::open(&name, options.idb)
         .await
         .map_err(|e| ApiError::store(&e))?;
-    let reservation = match Reservation::take(options.memory_limit + budget::STORE_OVERHEAD) {
+    let reservation = match Reservation::take(options.memory_limit, budget::STORE_OVERHEAD) {
         Ok(r) => r,
         Err(m) => {
             let _ = idb.close().await;
@@ -33,11 +33,12 @@ async fn open(name: String, options: JsValue) -> ApiResult<RawVault> {
     };
     let vault_options = VaultOptions {
         memory_limit: options.memory_limit,
+        arena: Some(crate::lua_arena::arena()),
         untrusted: options.untrusted,
         engine: budget::engine_options(),
         savepoint_log_limit: budget::SAVEPOINT_LOG_LIMIT,
-        // A Lua assignment's copy, bounded like a JS value's (one at a time).
-        assign_limit: crate::convert::budget::INPUT_LIMIT,
+        // A Lua assignment's copy (one at a time).
+        assign_limit: budget::ASSIGN_LIMIT,
         limits: options.limits,
         ..VaultOptions::default()
     };

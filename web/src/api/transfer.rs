@@ -67,7 +67,7 @@ async fn begin(name: String, trust: bool) -> ApiResult<RawImport> {
     let idb = IdbStore::open(&name, IdbOptions::default())
         .await
         .map_err(|e| ApiError::store(&e))?;
-    let reservation = match Reservation::take(budget::IMPORT_OVERHEAD) {
+    let reservation = match Reservation::take(0, budget::IMPORT_OVERHEAD) {
         Ok(r) => r,
         Err(m) => {
             let _ = idb.close().await;
@@ -82,8 +82,8 @@ async fn begin(name: String, trust: bool) -> ApiResult<RawImport> {
     .and_then(|db| Importer::new(&db));
     let importer = match importer {
         Ok(mut i) => {
-            // One entry is buffered whole: no larger than a value that may
-            // cross into the module at all.
+            // One entry is buffered whole and then written: no larger than
+            // a value that may cross into the module at all.
             i.limit_values(crate::convert::budget::INPUT_LIMIT);
             // The store is opened trusted by default, so bytecode (which
             // Lua does not verify) is imported only by explicit choice, as

@@ -31,7 +31,7 @@ use crate::api::error::{ApiError, ApiResult, Kind};
 /// strings). Larger values are refused with advice, instead of exhausting
 /// the 2 MiB module: write them in parts (several `set`s, or a `batch`,
 /// which converts one operation at a time).
-pub const INPUT_LIMIT: usize = 256 * 1024;
+pub const INPUT_LIMIT: usize = 128 * 1024;
 /// Bytes charged per table entry of an input: the `(Key, Input)` slot it
 /// takes in its table's `Vec`.
 pub const ENTRY: usize = std::mem::size_of::<(Key, Input)>();
