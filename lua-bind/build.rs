@@ -28,6 +28,9 @@ const LUA_LIB: &str = "lua5.4";
 /// VM's interpreter loop runs 10-15% slower at -Oz for 10 KB less.
 const LUA_OPT_LEVEL_VAR: &str = "MOONVAULT_LUA_OPT_LEVEL";
 
+/// `LUAI_MAXCCALLS` of the wasm32 build (see `build_lua`).
+const WASM_MAX_C_CALLS: &str = "100";
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=wasm-shim");
@@ -70,6 +73,15 @@ fn build_lua(source_dir: &Path, target: &str, wasm: bool) {
         // WASI is POSIX-like; signals are emulated just enough to compile.
         lua.define("LUA_USE_POSIX", None)
             .define("_WASI_EMULATED_SIGNAL", None);
+        // Lua's cap on nested C calls (and syntax levels) is its only guard
+        // of the C stack, which on wasm32 is the module's 128 KiB shadow
+        // stack (web budget): at the default 200, a script recursing
+        // through `string.gsub` (about 0.9 KiB a level) overran it and
+        // trapped, aborting the module. At 100 the deepest path measured
+        // (`string.format` through `__tostring`, 0.96 KiB a level) takes
+        // about 100 KiB (`deep_c_recursion_is_an_error_not_a_trap` in
+        // web/tests/browser.rs tries every C path that recurses).
+        lua.define("LUAI_MAXCCALLS", Some(WASM_MAX_C_CALLS));
         // setjmp/longjmp over wasm exceptions; the exnref encoding here is
         // overridden by CFLAGS (appended after these) for the legacy build.
         for flag in [
