@@ -11,6 +11,7 @@
 //! old leaf it still holds in memory).
 
 use crate::error::{BTreeError, Result};
+use crate::lent::Lent;
 use crate::node::{cmp_keys, KeyBuf, Node, NodeMeta, ValueRef, MAX_DEPTH};
 use crate::overflow;
 use crate::tree::load_value;
@@ -470,6 +471,22 @@ impl Cursor {
         });
         self.scratch = scratch;
         out
+    }
+
+    /// Like [`Cursor::next_with`], but lends the value as a [`Lent`]: an
+    /// overflow value is not read until `f` asks, and then into a buffer
+    /// `f` owns (not the cursor's reused one), so a decoder can take a
+    /// large value over instead of copying it out. Same positioning and
+    /// error rules as `next`.
+    pub fn next_lent<T>(
+        &mut self,
+        tree: &BTree,
+        pager: &Pager,
+        f: impl FnOnce(&[u8], Lent<'_>) -> T,
+    ) -> Result<Option<T>> {
+        self.visit(tree, pager, |pager, key, value| {
+            Ok(f(key, crate::tree::lent(pager, value)))
+        })
     }
 
     /// [`Cursor::next_with`] for a run of entries: lends the next entry and

@@ -78,7 +78,7 @@ pub(crate) fn load_value(pager: &Pager, value: ValueRef<'_>) -> Result<Vec<u8>> 
 }
 
 /// `value` as a [`Lent`]: its chain not read yet.
-fn lent<'a>(pager: &'a Pager, value: ValueRef<'a>) -> Lent<'a> {
+pub(crate) fn lent<'a>(pager: &'a Pager, value: ValueRef<'a>) -> Lent<'a> {
     match value {
         ValueRef::Inline(v) => Lent::Inline(v),
         ValueRef::Overflow { head, len } => Lent::overflow(pager, head, len),

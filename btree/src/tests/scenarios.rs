@@ -178,6 +178,23 @@ fn a_value_in_parts_is_stored_as_their_concatenation() {
             "{len} bytes (inline up to a quarter page)"
         );
     }
+    // A cursor lends the same values, chains read on demand.
+    let mut cursor = h.tree.range(
+        std::ops::Bound::Unbounded,
+        std::ops::Bound::Unbounded,
+        false,
+    );
+    let mut n = 0;
+    while let Some((key, value)) = cursor
+        .next_lent(&h.tree, &h.pager, |k, v| {
+            (k.to_vec(), v.read().unwrap().into_owned())
+        })
+        .unwrap()
+    {
+        assert_eq!(h.tree.get(&h.pager, &key).unwrap(), Some(value));
+        n += 1;
+    }
+    assert_eq!(n, sizes.len());
     h.pager.commit().unwrap();
     h.pager.checkpoint(vec![], vec![]).unwrap();
     let report = h.tree.check(&h.pager).unwrap();

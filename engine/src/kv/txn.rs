@@ -78,6 +78,16 @@ pub trait KvRead {
         }
     }
 
+    /// [`KvRead::cursor_next_with`] lending the value as a [`Lent`] (see
+    /// [`KvRead::get_lent`]): an overflow value is read only if `f` asks,
+    /// into a buffer `f` then owns. Same positioning rules; `f` must not
+    /// write through this transaction.
+    fn cursor_next_lent(
+        &self,
+        cursor: &mut Cursor,
+        f: &mut dyn FnMut(&[u8], Lent<'_>) -> Result<()>,
+    ) -> Result<bool>;
+
     /// Whether [`KvRead::prefetch`] can pay off (the store reads slowly
     /// one page at a time, as the browser's lazy paging does); when false,
     /// callers skip finding what to prefetch.
@@ -218,6 +228,18 @@ macro_rules! kv_read_via_tree {
             fn cursor_next_with(&self, cursor: &mut Cursor, f: &mut EntryFn<'_>) -> Result<bool> {
                 let inner = self.db.borrow();
                 match cursor.next_with(&self.tree, &inner.pager, |k, v| f(k, v))? {
+                    Some(r) => r.map(|()| true),
+                    None => Ok(false),
+                }
+            }
+
+            fn cursor_next_lent(
+                &self,
+                cursor: &mut Cursor,
+                f: &mut dyn FnMut(&[u8], Lent<'_>) -> Result<()>,
+            ) -> Result<bool> {
+                let inner = self.db.borrow();
+                match cursor.next_lent(&self.tree, &inner.pager, |k, v| f(k, v))? {
                     Some(r) => r.map(|()| true),
                     None => Ok(false),
                 }

@@ -13,10 +13,11 @@ use moonvault_btree::Cursor;
 
 use super::plan::{make, upper, Part, Plan, Planned, SortSpec};
 use super::Query;
-use crate::codec::{decode_stored, decode_stored_view, Key, Stored, StoredView, Value};
+use crate::codec::{decode_stored_view, Key, Stored, StoredView, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 use crate::table::catalog::Catalog;
+use crate::table::field::decode_lent;
 use crate::table::field::{resolve, resolve_key};
 use crate::table::keyspace::{
     decode_entry_key, decode_index_record, decode_record_id, entry_key, entry_prefix, TableId,
@@ -405,8 +406,8 @@ impl QueryCursor {
                         .cursor
                         .get_or_insert_with(|| kv.prefix_cursor(&entry_prefix(table)));
                     let mut entry = None;
-                    kv.cursor_next_with(cursor, &mut |k, v| {
-                        entry = Some((decode_entry_key(k)?, decode_stored(v)?));
+                    kv.cursor_next_lent(cursor, &mut |k, v| {
+                        entry = Some((decode_entry_key(k)?, decode_lent(v)?));
                         Ok(())
                     })?;
                     match entry {

@@ -8,7 +8,7 @@ use moonvault_btree::Cursor;
 use smallvec::SmallVec;
 
 use super::catalog::{Catalog, IndexDef};
-use super::field::{get_stored, get_value, resolve, FieldRead};
+use super::field::{decode_lent, get_stored, get_value, resolve, FieldRead};
 use super::keyspace::{
     decode_entry_key, decode_key_exact, decode_u64, entry_prefix, meta_key, prefix_end, KeyBuf,
     TableId, KEY_USER_VERSION, ROOT,
@@ -356,8 +356,8 @@ impl EntryCursor {
         let kv = reader.kv();
         let cursor = self.cursor(kv);
         let mut entry = None;
-        kv.cursor_next_with(cursor, &mut |k, v| {
-            entry = Some((decode_entry_key(k)?, decode_stored(v)?));
+        kv.cursor_next_lent(cursor, &mut |k, v| {
+            entry = Some((decode_entry_key(k)?, decode_lent(v)?));
             Ok(())
         })?;
         match (&entry, &self.state) {
