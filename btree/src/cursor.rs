@@ -489,35 +489,27 @@ impl Cursor {
         })
     }
 
-    /// [`Cursor::next_with`] for a run of entries: lends the next entry and
+    /// [`Cursor::next_lent`] for a run of entries: lends the next entry and
     /// then the entries after it *on the same leaf* (so no further page is
     /// read), at most `max` in all, to `f`; returns how many (0 at the
     /// end). The cursor is then at the last one lent, as if `next` had been
     /// called that many times. Amortises the per-call work of iterating
-    /// when the caller buffers what it decodes.
+    /// when the caller buffers what it decodes; a caller that only counts
+    /// reads no overflow chain.
     pub fn next_run_with(
         &mut self,
         tree: &BTree,
         pager: &Pager,
         max: usize,
-        mut f: impl FnMut(&[u8], &[u8]),
+        mut f: impl FnMut(&[u8], Lent<'_>),
     ) -> Result<usize> {
         if max == 0 {
             return Ok(0);
         }
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let out = self.run(tree, pager, max, |pager, key, value| {
-            match value {
-                ValueRef::Inline(v) => f(key, v),
-                ValueRef::Overflow { head, len } => {
-                    scratch = overflow::read(pager, head, len)?;
-                    f(key, &scratch)
-                }
-            }
+        self.run(tree, pager, max, |pager, key, value| {
+            f(key, crate::tree::lent(pager, value));
             Ok(())
-        });
-        self.scratch = scratch;
-        out
+        })
     }
 
     fn run(

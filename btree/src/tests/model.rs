@@ -348,7 +348,7 @@ impl Harness {
                     let max = 1 + before % 5;
                     let n = cursor
                         .next_run_with(&self.tree, &self.pager, max, |k, v| {
-                            got.push((k.to_vec(), v.to_vec()))
+                            got.push((k.to_vec(), v.read().expect("a chain").into_owned()))
                         })
                         .map_err(|e| e.to_string())?;
                     if n != got.len() - before || n > max {

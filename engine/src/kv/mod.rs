@@ -24,4 +24,4 @@ pub use db::{Db, DbStats, Durability, Options};
 pub use moonvault_btree::Lent;
 pub(crate) use prefix::prefix_end;
 pub use root::RootRecord;
-pub use txn::{EntryFn, KvRead, RangeIter, ReadTxn, WriteTxn};
+pub use txn::{EntryFn, KvRead, LentEntryFn, RangeIter, ReadTxn, WriteTxn};

@@ -13,6 +13,10 @@ use std::rc::Rc;
 /// [`KvRead::cursor_next_with`].
 pub type EntryFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
 
+/// A callback lent one entry's key and its value unread (a [`Lent`]) by
+/// [`KvRead::cursor_next_lent`] and [`KvRead::cursor_next_run`].
+pub type LentEntryFn<'a> = dyn FnMut(&[u8], Lent<'_>) -> Result<()> + 'a;
+
 /// Read access shared by [`ReadTxn`] and [`WriteTxn`].
 pub trait KvRead {
     /// The value stored under `key`.
@@ -82,11 +86,7 @@ pub trait KvRead {
     /// [`KvRead::get_lent`]): an overflow value is read only if `f` asks,
     /// into a buffer `f` then owns. Same positioning rules; `f` must not
     /// write through this transaction.
-    fn cursor_next_lent(
-        &self,
-        cursor: &mut Cursor,
-        f: &mut dyn FnMut(&[u8], Lent<'_>) -> Result<()>,
-    ) -> Result<bool>;
+    fn cursor_next_lent(&self, cursor: &mut Cursor, f: &mut LentEntryFn<'_>) -> Result<bool>;
 
     /// Whether [`KvRead::prefetch`] can pay off (the store reads slowly
     /// one page at a time, as the browser's lazy paging does); when false,
@@ -101,7 +101,7 @@ pub trait KvRead {
         Ok(())
     }
 
-    /// [`KvRead::cursor_next_with`] for a run: the next entry and those
+    /// [`KvRead::cursor_next_lent`] for a run: the next entry and those
     /// after it on the same B-tree leaf, at most `max`, each lent to `f`;
     /// returns how many (0 at the end). For iterators that decode ahead
     /// into a buffer while nothing can write (they borrow the
@@ -110,12 +110,12 @@ pub trait KvRead {
         &self,
         cursor: &mut Cursor,
         max: usize,
-        f: &mut EntryFn<'_>,
+        f: &mut LentEntryFn<'_>,
     ) -> Result<usize> {
         if max == 0 {
             return Ok(0);
         }
-        Ok(usize::from(self.cursor_next_with(cursor, f)?))
+        Ok(usize::from(self.cursor_next_lent(cursor, f)?))
     }
 }
 
@@ -236,7 +236,7 @@ macro_rules! kv_read_via_tree {
             fn cursor_next_lent(
                 &self,
                 cursor: &mut Cursor,
-                f: &mut dyn FnMut(&[u8], Lent<'_>) -> Result<()>,
+                f: &mut LentEntryFn<'_>,
             ) -> Result<bool> {
                 let inner = self.db.borrow();
                 match cursor.next_lent(&self.tree, &inner.pager, |k, v| f(k, v))? {
@@ -249,7 +249,7 @@ macro_rules! kv_read_via_tree {
                 &self,
                 cursor: &mut Cursor,
                 max: usize,
-                f: &mut EntryFn<'_>,
+                f: &mut LentEntryFn<'_>,
             ) -> Result<usize> {
                 let inner = self.db.borrow();
                 // The first error of `f` stops the lending (the cursor may

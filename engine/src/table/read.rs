@@ -15,7 +15,7 @@ use super::keyspace::{
 };
 use super::lineage::{name_of_path, parent_of};
 use super::packed::packed_record;
-use crate::codec::{decode_stored, Key, Record, Stored, Value};
+use crate::codec::{Key, Record, Stored, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 use crate::query::{Plan, Query, QueryCursor};
@@ -431,7 +431,7 @@ impl EntryCursor {
                 Some(rest) => decode_key_exact(rest)?,
                 None => decode_entry_key(k)?,
             };
-            out.push((key, decode_stored(v)?.into_value()));
+            out.push((key, decode_lent(v)?.into_value()));
             Ok(())
         })?;
         match (out.is_empty(), &self.state) {
@@ -544,7 +544,13 @@ mod tests {
                     } else {
                         Key::Int(i)
                     };
-                    tx.set(t, key, format!("value {i}").as_str())?;
+                    // Some values in overflow chains, read ahead whole.
+                    let value = match i % 97 {
+                        5 => Value::Str(vec![b'a' + (i % 26) as u8; 5000 + i as usize]),
+                        6 => Value::Function(vec![i as u8; 3000]),
+                        _ => Value::Str(format!("value {i}").into_bytes()),
+                    };
+                    tx.set(t, key, value)?;
                 }
                 Ok(())
             })
@@ -565,5 +571,10 @@ mod tests {
         assert_eq!(in_tx.len(), 3000);
         assert_eq!(in_tx[0], (Key::Int(1), Value::Str(b"changed".to_vec())));
         assert_eq!(in_tx[1..], ahead[1..]);
+        let large = ahead
+            .iter()
+            .filter(|(_, v)| v.logical_size() >= 3000)
+            .count();
+        assert_eq!(large, 2 * 3000 / 97 + 1, "values from chains");
     }
 }
