@@ -471,7 +471,7 @@ async fn values_at_their_limits_stay_within_the_transient_share() {
         4501500.0
     );
     let mut peaks = Vec::new();
-    // The longest string each path takes (strings count twice), then the
+    // The longest string each path takes (its bytes charged once), then the
     // 1,000 records of a typical `Memory.users = u`.
     let lua_string = ASSIGN_LIMIT - 64;
     let base = start_peak();
