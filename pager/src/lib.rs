@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+mod dirty;
 pub mod error;
 pub mod frame;
 mod pager;

@@ -21,7 +21,8 @@
 //!   so a crash leaks nothing; stray blobs (spilled pages of a transaction
 //!   that never checkpointed) are deleted on open.
 
-use crate::cache::{page_cost, IdMap, PageCache};
+use crate::cache::PageCache;
+use crate::dirty::DirtyPages;
 use crate::error::{PagerError, Result};
 use crate::frame::{self, Page};
 use crate::store::{Area, BlobStore, WriteOp};
@@ -107,8 +108,7 @@ pub struct Pager {
     page_size: usize,
     cache_budget: usize,
     cache: RefCell<PageCache>,
-    dirty: IdMap<Rc<Page>>,
-    dirty_bytes: usize,
+    dirty: DirtyPages,
     durable: Superblock,
     next_page_id: PageId,
     free: BTreeSet<PageId>,
@@ -221,8 +221,7 @@ impl Pager {
             page_size,
             cache_budget: config.cache_bytes,
             cache: RefCell::new(PageCache::default()),
-            dirty: IdMap::default(),
-            dirty_bytes: 0,
+            dirty: DirtyPages::default(),
             next_page_id: durable.next_page_id,
             free: BTreeSet::new(),
             quarantine: durable.free.iter().copied().collect(),
@@ -324,7 +323,7 @@ impl Pager {
     /// Whether page `id` is in memory (dirty or cached): reading it costs
     /// no store access.
     pub fn is_loaded(&self, id: PageId) -> bool {
-        self.dirty.contains_key(&id) || self.cache.borrow().contains(id)
+        self.dirty.contains(id) || self.cache.borrow().contains(id)
     }
 
     /// A hint that pages `ids` will be read soon: those not in memory are
@@ -349,7 +348,7 @@ impl Pager {
 
     /// Read a page (verified) through the cache.
     pub fn read(&self, id: PageId) -> Result<Rc<Page>> {
-        if let Some(page) = self.dirty.get(&id) {
+        if let Some(page) = self.dirty.get(id) {
             return Ok(page.clone());
         }
         if let Some(page) = self.cache.borrow_mut().get(id) {
@@ -370,7 +369,7 @@ impl Pager {
             .get(Area::Pages, id)?
             .ok_or(PagerError::MissingPage(id))?;
         let page = Rc::new(frame::decode(id, &blob, self.page_size)?);
-        let budget = self.cache_budget.saturating_sub(self.dirty_bytes);
+        let budget = self.cache_budget.saturating_sub(self.dirty.bytes());
         self.cache.borrow_mut().insert(id, page.clone(), budget);
         Ok(page)
     }
@@ -437,17 +436,8 @@ impl Pager {
             )));
         }
         self.cache.borrow_mut().remove(id);
-        let page = Rc::new(page);
-        self.dirty_bytes += page_cost(&page);
-        if let Some(old) = self.dirty.insert(id, page) {
-            self.dirty_bytes -= page_cost(&old);
-        }
-        if self.dirty_bytes > self.cache_budget / 2 {
-            self.spill()?;
-        }
-        let room = self.cache_budget.saturating_sub(self.dirty_bytes);
-        self.cache.borrow_mut().evict_to(room);
-        Ok(())
+        self.dirty.insert(id, Rc::new(page));
+        self.make_room()
     }
 
     /// Edit page `id` in place with `f`, when that is safe: the open
@@ -466,25 +456,18 @@ impl Pager {
         if !self.is_writable(id) {
             return Ok(None);
         }
-        let Some(page) = self.dirty.get_mut(&id).and_then(Rc::get_mut) else {
+        let before = self.dirty.bytes();
+        let Some((out, len)) = self.dirty.update(id, |page| (f(page), page.data.len())) else {
             return Ok(None);
         };
-        let before = page_cost(page);
-        let out = f(page);
-        let (after, len) = (page_cost(page), page.data.len());
-        self.dirty_bytes = self.dirty_bytes - before + after;
         if len > self.page_size {
             return Err(PagerError::PageTooLarge {
                 len,
                 page_size: self.page_size,
             });
         }
-        if after > before {
-            if self.dirty_bytes > self.cache_budget / 2 {
-                self.spill()?;
-            }
-            let room = self.cache_budget.saturating_sub(self.dirty_bytes);
-            self.cache.borrow_mut().evict_to(room);
+        if self.dirty.bytes() > before {
+            self.make_room()?;
         }
         Ok(Some(out))
     }
@@ -494,9 +477,7 @@ impl Pager {
         let txn = self.txn_mut()?;
         if txn.fresh.remove(&id) {
             // Never visible to anyone else: reusable at once.
-            if let Some(old) = self.dirty.remove(&id) {
-                self.dirty_bytes -= page_cost(&old);
-            }
+            self.dirty.remove(id);
             self.cache.borrow_mut().remove(id);
             self.garbage.insert(id);
             self.free.insert(id);
@@ -520,9 +501,7 @@ impl Pager {
             // snapshot is pinned: drop it rather than write it at checkpoint.
             let unsaved = self.unsaved.remove(&id);
             if unpinned {
-                if let Some(old) = self.dirty.remove(&id) {
-                    self.dirty_bytes -= page_cost(&old);
-                }
+                self.dirty.remove(id);
                 if unsaved {
                     // Named by no superblock and read by no one: reusable
                     // now. A blob it was spilled to goes at the next
@@ -543,9 +522,7 @@ impl Pager {
     pub fn rollback(&mut self) {
         if let Some(txn) = self.txn.take() {
             for id in txn.fresh {
-                if let Some(old) = self.dirty.remove(&id) {
-                    self.dirty_bytes -= page_cost(&old);
-                }
+                self.dirty.remove(id);
                 self.cache.borrow_mut().remove(id);
                 self.garbage.insert(id);
                 self.free.insert(id);
@@ -569,15 +546,34 @@ impl Pager {
         }
     }
 
+    /// Keep the pages in memory within the budget after a write: when dirty
+    /// pages pass half of it, the least recently written are spilled until
+    /// they hold a quarter (the pages being edited stay, see `dirty.rs`),
+    /// and clean pages are evicted to fit what is left.
+    fn make_room(&mut self) -> Result<()> {
+        if self.dirty.bytes() > self.cache_budget / 2 {
+            let cold = self.dirty.take_coldest(self.cache_budget / 4);
+            self.spill_pages(cold)?;
+        }
+        let room = self.cache_budget.saturating_sub(self.dirty.bytes());
+        self.cache.borrow_mut().evict_to(room);
+        Ok(())
+    }
+
     /// Write every dirty page to the store (not durably) to free memory.
     /// Safe at any time: dirty pages live at ids the durable superblock does
     /// not reference.
     pub fn spill(&mut self) -> Result<()> {
-        if self.dirty.is_empty() {
+        let all = self.dirty.take_all();
+        self.spill_pages(all)
+    }
+
+    /// Write `dirty`, taken from the dirty pages, to the store (not
+    /// durably) and keep them as clean pages in the cache.
+    fn spill_pages(&mut self, dirty: Vec<(PageId, Rc<Page>)>) -> Result<()> {
+        if dirty.is_empty() {
             return Ok(());
         }
-        let dirty: Vec<(PageId, Rc<Page>)> = self.dirty.drain().collect();
-        self.dirty_bytes = 0;
         let ops = dirty
             .iter()
             .map(|(id, page)| put(Area::Pages, *id, frame::encode(*id, page)))
@@ -603,7 +599,7 @@ impl Pager {
 
     /// Bytes of modified pages held in memory.
     pub fn dirty_bytes(&self) -> usize {
-        self.dirty_bytes
+        self.dirty.bytes()
     }
 
     /// The cache budget in bytes.
@@ -688,7 +684,7 @@ impl Pager {
             cache_misses: cache.misses,
             cached_pages: cache.len(),
             dirty_pages: self.dirty.len(),
-            memory_bytes: cache.bytes() + self.dirty_bytes,
+            memory_bytes: cache.bytes() + self.dirty.bytes(),
             stored_page_bytes: self.store.stored_bytes(Area::Pages)?,
             spilled_pages: self.spilled_pages,
             checkpoints: self.checkpoints,
