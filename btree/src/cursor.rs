@@ -437,6 +437,14 @@ impl Cursor {
         }
     }
 
+    /// The range the cursor was made for (not where it stands in it).
+    pub fn bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (
+            self.lower.as_ref().map(|k| k.as_slice()),
+            self.upper.as_ref().map(|k| k.as_slice()),
+        )
+    }
+
     /// Next entry in order. `tree` is the tree the cursor iterates: if its
     /// root or version changed since the cursor last moved (writes
     /// happened), the cursor re-seeks from the new root just past the last

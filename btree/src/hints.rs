@@ -17,6 +17,10 @@ pub(crate) struct Learn {
     /// replaced by a shorter one): other leaves' ranges moved. Splits and
     /// copies do not move other leaves' ranges.
     pub(crate) moved: bool,
+    /// Given, not learned: the inserts come in ascending key order
+    /// ([`InsertHints::ascending`]), so a leaf they split is cut after the
+    /// new entry.
+    pub(crate) ascending: bool,
 }
 
 /// A leaf and the key range `low..high` it covers in the tree.
@@ -49,6 +53,8 @@ pub struct InsertHints {
     fingers: Vec<Finger>,
     /// Use counter for eviction.
     clock: u64,
+    /// The inserts come in ascending key order.
+    ascending: bool,
 }
 
 /// Fingers kept: enough for a workload appending in many places at once
@@ -56,6 +62,22 @@ pub struct InsertHints {
 const HINTS: usize = 64;
 
 impl InsertHints {
+    /// Hints for inserts that come in ascending key order, as a sorted
+    /// batch does: a leaf they overfill in the middle of the tree is cut
+    /// just after the new entry instead of in halves, so the leaves a run
+    /// passes through are left full rather than half full.
+    pub fn ascending() -> InsertHints {
+        InsertHints {
+            ascending: true,
+            ..InsertHints::default()
+        }
+    }
+
+    /// Whether the inserts come in ascending key order.
+    pub(crate) fn is_ascending(&self) -> bool {
+        self.ascending
+    }
+
     /// Forget every finger.
     pub fn clear(&mut self) {
         self.tree = None;

@@ -76,7 +76,8 @@ pub(crate) fn plan(entries: &[LeafEntry<'_>], page_size: usize, bias: Bias) -> O
 /// Where to cut entries of the given sizes (with neighbour prefixes `lcp`)
 /// into two leaves, the left getting `..m`: both must fit a page and have
 /// at least `min_fill` fill. `Even` minimises the larger half; the packing
-/// biases fill one side as far as the other keeps `5/16` of a page of fill.
+/// biases fill one side as far as the other keeps `5/16` of a page of fill;
+/// `After(i)` takes the cut nearest to just after entry `i`.
 fn cut(
     sizes: &[usize],
     lcp: &[usize],
@@ -116,7 +117,11 @@ fn cut(
         if left > page_size || right > page_size || left_fill < min || right_fill < min {
             continue;
         }
-        let score = left.max(right);
+        let score = match bias {
+            // The cut nearest to just after the new entry.
+            Bias::After(at) => m.abs_diff(at + 1),
+            Bias::Even | Bias::PackLeft | Bias::PackRight => left.max(right),
+        };
         if score < best_score {
             best = Some(m);
             best_score = score;
@@ -124,7 +129,7 @@ fn cut(
         match bias {
             Bias::PackLeft if right_fill >= target => packed = Some(m),
             Bias::PackRight if left_fill >= target && packed.is_none() => packed = Some(m),
-            _ => {}
+            Bias::Even | Bias::PackLeft | Bias::PackRight | Bias::After(_) => {}
         }
     }
     packed.or(best)
@@ -211,13 +216,15 @@ pub(crate) fn put_splice<'a>(
 }
 
 /// Put `key` and `value` into leaf `id`, whose page is `page`: the change
-/// and the entry replaced.
+/// and the entry replaced. `ascending`: the insert is one of a run in
+/// ascending key order (see [`Bias::After`]).
 pub(crate) fn put(
     pager: &mut Pager,
     id: PageId,
     page: Rc<Page>,
     key: &[u8],
     value: ValueRef<'_>,
+    ascending: bool,
 ) -> Result<(Change, Option<Old>)> {
     let (found, old, edit) = {
         let node = Node::of_page(id, &page)?;
@@ -251,7 +258,10 @@ pub(crate) fn put(
         }
         Err(i) => {
             all.insert(i, new);
-            Bias::of(i, node.count())
+            match Bias::of(i, node.count()) {
+                Bias::Even if ascending => Bias::After(i),
+                bias => bias,
+            }
         }
     };
     Ok((write(pager, id, &all, bias)?, old))

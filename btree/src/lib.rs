@@ -75,7 +75,7 @@ use moonvault_pager::PageId;
 /// A B+tree: its root page (None when empty) and a counter bumped by every
 /// mutation (cursors use it to notice writes). Cloning is a cheap snapshot
 /// handle; see the crate docs for when it stays valid.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct BTree {
     /// Root page, `None` for an empty tree.
     pub root: Option<PageId>,

@@ -152,6 +152,12 @@ pub(crate) enum Bias {
     PackLeft,
     /// The mirror image, for descending loads.
     PackRight,
+    /// The entry at this slot was added by a run of ascending inserts in
+    /// the middle of the tree (a sorted batch of index entries): cut just
+    /// after it, or as near as both halves allow, so that the left node,
+    /// which the run goes on filling, is full and the right one keeps the
+    /// fill it had.
+    After(usize),
 }
 
 impl Bias {
@@ -192,7 +198,7 @@ fn split_point(sizes: &[usize], page_size: usize, bias: Bias) -> Option<usize> {
                 match bias {
                     Bias::PackLeft if right >= target => packed = Some(m),
                     Bias::PackRight if left >= target && packed.is_none() => packed = Some(m),
-                    _ => {}
+                    Bias::Even | Bias::PackLeft | Bias::PackRight | Bias::After(_) => {}
                 }
             }
         }
@@ -477,7 +483,7 @@ fn insert_at(
     }
     let page = pager.read(id)?;
     if node::is_leaf_kind(page.kind) {
-        let (change, old) = leaf::put(pager, id, page, key, value)?;
+        let (change, old) = leaf::put(pager, id, page, key, value, learn.ascending)?;
         if let Change::Node { id: same, fill } = change {
             if same == id && (depth == 0 || fill >= min_fill(pager.page_size())) {
                 learn.finger = Some(Finger {
@@ -793,7 +799,10 @@ impl BTree {
                 old
             }
             None => {
-                let mut learned = Learn::default();
+                let mut learned = Learn {
+                    ascending: hints.is_ascending(),
+                    ..Learn::default()
+                };
                 let (change, old) = match self.root {
                     None => (new_root(pager, key, value)?, None),
                     Some(root) => {

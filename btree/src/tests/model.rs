@@ -326,7 +326,7 @@ impl Harness {
 
     pub(super) fn commit(&mut self) {
         self.pager.commit().unwrap();
-        self.committed = (self.tree.clone(), self.model.clone());
+        self.committed = (self.tree, self.model.clone());
     }
 
     pub(super) fn scan(
@@ -580,7 +580,7 @@ impl Harness {
                 self.pager
                     .checkpoint(root_bytes(&self.tree), vec![])
                     .unwrap();
-                self.durable = (self.tree.clone(), self.model.clone());
+                self.durable = (self.tree, self.model.clone());
                 // No snapshot is pinned: every page is either reachable or free.
                 let mut reachable = 0u64;
                 self.tree
@@ -612,7 +612,7 @@ impl Harness {
                 }
                 self.tree = BTree::new(self.durable.0.root);
                 self.model = self.durable.1.clone();
-                self.committed = (self.tree.clone(), self.model.clone());
+                self.committed = (self.tree, self.model.clone());
                 self.pager.begin().unwrap();
             }
             Op::Downgrade => {

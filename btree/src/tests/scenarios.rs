@@ -212,7 +212,7 @@ fn snapshots_keep_reading_old_contents() {
         .unwrap();
     }
     harness_ok(&mut h, &[Op::Checkpoint]);
-    let snapshot = h.tree.clone();
+    let snapshot = h.tree;
     let old_model = h.model.clone();
     let pin = h.pager.pin();
     for i in 0..3000u32 {

@@ -140,7 +140,13 @@ impl Txn {
                     )));
                 }
             }
-            self.raw_put(&ikey, &encode_record_id(record_id))?;
+            if def.unique {
+                self.raw_put(&ikey, &encode_record_id(record_id))?;
+            } else {
+                // Records come in key order, their entries in any: held
+                // back, they are applied in theirs.
+                self.raw_put_deferred(&ikey, &encode_record_id(record_id))?;
+            }
         }
         if let Some(report) = progress.as_mut() {
             report(done, done);

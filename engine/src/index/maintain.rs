@@ -45,6 +45,9 @@ struct LevelRef<'a> {
 /// One index entry to move.
 pub(crate) struct Change {
     index: u64,
+    /// The index is unique: its entries are written at once, because the
+    /// unique check of a later write reads them.
+    unique: bool,
     record: Key,
     old: Option<Key>,
     new: Option<(Key, TableId)>,
@@ -281,6 +284,7 @@ impl Txn {
                 };
                 Ok(Some(Change {
                     index: def.id,
+                    unique: def.unique,
                     record: lv.record.clone(),
                     old: old_k,
                     new,
@@ -289,15 +293,28 @@ impl Txn {
         }
     }
 
+    /// Write the index entries `changes` move: a non-unique index's held
+    /// back to be applied in key order (`kv::WriteTxn::put_deferred`), a
+    /// unique index's at once.
     fn apply_changes(&mut self, changes: &[Change]) -> Result<()> {
         for c in changes {
             if let Some(old) = &c.old {
-                self.raw_delete(&index_entry_key(c.index, old, &c.record))?;
+                let key = index_entry_key(c.index, old, &c.record);
+                if c.unique {
+                    self.raw_delete(&key)?;
+                } else {
+                    self.raw_delete_deferred(&key)?;
+                }
             }
             if let Some((new, id)) = &c.new {
                 let mut v: SmallVec<[u8; 10]> = SmallVec::new();
                 crate::codec::varint::encode_u64_to(*id, &mut v);
-                self.raw_put(&index_entry_key(c.index, new, &c.record), &v)?;
+                let key = index_entry_key(c.index, new, &c.record);
+                if c.unique {
+                    self.raw_put(&key, &v)?;
+                } else {
+                    self.raw_put_deferred(&key, &v)?;
+                }
             }
         }
         Ok(())

@@ -325,7 +325,7 @@ impl Db {
         }
         inner.pager.begin()?;
         inner.writer_open = true;
-        let tree = inner.tree.clone();
+        let tree = inner.tree;
         let durability = inner.options.durability;
         drop(inner);
         Ok(WriteTxn::new(self.inner.clone(), tree, durability))
@@ -335,7 +335,7 @@ impl Db {
     pub fn read(&self) -> Result<ReadTxn> {
         let mut inner = self.inner.borrow_mut();
         let pin = inner.pager.pin();
-        let tree = inner.tree.clone();
+        let tree = inner.tree;
         drop(inner);
         Ok(ReadTxn::new(self.inner.clone(), tree, pin))
     }

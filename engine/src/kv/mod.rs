@@ -15,10 +15,14 @@
 //!   after it, in order, stopping at the first missing or torn record.
 
 mod db;
+mod deferred;
 mod prefix;
 mod root;
 mod txn;
 pub mod wal;
+
+#[cfg(test)]
+mod tests;
 
 pub use db::{Db, DbStats, Durability, Options};
 pub use moonvault_btree::Lent;

@@ -1,11 +1,12 @@
 //! Transactions: the single writer and snapshot readers.
 
 use super::db::{DbInner, Durability};
+use super::deferred::Deferred;
 use super::prefix::prefix_end;
 use super::wal::WalBuffer;
 use crate::error::{EngineError, Result};
 use moonvault_btree::{BTree, BTreeError, Cursor, InsertHints, Lent};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ops::Bound;
 use std::rc::Rc;
 
@@ -125,12 +126,15 @@ fn upper(end: &Option<smallvec::SmallVec<[u8; 64]>>) -> Bound<&[u8]> {
 }
 
 /// Entries of a range, in order. Yields `Err` once and then ends if a page
-/// cannot be read.
+/// cannot be read (or the writes held back for the range could not be
+/// applied first).
 pub struct RangeIter<'a> {
     db: &'a RefCell<DbInner>,
-    tree: &'a BTree,
+    /// Read at every step: the cursor re-seeks if the tree changed.
+    tree: &'a Cell<BTree>,
     cursor: Cursor,
     failed: bool,
+    unsettled: Option<EngineError>,
 }
 
 impl Iterator for RangeIter<'_> {
@@ -140,8 +144,12 @@ impl Iterator for RangeIter<'_> {
         if self.failed {
             return None;
         }
+        if let Some(e) = self.unsettled.take() {
+            self.failed = true;
+            return Some(Err(e));
+        }
         let inner = self.db.borrow();
-        match self.cursor.next(self.tree, &inner.pager) {
+        match self.cursor.next(&self.tree.get(), &inner.pager) {
             Ok(entry) => entry.map(Ok),
             Err(e) => {
                 self.failed = true;
@@ -155,8 +163,9 @@ macro_rules! kv_read_via_tree {
     ($ty:ty) => {
         impl KvRead for $ty {
             fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+                self.settle_key(key)?;
                 let inner = self.db.borrow();
-                Ok(self.tree.get(&inner.pager, key)?)
+                Ok(self.tree.get().get(&inner.pager, key)?)
             }
 
             fn range<'a>(
@@ -168,23 +177,26 @@ macro_rules! kv_read_via_tree {
                 RangeIter {
                     db: &self.db,
                     tree: &self.tree,
-                    cursor: self.tree.range(lower, upper, reverse),
+                    cursor: self.tree.get().range(lower, upper, reverse),
                     failed: false,
+                    unsettled: self.settle(lower, upper).err(),
                 }
             }
 
             fn count(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<u64> {
+                self.settle(lower, upper)?;
                 let inner = self.db.borrow();
-                Ok(self.tree.count(&inner.pager, lower, upper)?)
+                Ok(self.tree.get().count(&inner.pager, lower, upper)?)
             }
 
             fn cursor_next(&self, cursor: &mut Cursor) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+                self.settle_cursor(cursor)?;
                 let inner = self.db.borrow();
-                Ok(cursor.next(&self.tree, &inner.pager)?)
+                Ok(cursor.next(&self.tree.get(), &inner.pager)?)
             }
 
             fn cursor(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>, reverse: bool) -> Cursor {
-                self.tree.range(lower, upper, reverse)
+                self.tree.get().range(lower, upper, reverse)
             }
 
             fn prefetch_useful(&self) -> bool {
@@ -193,16 +205,16 @@ macro_rules! kv_read_via_tree {
 
             fn prefetch(&self, keys: &[&[u8]]) -> Result<()> {
                 let inner = self.db.borrow();
-                Ok(self.tree.prefetch(&inner.pager, keys)?)
+                Ok(self.tree.get().prefetch(&inner.pager, keys)?)
             }
 
             fn get_with(&self, key: &[u8], f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<bool> {
+                self.settle_key(key)?;
                 let inner = self.db.borrow();
+                let tree = self.tree.get();
                 let found = match self.insert_hints() {
-                    Some(hints) => self
-                        .tree
-                        .get_with_hinted(&inner.pager, key, hints, |v| f(v))?,
-                    None => self.tree.get_with(&inner.pager, key, |v| f(v))?,
+                    Some(hints) => tree.get_with_hinted(&inner.pager, key, hints, |v| f(v))?,
+                    None => tree.get_with(&inner.pager, key, |v| f(v))?,
                 };
                 match found {
                     Some(r) => r.map(|()| true),
@@ -215,10 +227,12 @@ macro_rules! kv_read_via_tree {
                 key: &[u8],
                 f: &mut dyn FnMut(Lent<'_>) -> Result<()>,
             ) -> Result<bool> {
+                self.settle_key(key)?;
                 let inner = self.db.borrow();
-                let found = self
-                    .tree
-                    .get_lent(&inner.pager, key, self.insert_hints(), |v| f(v))?;
+                let found =
+                    self.tree
+                        .get()
+                        .get_lent(&inner.pager, key, self.insert_hints(), |v| f(v))?;
                 match found {
                     Some(r) => r.map(|()| true),
                     None => Ok(false),
@@ -226,8 +240,9 @@ macro_rules! kv_read_via_tree {
             }
 
             fn cursor_next_with(&self, cursor: &mut Cursor, f: &mut EntryFn<'_>) -> Result<bool> {
+                self.settle_cursor(cursor)?;
                 let inner = self.db.borrow();
-                match cursor.next_with(&self.tree, &inner.pager, |k, v| f(k, v))? {
+                match cursor.next_with(&self.tree.get(), &inner.pager, |k, v| f(k, v))? {
                     Some(r) => r.map(|()| true),
                     None => Ok(false),
                 }
@@ -238,8 +253,9 @@ macro_rules! kv_read_via_tree {
                 cursor: &mut Cursor,
                 f: &mut LentEntryFn<'_>,
             ) -> Result<bool> {
+                self.settle_cursor(cursor)?;
                 let inner = self.db.borrow();
-                match cursor.next_lent(&self.tree, &inner.pager, |k, v| f(k, v))? {
+                match cursor.next_lent(&self.tree.get(), &inner.pager, |k, v| f(k, v))? {
                     Some(r) => r.map(|()| true),
                     None => Ok(false),
                 }
@@ -251,11 +267,12 @@ macro_rules! kv_read_via_tree {
                 max: usize,
                 f: &mut LentEntryFn<'_>,
             ) -> Result<usize> {
+                self.settle_cursor(cursor)?;
                 let inner = self.db.borrow();
                 // The first error of `f` stops the lending (the cursor may
                 // already be past that entry; callers fail on it).
                 let mut failed = None;
-                let n = cursor.next_run_with(&self.tree, &inner.pager, max, |k, v| {
+                let n = cursor.next_run_with(&self.tree.get(), &inner.pager, max, |k, v| {
                     if failed.is_none() {
                         if let Err(e) = f(k, v) {
                             failed = Some(e);
@@ -275,13 +292,18 @@ macro_rules! kv_read_via_tree {
 /// Holding it keeps its pages from being reused; drop it when done.
 pub struct ReadTxn {
     db: Rc<RefCell<DbInner>>,
-    tree: BTree,
+    /// Never changes (a `Cell` as [`WriteTxn::tree`], for the shared reads).
+    tree: Cell<BTree>,
     pin: u64,
 }
 
 impl ReadTxn {
     pub(crate) fn new(db: Rc<RefCell<DbInner>>, tree: BTree, pin: u64) -> ReadTxn {
-        ReadTxn { db, tree, pin }
+        ReadTxn {
+            db,
+            tree: Cell::new(tree),
+            pin,
+        }
     }
 }
 
@@ -298,22 +320,43 @@ impl ReadTxn {
     fn insert_hints(&self) -> Option<&InsertHints> {
         None
     }
+
+    /// A snapshot holds no writes back.
+    #[inline(always)]
+    fn settle(&self, _lower: Bound<&[u8]>, _upper: Bound<&[u8]>) -> Result<()> {
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn settle_key(&self, _key: &[u8]) -> Result<()> {
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn settle_cursor(&self, _cursor: &Cursor) -> Result<()> {
+        Ok(())
+    }
 }
 
 kv_read_via_tree!(ReadTxn);
 
-/// The write transaction. Reads see its own writes. Dropping it without
+/// The write transaction. Reads see its own writes, including the ones
+/// it holds back ([`WriteTxn::put_deferred`]). Dropping it without
 /// `commit` rolls it back.
 pub struct WriteTxn {
     db: Rc<RefCell<DbInner>>,
-    tree: BTree,
+    /// Changed by writes (`&mut self`) and by reads that apply the writes
+    /// held back (`&self`, see [`WriteTxn::settle`]).
+    tree: Cell<BTree>,
     /// Leaves recent puts edited in place, for runs of nearby puts.
     hints: InsertHints,
     log: WalBuffer,
+    /// Writes held back to be applied in key order, already logged.
+    deferred: RefCell<Deferred>,
     /// The log outgrew `txn_log_limit`: commit by checkpoint instead.
     by_checkpoint: bool,
     /// A write failed midway; only rollback is possible.
-    failed: Option<String>,
+    failed: RefCell<Option<String>>,
     durability: Durability,
     done: bool,
 }
@@ -330,18 +373,19 @@ impl WriteTxn {
     pub(crate) fn new(db: Rc<RefCell<DbInner>>, tree: BTree, durability: Durability) -> WriteTxn {
         WriteTxn {
             db,
-            tree,
+            tree: Cell::new(tree),
             hints: InsertHints::default(),
             log: WalBuffer::default(),
+            deferred: RefCell::default(),
             by_checkpoint: false,
-            failed: None,
+            failed: RefCell::new(None),
             durability,
             done: false,
         }
     }
 
     fn check(&self) -> Result<()> {
-        match &self.failed {
+        match &*self.failed.borrow() {
             Some(why) => Err(EngineError::InvalidArgument(format!(
                 "the transaction failed earlier ({why}); roll it back"
             ))),
@@ -351,10 +395,10 @@ impl WriteTxn {
 
     /// Record a tree error; errors that leave the tree untouched do not fail
     /// the transaction.
-    fn note(&mut self, result: std::result::Result<(), BTreeError>) -> Result<()> {
+    fn note(&self, result: std::result::Result<(), BTreeError>) -> Result<()> {
         if let Err(e) = result {
             if !matches!(e, BTreeError::KeyTooLarge { .. }) {
-                self.failed = Some(e.to_string());
+                *self.failed.borrow_mut() = Some(e.to_string());
             }
             return Err(e.into());
         }
@@ -372,6 +416,35 @@ impl WriteTxn {
         self.log.discard();
     }
 
+    /// Log a put (`Some(parts)`) or a delete of `key`. The log and the
+    /// writes held back share `txn_log_limit`; the log comes first: when
+    /// the held-back writes leave it no room they are applied and their
+    /// buffers freed before the log gives up and the transaction turns to
+    /// commit by checkpoint.
+    fn log_op(&mut self, key: &[u8], parts: Option<&[&[u8]]>) -> Result<()> {
+        if self.by_checkpoint {
+            return Ok(());
+        }
+        let limit = self.log_limit();
+        let logged = |log: &mut WalBuffer, limit: usize| match parts {
+            Some(parts) => log.put_parts(key, parts, limit),
+            None => log.delete(key, limit),
+        };
+        let held = self.deferred.get_mut().memory();
+        if logged(&mut self.log, limit.saturating_sub(held)) {
+            return Ok(());
+        }
+        if held > 0 {
+            self.apply_deferred()?;
+            *self.deferred.get_mut() = Deferred::default();
+            if logged(&mut self.log, limit) {
+                return Ok(());
+            }
+        }
+        self.by_checkpoint();
+        Ok(())
+    }
+
     /// Set `key` to `value`.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.put_parts(key, &[value])
@@ -383,28 +456,26 @@ impl WriteTxn {
     /// written).
     pub fn put_parts(&mut self, key: &[u8], parts: &[&[u8]]) -> Result<()> {
         self.check()?;
+        // A write held back for this key must not land after this one.
+        self.settle_key(key)?;
         let result = {
             let mut inner = self.db.borrow_mut();
             self.tree
+                .get_mut()
                 .insert_hinted_parts(&mut inner.pager, key, parts, &mut self.hints)
                 .map(drop)
         };
         self.note(result)?;
-        if !self.by_checkpoint {
-            let limit = self.log_limit();
-            if !self.log.put_parts(key, parts, limit) {
-                self.by_checkpoint();
-            }
-        }
-        Ok(())
+        self.log_op(key, Some(parts))
     }
 
     /// Remove `key`; returns whether it existed.
     pub fn delete(&mut self, key: &[u8]) -> Result<bool> {
         self.check()?;
+        self.settle_key(key)?;
         let result = {
             let mut inner = self.db.borrow_mut();
-            self.tree.remove(&mut inner.pager, key)
+            self.tree.get_mut().remove(&mut inner.pager, key)
         };
         let existed = match result {
             Ok(existed) => existed,
@@ -413,13 +484,106 @@ impl WriteTxn {
                 false
             }
         };
-        if existed && !self.by_checkpoint {
-            let limit = self.log_limit();
-            if !self.log.delete(key, limit) {
-                self.by_checkpoint();
-            }
+        if existed {
+            self.log_op(key, None)?;
         }
         Ok(existed)
+    }
+
+    /// Set `key` to `value` at the latest before the next read of a range
+    /// holding `key` or the commit, whichever comes first: writes held back
+    /// are applied together in key order, so that a run of them touching
+    /// one leaf edits it once (see `deferred.rs`). Reads never see the
+    /// difference. For index entries, whose order of writing follows the
+    /// records rather than their own keys; a value must stay small (it is
+    /// held in memory until applied).
+    pub fn put_deferred(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check()?;
+        self.log_op(key, Some(&[value]))?;
+        self.defer(key, Some(value))
+    }
+
+    /// Remove `key` as [`WriteTxn::put_deferred`] sets one (whether it
+    /// existed is not known until the delete is applied).
+    pub fn delete_deferred(&mut self, key: &[u8]) -> Result<()> {
+        self.check()?;
+        self.log_op(key, None)?;
+        self.defer(key, None)
+    }
+
+    /// Hold back a write already logged, within what the log leaves of
+    /// `txn_log_limit`; applies the writes held so far when they would
+    /// pass it, and the write itself at once if it alone would.
+    fn defer(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let room = self.log_limit().saturating_sub(self.log.capacity());
+        if self.deferred.get_mut().try_push(key, value, room) {
+            return Ok(());
+        }
+        self.apply_deferred()?;
+        if self.deferred.get_mut().try_push(key, value, room) {
+            return Ok(());
+        }
+        let result = {
+            let mut inner = self.db.borrow_mut();
+            let tree = self.tree.get_mut();
+            match value {
+                Some(v) => tree
+                    .insert_hinted(&mut inner.pager, key, v, &mut self.hints)
+                    .map(drop),
+                None => tree.remove(&mut inner.pager, key).map(drop),
+            }
+        };
+        self.note(result)
+    }
+
+    /// Apply the writes held back whose keys a read between `lower` and
+    /// `upper` could see: all of them, in key order. Every read of this
+    /// transaction calls this first, so none sees the tree without them.
+    fn settle(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<()> {
+        if !self.deferred.borrow().overlaps(lower, upper) {
+            return Ok(());
+        }
+        self.apply_deferred()
+    }
+
+    /// [`WriteTxn::settle`] for a read of `key`.
+    fn settle_key(&self, key: &[u8]) -> Result<()> {
+        self.settle(Bound::Included(key), Bound::Included(key))
+    }
+
+    /// [`WriteTxn::settle`] for a step of `cursor`.
+    fn settle_cursor(&self, cursor: &Cursor) -> Result<()> {
+        let (lower, upper) = cursor.bounds();
+        self.settle(lower, upper)
+    }
+
+    /// Apply every write held back, in key order. A failure fails the
+    /// transaction (part of the writes may be applied).
+    fn apply_deferred(&self) -> Result<()> {
+        let Ok(mut deferred) = self.deferred.try_borrow_mut() else {
+            return Err(nested_read());
+        };
+        if deferred.is_empty() {
+            return Ok(());
+        }
+        // A read lending an entry to its caller holds the store; a read
+        // made from inside that caller cannot apply writes under it.
+        let Ok(mut inner) = self.db.try_borrow_mut() else {
+            return Err(nested_read());
+        };
+        let mut tree = self.tree.get();
+        // Sorted writes make their own hints: this transaction's describe
+        // the tree as it was, and no longer apply once it changes.
+        let mut hints = InsertHints::ascending();
+        let result = deferred.drain_sorted(|(key, value)| match value {
+            Some(v) => tree
+                .insert_hinted(&mut inner.pager, key, v, &mut hints)
+                .map(drop),
+            None => tree.remove(&mut inner.pager, key).map(drop),
+        });
+        self.tree.set(tree);
+        drop(inner);
+        self.note(result)
     }
 
     /// Choose this transaction's durability.
@@ -430,8 +594,9 @@ impl WriteTxn {
     /// Make the changes visible (and durable per the durability setting).
     pub fn commit(mut self) -> Result<()> {
         self.check()?;
+        self.apply_deferred()?;
         self.done = true;
-        let tree = std::mem::take(&mut self.tree);
+        let tree = self.tree.take();
         let log = std::mem::take(&mut self.log);
         self.db
             .borrow_mut()
@@ -452,6 +617,17 @@ impl WriteTxn {
             }
         }
     }
+}
+
+/// A read of keys with writes held back, made while another read of the
+/// same transaction was lending it an entry.
+#[cold]
+fn nested_read() -> EngineError {
+    EngineError::InvalidArgument(
+        "a read inside another read's callback reached index entries written earlier in \
+         this transaction and not yet applied; read them before or after that callback"
+            .into(),
+    )
 }
 
 impl Drop for WriteTxn {

@@ -117,6 +117,11 @@ impl WalBuffer {
         self.record.len().saturating_sub(HEADER)
     }
 
+    /// Bytes of memory the log holds (it is built in place).
+    pub fn capacity(&self) -> usize {
+        self.record.capacity()
+    }
+
     /// Whether nothing was logged.
     pub fn is_empty(&self) -> bool {
         self.ops == 0

@@ -186,6 +186,20 @@ impl Txn {
         self.kv.delete(key)
     }
 
+    /// [`Txn::raw_put`] held back to be applied in key order (see
+    /// `kv::WriteTxn::put_deferred`): for the entries of non-unique
+    /// indexes, which no check of a later write reads.
+    pub(crate) fn raw_put_deferred(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.mutations += 1;
+        self.kv.put_deferred(key, value)
+    }
+
+    /// [`Txn::raw_delete`] held back as [`Txn::raw_put_deferred`].
+    pub(crate) fn raw_delete_deferred(&mut self, key: &[u8]) -> Result<()> {
+        self.mutations += 1;
+        self.kv.delete_deferred(key)
+    }
+
     /// The catalog for modification (copy-on-write), marked changed.
     pub(crate) fn catalog_mut(&mut self) -> &mut Catalog {
         self.catalog_changed = true;

@@ -1,0 +1,263 @@
+//! Writes a transaction holds back to apply later in key order.
+//!
+//! Index entries are written in the order of the records that move them:
+//! 10,000 users loaded in key order insert their `age` entries all over the
+//! index, one random leaf each. Where memory holds only a few pages (the
+//! browser's page cache is 32 KiB) nearly every such insert loads a leaf,
+//! and a later spill compresses and writes it again. Held back and applied
+//! in key order, a run of entries for one leaf edits that leaf once.
+//!
+//! A reader must never see the tree without the writes held back: the
+//! write transaction applies them before any read whose key range holds one
+//! of their keys (`WriteTxn::settle`; DESIGN.md section 4, "Deferred index
+//! writes").
+
+use smallvec::SmallVec;
+use std::cmp::Ordering;
+use std::ops::Bound;
+
+/// Marks a held-back delete in [`Write::value_len`].
+const DELETE: u32 = u32::MAX;
+
+/// One held-back write: its key at `bytes[start..start + key_len]`, then
+/// its value (unless it is a delete).
+#[derive(Clone, Copy)]
+struct Write {
+    start: u32,
+    key_len: u32,
+    value_len: u32,
+}
+
+/// Bookkeeping bytes of one held-back write besides its key and value.
+const WRITE_COST: usize = std::mem::size_of::<Write>();
+
+/// Held-back puts and deletes, in the order they were made. Invariant:
+/// when any write is held, `lowest..=highest` spans every held key.
+#[derive(Default)]
+pub(crate) struct Deferred {
+    bytes: Vec<u8>,
+    writes: Vec<Write>,
+    lowest: SmallVec<[u8; 32]>,
+    highest: SmallVec<[u8; 32]>,
+}
+
+/// One write of [`Deferred::drain_sorted`]: a key and its value, or `None`
+/// to delete it.
+pub(crate) type SortedWrite<'a> = (&'a [u8], Option<&'a [u8]>);
+
+impl Deferred {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Memory held, counted by capacity.
+    pub(crate) fn memory(&self) -> usize {
+        self.bytes.capacity() + self.writes.capacity() * WRITE_COST
+    }
+
+    /// Hold `key = value`, or a delete of `key` (`None`), unless that would
+    /// take [`Deferred::memory`] past `room` bytes: then hold nothing more
+    /// and answer false. The buffers grow by doubling, but never past
+    /// `room` together.
+    pub(crate) fn try_push(&mut self, key: &[u8], value: Option<&[u8]>, room: usize) -> bool {
+        let bytes = self.bytes.len() + key.len() + value.map_or(0, <[u8]>::len);
+        let writes = self.writes.len() + 1;
+        let doubled = |cap: usize, need: usize| {
+            if need <= cap {
+                cap
+            } else {
+                (cap * 2).max(need)
+            }
+        };
+        let fits = |b: usize, w: usize| b.saturating_add(w.saturating_mul(WRITE_COST)) <= room;
+        let (mut b, mut w) = (
+            doubled(self.bytes.capacity(), bytes),
+            doubled(self.writes.capacity(), writes),
+        );
+        if !fits(b, w) {
+            (b, w) = (
+                bytes.max(self.bytes.capacity()),
+                writes.max(self.writes.capacity()),
+            );
+            if !fits(b, w) {
+                return false;
+            }
+        }
+        self.bytes.reserve_exact(b - self.bytes.len());
+        self.writes.reserve_exact(w - self.writes.len());
+        self.push(key, value);
+        true
+    }
+
+    fn push(&mut self, key: &[u8], value: Option<&[u8]>) {
+        if self.writes.is_empty() || key < self.lowest.as_slice() {
+            self.lowest = SmallVec::from_slice(key);
+        }
+        if self.writes.is_empty() || key > self.highest.as_slice() {
+            self.highest = SmallVec::from_slice(key);
+        }
+        let start = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(key);
+        let value_len = match value {
+            Some(v) => {
+                self.bytes.extend_from_slice(v);
+                v.len() as u32
+            }
+            None => DELETE,
+        };
+        self.writes.push(Write {
+            start,
+            key_len: key.len() as u32,
+            value_len,
+        });
+    }
+
+    /// Whether a read of the keys between `lower` and `upper` could see a
+    /// held key.
+    pub(crate) fn overlaps(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
+        if self.writes.is_empty() {
+            return false;
+        }
+        let (lowest, highest) = (self.lowest.as_slice(), self.highest.as_slice());
+        let below_upper = match upper {
+            Bound::Included(u) => lowest <= u,
+            Bound::Excluded(u) => lowest < u,
+            Bound::Unbounded => true,
+        };
+        let above_lower = match lower {
+            Bound::Included(l) => highest >= l,
+            Bound::Excluded(l) => highest > l,
+            Bound::Unbounded => true,
+        };
+        below_upper && above_lower
+    }
+
+    fn key(&self, w: &Write) -> &[u8] {
+        let start = w.start as usize;
+        &self.bytes[start..start + w.key_len as usize]
+    }
+
+    fn value(&self, w: &Write) -> Option<&[u8]> {
+        if w.value_len == DELETE {
+            return None;
+        }
+        let start = (w.start + w.key_len) as usize;
+        Some(&self.bytes[start..start + w.value_len as usize])
+    }
+
+    /// Hand `f` every held key once, in key order, with its last write;
+    /// then hold nothing (the buffers keep their capacity). Stops at the
+    /// first error of `f`, still holding nothing.
+    pub(crate) fn drain_sorted<E>(
+        &mut self,
+        mut f: impl FnMut(SortedWrite<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut writes = std::mem::take(&mut self.writes);
+        // Stable: among writes of one key the last made stays last.
+        writes.sort_by(|a, b| self.key(a).cmp(self.key(b)));
+        let mut result = Ok(());
+        for (i, w) in writes.iter().enumerate() {
+            let key = self.key(w);
+            let superseded = writes
+                .get(i + 1)
+                .is_some_and(|next| self.key(next).cmp(key) == Ordering::Equal);
+            if !superseded {
+                result = f((key, self.value(w)));
+                if result.is_err() {
+                    break;
+                }
+            }
+        }
+        writes.clear();
+        self.writes = writes;
+        self.bytes.clear();
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drained(d: &mut Deferred) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let mut out = Vec::new();
+        d.drain_sorted::<()>(|(k, v)| {
+            out.push((k.to_vec(), v.map(<[u8]>::to_vec)));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn drains_in_key_order_with_each_keys_last_write() {
+        let mut d = Deferred::default();
+        for (k, v) in [
+            (b"m", Some(&b"1"[..])),
+            (b"c", Some(b"2")),
+            (b"m", None),
+            (b"x", Some(b"")),
+            (b"c", Some(b"3")),
+            (b"a", None),
+        ] {
+            assert!(d.try_push(k, v, usize::MAX));
+        }
+        assert!(d.overlaps(Bound::Included(b"b"), Bound::Excluded(b"c\0")));
+        assert!(!d.overlaps(Bound::Excluded(b"x"), Bound::Unbounded));
+        assert!(!d.overlaps(Bound::Unbounded, Bound::Excluded(b"a")));
+        assert!(d.overlaps(Bound::Unbounded, Bound::Included(b"a")));
+        assert_eq!(
+            drained(&mut d),
+            vec![
+                (b"a".to_vec(), None),
+                (b"c".to_vec(), Some(b"3".to_vec())),
+                (b"m".to_vec(), None),
+                (b"x".to_vec(), Some(Vec::new())),
+            ]
+        );
+        assert!(d.is_empty());
+        assert!(!d.overlaps(Bound::Unbounded, Bound::Unbounded));
+        // Bounds start afresh after a drain.
+        assert!(d.try_push(b"q", Some(b"v"), usize::MAX));
+        assert!(!d.overlaps(Bound::Included(b"a"), Bound::Included(b"p")));
+        assert_eq!(drained(&mut d), vec![(b"q".to_vec(), Some(b"v".to_vec()))]);
+    }
+
+    #[test]
+    fn holds_no_more_than_its_room() {
+        let mut d = Deferred::default();
+        let room = 200;
+        let mut held = 0;
+        while d.try_push(&[held as u8; 10], Some(b"v"), room) {
+            held += 1;
+            assert!(d.memory() <= room, "{} bytes held", d.memory());
+        }
+        assert!(held >= 5, "only {held} writes fit in {room} bytes");
+        assert!(
+            !d.try_push(&[0; 300], None, room),
+            "a write alone too large"
+        );
+        assert_eq!(drained(&mut d).len(), held);
+        assert!(d.try_push(b"k", None, room), "room again after the drain");
+    }
+
+    #[test]
+    fn an_error_stops_the_drain_and_drops_the_rest() {
+        let mut d = Deferred::default();
+        for k in [b"a", b"b", b"c"] {
+            assert!(d.try_push(k, Some(k), usize::MAX));
+        }
+        let mut seen = 0;
+        let r = d.drain_sorted(|(k, _)| {
+            seen += 1;
+            if k == b"b" {
+                Err("full")
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!((r, seen), (Err("full"), 2));
+        assert!(d.is_empty());
+        assert!(d.memory() > 0, "the buffers keep their capacity");
+    }
+}

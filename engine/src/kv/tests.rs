@@ -1,0 +1,255 @@
+//! Writes held back (`WriteTxn::put_deferred`) against a model: every read
+//! of the transaction, every commit and every recovery sees exactly what
+//! plain writes would have left.
+
+use super::{Db, KvRead, Options, WriteTxn};
+use crate::testutil::quickcheck_cases;
+use moonvault_pager::store::faulty::{CrashMode, FaultyStore};
+use moonvault_pager::PagerConfig;
+use quickcheck::{Arbitrary, Gen, TestResult};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+#[derive(Clone, Debug)]
+enum Op {
+    PutDeferred(Vec<u8>, Vec<u8>),
+    DeleteDeferred(Vec<u8>),
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+    Get(Vec<u8>),
+    Range(Vec<u8>, Vec<u8>, bool),
+    Count(Vec<u8>, Vec<u8>),
+    /// A run read through a detached cursor from the first key on.
+    Run,
+    Commit,
+    Rollback,
+    /// Commit, crash (keeping what is durable) and reopen.
+    Crash(u64),
+}
+
+/// Keys from a small alphabet, so that writes meet: the same key written
+/// plainly and held back, and ranges that hold some of them.
+fn key(g: &mut Gen) -> Vec<u8> {
+    let len = 1 + usize::arbitrary(g) % 3;
+    (0..len).map(|_| u8::arbitrary(g) % 4).collect()
+}
+
+fn value(g: &mut Gen) -> Vec<u8> {
+    let len = usize::arbitrary(g) % 40;
+    vec![u8::arbitrary(g); len]
+}
+
+impl Arbitrary for Op {
+    fn arbitrary(g: &mut Gen) -> Op {
+        match u8::arbitrary(g) % 20 {
+            0..=5 => Op::PutDeferred(key(g), value(g)),
+            6..=7 => Op::DeleteDeferred(key(g)),
+            8..=9 => Op::Put(key(g), value(g)),
+            10 => Op::Delete(key(g)),
+            11..=12 => Op::Get(key(g)),
+            13 => Op::Range(key(g), key(g), bool::arbitrary(g)),
+            14 => Op::Count(key(g), key(g)),
+            15 => Op::Run,
+            16..=17 => Op::Commit,
+            18 => Op::Rollback,
+            _ => Op::Crash(u64::arbitrary(g) % 8),
+        }
+    }
+}
+
+/// A log limit small enough that held-back writes are applied for lack
+/// of room and transactions turn to commit by checkpoint; a cache small
+/// enough to spill.
+fn options() -> Options {
+    Options {
+        pager: PagerConfig {
+            cache_bytes: 16 * 1024,
+            page_size: 1024,
+        },
+        txn_log_limit: 1024,
+        ..Options::default()
+    }
+}
+
+fn open(faulty: &FaultyStore) -> Db {
+    Db::open(Box::new(faulty.clone()), options()).expect("open")
+}
+
+fn bounds<'a>(a: &'a [u8], b: &'a [u8]) -> (&'a [u8], &'a [u8]) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+fn entries(txn: &WriteTxn, lower: &[u8], upper: &[u8], reverse: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+    txn.range(Bound::Included(lower), Bound::Excluded(upper), reverse)
+        .collect::<crate::Result<_>>()
+        .expect("range")
+}
+
+fn all(txn: &WriteTxn) -> Model {
+    txn.range(Bound::Unbounded, Bound::Unbounded, false)
+        .collect::<crate::Result<_>>()
+        .expect("scan")
+}
+
+fn step(txn: &mut WriteTxn, model: &mut Model, op: &Op) -> Result<(), String> {
+    match op {
+        Op::PutDeferred(k, v) => {
+            txn.put_deferred(k, v).map_err(|e| e.to_string())?;
+            model.insert(k.clone(), v.clone());
+        }
+        Op::DeleteDeferred(k) => {
+            txn.delete_deferred(k).map_err(|e| e.to_string())?;
+            model.remove(k);
+        }
+        Op::Put(k, v) => {
+            txn.put(k, v).map_err(|e| e.to_string())?;
+            model.insert(k.clone(), v.clone());
+        }
+        Op::Delete(k) => {
+            let existed = txn.delete(k).map_err(|e| e.to_string())?;
+            if existed != model.remove(k).is_some() {
+                return Err(format!("delete of {k:?} reported existed = {existed}"));
+            }
+        }
+        Op::Get(k) => {
+            let got = txn.get(k).map_err(|e| e.to_string())?;
+            let mut lent = None;
+            txn.get_lent(k, &mut |v| {
+                lent = Some(v.read()?.into_owned());
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+            if got.as_ref() != model.get(k) || lent != got {
+                return Err(format!(
+                    "get {k:?}: {got:?} / lent {lent:?}, model {:?}",
+                    model.get(k)
+                ));
+            }
+        }
+        Op::Range(a, b, reverse) => {
+            let (lo, hi) = bounds(a, b);
+            let got = entries(txn, lo, hi, *reverse);
+            let mut want: Vec<_> = model
+                .range::<[u8], _>((Bound::Included(lo), Bound::Excluded(hi)))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if *reverse {
+                want.reverse();
+            }
+            if got != want {
+                return Err(format!("range {lo:?}..{hi:?}: {got:?}, model {want:?}"));
+            }
+        }
+        Op::Count(a, b) => {
+            let (lo, hi) = bounds(a, b);
+            let got = txn
+                .count(Bound::Included(lo), Bound::Excluded(hi))
+                .map_err(|e| e.to_string())?;
+            let want = model
+                .range::<[u8], _>((Bound::Included(lo), Bound::Excluded(hi)))
+                .count() as u64;
+            if got != want {
+                return Err(format!("count {lo:?}..{hi:?}: {got}, model {want}"));
+            }
+        }
+        Op::Run => {
+            let mut cursor = txn.cursor(Bound::Unbounded, Bound::Unbounded, false);
+            let mut got = Vec::new();
+            txn.cursor_next_run(&mut cursor, 4, &mut |k, v| {
+                got.push((k.to_vec(), v.read()?.into_owned()));
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+            let want: Vec<_> = model
+                .iter()
+                .take(4)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if got != want {
+                return Err(format!("run: {got:?}, model {want:?}"));
+            }
+        }
+        Op::Commit | Op::Rollback | Op::Crash(_) => unreachable!("handled by the caller"),
+    }
+    Ok(())
+}
+
+#[test]
+fn held_back_writes_read_commit_and_recover_as_plain_writes() {
+    fn prop(ops: Vec<Op>) -> TestResult {
+        let mut faulty = FaultyStore::new();
+        let mut db = open(&faulty);
+        let mut committed = Model::new();
+        let mut model = committed.clone();
+        let mut txn = db.begin().expect("begin");
+        for op in &ops {
+            match op {
+                Op::Commit | Op::Crash(_) => {
+                    if let Err(e) = txn.commit() {
+                        return TestResult::error(format!("commit: {e}"));
+                    }
+                    committed = model.clone();
+                    if let Op::Crash(seed) = op {
+                        let image = faulty.crash_image(CrashMode::Random(*seed));
+                        faulty = FaultyStore::with_inner(image);
+                        db = open(&faulty);
+                    }
+                    txn = db.begin().expect("begin");
+                    let seen = all(&txn);
+                    if seen != committed {
+                        return TestResult::error(format!(
+                            "after {op:?}: {seen:?}, committed {committed:?}"
+                        ));
+                    }
+                }
+                Op::Rollback => {
+                    txn.rollback();
+                    model = committed.clone();
+                    txn = db.begin().expect("begin");
+                }
+                op => {
+                    if let Err(e) = step(&mut txn, &mut model, op) {
+                        return TestResult::error(format!("{op:?}: {e}"));
+                    }
+                }
+            }
+        }
+        let seen = all(&txn);
+        if seen != model {
+            return TestResult::error(format!("at the end: {seen:?}, model {model:?}"));
+        }
+        TestResult::passed()
+    }
+    quickcheck_cases(200).quickcheck(prop as fn(Vec<Op>) -> TestResult);
+}
+
+#[test]
+fn a_read_inside_a_lending_read_that_needs_held_back_writes_is_an_error() {
+    let db = Db::memory().expect("db");
+    let mut txn = db.begin().expect("begin");
+    txn.put(b"a", b"1").expect("put");
+    txn.put_deferred(b"z", b"2").expect("put");
+    let mut inner = None;
+    let outer = txn.get_lent(b"a", &mut |_| {
+        inner = Some(txn.get(b"z").map_err(|e| e.to_string()));
+        Ok(())
+    });
+    assert!(outer.expect("outer read"));
+    let err = inner
+        .expect("ran")
+        .expect_err("nested read of a held-back key");
+    assert!(err.contains("inside another read's callback"), "{err}");
+    // Outside the callback the write is applied and read.
+    assert_eq!(txn.get(b"z").expect("get"), Some(b"2".to_vec()));
+    txn.commit().expect("commit");
+    assert_eq!(
+        db.read().expect("read").get(b"z").expect("get"),
+        Some(b"2".to_vec())
+    );
+}
