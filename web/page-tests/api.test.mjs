@@ -184,7 +184,12 @@ for (const mode of ['page', 'worker']) {
       await db.batchTableOperations([{ type: 'delete', table: 'Memory.users', key: 'u0' }]);
       out.u0 = await db.get('users.u0');
       out.batch = await db.batch([{ op: 'set', path: 'a.b', value: 1 }, { op: 'set', path: ['a', 2], value: 'x' }]);
-      try { await db.batch([{ op: 'set', path: 'a.c', value: 1 }, { op: 'set', path: 'a', value: () => 1 }]); } catch (e) { out.batchErr = [e.name, e.message]; }
+      try { await db.batch([{ op: 'set', path: 'a.c', value: 1 }, { op: 'set', path: 'a', value: () => 1 }]); } catch (e) { out.batchErr = [e.name, e.message, e.path]; }
+      try {
+        await db.batchTableOperations([{ type: 'set', table: 'users', key: 'ok', value: { a: 1 } },
+          { type: 'set', table: 'users', key: 'bad', value: { name: 'x', inner: { 'odd key': () => 1 } } }]);
+      } catch (e) { out.tableOpErr = [e.name, e.path]; }
+      try { await db.batchTableOperations([{ type: 'set', table: 'users', key: null, value: 1 }]); } catch (e) { out.keyErr = [e.name, e.path]; }
       const a = await db.get('a');
       out.aIsMap = a instanceof Map;
       out.a = [...a];
@@ -202,6 +207,10 @@ for (const mode of ['page', 'worker']) {
     assert.equal(r.batch, 2);
     assert.equal(r.batchErr[0], 'ConversionError');
     assert.match(r.batchErr[1], /batch operation 1 .*nothing was applied/);
+    assert.equal(r.batchErr[2], 'ops[1].value', 'the path names the operation and its value');
+    assert.deepEqual(r.tableOpErr, ['ConversionError', 'operations[1].value.inner["odd key"]'],
+      'the path names the field, built only for the error');
+    assert.deepEqual(r.keyErr, ['ConversionError', 'operations[0].key']);
     assert.equal(r.aIsMap, true, 'mixed keys read back as a Map');
     assert.deepEqual(r.a, [[2, 'x'], ['b', 1]]);
   });

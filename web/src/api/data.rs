@@ -50,51 +50,60 @@ fn apply_all(
     Ok(n)
 }
 
-/// `{op: 'set'|'delete', path, value}` (the Lua `store.batch` form).
+/// `{op: 'set'|'delete', path, value}` (the Lua `store.batch` form):
+/// operation `i` of a `batch` call, its messages' paths built only for an
+/// error (as [`table_op`]'s).
 fn batch_op(op: &JsValue, i: usize) -> ApiResult<BatchOp> {
-    let what = format!("ops[{i}]");
+    let what = |field: &str| format!("ops[{i}]{field}");
     if !op.is_object() {
         return Err(ApiError::invalid(format!(
-            "{what} must be an object {{op, path, value}}"
+            "{} must be an object {{op, path, value}}",
+            what("")
         )));
     }
     let kind = prop(op, "op").as_string();
-    let (parent, key) = path::split(
-        path::keys(&prop(op, "path"), &format!("{what}.path"))?,
-        &what,
-    )?;
+    let path = prop(op, "path");
+    let keys = path::keys(&path, "").or_else(|_| path::keys(&path, &what(".path")))?;
+    let (parent, key) = path::split(keys, &what(""))?;
     match kind.as_deref() {
         Some("set") => Ok(BatchOp::set(
             parent,
             key,
-            to_store::input(&prop(op, "value"), &format!("{what}.value"))?,
+            to_store::input_named(&prop(op, "value"), || what(".value"))?,
         )),
         Some("delete") => Ok(BatchOp::delete(parent, key)),
         _ => Err(ApiError::invalid(format!(
-            "{what}.op must be 'set' or 'delete'"
+            "{} must be 'set' or 'delete'",
+            what(".op")
         ))),
     }
 }
 
-/// `{type: 'set'|'delete', table, key, value}` (the product's form).
+/// `{type: 'set'|'delete', table, key, value}` (the product's form):
+/// operation `i` of a `batchTableOperations` call. Its messages' paths
+/// (`operations[3].value.name`) are built only for an error: a batch
+/// converts thousands of operations.
 fn table_op(op: &JsValue, i: usize) -> ApiResult<BatchOp> {
-    let what = format!("operations[{i}]");
+    let what = |field: &str| format!("operations[{i}]{field}");
     if !op.is_object() {
         return Err(ApiError::invalid(format!(
-            "{what} must be an object {{type, table, key, value}}"
+            "{} must be an object {{type, table, key, value}}",
+            what("")
         )));
     }
-    let table = path::keys(&prop(op, "table"), &format!("{what}.table"))?;
-    let key = to_store::key(&prop(op, "key"), &format!("{what}.key"))?;
+    let table = prop(op, "table");
+    let table = path::keys(&table, "").or_else(|_| path::keys(&table, &what(".table")))?;
+    let key = to_store::key_at(&prop(op, "key"), || what(".key"))?;
     match prop(op, "type").as_string().as_deref() {
         Some("set") => Ok(BatchOp::set(
             table,
             key,
-            to_store::input(&prop(op, "value"), &format!("{what}.value"))?,
+            to_store::input_named(&prop(op, "value"), || what(".value"))?,
         )),
         Some("delete") => Ok(BatchOp::delete(table, key)),
         _ => Err(ApiError::invalid(format!(
-            "{what}.type must be 'set' or 'delete'"
+            "{} must be 'set' or 'delete'",
+            what(".type")
         ))),
     }
 }

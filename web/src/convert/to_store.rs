@@ -45,7 +45,16 @@ fn key_within(v: &JsValue, path: &str, budget: &mut Budget) -> ApiResult<Key> {
 /// A JS value as what an assignment writes (see the conversion table in
 /// [`super`]), within [`INPUT_LIMIT`] (`MemoryBudgetError` beyond it).
 pub fn input(v: &JsValue, path: &str) -> ApiResult<Input> {
-    input_at(v, path, 1, &mut Budget::input())
+    input_named(v, || path.to_owned())
+}
+
+/// [`input`] for hot paths (a batch converts thousands of values): the
+/// paths of the value and its fields are built only if the conversion
+/// fails, which is then repeated with them to name the place (it is pure:
+/// a fresh budget each time).
+pub fn input_named(v: &JsValue, path: impl FnOnce() -> String) -> ApiResult<Input> {
+    input_at(v, None, 1, &mut Budget::input())
+        .or_else(|_| input_at(v, Some(&path()), 1, &mut Budget::input()))
 }
 
 /// The `i`th pair of a JS array of `[key, value]` pairs (`Object.entries`,
@@ -98,8 +107,16 @@ impl Entries {
     }
 }
 
-fn input_at(v: &JsValue, path: &str, depth: usize, budget: &mut Budget) -> ApiResult<Input> {
-    let kind = classify(v, path, budget)?;
+/// `path`: where `v` is, for messages; `None` when no message will be
+/// read (see [`input_named`]), so that no path is built.
+fn input_at(
+    v: &JsValue,
+    path: Option<&str>,
+    depth: usize,
+    budget: &mut Budget,
+) -> ApiResult<Input> {
+    let named = path.unwrap_or_default();
+    let kind = classify(v, named, budget)?;
     let kind = match kind {
         JsKind::Nil => return Ok(Input::Nil),
         JsKind::Bool(b) => return Ok(Input::Value(Value::Bool(b))),
@@ -110,11 +127,11 @@ fn input_at(v: &JsValue, path: &str, depth: usize, budget: &mut Budget) -> ApiRe
     };
     if depth >= MAX_INPUT_DEPTH {
         return Err(ApiError::conversion(
-            path,
+            named,
             format!("tables nested deeper than {MAX_INPUT_DEPTH} levels (a cyclic object?)"),
         ));
     }
-    let Some(entries) = Entries::of(kind, path, budget)? else {
+    let Some(entries) = Entries::of(kind, named, budget)? else {
         return Ok(Input::Nil);
     };
     // Charged above: the capacity is within the budget.
@@ -124,9 +141,9 @@ fn input_at(v: &JsValue, path: &str, depth: usize, budget: &mut Budget) -> ApiRe
         if item.is_null() || item.is_undefined() {
             continue;
         }
-        let at = child_path(path, &k);
-        let k = key_within(&k, &at, budget)?;
-        let item = input_at(&item, &at, depth + 1, budget)?;
+        let at = path.map(|p| child_path(p, &k));
+        let k = key_within(&k, at.as_deref().unwrap_or_default(), budget)?;
+        let item = input_at(&item, at.as_deref(), depth + 1, budget)?;
         if !item.is_nil() {
             table.push((k, item));
         }
