@@ -493,7 +493,7 @@ impl Cursor {
         f: impl FnOnce(&[u8], Lent<'_>) -> T,
     ) -> Result<Option<T>> {
         self.visit(tree, pager, |pager, key, value| {
-            Ok(f(key, crate::tree::lent(pager, value)))
+            Ok(f(key, Lent::of(pager, value)))
         })
     }
 
@@ -515,7 +515,7 @@ impl Cursor {
             return Ok(0);
         }
         self.run(tree, pager, max, |pager, key, value| {
-            f(key, crate::tree::lent(pager, value));
+            f(key, Lent::of(pager, value));
             Ok(())
         })
     }

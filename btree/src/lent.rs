@@ -7,6 +7,7 @@
 //! owns, so decoding can take the bytes over instead of copying them.
 
 use crate::error::Result;
+use crate::node::ValueRef;
 use crate::overflow;
 use moonvault_pager::{PageId, Pager};
 use std::borrow::Cow;
@@ -27,8 +28,12 @@ pub struct Chain<'a> {
 }
 
 impl<'a> Lent<'a> {
-    pub(crate) fn overflow(pager: &'a Pager, head: PageId, len: usize) -> Lent<'a> {
-        Lent::Overflow(Chain { pager, head, len })
+    /// A leaf's `value`, its chain (if any) not read yet.
+    pub(crate) fn of(pager: &'a Pager, value: ValueRef<'a>) -> Lent<'a> {
+        match value {
+            ValueRef::Inline(v) => Lent::Inline(v),
+            ValueRef::Overflow { head, len } => Lent::Overflow(Chain { pager, head, len }),
+        }
     }
 
     /// The value's length in bytes (known without reading a chain).

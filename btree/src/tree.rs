@@ -71,27 +71,13 @@ impl Old {
 
 /// Read a value, following its overflow chain.
 pub(crate) fn load_value(pager: &Pager, value: ValueRef<'_>) -> Result<Vec<u8>> {
-    match value {
-        ValueRef::Inline(v) => Ok(v.to_vec()),
-        ValueRef::Overflow { head, len } => overflow::read(pager, head, len),
-    }
-}
-
-/// `value` as a [`Lent`]: its chain not read yet.
-pub(crate) fn lent<'a>(pager: &'a Pager, value: ValueRef<'a>) -> Lent<'a> {
-    match value {
-        ValueRef::Inline(v) => Lent::Inline(v),
-        ValueRef::Overflow { head, len } => Lent::overflow(pager, head, len),
-    }
+    Ok(Lent::of(pager, value).read()?.into_owned())
 }
 
 /// Lends `value` to `f`: an inline value as it lies in the page, an
 /// overflow value read into a buffer first.
 fn lend_value<T>(pager: &Pager, value: ValueRef<'_>, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
-    Ok(match value {
-        ValueRef::Inline(v) => f(v),
-        ValueRef::Overflow { head, len } => f(&overflow::read(pager, head, len)?),
-    })
+    Ok(f(&Lent::of(pager, value).read()?))
 }
 
 /// Store `data` as the new content of page `id`: in place if the open
@@ -582,7 +568,7 @@ impl BTree {
         hints: Option<&InsertHints>,
         f: impl FnOnce(Lent<'_>) -> T,
     ) -> Result<Option<T>> {
-        let read = |pager: &Pager, value: ValueRef<'_>| Ok(f(lent(pager, value)));
+        let read = |pager: &Pager, value: ValueRef<'_>| Ok(f(Lent::of(pager, value)));
         match hints {
             Some(hints) => self.hinted_lookup(pager, key, hints, read),
             None => self.lookup(pager, key, read),
