@@ -364,11 +364,22 @@ impl Pager {
                 ),
             ));
         }
-        let blob = self
-            .store
-            .get(Area::Pages, id)?
-            .ok_or(PagerError::MissingPage(id))?;
-        let page = Rc::new(frame::decode(id, &blob, self.page_size)?);
+        let page = match self.store.decoded(id) {
+            // Kept by the store after an earlier load decoded and checked
+            // it (see `BlobStore::keep_decoded`).
+            Some((kind, data)) if kind != 0 && data.len() <= self.page_size => {
+                Rc::new(Page::new(kind, data))
+            }
+            _ => {
+                let blob = self
+                    .store
+                    .get(Area::Pages, id)?
+                    .ok_or(PagerError::MissingPage(id))?;
+                let page = frame::decode(id, &blob, self.page_size)?;
+                self.store.keep_decoded(id, page.kind, &page.data);
+                Rc::new(page)
+            }
+        };
         let budget = self.cache_budget.saturating_sub(self.dirty.bytes());
         self.cache.borrow_mut().insert(id, page.clone(), budget);
         Ok(page)

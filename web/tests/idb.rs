@@ -257,3 +257,65 @@ async fn a_foreign_database_is_refused() {
     // The lock was released on the error path.
     IdbStore::delete("foreign").await.unwrap();
 }
+
+#[wasm_bindgen_test]
+async fn decoded_pages_are_kept_until_the_page_is_written_and_within_their_bound() {
+    let mut store = fresh("decoded").await;
+    store.write(vec![put(5, "blob")], false).unwrap();
+    assert_eq!(
+        store.decoded(5),
+        None,
+        "nothing is kept before the pager offers it"
+    );
+    store.keep_decoded(5, 4, b"image");
+    assert_eq!(store.decoded(5), Some((4, b"image".to_vec())));
+    let held = store.stats().js_bytes;
+    // A write of the page, or of its deletion, forgets the image: the next
+    // load decodes the new blob.
+    store.write(vec![put(5, "new blob")], false).unwrap();
+    assert_eq!(store.decoded(5), None);
+    assert!(
+        store.stats().js_bytes < held,
+        "the image is no longer counted"
+    );
+    store.keep_decoded(5, 4, b"new image");
+    store
+        .write(
+            vec![WriteOp::Delete {
+                area: Area::Pages,
+                key: 5,
+            }],
+            false,
+        )
+        .unwrap();
+    assert_eq!(store.decoded(5), None);
+    // Other areas' writes leave page images alone.
+    store.keep_decoded(6, 2, b"six");
+    store
+        .write(
+            vec![WriteOp::Put {
+                area: Area::Wal,
+                key: 6,
+                value: Bytes::from_static(b"log"),
+            }],
+            false,
+        )
+        .unwrap();
+    assert_eq!(store.decoded(6), Some((2, b"six".to_vec())));
+    // Bounded: 4 KiB images past the default 4 MiB evict the least
+    // recently used; page 6, just read, outlives the first of them.
+    let image = vec![7u8; 4096];
+    let before = store.stats().js_bytes;
+    for id in 100..1200 {
+        store.keep_decoded(id, 4, &image);
+        if id == 150 {
+            assert!(store.decoded(6).is_some());
+        }
+    }
+    let grown = store.stats().js_bytes - before;
+    assert!(grown <= 4 * 1024 * 1024, "{grown} bytes of images");
+    assert_eq!(store.decoded(100), None, "the oldest image was evicted");
+    assert_eq!(store.decoded(1199), Some((4, image.clone())));
+    store.flush().await.unwrap();
+    store.close().await.unwrap();
+}

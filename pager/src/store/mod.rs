@@ -224,6 +224,21 @@ pub trait BlobStore {
     fn prefetch_useful(&self) -> bool {
         false
     }
+
+    /// The page image (kind, logical bytes) kept by
+    /// [`BlobStore::keep_decoded`] for page `key`, if the store still holds
+    /// it: what the page's blob decodes to, already checked. `None` (the
+    /// default) sends the reader to the blob.
+    fn decoded(&self, _key: BlobKey) -> Option<(u8, Vec<u8>)> {
+        None
+    }
+
+    /// Offered by the pager for every page it just decoded and checked
+    /// from this store's blob: a store whose pages are costly to load
+    /// (the browser's, whose page cache in linear memory is small) may
+    /// keep the image outside it and answer [`BlobStore::decoded`] with it
+    /// until the page is written or deleted. The default keeps nothing.
+    fn keep_decoded(&self, _key: BlobKey, _kind: u8, _data: &[u8]) {}
 }
 
 impl<S: BlobStore + ?Sized> BlobStore for Box<S> {
@@ -250,5 +265,11 @@ impl<S: BlobStore + ?Sized> BlobStore for Box<S> {
     }
     fn prefetch_useful(&self) -> bool {
         (**self).prefetch_useful()
+    }
+    fn decoded(&self, key: BlobKey) -> Option<(u8, Vec<u8>)> {
+        (**self).decoded(key)
+    }
+    fn keep_decoded(&self, key: BlobKey, kind: u8, data: &[u8]) {
+        (**self).keep_decoded(key, kind, data)
     }
 }

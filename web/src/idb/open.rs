@@ -7,7 +7,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Event, IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbTransactionMode};
 
 use super::io;
-use super::lazy::LazyPages;
+use super::lazy::{LazyPages, DEFAULT_CACHE_BYTES};
 use super::lock::{self, OnLocked};
 use super::mirror::Mirror;
 use super::queue::{Queue, TxnDurability};
@@ -96,7 +96,20 @@ impl IdbStore {
             }
         };
         let queue = Queue::new(db, options.durability);
-        Ok(IdbStore::new(name.to_string(), mirror, pages, queue, guard))
+        // The decoded pages kept for the pager: as many bytes as the lazy
+        // cache of blobs may hold (`pageCacheBytes`), each cache its own.
+        let decoded_bytes = match options.paging {
+            Paging::Lazy { cache_bytes } => cache_bytes,
+            Paging::Mirror => DEFAULT_CACHE_BYTES,
+        };
+        Ok(IdbStore::new(
+            name.to_string(),
+            mirror,
+            pages,
+            decoded_bytes,
+            queue,
+            guard,
+        ))
     }
 
     /// Deletes store `name` and everything in it. Fails with

@@ -14,6 +14,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Event, IdbDatabase};
 
+use super::decoded::DecodedPages;
 use super::key;
 use super::lazy::{LazyPages, Lookup, READ_AHEAD};
 use super::lock::LockGuard;
@@ -41,7 +42,8 @@ pub struct IdbStats {
     pub lazy: bool,
     /// Bytes of blobs held on the JS heap: the mirror's, or under lazy
     /// paging the page cache's clean pages plus the pages not yet durable
-    /// (and the meta and WAL areas, mirrored in both modes).
+    /// (and the meta and WAL areas, mirrored in both modes); plus the
+    /// decoded pages kept for the pager (`decoded.rs`).
     pub js_bytes: u64,
 }
 
@@ -51,6 +53,8 @@ pub(super) struct Inner {
     mirror: Mirror,
     /// The pages area under lazy paging.
     pages: Option<LazyPages>,
+    /// Pages the pager decoded, kept for its next load of them.
+    decoded: DecodedPages,
     queue: Queue,
     /// Set by `close`: every later call fails.
     closed: bool,
@@ -154,6 +158,7 @@ impl IdbStore {
         name: String,
         mirror: Mirror,
         pages: Option<LazyPages>,
+        decoded_bytes: usize,
         queue: Queue,
         lock: LockGuard,
     ) -> IdbStore {
@@ -162,6 +167,7 @@ impl IdbStore {
                 name,
                 mirror,
                 pages,
+                decoded: DecodedPages::new(decoded_bytes),
                 queue,
                 closed: false,
                 lock: Some(lock),
@@ -242,7 +248,7 @@ impl IdbStore {
         let (batches, durable_batches, transactions) = inner.queue.counts();
         let mut blobs = Area::ALL.map(|a| inner.mirror.blob_count(a));
         let mut bytes = Area::ALL.map(|a| inner.mirror.stored_bytes(a));
-        let mut js_bytes: u64 = bytes.iter().sum();
+        let mut js_bytes: u64 = bytes.iter().sum::<u64>() + inner.decoded.bytes() as u64;
         if let Some(pages) = &inner.pages {
             let slot = Area::Pages.tag() as usize;
             (blobs[slot], bytes[slot]) = pages.count_and_bytes();
@@ -532,6 +538,9 @@ impl BlobStore for IdbStore {
             match op {
                 WriteOp::Put { area, key, value } => {
                     let js_key = key::to_js(key);
+                    if area == Area::Pages {
+                        inner.decoded.forget(&js_key);
+                    }
                     let array = Uint8Array::from(&value[..]);
                     match (area, inner.pages.as_mut()) {
                         (Area::Pages, Some(pages)) => pages.put(&js_key, &array, batch),
@@ -541,6 +550,9 @@ impl BlobStore for IdbStore {
                 }
                 WriteOp::Delete { area, key } => {
                     let js_key = key::to_js(key);
+                    if area == Area::Pages {
+                        inner.decoded.forget(&js_key);
+                    }
                     match (area, inner.pages.as_mut()) {
                         (Area::Pages, Some(pages)) => pages.delete(&js_key, batch),
                         _ => inner.mirror.delete(area, &js_key),
@@ -568,6 +580,21 @@ impl BlobStore for IdbStore {
 
     fn prefetch_useful(&self) -> bool {
         self.inner.borrow().pages.is_some()
+    }
+
+    fn decoded(&self, key: BlobKey) -> Option<(u8, Vec<u8>)> {
+        let mut inner = self.inner.borrow_mut();
+        // A store that failed or closed answers nothing from memory: the
+        // read goes on to `get`, which reports why.
+        inner.check_usable().ok()?;
+        inner.decoded.get(&key::to_js(key))
+    }
+
+    fn keep_decoded(&self, key: BlobKey, kind: u8, data: &[u8]) {
+        self.inner
+            .borrow_mut()
+            .decoded
+            .keep(&key::to_js(key), kind, data);
     }
 
     fn stored_bytes(&self, area: Area) -> StoreResult<u64> {
