@@ -77,7 +77,7 @@ export interface OpenOptions {
    * the jspi build, else mirror.
    */
   paging?: 'auto' | 'lazy' | 'mirror';
-  /** Under lazy paging, the bytes of clean pages kept in JS memory (65536 to 2^30; default 4 MiB). */
+  /** Under lazy paging, the bytes of clean pages kept in JS memory, and again of decoded pages (65536 to 2^30; default 4 MiB each). */
   pageCacheBytes?: number;
   /** Which module build to load if none is loaded yet (see `initialize`). */
   build?: Build;
