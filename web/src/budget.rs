@@ -21,7 +21,7 @@
 //! | Rust heap consumer | bound |
 //! |---|---|
 //! | page cache (clean + dirty pages) | [`PAGE_CACHE`] ([`IMPORT_PAGE_CACHE`] for an import) |
-//! | a transaction's WAL buffer | [`TXN_LOG_LIMIT`] (sealed in place, so counted once) |
+//! | a transaction's WAL buffer and the index writes it holds back | [`TXN_LOG_LIMIT`] together (the log sealed in place, so counted once) |
 //! | a Lua transaction's savepoint log | [`SAVEPOINT_LOG_LIMIT`] |
 //! | a transaction's parent-link cache | [`LINK_CACHE`] |
 //! | one converted JS value | `INPUT_LIMIT` (`convert/budget.rs`); at the peak of its write about 1.2 times that for a string, twice for many small records (see [`ASSIGN_LIMIT`]) |
@@ -87,7 +87,9 @@ pub const PAGE_CACHE: usize = 32 * 1024;
 /// The page cache of an import (no Lua, streaming writes).
 pub const IMPORT_PAGE_CACHE: usize = 32 * 1024;
 /// Largest transaction committed through the WAL
-/// (`Options.txn_log_limit`); larger ones commit by checkpoint.
+/// (`Options.txn_log_limit`); larger ones commit by checkpoint. The index
+/// writes a transaction holds back to apply in key order share it with the
+/// log (engine `kv/deferred.rs`).
 pub const TXN_LOG_LIMIT: usize = 32 * 1024;
 /// Operations a Lua transaction keeps to roll back to a savepoint
 /// (`VaultOptions.savepoint_log_limit`); past it only a whole rollback is
