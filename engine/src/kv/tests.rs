@@ -253,3 +253,20 @@ fn a_read_inside_a_lending_read_that_needs_held_back_writes_is_an_error() {
         Some(b"2".to_vec())
     );
 }
+
+#[test]
+fn a_key_too_long_to_hold_back_is_refused_before_it_is_logged() {
+    let db = Db::memory().expect("db");
+    let mut txn = db.begin().expect("begin");
+    let long = vec![7u8; 5000];
+    let err = txn.put_deferred(&long, b"v").expect_err("too long");
+    assert!(err.to_string().contains("key"), "{err}");
+    assert!(txn.delete_deferred(&long).is_err());
+    // The transaction goes on: the refusal wrote nothing.
+    txn.put_deferred(b"k", b"v").expect("put");
+    txn.commit().expect("commit");
+    assert_eq!(
+        db.read().expect("read").get(b"k").expect("get"),
+        Some(b"v".to_vec())
+    );
+}

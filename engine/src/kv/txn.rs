@@ -174,12 +174,15 @@ macro_rules! kv_read_via_tree {
                 upper: Bound<&[u8]>,
                 reverse: bool,
             ) -> RangeIter<'a> {
+                // Writes held back for the range are applied first; the
+                // cursor reads the tree as it is at each step.
+                let unsettled = self.settle(lower, upper).err();
                 RangeIter {
                     db: &self.db,
                     tree: &self.tree,
                     cursor: self.tree.get().range(lower, upper, reverse),
                     failed: false,
-                    unsettled: self.settle(lower, upper).err(),
+                    unsettled,
                 }
             }
 
@@ -499,6 +502,7 @@ impl WriteTxn {
     /// held in memory until applied).
     pub fn put_deferred(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.check()?;
+        self.check_key_len(key)?;
         self.log_op(key, Some(&[value]))?;
         self.defer(key, Some(value))
     }
@@ -507,8 +511,32 @@ impl WriteTxn {
     /// existed is not known until the delete is applied).
     pub fn delete_deferred(&mut self, key: &[u8]) -> Result<()> {
         self.check()?;
+        self.check_key_len(key)?;
         self.log_op(key, None)?;
         self.defer(key, None)
+    }
+
+    /// The tree's refusal of a key too long, before a held-back write of
+    /// it is logged: once logged, a write must reach the tree.
+    fn check_key_len(&self, key: &[u8]) -> Result<()> {
+        let max = BTree::max_key_len(self.db.borrow().pager.page_size());
+        if key.len() > max {
+            return Err(BTreeError::KeyTooLarge {
+                len: key.len(),
+                max,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Record that a write already logged did not reach the tree: the
+    /// transaction can only be rolled back.
+    fn fail_logged(&self, result: std::result::Result<(), BTreeError>) -> Result<()> {
+        result.map_err(|e| {
+            *self.failed.borrow_mut() = Some(e.to_string());
+            e.into()
+        })
     }
 
     /// Hold back a write already logged, within what the log leaves of
@@ -533,7 +561,7 @@ impl WriteTxn {
                 None => tree.remove(&mut inner.pager, key).map(drop),
             }
         };
-        self.note(result)
+        self.fail_logged(result)
     }
 
     /// Apply the writes held back whose keys a read between `lower` and
@@ -583,7 +611,7 @@ impl WriteTxn {
         });
         self.tree.set(tree);
         drop(inner);
-        self.note(result)
+        self.fail_logged(result)
     }
 
     /// Choose this transaction's durability.
