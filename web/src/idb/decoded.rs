@@ -58,6 +58,11 @@ impl DecodedPages {
         self.images.delete(key);
         self.images.set(key, &image);
         let mut data = image.to_vec();
+        // Never empty (`keep` writes the kind first); checked all the same,
+        // since nothing read here may panic the module.
+        if data.is_empty() {
+            return None;
+        }
         let kind = data.remove(0);
         Some((kind, data))
     }
