@@ -575,3 +575,39 @@ fn queries_inside_a_transaction_see_the_index_entries_it_holds_back() {
     verify_all(&store.read().unwrap()).unwrap();
     assert!(store.db().stats().unwrap().pager.spilled_pages > 0);
 }
+
+/// The catalog is read from the store only after a commit (`Store::catalog_for`
+/// trusts its cache until `Db::commit_count` moves): a store opened on the
+/// same database, with a cache of its own, sees an index created or dropped
+/// through the other as soon as it is committed, and never one rolled back.
+#[test]
+fn a_second_store_on_the_database_sees_committed_catalog_changes_only() {
+    let (a, users) = users_store();
+    let b = Store::open(a.db().clone()).unwrap();
+    let names = |s: &Store| {
+        let snap = s.read().unwrap();
+        snap.indexes(users)
+            .into_iter()
+            .map(|d| d.field.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(names(&b).is_empty());
+    a.create_index(users, "age", false).unwrap();
+    assert_eq!(names(&b), ["age"]);
+    let mut tx = b.begin().unwrap();
+    tx.create_index(users, "city", false).unwrap();
+    tx.rollback();
+    assert_eq!(names(&a), ["age"]);
+    assert_eq!(names(&b), ["age"]);
+    b.drop_index(users, "age").unwrap();
+    assert!(names(&a).is_empty());
+    a.create_index(users, "city", false).unwrap();
+    let mut writer = b.begin().unwrap();
+    assert!(writer
+        .indexes(users)
+        .iter()
+        .any(|d| d.field.to_string() == "city"));
+    writer.drop_index(users, "city").unwrap();
+    writer.commit().unwrap();
+    assert!(names(&a).is_empty());
+}

@@ -367,6 +367,12 @@ impl Db {
         self.inner.borrow().pager.page_size()
     }
 
+    /// Transactions committed since open: changes whenever the committed
+    /// state may have (cheap, unlike [`Db::stats`]).
+    pub fn commit_count(&self) -> u64 {
+        self.inner.borrow().commits
+    }
+
     /// Sizes and counters.
     pub fn stats(&self) -> Result<DbStats> {
         let inner = self.inner.borrow();

@@ -1,6 +1,6 @@
 //! The table store handle and read snapshots.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use moonvault_btree::BTree;
@@ -25,8 +25,12 @@ use crate::stats::{hit_rate, StoreStats};
 pub struct Store {
     db: Db,
     /// The catalog of the last commit this handle saw (checked against the
-    /// stored generation at every transaction start).
+    /// stored generation at a transaction start after any commit).
     shared: Rc<RefCell<Rc<Catalog>>>,
+    /// [`Db::commit_count`] when `shared` was last found to be the stored
+    /// catalog: until the next commit it still is, and a transaction
+    /// starts without reading the stored generation.
+    verified_at: Rc<Cell<Option<u64>>>,
     max_key_len: usize,
     page_size: usize,
 }
@@ -48,6 +52,7 @@ impl Store {
         Ok(Store {
             db,
             shared: Rc::new(RefCell::new(Rc::new(catalog))),
+            verified_at: Rc::new(Cell::new(None)),
             max_key_len: BTree::max_key_len(page_size),
             page_size,
         })
@@ -69,14 +74,21 @@ impl Store {
     }
 
     fn catalog_for(&self, kv: &dyn KvRead) -> Result<Rc<Catalog>> {
+        let commits = self.db.commit_count();
+        if self.verified_at.get() == Some(commits) {
+            return Ok(self.shared.borrow().clone());
+        }
         let generation = stored_generation(kv)?;
         let cached = self.shared.borrow().clone();
-        if cached.generation == generation {
-            return Ok(cached);
-        }
-        let fresh = Rc::new(Catalog::load(kv)?);
-        *self.shared.borrow_mut() = fresh.clone();
-        Ok(fresh)
+        let catalog = if cached.generation == generation {
+            cached
+        } else {
+            let fresh = Rc::new(Catalog::load(kv)?);
+            *self.shared.borrow_mut() = fresh.clone();
+            fresh
+        };
+        self.verified_at.set(Some(commits));
+        Ok(catalog)
     }
 
     /// Begin the write transaction (one at a time).
