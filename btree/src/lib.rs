@@ -94,4 +94,17 @@ impl BTree {
     pub fn max_key_len(page_size: usize) -> usize {
         node::max_key_len(page_size)
     }
+
+    /// [`BTreeError::KeyTooLarge`] if a tree on pages of `page_size` bytes
+    /// would refuse `key` (longer than [`BTree::max_key_len`]).
+    pub fn check_key(key: &[u8], page_size: usize) -> Result<()> {
+        let max = BTree::max_key_len(page_size);
+        if key.len() > max {
+            return Err(BTreeError::KeyTooLarge {
+                len: key.len(),
+                max,
+            });
+        }
+        Ok(())
+    }
 }

@@ -404,13 +404,7 @@ fn make_value<'v>(
     parts: &[&'v [u8]],
     joined: &'v mut Vec<u8>,
 ) -> Result<ValueRef<'v>> {
-    let max = BTree::max_key_len(pager.page_size());
-    if key.len() > max {
-        return Err(BTreeError::KeyTooLarge {
-            len: key.len(),
-            max,
-        });
-    }
+    BTree::check_key(key, pager.page_size())?;
     let len: usize = parts.iter().map(|p| p.len()).sum();
     if len > u32::MAX as usize {
         return Err(BTreeError::ValueTooLarge {

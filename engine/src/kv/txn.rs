@@ -6,6 +6,7 @@ use super::prefix::prefix_end;
 use super::wal::WalBuffer;
 use crate::error::{EngineError, Result};
 use moonvault_btree::{BTree, BTreeError, Cursor, InsertHints, Lent};
+use moonvault_pager::Pager;
 use std::cell::{Cell, RefCell};
 use std::ops::Bound;
 use std::rc::Rc;
@@ -519,15 +520,7 @@ impl WriteTxn {
     /// The tree's refusal of a key too long, before a held-back write of
     /// it is logged: once logged, a write must reach the tree.
     fn check_key_len(&self, key: &[u8]) -> Result<()> {
-        let max = BTree::max_key_len(self.db.borrow().pager.page_size());
-        if key.len() > max {
-            return Err(BTreeError::KeyTooLarge {
-                len: key.len(),
-                max,
-            }
-            .into());
-        }
-        Ok(())
+        Ok(BTree::check_key(key, self.db.borrow().pager.page_size())?)
     }
 
     /// Record that a write already logged did not reach the tree: the
@@ -553,13 +546,13 @@ impl WriteTxn {
         }
         let result = {
             let mut inner = self.db.borrow_mut();
-            let tree = self.tree.get_mut();
-            match value {
-                Some(v) => tree
-                    .insert_hinted(&mut inner.pager, key, v, &mut self.hints)
-                    .map(drop),
-                None => tree.remove(&mut inner.pager, key).map(drop),
-            }
+            write_entry(
+                self.tree.get_mut(),
+                &mut inner.pager,
+                &mut self.hints,
+                key,
+                value,
+            )
         };
         self.fail_logged(result)
     }
@@ -603,11 +596,8 @@ impl WriteTxn {
         // Sorted writes make their own hints: this transaction's describe
         // the tree as it was, and no longer apply once it changes.
         let mut hints = InsertHints::ascending();
-        let result = deferred.drain_sorted(|(key, value)| match value {
-            Some(v) => tree
-                .insert_hinted(&mut inner.pager, key, v, &mut hints)
-                .map(drop),
-            None => tree.remove(&mut inner.pager, key).map(drop),
+        let result = deferred.drain_sorted(|(key, value)| {
+            write_entry(&mut tree, &mut inner.pager, &mut hints, key, value)
         });
         self.tree.set(tree);
         drop(inner);
@@ -644,6 +634,21 @@ impl WriteTxn {
                 inner.writer_open = false;
             }
         }
+    }
+}
+
+/// Put `key = value` into `tree`, or delete `key` (`None`): one held-back
+/// write reaching the tree.
+fn write_entry(
+    tree: &mut BTree,
+    pager: &mut Pager,
+    hints: &mut InsertHints,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> std::result::Result<(), BTreeError> {
+    match value {
+        Some(v) => tree.insert_hinted(pager, key, v, hints).map(drop),
+        None => tree.remove(pager, key).map(drop),
     }
 }
 
