@@ -62,8 +62,7 @@ fn batch_op(op: &JsValue, i: usize) -> ApiResult<BatchOp> {
         )));
     }
     let kind = prop(op, "op").as_string();
-    let path = prop(op, "path");
-    let keys = path::keys(&path, "").or_else(|_| path::keys(&path, &what(".path")))?;
+    let keys = path::keys_named(&prop(op, "path"), || what(".path"))?;
     let (parent, key) = path::split(keys, &what(""))?;
     match kind.as_deref() {
         Some("set") => Ok(BatchOp::set(
@@ -91,8 +90,7 @@ fn table_op(op: &JsValue, i: usize) -> ApiResult<BatchOp> {
             what("")
         )));
     }
-    let table = prop(op, "table");
-    let table = path::keys(&table, "").or_else(|_| path::keys(&table, &what(".table")))?;
+    let table = path::keys_named(&prop(op, "table"), || what(".table"))?;
     let key = to_store::key_at(&prop(op, "key"), || what(".key"))?;
     match prop(op, "type").as_string().as_deref() {
         Some("set") => Ok(BatchOp::set(

@@ -56,6 +56,13 @@ pub fn keys(v: &JsValue, what: &str) -> ApiResult<Vec<Key>> {
     )))
 }
 
+/// [`keys`] for hot paths (every operation of a batch): `what` is built
+/// only if the path is refused, which is then checked again to name it
+/// (the check is pure).
+pub fn keys_named(v: &JsValue, what: impl FnOnce() -> String) -> ApiResult<Vec<Key>> {
+    keys(v, "").or_else(|_| keys(v, &what()))
+}
+
 fn dotted(s: &str, what: &str) -> ApiResult<Vec<Key>> {
     let rest = if s == "Memory" {
         ""

@@ -31,8 +31,9 @@ pub(super) struct DecodedPages {
     limit: usize,
 }
 
-fn charge(image: &Uint8Array) -> usize {
-    image.length() as usize + IMAGE_OVERHEAD
+/// What an image of `len` bytes (the kind byte included) counts.
+fn charge(len: usize) -> usize {
+    len + IMAGE_OVERHEAD
 }
 
 impl DecodedPages {
@@ -71,7 +72,7 @@ impl DecodedPages {
     /// images past the limit (an image larger than the limit is not kept).
     pub(super) fn keep(&mut self, key: &JsValue, kind: u8, data: &[u8]) {
         self.forget(key);
-        let cost = data.len() + 1 + IMAGE_OVERHEAD;
+        let cost = charge(data.len() + 1);
         if cost > self.limit {
             return;
         }
@@ -93,7 +94,7 @@ impl DecodedPages {
     /// Drop the image of page `key`, if held.
     pub(super) fn forget(&mut self, key: &JsValue) {
         if let Ok(image) = self.images.get(key).dyn_into::<Uint8Array>() {
-            self.bytes -= charge(&image);
+            self.bytes -= charge(image.length() as usize);
             self.images.delete(key);
         }
     }

@@ -535,12 +535,13 @@ impl BlobStore for IdbStore {
         // The number `accept` is about to give this batch.
         let batch = inner.queue.counts().0 + 1;
         for op in ops {
+            let (area, key) = op.target();
+            let js_key = key::to_js(key);
+            if area == Area::Pages {
+                inner.decoded.forget(&js_key);
+            }
             match op {
-                WriteOp::Put { area, key, value } => {
-                    let js_key = key::to_js(key);
-                    if area == Area::Pages {
-                        inner.decoded.forget(&js_key);
-                    }
+                WriteOp::Put { value, .. } => {
                     let array = Uint8Array::from(&value[..]);
                     match (area, inner.pages.as_mut()) {
                         (Area::Pages, Some(pages)) => pages.put(&js_key, &array, batch),
@@ -548,11 +549,7 @@ impl BlobStore for IdbStore {
                     }
                     inner.queue.stage(area, &js_key, Some(&array));
                 }
-                WriteOp::Delete { area, key } => {
-                    let js_key = key::to_js(key);
-                    if area == Area::Pages {
-                        inner.decoded.forget(&js_key);
-                    }
+                WriteOp::Delete { .. } => {
                     match (area, inner.pages.as_mut()) {
                         (Area::Pages, Some(pages)) => pages.delete(&js_key, batch),
                         _ => inner.mirror.delete(area, &js_key),
