@@ -34,21 +34,40 @@ use std::sync::Mutex;
 use dlmalloc::{Allocator, Dlmalloc};
 use mlua::{ffi, Lua};
 
-/// The memory an [`Arena`] manages, handed to its dlmalloc whole on the
-/// first request; later requests get nothing (the region never grows).
-struct Region {
+/// A fixed block of memory as a dlmalloc system allocator: handed to its
+/// dlmalloc whole on the first request; later requests get nothing (the
+/// region never grows, nothing is released). An [`Arena`] manages one; the
+/// web module's large-block heap another.
+pub struct FixedRegion {
     base: *mut u8,
     len: usize,
     given: Cell<bool>,
 }
 
+impl FixedRegion {
+    /// The region of `len` bytes at `base`.
+    ///
+    /// # Safety
+    /// `base..base + len` must be memory nothing else uses, valid for reads
+    /// and writes and aligned to 16, for as long as the dlmalloc given this
+    /// region (or a block from it) lives.
+    pub unsafe fn new(base: *mut u8, len: usize) -> FixedRegion {
+        debug_assert!((base as usize).is_multiple_of(16));
+        FixedRegion {
+            base,
+            len,
+            given: Cell::new(false),
+        }
+    }
+}
+
 // SAFETY: the region is plain memory owned by the arena; the allocator
 // that holds it is only used behind the arena's mutex.
-unsafe impl Send for Region {}
+unsafe impl Send for FixedRegion {}
 
 // SAFETY: `alloc` hands out the region once, whole and unaliased (the arena
 // owns it for its whole life); nothing is ever released or remapped.
-unsafe impl Allocator for Region {
+unsafe impl Allocator for FixedRegion {
     fn alloc(&self, _size: usize) -> (*mut u8, usize, u32) {
         if self.given.replace(true) {
             return (ptr::null_mut(), 0, 0);
@@ -90,7 +109,7 @@ pub struct Arena {
 
 /// The region's allocator and what it has handed out, behind one lock.
 struct Heap {
-    alloc: Dlmalloc<Region>,
+    alloc: Dlmalloc<FixedRegion>,
     /// Bytes handed out and not taken back, headers excluded (what the VMs
     /// asked for).
     in_use: usize,
@@ -113,16 +132,11 @@ impl Arena {
     /// reads and writes, and aligned to 16, for as long as the arena or a
     /// VM adopted into it lives (arenas are meant to be `'static`).
     pub unsafe fn over(base: *mut u8, len: usize) -> Arena {
-        debug_assert!((base as usize).is_multiple_of(16));
         Arena {
             base: base as usize,
             len,
             heap: Mutex::new(Heap {
-                alloc: Dlmalloc::new_with_allocator(Region {
-                    base,
-                    len,
-                    given: Cell::new(false),
-                }),
+                alloc: Dlmalloc::new_with_allocator(FixedRegion::new(base, len)),
                 in_use: 0,
             }),
         }

@@ -29,6 +29,12 @@
 //! | export/import chunks | [`IO_CHUNK`] |
 //! | query sorts, B-tree paths, glue, allocator slack | the rest |
 //!
+//! Blocks of [`LARGE_BLOCK`] bytes or more (a value at its limit, a large
+//! collection being copied) come from [`LARGE_REGION`] of the Rust heap,
+//! set apart at start for them alone (`heap.rs`): the rest of the heap
+//! fragments as small blocks come and go, and a value needs its bytes in
+//! one piece.
+//!
 //! Open stores and imports reserve their share at open and give it back at
 //! close ([`Reservation`]): a store its `memoryLimit` of the arena and
 //! [`STORE_OVERHEAD`] of the Rust heap, an import [`IMPORT_OVERHEAD`]. Two
@@ -102,10 +108,15 @@ pub const LINK_CACHE: usize = 24 * 1024;
 /// counted as lua-bind counts it: each entry at its `(Key, Input)` slot,
 /// plus its key's and value's bytes, each once). Measured peaks above the
 /// heap in use, with the chunk's transaction buffers
-/// (`web/tests/vault.rs`): a 128 KiB string 148 KiB; 1,000 two-field
-/// records, charged ~120 KiB, 246 KiB (a `Vec` and a key string per
+/// (`web/tests/vault.rs`): a 128 KiB string 146 KiB; 1,000 two-field
+/// records, charged ~120 KiB, 222 KiB (a `Vec` and a key string per
 /// record that the charge does not see).
 pub const ASSIGN_LIMIT: usize = 128 * 1024;
+/// Blocks this large or larger come from [`LARGE_REGION`] (`heap.rs`).
+pub const LARGE_BLOCK: usize = 64 * 1024;
+/// The part of [`RUST_HEAP`] kept for large blocks: a value at the
+/// assignment or input limit (128 KiB and a little) with room to spare.
+pub const LARGE_REGION: usize = 160 * 1024;
 /// Size of the pieces `export` hands out and `import` takes in.
 pub const IO_CHUNK: usize = 32 * 1024;
 /// What one open store reserves of the Rust heap.

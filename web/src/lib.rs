@@ -11,7 +11,8 @@
 //!   and `RawImport`; `js/moonvault.js` wraps them into the documented,
 //!   typed `Moonvault` class.
 //! - [`convert`]: values between JS and Lua or the store.
-//! - [`budget`]: how the 2 MiB of linear memory is shared out.
+//! - [`budget`]: how the 2 MiB of linear memory is shared out; [`heap`]:
+//!   the Rust heap's allocator, with a region apart for large blocks.
 //! - [`measure`]: sizes of a table tree in bounded memory.
 //! - [`console`]: Lua's output as console lines; [`eval_in`]: Lua without a
 //!   store (`evalLua`).
@@ -29,9 +30,15 @@ pub mod api;
 pub mod budget;
 pub mod console;
 pub mod convert;
+pub mod heap;
 pub mod idb;
 pub mod lua_arena;
 pub mod measure;
+
+/// The module's allocator (`heap.rs`); native builds keep the system's.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+pub(crate) static HEAP: heap::Heap = heap::Heap::module();
 
 #[cfg(target_arch = "wasm32")]
 mod start;

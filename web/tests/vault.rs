@@ -6,13 +6,15 @@
 
 #![cfg(target_arch = "wasm32")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use js_sys::{Array, Reflect};
 use moonvault_web::api::stats::linear_memory;
 use moonvault_web::api::RawVault;
 use moonvault_web::budget::{LINEAR_MEMORY, LUA_HEAP_MAX, PAGE_CACHE};
+// The module's allocator counts the Rust heap in this build (feature
+// `test-harness`), so the peaks below are the shipped allocator's.
+use moonvault_web::heap::counts::{BIG, BIGMAX, CURRENT, PEAK};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -22,54 +24,6 @@ mod raw;
 use raw::{close, compute, fresh, message, open, options, prop};
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-/// Counts the heap (Rust and Lua: mlua allocates through Rust) to report
-/// what the budget is spent on.
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-static BIG: AtomicUsize = AtomicUsize::new(0);
-static BIGMAX: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if layout.size() >= 16 * 1024 {
-            BIG.fetch_add(1, Ordering::Relaxed);
-            BIGMAX.fetch_max(layout.size(), Ordering::Relaxed);
-        }
-        if !p.is_null() {
-            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if new_size >= 16 * 1024 {
-            BIG.fetch_add(1, Ordering::Relaxed);
-            BIGMAX.fetch_max(new_size, Ordering::Relaxed);
-        }
-        if !p.is_null() {
-            let now = CURRENT.fetch_add(new_size, Ordering::Relaxed) + new_size;
-            PEAK.fetch_max(now, Ordering::Relaxed);
-            CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 fn check_memory(stage: &str) {
     let m = linear_memory() as usize;
@@ -538,6 +492,59 @@ async fn values_at_their_limits_stay_within_the_transient_share() {
         number(&v, "return #Memory.users + #Memory.s"),
         1000.0 + lua_string as f64
     );
+    close(&v).await;
+}
+
+#[wasm_bindgen_test]
+async fn values_at_their_limit_need_no_large_hole_in_a_fragmented_heap() {
+    use moonvault_web::budget::ASSIGN_LIMIT;
+    use moonvault_web::heap::in_large_region;
+    use std::alloc::{alloc, dealloc, Layout};
+    // A value at its limit needs one block of ~128 KiB. Small blocks that
+    // live long can leave the heap with free bytes but no hole that large
+    // (this aborted the module in CI once, depending on when IndexedDB
+    // answered); large blocks have a region of their own (`heap.rs`).
+    let v = fresh("vault-fragmented-heap").await;
+    let size = ASSIGN_LIMIT - 64;
+    compute(&v, &format!("Memory.s = string.rep('y', {size})"));
+    // Fill the rest of the heap with 16 KiB blocks, up to the region
+    // (which a full heap borrows from), then free three in four: holes of
+    // at most 48 KiB.
+    let block = Layout::from_size_align(16 * 1024, 8).unwrap();
+    let mut blocks = Vec::with_capacity(256);
+    while blocks.len() < blocks.capacity() {
+        // SAFETY: a non-zero layout; each block is freed below with it.
+        let p = unsafe { alloc(block) };
+        if p.is_null() || in_large_region(p) {
+            if !p.is_null() {
+                // SAFETY: just allocated with `block`.
+                unsafe { dealloc(p, block) };
+            }
+            break;
+        }
+        blocks.push(p);
+    }
+    assert!(blocks.len() >= 8, "only {} blocks fit", blocks.len());
+    let mut kept = Vec::new();
+    for (i, p) in blocks.into_iter().enumerate() {
+        if i % 4 == 0 {
+            kept.push(p);
+        } else {
+            // SAFETY: allocated above with `block`, freed once.
+            unsafe { dealloc(p, block) };
+        }
+    }
+    // Read the value, write another as large, and read both.
+    assert_eq!(number(&v, "return #Memory.s"), size as f64);
+    compute(&v, &format!("Memory.t = string.rep('z', {size})"));
+    assert_eq!(
+        number(&v, "return #Memory.s + #Memory.t"),
+        2.0 * size as f64
+    );
+    for p in kept {
+        // SAFETY: allocated above with `block`, freed once.
+        unsafe { dealloc(p, block) };
+    }
     close(&v).await;
 }
 
