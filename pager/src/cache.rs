@@ -55,6 +55,9 @@ pub struct PageCache {
     vacant: Vec<usize>,
     hand: usize,
     bytes: usize,
+    /// Pages evicted since the last [`PageCache::take_evicted`] (not those
+    /// removed by [`PageCache::remove`]), for the pager to offer its store.
+    evicted: Vec<(PageId, Rc<Page>)>,
     /// Lookups answered from the cache.
     pub hits: u64,
     /// Lookups that had to go to the store.
@@ -129,6 +132,12 @@ impl PageCache {
         }
     }
 
+    /// The pages evicted since the last call, oldest first (the cache keeps
+    /// the vector's room for the next ones).
+    pub fn take_evicted(&mut self) -> std::vec::Drain<'_, (PageId, Rc<Page>)> {
+        self.evicted.drain(..)
+    }
+
     /// Evict pages until at most `budget` bytes remain.
     pub fn evict_to(&mut self, budget: usize) {
         // Two sweeps clear every reference bit, so this always terminates.
@@ -148,6 +157,7 @@ impl PageCache {
                 continue;
             }
             let id = slot.id;
+            self.evicted.push((id, slot.page.clone()));
             self.remove(id);
         }
         if self.index.is_empty() {

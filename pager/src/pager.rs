@@ -365,24 +365,30 @@ impl Pager {
             ));
         }
         let page = match self.store.decoded(id) {
-            // Kept by the store after an earlier load decoded and checked
-            // it (see `BlobStore::keep_decoded`).
-            Some((kind, data)) if kind != 0 && data.len() <= self.page_size => {
-                Rc::new(Page::new(kind, data))
-            }
+            // Kept by the store when it left the cache earlier (see
+            // `BlobStore::keep_decoded`).
+            Some(page) if page.kind != 0 && page.data.len() <= self.page_size => Rc::new(page),
             _ => {
                 let blob = self
                     .store
                     .get(Area::Pages, id)?
                     .ok_or(PagerError::MissingPage(id))?;
-                let page = frame::decode(id, &blob, self.page_size)?;
-                self.store.keep_decoded(id, page.kind, &page.data);
-                Rc::new(page)
+                Rc::new(frame::decode(id, &blob, self.page_size)?)
             }
         };
         let budget = self.cache_budget.saturating_sub(self.dirty.bytes());
-        self.cache.borrow_mut().insert(id, page.clone(), budget);
+        let mut cache = self.cache.borrow_mut();
+        cache.insert(id, page.clone(), budget);
+        self.offer_evicted(&mut cache);
         Ok(page)
+    }
+
+    /// Offers the pages `cache` evicted to the store (`keep_decoded`): they
+    /// are clean, so each is what its blob decodes to.
+    fn offer_evicted(&self, cache: &mut PageCache) {
+        for (id, page) in cache.take_evicted() {
+            self.store.keep_decoded(id, &page);
+        }
     }
 
     /// Start a write transaction's page bookkeeping.
@@ -567,7 +573,9 @@ impl Pager {
             self.spill_pages(cold)?;
         }
         let room = self.cache_budget.saturating_sub(self.dirty.bytes());
-        self.cache.borrow_mut().evict_to(room);
+        let mut cache = self.cache.borrow_mut();
+        cache.evict_to(room);
+        self.offer_evicted(&mut cache);
         Ok(())
     }
 
@@ -595,6 +603,7 @@ impl Pager {
         for (id, page) in dirty {
             cache.insert(id, page, self.cache_budget);
         }
+        self.offer_evicted(&mut cache);
         result
     }
 
@@ -716,7 +725,9 @@ fn put(area: Area, key: u64, value: Vec<u8>) -> WriteOp {
 mod tests {
     use super::*;
     use crate::store::memory::MemoryStore;
+    use crate::store::BlobKey;
     use crate::superblock::VERSION;
+    use std::collections::HashMap;
 
     fn page(byte: u8) -> Page {
         Page::new(1, vec![byte; 100])
@@ -887,6 +898,110 @@ mod tests {
         assert_ne!(p.allocate().unwrap(), b, "not reused while pinned");
         p.rollback();
         p.unpin(pin);
+    }
+
+    /// A memory store that keeps the decoded pages the pager offers (as the
+    /// browser's does), forgetting a page's image when it is written.
+    struct KeepingStore {
+        inner: MemoryStore,
+        kept: Rc<RefCell<HashMap<BlobKey, Page>>>,
+    }
+
+    impl BlobStore for KeepingStore {
+        fn get(&self, area: Area, key: BlobKey) -> crate::store::StoreResult<Option<Bytes>> {
+            self.inner.get(area, key)
+        }
+        fn keys_in(
+            &self,
+            area: Area,
+            range: std::ops::RangeInclusive<BlobKey>,
+        ) -> crate::store::StoreResult<Vec<BlobKey>> {
+            self.inner.keys_in(area, range)
+        }
+        fn write(&mut self, ops: Vec<WriteOp>, durable: bool) -> crate::store::StoreResult<()> {
+            for op in &ops {
+                let (WriteOp::Put { key, .. } | WriteOp::Delete { key, .. }) = op;
+                self.kept.borrow_mut().remove(key);
+            }
+            self.inner.write(ops, durable)
+        }
+        fn sync(&mut self) -> crate::store::StoreResult<()> {
+            self.inner.sync()
+        }
+        fn stored_bytes(&self, area: Area) -> crate::store::StoreResult<u64> {
+            self.inner.stored_bytes(area)
+        }
+        fn decoded(&self, key: BlobKey) -> Option<Page> {
+            self.kept.borrow().get(&key).cloned()
+        }
+        fn keep_decoded(&self, key: BlobKey, page: &Page) {
+            self.kept.borrow_mut().insert(key, page.clone());
+        }
+    }
+
+    #[test]
+    fn clean_pages_leaving_the_cache_are_offered_with_their_check_and_come_back() {
+        let kept = Rc::new(RefCell::new(HashMap::new()));
+        let store = KeepingStore {
+            inner: MemoryStore::new(),
+            kept: kept.clone(),
+        };
+        let cfg = PagerConfig {
+            page_size: 1024,
+            cache_bytes: 8 * 1024,
+        };
+        let (mut p, _) = Pager::open(Box::new(store), cfg).unwrap();
+        // Pages near the page size: the cache holds eight.
+        let page = |byte: u8| Page::new(1, vec![byte; 900]);
+        p.begin().unwrap();
+        let ids: Vec<PageId> = (0..60u8)
+            .map(|i| {
+                let id = p.allocate().unwrap();
+                p.write(id, page(i)).unwrap();
+                id
+            })
+            .collect();
+        p.commit().unwrap();
+        p.checkpoint(vec![], vec![]).unwrap();
+        // Reading every page through a cache of a few: each evicted page is
+        // offered, as it is (checked or not).
+        for (i, &id) in ids.iter().enumerate() {
+            let pg = p.read(id).unwrap();
+            assert_eq!(pg.data, vec![i as u8; 900]);
+            if i % 2 == 0 {
+                pg.set_checked();
+            }
+        }
+        assert!(kept.borrow().len() >= 30, "{} kept", kept.borrow().len());
+        // (A page still cached when read was offered earlier, when the
+        // commit's pages left the cache: unchecked then.)
+        let mut checked = 0;
+        for (i, &id) in ids.iter().enumerate() {
+            if let Some(image) = kept.borrow().get(&id) {
+                assert_eq!(image, &page(i as u8));
+                assert!(!image.is_checked() || i % 2 == 0, "page {i}");
+                checked += usize::from(image.is_checked());
+            }
+        }
+        assert!(checked >= 25, "{checked} kept checked");
+        // A page read back from its image keeps the mark.
+        let first = ids[0];
+        assert!(kept.borrow().contains_key(&first));
+        let again = p.read(first).unwrap();
+        assert!(again.is_checked());
+        assert_eq!(again.data, vec![0; 900]);
+        // A page written anew is forgotten by the store; what comes back is
+        // the new content, never the old image.
+        p.begin().unwrap();
+        p.free(ids[1]).unwrap();
+        let id = p.allocate().unwrap();
+        p.write(id, page(99)).unwrap();
+        p.commit().unwrap();
+        p.checkpoint(vec![], vec![]).unwrap();
+        for &other in &ids[2..] {
+            p.read(other).unwrap();
+        }
+        assert_eq!(p.read(id).unwrap().data, vec![99; 900]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use moonvault_pager::store::{Area, BlobStore, StoreError, WriteOp};
+use moonvault_pager::Page;
 use moonvault_web::idb::{key, IdbOptions, IdbStore, OnLocked};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
@@ -258,6 +259,11 @@ async fn a_foreign_database_is_refused() {
     IdbStore::delete("foreign").await.unwrap();
 }
 
+/// A page image of `kind` holding `data`, not checked.
+fn page(kind: u8, data: &[u8]) -> Page {
+    Page::new(kind, data.to_vec())
+}
+
 #[wasm_bindgen_test]
 async fn decoded_pages_are_kept_until_the_page_is_written_and_within_their_bound() {
     let mut store = fresh("decoded").await;
@@ -267,8 +273,21 @@ async fn decoded_pages_are_kept_until_the_page_is_written_and_within_their_bound
         None,
         "nothing is kept before the pager offers it"
     );
-    store.keep_decoded(5, 4, b"image");
-    assert_eq!(store.decoded(5), Some((4, b"image".to_vec())));
+    store.keep_decoded(5, &page(4, b"image"));
+    let kept = store.decoded(5).expect("kept");
+    assert_eq!(kept, page(4, b"image"));
+    assert!(
+        !kept.is_checked(),
+        "a page not checked comes back unchecked"
+    );
+    // Offered again once checked, the image is marked; offered again
+    // unchecked, it stays marked.
+    let checked = page(4, b"image");
+    checked.set_checked();
+    store.keep_decoded(5, &checked);
+    assert!(store.decoded(5).expect("kept").is_checked());
+    store.keep_decoded(5, &page(4, b"image"));
+    assert!(store.decoded(5).expect("kept").is_checked());
     let held = store.stats().js_bytes;
     // A write of the page, or of its deletion, forgets the image: the next
     // load decodes the new blob.
@@ -278,7 +297,7 @@ async fn decoded_pages_are_kept_until_the_page_is_written_and_within_their_bound
         store.stats().js_bytes < held,
         "the image is no longer counted"
     );
-    store.keep_decoded(5, 4, b"new image");
+    store.keep_decoded(5, &page(4, b"new image"));
     store
         .write(
             vec![WriteOp::Delete {
@@ -290,7 +309,9 @@ async fn decoded_pages_are_kept_until_the_page_is_written_and_within_their_bound
         .unwrap();
     assert_eq!(store.decoded(5), None);
     // Other areas' writes leave page images alone.
-    store.keep_decoded(6, 2, b"six");
+    let six = page(2, b"six");
+    six.set_checked();
+    store.keep_decoded(6, &six);
     store
         .write(
             vec![WriteOp::Put {
@@ -301,13 +322,15 @@ async fn decoded_pages_are_kept_until_the_page_is_written_and_within_their_bound
             false,
         )
         .unwrap();
-    assert_eq!(store.decoded(6), Some((2, b"six".to_vec())));
+    let kept = store.decoded(6).expect("kept");
+    assert_eq!(kept, six);
+    assert!(kept.is_checked(), "a checked page comes back checked");
     // Bounded: 4 KiB images past the default 4 MiB evict the least
     // recently used; page 6, just read, outlives the first of them.
-    let image = vec![7u8; 4096];
+    let image = page(4, &[7u8; 4096]);
     let before = store.stats().js_bytes;
     for id in 100..1200 {
-        store.keep_decoded(id, 4, &image);
+        store.keep_decoded(id, &image);
         if id == 150 {
             assert!(store.decoded(6).is_some());
         }
@@ -315,7 +338,7 @@ async fn decoded_pages_are_kept_until_the_page_is_written_and_within_their_bound
     let grown = store.stats().js_bytes - before;
     assert!(grown <= 4 * 1024 * 1024, "{grown} bytes of images");
     assert_eq!(store.decoded(100), None, "the oldest image was evicted");
-    assert_eq!(store.decoded(1199), Some((4, image.clone())));
+    assert_eq!(store.decoded(1199), Some(image));
     store.flush().await.unwrap();
     store.close().await.unwrap();
 }

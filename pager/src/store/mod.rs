@@ -22,6 +22,8 @@ use std::ops::RangeInclusive;
 
 use bytes::Bytes;
 
+use crate::frame::Page;
+
 // Test support, compiled only for this crate's tests and for dependents
 // that enable the `testing` feature in their dev-dependencies: the
 // production build carries neither.
@@ -225,20 +227,21 @@ pub trait BlobStore {
         false
     }
 
-    /// The page image (kind, logical bytes) kept by
-    /// [`BlobStore::keep_decoded`] for page `key`, if the store still holds
-    /// it: what the page's blob decodes to, already checked. `None` (the
+    /// The page kept by [`BlobStore::keep_decoded`] for page `key`, if the
+    /// store still holds it: what the page's blob decodes to (crc checked),
+    /// marked checked by the layer above if it was when kept. `None` (the
     /// default) sends the reader to the blob.
-    fn decoded(&self, _key: BlobKey) -> Option<(u8, Vec<u8>)> {
+    fn decoded(&self, _key: BlobKey) -> Option<Page> {
         None
     }
 
-    /// Offered by the pager for every page it just decoded and checked
-    /// from this store's blob: a store whose pages are costly to load
-    /// (the browser's, whose page cache in linear memory is small) may
-    /// keep the image outside it and answer [`BlobStore::decoded`] with it
-    /// until the page is written or deleted. The default keeps nothing.
-    fn keep_decoded(&self, _key: BlobKey, _kind: u8, _data: &[u8]) {}
+    /// Offered by the pager for every clean page leaving its cache (read
+    /// from this store's blob, or written to it): a store whose pages are
+    /// costly to load (the browser's, whose page cache in linear memory is
+    /// small) may keep the image, and whether the layer above checked it,
+    /// outside that cache, and answer [`BlobStore::decoded`] with it until
+    /// the page is written or deleted. The default keeps nothing.
+    fn keep_decoded(&self, _key: BlobKey, _page: &Page) {}
 }
 
 impl<S: BlobStore + ?Sized> BlobStore for Box<S> {
@@ -266,10 +269,10 @@ impl<S: BlobStore + ?Sized> BlobStore for Box<S> {
     fn prefetch_useful(&self) -> bool {
         (**self).prefetch_useful()
     }
-    fn decoded(&self, key: BlobKey) -> Option<(u8, Vec<u8>)> {
+    fn decoded(&self, key: BlobKey) -> Option<Page> {
         (**self).decoded(key)
     }
-    fn keep_decoded(&self, key: BlobKey, kind: u8, data: &[u8]) {
-        (**self).keep_decoded(key, kind, data)
+    fn keep_decoded(&self, key: BlobKey, page: &Page) {
+        (**self).keep_decoded(key, page)
     }
 }

@@ -9,6 +9,7 @@ use std::rc::{Rc, Weak};
 use bytes::Bytes;
 use js_sys::{Array, Function, Promise, Uint8Array};
 use moonvault_pager::store::{Area, BlobKey, BlobStore, StoreError, StoreResult, WriteOp};
+use moonvault_pager::Page;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -579,7 +580,7 @@ impl BlobStore for IdbStore {
         self.inner.borrow().pages.is_some()
     }
 
-    fn decoded(&self, key: BlobKey) -> Option<(u8, Vec<u8>)> {
+    fn decoded(&self, key: BlobKey) -> Option<Page> {
         let mut inner = self.inner.borrow_mut();
         // A store that failed or closed answers nothing from memory: the
         // read goes on to `get`, which reports why.
@@ -587,11 +588,8 @@ impl BlobStore for IdbStore {
         inner.decoded.get(&key::to_js(key))
     }
 
-    fn keep_decoded(&self, key: BlobKey, kind: u8, data: &[u8]) {
-        self.inner
-            .borrow_mut()
-            .decoded
-            .keep(&key::to_js(key), kind, data);
+    fn keep_decoded(&self, key: BlobKey, page: &Page) {
+        self.inner.borrow_mut().decoded.keep(&key::to_js(key), page);
     }
 
     fn stored_bytes(&self, area: Area) -> StoreResult<u64> {
