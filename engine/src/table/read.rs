@@ -177,20 +177,7 @@ pub trait TableRead {
     /// `None` when a step is missing; an error when a step holds a
     /// non-table value.
     fn lookup(&self, path: &[Key]) -> Result<Option<TableId>> {
-        let mut table = ROOT;
-        for (i, key) in path.iter().enumerate() {
-            match self.get(table, key)? {
-                Some(Value::Table(t)) => table = t,
-                None => return Ok(None),
-                Some(other) => {
-                    return Err(EngineError::NotATable {
-                        path: name_of_path(path.get(..=i).unwrap_or(path)),
-                        found: other.type_name(),
-                    })
-                }
-            }
-        }
-        Ok(Some(table))
+        lookup_path(self, path)
     }
 
     /// Whether `table` exists (is `Memory` or reachable by its parent link).
@@ -525,6 +512,27 @@ impl<R: TableRead + ?Sized> Iterator for QueryIter<'_, R> {
     fn next(&mut self) -> Option<Self::Item> {
         self.cursor.next(self.reader).transpose()
     }
+}
+
+/// [`TableRead::lookup`]: walks `path` from `Memory`, one entry a step.
+pub(crate) fn lookup_path<R: TableRead + ?Sized>(
+    reader: &R,
+    path: &[Key],
+) -> Result<Option<TableId>> {
+    let mut table = ROOT;
+    for (i, key) in path.iter().enumerate() {
+        match reader.get(table, key)? {
+            Some(Value::Table(t)) => table = t,
+            None => return Ok(None),
+            Some(other) => {
+                return Err(EngineError::NotATable {
+                    path: name_of_path(path.get(..=i).unwrap_or(path)),
+                    found: other.type_name(),
+                })
+            }
+        }
+    }
+    Ok(Some(table))
 }
 
 #[cfg(test)]

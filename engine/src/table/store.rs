@@ -9,7 +9,7 @@ use super::catalog::{stored_generation, Catalog, IndexDef};
 use super::field::IntoFieldPath;
 use super::input::Input;
 use super::keyspace::TableId;
-use super::read::TableRead;
+use super::read::{lookup_path, TableRead};
 use super::write::Txn;
 use crate::codec::{Key, Value};
 use crate::error::Result;
@@ -31,6 +31,8 @@ pub struct Store {
     /// catalog: until the next commit it still is, and a transaction
     /// starts without reading the stored generation.
     verified_at: Rc<Cell<Option<u64>>>,
+    /// The last table a snapshot resolved by path (see [`PathMemo`]).
+    path_memo: Rc<RefCell<Option<PathMemo>>>,
     max_key_len: usize,
     page_size: usize,
 }
@@ -53,6 +55,7 @@ impl Store {
             db,
             shared: Rc::new(RefCell::new(Rc::new(catalog))),
             verified_at: Rc::new(Cell::new(None)),
+            path_memo: Rc::default(),
             max_key_len: BTree::max_key_len(page_size),
             page_size,
         })
@@ -112,6 +115,8 @@ impl Store {
             kv,
             catalog,
             page_size: self.page_size,
+            commits: self.db.commit_count(),
+            path_memo: self.path_memo.clone(),
         })
     }
 
@@ -198,6 +203,23 @@ pub struct Snapshot {
     kv: ReadTxn,
     catalog: Rc<Catalog>,
     page_size: usize,
+    /// [`Db::commit_count`] when the snapshot was taken: it reads that
+    /// commit's state.
+    commits: u64,
+    path_memo: Rc<RefCell<Option<PathMemo>>>,
+}
+
+/// A table found by path in the state after commit number `commits`.
+///
+/// Point reads by path (`get(['users', 7])` in the browser) resolve the
+/// same parent path once per call: a descent of `Memory` per read. The
+/// table a path names changes only with a commit, so a snapshot taken at
+/// the same commit count may reuse what an earlier one found. One path is
+/// kept, the last one resolved (only found tables).
+struct PathMemo {
+    commits: u64,
+    path: Vec<Key>,
+    table: TableId,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -217,5 +239,22 @@ impl TableRead for Snapshot {
 
     fn page_size(&self) -> usize {
         self.page_size
+    }
+
+    fn lookup(&self, path: &[Key]) -> Result<Option<TableId>> {
+        if let Some(memo) = self.path_memo.borrow().as_ref() {
+            if memo.commits == self.commits && memo.path == path {
+                return Ok(Some(memo.table));
+            }
+        }
+        let found = lookup_path(self, path)?;
+        if let Some(table) = found {
+            *self.path_memo.borrow_mut() = Some(PathMemo {
+                commits: self.commits,
+                path: path.to_vec(),
+                table,
+            });
+        }
+        Ok(found)
     }
 }

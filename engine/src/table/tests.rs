@@ -244,6 +244,34 @@ fn paths_and_intermediate_tables() {
 }
 
 #[test]
+fn a_snapshot_finds_the_table_a_path_names_at_its_own_commit() {
+    // Snapshots reuse the table an earlier one found by the same path
+    // while no commit came between (`PathMemo`); every commit ends that.
+    let store = Store::memory().unwrap();
+    let other = Store::open(store.db().clone()).unwrap();
+    let users = || [k("users")];
+    store
+        .set(ROOT, k("users"), Input::table::<&str, Input>([]))
+        .unwrap();
+    let before = store.read().unwrap();
+    let first = before.lookup(&users()).unwrap().expect("users");
+    assert_eq!(table_id(&store, &users()), first);
+    // The path names no table after a commit of a second handle on the
+    // database, then a non-table: each found at once.
+    other.delete(ROOT, k("users")).unwrap();
+    assert_eq!(store.read().unwrap().lookup(&users()).unwrap(), None);
+    assert_eq!(before.lookup(&users()).unwrap(), Some(first));
+    store.set(ROOT, k("users"), 5).unwrap();
+    assert!(store.read().unwrap().lookup(&users()).is_err());
+    // A rolled-back transaction changes nothing: still a number.
+    let mut tx = store.begin().unwrap();
+    tx.set(ROOT, k("users"), Input::table::<&str, Input>([]))
+        .unwrap();
+    tx.rollback();
+    assert!(store.read().unwrap().lookup(&users()).is_err());
+}
+
+#[test]
 fn refused_keys_and_values() {
     let store = Store::memory().unwrap();
     let long = Key::Str(vec![b'x'; store.max_key_len()]);
