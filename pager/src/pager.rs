@@ -733,6 +733,22 @@ mod tests {
         Page::new(1, vec![byte; 100])
     }
 
+    /// Writes `pages` at fresh ids in one transaction, commits and
+    /// checkpoints; returns the ids.
+    fn checkpointed(p: &mut Pager, pages: impl Iterator<Item = Page>) -> Vec<PageId> {
+        p.begin().unwrap();
+        let ids = pages
+            .map(|page| {
+                let id = p.allocate().unwrap();
+                p.write(id, page).unwrap();
+                id
+            })
+            .collect();
+        p.commit().unwrap();
+        p.checkpoint(vec![], vec![]).unwrap();
+        ids
+    }
+
     fn small() -> PagerConfig {
         PagerConfig {
             page_size: 1024,
@@ -953,16 +969,7 @@ mod tests {
         let (mut p, _) = Pager::open(Box::new(store), cfg).unwrap();
         // Pages near the page size: the cache holds eight.
         let page = |byte: u8| Page::new(1, vec![byte; 900]);
-        p.begin().unwrap();
-        let ids: Vec<PageId> = (0..60u8)
-            .map(|i| {
-                let id = p.allocate().unwrap();
-                p.write(id, page(i)).unwrap();
-                id
-            })
-            .collect();
-        p.commit().unwrap();
-        p.checkpoint(vec![], vec![]).unwrap();
+        let ids = checkpointed(&mut p, (0..60u8).map(page));
         // Reading every page through a cache of a few: each evicted page is
         // offered, as it is (checked or not).
         for (i, &id) in ids.iter().enumerate() {
@@ -1030,16 +1037,7 @@ mod tests {
     fn open_deletes_page_zero_and_pages_past_the_durable_allocation_only() {
         let store = MemoryStore::new();
         let (mut p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
-        p.begin().unwrap();
-        let kept: Vec<_> = (0..3u8)
-            .map(|i| {
-                let id = p.allocate().unwrap();
-                p.write(id, page(i)).unwrap();
-                id
-            })
-            .collect();
-        p.commit().unwrap();
-        p.checkpoint(vec![], vec![]).unwrap();
+        let kept = checkpointed(&mut p, (0..3u8).map(page));
         drop(p);
         let next = kept.iter().max().unwrap() + 1;
         let mut stray = store.clone();
