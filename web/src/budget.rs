@@ -31,9 +31,9 @@
 //!
 //! Blocks of [`LARGE_BLOCK`] bytes or more (a value at its limit, a large
 //! collection being copied) come from [`LARGE_REGION`] of the Rust heap,
-//! set apart at start for them alone (`heap.rs`): the rest of the heap
-//! fragments as small blocks come and go, and a value needs its bytes in
-//! one piece.
+//! set apart at start (`heap.rs`; small blocks go there only when the rest
+//! is full): the rest of the heap fragments as small blocks come and go,
+//! and a value needs its bytes in one piece.
 //!
 //! Open stores and imports reserve their share at open and give it back at
 //! close ([`Reservation`]): a store its `memoryLimit` of the arena and

@@ -149,15 +149,8 @@ unsafe impl<S: GlobalAlloc> GlobalAlloc for Heap<S> {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         counts::sub(layout.size());
-        if self.in_region(ptr) {
-            if let Some(large) = self.lock().as_mut() {
-                // SAFETY: the caller's contract; the block is the region's.
-                unsafe { large.free(ptr, layout.size(), layout.align()) };
-            }
-        } else {
-            // SAFETY: the caller's contract; the block is `small`'s.
-            unsafe { self.small.dealloc(ptr, layout) }
-        }
+        // SAFETY: the caller's contract.
+        unsafe { self.release(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -220,19 +213,31 @@ impl<S: GlobalAlloc> Heap<S> {
         let new = alloc(to);
         if !new.is_null() {
             // SAFETY: both blocks are live, distinct, and at least this
-            // long; the old one goes back where it came from.
+            // long; the old one is freed once.
             unsafe {
                 ptr::copy_nonoverlapping(ptr, new, from.size().min(to.size()));
-                if self.in_region(ptr) {
-                    if let Some(large) = self.lock().as_mut() {
-                        large.free(ptr, from.size(), from.align());
-                    }
-                } else {
-                    self.small.dealloc(ptr, from);
-                }
+                self.release(ptr, from);
             }
         }
         new
+    }
+}
+
+impl<S: GlobalAlloc> Heap<S> {
+    /// Returns a block to the allocator it came from. Counts nothing.
+    ///
+    /// # Safety
+    /// `ptr` is a live block of this heap with layout `layout`.
+    unsafe fn release(&self, ptr: *mut u8, layout: Layout) {
+        if self.in_region(ptr) {
+            if let Some(large) = self.lock().as_mut() {
+                // SAFETY: the caller's contract; the block is the region's.
+                unsafe { large.free(ptr, layout.size(), layout.align()) };
+            }
+        } else {
+            // SAFETY: the caller's contract; the block is `small`'s.
+            unsafe { self.small.dealloc(ptr, layout) }
+        }
     }
 }
 

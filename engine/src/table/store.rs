@@ -76,8 +76,9 @@ impl Store {
         self.max_key_len
     }
 
-    fn catalog_for(&self, kv: &dyn KvRead) -> Result<Rc<Catalog>> {
-        let commits = self.db.commit_count();
+    /// The catalog of `kv`, a transaction or snapshot begun after commit
+    /// number `commits` ([`Db::commit_count`]).
+    fn catalog_for(&self, kv: &dyn KvRead, commits: u64) -> Result<Rc<Catalog>> {
         if self.verified_at.get() == Some(commits) {
             return Ok(self.shared.borrow().clone());
         }
@@ -97,7 +98,7 @@ impl Store {
     /// Begin the write transaction (one at a time).
     pub fn begin(&self) -> Result<Txn> {
         let kv = self.db.begin()?;
-        let catalog = self.catalog_for(&kv)?;
+        let catalog = self.catalog_for(&kv, self.db.commit_count())?;
         Ok(Txn::new(
             kv,
             catalog,
@@ -110,12 +111,13 @@ impl Store {
     /// A snapshot of the last commit.
     pub fn read(&self) -> Result<Snapshot> {
         let kv = self.db.read()?;
-        let catalog = self.catalog_for(&kv)?;
+        let commits = self.db.commit_count();
+        let catalog = self.catalog_for(&kv, commits)?;
         Ok(Snapshot {
             kv,
             catalog,
             page_size: self.page_size,
-            commits: self.db.commit_count(),
+            commits,
             path_memo: self.path_memo.clone(),
         })
     }

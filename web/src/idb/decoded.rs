@@ -33,8 +33,8 @@ pub(super) struct DecodedPages {
     limit: usize,
 }
 
-/// Bytes an image has before the page's data: its kind, and 1 if the page
-/// was checked.
+/// Bytes an image has before the page's data: the page's kind, then 1 if
+/// the B-tree had checked the page, else 0.
 const IMAGE_HEADER: usize = 2;
 
 /// What an image of `len` bytes (its header included) counts.
