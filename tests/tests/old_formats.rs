@@ -1,7 +1,7 @@
 //! Stores written by older code still open and read back the same.
 //!
-//! `tests/fixtures/v1` holds stores and an export written at commit f549674
-//! (its README says how). Each test works on a copy, since opening recovers
+//! `tests/fixtures/v1` holds stores and an export written at commit f549674,
+//! `tests/fixtures/v2` the next format generation (their READMEs say how). Each test works on a copy, since opening recovers
 //! and may write. For each store: every blob passes the checks `moonvault
 //! check` makes before opening, the probe script prints exactly the golden
 //! `probe.out` (queries through every index, values and their subtypes, the
@@ -30,25 +30,68 @@ use moonvault_pager::store::memory::{Contents, MemoryStore};
 use moonvault_pager::store::{Area, BlobStore};
 use moonvault_pager::superblock::Superblock;
 
-const V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v1");
-
-/// Entries below `Memory` (every table's, sub-tables counted as entries).
-const V1_ENTRIES: usize = 1452;
-/// WAL records of store-wal that no checkpoint covers (phase B's commits).
-const V1_PENDING_WAL_RECORDS: u64 = 7;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(V1).join(name)
+/// One committed generation of fixtures and what is known of its content.
+#[derive(Clone, Copy, Debug)]
+struct Generation {
+    dir: &'static str,
+    /// Entries below `Memory` (every table's, sub-tables counted as entries).
+    entries: usize,
+    /// WAL records of store-wal that no checkpoint covers (phase B's commits).
+    pending_wal_records: u64,
+    /// Index definitions.
+    indexes: usize,
+    /// Writes made after the checks, on top of the ones every generation
+    /// takes, and what the reopened store must then answer.
+    writes: &'static str,
+    queries: &'static str,
 }
 
-fn read_text(name: &str) -> String {
-    std::fs::read_to_string(fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+const V1: Generation = Generation {
+    dir: concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v1"),
+    entries: 1452,
+    pending_wal_records: 7,
+    indexes: 4,
+    writes: "",
+    queries: "",
+};
+
+/// Adds packed records (`Memory.pets`) with a plain and a unique index.
+const V2: Generation = Generation {
+    dir: concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v2"),
+    // v1's, plus `pets` and its 120 records of 4 fields, less pets[5] (5),
+    // pets[4]'s dropped fields (2), plus pets[6]'s collar table (2).
+    entries: 1452 + 1 + 120 * 5 - 5 - 2 + 2,
+    pending_wal_records: 7,
+    indexes: 6,
+    writes: r#"
+        Memory.pets[7].legs = 9
+        Memory.pets[8].weight = 0.25
+        Memory.pets[121] = {name = "pet 121", legs = 9}
+        Memory.pets[9] = nil
+    "#,
+    queries: r#"
+        local pets = store.query("pets")
+        eq(table.concat(pets:where("legs", "=", 9):keys(), ","), "7,121", "legs index")
+        eq(pets:where("legs", "=", 1):where("weight", "<", 1):first().weight, 0.25, "a field written")
+        eq(pets:where("name", "=", "pet 009"):count(), 0, "unique index after a delete")
+        eq(pets:count(), 119, "pets")
+    "#,
+};
+
+const GENERATIONS: [Generation; 2] = [V1, V2];
+
+fn fixture(generation: &Generation, name: &str) -> PathBuf {
+    Path::new(generation.dir).join(name)
+}
+
+fn read_text(generation: &Generation, name: &str) -> String {
+    std::fs::read_to_string(fixture(generation, name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// A copy of fixture store `name` in a new temporary directory.
-fn copy_store(name: &str) -> tempfile::TempDir {
+fn copy_store(generation: &Generation, name: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("temp dir");
-    for entry in std::fs::read_dir(fixture(name)).expect("the fixture exists") {
+    for entry in std::fs::read_dir(fixture(generation, name)).expect("the fixture exists") {
         let entry = entry.expect("dir entry");
         std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).expect("copy");
     }
@@ -103,7 +146,7 @@ fn check_blobs(store: &dyn BlobStore) -> Blobs {
 /// The engine checks of `moonvault check` (steps 6-8): every reachable
 /// page and tree invariant, every entry of every table decodes and links
 /// up, every index equals a rebuild.
-fn check_engine(store: &Store) {
+fn check_engine(generation: &Generation, store: &Store) {
     let tree = store.db().check().expect("tree check");
     assert!(
         tree.branch_pages > 0 && tree.overflow_pages >= 3,
@@ -113,7 +156,7 @@ fn check_engine(store: &Store) {
     let tables = snap.table_stats(ROOT).expect("every table decodes");
     assert!(tables.tables > 400, "{tables:?}");
     let defs: Vec<_> = snap.catalog().all_indexes().cloned().collect();
-    assert_eq!(defs.len(), 4, "indexes on users: age, city, name, score");
+    assert_eq!(defs.len(), generation.indexes, "{defs:?}");
     for def in &defs {
         verify_index(&snap, def).unwrap_or_else(|e| panic!("index on {}: {e}", def.field));
     }
@@ -141,9 +184,9 @@ fn printed(vault: &Vault, code: &str, name: &str) -> String {
 }
 
 /// The fixture's probe script must print the golden output.
-fn assert_probe(vault: &Vault) {
-    let out = printed(vault, &read_text("probe.lua"), "probe.lua");
-    let golden = read_text("probe.out");
+fn assert_probe(generation: &Generation, vault: &Vault) {
+    let out = printed(vault, &read_text(generation, "probe.lua"), "probe.lua");
+    let golden = read_text(generation, "probe.out");
     for (i, (got, want)) in out.lines().zip(golden.lines()).enumerate() {
         assert_eq!(got, want, "probe.out line {}", i + 1);
     }
@@ -196,8 +239,8 @@ fn open_vault(dir: &Path) -> Vault {
 
 /// Opens a copy of store `name`, checks everything, writes, reopens, and
 /// checks the old data next to the new.
-fn store_reads_back_and_takes_writes(name: &str) -> Blobs {
-    let dir = copy_store(name);
+fn store_reads_back_and_takes_writes(generation: &Generation, name: &str) -> Blobs {
+    let dir = copy_store(generation, name);
     let blobs = check_blobs(&FileStore::open(dir.path()).expect("the log opens"));
     assert!(
         blobs.kinds.len() == 3,
@@ -209,10 +252,10 @@ fn store_reads_back_and_takes_writes(name: &str) -> Blobs {
     );
 
     let vault = open_vault(dir.path());
-    assert_probe(&vault);
-    check_engine(&vault.store().unwrap());
+    assert_probe(generation, &vault);
+    check_engine(generation, &vault.store().unwrap());
     let before = listing(&vault);
-    assert_eq!(before.len(), V1_ENTRIES, "entries below Memory");
+    assert_eq!(before.len(), generation.entries, "entries below Memory");
 
     // New writes into the old structures: a record (index entries), an
     // update, a deletion, a new table.
@@ -225,10 +268,21 @@ fn store_reads_back_and_takes_writes(name: &str) -> Blobs {
     vault
         .exec(write, "write.lua")
         .expect("the old store takes writes");
+    vault
+        .exec(generation.writes, "writes.lua")
+        .expect("the old store takes writes");
+    let after = listing(&vault);
     vault.close().unwrap();
 
     let mut expected = before;
     expected.retain(|path, _| !path.starts_with("Memory[\"users\"][6]"));
+    // The generation's own writes: whatever they left, read back alike.
+    for (path, value) in after {
+        if !path.starts_with("Memory[\"users\"]") && !path.starts_with("Memory[\"later\"]") {
+            expected.insert(path, value);
+        }
+    }
+    expected.retain(|path, _| !path.starts_with("Memory[\"pets\"][9]"));
     let u201 = "Memory[\"users\"][201]";
     for (path, value) in [
         (u201.to_string(), "{}"),
@@ -250,7 +304,7 @@ fn store_reads_back_and_takes_writes(name: &str) -> Blobs {
 
     let vault = open_vault(dir.path());
     assert_eq!(listing(&vault), expected, "old and new data after a reopen");
-    check_engine(&vault.store().unwrap());
+    check_engine(generation, &vault.store().unwrap());
     let queries = r#"
         local function eq(got, want, what)
           if got ~= want then error(("%s: got %s, want %s"):format(what, got, want), 2) end
@@ -270,8 +324,9 @@ fn store_reads_back_and_takes_writes(name: &str) -> Blobs {
         eq(Memory.greet("Bo"), ">> Hello, Bo! (x0.5, 7)", "greet")
         eq(pcall(function() Memory.users[1].age = "old" end), false, "the schema")
     "#;
+    let queries = format!("{queries}\n{}", generation.queries);
     vault
-        .exec(queries, "queries.lua")
+        .exec(&queries, "queries.lua")
         .unwrap_or_else(|e| panic!("{e}"));
     vault.close().unwrap();
     blobs
@@ -279,19 +334,29 @@ fn store_reads_back_and_takes_writes(name: &str) -> Blobs {
 
 #[test]
 fn clean_store_reads_back_and_takes_writes() {
-    let blobs = store_reads_back_and_takes_writes("store-clean");
-    assert_eq!(blobs.wal_records, 0, "store-clean has an empty WAL");
+    for generation in &GENERATIONS {
+        let blobs = store_reads_back_and_takes_writes(generation, "store-clean");
+        assert_eq!(blobs.wal_records, 0, "store-clean has an empty WAL");
+    }
 }
 
 #[test]
 fn store_with_pending_wal_reads_back_and_takes_writes() {
-    let blobs = store_reads_back_and_takes_writes("store-wal");
-    assert_eq!(blobs.pending_wal_records, V1_PENDING_WAL_RECORDS);
+    for generation in &GENERATIONS {
+        let blobs = store_reads_back_and_takes_writes(generation, "store-wal");
+        assert_eq!(blobs.pending_wal_records, generation.pending_wal_records);
+    }
 }
 
 #[test]
 fn export_imports_to_the_same_content() {
-    let bytes = std::fs::read(fixture("export.mvx")).unwrap();
+    for generation in &GENERATIONS {
+        export_imports_to_the_same_content_of(generation);
+    }
+}
+
+fn export_imports_to_the_same_content_of(generation: &Generation) {
+    let bytes = std::fs::read(fixture(generation, "export.mvx")).unwrap();
     let db = Db::open(Box::new(MemoryStore::new()), Options::default()).unwrap();
     let mut importer = Importer::new(&db).unwrap();
     // In pieces, as a stream arrives.
@@ -300,8 +365,8 @@ fn export_imports_to_the_same_content() {
     }
     importer.finish().expect("the export imports");
     let vault = Vault::with_store(Store::open(db).unwrap(), VaultOptions::default()).unwrap();
-    assert_probe(&vault);
-    check_engine(&vault.store().unwrap());
+    assert_probe(generation, &vault);
+    check_engine(generation, &vault.store().unwrap());
 }
 
 // ---- a newer format version ------------------------------------------------
@@ -318,7 +383,7 @@ const NEWER: u8 = 255;
 
 /// Every blob of fixture store `name`.
 fn load_blobs(name: &str) -> Contents {
-    let dir = copy_store(name);
+    let dir = copy_store(&V1, name);
     let file = FileStore::open(dir.path()).expect("the log opens");
     let mut contents = Contents::new();
     for area in Area::ALL {
@@ -345,7 +410,7 @@ fn open_and_read(contents: Contents) -> Result<u64, String> {
     let store = Store::open(db).map_err(|e| err(&e))?;
     let vault = Vault::with_store(store, VaultOptions::default()).map_err(|e| err(&e))?;
     vault.set_print_sink(Some(Box::new(|_: &[u8]| {})));
-    let probe = read_text("probe.lua");
+    let probe = read_text(&V1, "probe.lua");
     vault.exec(probe, "probe.lua").map_err(|e| err(&e))?;
     let snap = vault.store().unwrap().read().map_err(|e| err(&e))?;
     let stats = snap.table_stats(ROOT).map_err(|e| err(&e))?;
@@ -472,7 +537,7 @@ impl Newer {
             // before it. With the crc left as it was, only the version field
             // would differ from a valid version-1 batch: that is damage.
             Newer::FileStoreLog => {
-                let dir = copy_store("store-clean");
+                let dir = copy_store(&V1, "store-clean");
                 let log = dir.path().join("log");
                 let mut bytes = std::fs::read(&log).unwrap();
                 bytes[4] = NEWER;
@@ -493,7 +558,7 @@ impl Newer {
             }
             // The export: version at byte 8, crc32 trailer.
             Newer::Export => {
-                let export = std::fs::read(fixture("export.mvx")).unwrap();
+                let export = std::fs::read(fixture(&V1, "export.mvx")).unwrap();
                 let export = bump_trailing_crc(&export, 8);
                 let db = Db::open(Box::new(MemoryStore::new()), Options::default()).unwrap();
                 let mut importer = Importer::new(&db).unwrap();

@@ -94,3 +94,12 @@ Memory.members.ann = {name = "Ann", plan = "pro", level = 3, admin = true, ratio
                       address = {city = "Oslo"}}
 Memory.members.bob = {name = "Bob", plan = "free", level = 1}
 Memory.members.cid = {name = "Cid", hook = math.max}
+
+-- Packed records (format 2): records of scalars stored as one value each,
+-- with a plain and a unique index over them.
+Memory.pets = {}
+for i = 1, 120 do
+  Memory.pets[i] = {name = ("pet %03d"):format(i), legs = (i * 7) % 5, weight = i / 4, tame = i % 3 ~= 0}
+end
+store.index("pets", "legs")
+store.index("pets", "name", {unique = true})

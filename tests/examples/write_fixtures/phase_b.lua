@@ -25,6 +25,13 @@ Memory.users[4].profile.city = "Lyon"
 Memory.users[150] = nil
 Memory.scalars.text = "hello again"
 Memory.members.bob = nil
+-- Packed records: field writes (indexed and not), a replacement, a
+-- deletion, and one unpacked by a nested table.
+Memory.pets[2].legs = 0
+Memory.pets[3].weight = 99.5
+Memory.pets[4] = {name = "pet 004", legs = 8}
+Memory.pets[5] = nil
+Memory.pets[6].collar = {color = "red"}
 
 -- @chunk
 Memory.log = {"first"}

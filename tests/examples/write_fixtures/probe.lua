@@ -62,6 +62,15 @@ print("joined 2010 (no index)", table.concat(users:where("profile.history.joined
 print("active=false", users:where("active", "=", false):count())
 local first, key = users:where("age", ">=", 80):order_by("name", "desc"):first()
 print("last name aged 80+", key, first.name)
+local pets = store.query("pets")
+print("pets", pets:count())
+print("pets legs=4", table.concat(pets:where("legs", "=", 4):keys(), ","))
+local light = {}
+for key, p in pets:where("legs", "<", 2):where("weight", "<", 6):order_by("legs") do
+  light[#light + 1] = key .. ":" .. show(p.legs) .. "/" .. show(p.weight)
+end
+print("pets light", table.concat(light, " "))
+print("pet named pet 003", table.concat(pets:where("name", "=", "pet 003"):keys(), ","))
 
 -- Records, values and their subtypes.
 print("user 4", show(Memory.users[4]))
@@ -80,6 +89,7 @@ for i = 1, #Memory.long_binary do sum = (sum * 31 + Memory.long_binary:byte(i)) 
 print("long_binary", #Memory.long_binary, sum)
 print("long_text", #Memory.long_text, Memory.long_text:sub(1, 16), Memory.long_text:sub(-8))
 print("members", show(Memory.members))
+print("pets 2..6", show(Memory.pets[2]), show(Memory.pets[3]), show(Memory.pets[4]), show(Memory.pets[5]), show(Memory.pets[6]))
 
 -- Stored functions: call them.
 print("f is math.sin", Memory.f == math.sin, Memory.f(0))
@@ -100,6 +110,7 @@ print("city not a string", refused(function() Memory.users[2].profile.city = 7 e
 print("strict extra field", refused(function() Memory.members.ann.shoe = 44 end))
 print("enum", refused(function() Memory.members.ann.plan = "gold" end), Memory.members.ann.plan)
 print("valid record", refused(function() Memory.members.dan = {name = "Dan"} end))
+print("duplicate pet name", refused(function() Memory.pets[7].name = "pet 008" end), Memory.pets[7].name)
 print("duplicate unique name", refused(function() Memory.users[2].name = "user 001" end))
 store.rollback()
 print("after rollback", Memory.members.dan)
