@@ -5,8 +5,9 @@
 //! ```text
 //! offset size field
 //!  0     8    magic "MVEXPORT"
-//!  8     1    format version: 1, or 2 when entries may hold format-2
-//!             values (packed records); import reads both
+//!  8     1    format version: 1; 2 when entries may hold format-2
+//!             values (packed records); 3 when index entries may carry
+//!             their records (format 3); import reads all three
 //!  9     3    reserved, 0
 //! 12     ..   entries: key length u32 LE, value length u32 LE, key, value
 //! ..     4    end marker 0xFFFF_FFFF
@@ -33,7 +34,7 @@ use std::ops::Bound;
 
 const MAGIC: [u8; 8] = *b"MVEXPORT";
 /// The export format this build writes; it imports every version up to it.
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 const END: u32 = u32::MAX;
 
 /// Stream every committed entry of `db` to `out`, in chunks.

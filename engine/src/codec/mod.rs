@@ -92,10 +92,10 @@ pub use key::{decode_key, encode_key, Key, NUMBER_KEY_LEN};
 pub(crate) use key::{encode_key_to, skip_key, ByteSink};
 pub use path::fmt_path;
 pub use record::{is_packable_value, Record};
-pub(crate) use record::{packed_field_len, packed_header_len};
+pub(crate) use record::{packed_field_len, packed_header_len, record_body_id};
 pub use record_view::{decode_stored_view, Fields, RecordView, Scalar, StoredView};
 pub use value::{
     decode_entry_value, decode_stored, decode_stored_owned, decode_value, encode_value, Stored,
     Value,
 };
-pub(crate) use value::{encode_stored_to, never_indexed, split_encoding};
+pub(crate) use value::{encode_stored_to, never_indexed, split_encoding, TAG_RECORD};

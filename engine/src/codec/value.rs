@@ -23,7 +23,7 @@ const TAG_TABLE: u8 = 0x06;
 const TAG_FUNCTION: u8 = 0x07;
 const TAG_NATIVE_FUNCTION: u8 = 0x08;
 /// A packed record (`super::record`); format 2.
-pub(super) const TAG_RECORD: u8 = 0x09;
+pub(crate) const TAG_RECORD: u8 = 0x09;
 
 /// A stored Lua value.
 ///

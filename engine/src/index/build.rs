@@ -1,13 +1,13 @@
 //! Creating an index over existing records, and dropping one.
 
 use super::maintain::{show_key, unique_holder};
-use crate::codec::decode_stored_owned;
+use crate::codec::{decode_stored, decode_stored_owned, TAG_RECORD};
 use crate::error::{EngineError, Result};
 use crate::table::catalog::IndexDef;
 use crate::table::field::{resolve_key, IntoFieldPath};
 use crate::table::keyspace::{
     decode_entry_key, decode_record_id, encode_index_def, encode_record_id, entry_prefix,
-    index_def_key, index_entry_key, index_prefix, TableId,
+    index_def_key, index_entry_key, index_prefix, TableId, MAX_COVERED_RECORD,
 };
 use crate::table::{TableRead, Txn};
 use crate::KvRead;
@@ -106,7 +106,14 @@ impl Txn {
                     report(done, total.max(done));
                 }
             }
-            let value = decode_stored_owned(ev)?;
+            // A small packed record is carried by its entries (see
+            // `maintain::carried`): its value as stored is theirs.
+            let (value, carried) =
+                if ev.first() == Some(&TAG_RECORD) && ev.len() <= MAX_COVERED_RECORD {
+                    (decode_stored(&ev)?, Some(ev))
+                } else {
+                    (decode_stored_owned(ev)?, None)
+                };
             let Some(record_id) = value.table_id() else {
                 continue;
             };
@@ -140,12 +147,13 @@ impl Txn {
                     )));
                 }
             }
+            let entry = carried.unwrap_or_else(|| encode_record_id(record_id));
             if def.unique {
-                self.raw_put(&ikey, &encode_record_id(record_id))?;
+                self.raw_put(&ikey, &entry)?;
             } else {
                 // Records come in key order, their entries in any: held
                 // back, they are applied in theirs.
-                self.raw_put_deferred(&ikey, &encode_record_id(record_id))?;
+                self.raw_put_deferred(&ikey, &entry)?;
             }
         }
         if let Some(report) = progress.as_mut() {

@@ -14,9 +14,16 @@
 //!
 //! Every check (unique, key length) runs before the first byte of the step
 //! is written, so a refused single-field write leaves nothing behind.
+//!
+//! An entry of level 0 (the record itself written) whose new value is a
+//! small packed record carries that record ([`carried`]), so its value
+//! follows every change of the record, not only of the indexed scalar:
+//! with the key unchanged, the entry is rewritten in place when the
+//! record it carries changes, and written with the id alone when the
+//! record stops being carried (unpacked, or grown past the limit).
 
 use super::super::table::keyspace::{
-    decode_index_entry, index_entry_key, index_value_prefix, TableId,
+    decode_index_entry, index_entry_key, index_value_prefix, TableId, MAX_COVERED_RECORD,
 };
 use crate::codec::{Key, Stored, Value};
 use crate::error::{EngineError, Result};
@@ -49,8 +56,37 @@ pub(crate) struct Change {
     /// unique check of a later write reads them.
     unique: bool,
     record: Key,
+    /// The entry to delete (the indexed scalar moved or went).
     old: Option<Key>,
-    new: Option<(Key, TableId)>,
+    /// The entry to write, with its value (see [`entry_value`]).
+    new: Option<(Key, EntryValue)>,
+}
+
+/// An index entry's value as written: the record's id, or the record.
+type EntryValue = SmallVec<[u8; 64]>;
+
+/// The record an index entry of level `lv` carries for a record stored as
+/// `value`: a packed record at level 0 (the record itself written) of at
+/// most [`MAX_COVERED_RECORD`] bytes.
+fn carried<'a>(lv: &LevelRef<'_>, value: Option<&'a Stored>) -> Option<&'a Stored> {
+    match value {
+        Some(stored @ Stored::Record(r))
+            if lv.record_id.is_none() && r.encoded_len() <= MAX_COVERED_RECORD =>
+        {
+            Some(stored)
+        }
+        _ => None,
+    }
+}
+
+/// The value of an index entry naming record `id`, carrying `record`.
+fn entry_value(id: TableId, record: Option<&Stored>) -> EntryValue {
+    let mut v = EntryValue::new();
+    match record {
+        Some(stored) => crate::codec::encode_stored_to(stored, &mut v),
+        None => crate::codec::varint::encode_u64_to(id, &mut v),
+    }
+    v
 }
 
 /// Ancestor levels of one write; rarely more than one or two.
@@ -233,24 +269,25 @@ impl Txn {
                 } else {
                     resolve_key(&self.kv, new, rest)?
                 };
+                let carries = carried(lv, new);
                 if old_k == new_k {
-                    return Ok(None);
+                    // The entry stays where it is; its value changes only
+                    // with the record it carries.
+                    return match new_k {
+                        Some(k) if carried(lv, old) != carries => Ok(Some(Change {
+                            index: def.id,
+                            unique: def.unique,
+                            record: lv.record.clone(),
+                            old: None,
+                            new: Some((k, entry_value(record_id(lv, new)?, carries))),
+                        })),
+                        _ => Ok(None),
+                    };
                 }
                 let new = match new_k {
                     None => None,
                     Some(k) => {
-                        // A scalar under the record means the record is a
-                        // table: the one below this level, or the value
-                        // written when the record itself is written.
-                        let id = match (lv.record_id, new.and_then(Stored::table_id)) {
-                            (Some(id), _) | (None, Some(id)) => id,
-                            (None, None) => {
-                                return Err(EngineError::corrupted(
-                                    "index",
-                                    "an indexed value resolved outside a record",
-                                ))
-                            }
-                        };
+                        let id = record_id(lv, new)?;
                         let ikey = index_entry_key(def.id, &k, lv.record);
                         if ikey.len() > self.max_key_len {
                             return Err(EngineError::KeyTooLong {
@@ -279,7 +316,7 @@ impl Txn {
                                 }
                             }
                         }
-                        Some((k, id))
+                        Some((k, entry_value(id, carries)))
                     }
                 };
                 Ok(Some(Change {
@@ -296,7 +333,7 @@ impl Txn {
     /// Write the index entries `changes` move: a non-unique index's held
     /// back to be applied in key order (`kv::WriteTxn::put_deferred`), a
     /// unique index's at once.
-    fn apply_changes(&mut self, changes: &[Change]) -> Result<()> {
+    pub(crate) fn apply_changes(&mut self, changes: &[Change]) -> Result<()> {
         for c in changes {
             if let Some(old) = &c.old {
                 let key = index_entry_key(c.index, old, &c.record);
@@ -306,18 +343,30 @@ impl Txn {
                     self.raw_delete_deferred(&key)?;
                 }
             }
-            if let Some((new, id)) = &c.new {
-                let mut v: SmallVec<[u8; 10]> = SmallVec::new();
-                crate::codec::varint::encode_u64_to(*id, &mut v);
+            if let Some((new, value)) = &c.new {
                 let key = index_entry_key(c.index, new, &c.record);
                 if c.unique {
-                    self.raw_put(&key, &v)?;
+                    self.raw_put(&key, value)?;
                 } else {
-                    self.raw_put_deferred(&key, &v)?;
+                    self.raw_put_deferred(&key, value)?;
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// The id of the record an indexed scalar was found in at level `lv`,
+/// whose value is now `new`: a scalar under the record means the record is
+/// a table, the one below this level, or the value written when the
+/// record itself is written.
+fn record_id(lv: &LevelRef<'_>, new: Option<&Stored>) -> Result<TableId> {
+    match (lv.record_id, new.and_then(Stored::table_id)) {
+        (Some(id), _) | (None, Some(id)) => Ok(id),
+        (None, None) => Err(EngineError::corrupted(
+            "index",
+            "an indexed value resolved outside a record",
+        )),
     }
 }
 

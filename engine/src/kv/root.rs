@@ -12,10 +12,11 @@ use moonvault_pager::PageId;
 const MAGIC: [u8; 4] = *b"MVRT";
 /// The store format this build writes (and the newest it reads). Format 2
 /// adds packed records (engine) and may hold B-tree nodes of the newer
-/// leaf format; everything of format 1 is valid format 2, so a format-1
-/// store is read as it is and its root record is rewritten as format 2
-/// before its first write transaction (`Db::begin`).
-pub const FORMAT: u8 = 2;
+/// leaf format; format 3 adds index entries that carry their record.
+/// Everything of an older format is valid in a newer one, so an older
+/// store is read as it is and its root record is rewritten as the current
+/// format before its first write transaction (`Db::begin`).
+pub const FORMAT: u8 = 3;
 const LEN: usize = 24;
 
 /// The durable root of the engine.

@@ -20,7 +20,7 @@ use crate::table::catalog::Catalog;
 use crate::table::field::decode_lent;
 use crate::table::field::{resolve, resolve_key};
 use crate::table::keyspace::{
-    decode_entry_key, decode_index_record, decode_record_id, entry_key, entry_prefix, TableId,
+    decode_entry_key, decode_index_record, decode_index_value, entry_key, entry_prefix, TableId,
 };
 use crate::table::lineage::name_for_messages as table_name;
 use crate::table::packed::packed_record;
@@ -51,8 +51,11 @@ fn read_records_ahead(
 ) -> Result<()> {
     let mut keys = Vec::with_capacity(count);
     for _ in 0..count {
-        let more = kv.cursor_next_with(&mut peek, &mut |k, _| {
-            keys.push(entry_key(table, &decode_index_record(k)?));
+        let more = kv.cursor_next_with(&mut peek, &mut |k, v| {
+            // A carried record needs no read.
+            if decode_index_value(v)?.1.is_none() {
+                keys.push(entry_key(table, &decode_index_record(k)?));
+            }
             Ok(())
         })?;
         if !more {
@@ -65,11 +68,14 @@ fn read_records_ahead(
 
 /// A row on its way: a row from an index names the record by id until
 /// something needs its content (a filter, a sort, the caller) and it is
-/// fetched from the table (one lookup).
+/// fetched from the table (one lookup), or decoded from the copy the index
+/// entry carries (no lookup).
 pub(crate) struct Hit {
     key: Key,
     value: Stored,
     fetched: bool,
+    /// The record as stored, carried by the index entry that found it.
+    carried: Option<Vec<u8>>,
     /// Due when this hit's record is first read, not before: a caller that
     /// takes ids only reads no record and asks for none.
     read_ahead: Option<Box<ReadAhead>>,
@@ -225,13 +231,17 @@ impl QueryCursor {
         result
     }
 
-    /// `f` of an index hit's record, read in place from the table.
+    /// `f` of an index hit's record, read in place from the table or from
+    /// the copy its index entry carries.
     fn lend<T>(
         &self,
         kv: &dyn KvRead,
         hit: &Hit,
         f: impl FnOnce(&Key, StoredView<'_>) -> T,
     ) -> Result<T> {
+        if let Some(bytes) = &hit.carried {
+            return Ok(f(&hit.key, decode_stored_view(bytes)?));
+        }
         if let Some(ahead) = &hit.read_ahead {
             ahead.run(kv, self.table)?;
         }
@@ -255,6 +265,7 @@ impl QueryCursor {
         }
         hit.value = self.lend(kv, hit, |_, view| view.to_stored())?;
         hit.fetched = true;
+        hit.carried = None;
         Ok(())
     }
 
@@ -344,15 +355,18 @@ impl QueryCursor {
                     let mut row = None;
                     let mut from = None;
                     kv.cursor_next_with(cursor, &mut |k, v| {
-                        row = Some(Hit {
-                            key: decode_index_record(k)?,
-                            value: Stored::Value(Value::Table(decode_record_id(v)?)),
-                            fetched: false,
-                            read_ahead: None,
-                        });
-                        if read_ahead {
+                        let (id, carried) = decode_index_value(v)?;
+                        // Read ahead from the first hit whose record is read.
+                        if read_ahead && carried.is_none() {
                             from = Some(k.to_vec());
                         }
+                        row = Some(Hit {
+                            key: decode_index_record(k)?,
+                            value: Stored::Value(Value::Table(id)),
+                            fetched: false,
+                            carried: carried.map(<[u8]>::to_vec),
+                            read_ahead: None,
+                        });
                         Ok(())
                     })?;
                     match row {
@@ -372,7 +386,9 @@ impl QueryCursor {
                                 self.covered = self.window;
                                 self.window = (self.window * 2).min(MAX_READ_AHEAD);
                             }
-                            self.covered = self.covered.saturating_sub(1);
+                            if row.carried.is_none() {
+                                self.covered = self.covered.saturating_sub(1);
+                            }
                             return Ok(Some(row));
                         }
                         None => {
@@ -390,6 +406,7 @@ impl QueryCursor {
                                     key,
                                     value: Stored::Value(v),
                                     fetched: true,
+                                    carried: None,
                                     read_ahead: None,
                                 }))
                             }
@@ -423,6 +440,7 @@ impl QueryCursor {
                                 key,
                                 value,
                                 fetched: true,
+                                carried: None,
                                 read_ahead: None,
                             }));
                         }
@@ -492,6 +510,7 @@ impl QueryCursor {
                 key: s.key,
                 value: s.value,
                 fetched: true,
+                carried: None,
                 read_ahead: None,
             })
             .collect())

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use quickcheck::{Arbitrary, Gen, TestResult};
 
 use super::*;
-use crate::codec::{Key, Value};
+use crate::codec::{Key, Stored, Value};
 use crate::error::EngineError;
+use crate::table::keyspace::MAX_COVERED_RECORD;
 use crate::table::{Input, Store, TableId, TableRead};
 use crate::testutil::{k, quickcheck_cases, Tree, M};
 
@@ -563,21 +564,12 @@ fn index_plans_prefetch_the_leaves_of_the_records_they_will_read() {
         ..crate::Options::default()
     };
     let store = Store::open(crate::Db::open(Box::new(log.clone()), options).unwrap()).unwrap();
-    let (plain, plain_users) = seed_users(5000);
-    let users = store.ensure_path(&[k("users")]).unwrap();
-    store
-        .write(|tx| {
-            for i in 0..5000 {
-                let rec = Input::table([
-                    ("name", Input::from(format!("User {i}"))),
-                    ("age", Input::from(20 + i % 50)),
-                    ("score", Input::from(i * 10)),
-                ]);
-                tx.set(users, Key::Int(i), rec)?;
-            }
-            Ok(())
-        })
-        .unwrap();
+    // Records too large for index entries to carry them (packed still), so
+    // every match is read from its table.
+    let bio = "b".repeat(MAX_COVERED_RECORD);
+    let users = write_users(&store, 5000, &bio);
+    let plain = Store::memory().unwrap();
+    let plain_users = write_users(&plain, 5000, &bio);
     store.create_index(users, "age", false).unwrap();
     plain.create_index(plain_users, "age", false).unwrap();
     store.db().checkpoint().unwrap();
@@ -640,4 +632,94 @@ fn index_plans_prefetch_the_leaves_of_the_records_they_will_read() {
     let rows = stored_rows(&cold, &Query::new(users).eq("age", 42).offset(40));
     assert_eq!(rows.len(), 60);
     assert!(!log.prefetched.borrow().is_empty());
+}
+
+/// `store.users[i] = {name, age, score, bio}` for `i` in `0..n` (`bio`
+/// left out when empty).
+fn write_users(store: &Store, n: i64, bio: &str) -> TableId {
+    let users = store.ensure_path(&[k("users")]).unwrap();
+    store
+        .write(|tx| {
+            for i in 0..n {
+                let mut fields = vec![
+                    ("name", Input::from(format!("User {i}"))),
+                    ("age", Input::from(20 + i % 50)),
+                    ("score", Input::from(i * 10)),
+                ];
+                if !bio.is_empty() {
+                    fields.push(("bio", Input::from(bio)));
+                }
+                tx.set(users, Key::Int(i), Input::table(fields))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    users
+}
+
+#[test]
+fn index_entries_carry_small_records_so_a_cold_query_reads_index_pages_only() {
+    // Pages a cold `age = 42` reads, with records the index carries and
+    // with records too large for it.
+    let cold_pages = |bio: &str| {
+        let log = PrefetchLog::default();
+        let store =
+            Store::open(crate::Db::open(Box::new(log.clone()), Default::default()).unwrap())
+                .unwrap();
+        let users = write_users(&store, 5000, bio);
+        store.create_index(users, "age", false).unwrap();
+        // Field writes after the build: maintenance keeps the copies.
+        store
+            .write(|tx| {
+                // Records 22, 72, ... have age 42.
+                let u22 = tx.ensure_path(&[k("users"), Key::Int(22)])?;
+                tx.set(u22, k("score"), -1)?;
+                let u72 = tx.ensure_path(&[k("users"), Key::Int(72)])?;
+                tx.set(u72, k("name"), "Renamed")
+            })
+            .unwrap();
+        store.db().checkpoint().unwrap();
+        let cold = Store::open(crate::Db::open(Box::new(log.clone()), Default::default()).unwrap())
+            .unwrap();
+        log.read.borrow_mut().clear();
+        log.prefetched.borrow_mut().clear();
+        let rows = stored_rows(&cold, &Query::new(users).eq("age", 42));
+        assert_eq!(rows.len(), 100);
+        let (read, prefetched) = (log.read.borrow().len(), log.prefetched.borrow().len());
+        let snap = cold.read().unwrap();
+        for def in snap.indexes(users) {
+            crate::index::verify_index(&snap, &def).unwrap();
+        }
+        (rows, read, prefetched)
+    };
+    let (rows, carried_pages, carried_prefetches) = cold_pages("");
+    let (_, read_pages, _) = cold_pages(&"x".repeat(MAX_COVERED_RECORD));
+    assert_eq!(
+        carried_prefetches, 0,
+        "no record is read, none is asked for"
+    );
+    assert!(
+        carried_pages * 3 < read_pages,
+        "{carried_pages} pages read with carried records, {read_pages} without"
+    );
+    // The copies are the records as they are now.
+    let get = |key: i64| {
+        rows.iter()
+            .find(|(k, _)| *k == Key::Int(key))
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let field = |stored: &Stored, name: &str| match stored {
+        Stored::Record(r) => r.get(&k(name)).cloned(),
+        other => panic!("a record, not {other:?}"),
+    };
+    assert_eq!(field(&get(22), "score"), Some(Value::Int(-1)));
+    assert_eq!(
+        field(&get(72), "name"),
+        Some(Value::Str(b"Renamed".to_vec()))
+    );
+    assert_eq!(
+        field(&get(122), "name"),
+        Some(Value::Str(b"User 122".to_vec()))
+    );
 }

@@ -294,15 +294,33 @@ fn split_index_entry<T>(
     Ok((value, record))
 }
 
-/// Index entry value: the record's table id.
+/// Packed records up to this many bytes (as stored) are carried by their
+/// index entries (format 3): a query through the index reads no record.
+/// Typical records (a few names and numbers) are well under it; a record
+/// near the packing limit (an eighth of a page) would double its bytes in
+/// every index, so it is named by id alone.
+pub(crate) const MAX_COVERED_RECORD: usize = 256;
+
+/// Index entry value, the short form: the record's table id.
 pub(crate) fn encode_record_id(id: TableId) -> Vec<u8> {
     let mut v = Vec::with_capacity(4);
     varint::encode_u64(id, &mut v);
     v
 }
 
-/// Inverse of [`encode_record_id`].
-pub(crate) fn decode_record_id(bytes: &[u8]) -> Result<TableId> {
+/// An index entry value: the record's table id, and the record itself
+/// when the entry carries it. Two forms (DESIGN.md section 5,
+/// "Keyspace"): the id as a LEB128 varint alone (format 1 and 2, and any
+/// record not carried), or the record's entry value verbatim, a packed
+/// record (`09 | id | fields`, format 3). They cannot be confused: a
+/// varint whose first byte is `09` is that one byte, and a packed record
+/// is at least two.
+pub(crate) fn decode_index_value(bytes: &[u8]) -> Result<(TableId, Option<&[u8]>)> {
+    if let [crate::codec::TAG_RECORD, body @ ..] = bytes {
+        if !body.is_empty() {
+            return Ok((crate::codec::record_body_id(body)?, Some(bytes)));
+        }
+    }
     let (id, used) = varint::decode_u64(bytes)?;
     if used != bytes.len() {
         return Err(EngineError::corrupted(
@@ -310,7 +328,12 @@ pub(crate) fn decode_record_id(bytes: &[u8]) -> Result<TableId> {
             "trailing bytes after the record id",
         ));
     }
-    Ok(id)
+    Ok((id, None))
+}
+
+/// The record id an index entry value names (either form).
+pub(crate) fn decode_record_id(bytes: &[u8]) -> Result<TableId> {
+    decode_index_value(bytes).map(|(id, _)| id)
 }
 
 /// A stored u64 counter.

@@ -179,7 +179,10 @@ impl Txn {
 
     /// Turn packed record `record` (at `parent[key]`) into a table of
     /// entries with the same id and content. Raw writes: nothing logical
-    /// changes, so indexes and schemas are unaffected.
+    /// changes, so no index entry moves and schemas are unaffected; only
+    /// the index entries that carried the record are rewritten to name it
+    /// by id (the field writes of a table of entries do not keep a carried
+    /// copy up to date).
     pub(crate) fn unpack(&mut self, parent: TableId, key: &Key, record: Record) -> Result<()> {
         let id = record.id;
         for (k, v) in &record.fields {
@@ -192,7 +195,9 @@ impl Txn {
         crate::codec::encode_value(&Value::Table(id), &mut bytes);
         self.raw_put(&entry_key(parent, key), &bytes)?;
         self.remember_link(id, (parent, key.clone(), false));
-        Ok(())
+        let (was, now) = (Stored::Record(record), Stored::Value(Value::Table(id)));
+        let changes = self.index_changes(parent, key, Some(&was), Some(&now), false)?;
+        self.apply_changes(&changes)
     }
 
     /// Make `table` a table of entries if it is a packed record (before an
