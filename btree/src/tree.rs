@@ -668,6 +668,60 @@ impl BTree {
         Ok(pager.prefetch(&leaves)?)
     }
 
+    /// A hint that the entries from `lo` up to `hi` (exclusive; `None`:
+    /// to the end) will be read soon, in key order: walks the branch pages
+    /// over the range level by level (reading them, as the scan will) and
+    /// asks the pager to fetch together the leaves not in memory, at most
+    /// `max_leaves` of them from `lo` on. Does nothing where that cannot
+    /// pay ([`Pager::prefetch_useful`]).
+    pub fn prefetch_range(
+        &self,
+        pager: &Pager,
+        lo: &[u8],
+        hi: Option<&[u8]>,
+        max_leaves: usize,
+    ) -> Result<()> {
+        let Some(root) = self.root else {
+            return Ok(());
+        };
+        if max_leaves == 0 || !pager.prefetch_useful() {
+            return Ok(());
+        }
+        // The pages of one level that overlap the range, in key order.
+        let mut level = vec![root];
+        for depth in 0..MAX_DEPTH {
+            let mut below = Vec::new();
+            for &id in &level {
+                let page = pager.read(id)?;
+                if node::is_leaf_kind(page.kind) {
+                    // Every leaf is at the same depth: this level is leaves.
+                    if depth == 0 {
+                        return Ok(()); // the root, in memory now
+                    }
+                    let missing: Vec<PageId> = level
+                        .into_iter()
+                        .filter(|&id| !pager.is_loaded(id))
+                        .collect();
+                    return Ok(pager.prefetch(&missing)?);
+                }
+                let node = Node::of_page(id, &page)?;
+                let first = node.child_index(lo)?;
+                let last = match hi {
+                    Some(hi) => node.child_index(hi)?.max(first),
+                    None => node.count(),
+                };
+                for i in first..=last {
+                    if below.len() == max_leaves {
+                        break;
+                    }
+                    below.push(node.child(i)?);
+                }
+            }
+            level = below;
+        }
+        Ok(())
+    }
+
     fn lookup<T>(
         &self,
         pager: &Pager,

@@ -103,6 +103,13 @@ pub trait KvRead {
         Ok(())
     }
 
+    /// A hint that the entries from `lo` below `hi` will be read soon, in
+    /// key order, at most `max_leaves` leaves of them (see
+    /// `BTree::prefetch_range`). Changes nothing a read returns.
+    fn prefetch_range(&self, _lo: &[u8], _hi: Bound<&[u8]>, _max_leaves: usize) -> Result<()> {
+        Ok(())
+    }
+
     /// [`KvRead::cursor_next_lent`] for a run: the next entry and those
     /// after it on the same B-tree leaf, at most `max`, each lent to `f`;
     /// returns how many (0 at the end). For iterators that decode ahead
@@ -210,6 +217,18 @@ macro_rules! kv_read_via_tree {
             fn prefetch(&self, keys: &[&[u8]]) -> Result<()> {
                 let inner = self.db.borrow();
                 Ok(self.tree.get().prefetch(&inner.pager, keys)?)
+            }
+
+            fn prefetch_range(&self, lo: &[u8], hi: Bound<&[u8]>, max_leaves: usize) -> Result<()> {
+                let hi = match hi {
+                    Bound::Included(h) | Bound::Excluded(h) => Some(h),
+                    Bound::Unbounded => None,
+                };
+                let inner = self.db.borrow();
+                Ok(self
+                    .tree
+                    .get()
+                    .prefetch_range(&inner.pager, lo, hi, max_leaves)?)
             }
 
             fn get_with(&self, key: &[u8], f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<bool> {

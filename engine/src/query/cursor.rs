@@ -146,6 +146,14 @@ pub struct QueryCursor {
 const FIRST_READ_AHEAD: usize = 16;
 /// Most index hits one read-ahead covers.
 const MAX_READ_AHEAD: usize = 256;
+/// Most leaves of an index range fetched ahead when its cursor opens (1
+/// MiB at 4 KiB pages; the browser's store takes at most half its cache
+/// of pages for one hint).
+const MAX_RANGE_READ_AHEAD: usize = 256;
+/// Index entries a leaf holds at the least, for sizing a range's
+/// read-ahead to a limit (an entry carrying a record takes up to ~300
+/// bytes of a 4 KiB page, most far fewer).
+const MIN_ENTRIES_PER_LEAF: usize = 16;
 
 impl std::fmt::Debug for QueryCursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -347,11 +355,16 @@ impl QueryCursor {
                         self.range = 0;
                         continue;
                     };
+                    let useful = *self.prefetch.get_or_insert_with(|| kv.prefetch_useful());
+                    if self.cursor.is_none() && useful {
+                        // The index's own leaves, before the first miss.
+                        let leaves = self.range_leaves(*reverse);
+                        kv.prefetch_range(&r.lo, upper(&r.hi), leaves)?;
+                    }
                     let cursor = self.cursor.get_or_insert_with(|| {
                         kv.cursor(Bound::Included(&r.lo), upper(&r.hi), *reverse)
                     });
-                    let read_ahead = self.covered == 0
-                        && *self.prefetch.get_or_insert_with(|| kv.prefetch_useful());
+                    let read_ahead = self.covered == 0 && useful;
                     let mut row = None;
                     let mut from = None;
                     kv.cursor_next_with(cursor, &mut |k, v| {
@@ -463,6 +476,30 @@ impl QueryCursor {
                 }
             }
         }
+    }
+
+    /// How many leaves of an index range to fetch ahead as its cursor
+    /// opens: the whole range (up to [`MAX_RANGE_READ_AHEAD`]) when every
+    /// entry will be read, else enough for the rows still wanted; none
+    /// for a descending range with a limit (its leaves come from the far
+    /// end).
+    fn range_leaves(&self, reverse: bool) -> usize {
+        let wanted = match self.left {
+            Some(n) if self.sort.is_none() => self.skip.saturating_add(n),
+            _ => return MAX_RANGE_READ_AHEAD,
+        };
+        if reverse {
+            return 0;
+        }
+        // Filters drop some of the entries read.
+        let per_leaf = if self.residual.is_empty() {
+            MIN_ENTRIES_PER_LEAF
+        } else {
+            MIN_ENTRIES_PER_LEAF / 4
+        };
+        usize::try_from(wanted / per_leaf as u64 + 1)
+            .unwrap_or(usize::MAX)
+            .min(MAX_RANGE_READ_AHEAD)
     }
 
     /// Drain the filtered source into order (heap or capped sort).
