@@ -2,8 +2,8 @@
 # Builds the web package in web/pkg: cargo (release, wasm32) -> wasm-bindgen
 # --target web -> wasm-opt -Oz (npm binaryen; Debian's old binaryen breaks
 # wasm exception handling) -> the ES module package (moonvault.js entry,
-# core.js, the Worker mode's remote.js, worker.js and protocol.js,
-# errors.js, moonvault.d.ts, README.md, package.json from web/js; the
+# core.js and its result decoder wire.js, the Worker mode's remote.js,
+# worker.js and protocol.js, errors.js, moonvault.d.ts, README.md, package.json from web/js; the
 # version is the workspace's). Prints the .wasm
 # size, raw and gzipped, and fails if the module imports anything but
 # wasm-bindgen's glue, its memory may grow past 2 MiB, or wasi-libc's
@@ -135,7 +135,7 @@ CFLAGS_wasm32_unknown_unknown="-D__wasi__ -isystem /usr/include/wasm32-wasi" \
 
 # The package: the documented entry over the wasm-bindgen module.
 version="$(sed -n 's/^version = "\([^"]*\)".*/\1/p' "$root/Cargo.toml" | head -1)"
-cp "$root"/web/js/{moonvault,core,remote,worker,protocol,errors}.js "$root/web/js/moonvault.d.ts" \
+cp "$root"/web/js/{moonvault,core,remote,worker,protocol,errors,wire}.js "$root/web/js/moonvault.d.ts" \
     "$root/web/js/README.md" "$out/"
 sed "s/\"version\": \"0.0.0\"/\"version\": \"$version\"/" "$root/web/js/package.json" >"$out/package.json"
 echo "build-web: package web/pkg: $(cd "$out" && ls | tr '\n' ' ')"

@@ -8,6 +8,7 @@
 // moonvault.d.ts.
 
 import { makeError } from './errors.js';
+import { decodeRows, decodeValue } from './wire.js';
 // Both builds' glue, imported statically (bundlers then need no code
 // splitting, which Worker bundles may not allow); only the chosen build's
 // wasm is fetched, by `initialize`. Evaluating a glue module does nothing
@@ -244,7 +245,7 @@ export class Moonvault {
   }
 
   /** The value at `path`, converted to JS; undefined when absent. */
-  async get(path) { return this.#call((raw) => raw.get(path)); }
+  async get(path) { return decodeValue(await this.#call((raw) => raw.get(path))); }
 
   /** Assigns `value` at `path` (tables copied whole, null deletes), creating missing tables. */
   async set(path, value, options) { return this.#ack(this.#call((raw) => raw.set(path, value)), options); }
@@ -261,10 +262,14 @@ export class Moonvault {
   }
 
   /** Records of collection `table` matching `spec`, as [{key, record}]. */
-  async query(table, spec = {}) { return this.#call((raw) => raw.query(table, spec ?? {})); }
+  async query(table, spec = {}) {
+    return decodeRows(await this.#call((raw) => raw.query(table, spec ?? {})), (key, record) => ({ key, record }));
+  }
 
   /** The product query form: queryTable('Memory', {field: 'users.age', operator: '>', value: 60, limit: 10}). */
-  async queryTable(table, spec = {}) { return this.#call((raw) => raw.queryTable(table, spec ?? {})); }
+  async queryTable(table, spec = {}) {
+    return decodeRows(await this.#call((raw) => raw.queryTable(table, spec ?? {})), (_, record) => record);
+  }
 
   /** Creates an index on `field` of the records of `table`: options {unique} or the product's 'btree'. */
   async createIndex(table, field, options, ack) {

@@ -14,6 +14,7 @@ use wasm_bindgen::prelude::*;
 use super::error::{ApiError, ApiResult};
 use super::path::{self, display};
 use super::RawVault;
+use crate::convert::wire::Wire;
 use crate::convert::{from_store, to_store};
 use crate::idb::IdbStore;
 
@@ -119,24 +120,30 @@ fn type_name(v: &Value) -> &'static str {
 #[wasm_bindgen]
 #[cfg_attr(feature = "jspi", allow(deprecated))] // JSPI is marked experimental
 impl RawVault {
-    /// The value at `path` converted to JS (a table with everything below
-    /// it); `undefined` when absent.
+    /// The value at `path` (a table with everything below it, `undefined`
+    /// when absent), encoded for `wire.js`'s `decodeValue` (see
+    /// `convert::wire`).
     #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn get(&self, path: JsValue) -> Result<JsValue, JsValue> {
         let keys = path::keys(&path, "path")?;
         self.with_store(|store, idb| {
             let snap = store.read().map_err(|e| engine(e, idb))?;
             let name = || display(&keys);
+            let mut wire = Wire::new();
             let Some((key, parent)) = keys.split_last() else {
-                return from_store::table(&snap, ROOT, &|| "Memory".to_string());
+                from_store::table(&mut wire, &snap, ROOT, &|| "Memory".to_string())?;
+                return Ok(wire.finish());
             };
-            let Some(table) = snap.lookup(parent).map_err(|e| engine(e, idb))? else {
-                return Ok(JsValue::UNDEFINED);
+            let table = snap.lookup(parent).map_err(|e| engine(e, idb))?;
+            let found = match table {
+                Some(table) => snap.get_stored(table, key).map_err(|e| engine(e, idb))?,
+                None => None,
             };
-            match snap.get_stored(table, key).map_err(|e| engine(e, idb))? {
-                Some(v) => from_store::stored(&snap, v, &name),
-                None => Ok(JsValue::UNDEFINED),
+            match found {
+                Some(v) => from_store::stored(&mut wire, &snap, v, &name)?,
+                None => wire.undefined(),
             }
+            Ok(wire.finish())
         })
         .map_err(JsValue::from)
     }
@@ -253,7 +260,7 @@ impl RawVault {
                     }
                     Value::Function(_) | Value::NativeFunction(_) => {}
                     scalar => {
-                        let js = from_store::value(&snap, scalar, &String::new)?;
+                        let js = from_store::scalar(scalar, String::new)?;
                         let _ = Reflect::set(&item, &"value".into(), &js);
                     }
                 }

@@ -12,7 +12,7 @@
 //! mean the collection `Memory.users`, field `age`. (A third argument that
 //! is a string, or a call to `queryTable`, selects that reading.)
 
-use js_sys::{Array, Object, Reflect};
+use js_sys::{Array, Reflect};
 use moonvault_engine::codec::Key;
 use moonvault_engine::query::{Cond, Order, Query};
 use moonvault_engine::table::FieldPath;
@@ -22,6 +22,7 @@ use wasm_bindgen::prelude::*;
 use super::error::{ApiError, ApiResult};
 use super::path::{self, display};
 use super::RawVault;
+use crate::convert::wire::Wire;
 use crate::convert::{from_store, to_store};
 
 fn prop(o: &JsValue, name: &str) -> JsValue {
@@ -194,18 +195,19 @@ fn paging(mut q: Query, spec: &JsValue) -> ApiResult<Query> {
 impl RawVault {
     /// Runs `build(table id)` on the collection at `table` and returns the
     /// matching rows as `item(key, record)`.
+    /// The rows of the query `build` makes for collection `table`, as
+    /// `key, record` pairs on a [`Wire`] (`wire.js`'s `decodeRows`).
     fn run_query(
         &self,
         table: Vec<Key>,
         build: impl FnOnce(u64) -> ApiResult<Query>,
-        item: impl Fn(JsValue, JsValue) -> JsValue,
-    ) -> ApiResult<Array> {
+    ) -> ApiResult<JsValue> {
         self.with_store(|store, idb| {
             let engine = |e| ApiError::engine(&e, idb.failure().as_ref());
             let snap = store.read().map_err(engine)?;
-            let out = Array::new();
+            let mut wire = Wire::new();
             let Some(t) = snap.lookup(&table).map_err(engine)? else {
-                return Ok(out);
+                return Ok(wire.finish());
             };
             let q = build(t)?;
             // Rows with their records as stored: a packed record comes
@@ -214,10 +216,10 @@ impl RawVault {
             let mut cursor = snap.query_cursor(&q).map_err(engine)?;
             while let Some((k, v)) = cursor.next_stored(&snap).map_err(engine)? {
                 let at = || from_store::push_path(&display(&table), &k);
-                let (_, jk) = from_store::key(&k);
-                out.push(&item(jk, from_store::stored(&snap, v, &at)?));
+                wire.key(&k);
+                from_store::stored(&mut wire, &snap, v, &at)?;
             }
-            Ok(out)
+            Ok(wire.finish())
         })
     }
 }
@@ -226,9 +228,10 @@ impl RawVault {
 #[cfg_attr(feature = "jspi", allow(deprecated))] // JSPI is marked experimental
 impl RawVault {
     /// Records of the collection `table` matching `spec` (`where`,
-    /// `orderBy`, `limit`, `offset`), as `[{key, record}]`.
+    /// `orderBy`, `limit`, `offset`), as key, record pairs encoded for
+    /// `wire.js` (`decodeRows`; the package returns `[{key, record}]`).
     #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
-    pub fn query(&self, table: JsValue, spec: JsValue) -> Result<Array, JsValue> {
+    pub fn query(&self, table: JsValue, spec: JsValue) -> Result<JsValue, JsValue> {
         let table = path::keys(&table, "table")?;
         let build = |t| -> ApiResult<Query> {
             let mut q = Query::new(t);
@@ -245,21 +248,16 @@ impl RawVault {
             }
             paging(q, &spec)
         };
-        let item = |k: JsValue, v: JsValue| -> JsValue {
-            let o = Object::new();
-            let _ = Reflect::set(&o, &"key".into(), &k);
-            let _ = Reflect::set(&o, &"record".into(), &v);
-            o.into()
-        };
-        self.run_query(table, build, item).map_err(JsValue::from)
+        self.run_query(table, build).map_err(JsValue::from)
     }
 
     /// The product's query form: `queryTable('Memory', {field: 'users.age',
-    /// operator: '>', value: 60, limit: 10})` returns the matching records
-    /// of `Memory.users` (see the module docs).
+    /// operator: '>', value: 60, limit: 10})` matches records of
+    /// `Memory.users` (see the module docs); encoded as [`RawVault::query`]'s
+    /// rows (the package returns the records).
     #[wasm_bindgen(js_name = queryTable)]
     #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
-    pub fn query_table(&self, table: JsValue, spec: JsValue) -> Result<Array, JsValue> {
+    pub fn query_table(&self, table: JsValue, spec: JsValue) -> Result<JsValue, JsValue> {
         let table = path::keys(&table, "table")?;
         let field = prop(&spec, "field");
         let (collection, q) = if given(&field) {
@@ -280,8 +278,7 @@ impl RawVault {
             }
             paging(q0, &spec)
         };
-        self.run_query(collection, build, |_, v| v)
-            .map_err(JsValue::from)
+        self.run_query(collection, build).map_err(JsValue::from)
     }
 
     /// Creates an index on `field` of the records of `table` (created if

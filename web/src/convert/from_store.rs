@@ -1,17 +1,20 @@
 //! Stored values to JS, reading nested tables from a snapshot.
 //!
-//! Depth-first with one detached cursor per level: linear memory holds the
-//! current path, never the subtree (a 100K-record table converts into a JS
-//! structure on the JS heap while the module stays within its budget).
+//! Depth-first with one detached cursor per level, written to a [`Wire`]
+//! that moves to the JS heap chunk by chunk: linear memory holds the
+//! current path and one chunk, never the subtree (a 100K-record table
+//! converts into a JS structure on the JS heap while the module stays
+//! within its budget).
 
 use moonvault_engine::codec::{Key, Stored, Value};
 use moonvault_engine::table::EntryCursor;
 use moonvault_engine::{Result as EngineResult, TableId, TableRead};
 use wasm_bindgen::JsValue;
 
-use super::container::{Container, KeyClass};
+use super::container::KeyClass;
 use super::names;
 use super::scalar;
+use super::wire::Wire;
 use crate::api::error::{ApiError, ApiResult};
 
 /// A key as JS, and how it bears on the container choice.
@@ -46,56 +49,74 @@ pub fn push_path(path: &str, k: &Key) -> String {
     }
 }
 
-/// A scalar, or `None` for a table. Functions are refused: JS cannot call
-/// a Lua function (run it with `compute`). `path` names the value in that
-/// error; it is built only then (a read converts many fields).
-fn scalar_value(v: &Value, path: impl FnOnce() -> String) -> ApiResult<Option<JsValue>> {
-    Ok(Some(match v {
+/// A function refused: JS cannot call a Lua function (run it with
+/// `compute`). `path` names the value.
+fn function_refused(path: &str) -> ApiError {
+    ApiError::conversion(
+        path,
+        "is a Lua function, which JS cannot hold; call it with compute(), e.g. \
+         compute('return Memory.f(1, 2)')",
+    )
+}
+
+/// A scalar as a JS value (`undefined` for a table); a function is
+/// refused, named by `path` (built only then).
+pub fn scalar(v: &Value, path: impl FnOnce() -> String) -> ApiResult<JsValue> {
+    Ok(match v {
         Value::Bool(b) => JsValue::from_bool(*b),
         Value::Int(n) => scalar::int(*n),
         Value::Float(x) => JsValue::from_f64(*x),
         Value::Str(s) => scalar::bytes(s),
-        Value::Table(_) => return Ok(None),
-        Value::Function(_) | Value::NativeFunction(_) => {
-            return Err(ApiError::conversion(
-                &path(),
-                "is a Lua function, which JS cannot hold; call it with compute(), e.g. \
-                 compute('return Memory.f(1, 2)')",
-            ))
-        }
-    }))
+        Value::Table(_) => JsValue::UNDEFINED,
+        Value::Function(_) | Value::NativeFunction(_) => return Err(function_refused(&path())),
+    })
 }
 
-/// A value as stored (read from `reader`) as JS: a packed record converts
-/// from the fields it came with.
+/// Writes a scalar to `wire`, or returns `false` for a table (written by
+/// the caller); a function is refused as by [`scalar`].
+fn scalar_to(wire: &mut Wire, v: &Value, path: impl FnOnce() -> String) -> ApiResult<bool> {
+    match v {
+        Value::Bool(b) => wire.bool(*b),
+        Value::Int(n) => wire.int(*n),
+        Value::Float(x) => wire.float(*x),
+        Value::Str(s) => wire.bytes(s),
+        Value::Table(_) => return Ok(false),
+        Value::Function(_) | Value::NativeFunction(_) => return Err(function_refused(&path())),
+    }
+    Ok(true)
+}
+
+/// Writes a value as stored (read from `reader`) to `wire`: a packed
+/// record converts from the fields it came with.
 pub fn stored<R: TableRead + ?Sized>(
+    wire: &mut Wire,
     reader: &R,
     v: Stored,
     path: &dyn Fn() -> String,
-) -> ApiResult<JsValue> {
+) -> ApiResult<()> {
     match v {
-        Stored::Record(record) => table_from(reader, EntryCursor::of_record(record), path),
-        Stored::Value(v) => value(reader, &v, path),
+        Stored::Record(record) => table_from(wire, reader, EntryCursor::of_record(record), path),
+        Stored::Value(v) => value(wire, reader, &v, path),
     }
 }
 
-/// `v` (read from `reader`) as JS; `path` names it in errors (built only
-/// for an error).
+/// Writes `v` (read from `reader`) to `wire`; `path` names it in errors
+/// (built only for an error).
 pub fn value<R: TableRead + ?Sized>(
+    wire: &mut Wire,
     reader: &R,
     v: &Value,
     path: &dyn Fn() -> String,
-) -> ApiResult<JsValue> {
+) -> ApiResult<()> {
     match v {
-        Value::Table(id) => table(reader, *id, path),
-        other => Ok(scalar_value(other, path)?.unwrap_or(JsValue::UNDEFINED)),
+        Value::Table(id) => table(wire, reader, *id, path),
+        other => scalar_to(wire, other, path).map(drop),
     }
 }
 
 struct Frame {
     table: TableId,
     cursor: EntryCursor,
-    out: Container,
     /// The key of this table in its parent (`None` for the root).
     key: Option<Key>,
 }
@@ -106,42 +127,42 @@ fn path_of(root: &dyn Fn() -> String, stack: &[Frame], last: Option<&Key>) -> St
     keys.fold(root(), |path, k| push_path(&path, k))
 }
 
-/// Table `id` and everything below it as nested JS containers; `path`
-/// names it in errors (built only for an error).
+/// Writes table `id` and everything below it to `wire`; `path` names it in
+/// errors (built only for an error).
 pub fn table<R: TableRead + ?Sized>(
+    wire: &mut Wire,
     reader: &R,
     id: TableId,
     path: &dyn Fn() -> String,
-) -> ApiResult<JsValue> {
-    table_from(reader, EntryCursor::new(id), path)
+) -> ApiResult<()> {
+    table_from(wire, reader, EntryCursor::new(id), path)
 }
 
 /// [`table`] from a cursor over the table's entries.
 fn table_from<R: TableRead + ?Sized>(
+    wire: &mut Wire,
     reader: &R,
     cursor: EntryCursor,
     path: &dyn Fn() -> String,
-) -> ApiResult<JsValue> {
+) -> ApiResult<()> {
     let engine = |e: moonvault_engine::EngineError| ApiError::engine(&e, None);
+    wire.begin_table();
     let mut stack = vec![Frame {
         table: cursor.table(),
         cursor,
-        out: Container::new(),
         key: None,
     }];
-    loop {
-        let Some(top) = stack.last_mut() else {
-            return Ok(JsValue::UNDEFINED);
-        };
+    while let Some(top) = stack.last_mut() {
         let next: EngineResult<Option<(Key, Stored)>> = top.cursor.next_stored(reader);
         match next.map_err(engine)? {
             Some((k, Stored::Record(record))) => {
                 // A packed record came whole with its entry: its fields
                 // are scalars, so it is one level with nothing below.
+                wire.key(&k);
+                wire.begin_table();
                 stack.push(Frame {
                     table: record.id,
                     cursor: EntryCursor::of_record(record),
-                    out: Container::new(),
                     key: Some(k),
                 });
             }
@@ -157,34 +178,27 @@ fn table_from<R: TableRead + ?Sized>(
                         ),
                     ));
                 }
+                wire.key(&k);
+                wire.begin_table();
                 stack.push(Frame {
                     table: child,
                     cursor: EntryCursor::new(child),
-                    out: Container::new(),
                     key: Some(k),
                 });
             }
             Some((k, Stored::Value(v))) => {
-                let js = scalar_value(&v, || path_of(path, &stack, Some(&k)))?
-                    .unwrap_or(JsValue::UNDEFINED);
-                let (class, jk) = key(&k);
-                if let Some(top) = stack.last_mut() {
-                    top.out.push(class, jk, js);
+                // A function is refused before its key is written.
+                if matches!(v, Value::Function(_) | Value::NativeFunction(_)) {
+                    return Err(function_refused(&path_of(path, &stack, Some(&k))));
                 }
+                wire.key(&k);
+                scalar_to(wire, &v, String::new)?;
             }
             None => {
-                let Some(done) = stack.pop() else {
-                    return Ok(JsValue::UNDEFINED);
-                };
-                let built = done.out.finish();
-                match (stack.last_mut(), done.key) {
-                    (Some(parent), Some(k)) => {
-                        let (class, jk) = key(&k);
-                        parent.out.push(class, jk, built);
-                    }
-                    _ => return Ok(built),
-                }
+                stack.pop();
+                wire.end_table();
             }
         }
     }
+    Ok(())
 }

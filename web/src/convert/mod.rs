@@ -34,3 +34,4 @@ pub mod names;
 pub mod scalar;
 pub mod to_lua;
 pub mod to_store;
+pub mod wire;

@@ -1,0 +1,162 @@
+// Decodes what the module's `get`, `query` and `queryTable` return: values
+// written as one byte stream by web/src/convert/wire.rs (its comment draws
+// the format), in Uint8Array chunks. Building the objects here, in plain
+// JS, costs far less than building them from the module one call at a time.
+//
+// A table becomes an Array when its keys are exactly 1..n, a plain object
+// when every key is a string, a Map otherwise (the rules of
+// web/src/convert/container.rs, which Lua results still follow).
+
+const UNDEFINED = 0x00;
+const FALSE = 0x01;
+const TRUE = 0x02;
+const FLOAT = 0x03;
+const INT = 0x04;
+const BIG_INT = 0x05;
+const STRING = 0x06;
+const BYTES = 0x07;
+const TABLE = 0x08;
+const END = 0x09;
+
+/** Strings up to this many bytes are decoded by hand when ASCII (cheaper than TextDecoder). */
+const SHORT = 32;
+
+const utf8 = new TextDecoder();
+
+class Reader {
+  constructor(chunks) {
+    let bytes;
+    if (chunks.length === 1) {
+      bytes = chunks[0];
+    } else {
+      bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+      let at = 0;
+      for (const c of chunks) {
+        bytes.set(c, at);
+        at += c.length;
+      }
+    }
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.at = 0;
+  }
+
+  get done() {
+    return this.at >= this.bytes.length;
+  }
+
+  length() {
+    let n = 0;
+    let shift = 0;
+    for (;;) {
+      const b = this.bytes[this.at++];
+      n += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return n;
+      shift += 7;
+    }
+  }
+
+  string(len) {
+    const { bytes } = this;
+    const start = this.at;
+    const end = start + len;
+    this.at = end;
+    if (len <= SHORT) {
+      let s = '';
+      let i = start;
+      for (; i < end; i++) {
+        const c = bytes[i];
+        if (c > 0x7f) break;
+        s += String.fromCharCode(c);
+      }
+      if (i === end) return s;
+    }
+    return utf8.decode(bytes.subarray(start, end));
+  }
+
+  value() {
+    const tag = this.bytes[this.at++];
+    switch (tag) {
+      case UNDEFINED: return undefined;
+      case FALSE: return false;
+      case TRUE: return true;
+      case FLOAT:
+      case INT: {
+        const x = this.view.getFloat64(this.at, true);
+        this.at += 8;
+        return x;
+      }
+      case BIG_INT: {
+        const n = this.view.getBigInt64(this.at, true);
+        this.at += 8;
+        return n;
+      }
+      case STRING: return this.string(this.length());
+      case BYTES: {
+        const len = this.length();
+        const b = this.bytes.slice(this.at, this.at + len);
+        this.at += len;
+        return b;
+      }
+      case TABLE: return this.table();
+      default: throw new Error(`moonvault: unknown value tag ${tag} in a module result`);
+    }
+  }
+
+  table() {
+    const keys = [];
+    const values = [];
+    // Keys so far were 1, 2, ..., n; keys so far were strings.
+    let sequence = true;
+    let text = true;
+    while (this.bytes[this.at] !== END) {
+      const tag = this.bytes[this.at];
+      const k = this.value();
+      values.push(this.value());
+      keys.push(k);
+      if (tag === INT || tag === BIG_INT) {
+        sequence &&= k === keys.length;
+        text = false;
+      } else if (tag === STRING) {
+        sequence = false;
+      } else {
+        sequence = false;
+        text = false;
+      }
+    }
+    this.at++;
+    if (keys.length > 0 && sequence) return values;
+    if (text) {
+      const o = {};
+      for (let i = 0; i < keys.length; i++) {
+        if (keys[i] === '__proto__') {
+          // Data, not the prototype (as Object.fromEntries would have it).
+          Object.defineProperty(o, '__proto__', { value: values[i], writable: true, enumerable: true, configurable: true });
+        } else {
+          o[keys[i]] = values[i];
+        }
+      }
+      return o;
+    }
+    const map = new Map();
+    for (let i = 0; i < keys.length; i++) map.set(keys[i], values[i]);
+    return map;
+  }
+}
+
+/** The one value of a module result. */
+export function decodeValue(chunks) {
+  return new Reader(chunks).value();
+}
+
+/** The rows of a module query result, as `make(key, record)` each. */
+export function decodeRows(chunks, make) {
+  const rows = [];
+  if (chunks.length === 0) return rows;
+  const r = new Reader(chunks);
+  while (!r.done) {
+    const key = r.value();
+    rows.push(make(key, r.value()));
+  }
+  return rows;
+}
