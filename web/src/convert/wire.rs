@@ -4,7 +4,7 @@
 //! wasm boundary per field (a key, a value, a pair, a push; `Reflect::set`
 //! for a row): a query of 2,000 records made some 30,000. Written here
 //! instead, a result crosses once per chunk and the JS side builds the
-//! objects in plain JS. Chunks of [`CHUNK`] bytes go to the JS heap as they
+//! objects in plain JS. Chunks of `CHUNK` (16 KiB) go to the JS heap as they
 //! fill, so linear memory holds one chunk whatever the result's size; a
 //! long string goes straight from its stored bytes into a chunk of its own.
 //!
