@@ -193,10 +193,9 @@ fn paging(mut q: Query, spec: &JsValue) -> ApiResult<Query> {
 }
 
 impl RawVault {
-    /// Runs `build(table id)` on the collection at `table` and returns the
-    /// matching rows as `item(key, record)`.
-    /// The rows of the query `build` makes for collection `table`, as
-    /// `key, record` pairs on a [`Wire`] (`wire.js`'s `decodeRows`).
+    /// The rows of the query `build(table id)` makes for the collection at
+    /// `table`, as `key, record` pairs on a [`Wire`] (`wire.js`'s
+    /// `decodeRows`).
     fn run_query(
         &self,
         table: Vec<Key>,
