@@ -72,18 +72,18 @@ pub fn scalar(v: &Value, path: impl FnOnce() -> String) -> ApiResult<JsValue> {
     })
 }
 
-/// Writes a scalar to `wire`, or returns `false` for a table (written by
-/// the caller); a function is refused as by [`scalar`].
-fn scalar_to(wire: &mut Wire, v: &Value, path: impl FnOnce() -> String) -> ApiResult<bool> {
+/// Writes a scalar to `wire` (nothing for a table, which the caller
+/// walks); a function is refused as by [`scalar`].
+fn scalar_to(wire: &mut Wire, v: &Value, path: impl FnOnce() -> String) -> ApiResult<()> {
     match v {
         Value::Bool(b) => wire.bool(*b),
         Value::Int(n) => wire.int(*n),
         Value::Float(x) => wire.float(*x),
         Value::Str(s) => wire.bytes(s),
-        Value::Table(_) => return Ok(false),
+        Value::Table(_) => {}
         Value::Function(_) | Value::NativeFunction(_) => return Err(function_refused(&path())),
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Writes a value as stored (read from `reader`) to `wire`: a packed
@@ -110,7 +110,7 @@ pub fn value<R: TableRead + ?Sized>(
 ) -> ApiResult<()> {
     match v {
         Value::Table(id) => table(wire, reader, *id, path),
-        other => scalar_to(wire, other, path).map(drop),
+        other => scalar_to(wire, other, path),
     }
 }
 
@@ -187,12 +187,9 @@ fn table_from<R: TableRead + ?Sized>(
                 });
             }
             Some((k, Stored::Value(v))) => {
-                // A function is refused before its key is written.
-                if matches!(v, Value::Function(_) | Value::NativeFunction(_)) {
-                    return Err(function_refused(&path_of(path, &stack, Some(&k))));
-                }
+                // On an error the stream is dropped whole, key and all.
                 wire.key(&k);
-                scalar_to(wire, &v, String::new)?;
+                scalar_to(wire, &v, || path_of(path, &stack, Some(&k)))?;
             }
             None => {
                 stack.pop();

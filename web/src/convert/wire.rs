@@ -26,7 +26,7 @@
 //! 04/05 are integer keys, 06 string keys.
 
 use js_sys::{Array, Uint8Array};
-use moonvault_engine::codec::Key;
+use moonvault_engine::codec::{varint, Key};
 use wasm_bindgen::JsValue;
 
 use super::js::MAX_SAFE_INTEGER;
@@ -98,16 +98,7 @@ impl Wire {
             BYTES
         };
         self.buf.push(tag);
-        let mut len = b.len() as u64;
-        loop {
-            let low = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                self.buf.push(low);
-                break;
-            }
-            self.buf.push(low | 0x80);
-        }
+        varint::encode_u64(b.len() as u64, &mut self.buf);
         if b.len() >= CHUNK {
             // Not copied twice in linear memory: it becomes a chunk itself.
             self.flush();
