@@ -287,7 +287,22 @@ impl Pager {
     /// Write a batch to the store, poisoning the pager if the outcome is unknown.
     pub fn store_write(&mut self, ops: Vec<WriteOp>, durable: bool) -> Result<()> {
         self.check_usable()?;
-        match self.store.write(ops, durable) {
+        let written = self.store.write(ops, durable);
+        self.written(written)
+    }
+
+    /// [`Pager::store_write`] of a deferred batch
+    /// ([`BlobStore::write_deferred`]).
+    fn store_write_deferred(&mut self, ops: Vec<WriteOp>) -> Result<()> {
+        self.check_usable()?;
+        let written = self.store.write_deferred(ops);
+        self.written(written)
+    }
+
+    /// A write's outcome: a refused batch (quota) was not applied and the
+    /// pager goes on; any other failure leaves it unknown, which poisons.
+    fn written(&mut self, outcome: crate::store::StoreResult<()>) -> Result<()> {
+        match outcome {
             Ok(()) => Ok(()),
             Err(e @ crate::store::StoreError::QuotaExceeded { .. }) => Err(e.into()),
             Err(e) => {
@@ -598,7 +613,9 @@ impl Pager {
             .map(|(id, page)| put(Area::Pages, *id, frame::encode(*id, page)))
             .collect();
         self.spilled_pages += dirty.len() as u64;
-        let result = self.store_write(ops, false);
+        // Nothing durable names a spilled page until a superblock does,
+        // and the store orders a deferred batch before the next superblock.
+        let result = self.store_write_deferred(ops);
         let mut cache = self.cache.borrow_mut();
         for (id, page) in dirty {
             cache.insert(id, page, self.cache_budget);

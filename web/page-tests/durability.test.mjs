@@ -142,3 +142,39 @@ for (const worker of [false, true]) {
     assert.equal(await page.evaluate(() => db.compute('Memory.after = 1 return Memory.after')), 1);
   });
 }
+
+test('small commits send only their WAL record; a page closed before the next checkpoint loses nothing acknowledged', async () => {
+  const store = 'held-pages';
+  const { page } = await blank(session.context);
+  await openStore(page, store, false);
+  // 3,000 records in one transaction: committed by checkpoint.
+  await page.evaluate(() => db.compute('Memory.users = {} for i = 1, 3000 do Memory.users[i] = {n = i, s = "user " .. i} end'));
+  const puts = await page.evaluate(async () => {
+    const counted = {};
+    const put = IDBObjectStore.prototype.put;
+    IDBObjectStore.prototype.put = function (...args) {
+      counted[this.name] = (counted[this.name] ?? 0) + 1;
+      return put.apply(this, args);
+    };
+    // Each commit copies a leaf and its branches: more than the module's
+    // page cache keeps, so the pager spills them.
+    for (let r = 1; r <= 40; r++) await db.set(['users', 1 + ((r * 577) % 3000), 'n'], -r);
+    IDBObjectStore.prototype.put = put;
+    return counted;
+  });
+  assert.deepEqual(puts, { wal: 40 }, 'one WAL record per commit, no page');
+  await page.close({ runBeforeUnload: false });
+
+  const { page: check } = await blank(session.context);
+  await openStore(check, store, false);
+  const state = await check.evaluate(async () => {
+    const ns = [];
+    for (let r = 1; r <= 40; r++) ns.push(await db.get(['users', 1 + ((r * 577) % 3000), 'n']));
+    return { ns, count: await db.compute('return #Memory.users'), report: await db.check() };
+  });
+  assert.deepEqual(state.ns, Array.from({ length: 40 }, (_, i) => -(i + 1)));
+  assert.equal(state.count, 3000);
+  assert.ok(state.report.entries > 0);
+  await check.evaluate(() => db.close());
+  await check.close();
+});

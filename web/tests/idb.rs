@@ -342,3 +342,67 @@ async fn decoded_pages_are_kept_until_the_page_is_written_and_within_their_bound
     store.flush().await.unwrap();
     store.close().await.unwrap();
 }
+
+#[wasm_bindgen_test]
+async fn held_page_writes_wait_for_a_page_or_meta_write_and_wal_records_pass_them() {
+    let wal = |seq: u64| WriteOp::Put {
+        area: Area::Wal,
+        key: seq,
+        value: Bytes::from_static(b"record"),
+    };
+    let mut store = fresh("held").await;
+    store.write_deferred(vec![put(1, "spilled")]).unwrap();
+    store.write(vec![wal(1)], true).unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(text(&store, 1).as_deref(), Some("spilled"), "read at once");
+    let s = store.stats();
+    assert_eq!(
+        (s.batches, s.transactions),
+        (1, 1),
+        "the WAL record went alone"
+    );
+    drop(store); // a crash: the held page never reached IndexedDB
+    let mut store = reopen("held").await;
+    assert_eq!(text(&store, 1), None);
+    assert!(store.get(Area::Wal, 1).unwrap().is_some());
+
+    // A superblock takes the held pages along; a later page write wins.
+    store
+        .write_deferred(vec![put(2, "spilled"), put(3, "spilled")])
+        .unwrap();
+    store.write(vec![put(3, "rewritten")], false).unwrap();
+    store
+        .write(
+            vec![WriteOp::Put {
+                area: Area::Meta,
+                key: 0,
+                value: Bytes::from_static(b"superblock"),
+            }],
+            true,
+        )
+        .unwrap();
+    store.flush().await.unwrap();
+    drop(store);
+    let mut store = reopen("held").await;
+    assert_eq!(text(&store, 2).as_deref(), Some("spilled"));
+    assert_eq!(text(&store, 3).as_deref(), Some("rewritten"));
+
+    // Past HELD_LIMIT they go as a batch of their own.
+    let page = "p".repeat(4096);
+    let n = moonvault_web::idb::queue::HELD_LIMIT / 4096 + 1;
+    for i in 0..n as u64 {
+        store.write_deferred(vec![put(100 + i, &page)]).unwrap();
+    }
+    assert_eq!(store.stats().batches, 1);
+    store.flush().await.unwrap();
+    drop(store);
+    let mut store = reopen("held").await;
+    assert_eq!(text(&store, 100 + n as u64 - 1).as_deref(), Some(&page[..]));
+
+    // And `close` writes what is held.
+    store.write_deferred(vec![put(4, "at close")]).unwrap();
+    store.close().await.unwrap();
+    let store = reopen("held").await;
+    assert_eq!(text(&store, 4).as_deref(), Some("at close"));
+    store.close().await.unwrap();
+}

@@ -89,3 +89,7 @@ check!(check_durable_write_survives_reopen, reopen);
 check!(check_sync_survives_reopen, reopen);
 check!(check_write_after_reopen, reopen);
 check!(check_many_keys, reopen);
+check!(
+    check_deferred_write_reaches_the_store_before_the_next_superblock,
+    reopen
+);

@@ -34,6 +34,7 @@ pub fn run_all<S: BlobStore>(fresh: &mut dyn FnMut(usize) -> S, reopen: &mut dyn
     drop(check_sync_survives_reopen(fresh(10), reopen));
     drop(check_write_after_reopen(fresh(11), reopen));
     drop(check_many_keys(fresh(12), reopen));
+    drop(check_deferred_write_reaches_the_store_before_the_next_superblock(fresh(13), reopen));
 }
 
 /// A deep copy of everything in `store`, read through the trait (for
@@ -569,6 +570,69 @@ pub fn check_many_keys<S: BlobStore>(mut store: S, reopen: &mut dyn FnMut(S) -> 
             want.as_deref(),
         );
     }
+    store
+}
+
+/// A deferred batch ([`BlobStore::write_deferred`]) is read at once, may
+/// wait while batches of WAL records pass it, and is durable with the next
+/// durable batch that writes meta; per key, a later page write still wins.
+pub fn check_deferred_write_reaches_the_store_before_the_next_superblock<S: BlobStore>(
+    mut store: S,
+    reopen: &mut dyn FnMut(S) -> S,
+) -> S {
+    const C: &str = "deferred_write_reaches_the_store_before_the_next_superblock";
+    let deferred = |store: &mut S, ops: Vec<WriteOp>| {
+        store
+            .write_deferred(ops)
+            .unwrap_or_else(|e| fail(C, &format!("write_deferred failed: {e}")))
+    };
+    deferred(
+        &mut store,
+        vec![put(Area::Pages, 1, b"spilled"), put(Area::Pages, 2, b"two")],
+    );
+    expect_value(&store, C, "read at once", Area::Pages, 1, Some(b"spilled"));
+    write(
+        &mut store,
+        C,
+        "a WAL record",
+        vec![put(Area::Wal, 1, b"w")],
+        true,
+    );
+    expect_value(
+        &store,
+        C,
+        "after a WAL record",
+        Area::Pages,
+        2,
+        Some(b"two"),
+    );
+    deferred(&mut store, vec![put(Area::Pages, 2, b"again")]);
+    write(
+        &mut store,
+        C,
+        "a page delete",
+        vec![del(Area::Pages, 2)],
+        false,
+    );
+    expect_value(
+        &store,
+        C,
+        "deleted after it was deferred",
+        Area::Pages,
+        2,
+        None,
+    );
+    write(
+        &mut store,
+        C,
+        "a superblock",
+        vec![put(Area::Meta, 0, b"super")],
+        true,
+    );
+    let expected = expect_snapshot_model(&store, C, "before reopen", None);
+    let store = reopen(store);
+    expect_snapshot_model(&store, C, "after reopen", Some(&expected));
+    expect_value(&store, C, "after reopen", Area::Pages, 1, Some(b"spilled"));
     store
 }
 

@@ -6,6 +6,12 @@
 //! - the **durable image**: the contents every crash preserves;
 //! - the **pending batches**: batches written since the last `sync` or
 //!   durable write, in order. A crash keeps some prefix of them.
+//! - the **deferred ops** ([`BlobStore::write_deferred`]): held back as the
+//!   browser's store holds them, until the next batch that writes pages or
+//!   meta (they become a pending batch just before it) or `sync`. Batches
+//!   writing only the WAL overtake them, durable ones included, so a crash
+//!   may keep a later WAL record and lose an earlier spill: the relaxed
+//!   order the contract allows, and the one crash tests must survive.
 //!
 //! A successful durable write or `sync` folds every pending batch into the
 //! durable image (the contract: a durable write also makes every earlier
@@ -70,6 +76,7 @@ struct State {
     live: MemoryStore,
     durable: Contents,
     pending: Vec<Vec<WriteOp>>,
+    deferred: Vec<WriteOp>,
     armed: Option<Armed>,
     writes: u64,
     syncs: u64,
@@ -89,6 +96,14 @@ impl State {
         self.armed = None;
         self.faults += 1;
         Some(fired)
+    }
+
+    /// The deferred ops become the next pending batch.
+    fn release_deferred(&mut self) {
+        if !self.deferred.is_empty() {
+            let batch = std::mem::take(&mut self.deferred);
+            self.pending.push(batch);
+        }
     }
 
     fn make_durable(&mut self) {
@@ -324,6 +339,10 @@ impl BlobStore for FaultyStore {
             return Err(injected("write"));
         }
         state.live.write(ops.clone(), durable)?;
+        let wal_only = ops.iter().all(|op| op.target().0 == Area::Wal);
+        if !wal_only {
+            state.release_deferred();
+        }
         state.pending.push(ops);
         if fault.is_some() {
             // Applied, but the outcome is reported unknown: leave it pending.
@@ -335,9 +354,25 @@ impl BlobStore for FaultyStore {
         Ok(())
     }
 
+    fn write_deferred(&mut self, ops: Vec<WriteOp>) -> StoreResult<()> {
+        let mut state = self.state.borrow_mut();
+        state.writes += 1;
+        let fault = state.tick();
+        if matches!(fault, Some(Armed { apply: false, .. })) {
+            return Err(injected("write"));
+        }
+        state.live.write(ops.clone(), false)?;
+        state.deferred.extend(ops);
+        if fault.is_some() {
+            return Err(injected("write"));
+        }
+        Ok(())
+    }
+
     fn sync(&mut self) -> StoreResult<()> {
         let mut state = self.state.borrow_mut();
         state.syncs += 1;
+        state.release_deferred();
         match state.tick() {
             Some(Armed { apply: false, .. }) => Err(injected("sync")),
             Some(Armed { apply: true, .. }) => {
@@ -439,6 +474,40 @@ mod tests {
         assert_eq!(
             s.crash_image(CrashMode::LoseUnsynced).snapshot(),
             contents(&[(1, b"a2")])
+        );
+    }
+
+    #[test]
+    fn deferred_ops_wait_for_a_page_or_meta_write_and_wal_records_overtake_them() {
+        let mut s = FaultyStore::new();
+        s.write_deferred(vec![put(1, b"spill")]).unwrap();
+        let wal = WriteOp::Put {
+            area: Area::Wal,
+            key: 7,
+            value: Bytes::from_static(b"w"),
+        };
+        s.write(vec![wal], true).unwrap();
+        // Durable: the WAL record; the spill is readable but lost by any crash.
+        assert_eq!(s.live_snapshot().len(), 2);
+        let crashed = s.crash_image(CrashMode::LoseUnsynced).snapshot();
+        assert_eq!(crashed.len(), 1);
+        assert!(crashed.keys().all(|(area, _)| *area == Area::Wal));
+        // A page write carries the spill before it: a prefix keeps it alone.
+        s.write(vec![put(2, b"page")], false).unwrap();
+        assert_eq!(s.pending_batches(), 2);
+        let first = s.crash_image(CrashMode::KeepPrefix(1)).snapshot();
+        assert_eq!(
+            first.get(&(Area::Pages, 1)).map(|v| &v[..]),
+            Some(&b"spill"[..])
+        );
+        assert_eq!(first.get(&(Area::Pages, 2)), None);
+        // `sync` makes deferred ops durable too.
+        s.write_deferred(vec![put(3, b"late")]).unwrap();
+        s.sync().unwrap();
+        let synced = s.crash_image(CrashMode::LoseUnsynced).snapshot();
+        assert_eq!(
+            synced.get(&(Area::Pages, 3)).map(|v| &v[..]),
+            Some(&b"late"[..])
         );
     }
 

@@ -179,11 +179,17 @@ pub type StoreResult<T> = Result<T, StoreError>;
 ///   The engine does not depend on this for safety: it survives torn
 ///   batches by checksums and two superblock slots; see DESIGN.md.
 /// - **Batches are ordered.** The batches that survive a crash are a prefix
-///   of all batches written, in the order `write` was called.
+///   of all batches written, in the order `write` was called, with one
+///   exception: a *deferred* batch ([`BlobStore::write_deferred`]) may be
+///   overtaken by later batches that write only [`Area::Wal`]. It is
+///   ordered before the next batch that writes [`Area::Pages`] or
+///   [`Area::Meta`] (it may travel inside it), and before `sync` returns.
 /// - **Durability.** A batch written with `durable = true` survives any crash
-///   once `write` returns `Ok`, and so does every batch before it. A batch
-///   written with `durable = false` becomes durable at the next `sync` or the
-///   next durable write.
+///   once `write` returns `Ok`, and so does every batch before it (deferred
+///   batches it overtook excepted). A batch written with `durable = false`
+///   becomes durable at the next `sync` or the next durable write; a
+///   deferred one at the next `sync` or the next durable batch that writes
+///   pages or meta.
 /// - **Errors.** [`StoreError::QuotaExceeded`] means the batch was not
 ///   applied. Any other error from `write` or `sync` leaves the batch's fate
 ///   unknown; the caller must stop writing and reopen (the pager poisons
@@ -205,6 +211,18 @@ pub trait BlobStore {
 
     /// Apply `ops` in order as one atomic batch (see the contract).
     fn write(&mut self, ops: Vec<WriteOp>, durable: bool) -> StoreResult<()>;
+
+    /// [`BlobStore::write`] of a batch of page puts nothing durable refers
+    /// to yet (the pager's spills: pages only a later superblock will
+    /// name), which the store may keep back: reads see it at once, but
+    /// batches writing only the WAL may reach the medium before it (see
+    /// the contract). A store whose writes are costly per batch (the
+    /// browser's: one IndexedDB transaction, whose cost grows with the
+    /// stores it spans) then keeps a small commit's WAL record alone. The
+    /// default writes it as a non-durable batch.
+    fn write_deferred(&mut self, ops: Vec<WriteOp>) -> StoreResult<()> {
+        self.write(ops, false)
+    }
 
     /// Make every batch written so far durable.
     fn sync(&mut self) -> StoreResult<()>;
@@ -256,6 +274,9 @@ impl<S: BlobStore + ?Sized> BlobStore for Box<S> {
     }
     fn write(&mut self, ops: Vec<WriteOp>, durable: bool) -> StoreResult<()> {
         (**self).write(ops, durable)
+    }
+    fn write_deferred(&mut self, ops: Vec<WriteOp>) -> StoreResult<()> {
+        (**self).write_deferred(ops)
     }
     fn sync(&mut self) -> StoreResult<()> {
         (**self).sync()

@@ -44,6 +44,11 @@ use super::key;
 /// next pages are usually the next keys).
 pub const READ_AHEAD: u32 = 32;
 
+/// The batch a held page write ([`super::queue::Queue::hold`]) is recorded
+/// with until a batch carries it: above any batch number, so it never
+/// settles and no fetch replaces it.
+pub const NOT_SENT: u64 = 1 << 52;
+
 /// Default bound of the JS-side page cache (`pageCacheBytes`).
 pub const DEFAULT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 

@@ -20,6 +20,20 @@
 //! a failed transaction the later ones would still commit: a gap, which the
 //! engine's recovery must reject as lost data. One in flight avoids that.)
 //!
+//! # Deferred page writes
+//! A deferred batch ([`BlobStore::write_deferred`]: the pager's spills,
+//! pages no durable superblock names) is *held* instead of staged: it
+//! joins the next batch that writes `pages` or `meta`, or goes as a batch
+//! of its own once more than [`HELD_LIMIT`] bytes are held, at `sync` or
+//! when the store closes. Batches that write only `wal` pass it, so a small commit is one
+//! transaction over `wal` holding one record, not one over `pages` and
+//! `wal` rewriting the leaves it changed. Nothing is lost by a crash that
+//! drops held pages: recovery reads the tree a durable superblock names,
+//! every page of which went no later than that superblock, and replays
+//! the WAL over it (DESIGN.md section 8, "Writes").
+//!
+//! [`BlobStore::write_deferred`]: moonvault_pager::store::BlobStore::write_deferred
+//!
 //! # Durability
 //! `write` and `sync` cannot wait for IndexedDB in wasm (nothing may block
 //! the event loop). A batch is durable when the transaction holding it has
@@ -127,6 +141,10 @@ impl Failure {
     }
 }
 
+/// Bytes of held page writes past which they go as a batch of their own:
+/// the JS memory they take until then (they cannot be evicted).
+pub const HELD_LIMIT: usize = 1024 * 1024;
+
 struct Waiter {
     /// Resolve once this many batches are durable.
     upto: u64,
@@ -140,6 +158,9 @@ pub struct Queue {
     durability: TxnDurability,
     /// Operations not yet in a transaction, per area: key -> value | null.
     pending: [Map; 3],
+    /// Held page writes, not yet in any batch: key -> value.
+    held: Map,
+    held_bytes: usize,
     /// Batches accepted by `write`.
     accepted: u64,
     /// Batches whose transaction completed.
@@ -181,6 +202,8 @@ impl Queue {
             db,
             durability,
             pending: [Map::new(), Map::new(), Map::new()],
+            held: Map::new(),
+            held_bytes: 0,
             accepted: 0,
             durable: 0,
             in_flight: None,
@@ -213,6 +236,40 @@ impl Queue {
             Some(v) => map.set(js_key, v),
             None => map.set(js_key, &JsValue::NULL),
         };
+    }
+
+    /// Hold a page write of a deferred batch (replacing an older held
+    /// write of the key).
+    pub fn hold(&mut self, js_key: &JsValue, value: &Uint8Array) {
+        let old = self.held.get(js_key);
+        if !old.is_undefined() {
+            self.held_bytes -= old.unchecked_into::<Uint8Array>().length() as usize;
+        }
+        self.held.set(js_key, value);
+        self.held_bytes += value.length() as usize;
+    }
+
+    /// Bytes of the held page writes.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
+    /// Whether any page write is held.
+    pub fn holds_any(&self) -> bool {
+        self.held.size() > 0
+    }
+
+    /// Stage every held page write into the batch being accepted (before
+    /// its own operations, which then win per key) and hand them back, so
+    /// the owner can record which batch now carries them.
+    pub fn stage_held(&mut self) -> Map {
+        let held = std::mem::replace(&mut self.held, Map::new());
+        self.held_bytes = 0;
+        let pages = &self.pending[Area::Pages.tag() as usize];
+        held.for_each(&mut |value, key| {
+            pages.set(&key, &value);
+        });
+        held
     }
 
     /// Close the batch whose operations were just staged.
@@ -351,6 +408,8 @@ impl Queue {
             self.failure = Some(Failure { quota, detail });
         }
         self.pending = [Map::new(), Map::new(), Map::new()];
+        self.held = Map::new();
+        self.held_bytes = 0;
         self.settle_waiters();
     }
 

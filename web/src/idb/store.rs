@@ -17,10 +17,10 @@ use web_sys::{Event, IdbDatabase};
 
 use super::decoded::DecodedPages;
 use super::key;
-use super::lazy::{LazyPages, Lookup, READ_AHEAD};
+use super::lazy::{LazyPages, Lookup, NOT_SENT, READ_AHEAD};
 use super::lock::LockGuard;
 use super::mirror::Mirror;
-use super::queue::{Failure, Next, Queue};
+use super::queue::{Failure, Next, Queue, HELD_LIMIT};
 use super::request::{list_keys, read_range, read_spans, RangeRead};
 use super::suspend;
 
@@ -84,6 +84,28 @@ impl Inner {
         let durable = self.queue.counts().1;
         if let Some(pages) = self.pages.as_mut() {
             pages.settle(durable);
+        }
+    }
+
+    /// Stage the held page writes into batch `batch`, the one being
+    /// accepted (lazy paging records that it carries them now).
+    fn send_held(&mut self, batch: u64) {
+        if !self.queue.holds_any() {
+            return;
+        }
+        let held = self.queue.stage_held();
+        if let Some(pages) = self.pages.as_mut() {
+            held.for_each(&mut |value, key| pages.put(&key, value.unchecked_ref(), batch));
+        }
+    }
+
+    /// Send the held page writes as a batch of their own.
+    fn send_held_alone(&mut self) {
+        if self.queue.holds_any() {
+            let batch = self.queue.counts().0 + 1;
+            self.send_held(batch);
+            let next = self.queue.accept();
+            self.schedule(next);
         }
     }
 
@@ -373,7 +395,14 @@ impl IdbStore {
     /// (the result says whether they all became durable), closes the
     /// connection and releases the lock. Every handle is closed with it.
     pub async fn close(&self) -> StoreResult<()> {
-        self.inner.borrow_mut().closed = true;
+        {
+            // A closed store has every write in IndexedDB, held ones too.
+            let inner = &mut *self.inner.borrow_mut();
+            if inner.check_usable().is_ok() {
+                inner.send_held_alone();
+            }
+            inner.closed = true;
+        }
         let flushed = self.flush().await;
         let lock = {
             let mut inner = self.inner.borrow_mut();
@@ -535,6 +564,10 @@ impl BlobStore for IdbStore {
         inner.check_usable()?;
         // The number `accept` is about to give this batch.
         let batch = inner.queue.counts().0 + 1;
+        if ops.iter().any(|op| op.target().0 != Area::Wal) {
+            // Held pages go no later than the next page or meta write.
+            inner.send_held(batch);
+        }
         for op in ops {
             let (area, key) = op.target();
             let js_key = key::to_js(key);
@@ -564,9 +597,50 @@ impl BlobStore for IdbStore {
         Ok(())
     }
 
-    /// Nothing can be waited for here; see [`IdbStore::flush`].
+    /// Held, not staged (see `queue.rs`, "Deferred page writes"): reads
+    /// see the pages at once, IndexedDB gets them with the next batch that
+    /// writes pages or meta.
+    fn write_deferred(&mut self, ops: Vec<WriteOp>) -> StoreResult<()> {
+        let puts_pages = |op: &WriteOp| {
+            matches!(
+                op,
+                WriteOp::Put {
+                    area: Area::Pages,
+                    ..
+                }
+            )
+        };
+        if !ops.iter().all(puts_pages) {
+            return self.write(ops, false);
+        }
+        let inner = &mut *self.inner.borrow_mut();
+        inner.check_usable()?;
+        for op in ops {
+            let WriteOp::Put { key, value, .. } = op else {
+                continue;
+            };
+            let js_key = key::to_js(key);
+            inner.decoded.forget(&js_key);
+            let array = Uint8Array::from(&value[..]);
+            match inner.pages.as_mut() {
+                Some(pages) => pages.put(&js_key, &array, NOT_SENT),
+                None => inner.mirror.put(Area::Pages, &js_key, &array),
+            }
+            inner.queue.hold(&js_key, &array);
+        }
+        if inner.queue.held_bytes() > HELD_LIMIT {
+            inner.send_held_alone();
+        }
+        Ok(())
+    }
+
+    /// Nothing can be waited for here; see [`IdbStore::flush`]. Held page
+    /// writes are sent, so that they are ordered before what follows.
     fn sync(&mut self) -> StoreResult<()> {
-        self.inner.borrow().check_usable()
+        let inner = &mut *self.inner.borrow_mut();
+        inner.check_usable()?;
+        inner.send_held_alone();
+        Ok(())
     }
 
     fn prefetch(&self, area: Area, keys: &[BlobKey]) -> StoreResult<()> {
