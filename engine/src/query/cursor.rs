@@ -74,8 +74,9 @@ pub(crate) struct Hit {
     key: Key,
     value: Stored,
     fetched: bool,
-    /// The record as stored, carried by the index entry that found it.
-    carried: Option<Vec<u8>>,
+    /// The index entry that found it carries the record: its bytes are
+    /// the cursor's `carried` until the next hit is read.
+    carried: bool,
     /// Due when this hit's record is first read, not before: a caller that
     /// takes ids only reads no record and asks for none.
     read_ahead: Option<Box<ReadAhead>>,
@@ -140,6 +141,11 @@ pub struct QueryCursor {
     /// [`FIRST_READ_AHEAD`] to [`MAX_READ_AHEAD`], so a `limit 10` reads
     /// little ahead and a long result few times.
     window: usize,
+    /// The record the latest hit's index entry carries, as stored. One
+    /// buffer for every hit, never a copy each: a hit is consumed (lent,
+    /// fetched or dropped) before the next is read, and a hit kept longer
+    /// (a sort's) was fetched first.
+    carried: Vec<u8>,
 }
 
 /// Index hits whose records the first read-ahead fetches.
@@ -189,6 +195,7 @@ impl QueryCursor {
             prefetch: None,
             covered: 0,
             window: FIRST_READ_AHEAD,
+            carried: Vec::new(),
         }
     }
 
@@ -247,8 +254,8 @@ impl QueryCursor {
         hit: &Hit,
         f: impl FnOnce(&Key, StoredView<'_>) -> T,
     ) -> Result<T> {
-        if let Some(bytes) = &hit.carried {
-            return Ok(f(&hit.key, decode_stored_view(bytes)?));
+        if hit.carried {
+            return Ok(f(&hit.key, decode_stored_view(&self.carried)?));
         }
         if let Some(ahead) = &hit.read_ahead {
             ahead.run(kv, self.table)?;
@@ -273,7 +280,7 @@ impl QueryCursor {
         }
         hit.value = self.lend(kv, hit, |_, view| view.to_stored())?;
         hit.fetched = true;
-        hit.carried = None;
+        hit.carried = false;
         Ok(())
     }
 
@@ -367,8 +374,13 @@ impl QueryCursor {
                     let read_ahead = self.covered == 0 && useful;
                     let mut row = None;
                     let mut from = None;
+                    let carried_record = &mut self.carried;
                     kv.cursor_next_with(cursor, &mut |k, v| {
                         let (id, carried) = decode_index_value(v)?;
+                        if let Some(record) = carried {
+                            carried_record.clear();
+                            carried_record.extend_from_slice(record);
+                        }
                         // Read ahead from the first hit whose record is read.
                         if read_ahead && carried.is_none() {
                             from = Some(k.to_vec());
@@ -377,7 +389,7 @@ impl QueryCursor {
                             key: decode_index_record(k)?,
                             value: Stored::Value(Value::Table(id)),
                             fetched: false,
-                            carried: carried.map(<[u8]>::to_vec),
+                            carried: carried.is_some(),
                             read_ahead: None,
                         });
                         Ok(())
@@ -399,7 +411,7 @@ impl QueryCursor {
                                 self.covered = self.window;
                                 self.window = (self.window * 2).min(MAX_READ_AHEAD);
                             }
-                            if row.carried.is_none() {
+                            if !row.carried {
                                 self.covered = self.covered.saturating_sub(1);
                             }
                             return Ok(Some(row));
@@ -419,7 +431,7 @@ impl QueryCursor {
                                     key,
                                     value: Stored::Value(v),
                                     fetched: true,
-                                    carried: None,
+                                    carried: false,
                                     read_ahead: None,
                                 }))
                             }
@@ -453,7 +465,7 @@ impl QueryCursor {
                                 key,
                                 value,
                                 fetched: true,
-                                carried: None,
+                                carried: false,
                                 read_ahead: None,
                             }));
                         }
@@ -547,7 +559,7 @@ impl QueryCursor {
                 key: s.key,
                 value: s.value,
                 fetched: true,
-                carried: None,
+                carried: false,
                 read_ahead: None,
             })
             .collect())
