@@ -5,7 +5,9 @@
 //
 // A table becomes an Array when its keys are exactly 1..n, a plain object
 // when every key is a string, a Map otherwise (the rules of
-// web/src/convert/container.rs, which Lua results still follow).
+// web/src/convert/container.rs, which Lua results still follow). A record
+// of string keys may come as a shape: its keys once per stream, then only
+// its values.
 
 const UNDEFINED = 0x00;
 const FALSE = 0x01;
@@ -17,6 +19,8 @@ const STRING = 0x06;
 const BYTES = 0x07;
 const TABLE = 0x08;
 const END = 0x09;
+const NEW_SHAPE = 0x0a;
+const SHAPE = 0x0b;
 
 /** Strings up to this many bytes are decoded by hand when ASCII (cheaper than TextDecoder). */
 const SHORT = 32;
@@ -39,6 +43,8 @@ class Reader {
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.at = 0;
+    /** The key lists of the shapes seen so far, by number. */
+    this.shapes = [];
   }
 
   get done() {
@@ -99,8 +105,23 @@ class Reader {
         return b;
       }
       case TABLE: return this.table();
+      case NEW_SHAPE: {
+        const keys = new Array(this.length());
+        for (let i = 0; i < keys.length; i++) keys[i] = this.string(this.length());
+        this.shapes.push(keys);
+        return this.shaped(keys);
+      }
+      case SHAPE: return this.shaped(this.shapes[this.length()]);
       default: throw new Error(`moonvault: unknown value tag ${tag} in a module result`);
     }
+  }
+
+  /** A record of the shape `keys` (never `__proto__`: the module sends that as a table). */
+  shaped(keys) {
+    if (keys === undefined) throw new Error('moonvault: a module result names a record shape it never sent');
+    const o = {};
+    for (let i = 0; i < keys.length; i++) o[keys[i]] = this.value();
+    return o;
   }
 
   table() {

@@ -13,7 +13,7 @@
 //! is a string, or a call to `queryTable`, selects that reading.)
 
 use js_sys::{Array, Reflect};
-use moonvault_engine::codec::Key;
+use moonvault_engine::codec::{Key, StoredView};
 use moonvault_engine::query::{Cond, Order, Query};
 use moonvault_engine::table::FieldPath;
 use moonvault_engine::TableRead;
@@ -213,10 +213,25 @@ impl RawVault {
             // whole from the hit's one lookup (which lazy paging reads
             // ahead for), not by id afterwards.
             let mut cursor = snap.query_cursor(&q).map_err(engine)?;
-            while let Some((k, v)) = cursor.next_stored(&snap).map_err(engine)? {
-                let at = || from_store::push_path(&display(&table), &k);
-                wire.key(&k);
-                from_store::stored(&mut wire, &snap, v, &at)?;
+            // A packed record goes to the wire from its bytes in place;
+            // anything else is converted after the record's page is let go.
+            loop {
+                let row = cursor.next_with(&snap, |k, view| match view {
+                    StoredView::Record(r) => {
+                        wire.key(k);
+                        wire.record(r.fields());
+                        None
+                    }
+                    StoredView::Value(v) => Some((k.clone(), v)),
+                });
+                let Some(rest) = row.map_err(engine)? else {
+                    break;
+                };
+                if let Some((k, v)) = rest {
+                    let at = || from_store::push_path(&display(&table), &k);
+                    wire.key(&k);
+                    from_store::value(&mut wire, &snap, &v, &at)?;
+                }
             }
             Ok(wire.finish())
         })

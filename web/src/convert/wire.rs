@@ -17,16 +17,28 @@
 //!        | 06 len varint, UTF-8     a string
 //!        | 07 len varint, bytes     a byte string that is not UTF-8 (a Uint8Array)
 //!        | 08 (key value)* 09       a table: its entries in key order
+//!        | 0A n varint, (len varint, UTF-8)^n, value^n
+//!                                   a record of a new shape: its n keys,
+//!                                   then its values in key order
+//!        | 0B shape varint, value^n  a record of the shape that was
+//!                                   new `shape`-th in this stream
 //! key    := a value of tags 01..07
 //! ```
 //!
 //! The decoder picks a table's container by the rules of
 //! [`super::container`] (Array for keys exactly 1..n, plain object for
 //! UTF-8 string keys, Map otherwise), which it applies to the keys' tags:
-//! 04/05 are integer keys, 06 string keys.
+//! 04/05 are integer keys, 06 string keys. A packed record whose keys are
+//! all UTF-8 strings (a plain object; `__proto__` aside, which the
+//! decoder must define rather than assign) goes as a *shape*: a query's
+//! rows mostly share their field names, which then cross once per result
+//! instead of once per row, and the decoder assigns values to a known
+//! list of keys.
+
+use std::collections::HashMap;
 
 use js_sys::{Array, Uint8Array};
-use moonvault_engine::codec::{varint, Key};
+use moonvault_engine::codec::{varint, Key, Scalar};
 use wasm_bindgen::JsValue;
 
 use super::js::MAX_SAFE_INTEGER;
@@ -44,11 +56,18 @@ const STRING: u8 = 0x06;
 const BYTES: u8 = 0x07;
 const TABLE: u8 = 0x08;
 const END: u8 = 0x09;
+const NEW_SHAPE: u8 = 0x0A;
+const SHAPE: u8 = 0x0B;
 
 /// A stream of values on its way to JS.
 pub struct Wire {
     buf: Vec<u8>,
     chunks: Array,
+    /// The record shapes sent so far: their keys as [`NEW_SHAPE`] lists
+    /// them, to their number.
+    shapes: HashMap<Vec<u8>, u32>,
+    /// A record's keys in that form, while it is written.
+    keys: Vec<u8>,
 }
 
 impl Default for Wire {
@@ -63,6 +82,8 @@ impl Wire {
         Wire {
             buf: Vec::new(),
             chunks: Array::new(),
+            shapes: HashMap::new(),
+            keys: Vec::new(),
         }
     }
 
@@ -111,12 +132,62 @@ impl Wire {
 
     /// A table key.
     pub fn key(&mut self, k: &Key) {
-        match k {
-            Key::Bool(b) => self.bool(*b),
-            Key::Int(n) => self.int(*n),
-            Key::Float(x) => self.float(*x),
-            Key::Str(s) => self.bytes(s),
+        self.scalar(Scalar::of_key(k));
+    }
+
+    /// A scalar.
+    pub fn scalar(&mut self, v: Scalar<'_>) {
+        match v {
+            Scalar::Bool(b) => self.bool(b),
+            Scalar::Int(n) => self.int(n),
+            Scalar::Float(x) => self.float(x),
+            Scalar::Str(s) => self.bytes(s),
         }
+    }
+
+    /// A packed record's fields, in key order: a shaped record when every
+    /// key is a UTF-8 string other than `__proto__`, else a table.
+    pub fn record<'a>(&mut self, fields: impl Iterator<Item = (Scalar<'a>, Scalar<'a>)> + Clone) {
+        self.keys.clear();
+        let mut n = 0u64;
+        for (k, _) in fields.clone() {
+            match k {
+                Scalar::Str(s) if s != b"__proto__" && std::str::from_utf8(s).is_ok() => {
+                    varint::encode_u64(s.len() as u64, &mut self.keys);
+                    self.keys.extend_from_slice(s);
+                    n += 1;
+                }
+                _ => return self.record_as_table(fields),
+            }
+        }
+        if n == 0 {
+            return self.record_as_table(fields);
+        }
+        match self.shapes.get(&self.keys) {
+            Some(&shape) => {
+                self.buf.push(SHAPE);
+                varint::encode_u64(u64::from(shape), &mut self.buf);
+            }
+            None => {
+                let shape = self.shapes.len() as u32;
+                self.shapes.insert(self.keys.clone(), shape);
+                self.buf.push(NEW_SHAPE);
+                varint::encode_u64(n, &mut self.buf);
+                self.buf.extend_from_slice(&self.keys);
+            }
+        }
+        for (_, v) in fields {
+            self.scalar(v);
+        }
+    }
+
+    fn record_as_table<'a>(&mut self, fields: impl Iterator<Item = (Scalar<'a>, Scalar<'a>)>) {
+        self.begin_table();
+        for (k, v) in fields {
+            self.scalar(k);
+            self.scalar(v);
+        }
+        self.end_table();
     }
 
     /// The start of a table: its entries follow, then [`Wire::end_table`].
