@@ -39,31 +39,57 @@ pub fn encoded_len_u64(v: u64) -> usize {
 /// overflows `u64`, and on a non-canonical (zero-padded) encoding.
 #[inline]
 pub fn decode_u64(bytes: &[u8]) -> Result<(u64, usize)> {
+    match decode_u64_ok(bytes) {
+        Some(found) => Ok(found),
+        None => Err(decode_error(bytes)),
+    }
+}
+
+/// [`decode_u64`] without the error: `None` for exactly the encodings it
+/// refuses. Small enough to inline into every decoder, which the error's
+/// formatting is not.
+#[inline(always)]
+pub(crate) fn decode_u64_ok(bytes: &[u8]) -> Option<(u64, usize)> {
+    if let Some(&b) = bytes.first() {
+        if b < 0x80 {
+            return Some((u64::from(b), 1));
+        }
+    }
     let mut v: u64 = 0;
     for (i, &b) in bytes.iter().take(MAX_VARINT_LEN).enumerate() {
         // The tenth byte carries only bit 63; anything more (including a
         // continuation bit) cannot fit a u64.
         if i == MAX_VARINT_LEN - 1 && b > 1 {
-            return Err(CodecError::corrupted(
-                "varint",
-                format!("overflows 64 bits (tenth byte {b:#04x})"),
-            ));
+            return None;
         }
         v |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
-            if b == 0 && i > 0 {
-                return Err(CodecError::corrupted(
-                    "varint",
-                    format!("non-canonical {}-byte encoding ends in a zero group", i + 1),
-                ));
-            }
-            return Ok((v, i + 1));
+            // A zero last group is padding: not the shortest form.
+            return (b != 0 || i == 0).then_some((v, i + 1));
         }
     }
-    Err(CodecError::corrupted(
-        "varint",
-        format!("truncated after {} bytes", bytes.len()),
-    ))
+    None
+}
+
+/// Why [`decode_u64_ok`] refused `bytes`.
+#[cold]
+fn decode_error(bytes: &[u8]) -> CodecError {
+    let detail = match bytes
+        .iter()
+        .take(MAX_VARINT_LEN)
+        .position(|&b| b & 0x80 == 0)
+    {
+        Some(i) if i == MAX_VARINT_LEN - 1 && bytes[i] > 1 => {
+            format!("overflows 64 bits (tenth byte {:#04x})", bytes[i])
+        }
+        Some(i) => format!("non-canonical {}-byte encoding ends in a zero group", i + 1),
+        None if bytes.len() >= MAX_VARINT_LEN => format!(
+            "overflows 64 bits (tenth byte {:#04x})",
+            bytes[MAX_VARINT_LEN - 1]
+        ),
+        None => format!("truncated after {} bytes", bytes.len()),
+    };
+    CodecError::corrupted("varint", detail)
 }
 
 /// Map an `i64` to a `u64` so that small magnitudes of either sign get
