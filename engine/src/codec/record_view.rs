@@ -215,20 +215,22 @@ enum FieldsSource<'a> {
 impl<'a> Iterator for Fields<'a> {
     type Item = (Scalar<'a>, Scalar<'a>);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.source {
             FieldsSource::Encoded(rest) => {
                 if rest.is_empty() {
                     return None;
                 }
-                // Checked when the view was made; a failure here cannot
-                // happen, and ends the walk rather than panicking if it did.
-                match next_field(rest) {
-                    Ok((field, after)) => {
+                // Checked when the view was made, so the fast path takes
+                // every field; a failure cannot happen, and would end the
+                // walk rather than panic.
+                match next_field_fast(rest).or_else(|| next_field_checked(rest).ok()) {
+                    Some((field, after)) => {
                         *rest = after;
                         Some(field)
                     }
-                    Err(_) => {
+                    None => {
                         *rest = &[];
                         None
                     }
@@ -354,20 +356,11 @@ fn decode_field_key(bytes: &[u8]) -> Result<Scalar<'_>> {
     Ok(key)
 }
 
-/// The first field of `bytes` (key checked canonical) and what follows.
-#[allow(clippy::type_complexity)]
-#[inline]
-fn next_field(bytes: &[u8]) -> Result<((Scalar<'_>, Scalar<'_>), &[u8])> {
-    match next_field_fast(bytes) {
-        Some(found) => Ok(found),
-        None => next_field_checked(bytes),
-    }
-}
-
-/// [`next_field`] for the common shapes (lengths under 128, scalars
-/// well formed), without building an error: `None` sends the field to
-/// [`next_field_checked`], which accepts exactly the same fields and says
-/// what is wrong with the others.
+/// The first field of `bytes` and what follows, for the common shapes
+/// (lengths under 128, scalars well formed, no float key), without
+/// building an error: `None` sends the field to [`next_field_checked`],
+/// which accepts exactly the same fields and more (a float key, checked
+/// canonical) and says what is wrong with the others.
 #[allow(clippy::type_complexity)]
 #[inline(always)]
 fn next_field_fast(bytes: &[u8]) -> Option<((Scalar<'_>, Scalar<'_>), &[u8])> {
@@ -396,8 +389,10 @@ fn scalar_fast(bytes: &[u8]) -> Option<Scalar<'_>> {
         TAG_STR => Some(Scalar::Str(body)),
         TAG_INT => match *body {
             [b] if b < 0x80 => Some(Scalar::Int(varint::zigzag_decode(u64::from(b)))),
-            _ => match varint::decode_u64(body) {
-                Ok((z, used)) if used == body.len() => Some(Scalar::Int(varint::zigzag_decode(z))),
+            _ => match varint::decode_u64_ok(body) {
+                Some((z, used)) if used == body.len() => {
+                    Some(Scalar::Int(varint::zigzag_decode(z)))
+                }
                 _ => None,
             },
         },
@@ -409,6 +404,8 @@ fn scalar_fast(bytes: &[u8]) -> Option<Scalar<'_>> {
     }
 }
 
+/// The first field of `bytes` (key checked canonical) and what follows,
+/// or what is wrong with it.
 #[allow(clippy::type_complexity)]
 #[cold]
 fn next_field_checked(bytes: &[u8]) -> Result<((Scalar<'_>, Scalar<'_>), &[u8])> {
@@ -427,7 +424,10 @@ pub(crate) fn decode_record_view(body: &[u8]) -> Result<RecordView<'_>> {
     let mut last: Option<Scalar<'_>> = None;
     let mut len = 0;
     while !rest.is_empty() {
-        let ((key, _), after) = next_field(rest)?;
+        let ((key, _), after) = match next_field_fast(rest) {
+            Some(found) => found,
+            None => next_field_checked(rest)?,
+        };
         rest = after;
         if let Some(last) = last {
             if last.cmp_as_keys(&key) != Ordering::Less {
