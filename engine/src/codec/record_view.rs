@@ -118,6 +118,9 @@ impl<'a> Scalar<'a> {
 
     fn cmp_as_keys(&self, other: &Scalar<'_>) -> Ordering {
         match (self, other) {
+            // Field names usually differ in their first byte: decided
+            // without a call to `memcmp`.
+            (Scalar::Str([x, ..]), Scalar::Str([y, ..])) if x != y => x.cmp(y),
             (Scalar::Str(a), Scalar::Str(b)) => a.cmp(b),
             (Scalar::Str(_), _) => Ordering::Greater,
             (_, Scalar::Str(_)) => Ordering::Less,
