@@ -640,7 +640,7 @@ impl BTree {
                 break;
             }
             let node = Node::of_page(id, &page)?;
-            id = node.child(node.child_index(first)?)?;
+            id = node.child_for(first)?;
         }
         let Some(height) = height.filter(|&h| h > 0) else {
             return Ok(());
@@ -657,7 +657,7 @@ impl BTree {
                     ));
                 }
                 let node = Node::of_page(id, &page)?;
-                id = node.child(node.child_index(key)?)?;
+                id = node.child_for(key)?;
             }
             if !pager.is_loaded(id) {
                 leaves.push(id);
@@ -750,7 +750,7 @@ impl BTree {
                     Err(_) => Ok(None),
                 };
             }
-            id = node.child(node.child_index(key)?)?;
+            id = node.child_for(key)?;
         }
         Err(too_deep(id))
     }

@@ -498,26 +498,39 @@ impl<'a> Node<'a> {
         probe: &[u8],
         key_at: impl Fn(&'a [u8], usize) -> Option<(&'a [u8], usize)>,
     ) -> Result<std::result::Result<usize, usize>> {
+        Ok(self.binary_search_at(probe, key_at)?.0)
+    }
+
+    /// [`Node::binary_search`], also giving the offset of the last cell
+    /// whose key is at or below `probe` (bounds-checked as a key cell; 0
+    /// if there is none).
+    #[inline(always)]
+    fn binary_search_at(
+        &self,
+        probe: &[u8],
+        key_at: impl Fn(&'a [u8], usize) -> Option<(&'a [u8], usize)>,
+    ) -> Result<(std::result::Result<usize, usize>, usize)> {
         let data = self.data;
         let slots_end = self.slots_end();
         let slots = data
             .get(self.meta.header..slots_end)
             .ok_or_else(|| self.corrupt("slot directory overruns the node"))?;
         let (mut lo, mut hi) = (0, self.meta.count);
+        let mut below = 0;
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let stored = match slots.get(SLOT * mid..SLOT * mid + 2) {
                 Some(&[a, b]) => {
                     let off = u16::from_le_bytes([a, b]) as usize;
                     if off >= slots_end {
-                        key_at(data, off).map(|(k, _)| k)
+                        key_at(data, off).map(|(k, _)| (k, off))
                     } else {
                         None
                     }
                 }
                 _ => None,
             };
-            let Some(stored) = stored else {
+            let Some((stored, off)) = stored else {
                 // Reported with the precise reason by the checked accessor.
                 return Err(self
                     .key(mid)
@@ -525,12 +538,12 @@ impl<'a> Node<'a> {
                     .unwrap_or_else(|| self.corrupt("bad key")));
             };
             match cmp_keys(stored, probe) {
-                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Less => (lo, below) = (mid + 1, off),
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Ok(Ok(mid)),
+                std::cmp::Ordering::Equal => return Ok((Ok(mid), off)),
             }
         }
-        Ok(Err(lo))
+        Ok((Err(lo), below))
     }
 
     /// Number of keys below `key`.
@@ -620,17 +633,39 @@ impl<'a> Node<'a> {
         if self.meta.format != Format::Branch {
             return Err(self.corrupt("child requested of a leaf"));
         }
+        let cell = if i == 0 { 0 } else { self.offset(i - 1)? };
+        self.child_in(i, cell)
+    }
+
+    /// Child `i` of a branch, stored in the cell at `cell` (that of
+    /// separator `i - 1`) or, for `i == 0`, in the header.
+    #[inline(always)]
+    fn child_in(&self, i: usize, cell: usize) -> Result<PageId> {
         let id = if i == 0 {
             u64_at(self.data, 4).unwrap_or(0)
         } else {
-            let off = self.offset(i - 1)?;
-            u64_at(self.data, off + 2)
+            u64_at(self.data, cell + 2)
                 .ok_or_else(|| self.corrupt(format!("child {i} overruns the node")))?
         };
         if id == 0 {
             return Err(self.corrupt(format!("child {i} is the null page")));
         }
         Ok(id)
+    }
+
+    /// The child of a branch that may hold `key`:
+    /// `child(child_index(key))`, read from the cell the search stopped at.
+    pub(crate) fn child_for(&self, key: &[u8]) -> Result<PageId> {
+        if self.meta.format != Format::Branch {
+            return Err(self.corrupt("child requested of a leaf"));
+        }
+        let (found, below) =
+            self.binary_search_at(key, |data, off| fixed_key_at(data, off, BRANCH_CELL_HEADER))?;
+        let i = match found {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        };
+        self.child_in(i, below)
     }
 
     /// Which child of a branch may hold `key`.
@@ -837,6 +872,9 @@ mod tests {
         assert_eq!(node.child_index(b"m").unwrap(), 1);
         assert_eq!(node.child_index(b"s").unwrap(), 1);
         assert_eq!(node.child_index(b"z").unwrap(), 2);
+        for (key, child) in [(&b"a"[..], 7), (b"m", 8), (b"s", 8), (b"t", 9), (b"z", 9)] {
+            assert_eq!(node.child_for(key).unwrap(), child, "{key:?}");
+        }
         let patched = set_child(&node, 2, 42).unwrap();
         let node = Node::parse(1, KIND_BRANCH, &patched).unwrap();
         assert_eq!(node.child(2).unwrap(), 42);
