@@ -732,10 +732,11 @@ impl BTree {
             return Ok(None);
         };
         // The last pages of this descent: a child naming one of them is a
-        // cycle (a longer cycle ends at MAX_DEPTH).
+        // cycle (a longer cycle ends at MAX_DEPTH). Only the `depth` slots
+        // written so far are searched.
         let mut recent = [0 as PageId; 8];
         for depth in 0..MAX_DEPTH {
-            if recent.contains(&id) {
+            if recent[..depth.min(8)].contains(&id) {
                 return Err(BTreeError::corrupted(
                     id,
                     "the page appears twice on one root-to-leaf path (a cycle of child pointers)",
