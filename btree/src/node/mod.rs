@@ -191,7 +191,7 @@ impl<'a> Node<'a> {
     /// is used ([`Page::is_checked`]): a damaged node (keys out of order)
     /// is `Corrupted` before any search trusts it, at the cost of one pass
     /// per page load, which the load's crc and decompression already make.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn of_page(id: PageId, page: &'a Page) -> Result<Node<'a>> {
         let node = Node::parse(id, page.kind, &page.data)?;
         if !page.is_checked() {
@@ -222,7 +222,7 @@ impl<'a> Node<'a> {
     }
 
     /// View `data` (of a page of kind `kind`) as a node.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn parse(id: PageId, kind: u8, data: &'a [u8]) -> Result<Node<'a>> {
         let (format, plen) = match kind {
             KIND_LEAF_V2 => (Format::LeafV2, u16_at(data, 2).unwrap_or(0)),
