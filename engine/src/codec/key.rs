@@ -304,15 +304,28 @@ pub(crate) fn encode_key_to(key: &Key, out: &mut impl ByteSink) {
         Key::Bool(true) => out.put_byte(TAG_TRUE),
         Key::Int(_) | Key::Float(_) => {
             let (image, rem) = number_parts(key).unwrap_or((0, 0));
-            let mut enc = [0u8; NUMBER_KEY_LEN];
-            enc[0] = TAG_NUMBER;
-            enc[1..9].copy_from_slice(&image.to_be_bytes());
-            // Flipping the sign bit makes two's complement sort unsigned.
-            enc[9..].copy_from_slice(&((rem as u16) ^ 0x8000).to_be_bytes());
-            out.put_bytes(&enc);
+            out.put_bytes(&number_encoding(image, rem));
         }
         Key::Str(s) => encode_str(s, out),
     }
+}
+
+/// The encoding of a number key (an integer or a float), which is always
+/// [`NUMBER_KEY_LEN`] bytes; `None` for any other key.
+#[inline]
+pub(crate) fn encode_number_key(key: &Key) -> Option<[u8; NUMBER_KEY_LEN]> {
+    let (image, rem) = number_parts(key)?;
+    Some(number_encoding(image, rem))
+}
+
+#[inline(always)]
+fn number_encoding(image: u64, rem: i16) -> [u8; NUMBER_KEY_LEN] {
+    let mut enc = [0u8; NUMBER_KEY_LEN];
+    enc[0] = TAG_NUMBER;
+    enc[1..9].copy_from_slice(&image.to_be_bytes());
+    // Flipping the sign bit makes two's complement sort unsigned.
+    enc[9..].copy_from_slice(&((rem as u16) ^ 0x8000).to_be_bytes());
+    enc
 }
 
 /// Strings: 0x00 escaped as `00 FF`, terminated by `00 01`. The

@@ -89,7 +89,7 @@ pub mod varint;
 
 pub use error::{CodecError, Result};
 pub use key::{decode_key, encode_key, Key, NUMBER_KEY_LEN};
-pub(crate) use key::{encode_key_to, skip_key, ByteSink};
+pub(crate) use key::{encode_key_to, encode_number_key, skip_key, ByteSink};
 pub use path::fmt_path;
 pub use record::{is_packable_value, Record};
 pub(crate) use record::{packed_field_len, packed_header_len, record_body_id};

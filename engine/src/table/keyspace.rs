@@ -12,7 +12,10 @@
 //! first, then by record key, and a prefix scan over `02 <id> <value>`
 //! finds every record holding that value.
 
-use crate::codec::{decode_key, encode_key, encode_key_to, skip_key, varint, ByteSink, Key};
+use crate::codec::{
+    decode_key, encode_key, encode_key_to, encode_number_key, skip_key, varint, ByteSink, Key,
+    NUMBER_KEY_LEN,
+};
 use crate::error::{EngineError, Result};
 use smallvec::SmallVec;
 
@@ -53,10 +56,16 @@ pub(crate) const ENTRY_PREFIX_LEN: usize = 10;
 
 /// Append the order-preserving, prefix-free encoding of an id.
 pub(crate) fn put_id(out: &mut impl ByteSink, id: u64) {
-    let n = (8 - id.leading_zeros() as usize / 8).max(1);
+    let n = id_len(id);
     out.put_byte(n as u8);
     let be = id.to_be_bytes();
     out.put_bytes(be.get(8 - n..).unwrap_or(&be));
+}
+
+/// Bytes of an id's value in its encoding (1 to 8).
+#[inline]
+fn id_len(id: u64) -> usize {
+    (8 - id.leading_zeros() as usize / 8).max(1)
 }
 
 /// Decode an id at the start of `bytes`; returns it and the bytes used.
@@ -138,6 +147,18 @@ pub(crate) fn entry_prefix(table: TableId) -> KeyBuf {
 
 /// `01 <table> <key>`.
 pub(crate) fn entry_key(table: TableId, key: &Key) -> KeyBuf {
+    if let Some(number) = encode_number_key(key) {
+        // The usual key, assembled in a buffer by fixed-size copies (the
+        // id's bytes left-aligned in eight, the number over the rest)
+        // rather than pushed piece by piece.
+        let mut buf = [0u8; 64];
+        let n = id_len(table);
+        buf[0] = NS_ENTRY;
+        buf[1] = n as u8;
+        buf[2..10].copy_from_slice(&(table << (8 * (8 - n))).to_be_bytes());
+        buf[2 + n..2 + n + NUMBER_KEY_LEN].copy_from_slice(&number);
+        return KeyBuf::from_buf_and_len(buf, 2 + n + NUMBER_KEY_LEN);
+    }
     let mut k = entry_prefix(table);
     encode_key_to(key, &mut k);
     k
@@ -368,6 +389,25 @@ pub(crate) fn class_tag(key: &Key) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_keys_of_numbers_are_the_prefix_and_the_encoded_key() {
+        let keys = [
+            Key::Int(0),
+            Key::Int(-7),
+            Key::Int(i64::MAX),
+            Key::from_f64(0.5).unwrap(),
+            Key::from("s"),
+            Key::Bool(true),
+        ];
+        for table in [1, 255, 256, 65_536, 1 << 40, u64::MAX] {
+            for key in &keys {
+                let mut expected = entry_prefix(table);
+                encode_key_to(key, &mut expected);
+                assert_eq!(entry_key(table, key), expected, "{table} {key:?}");
+            }
+        }
+    }
 
     #[test]
     fn entry_keys_round_trip_and_sort_within_table() {
