@@ -77,7 +77,10 @@ pub(crate) fn load_value(pager: &Pager, value: ValueRef<'_>) -> Result<Vec<u8>> 
 /// Lends `value` to `f`: an inline value as it lies in the page, an
 /// overflow value read into a buffer first.
 fn lend_value<T>(pager: &Pager, value: ValueRef<'_>, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
-    Ok(f(&Lent::of(pager, value).read()?))
+    match value {
+        ValueRef::Inline(v) => Ok(f(v)),
+        ValueRef::Overflow { .. } => Ok(f(&Lent::of(pager, value).read()?)),
+    }
 }
 
 /// Store `data` as the new content of page `id`: in place if the open
