@@ -294,6 +294,7 @@ impl Stored {
 }
 
 /// Decode one table entry's value, lending a packed record's fields.
+#[inline]
 pub fn decode_stored_view(bytes: &[u8]) -> Result<StoredView<'_>> {
     match bytes.split_first() {
         Some((&TAG_RECORD, body)) => Ok(StoredView::Record(decode_record_view(body)?)),
