@@ -76,6 +76,7 @@ pub(crate) fn load_value(pager: &Pager, value: ValueRef<'_>) -> Result<Vec<u8>> 
 
 /// Lends `value` to `f`: an inline value as it lies in the page, an
 /// overflow value read into a buffer first.
+#[inline]
 fn lend_value<T>(pager: &Pager, value: ValueRef<'_>, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
     match value {
         ValueRef::Inline(v) => Ok(f(v)),
