@@ -75,6 +75,7 @@ impl std::fmt::Debug for PageCache {
 
 impl PageCache {
     /// The cached page, marking it recently used.
+    #[inline]
     pub fn get(&mut self, id: PageId) -> Option<Rc<Page>> {
         match self
             .index

@@ -42,6 +42,7 @@ impl DirtyPages {
         self.pages.contains_key(&id)
     }
 
+    #[inline]
     pub(crate) fn get(&self, id: PageId) -> Option<&Rc<Page>> {
         self.pages.get(&id).map(|d| &d.page)
     }

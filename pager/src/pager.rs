@@ -362,6 +362,7 @@ impl Pager {
     }
 
     /// Read a page (verified) through the cache.
+    #[inline]
     pub fn read(&self, id: PageId) -> Result<Rc<Page>> {
         if let Some(page) = self.dirty.get(id) {
             return Ok(page.clone());
@@ -369,6 +370,13 @@ impl Pager {
         if let Some(page) = self.cache.borrow_mut().get(id) {
             return Ok(page);
         }
+        self.read_missed(id)
+    }
+
+    /// [`Pager::read`] of a page in neither the dirty set nor the cache:
+    /// loaded from the store (or its decoded copy) and cached.
+    #[inline(never)]
+    fn read_missed(&self, id: PageId) -> Result<Rc<Page>> {
         if id == 0 || id >= self.next_page_id {
             return Err(PagerError::corrupted(
                 "page reference",
