@@ -27,6 +27,10 @@ const SHORT = 32;
 
 const utf8 = new TextDecoder();
 
+/** Eight bytes to read a number from (a DataView per result costs more than the copy). */
+const scratch = new Uint8Array(8);
+const scratchView = new DataView(scratch.buffer);
+
 class Reader {
   constructor(chunks) {
     let bytes;
@@ -41,10 +45,15 @@ class Reader {
       }
     }
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.at = 0;
-    /** The key lists of the shapes seen so far, by number. */
-    this.shapes = [];
+    /** The key lists of the shapes seen so far, by number (made at the first). */
+    this.shapes = null;
+  }
+
+  copy8() {
+    const { bytes, at } = this;
+    for (let i = 0; i < 8; i++) scratch[i] = bytes[at + i];
+    this.at = at + 8;
   }
 
   get done() {
@@ -88,14 +97,12 @@ class Reader {
       case TRUE: return true;
       case FLOAT:
       case INT: {
-        const x = this.view.getFloat64(this.at, true);
-        this.at += 8;
-        return x;
+        this.copy8();
+        return scratchView.getFloat64(0, true);
       }
       case BIG_INT: {
-        const n = this.view.getBigInt64(this.at, true);
-        this.at += 8;
-        return n;
+        this.copy8();
+        return scratchView.getBigInt64(0, true);
       }
       case STRING: return this.string(this.length());
       case BYTES: {
@@ -108,10 +115,10 @@ class Reader {
       case NEW_SHAPE: {
         const keys = new Array(this.length());
         for (let i = 0; i < keys.length; i++) keys[i] = this.string(this.length());
-        this.shapes.push(keys);
+        (this.shapes ??= []).push(keys);
         return this.shaped(keys);
       }
-      case SHAPE: return this.shaped(this.shapes[this.length()]);
+      case SHAPE: return this.shaped(this.shapes?.[this.length()]);
       default: throw new Error(`moonvault: unknown value tag ${tag} in a module result`);
     }
   }

@@ -7,7 +7,7 @@
 
 use js_sys::{Array, Object, Reflect};
 use moonvault_engine::batch::BatchOp;
-use moonvault_engine::codec::Value;
+use moonvault_engine::codec::{StoredView, Value};
 use moonvault_engine::{Store, TableRead, ROOT};
 use wasm_bindgen::prelude::*;
 
@@ -135,13 +135,25 @@ impl RawVault {
                 return Ok(wire.finish());
             };
             let table = snap.lookup(parent).map_err(|e| engine(e, idb))?;
-            let found = match table {
-                Some(table) => snap.get_stored(table, key).map_err(|e| engine(e, idb))?,
-                None => None,
+            // A packed record goes to the wire from its bytes in place;
+            // anything else is converted after its page is let go.
+            let rest = match table {
+                Some(table) => snap
+                    .with_stored(table, key, |found| match found {
+                        Some(StoredView::Record(r)) => {
+                            wire.record(r.fields());
+                            None
+                        }
+                        Some(StoredView::Value(v)) => Some(Some(v)),
+                        None => Some(None),
+                    })
+                    .map_err(|e| engine(e, idb))?,
+                None => Some(None),
             };
-            match found {
-                Some(v) => from_store::stored(&mut wire, &snap, v, &name)?,
-                None => wire.undefined(),
+            match rest {
+                None => {}
+                Some(Some(v)) => from_store::value(&mut wire, &snap, &v, &name)?,
+                Some(None) => wire.undefined(),
             }
             Ok(wire.finish())
         })

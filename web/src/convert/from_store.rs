@@ -86,20 +86,6 @@ fn scalar_to(wire: &mut Wire, v: &Value, path: impl FnOnce() -> String) -> ApiRe
     Ok(())
 }
 
-/// Writes a value as stored (read from `reader`) to `wire`: a packed
-/// record converts from the fields it came with.
-pub fn stored<R: TableRead + ?Sized>(
-    wire: &mut Wire,
-    reader: &R,
-    v: Stored,
-    path: &dyn Fn() -> String,
-) -> ApiResult<()> {
-    match v {
-        Stored::Record(record) => table_from(wire, reader, EntryCursor::of_record(record), path),
-        Stored::Value(v) => value(wire, reader, &v, path),
-    }
-}
-
 /// Writes `v` (read from `reader`) to `wire`; `path` names it in errors
 /// (built only for an error).
 pub fn value<R: TableRead + ?Sized>(
