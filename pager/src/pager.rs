@@ -30,7 +30,7 @@ use crate::superblock::Superblock;
 use crate::PageId;
 use bytes::Bytes;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::hash::BuildHasherDefault;
 
 type IdSet = HashSet<PageId, BuildHasherDefault<crate::cache::IdHasher>>;
@@ -125,8 +125,10 @@ pub struct Pager {
     txn: Option<TxnPages>,
     /// Epoch of the last committed transaction.
     epoch: u64,
-    /// Pinned snapshots: epoch -> count.
-    readers: BTreeMap<u64, usize>,
+    /// Pinned snapshots: (epoch, count), epochs ascending. A `Vec`, which
+    /// keeps its buffer: a snapshot per call (the browser API's reads)
+    /// allocates nothing, where a map allocated a node per pin.
+    readers: Vec<(u64, usize)>,
     poisoned: Option<String>,
     spilled_pages: u64,
     checkpoints: u64,
@@ -231,7 +233,7 @@ impl Pager {
             unsaved: IdSet::default(),
             txn: None,
             epoch: 0,
-            readers: BTreeMap::new(),
+            readers: Vec::new(),
             poisoned: None,
             spilled_pages: 0,
             checkpoints: 0,
@@ -572,16 +574,20 @@ impl Pager {
 
     /// Pin the current committed state for a reader; pass the result to `unpin`.
     pub fn pin(&mut self) -> u64 {
-        *self.readers.entry(self.epoch).or_default() += 1;
+        // Epochs only grow, so the current one is the last or new.
+        match self.readers.last_mut() {
+            Some((epoch, n)) if *epoch == self.epoch => *n += 1,
+            _ => self.readers.push((self.epoch, 1)),
+        }
         self.epoch
     }
 
     /// Release a pin taken by `pin`.
     pub fn unpin(&mut self, epoch: u64) {
-        if let Some(n) = self.readers.get_mut(&epoch) {
-            *n -= 1;
-            if *n == 0 {
-                self.readers.remove(&epoch);
+        if let Ok(i) = self.readers.binary_search_by_key(&epoch, |&(e, _)| e) {
+            self.readers[i].1 -= 1;
+            if self.readers[i].1 == 0 {
+                self.readers.remove(i);
             }
         }
     }
@@ -665,7 +671,7 @@ impl Pager {
         // Pages freed by transactions no pinned reader predates leave the
         // tree with this superblock: quarantined until the next one. Those
         // quarantined by the previous checkpoint become free.
-        let oldest_reader = self.readers.keys().next().copied().unwrap_or(u64::MAX);
+        let oldest_reader = self.readers.first().map_or(u64::MAX, |&(epoch, _)| epoch);
         type Pending = Vec<(u64, PageId)>;
         let (released, pending): (Pending, Pending) = self
             .pending_free

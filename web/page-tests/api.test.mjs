@@ -97,12 +97,19 @@ for (const mode of ['page', 'worker']) {
       await db.createIndex('things', 'kind');
       const rows = await db.query('things', { where: [['kind', '=', 'a']] });
       const proto = rows[3].record;
+      // More shapes than one result defines (64): the rest go as tables.
+      const many = [];
+      for (let i = 1; i <= 70; i++) many.push({ op: 'set', path: ['many', i], value: { kind: 'b', ['f' + i]: i } });
+      await db.batch(many);
+      await db.createIndex('many', 'kind');
+      const manyRows = await db.query('many', { where: [['kind', '=', 'b']] });
       return {
         keys: rows.map((row) => row.key),
         plain: rows.filter((_, i) => i !== 3 && i !== 7 && i !== 8).map((row) => row.record),
         proto: Object.getPrototypeOf(proto) === Object.prototype && Object.hasOwn(proto, '__proto__') && proto['__proto__'] === 'data',
         mixed: [...rows[7].record.entries()],
         sparse: [...rows[8].record.entries()],
+        many: manyRows.every((row) => JSON.stringify(row.record) === JSON.stringify({ ['f' + row.key]: row.key, kind: 'b' })) && manyRows.length,
       };
     `, opts);
     if (mode === 'worker') delete r.proto;
@@ -118,6 +125,7 @@ for (const mode of ['page', 'worker']) {
       ],
       mixed: [[1, 'int key'], [2, 'two'], ['kind', 'a']],
       sparse: [[10, true], ['kind', 'a']],
+      many: 70,
       ...(mode === 'worker' ? {} : { proto: true }),
     });
   });

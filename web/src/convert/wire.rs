@@ -35,8 +35,6 @@
 //! instead of once per row, and the decoder assigns values to a known
 //! list of keys.
 
-use std::collections::HashMap;
-
 use js_sys::{Array, Uint8Array};
 use moonvault_engine::codec::{varint, Key, Scalar};
 use wasm_bindgen::JsValue;
@@ -59,13 +57,17 @@ const END: u8 = 0x09;
 const NEW_SHAPE: u8 = 0x0A;
 const SHAPE: u8 = 0x0B;
 
+/// Most shapes one stream defines.
+const MAX_SHAPES: usize = 64;
+
 /// A stream of values on its way to JS.
 pub struct Wire {
     buf: Vec<u8>,
     chunks: Array,
-    /// The record shapes sent so far: their keys as [`NEW_SHAPE`] lists
-    /// them, to their number.
-    shapes: HashMap<Vec<u8>, u32>,
+    /// The record shapes sent so far, by number: their keys as
+    /// [`NEW_SHAPE`] lists them. Searched in order: a result has a few
+    /// (at most [`MAX_SHAPES`]; later new ones go as tables).
+    shapes: Vec<Vec<u8>>,
     /// A record's keys in that form, while it is written.
     keys: Vec<u8>,
 }
@@ -82,7 +84,7 @@ impl Wire {
         Wire {
             buf: Vec::new(),
             chunks: Array::new(),
-            shapes: HashMap::new(),
+            shapes: Vec::new(),
             keys: Vec::new(),
         }
     }
@@ -163,18 +165,18 @@ impl Wire {
         if n == 0 {
             return self.record_as_table(fields);
         }
-        match self.shapes.get(&self.keys) {
-            Some(&shape) => {
+        match self.shapes.iter().position(|keys| *keys == self.keys) {
+            Some(shape) => {
                 self.buf.push(SHAPE);
-                varint::encode_u64(u64::from(shape), &mut self.buf);
+                varint::encode_u64(shape as u64, &mut self.buf);
             }
-            None => {
-                let shape = self.shapes.len() as u32;
-                self.shapes.insert(self.keys.clone(), shape);
+            None if self.shapes.len() < MAX_SHAPES => {
                 self.buf.push(NEW_SHAPE);
                 varint::encode_u64(n, &mut self.buf);
                 self.buf.extend_from_slice(&self.keys);
+                self.shapes.push(self.keys.clone());
             }
+            None => return self.record_as_table(fields),
         }
         for (_, v) in fields {
             self.scalar(v);
