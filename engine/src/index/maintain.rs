@@ -49,6 +49,17 @@ struct LevelRef<'a> {
     record_id: Option<TableId>,
 }
 
+/// The value a write leaves, as [`Txn::index_change`] takes it.
+#[derive(Clone, Copy)]
+struct Written<'a> {
+    /// `None`: the entry is deleted.
+    value: Option<&'a Stored>,
+    /// Its encoding, when the caller made it.
+    encoded: Option<&'a [u8]>,
+    /// A table known to have no entries.
+    empty: bool,
+}
+
 /// One index entry to move.
 pub(crate) struct Change {
     index: u64,
@@ -67,26 +78,39 @@ type EntryValue = SmallVec<[u8; 64]>;
 
 /// The record an index entry of level `lv` carries for a record stored as
 /// `value`: a packed record at level 0 (the record itself written) of at
-/// most [`MAX_COVERED_RECORD`] bytes.
-fn carried<'a>(lv: &LevelRef<'_>, value: Option<&'a Stored>) -> Option<&'a Stored> {
+/// most [`MAX_COVERED_RECORD`] bytes. `encoded` is `value`'s encoding
+/// when the caller made it (its length is the record's).
+fn carried<'a>(
+    lv: &LevelRef<'_>,
+    value: Option<&'a Stored>,
+    encoded: Option<&[u8]>,
+) -> Option<&'a Stored> {
     match value {
-        Some(stored @ Stored::Record(r))
-            if lv.record_id.is_none() && r.encoded_len() <= MAX_COVERED_RECORD =>
-        {
-            Some(stored)
+        Some(stored @ Stored::Record(r)) if lv.record_id.is_none() => {
+            let len = encoded.map_or_else(|| r.encoded_len(), <[u8]>::len);
+            (len <= MAX_COVERED_RECORD).then_some(stored)
         }
         _ => None,
     }
 }
 
-/// The value of an index entry naming record `id`, carrying `record`.
-fn entry_value(id: TableId, record: Option<&Stored>) -> EntryValue {
-    let mut v = EntryValue::new();
-    match record {
-        Some(stored) => crate::codec::encode_stored_to(stored, &mut v),
-        None => crate::codec::varint::encode_u64_to(id, &mut v),
+/// The value of an index entry naming record `id`, carrying `record`
+/// (whose encoding is `encoded` when the caller made it: copied, not
+/// made again).
+fn entry_value(id: TableId, record: Option<&Stored>, encoded: Option<&[u8]>) -> EntryValue {
+    match (record, encoded) {
+        (Some(_), Some(bytes)) => EntryValue::from_slice(bytes),
+        (Some(stored), None) => {
+            let mut v = EntryValue::new();
+            crate::codec::encode_stored_to(stored, &mut v);
+            v
+        }
+        (None, _) => {
+            let mut v = EntryValue::new();
+            crate::codec::varint::encode_u64_to(id, &mut v);
+            v
+        }
     }
-    v
 }
 
 /// Ancestor levels of one write; rarely more than one or two.
@@ -140,9 +164,18 @@ impl Txn {
         old: Option<&Stored>,
         new: &Stored,
     ) -> Result<()> {
-        let changes = self.index_changes(table, key, old, Some(new), false)?;
+        if let Some((header, body)) = crate::codec::split_encoding(new) {
+            let changes = self.index_changes(table, key, old, Some(new), None, false)?;
+            self.apply_changes(&changes)?;
+            return self.raw_put_parts(ek, &[header.as_bytes(), body]);
+        }
+        // Encoded once: an index entry carrying a packed record carries
+        // these very bytes.
+        let mut bytes: SmallVec<[u8; 64]> = SmallVec::new();
+        crate::codec::encode_stored_to(new, &mut bytes);
+        let changes = self.index_changes(table, key, old, Some(new), Some(&bytes), false)?;
         self.apply_changes(&changes)?;
-        self.put_encoded(ek, new)
+        self.raw_put(ek, &bytes)
     }
 
     /// [`Txn::put_entry`] of a table created just now (so still empty:
@@ -157,7 +190,7 @@ impl Txn {
         child: TableId,
     ) -> Result<()> {
         let new = Stored::Value(Value::Table(child));
-        let changes = self.index_changes(table, key, old, Some(&new), true)?;
+        let changes = self.index_changes(table, key, old, Some(&new), None, true)?;
         self.apply_changes(&changes)?;
         self.put_encoded(ek, &new)
     }
@@ -182,19 +215,21 @@ impl Txn {
         ek: &[u8],
         old: Option<&Stored>,
     ) -> Result<()> {
-        let changes = self.index_changes(table, key, old, None, false)?;
+        let changes = self.index_changes(table, key, old, None, None, false)?;
         self.apply_changes(&changes)?;
         self.raw_delete(ek).map(drop)
     }
 
-    /// The index entries a write moves. `new_is_empty`: `new` is a table
-    /// known to have no entries.
+    /// The index entries a write moves. `new_encoded`: `new`'s encoding,
+    /// when the caller made it. `new_is_empty`: `new` is a table known to
+    /// have no entries.
     pub(crate) fn index_changes(
         &mut self,
         table: TableId,
         key: &Key,
         old: Option<&Stored>,
         new: Option<&Stored>,
+        new_encoded: Option<&[u8]>,
         new_is_empty: bool,
     ) -> Result<SmallVec<[Change; 1]>> {
         let mut changes = SmallVec::new();
@@ -229,9 +264,12 @@ impl Txn {
                         record,
                         record_id,
                     };
-                    if let Some(change) =
-                        self.index_change(def, &lv, rest, old, new, new_is_empty)?
-                    {
+                    let written = Written {
+                        value: new,
+                        encoded: new_encoded,
+                        empty: new_is_empty,
+                    };
+                    if let Some(change) = self.index_change(def, &lv, rest, old, written)? {
                         changes.push(change);
                     }
                 }
@@ -258,9 +296,13 @@ impl Txn {
         lv: &LevelRef<'_>,
         rest: &[Key],
         old: Option<&Stored>,
-        new: Option<&Stored>,
-        new_is_empty: bool,
+        written: Written<'_>,
     ) -> Result<Option<Change>> {
+        let Written {
+            value: new,
+            encoded: new_encoded,
+            empty: new_is_empty,
+        } = written;
         {
             {
                 let old_k = resolve_key(&self.kv, old, rest)?;
@@ -269,17 +311,17 @@ impl Txn {
                 } else {
                     resolve_key(&self.kv, new, rest)?
                 };
-                let carries = carried(lv, new);
+                let carries = carried(lv, new, new_encoded);
                 if old_k == new_k {
                     // The entry stays where it is; its value changes only
                     // with the record it carries.
                     return match new_k {
-                        Some(k) if carried(lv, old) != carries => Ok(Some(Change {
+                        Some(k) if carried(lv, old, None) != carries => Ok(Some(Change {
                             index: def.id,
                             unique: def.unique,
                             record: lv.record.clone(),
                             old: None,
-                            new: Some((k, entry_value(record_id(lv, new)?, carries))),
+                            new: Some((k, entry_value(record_id(lv, new)?, carries, new_encoded))),
                         })),
                         _ => Ok(None),
                     };
@@ -316,7 +358,7 @@ impl Txn {
                                 }
                             }
                         }
-                        Some((k, entry_value(id, carries)))
+                        Some((k, entry_value(id, carries, new_encoded)))
                     }
                 };
                 Ok(Some(Change {

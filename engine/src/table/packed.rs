@@ -196,7 +196,7 @@ impl Txn {
         self.raw_put(&entry_key(parent, key), &bytes)?;
         self.remember_link(id, (parent, key.clone(), false));
         let (was, now) = (Stored::Record(record), Stored::Value(Value::Table(id)));
-        let changes = self.index_changes(parent, key, Some(&was), Some(&now), false)?;
+        let changes = self.index_changes(parent, key, Some(&was), Some(&now), None, false)?;
         self.apply_changes(&changes)
     }
 
@@ -243,7 +243,7 @@ impl Txn {
                     // refused write leaves the transaction usable.
                     let old = record.get(key).cloned().map(Stored::Value);
                     let new = Stored::Value(v.clone());
-                    self.index_changes(table, key, old.as_ref(), Some(&new), false)?;
+                    self.index_changes(table, key, old.as_ref(), Some(&new), None, false)?;
                 }
                 self.unpack(parent, &pkey, record)?;
                 Ok(false)
