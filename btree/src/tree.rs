@@ -512,7 +512,50 @@ fn insert_at(
         }
         _ => learn.finger = None,
     }
+    if let Change::Split { left, sep, right } = &change {
+        let size = node.len() + branch_entry_size(sep.len());
+        if *left == child && size <= pager.page_size() {
+            if let Some(id) = insert_separator_owned(pager, id, page, idx, sep, *right)? {
+                return Ok((Change::Node { id, fill: size }, old));
+            }
+            let page = pager.read(id)?;
+            let node = Node::of_page(id, &page)?;
+            return Ok((apply(pager, &node, idx, child, change)?, old));
+        }
+    }
     Ok((apply(pager, &node, idx, child, change)?, old))
+}
+
+/// Child `idx` of branch `id` (whose content is `page`) split and kept its
+/// page as the left half: put the separator `sep` and the right half
+/// `right` after it, in place when the pager allows it (see
+/// [`Pager::update`]). The caller has checked that the branch still fits
+/// its page. The result is byte for byte the branch [`apply`] builds:
+/// cells stay packed in key order right after the slots. `None`, having
+/// done nothing, if the page must be copied.
+fn insert_separator_owned(
+    pager: &mut Pager,
+    id: PageId,
+    page: Rc<Page>,
+    idx: usize,
+    sep: &[u8],
+    right: PageId,
+) -> Result<Option<PageId>> {
+    if !pager.is_writable(id) || page.kind != KIND_BRANCH {
+        return Ok(None);
+    }
+    // The pager edits only a page nobody else holds: let go of ours.
+    drop(page);
+    let cell = node::NewCell::Branch {
+        key: sep,
+        child: right,
+    };
+    match pager.update(id, |p| {
+        node::splice_in_place(id, p.kind, &mut p.data, idx, 0, Some(cell))
+    })? {
+        Some(size) => size.map(|_| Some(id)),
+        None => Ok(None),
+    }
 }
 
 fn remove_at(

@@ -191,6 +191,9 @@ pub(crate) enum NewCell<'a> {
         suffix: &'a [u8],
         value: ValueRef<'a>,
     },
+    /// A branch cell: separator `key` and the child holding the keys from
+    /// it on.
+    Branch { key: &'a [u8], child: PageId },
 }
 
 impl NewCell<'_> {
@@ -204,6 +207,7 @@ impl NewCell<'_> {
                 suffix,
                 value,
             } => leaf_cell_len(*key_len, suffix.len(), *value),
+            NewCell::Branch { key, .. } => BRANCH_CELL_HEADER + key.len(),
         }
     }
 
@@ -222,6 +226,14 @@ impl NewCell<'_> {
                 value,
             } => {
                 write_leaf_cell(out, *key_len, (suffix, &[]), *value);
+            }
+            NewCell::Branch { key, child } => {
+                if let Some(dst) = out.get_mut(..BRANCH_CELL_HEADER + key.len()) {
+                    let (header, rest) = dst.split_at_mut(BRANCH_CELL_HEADER);
+                    header[..2].copy_from_slice(&(key.len() as u16).to_le_bytes());
+                    header[2..].copy_from_slice(&child.to_le_bytes());
+                    rest.copy_from_slice(key);
+                }
             }
         }
     }

@@ -256,6 +256,26 @@ mod tests {
     }
 
     #[test]
+    fn branch_separator_splice_equals_rebuild() {
+        use super::super::{build_branch, KIND_BRANCH};
+        let keys: [&[u8]; 4] = [b"b", b"dd", b"f", b"hhh"];
+        let cells: Vec<(&[u8], PageId)> = keys.iter().zip(10..).map(|(k, c)| (*k, c)).collect();
+        let data = build_branch(9, &cells);
+        for at in 0..=cells.len() {
+            let mut expect = cells.clone();
+            expect.insert(at, (b"sep", 99));
+            let mut got = data.clone();
+            let cell = NewCell::Branch {
+                key: b"sep",
+                child: 99,
+            };
+            let len = splice_in_place(1, KIND_BRANCH, &mut got, at, 0, Some(cell)).unwrap();
+            assert_eq!(got, build_branch(9, &expect), "at {at}");
+            assert_eq!(len, got.len());
+        }
+    }
+
+    #[test]
     fn splice_in_place_equals_splice() {
         let mut seed = 0x9E37_79B9u64;
         let mut rand = |n: u64| {
