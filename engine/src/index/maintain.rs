@@ -23,7 +23,7 @@
 //! record stops being carried (unpacked, or grown past the limit).
 
 use super::super::table::keyspace::{
-    decode_index_entry, index_entry_key, index_value_prefix, TableId, MAX_COVERED_RECORD,
+    decode_index_entry, index_entry_key, index_value_prefix, KeyBuf, TableId, MAX_COVERED_RECORD,
 };
 use crate::codec::{Key, Stored, Value};
 use crate::error::{EngineError, Result};
@@ -69,8 +69,9 @@ pub(crate) struct Change {
     record: Key,
     /// The entry to delete (the indexed scalar moved or went).
     old: Option<Key>,
-    /// The entry to write, with its value (see [`entry_value`]).
-    new: Option<(Key, EntryValue)>,
+    /// The entry to write: its whole key (made once, for the length check
+    /// and the write), with its value (see [`entry_value`]).
+    new: Option<(KeyBuf, EntryValue)>,
 }
 
 /// An index entry's value as written: the record's id, or the record.
@@ -321,7 +322,10 @@ impl Txn {
                             unique: def.unique,
                             record: lv.record.clone(),
                             old: None,
-                            new: Some((k, entry_value(record_id(lv, new)?, carries, new_encoded))),
+                            new: Some((
+                                index_entry_key(def.id, &k, lv.record),
+                                entry_value(record_id(lv, new)?, carries, new_encoded),
+                            )),
                         })),
                         _ => Ok(None),
                     };
@@ -358,7 +362,7 @@ impl Txn {
                                 }
                             }
                         }
-                        Some((k, entry_value(id, carries, new_encoded)))
+                        Some((ikey, entry_value(id, carries, new_encoded)))
                     }
                 };
                 Ok(Some(Change {
@@ -385,12 +389,11 @@ impl Txn {
                     self.raw_delete_deferred(&key)?;
                 }
             }
-            if let Some((new, value)) = &c.new {
-                let key = index_entry_key(c.index, new, &c.record);
+            if let Some((key, value)) = &c.new {
                 if c.unique {
-                    self.raw_put(&key, value)?;
+                    self.raw_put(key, value)?;
                 } else {
-                    self.raw_put_deferred(&key, value)?;
+                    self.raw_put_deferred(key, value)?;
                 }
             }
         }
