@@ -315,9 +315,13 @@ impl Txn {
         self.kv.rollback();
     }
 
-    /// Error unless `table` exists.
+    /// Error unless `table` exists (a cached link is not copied: this runs
+    /// before every assignment).
     pub(crate) fn ensure_exists(&mut self, table: TableId) -> Result<()> {
-        self.parent_link(table).map(drop)
+        if table == ROOT || self.parents.contains_key(&table) {
+            return Ok(());
+        }
+        self.link(table).map(drop)
     }
 
     /// Parent link of `table` (cached); `None` for the root.
