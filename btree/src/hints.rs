@@ -33,6 +33,14 @@ pub(crate) struct Finger {
     pub(crate) used: u64,
 }
 
+impl Finger {
+    /// Whether `key` lies in `low..high`.
+    fn holds(&self, key: &[u8]) -> bool {
+        self.low.as_ref().is_none_or(|l| cmp_keys(l, key).is_le())
+            && self.high.as_ref().is_none_or(|h| cmp_keys(key, h).is_lt())
+    }
+}
+
 /// Fingers for runs of nearby inserts in one write transaction (see
 /// [`BTree::insert_hinted`](crate::BTree::insert_hinted)): the leaves recently edited in place, with
 /// the key ranges they cover. An insert into one of those ranges edits the
@@ -55,6 +63,14 @@ pub struct InsertHints {
     clock: u64,
     /// The inserts come in ascending key order.
     ascending: bool,
+    /// Positions of the two fingers last used or learned, most recent
+    /// first, as bytes (positions are under [`HINTS`]):
+    /// [`InsertHints::find`] tries them before a binary search (a load
+    /// alternates between a few leaves, such as its records' and their
+    /// metas'). Only a guess: a position that moved names another finger
+    /// or none, and its range check fails; a finger whose range holds the
+    /// key is the one the search finds, as the ranges are disjoint.
+    recent: [u8; 2],
 }
 
 /// Fingers kept: enough for a workload appending in many places at once
@@ -66,6 +82,7 @@ impl InsertHints {
     /// batch does: a leaf they overfill in the middle of the tree is cut
     /// just after the new entry instead of in halves, so the leaves a run
     /// passes through are left full rather than half full.
+    #[inline]
     pub fn ascending() -> InsertHints {
         InsertHints {
             ascending: true,
@@ -110,7 +127,13 @@ impl InsertHints {
     }
 
     /// Position of the finger whose range holds `key`.
+    #[inline]
     pub(crate) fn find(&self, key: &[u8]) -> Option<usize> {
+        for at in self.recent.map(usize::from) {
+            if self.fingers.get(at).is_some_and(|f| f.holds(key)) {
+                return Some(at);
+            }
+        }
         let after = self
             .fingers
             .partition_point(|f| f.low.as_ref().is_none_or(|l| cmp_keys(l, key).is_le()));
@@ -125,6 +148,15 @@ impl InsertHints {
         self.clock += 1;
         if let Some(f) = self.fingers.get_mut(at) {
             f.used = self.clock;
+        }
+        self.used_at(at);
+    }
+
+    /// Note finger `at` as the most recently used.
+    fn used_at(&mut self, at: usize) {
+        let at = u8::try_from(at).unwrap_or(u8::MAX);
+        if self.recent[0] != at {
+            self.recent = [at, self.recent[0]];
         }
     }
 
@@ -144,5 +176,6 @@ impl InsertHints {
                 .partition_point(|f| f.low.as_ref().is_none_or(|l| cmp_keys(l, low).is_lt())),
         };
         self.fingers.insert(at, finger);
+        self.used_at(at);
     }
 }
