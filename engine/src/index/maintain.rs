@@ -278,6 +278,15 @@ impl Txn {
             if d == depth {
                 break;
             }
+            // A last level without indexes needs only its table's id, cached
+            // with the link: the key is not copied for nothing.
+            if d + 1 == depth {
+                if let Some((parent, _, _)) = self.cached_link(cur) {
+                    if catalog.indexes_on(*parent).is_empty() {
+                        break;
+                    }
+                }
+            }
             match self.parent_link(cur)? {
                 None => break,
                 Some((parent, k)) => {

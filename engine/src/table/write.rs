@@ -360,6 +360,11 @@ impl Txn {
         Ok(self.link(table)?.is_some_and(|(_, _, packed)| packed))
     }
 
+    /// The parent link of `table` if cached (the root has none).
+    pub(crate) fn cached_link(&self, table: TableId) -> Option<&(TableId, Key, bool)> {
+        self.parents.get(&table)
+    }
+
     pub(crate) fn remember_link(&mut self, table: TableId, link: (TableId, Key, bool)) {
         if self.parents.len() >= PARENT_CACHE_LIMIT {
             self.parents.clear();
