@@ -98,6 +98,18 @@ impl State {
         Some(fired)
     }
 
+    /// Count a write and apply it to the live contents, unless a fault
+    /// fires before applying it (`Io`); returns a fault that fires after.
+    fn apply_live(&mut self, ops: &[WriteOp], durable: bool) -> StoreResult<Option<Armed>> {
+        self.writes += 1;
+        let fault = self.tick();
+        if matches!(fault, Some(Armed { apply: false, .. })) {
+            return Err(injected("write"));
+        }
+        self.live.write(ops.to_vec(), durable)?;
+        Ok(fault)
+    }
+
     /// The deferred ops become the next pending batch.
     fn release_deferred(&mut self) {
         if !self.deferred.is_empty() {
@@ -333,12 +345,7 @@ impl BlobStore for FaultyStore {
 
     fn write(&mut self, ops: Vec<WriteOp>, durable: bool) -> StoreResult<()> {
         let mut state = self.state.borrow_mut();
-        state.writes += 1;
-        let fault = state.tick();
-        if matches!(fault, Some(Armed { apply: false, .. })) {
-            return Err(injected("write"));
-        }
-        state.live.write(ops.clone(), durable)?;
+        let fault = state.apply_live(&ops, durable)?;
         let wal_only = ops.iter().all(|op| op.target().0 == Area::Wal);
         if !wal_only {
             state.release_deferred();
@@ -356,12 +363,7 @@ impl BlobStore for FaultyStore {
 
     fn write_deferred(&mut self, ops: Vec<WriteOp>) -> StoreResult<()> {
         let mut state = self.state.borrow_mut();
-        state.writes += 1;
-        let fault = state.tick();
-        if matches!(fault, Some(Armed { apply: false, .. })) {
-            return Err(injected("write"));
-        }
-        state.live.write(ops.clone(), false)?;
+        let fault = state.apply_live(&ops, false)?;
         state.deferred.extend(ops);
         if fault.is_some() {
             return Err(injected("write"));
