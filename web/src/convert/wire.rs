@@ -20,8 +20,9 @@
 //!        | 0A n varint, (len varint, UTF-8)^n, value^n
 //!                                   a record of a new shape: its n keys,
 //!                                   then its values in key order
-//!        | 0B shape varint, value^n  a record of the shape that was
-//!                                   new `shape`-th in this stream
+//!        | 0B shape varint, value^n  a record of shape number `shape`
+//!                                   (numbered from 0 as they were first
+//!                                   sent in this stream)
 //! key    := a value of tags 01..07
 //! ```
 //!
