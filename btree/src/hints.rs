@@ -36,8 +36,17 @@ pub(crate) struct Finger {
 impl Finger {
     /// Whether `key` lies in `low..high`.
     fn holds(&self, key: &[u8]) -> bool {
+        self.starts_at_or_below(key) && self.ends_above(key)
+    }
+
+    /// Whether `low <= key`.
+    fn starts_at_or_below(&self, key: &[u8]) -> bool {
         self.low.as_ref().is_none_or(|l| cmp_keys(l, key).is_le())
-            && self.high.as_ref().is_none_or(|h| cmp_keys(key, h).is_lt())
+    }
+
+    /// Whether `key < high`.
+    fn ends_above(&self, key: &[u8]) -> bool {
+        self.high.as_ref().is_none_or(|h| cmp_keys(key, h).is_lt())
     }
 }
 
@@ -134,13 +143,11 @@ impl InsertHints {
                 return Some(at);
             }
         }
-        let after = self
-            .fingers
-            .partition_point(|f| f.low.as_ref().is_none_or(|l| cmp_keys(l, key).is_le()));
+        let after = self.fingers.partition_point(|f| f.starts_at_or_below(key));
         let at = after.checked_sub(1)?;
         self.fingers
             .get(at)
-            .filter(|f| f.high.as_ref().is_none_or(|h| cmp_keys(key, h).is_lt()))
+            .filter(|f| f.ends_above(key))
             .map(|_| at)
     }
 

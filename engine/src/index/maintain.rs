@@ -245,6 +245,11 @@ impl Txn {
         let depth = catalog.max_depth();
         let mut chain: SmallVec<[(TableId, Key); 4]> = SmallVec::new();
         let mut cur = table;
+        let written = Written {
+            value: new,
+            encoded: new_encoded,
+            empty: new_is_empty,
+        };
         for d in 0..=depth {
             let defs = catalog.indexes_on(cur);
             if !defs.is_empty() {
@@ -264,11 +269,6 @@ impl Txn {
                         table: cur,
                         record,
                         record_id,
-                    };
-                    let written = Written {
-                        value: new,
-                        encoded: new_encoded,
-                        empty: new_is_empty,
                     };
                     if let Some(change) = self.index_change(def, &lv, rest, old, written)? {
                         changes.push(change);

@@ -87,6 +87,24 @@ impl Inner {
         }
     }
 
+    /// Make a put of `value` at `js_key` readable (lazy paging's pages
+    /// recorded as written in `batch`; anything else in the mirror) and
+    /// return the copy on the JS heap, for the queue.
+    fn put_readable(
+        &mut self,
+        area: Area,
+        js_key: &JsValue,
+        value: &[u8],
+        batch: u64,
+    ) -> Uint8Array {
+        let array = Uint8Array::from(value);
+        match (area, self.pages.as_mut()) {
+            (Area::Pages, Some(pages)) => pages.put(js_key, &array, batch),
+            _ => self.mirror.put(area, js_key, &array),
+        }
+        array
+    }
+
     /// Stage the held page writes into batch `batch`, the one being
     /// accepted (lazy paging records that it carries them now).
     fn send_held(&mut self, batch: u64) {
@@ -576,11 +594,7 @@ impl BlobStore for IdbStore {
             }
             match op {
                 WriteOp::Put { value, .. } => {
-                    let array = Uint8Array::from(&value[..]);
-                    match (area, inner.pages.as_mut()) {
-                        (Area::Pages, Some(pages)) => pages.put(&js_key, &array, batch),
-                        _ => inner.mirror.put(area, &js_key, &array),
-                    }
+                    let array = inner.put_readable(area, &js_key, &value, batch);
                     inner.queue.stage(area, &js_key, Some(&array));
                 }
                 WriteOp::Delete { .. } => {
@@ -621,11 +635,7 @@ impl BlobStore for IdbStore {
             };
             let js_key = key::to_js(key);
             inner.decoded.forget(&js_key);
-            let array = Uint8Array::from(&value[..]);
-            match inner.pages.as_mut() {
-                Some(pages) => pages.put(&js_key, &array, NOT_SENT),
-                None => inner.mirror.put(Area::Pages, &js_key, &array),
-            }
+            let array = inner.put_readable(Area::Pages, &js_key, &value, NOT_SENT);
             inner.queue.hold(&js_key, &array);
         }
         if inner.queue.held_bytes() > HELD_LIMIT {
