@@ -16,7 +16,9 @@
 //! - `unsynced`: pages written but not yet durable, with the batch that
 //!   wrote them. IndexedDB does not have them yet, so they are never
 //!   evicted; [`LazyPages::settle`] moves them to the cache once their
-//!   transaction completed.
+//!   transaction completed. Which keys to look at is a Rust-side list in
+//!   batch order (`sent`), so settling costs the pages that settle, not
+//!   every page held back for a later batch (`NOT_SENT`).
 //! - `cache`: clean pages, least recently used first (a `Map` iterates in
 //!   insertion order; a hit re-inserts), at most `limit` bytes.
 //! - `scanned` (only after [`LazyPages::measured`]): the size of every page
@@ -33,6 +35,8 @@
 //! replace a newer one. Every read answers from `written` (deleted),
 //! `unsynced`, then `cache`, then IndexedDB, so reads see every accepted
 //! batch.
+
+use std::collections::VecDeque;
 
 use js_sys::{Array, Map, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -57,6 +61,9 @@ pub const DEFAULT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 pub struct LazyPages {
     written: Map,
     unsynced: Map,
+    /// `(batch, key)` of every put into `unsynced` with a batch number,
+    /// ascending (batches are accepted in order): where `settle` looks.
+    sent: VecDeque<(u64, JsValue)>,
     cache: Map,
     cached_bytes: usize,
     limit: usize,
@@ -105,6 +112,7 @@ impl LazyPages {
         LazyPages {
             written: Map::new(),
             unsynced: Map::new(),
+            sent: VecDeque::new(),
             cache: Map::new(),
             cached_bytes: 0,
             limit,
@@ -272,6 +280,9 @@ impl LazyPages {
         self.cache_remove(js_key);
         let entry = Array::of2(value, &JsValue::from_f64(batch as f64));
         self.unsynced.set(js_key, &entry);
+        if batch != NOT_SENT {
+            self.sent.push_back((batch, js_key.clone()));
+        }
     }
 
     /// A page deleted in batch `batch` (`written` answers "absent" from
@@ -283,22 +294,28 @@ impl LazyPages {
     }
 
     /// Every batch up to `durable` is in IndexedDB: its pages become clean.
+    /// A key written again by a later batch (or held back since) stays in
+    /// `unsynced` until that write is durable.
     pub fn settle(&mut self, durable: u64) {
-        if self.unsynced.size() == 0 {
-            return;
-        }
-        let mut done = Vec::new();
-        self.unsynced.for_each(&mut |entry, k| {
-            let entry = Array::from(&entry);
-            if entry.get(1).as_f64().is_some_and(|b| b as u64 <= durable) {
-                done.push((k, entry.get(0)));
+        let mut settled = false;
+        while let Some((batch, k)) = self.sent.pop_front() {
+            if batch > durable {
+                self.sent.push_front((batch, k));
+                break;
             }
-        });
-        for (k, value) in done {
-            self.unsynced.delete(&k);
-            self.cache_insert(&k, value.unchecked_ref());
+            let entry = self.unsynced.get(&k);
+            if !entry.is_undefined() {
+                let entry = Array::from(&entry);
+                if entry.get(1).as_f64().is_some_and(|b| b as u64 <= durable) {
+                    self.unsynced.delete(&k);
+                    self.cache_insert(&k, entry.get(0).unchecked_ref());
+                    settled = true;
+                }
+            }
         }
-        self.evict();
+        if settled {
+            self.evict();
+        }
     }
 
     /// `listed` (keys IndexedDB holds in `first..=last`, any order) with
