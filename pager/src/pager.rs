@@ -86,6 +86,9 @@ pub struct PagerStats {
     pub cache_hits: u64,
     /// Page reads that went to the store.
     pub cache_misses: u64,
+    /// Page reads answered from the modified pages (neither a hit nor a
+    /// miss of the cache).
+    pub dirty_hits: u64,
     /// Clean pages in the cache.
     pub cached_pages: usize,
     /// Modified pages not yet written to the store.
@@ -525,6 +528,11 @@ impl Pager {
             self.free.insert(id);
         } else {
             txn.freed.push(id);
+            // A copy committed since the last checkpoint is dropped by
+            // this commit, unwritten: not worth spilling meanwhile.
+            if self.unsaved.contains(&id) {
+                self.dirty.set_released(id, true);
+            }
         }
         Ok(())
     }
@@ -542,6 +550,7 @@ impl Pager {
             // A freed page still in memory only is needed by no one if no
             // snapshot is pinned: drop it rather than write it at checkpoint.
             let unsaved = self.unsaved.remove(&id);
+            self.dirty.set_released(id, false);
             if unpinned {
                 self.dirty.remove(id);
                 if unsaved {
@@ -557,12 +566,19 @@ impl Pager {
             self.pending_free.push((epoch, id));
         }
         self.unsaved.extend(txn.fresh);
+        // The commit stands whatever the trim does: a refused spill keeps
+        // its pages dirty (the next write tries again), any other failure
+        // poisons the pager, and the next call reports it.
+        let _ = self.trim_dirty();
         Ok(epoch)
     }
 
     /// Undo the open transaction's allocations and frees.
     pub fn rollback(&mut self) {
         if let Some(txn) = self.txn.take() {
+            for id in txn.freed {
+                self.dirty.set_released(id, false);
+            }
             for id in txn.fresh {
                 self.dirty.remove(id);
                 self.cache.borrow_mut().remove(id);
@@ -592,20 +608,42 @@ impl Pager {
         }
     }
 
-    /// Keep the pages in memory within the budget after a write: when dirty
-    /// pages pass half of it, the least recently written are spilled until
-    /// they hold a quarter (the pages being edited stay, see `dirty.rs`),
-    /// and clean pages are evicted to fit what is left.
+    /// Keep the pages in memory within the budget after a write. While a
+    /// transaction writes, its dirty pages (but those it released, see
+    /// `dirty.rs`) may fill the whole budget; past it, the least recently
+    /// used are spilled down to half. Clean pages are evicted to fit what
+    /// is left.
     fn make_room(&mut self) -> Result<()> {
-        if self.dirty.bytes() > self.cache_budget / 2 {
+        if self.dirty.spillable_bytes() > self.cache_budget {
+            let cold = self.dirty.take_coldest(self.cache_budget / 2);
+            self.spill_pages(cold)?;
+        }
+        self.evict_clean();
+        Ok(())
+    }
+
+    /// After a commit: dirty pages past half the budget are spilled down
+    /// to a quarter, so the next transaction has room to write before it
+    /// spills. The commit's WAL record is in the store by then, so where
+    /// the store writes asynchronously (IndexedDB) this work overlaps the
+    /// commit's own write instead of delaying it (a small commit copies
+    /// the root, a branch or two and two leaves: spilled during the
+    /// transaction, their compression came before its WAL record).
+    fn trim_dirty(&mut self) -> Result<()> {
+        if self.dirty.spillable_bytes() > self.cache_budget / 2 {
             let cold = self.dirty.take_coldest(self.cache_budget / 4);
             self.spill_pages(cold)?;
         }
+        self.evict_clean();
+        Ok(())
+    }
+
+    /// Evicts clean pages to fit the budget the dirty pages leave.
+    fn evict_clean(&self) {
         let room = self.cache_budget.saturating_sub(self.dirty.bytes());
         let mut cache = self.cache.borrow_mut();
         cache.evict_to(room);
         self.offer_evicted(&mut cache);
-        Ok(())
     }
 
     /// Write every dirty page to the store (not durably) to free memory.
@@ -626,16 +664,23 @@ impl Pager {
             .iter()
             .map(|(id, page)| put(Area::Pages, *id, frame::encode(*id, page)))
             .collect();
-        self.spilled_pages += dirty.len() as u64;
         // Nothing durable names a spilled page until a superblock does,
         // and the store orders a deferred batch before the next superblock.
-        let result = self.store_write_deferred(ops);
+        if let Err(e) = self.store_write_deferred(ops) {
+            // The store does not have them (a refused batch) or may not (a
+            // poisoned pager): memory keeps the only copy.
+            for (id, page) in dirty {
+                self.dirty.insert(id, page);
+            }
+            return Err(e);
+        }
+        self.spilled_pages += dirty.len() as u64;
         let mut cache = self.cache.borrow_mut();
         for (id, page) in dirty {
             cache.insert(id, page, self.cache_budget);
         }
         self.offer_evicted(&mut cache);
-        result
+        Ok(())
     }
 
     /// Pages committed since the last checkpoint (named by no superblock).
@@ -733,6 +778,7 @@ impl Pager {
             free_pages: free,
             cache_hits: cache.hits,
             cache_misses: cache.misses,
+            dirty_hits: self.dirty.hits(),
             cached_pages: cache.len(),
             dirty_pages: self.dirty.len(),
             memory_bytes: cache.bytes() + self.dirty.bytes(),
@@ -1062,6 +1108,154 @@ mod tests {
         drop(p);
         let (_p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
         assert!(store.keys(Area::Pages).unwrap().is_empty());
+    }
+
+    /// A memory store that refuses deferred writes for lack of space while
+    /// `full` is set.
+    #[derive(Clone)]
+    struct FullForSpills {
+        inner: MemoryStore,
+        full: Rc<std::cell::Cell<bool>>,
+    }
+
+    impl BlobStore for FullForSpills {
+        fn get(&self, area: Area, key: BlobKey) -> crate::store::StoreResult<Option<Bytes>> {
+            self.inner.get(area, key)
+        }
+        fn keys_in(
+            &self,
+            area: Area,
+            range: std::ops::RangeInclusive<BlobKey>,
+        ) -> crate::store::StoreResult<Vec<BlobKey>> {
+            self.inner.keys_in(area, range)
+        }
+        fn write(&mut self, ops: Vec<WriteOp>, durable: bool) -> crate::store::StoreResult<()> {
+            self.inner.write(ops, durable)
+        }
+        fn write_deferred(&mut self, ops: Vec<WriteOp>) -> crate::store::StoreResult<()> {
+            if self.full.get() {
+                return Err(crate::store::StoreError::QuotaExceeded {
+                    detail: "full".into(),
+                });
+            }
+            self.inner.write_deferred(ops)
+        }
+        fn sync(&mut self) -> crate::store::StoreResult<()> {
+            self.inner.sync()
+        }
+        fn stored_bytes(&self, area: Area) -> crate::store::StoreResult<u64> {
+            self.inner.stored_bytes(area)
+        }
+    }
+
+    /// `n` pages of 900 bytes written at fresh ids in one transaction,
+    /// committed; returns the ids.
+    fn committed(p: &mut Pager, n: u8) -> Vec<PageId> {
+        p.begin().unwrap();
+        let ids = (0..n)
+            .map(|i| {
+                let id = p.allocate().unwrap();
+                p.write(id, Page::new(1, vec![i; 900])).unwrap();
+                id
+            })
+            .collect();
+        p.commit().unwrap();
+        ids
+    }
+
+    #[test]
+    fn a_transaction_fills_the_budget_before_spilling_and_its_commit_trims_to_half() {
+        let (mut p, _) = Pager::open(Box::new(MemoryStore::new()), small()).unwrap();
+        // 12 pages of about 1 KiB: three quarters of the 16 KiB budget.
+        p.begin().unwrap();
+        for i in 0..12u8 {
+            let id = p.allocate().unwrap();
+            p.write(id, Page::new(1, vec![i; 900])).unwrap();
+        }
+        let s = p.stats().unwrap();
+        assert_eq!((s.spilled_pages, s.dirty_pages), (0, 12), "no spill yet");
+        p.commit().unwrap();
+        let s = p.stats().unwrap();
+        assert!(s.spilled_pages > 0, "the commit spilled");
+        assert!(p.dirty_bytes() <= 16 * 1024 / 4, "down to a quarter");
+        // Past the whole budget, a transaction spills as it writes.
+        let before = p.stats().unwrap().spilled_pages;
+        p.begin().unwrap();
+        for i in 0..20u8 {
+            let id = p.allocate().unwrap();
+            p.write(id, Page::new(1, vec![i; 900])).unwrap();
+            assert!(p.dirty_bytes() <= 16 * 1024 + 1024);
+        }
+        assert!(p.stats().unwrap().spilled_pages > before);
+        p.commit().unwrap();
+    }
+
+    #[test]
+    fn copies_a_transaction_frees_are_not_spilled_unless_it_rolls_back() {
+        let (mut p, _) = Pager::open(Box::new(MemoryStore::new()), small()).unwrap();
+        let ids = committed(&mut p, 4);
+        assert_eq!(p.stats().unwrap().dirty_pages, 4);
+        // A transaction copies the four pages (freeing the committed,
+        // never checkpointed originals) and writes enough to spill.
+        p.begin().unwrap();
+        for &id in &ids {
+            p.free(id).unwrap();
+        }
+        for i in 0..17u8 {
+            let id = p.allocate().unwrap();
+            p.write(id, Page::new(1, vec![i; 900])).unwrap();
+        }
+        assert!(p.stats().unwrap().spilled_pages > 0);
+        p.rollback();
+        // The originals were never spilled: still dirty, readable, and now
+        // spillable again.
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!(p.read(id).unwrap().data[0], i as u8);
+        }
+        assert_eq!(p.stats().unwrap().dirty_pages, 4);
+        p.spill().unwrap();
+        assert_eq!(p.stats().unwrap().dirty_pages, 0);
+    }
+
+    #[test]
+    fn a_refused_spill_keeps_its_pages_in_memory() {
+        let full = Rc::new(std::cell::Cell::new(false));
+        let store = FullForSpills {
+            inner: MemoryStore::new(),
+            full: full.clone(),
+        };
+        let (mut p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
+        let ids = committed(&mut p, 4);
+        full.set(true);
+        assert!(matches!(
+            p.spill(),
+            Err(PagerError::Store(
+                crate::store::StoreError::QuotaExceeded { .. }
+            ))
+        ));
+        assert_eq!(p.stats().unwrap().dirty_pages, 4);
+        assert!(store.inner.keys(Area::Pages).unwrap().is_empty());
+        // A transaction writing past the budget fails the same way and
+        // rolls back; every committed page still reads back.
+        p.begin().unwrap();
+        let mut refused = false;
+        for i in 0..40u8 {
+            let id = p.allocate().unwrap();
+            if p.write(id, Page::new(1, vec![i; 900])).is_err() {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused);
+        p.rollback();
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!(p.read(id).unwrap().data[0], i as u8);
+        }
+        // Space again: the next spill writes them.
+        full.set(false);
+        p.spill().unwrap();
+        assert_eq!(store.inner.keys(Area::Pages).unwrap().len(), 4);
+        p.checkpoint(vec![], vec![]).unwrap();
     }
 
     #[test]
