@@ -1,13 +1,15 @@
 //! `IdbStore` behaviour beyond the conformance suite, in headless
 //! Chromium within the 2 MiB budget: key forms, the write queue (group
 //! commit, asynchronous durability), the Web Lock, failures and what a
-//! reopen finds after them, and a store dropped without closing (a crash).
+//! reopen finds after them, a store dropped without closing (a crash), and
+//! lazy paging's record of pages not yet durable.
 
 #![cfg(target_arch = "wasm32")]
 
 use bytes::Bytes;
 use moonvault_pager::store::{Area, BlobStore, StoreError, WriteOp};
 use moonvault_pager::Page;
+use moonvault_web::idb::lazy::{LazyPages, Lookup, NOT_SENT};
 use moonvault_web::idb::{key, IdbOptions, IdbStore, OnLocked};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
@@ -107,6 +109,54 @@ async fn batches_of_one_task_share_one_transaction_and_flush_waits_for_it() {
     store.flush().await.unwrap();
     assert_eq!(store.stats().transactions, 1);
     assert_eq!(store.stats().durable_batches, 6);
+    store.close().await.unwrap();
+}
+
+/// How many readwrite transactions the page has created (counted from the
+/// first call on).
+fn readwrite_transactions_created() -> u32 {
+    let count = js_sys::Function::new_no_args(
+        r#"
+        if (!globalThis.__mvTxCounter) {
+            globalThis.__mvTxCounter = 0;
+            const transaction = IDBDatabase.prototype.transaction;
+            IDBDatabase.prototype.transaction = function (...args) {
+                if (args[1] === 'readwrite') globalThis.__mvTxCounter++;
+                return transaction.apply(this, args);
+            };
+        }
+        return globalThis.__mvTxCounter;
+        "#,
+    );
+    count.call0(&JsValue::NULL).unwrap().as_f64().unwrap() as u32
+}
+
+#[wasm_bindgen_test]
+async fn a_batch_of_wal_records_starts_its_transaction_at_once() {
+    let wal = |seq: u64| WriteOp::Put {
+        area: Area::Wal,
+        key: seq,
+        value: Bytes::from_static(b"record"),
+    };
+    let mut store = fresh("wal-at-once").await;
+    let started = readwrite_transactions_created();
+    store.write(vec![wal(1)], true).unwrap();
+    assert_eq!(
+        readwrite_transactions_created(),
+        started + 1,
+        "started within the write"
+    );
+    // Batches of the same task wait for it, and share the next one.
+    store.write(vec![put(1, "page")], false).unwrap();
+    store.write(vec![wal(2)], true).unwrap();
+    assert_eq!(readwrite_transactions_created(), started + 1);
+    store.flush().await.unwrap();
+    let s = store.stats();
+    assert_eq!((s.batches, s.durable_batches, s.transactions), (3, 3, 2));
+    store.close().await.unwrap();
+    let store = reopen("wal-at-once").await;
+    assert_eq!(text(&store, 1).as_deref(), Some("page"));
+    assert!(store.get(Area::Wal, 2).unwrap().is_some());
     store.close().await.unwrap();
 }
 
@@ -405,4 +455,38 @@ async fn held_page_writes_wait_for_a_page_or_meta_write_and_wal_records_pass_the
     let store = reopen("held").await;
     assert_eq!(text(&store, 4).as_deref(), Some("at close"));
     store.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+fn lazy_pages_settle_each_write_once_its_own_batch_is_durable() {
+    let value = |len: usize| js_sys::Uint8Array::new_with_length(len as u32);
+    let k = |id: u64| key::to_js(id);
+    let mut pages = LazyPages::new(1 << 20);
+    pages.put(&k(1), &value(10), 1);
+    pages.put(&k(2), &value(20), 2);
+    pages.put(&k(1), &value(30), 3); // written again by a later batch
+    pages.put(&k(4), &value(40), NOT_SENT); // held back
+    assert_eq!(pages.held_bytes(), (0, 30 + 20 + 40));
+    // Batch 1 durable: page 1's newest write is batch 3's, not yet.
+    pages.settle(1);
+    assert_eq!(pages.held_bytes(), (0, 90));
+    pages.settle(2);
+    assert_eq!(pages.held_bytes(), (20, 70));
+    pages.settle(3);
+    assert_eq!(pages.held_bytes(), (50, 40), "the held page stays");
+    // Settling again, or further, finds nothing more to move.
+    pages.settle(9);
+    assert_eq!(pages.held_bytes(), (50, 40));
+    // The held page goes with batch 10; a page deleted before its batch
+    // settles reads as absent and never reaches the cache.
+    pages.put(&k(4), &value(40), 10);
+    pages.put(&k(5), &value(50), 10);
+    pages.delete(&k(5), 11);
+    pages.settle(11);
+    assert_eq!(pages.held_bytes(), (90, 0));
+    assert!(matches!(pages.lookup(&k(5)), Lookup::Absent));
+    match pages.lookup(&k(1)) {
+        Lookup::Found(page) => assert_eq!(page.length(), 30, "the newest write"),
+        _ => panic!("page 1 is cached"),
+    }
 }

@@ -8,8 +8,10 @@
 //! operations on a key replace earlier ones, as they would on the store).
 //! At most one IndexedDB readwrite transaction is in flight. When none is,
 //! the pending group becomes one transaction (started in a microtask, so a
-//! commit's several `write` calls in one task share it); when one is, the
-//! group grows until that transaction completes and then goes as the next.
+//! commit's several `write` calls in one task share it; a batch of WAL
+//! records alone starts it at once, see `IdbStore::write`); when one is,
+//! the group grows until that transaction completes and then goes as the
+//! next.
 //!
 //! So every batch lies in exactly one transaction, transactions hold
 //! consecutive batches, and transaction `n + 1` is created only after `n`

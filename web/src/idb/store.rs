@@ -134,12 +134,17 @@ impl Inner {
             let weak = self.this.clone();
             wasm_bindgen_futures::spawn_local(async move {
                 if let Some(inner) = weak.upgrade() {
-                    let mut inner = inner.borrow_mut();
-                    inner.queue.kick(&|| event_handler(weak.clone()));
-                    inner.settle_pages();
+                    inner.borrow_mut().kick_now();
                 }
             });
         }
+    }
+
+    /// Starts the next transaction, if none is in flight.
+    fn kick_now(&mut self) {
+        let weak = self.this.clone();
+        self.queue.kick(&|| event_handler(weak.clone()));
+        self.settle_pages();
     }
 }
 
@@ -582,7 +587,8 @@ impl BlobStore for IdbStore {
         inner.check_usable()?;
         // The number `accept` is about to give this batch.
         let batch = inner.queue.counts().0 + 1;
-        if ops.iter().any(|op| op.target().0 != Area::Wal) {
+        let wal_only = ops.iter().all(|op| op.target().0 == Area::Wal);
+        if !wal_only {
             // Held pages go no later than the next page or meta write.
             inner.send_held(batch);
         }
@@ -607,7 +613,15 @@ impl BlobStore for IdbStore {
             }
         }
         let next = inner.queue.accept();
-        inner.schedule(next);
+        if wal_only && next == Next::Kick {
+            // A commit's WAL record starts its transaction at once: what
+            // the engine does after it (the pager's spills) then overlaps
+            // IndexedDB's work. Page and meta batches (a checkpoint writes
+            // several) still wait for the task's microtask to share one.
+            inner.kick_now();
+        } else {
+            inner.schedule(next);
+        }
         Ok(())
     }
 
