@@ -24,17 +24,26 @@ use crate::stats::{hit_rate, StoreStats};
 #[derive(Clone)]
 pub struct Store {
     db: Db,
-    /// The catalog of the last commit this handle saw (checked against the
-    /// stored generation at a transaction start after any commit).
-    shared: Rc<RefCell<Rc<Catalog>>>,
-    /// [`Db::commit_count`] when `shared` was last found to be the stored
-    /// catalog: until the next commit it still is, and a transaction
-    /// starts without reading the stored generation.
-    verified_at: Rc<Cell<Option<u64>>>,
+    catalog: CatalogCache,
     /// The last table a snapshot resolved by path (see [`PathMemo`]).
     path_memo: Rc<RefCell<Option<PathMemo>>>,
     max_key_len: usize,
     page_size: usize,
+}
+
+/// A store's cache of the committed catalog, shared by its clones and
+/// its write transactions.
+#[derive(Clone)]
+pub(crate) struct CatalogCache {
+    /// The catalog of the last commit this handle saw (checked against the
+    /// stored generation at a transaction start after any other commit).
+    pub(crate) current: Rc<RefCell<Rc<Catalog>>>,
+    /// [`Db::commit_count`] when `current` was last known to be the stored
+    /// catalog: until the next commit it still is, and a transaction
+    /// starts without reading the stored generation. A write transaction
+    /// of this store moves it past its own commit (it leaves `current` as
+    /// what it committed), so a run of commits reads the generation once.
+    pub(crate) verified_at: Rc<Cell<Option<u64>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -53,8 +62,10 @@ impl Store {
         };
         Ok(Store {
             db,
-            shared: Rc::new(RefCell::new(Rc::new(catalog))),
-            verified_at: Rc::new(Cell::new(None)),
+            catalog: CatalogCache {
+                current: Rc::new(RefCell::new(Rc::new(catalog))),
+                verified_at: Rc::new(Cell::new(None)),
+            },
             path_memo: Rc::default(),
             max_key_len: BTree::max_key_len(page_size),
             page_size,
@@ -79,30 +90,34 @@ impl Store {
     /// The catalog of `kv`, a transaction or snapshot begun after commit
     /// number `commits` ([`Db::commit_count`]).
     fn catalog_for(&self, kv: &dyn KvRead, commits: u64) -> Result<Rc<Catalog>> {
-        if self.verified_at.get() == Some(commits) {
-            return Ok(self.shared.borrow().clone());
+        let cache = &self.catalog;
+        if cache.verified_at.get() == Some(commits) {
+            return Ok(cache.current.borrow().clone());
         }
         let generation = stored_generation(kv)?;
-        let cached = self.shared.borrow().clone();
+        let cached = cache.current.borrow().clone();
         let catalog = if cached.generation == generation {
             cached
         } else {
             let fresh = Rc::new(Catalog::load(kv)?);
-            *self.shared.borrow_mut() = fresh.clone();
+            *cache.current.borrow_mut() = fresh.clone();
             fresh
         };
-        self.verified_at.set(Some(commits));
+        cache.verified_at.set(Some(commits));
         Ok(catalog)
     }
 
     /// Begin the write transaction (one at a time).
     pub fn begin(&self) -> Result<Txn> {
         let kv = self.db.begin()?;
-        let catalog = self.catalog_for(&kv, self.db.commit_count())?;
+        let commits = self.db.commit_count();
+        let catalog = self.catalog_for(&kv, commits)?;
         Ok(Txn::new(
             kv,
             catalog,
-            self.shared.clone(),
+            self.catalog.clone(),
+            self.db.clone(),
+            commits,
             self.max_key_len,
             self.page_size,
         ))

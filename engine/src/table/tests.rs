@@ -639,3 +639,44 @@ fn lent_reads_agree_with_owned_reads() {
         assert!(lent.next_with(&snap, |_, _| ()).unwrap().is_none());
     }
 }
+
+#[test]
+fn every_handle_sees_the_catalog_its_own_and_other_handles_committed() {
+    let a = Store::memory().unwrap();
+    let b = Store::open(a.db().clone()).unwrap();
+    let users = a.write(|tx| tx.ensure_path(&[k("users")])).unwrap();
+    let indexes = |store: &Store| store.read().unwrap().catalog().all_indexes().count();
+    // Its own commits: the next transaction starts from what it committed,
+    // without reading the stored generation.
+    a.create_index(users, "age", false).unwrap();
+    assert_eq!(indexes(&a), 1);
+    a.write(|tx| tx.set(users, k("u1"), user("Ann", 30)))
+        .unwrap();
+    a.write(|tx| {
+        assert_eq!(tx.catalog().all_indexes().count(), 1);
+        tx.set(users, k("u2"), user("Bob", 40))
+    })
+    .unwrap();
+    // Another handle's commits, and a rolled-back change.
+    assert_eq!(indexes(&b), 1);
+    b.create_index(users, "name", true).unwrap();
+    assert_eq!(indexes(&a), 2);
+    a.write(|tx| {
+        assert_eq!(tx.catalog().all_indexes().count(), 2);
+        Ok(())
+    })
+    .unwrap();
+    let refused: crate::error::Result<()> = a.write(|tx| {
+        tx.create_index(users, "city", false)?;
+        Err(EngineError::InvalidArgument("roll back".into()))
+    });
+    assert!(refused.is_err());
+    assert_eq!(indexes(&a), 2);
+    assert_eq!(indexes(&b), 2);
+    b.write(|tx| {
+        assert_eq!(tx.catalog().all_indexes().count(), 2);
+        tx.set(users, k("u3"), user("Cy", 50))
+    })
+    .unwrap();
+    assert!(a.read().unwrap().get(users, &k("u3")).unwrap().is_some());
+}

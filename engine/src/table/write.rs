@@ -15,7 +15,6 @@
 //! only rollback remains. Batches, migrations and the autocommit calls of
 //! [`Store`](super::Store) roll back on any error.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use moonvault_pager::cache::IdMap;
@@ -31,9 +30,10 @@ use super::keyspace::{
 };
 use super::packed::{into_record, packs};
 use super::read::{TableRead, MAX_TABLE_DEPTH};
+use super::store::CatalogCache;
 use crate::codec::{self, decode_stored_owned, Key, Stored, Value};
 use crate::error::{EngineError, Result};
-use crate::kv::{Durability, KvRead, Lent, WriteTxn};
+use crate::kv::{Db, Durability, KvRead, Lent, WriteTxn};
 use moonvault_btree::Cursor;
 
 /// The value an assignment replaces, as far as the assignment needs it.
@@ -80,7 +80,10 @@ pub struct Txn {
     pub(crate) catalog: Rc<Catalog>,
     catalog_changed: bool,
     /// The store's committed-catalog cache, updated on commit.
-    shared: Rc<RefCell<Rc<Catalog>>>,
+    shared: CatalogCache,
+    /// The database, and its commit count when this transaction began.
+    db: Db,
+    begun_at: u64,
     /// Parent links (with the packed flag) read or created in this
     /// transaction (table ids are not attacker-chosen: the pager's id
     /// hasher, not SipHash).
@@ -122,7 +125,9 @@ impl Txn {
     pub(crate) fn new(
         kv: WriteTxn,
         catalog: Rc<Catalog>,
-        shared: Rc<RefCell<Rc<Catalog>>>,
+        shared: CatalogCache,
+        db: Db,
+        begun_at: u64,
         max_key_len: usize,
         page_size: usize,
     ) -> Txn {
@@ -131,6 +136,8 @@ impl Txn {
             catalog,
             catalog_changed: false,
             shared,
+            db,
+            begun_at,
             parents: IdMap::default(),
             next_table: None,
             next_table_dirty: false,
@@ -300,12 +307,20 @@ impl Txn {
             kv,
             catalog,
             catalog_changed,
-            shared,
+            shared: cache,
+            db,
+            begun_at,
             ..
         } = self;
         kv.commit()?;
         if catalog_changed {
-            *shared.borrow_mut() = catalog;
+            *cache.current.borrow_mut() = catalog;
+        }
+        // The catalog was current when this transaction began (`begin`
+        // checked it at `begun_at`), no other commit can come between (one
+        // writer), and `current` is now what this one committed.
+        if cache.verified_at.get() == Some(begun_at) {
+            cache.verified_at.set(Some(db.commit_count()));
         }
         Ok(())
     }
