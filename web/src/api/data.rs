@@ -164,11 +164,14 @@ impl RawVault {
     /// deletes), creating missing tables on the way. One commit.
     #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn set(&self, path: JsValue, value: JsValue) -> Result<(), JsValue> {
-        let keys = path::keys(&path, "path")?;
-        // Errors name the whole path being set (`Memory.a.b[2]`).
-        let shown = display(&keys);
-        let (parent, key) = path::split(keys, "path")?;
-        let input = to_store::input(&value, &shown)?;
+        let (parent, key) = path::split(path::keys(&path, "path")?, "path")?;
+        // Errors name the whole path being set (`Memory.a.b[2]`), built
+        // only for one.
+        let input = to_store::input_named(&value, || {
+            let mut keys = parent.clone();
+            keys.push(key.clone());
+            display(&keys)
+        })?;
         self.with_store(|store, idb| {
             store
                 .write(|tx| {

@@ -1,4 +1,4 @@
-//! JS values to store values: keys ([`key`]) and assignments ([`input`]).
+//! JS values to store values: keys ([`key`]) and assignments ([`input_named`]).
 
 use js_sys::{Array, Object, Reflect};
 use moonvault_engine::codec::{Key, Value};
@@ -44,14 +44,10 @@ fn key_within(v: &JsValue, path: &str, budget: &mut Budget) -> ApiResult<Key> {
 
 /// A JS value as what an assignment writes (see the conversion table in
 /// [`super`]), within [`INPUT_LIMIT`] (`MemoryBudgetError` beyond it).
-pub fn input(v: &JsValue, path: &str) -> ApiResult<Input> {
-    input_named(v, || path.to_owned())
-}
-
-/// [`input`] for hot paths (a batch converts thousands of values): the
-/// paths of the value and its fields are built only if the conversion
-/// fails, which is then repeated with them to name the place (it is pure:
-/// a fresh budget each time).
+/// Errors name the value's place: `path` is built only if the conversion
+/// fails, which is then repeated with it to name the place (it is pure: a
+/// fresh budget each time), so a hot path (a batch converts thousands of
+/// values, a small commit one) builds no path strings.
 pub fn input_named(v: &JsValue, path: impl FnOnce() -> String) -> ApiResult<Input> {
     input_at(v, None, 1, &mut Budget::input())
         .or_else(|_| input_at(v, Some(&path()), 1, &mut Budget::input()))
