@@ -1,5 +1,5 @@
 //! The pages an open transaction modified and memory still holds, with
-//! their bytes and how recently each was written.
+//! their bytes and how recently each was used.
 //!
 //! Spilling (writing dirty pages to the store to free memory) takes the
 //! least recently used pages first, a read counting as a use: the pages a

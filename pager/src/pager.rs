@@ -611,15 +611,9 @@ impl Pager {
     /// Keep the pages in memory within the budget after a write. While a
     /// transaction writes, its dirty pages (but those it released, see
     /// `dirty.rs`) may fill the whole budget; past it, the least recently
-    /// used are spilled down to half. Clean pages are evicted to fit what
-    /// is left.
+    /// used are spilled down to half.
     fn make_room(&mut self) -> Result<()> {
-        if self.dirty.spillable_bytes() > self.cache_budget {
-            let cold = self.dirty.take_coldest(self.cache_budget / 2);
-            self.spill_pages(cold)?;
-        }
-        self.evict_clean();
-        Ok(())
+        self.spill_coldest(self.cache_budget, self.cache_budget / 2)
     }
 
     /// After a commit: dirty pages past half the budget are spilled down
@@ -630,8 +624,15 @@ impl Pager {
     /// the root, a branch or two and two leaves: spilled during the
     /// transaction, their compression came before its WAL record).
     fn trim_dirty(&mut self) -> Result<()> {
-        if self.dirty.spillable_bytes() > self.cache_budget / 2 {
-            let cold = self.dirty.take_coldest(self.cache_budget / 4);
+        self.spill_coldest(self.cache_budget / 2, self.cache_budget / 4)
+    }
+
+    /// Once spillable dirty pages pass `past` bytes, spill the least
+    /// recently used down to `down_to`; then evict clean pages to fit what
+    /// is left of the budget.
+    fn spill_coldest(&mut self, past: usize, down_to: usize) -> Result<()> {
+        if self.dirty.spillable_bytes() > past {
+            let cold = self.dirty.take_coldest(down_to);
             self.spill_pages(cold)?;
         }
         self.evict_clean();
