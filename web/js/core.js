@@ -74,10 +74,18 @@ export function loadedBuild() {
  * its store). The mirror build's calls never suspend.
  */
 let tail = Promise.resolve();
+/** Store calls made and not yet settled (in either build). */
+let pending = 0;
 function serial(fn) {
-  if (!jspiBuild) return Promise.resolve().then(fn);
+  pending++;
+  const settled = () => { pending--; };
+  if (!jspiBuild) {
+    const run = Promise.resolve().then(fn);
+    run.then(settled, settled);
+    return run;
+  }
   const run = tail.then(fn);
-  tail = run.then(() => {}, () => {});
+  tail = run.then(settled, settled);
   return run;
 }
 
@@ -245,7 +253,16 @@ export class Moonvault {
   }
 
   /** The value at `path`, converted to JS; undefined when absent. */
-  async get(path) { return decodeValue(await this.#call((raw) => raw.get(path))); }
+  async get(path) {
+    // With no call pending (none suspended, none queued before this one), a
+    // read that memory answers runs at once as a plain call; one that needs
+    // IndexedDB comes back undefined and goes the usual way.
+    if (pending === 0) {
+      const now = this.#raw.getNow(path);
+      if (now !== undefined) return decodeValue(now);
+    }
+    return decodeValue(await this.#call((raw) => raw.get(path)));
+  }
 
   /** Assigns `value` at `path` (tables copied whole, null deletes), creating missing tables. */
   async set(path, value, options) { return this.#ack(this.#call((raw) => raw.set(path, value)), options); }

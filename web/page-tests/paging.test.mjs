@@ -58,6 +58,14 @@ for (const mode of ['page', 'worker']) {
       out.written = await db.compute('local s = 0 for i = 1, ${RECORDS}, 97 do s = s + Memory.users[i].age end return s');
       out.eq = (await db.query('users', { where: [['age', '=', 1000 + 97 * 3 + 1]] })).map((x) => x.key);
       out.get = await db.get(['users', 5]);
+      // Gets of records all over the store: most miss the cache, so the
+      // plain call gives up and the get waits for IndexedDB.
+      out.cold = [];
+      for (let i = 7; i <= ${RECORDS}; i += 499) out.cold.push((await db.get(['users', i])).bio.length);
+      // A get made while a set is still pending sees the set.
+      const setting = db.set(['users', 3, 'age'], 4242);
+      out.afterSet = (await db.get(['users', 3])).age;
+      await setting;
       out.check = (await db.check()).entries > 0;
       out.lazySum2 = await db.compute(sum);
       await db.close();
@@ -87,6 +95,10 @@ for (const mode of ['page', 'worker']) {
     assert.equal(r.written, written);
     assert.deepEqual(r.eq, [97 * 3 + 1]);
     assert.deepEqual(r.get, { name: 'user 5', age: 5, bio: 'xxxxx' });
+    const cold = [];
+    for (let i = 7; i <= RECORDS; i += 499) cold.push(i % 50);
+    assert.deepEqual(r.cold, cold);
+    assert.equal(r.afterSet, 4242);
     assert.ok(r.check);
     assert.deepEqual(r.lazySum2, r.mirrorSum);
     assert.equal(r.mirror, 'mirror');

@@ -101,6 +101,16 @@ impl RawVault {
         f: impl FnOnce(&Store, &IdbStore) -> ApiResult<R>,
     ) -> ApiResult<R> {
         let _suspendable = crate::idb::suspend::AVAILABLE.then(Suspendable::enter);
+        self.with_store_now(f)
+    }
+
+    /// [`RawVault::with_store`] in a call that does not suspend (a plain
+    /// export): a page that is not in memory fails the read, and
+    /// `suspend::attempt` tells that failure apart.
+    pub(crate) fn with_store_now<R>(
+        &self,
+        f: impl FnOnce(&Store, &IdbStore) -> ApiResult<R>,
+    ) -> ApiResult<R> {
         let state = self.usable()?;
         match state.engine.as_ref() {
             Some(vm::Engine::Data(store)) => f(store, &state.idb),

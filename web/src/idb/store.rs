@@ -373,6 +373,7 @@ impl IdbStore {
     /// error where the call cannot suspend.
     fn db_for_read(&self, op: &'static str) -> StoreResult<IdbDatabase> {
         if !suspend::allowed() {
+            suspend::refuse();
             return Err(StoreError::Io {
                 op,
                 detail: "a page is not in memory, and this call cannot wait for IndexedDB \

@@ -19,6 +19,8 @@ use wasm_bindgen::JsValue;
 
 thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Set when a read was refused for want of suspending (see [`refused`]).
+    static REFUSED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Held by a call that may suspend (a JSPI export), for its duration.
@@ -45,6 +47,25 @@ pub const AVAILABLE: bool = cfg!(feature = "jspi");
 /// Whether the running call may suspend.
 pub fn allowed() -> bool {
     AVAILABLE && DEPTH.with(Cell::get) > 0
+}
+
+/// Records that a read needed to suspend where the call may not: a
+/// call made not to suspend ([`attempt`]) then says so instead of failing.
+pub fn refuse() {
+    REFUSED.with(|r| r.set(true));
+}
+
+/// Runs `f`, a call that does not suspend; `None` if it failed because a
+/// read would have had to ([`refuse`]): the caller retries it as a call
+/// that may.
+pub fn attempt<T, E>(f: impl FnOnce() -> Result<T, E>) -> Option<Result<T, E>> {
+    REFUSED.with(|r| r.set(false));
+    let out = f();
+    let refused = REFUSED.with(|r| r.replace(false));
+    match out {
+        Err(_) if refused => None,
+        out => Some(out),
+    }
 }
 
 /// Suspends until `promise` settles: its value, or its rejection reason.
