@@ -995,13 +995,16 @@ mod tests {
     }
 
     /// A memory store that keeps the decoded pages the pager offers (as the
-    /// browser's does), forgetting a page's image when it is written.
-    struct KeepingStore {
+    /// browser's does), forgetting a page's image when it is written, and
+    /// refuses deferred writes for lack of space while `full` is set.
+    #[derive(Clone, Default)]
+    struct TestStore {
         inner: MemoryStore,
         kept: Rc<RefCell<HashMap<BlobKey, Page>>>,
+        full: Rc<std::cell::Cell<bool>>,
     }
 
-    impl BlobStore for KeepingStore {
+    impl BlobStore for TestStore {
         fn get(&self, area: Area, key: BlobKey) -> crate::store::StoreResult<Option<Bytes>> {
             self.inner.get(area, key)
         }
@@ -1019,6 +1022,14 @@ mod tests {
             }
             self.inner.write(ops, durable)
         }
+        fn write_deferred(&mut self, ops: Vec<WriteOp>) -> crate::store::StoreResult<()> {
+            if self.full.get() {
+                return Err(crate::store::StoreError::QuotaExceeded {
+                    detail: "full".into(),
+                });
+            }
+            self.write(ops, false)
+        }
         fn sync(&mut self) -> crate::store::StoreResult<()> {
             self.inner.sync()
         }
@@ -1035,11 +1046,8 @@ mod tests {
 
     #[test]
     fn clean_pages_leaving_the_cache_are_offered_with_their_check_and_come_back() {
-        let kept = Rc::new(RefCell::new(HashMap::new()));
-        let store = KeepingStore {
-            inner: MemoryStore::new(),
-            kept: kept.clone(),
-        };
+        let store = TestStore::default();
+        let kept = store.kept.clone();
         let cfg = PagerConfig {
             page_size: 1024,
             cache_bytes: 8 * 1024,
@@ -1109,44 +1117,6 @@ mod tests {
         drop(p);
         let (_p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
         assert!(store.keys(Area::Pages).unwrap().is_empty());
-    }
-
-    /// A memory store that refuses deferred writes for lack of space while
-    /// `full` is set.
-    #[derive(Clone)]
-    struct FullForSpills {
-        inner: MemoryStore,
-        full: Rc<std::cell::Cell<bool>>,
-    }
-
-    impl BlobStore for FullForSpills {
-        fn get(&self, area: Area, key: BlobKey) -> crate::store::StoreResult<Option<Bytes>> {
-            self.inner.get(area, key)
-        }
-        fn keys_in(
-            &self,
-            area: Area,
-            range: std::ops::RangeInclusive<BlobKey>,
-        ) -> crate::store::StoreResult<Vec<BlobKey>> {
-            self.inner.keys_in(area, range)
-        }
-        fn write(&mut self, ops: Vec<WriteOp>, durable: bool) -> crate::store::StoreResult<()> {
-            self.inner.write(ops, durable)
-        }
-        fn write_deferred(&mut self, ops: Vec<WriteOp>) -> crate::store::StoreResult<()> {
-            if self.full.get() {
-                return Err(crate::store::StoreError::QuotaExceeded {
-                    detail: "full".into(),
-                });
-            }
-            self.inner.write_deferred(ops)
-        }
-        fn sync(&mut self) -> crate::store::StoreResult<()> {
-            self.inner.sync()
-        }
-        fn stored_bytes(&self, area: Area) -> crate::store::StoreResult<u64> {
-            self.inner.stored_bytes(area)
-        }
     }
 
     /// `n` pages of 900 bytes written at fresh ids in one transaction,
@@ -1220,11 +1190,8 @@ mod tests {
 
     #[test]
     fn a_refused_spill_keeps_its_pages_in_memory() {
-        let full = Rc::new(std::cell::Cell::new(false));
-        let store = FullForSpills {
-            inner: MemoryStore::new(),
-            full: full.clone(),
-        };
+        let store = TestStore::default();
+        let full = store.full.clone();
         let (mut p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
         let ids = committed(&mut p, 4);
         full.set(true);
