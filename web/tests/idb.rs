@@ -24,6 +24,15 @@ fn put(key: u64, value: &str) -> WriteOp {
     }
 }
 
+/// A WAL record put, as a commit writes it.
+fn wal(seq: u64) -> WriteOp {
+    WriteOp::Put {
+        area: Area::Wal,
+        key: seq,
+        value: Bytes::from_static(b"record"),
+    }
+}
+
 async fn fresh(name: &str) -> IdbStore {
     IdbStore::delete(name).await.expect("delete");
     IdbStore::open(name, IdbOptions::default())
@@ -133,11 +142,6 @@ fn readwrite_transactions_created() -> u32 {
 
 #[wasm_bindgen_test]
 async fn a_batch_of_wal_records_starts_its_transaction_at_once() {
-    let wal = |seq: u64| WriteOp::Put {
-        area: Area::Wal,
-        key: seq,
-        value: Bytes::from_static(b"record"),
-    };
     let mut store = fresh("wal-at-once").await;
     let started = readwrite_transactions_created();
     store.write(vec![wal(1)], true).unwrap();
@@ -395,11 +399,6 @@ async fn decoded_pages_are_kept_until_the_page_is_written_and_within_their_bound
 
 #[wasm_bindgen_test]
 async fn held_page_writes_wait_for_a_page_or_meta_write_and_wal_records_pass_them() {
-    let wal = |seq: u64| WriteOp::Put {
-        area: Area::Wal,
-        key: seq,
-        value: Bytes::from_static(b"record"),
-    };
     let mut store = fresh("held").await;
     store.write_deferred(vec![put(1, "spilled")]).unwrap();
     store.write(vec![wal(1)], true).unwrap();
