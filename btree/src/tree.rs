@@ -514,7 +514,10 @@ fn insert_at(
     }
     if let Change::Split { left, sep, right } = &change {
         let size = node.len() + branch_entry_size(sep.len());
-        if *left == child && size <= pager.page_size() {
+        // Only a page this transaction wrote can be edited in place: any
+        // other keeps its node for `apply`'s copy below, not read again.
+        let in_place = pager.is_writable(id) && page.kind == KIND_BRANCH;
+        if *left == child && size <= pager.page_size() && in_place {
             if let Some(id) = insert_separator_owned(pager, id, page, idx, sep, *right)? {
                 return Ok((Change::Node { id, fill: size }, old));
             }
@@ -530,9 +533,10 @@ fn insert_at(
 /// page as the left half: put the separator `sep` and the right half
 /// `right` after it, in place when the pager allows it (see
 /// [`Pager::update`]). The caller has checked that the branch still fits
-/// its page. The result is byte for byte the branch [`apply`] builds:
-/// cells stay packed in key order right after the slots. `None`, having
-/// done nothing, if the page must be copied.
+/// its page and that the open transaction wrote it. The result is byte for
+/// byte the branch [`apply`] builds: cells stay packed in key order right
+/// after the slots. `None`, having done nothing, if the page must be
+/// copied after all (another holder of it, or it left memory).
 fn insert_separator_owned(
     pager: &mut Pager,
     id: PageId,
@@ -541,9 +545,6 @@ fn insert_separator_owned(
     sep: &[u8],
     right: PageId,
 ) -> Result<Option<PageId>> {
-    if !pager.is_writable(id) || page.kind != KIND_BRANCH {
-        return Ok(None);
-    }
     // The pager edits only a page nobody else holds: let go of ours.
     drop(page);
     let cell = node::NewCell::Branch {
