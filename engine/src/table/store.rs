@@ -46,6 +46,22 @@ pub(crate) struct CatalogCache {
     pub(crate) verified_at: Rc<Cell<Option<u64>>>,
 }
 
+impl CatalogCache {
+    /// A write transaction begun at commit count `begun_at` committed,
+    /// changing the catalog to `changed` (if it did); the count is now
+    /// `commits`. The catalog was current at `begun_at` if `begin` found it
+    /// so, and no other commit comes between (one writer): then `current`
+    /// is the stored catalog at `commits` too.
+    pub(crate) fn own_commit(&self, changed: Option<Rc<Catalog>>, begun_at: u64, commits: u64) {
+        if let Some(catalog) = changed {
+            *self.current.borrow_mut() = catalog;
+        }
+        if self.verified_at.get() == Some(begun_at) {
+            self.verified_at.set(Some(commits));
+        }
+    }
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").finish_non_exhaustive()

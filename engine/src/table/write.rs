@@ -80,7 +80,7 @@ pub struct Txn {
     pub(crate) catalog: Rc<Catalog>,
     catalog_changed: bool,
     /// The store's committed-catalog cache, updated on commit.
-    shared: CatalogCache,
+    catalog_cache: CatalogCache,
     /// The database, and its commit count when this transaction began.
     db: Db,
     begun_at: u64,
@@ -125,7 +125,7 @@ impl Txn {
     pub(crate) fn new(
         kv: WriteTxn,
         catalog: Rc<Catalog>,
-        shared: CatalogCache,
+        catalog_cache: CatalogCache,
         db: Db,
         begun_at: u64,
         max_key_len: usize,
@@ -135,7 +135,7 @@ impl Txn {
             kv,
             catalog,
             catalog_changed: false,
-            shared,
+            catalog_cache,
             db,
             begun_at,
             parents: IdMap::default(),
@@ -307,21 +307,17 @@ impl Txn {
             kv,
             catalog,
             catalog_changed,
-            shared: cache,
+            catalog_cache: cache,
             db,
             begun_at,
             ..
         } = self;
         kv.commit()?;
-        if catalog_changed {
-            *cache.current.borrow_mut() = catalog;
-        }
-        // The catalog was current when this transaction began (`begin`
-        // checked it at `begun_at`), no other commit can come between (one
-        // writer), and `current` is now what this one committed.
-        if cache.verified_at.get() == Some(begun_at) {
-            cache.verified_at.set(Some(db.commit_count()));
-        }
+        cache.own_commit(
+            catalog_changed.then_some(catalog),
+            begun_at,
+            db.commit_count(),
+        );
         Ok(())
     }
 
