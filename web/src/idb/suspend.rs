@@ -19,7 +19,7 @@ use wasm_bindgen::JsValue;
 
 thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
-    /// Set when a read was refused for want of suspending (see [`refused`]).
+    /// Set when a read was refused for want of suspending (see [`refuse`]).
     static REFUSED: Cell<bool> = const { Cell::new(false) };
 }
 
