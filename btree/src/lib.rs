@@ -67,7 +67,7 @@ pub use cursor::Cursor;
 pub use error::{BTreeError, Result};
 pub use hints::InsertHints;
 pub use lent::{Chain, Lent};
-pub use node::{LeafPacker, KIND_BRANCH, KIND_LEAF_V1, KIND_LEAF_V2};
+pub use node::{search_aid, LeafPacker, KIND_BRANCH, KIND_LEAF_V1, KIND_LEAF_V2};
 pub use overflow::KIND_OVERFLOW;
 
 use moonvault_pager::PageId;

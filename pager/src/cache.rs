@@ -16,7 +16,7 @@ pub const PAGE_OVERHEAD: usize = 96;
 
 /// The bytes a page costs against a budget.
 pub fn page_cost(page: &Page) -> usize {
-    page.data.capacity() + PAGE_OVERHEAD
+    page.data.capacity() + page.aid_bytes() + PAGE_OVERHEAD
 }
 
 /// A fast hasher for page ids (they are not attacker-chosen hash keys).

@@ -20,7 +20,7 @@
 //! released pages never hold more than the dirty pages did then.
 
 use crate::cache::{page_cost, IdMap};
-use crate::frame::Page;
+use crate::frame::{Page, PageAid};
 use crate::PageId;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -113,6 +113,24 @@ impl DirtyPages {
         }
     }
 
+    /// Give page `id`, if held and shared with no one, its search aid
+    /// (see [`PageAid`]): for a page that will not change again.
+    pub(crate) fn derive_aid(&mut self, id: PageId, derive: PageAid) {
+        let Some(dirty) = self.pages.get_mut(&id) else {
+            return;
+        };
+        let Some(page) = Rc::get_mut(&mut dirty.page) else {
+            return;
+        };
+        let before = page_cost(page);
+        page.derive_aid(derive);
+        let grown = page_cost(page) - before;
+        self.bytes += grown;
+        if dirty.released {
+            self.released_bytes += grown;
+        }
+    }
+
     /// Mark page `id`, if held, as released by the open transaction (or,
     /// `false`, live again: a rollback, or a snapshot still reads it).
     pub(crate) fn set_released(&mut self, id: PageId, released: bool) {
@@ -136,6 +154,7 @@ impl DirtyPages {
         let dirty = self.pages.get_mut(&id)?;
         let page = Rc::get_mut(&mut dirty.page)?;
         let before = page_cost(page);
+        page.drop_aid();
         let out = f(page);
         let tick = self.tick.get() + 1;
         self.tick.set(tick);

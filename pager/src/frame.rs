@@ -34,7 +34,20 @@ pub struct Page {
     /// B-tree: keys in order), so a check that costs a pass over the page
     /// runs once per load, not once per use. Not part of the content.
     checked: std::cell::Cell<bool>,
+    /// Words the layer above derived from `data` to search it faster (the
+    /// B-tree: a branch's key heads), set only where no one else holds the
+    /// page (see [`PageAid`]); counted in the page's memory cost.
+    aid: Option<Box<[u64]>>,
 }
+
+/// How the layer above derives a page's search aid from its kind and
+/// bytes (`None`: this page gets none). Given to [`crate::Pager::derive_aids_with`].
+///
+/// Invariant: a page's aid is derived from its current `data`. The pager
+/// derives it only when the page can no longer change (loaded from the
+/// store, spilled, or committed) and drops it before lending the page out
+/// for an edit, so an aid is never stale.
+pub type PageAid = fn(kind: u8, data: &[u8]) -> Option<Box<[u64]>>;
 
 impl Page {
     /// A page of `kind` holding `data`, not yet checked.
@@ -43,7 +56,36 @@ impl Page {
             kind,
             data,
             checked: std::cell::Cell::new(false),
+            aid: None,
         }
+    }
+
+    /// The search aid derived from this page's content; empty if none.
+    pub fn aid(&self) -> &[u64] {
+        self.aid.as_deref().unwrap_or_default()
+    }
+
+    /// Derive this page's aid with `derive` unless it has one.
+    pub(crate) fn derive_aid(&mut self, derive: PageAid) {
+        if self.aid.is_none() {
+            self.aid = derive(self.kind, &self.data);
+        }
+    }
+
+    /// [`Page::derive_aid`], for the layer above's tests of its aids.
+    #[doc(hidden)]
+    pub fn derive_aid_for_test(&mut self, derive: PageAid) {
+        self.derive_aid(derive);
+    }
+
+    /// Forget the aid: the content is about to change.
+    pub(crate) fn drop_aid(&mut self) {
+        self.aid = None;
+    }
+
+    /// Bytes the aid takes.
+    pub(crate) fn aid_bytes(&self) -> usize {
+        std::mem::size_of_val(self.aid())
     }
 
     /// Whether [`Page::set_checked`] was called on this copy.

@@ -29,7 +29,7 @@ pub mod superblock;
 pub mod testing;
 
 pub use error::{PagerError, Result};
-pub use frame::Page;
+pub use frame::{Page, PageAid};
 pub use pager::{
     Pager, PagerConfig, PagerStats, DEFAULT_CACHE_BYTES, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
     MIN_PAGE_SIZE,

@@ -24,7 +24,7 @@
 use crate::cache::PageCache;
 use crate::dirty::DirtyPages;
 use crate::error::{PagerError, Result};
-use crate::frame::{self, Page};
+use crate::frame::{self, Page, PageAid};
 use crate::store::{Area, BlobStore, WriteOp};
 use crate::superblock::Superblock;
 use crate::PageId;
@@ -135,6 +135,8 @@ pub struct Pager {
     poisoned: Option<String>,
     spilled_pages: u64,
     checkpoints: u64,
+    /// How pages that stop changing get their search aid (none if unset).
+    aid: Option<PageAid>,
 }
 
 impl std::fmt::Debug for Pager {
@@ -238,6 +240,7 @@ impl Pager {
             epoch: 0,
             readers: Vec::new(),
             poisoned: None,
+            aid: None,
             spilled_pages: 0,
             checkpoints: 0,
         };
@@ -277,6 +280,22 @@ impl Pager {
             self.store_write(ops, false)?;
         }
         Ok(())
+    }
+
+    /// Derive a search aid with `derive` for every page from now on that
+    /// can no longer change: loaded, spilled or committed (see [`PageAid`]).
+    /// The aid counts against the cache budget like the page's bytes.
+    pub fn derive_aids_with(&mut self, derive: PageAid) {
+        self.aid = Some(derive);
+    }
+
+    /// Give `page`, which no one else holds yet and which will not change
+    /// again, its search aid.
+    fn with_aid(&self, mut page: Page) -> Page {
+        if let Some(derive) = self.aid {
+            page.derive_aid(derive);
+        }
+        page
     }
 
     /// The logical page size.
@@ -395,13 +414,15 @@ impl Pager {
         let page = match self.store.decoded(id) {
             // Kept by the store when it left the cache earlier (see
             // `BlobStore::keep_decoded`).
-            Some(page) if page.kind != 0 && page.data.len() <= self.page_size => Rc::new(page),
+            Some(page) if page.kind != 0 && page.data.len() <= self.page_size => {
+                Rc::new(self.with_aid(page))
+            }
             _ => {
                 let blob = self
                     .store
                     .get(Area::Pages, id)?
                     .ok_or(PagerError::MissingPage(id))?;
-                Rc::new(frame::decode(id, &blob, self.page_size)?)
+                Rc::new(self.with_aid(frame::decode(id, &blob, self.page_size)?))
             }
         };
         let budget = self.cache_budget.saturating_sub(self.dirty.bytes());
@@ -565,6 +586,13 @@ impl Pager {
             }
             self.pending_free.push((epoch, id));
         }
+        if let Some(derive) = self.aid {
+            // Committed pages change no more: the next transaction copies
+            // a page before it edits it.
+            for &id in &txn.fresh {
+                self.dirty.derive_aid(id, derive);
+            }
+        }
         self.unsaved.extend(txn.fresh);
         // The commit stands whatever the trim does: a refused spill keeps
         // its pages dirty (the next write tries again), any other failure
@@ -677,7 +705,11 @@ impl Pager {
         }
         self.spilled_pages += dirty.len() as u64;
         let mut cache = self.cache.borrow_mut();
-        for (id, page) in dirty {
+        for (id, mut page) in dirty {
+            // A spilled page is never edited again (an edit writes a copy).
+            if let (Some(derive), Some(owned)) = (self.aid, Rc::get_mut(&mut page)) {
+                owned.derive_aid(derive);
+            }
             cache.insert(id, page, self.cache_budget);
         }
         self.offer_evicted(&mut cache);
@@ -867,6 +899,46 @@ mod tests {
         p.rollback();
         p.begin().unwrap();
         assert_eq!(p.allocate().unwrap(), b, "rolled-back page is reused");
+    }
+
+    /// An aid of one word per 100 bytes of pages of kind 7, the first
+    /// word the page's first byte.
+    fn test_aid(kind: u8, data: &[u8]) -> Option<Box<[u64]>> {
+        (kind == 7).then(|| {
+            let mut words = vec![0u64; data.len() / 100];
+            words[0] = u64::from(data[0]);
+            words.into_boxed_slice()
+        })
+    }
+
+    #[test]
+    fn aids_come_with_pages_that_stop_changing_and_are_charged() {
+        let store = MemoryStore::new();
+        let (mut p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
+        p.derive_aids_with(test_aid);
+        p.begin().unwrap();
+        let a = p.allocate().unwrap();
+        p.write(a, Page::new(7, vec![1; 400])).unwrap();
+        let b = p.allocate().unwrap();
+        p.write(b, page(2)).unwrap();
+        assert!(p.read(a).unwrap().aid().is_empty(), "a page still changing");
+        p.update(a, |pg| pg.data[0] = 3).unwrap();
+        let before = p.dirty_bytes();
+        p.commit().unwrap();
+        assert_eq!(p.read(a).unwrap().aid(), [3, 0, 0, 0], "derived at commit");
+        assert!(p.read(b).unwrap().aid().is_empty(), "kind 1 gets none");
+        assert_eq!(p.dirty_bytes(), before + 4 * 8, "the aid is charged");
+        p.checkpoint(vec![], vec![]).unwrap();
+        // Loaded from the store: derived on load.
+        let (mut p, _) = Pager::open(Box::new(store), small()).unwrap();
+        p.derive_aids_with(test_aid);
+        assert_eq!(p.read(a).unwrap().aid(), [3, 0, 0, 0]);
+        // A page spilled mid-transaction changes no more: it gets its aid.
+        p.begin().unwrap();
+        let c = p.allocate().unwrap();
+        p.write(c, Page::new(7, vec![5; 200])).unwrap();
+        p.spill().unwrap();
+        assert_eq!(p.read(c).unwrap().aid(), [5, 0]);
     }
 
     #[test]

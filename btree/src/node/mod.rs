@@ -42,11 +42,13 @@
 //! Every accessor here bounds-checks against the page bytes and reports
 //! [`BTreeError::Corrupted`]; nothing read from a page can panic.
 
+mod aid;
 mod build;
 mod cell;
 mod edit;
 mod key;
 
+pub use aid::search_aid;
 #[cfg(test)]
 pub(crate) use build::build_leaf_v1;
 pub use build::LeafPacker;
@@ -168,6 +170,8 @@ pub(crate) struct Node<'a> {
     pub id: PageId,
     data: &'a [u8],
     meta: NodeMeta,
+    /// The page's search aid ([`search_aid`]), empty if it has none.
+    aid: &'a [u64],
 }
 
 /// One decoded cell.
@@ -193,11 +197,12 @@ impl<'a> Node<'a> {
     /// per page load, which the load's crc and decompression already make.
     #[inline(always)]
     pub(crate) fn of_page(id: PageId, page: &'a Page) -> Result<Node<'a>> {
-        let node = Node::parse(id, page.kind, &page.data)?;
+        let mut node = Node::parse(id, page.kind, &page.data)?;
         if !page.is_checked() {
             node.check_order()?;
             page.set_checked();
         }
+        node.aid = page.aid();
         Ok(node)
     }
 
@@ -249,6 +254,7 @@ impl<'a> Node<'a> {
                 plen,
                 format,
             },
+            aid: &[],
         })
     }
 
@@ -279,7 +285,12 @@ impl<'a> Node<'a> {
     /// gives `Corrupted`, never a panic.
     #[inline]
     pub(crate) fn from_meta(id: PageId, data: &'a [u8], meta: NodeMeta) -> Node<'a> {
-        Node { id, data, meta }
+        Node {
+            id,
+            data,
+            meta,
+            aid: &[],
+        }
     }
 
     /// What [`Node::from_meta`] needs to view this page again.
@@ -659,6 +670,11 @@ impl<'a> Node<'a> {
         if self.meta.format != Format::Branch {
             return Err(self.corrupt("child requested of a leaf"));
         }
+        if self.has_aid() {
+            let i = self.aided_child_index(key)?;
+            let cell = if i == 0 { 0 } else { self.offset(i - 1)? };
+            return self.child_in(i, cell);
+        }
         let (found, below) =
             self.binary_search_at(key, |data, off| fixed_key_at(data, off, BRANCH_CELL_HEADER))?;
         let i = match found {
@@ -671,7 +687,44 @@ impl<'a> Node<'a> {
     /// Which child of a branch may hold `key`.
     #[inline]
     pub(crate) fn child_index(&self, key: &[u8]) -> Result<usize> {
+        if self.has_aid() {
+            return self.aided_child_index(key);
+        }
         self.upper_bound(key)
+    }
+
+    /// Whether this branch has a search aid to use.
+    #[inline(always)]
+    fn has_aid(&self) -> bool {
+        self.meta.format == Format::Branch && !self.aid.is_empty()
+    }
+
+    /// [`Node::child_index`] through the search aid (module `aid`): the
+    /// number of separators at or below `key`, found among the heads, with
+    /// whole keys compared only where heads tie.
+    fn aided_child_index(&self, key: &[u8]) -> Result<usize> {
+        let Some((c, prefix, heads)) = aid::parts(self.aid, self.meta.count) else {
+            return self.upper_bound(key);
+        };
+        // Every separator starts with the prefix: a key that does not
+        // sorts below or above all of them.
+        let rest = match aid::strip_prefix(key, c, prefix) {
+            Ok(rest) => rest,
+            Err(true) => return Ok(0),
+            Err(false) => return Ok(heads.len()),
+        };
+        let h = aid::head(rest);
+        let mut lo = heads.partition_point(|&x| x < h);
+        let mut hi = lo + heads[lo..].partition_point(|&x| x == h);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if cmp_keys(self.separator(mid)?, key).is_le() {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
     }
 
     /// Verify the whole layout: reserved bytes zero, cells packed in slot

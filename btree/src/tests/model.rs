@@ -284,6 +284,8 @@ impl Harness {
     pub(super) fn new(page_size: usize) -> Harness {
         let store = MemoryStore::new();
         let (mut pager, _) = Pager::open(Box::new(store.clone()), config(page_size)).unwrap();
+        // Branches that stop changing get search aids, as the engine's do.
+        pager.derive_aids_with(crate::search_aid);
         pager.begin().unwrap();
         Harness {
             store,
@@ -604,8 +606,9 @@ impl Harness {
             }
             Op::Reopen => {
                 self.reset_hints();
-                let (pager, app) =
+                let (mut pager, app) =
                     Pager::open(Box::new(self.store.clone()), config(self.page_size)).unwrap();
+                pager.derive_aids_with(crate::search_aid);
                 self.pager = pager;
                 if app != root_bytes(&self.durable.0) && !app.is_empty() {
                     return Err("superblock holds a different root".into());

@@ -284,7 +284,8 @@ impl std::fmt::Debug for Db {
 impl Db {
     /// Open (or create) a database on `store`, recovering committed work.
     pub fn open(store: Box<dyn BlobStore>, options: Options) -> Result<Db> {
-        let (pager, app) = Pager::open(store, options.pager)?;
+        let (mut pager, app) = Pager::open(store, options.pager)?;
+        pager.derive_aids_with(moonvault_btree::search_aid);
         let root = RootRecord::decode(&app)?;
         let mut inner = DbInner {
             pager,

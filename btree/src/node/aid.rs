@@ -1,0 +1,206 @@
+//! Branch search aids: a branch's separators as eight-byte words, so that
+//! a descent binary-searches words and compares whole keys only among the
+//! separators whose words tie.
+//!
+//! An aid is derived from a branch's bytes by the pager when the page can
+//! no longer change (`moonvault_pager::PageAid`) and kept beside them
+//! (`Page::aid`); it is never stored. Word 0 is `c`, the length of the
+//! separators' longest common prefix; the next `ceil(c / 8)` words are that
+//! prefix in eight-byte chunks (each as a head, below); then word by word
+//! the *head* of each separator: its eight bytes after `c`, big-endian,
+//! zero-padded.
+//! Separators strictly increase, so heads never decrease, and zero padding
+//! keeps order: two keys whose heads differ compare as their heads do
+//! (padding compares below every byte, as a shorter key does); equal heads
+//! decide nothing.
+
+use super::{common_prefix, Node, KIND_BRANCH};
+
+/// Branches with fewer separators search as fast without an aid.
+const MIN_SEPARATORS: usize = 8;
+
+/// The search aid of a page of `kind` holding `data`: `Some` for a branch
+/// of at least [`MIN_SEPARATORS`] readable separators, laid out as the
+/// module doc says. Never fails on damaged bytes (it gives `None`; the
+/// order check on first use reports the damage).
+pub fn search_aid(kind: u8, data: &[u8]) -> Option<Box<[u64]>> {
+    if kind != KIND_BRANCH {
+        return None;
+    }
+    let node = Node::parse(0, kind, data).ok()?;
+    let n = node.count();
+    if n < MIN_SEPARATORS {
+        return None;
+    }
+    let first = node.separator(0).ok()?;
+    let c = common_prefix(first, node.separator(n - 1).ok()?);
+    let mut words = Vec::with_capacity(1 + c.div_ceil(8) + n);
+    words.push(c as u64);
+    words.extend(first[..c].chunks(8).map(head));
+    for i in 0..n {
+        words.push(head(node.separator(i).ok()?.get(c..)?));
+    }
+    Some(words.into_boxed_slice())
+}
+
+/// An aid's parts: the prefix length, the prefix's chunks, the heads.
+/// `None` if `aid` is not the aid of a branch of `count` separators.
+#[inline(always)]
+pub(crate) fn parts(aid: &[u64], count: usize) -> Option<(usize, &[u64], &[u64])> {
+    let (&c, rest) = aid.split_first()?;
+    let chunks = usize::try_from(c).ok()?.div_ceil(8);
+    if rest.len() != chunks + count {
+        return None;
+    }
+    let (prefix, heads) = rest.split_at(chunks);
+    Some((c as usize, prefix, heads))
+}
+
+/// Where `key` stands against a prefix of length `c` given as `chunks`:
+/// `Ok(rest)`, the key after the prefix, if it starts with it; else
+/// `Err(below)`, whether it sorts below every key that does.
+#[inline(always)]
+pub(crate) fn strip_prefix<'k>(
+    key: &'k [u8],
+    c: usize,
+    chunks: &[u64],
+) -> std::result::Result<&'k [u8], bool> {
+    let within = &key[..c.min(key.len())];
+    for (chunk, &word) in within.chunks(8).zip(chunks) {
+        let h = head(chunk);
+        if h != word {
+            // Padding sorts below every byte, as a shorter key does.
+            return Err(h < word);
+        }
+    }
+    match key.get(c..) {
+        Some(rest) => Ok(rest),
+        // A proper prefix of the prefix (its chunks matched as padded).
+        None => Err(true),
+    }
+}
+
+/// The first eight bytes of `bytes`, big-endian, zero-padded.
+#[inline(always)]
+pub(crate) fn head(bytes: &[u8]) -> u64 {
+    match bytes.get(..8) {
+        Some(w) => u64::from_be_bytes(w.try_into().unwrap_or_default()),
+        None => {
+            let mut w = [0u8; 8];
+            w[..bytes.len()].copy_from_slice(bytes);
+            u64::from_be_bytes(w)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::build_branch;
+    use moonvault_pager::Page;
+    use quickcheck::quickcheck;
+
+    /// A branch of `keys` (sorted, deduplicated) with child `i` = `100 + i`,
+    /// viewed once plainly and once with its aid.
+    fn both(keys: &[Vec<u8>]) -> (Vec<u8>, Page) {
+        let cells: Vec<(&[u8], u64)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_slice(), 101 + i as u64))
+            .collect();
+        let data = build_branch(100, &cells);
+        let mut page = Page::new(KIND_BRANCH, data.clone());
+        page.derive_aid_for_test(search_aid);
+        (data, page)
+    }
+
+    fn agree(keys: &[Vec<u8>], probes: &[Vec<u8>]) -> bool {
+        let (data, page) = both(keys);
+        let plain = Node::parse(1, KIND_BRANCH, &data).unwrap();
+        let aided = Node::of_page(1, &page).unwrap();
+        assert!(
+            !page.aid().is_empty(),
+            "a branch of {} keys has an aid",
+            keys.len()
+        );
+        probes.iter().chain(keys).all(|probe| {
+            let want = plain.upper_bound(probe).unwrap();
+            aided.child_index(probe).unwrap() == want
+                && aided.child_for(probe).unwrap() == 100 + want as u64
+        })
+    }
+
+    fn sorted(mut keys: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    #[test]
+    fn small_branches_and_leaves_get_no_aid() {
+        let keys: Vec<Vec<u8>> = (0..MIN_SEPARATORS as u8 - 1).map(|i| vec![i]).collect();
+        let cells: Vec<(&[u8], u64)> = keys.iter().map(|k| (k.as_slice(), 5)).collect();
+        assert_eq!(search_aid(KIND_BRANCH, &build_branch(4, &cells)), None);
+        assert_eq!(search_aid(crate::KIND_LEAF_V2, &[0, 0, 0, 0]), None);
+        assert_eq!(search_aid(KIND_BRANCH, &[9, 9, 9]), None, "damaged bytes");
+    }
+
+    #[test]
+    fn long_shared_prefixes_and_ties() {
+        // A 19-byte common prefix (three chunks, the last partial), and
+        // separators that tie on their heads: prefixes of one another, and
+        // zero bytes that read like padding.
+        let base = b"0123456789abcdefghi".to_vec();
+        let mut keys = Vec::new();
+        for tail in [
+            &b""[..],
+            b"\0",
+            b"\0\0",
+            b"a",
+            b"a\0",
+            b"abcdefgh",
+            b"abcdefgh\0",
+            b"abcdefgh1",
+            b"abcdefgh2",
+            b"abcdefgi",
+            b"b",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+        ] {
+            keys.push([base.as_slice(), tail].concat());
+        }
+        let probes: Vec<Vec<u8>> = vec![
+            vec![],
+            b"0".to_vec(),
+            b"0123456789abcdefgh".to_vec(),
+            b"0123456789abcdefgh\xff".to_vec(),
+            b"0123456789abcdefghh".to_vec(),
+            b"0123456789abcdefghj".to_vec(),
+            b"0123456789abcdefgi".to_vec(),
+            [base.as_slice(), b"abcdefgh0"].concat(),
+            [base.as_slice(), b"abcdefgh\0\0"].concat(),
+            [base.as_slice(), b"c"].concat(),
+            [base.as_slice(), &[0xff; 12]].concat(),
+            b"1".to_vec(),
+        ];
+        assert!(agree(&sorted(keys), &probes));
+    }
+
+    quickcheck! {
+        fn aided_search_is_the_plain_search(keys: Vec<Vec<u8>>, probes: Vec<Vec<u8>>, shared: Vec<u8>) -> bool {
+            // Keys over a small alphabet behind a shared prefix tie often.
+            let shared = &shared[..shared.len().min(40)];
+            let small = |k: &[u8]| -> Vec<u8> {
+                [shared, &k.iter().map(|b| b % 3).take(12).collect::<Vec<u8>>()].concat()
+            };
+            let mut keys: Vec<Vec<u8>> = keys.iter().take(60).map(|k| small(k)).collect();
+            // Enough separators for an aid.
+            keys.extend((0..MIN_SEPARATORS as u8).map(|i| small(&[i, i / 3])));
+            let mut probes: Vec<Vec<u8>> = probes.iter().map(|p| small(p)).collect();
+            probes.extend(probes.clone().into_iter().map(|mut p| {
+                p.truncate(shared.len() / 2);
+                p
+            }));
+            agree(&sorted(keys), &probes)
+        }
+    }
+}
