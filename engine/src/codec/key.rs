@@ -382,9 +382,10 @@ pub fn decode_key(bytes: &[u8]) -> Result<(Key, usize)> {
     }
 }
 
-/// The length of the key encoding at the start of `bytes`, checked as
-/// [`decode_key`] checks it but without building the key (no allocation
-/// for strings).
+/// The length of the key encoding at the start of `bytes`, without
+/// building the key (no allocation for strings). Strings and booleans are
+/// checked as [`decode_key`] checks them; a number's bytes are not read
+/// (its length is fixed), so skipping one costs a length check.
 pub(crate) fn skip_key(bytes: &[u8]) -> Result<usize> {
     match bytes.first() {
         Some(&TAG_STRING) => {
@@ -408,7 +409,10 @@ pub(crate) fn skip_key(bytes: &[u8]) -> Result<usize> {
                 }
             }
         }
-        // Booleans and numbers decode without allocating.
+        // A number has one length: skipped unread (a reader of the
+        // number itself decodes and checks it).
+        Some(&TAG_NUMBER) if bytes.len() >= NUMBER_KEY_LEN => Ok(NUMBER_KEY_LEN),
+        // Booleans (and short numbers, for their error) decode without allocating.
         _ => decode_key(bytes).map(|(_, used)| used),
     }
 }
