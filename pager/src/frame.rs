@@ -45,8 +45,8 @@ pub struct Page {
 ///
 /// Invariant: a page's aid is derived from its current `data`. The pager
 /// derives it only when the page can no longer change (loaded from the
-/// store, spilled, or committed) and drops it before lending the page out
-/// for an edit, so an aid is never stale.
+/// store, spilled, or committed) and drops it when a page is written or
+/// lent out for an edit, so an aid is never stale.
 pub type PageAid = fn(kind: u8, data: &[u8]) -> Option<Box<[u64]>>;
 
 impl Page {

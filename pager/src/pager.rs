@@ -489,7 +489,10 @@ impl Pager {
     }
 
     /// Store the content of a page allocated by the open transaction.
-    pub fn write(&mut self, id: PageId, page: Page) -> Result<()> {
+    pub fn write(&mut self, id: PageId, mut page: Page) -> Result<()> {
+        // Its bytes may have changed since an aid was derived (a copy of a
+        // page, edited): the page gets one again when it stops changing.
+        page.drop_aid();
         if page.data.len() > self.page_size {
             return Err(PagerError::PageTooLarge {
                 len: page.data.len(),
@@ -933,8 +936,14 @@ mod tests {
         let (mut p, _) = Pager::open(Box::new(store), small()).unwrap();
         p.derive_aids_with(test_aid);
         assert_eq!(p.read(a).unwrap().aid(), [3, 0, 0, 0]);
-        // A page spilled mid-transaction changes no more: it gets its aid.
+        // A copy of a page with an aid, edited and written, has none.
         p.begin().unwrap();
+        let mut copy = (*p.read(a).unwrap()).clone();
+        copy.data[0] = 9;
+        let d = p.allocate().unwrap();
+        p.write(d, copy).unwrap();
+        assert!(p.read(d).unwrap().aid().is_empty());
+        // A page spilled mid-transaction changes no more: it gets its aid.
         let c = p.allocate().unwrap();
         p.write(c, Page::new(7, vec![5; 200])).unwrap();
         p.spill().unwrap();
