@@ -20,7 +20,7 @@ use super::{common_prefix, Node, KIND_BRANCH};
 const MIN_SEPARATORS: usize = 8;
 
 /// The search aid of a page of `kind` holding `data`: `Some` for a branch
-/// of at least [`MIN_SEPARATORS`] readable separators, laid out as the
+/// of at least 8 readable separators, laid out as the
 /// module doc says. Never fails on damaged bytes (it gives `None`; the
 /// order check on first use reports the damage).
 pub fn search_aid(kind: u8, data: &[u8]) -> Option<Box<[u64]>> {
