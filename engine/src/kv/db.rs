@@ -11,6 +11,11 @@ use moonvault_pager::{Pager, PagerConfig, PagerStats};
 use std::cell::RefCell;
 use std::rc::Rc;
 
+/// Branches get search aids (`moonvault_btree::search_aid`) only with a
+/// page cache of at least this many pages (the native default holds 128,
+/// the browser's 8).
+const AID_MIN_CACHE_PAGES: usize = 64;
+
 /// When a commit is durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
@@ -285,7 +290,13 @@ impl Db {
     /// Open (or create) a database on `store`, recovering committed work.
     pub fn open(store: Box<dyn BlobStore>, options: Options) -> Result<Db> {
         let (mut pager, app) = Pager::open(store, options.pager)?;
-        pager.derive_aids_with(moonvault_btree::search_aid);
+        // An aid pays when its branch stays cached and is searched many
+        // times per derivation; a cache of a few pages (the browser's)
+        // reloads branches, deriving again, and the aid's bytes push out
+        // pages.
+        if pager.cache_budget() / pager.page_size() >= AID_MIN_CACHE_PAGES {
+            pager.derive_aids_with(moonvault_btree::search_aid);
+        }
         let root = RootRecord::decode(&app)?;
         let mut inner = DbInner {
             pager,
