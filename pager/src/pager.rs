@@ -289,13 +289,12 @@ impl Pager {
         self.aid = Some(derive);
     }
 
-    /// Give `page`, which no one else holds yet and which will not change
+    /// Give `page`, which no one else holds and which will not change
     /// again, its search aid.
-    fn with_aid(&self, mut page: Page) -> Page {
+    fn give_aid(&self, page: &mut Page) {
         if let Some(derive) = self.aid {
             page.derive_aid(derive);
         }
-        page
     }
 
     /// The logical page size.
@@ -411,20 +410,20 @@ impl Pager {
                 ),
             ));
         }
-        let page = match self.store.decoded(id) {
+        let mut page = match self.store.decoded(id) {
             // Kept by the store when it left the cache earlier (see
             // `BlobStore::keep_decoded`).
-            Some(page) if page.kind != 0 && page.data.len() <= self.page_size => {
-                Rc::new(self.with_aid(page))
-            }
+            Some(page) if page.kind != 0 && page.data.len() <= self.page_size => page,
             _ => {
                 let blob = self
                     .store
                     .get(Area::Pages, id)?
                     .ok_or(PagerError::MissingPage(id))?;
-                Rc::new(self.with_aid(frame::decode(id, &blob, self.page_size)?))
+                frame::decode(id, &blob, self.page_size)?
             }
         };
+        self.give_aid(&mut page);
+        let page = Rc::new(page);
         let budget = self.cache_budget.saturating_sub(self.dirty.bytes());
         let mut cache = self.cache.borrow_mut();
         cache.insert(id, page.clone(), budget);
@@ -710,8 +709,8 @@ impl Pager {
         let mut cache = self.cache.borrow_mut();
         for (id, mut page) in dirty {
             // A spilled page is never edited again (an edit writes a copy).
-            if let (Some(derive), Some(owned)) = (self.aid, Rc::get_mut(&mut page)) {
-                owned.derive_aid(derive);
+            if let Some(owned) = Rc::get_mut(&mut page) {
+                self.give_aid(owned);
             }
             cache.insert(id, page, self.cache_budget);
         }
