@@ -309,6 +309,16 @@ async fn a_foreign_database_is_refused() {
         .await
         .expect_err("not a moonvault database");
     assert!(matches!(err, StoreError::Corrupted { .. }), "{err:?}");
+    let kept = raw_idb(
+        "foreign",
+        "return [db.version, [...db.objectStoreNames]].join();",
+    )
+    .await;
+    assert_eq!(
+        kept.as_string().as_deref(),
+        Some("1,other"),
+        "left as it was"
+    );
     // The lock was released on the error path.
     IdbStore::delete("foreign").await.unwrap();
 }
@@ -488,4 +498,199 @@ fn lazy_pages_settle_each_write_once_its_own_batch_is_durable() {
         Lookup::Found(page) => assert_eq!(page.length(), 30, "the newest write"),
         _ => panic!("page 1 is cached"),
     }
+}
+
+/// Runs `body` (JS statements with `db`, an open connection to store
+/// `name`'s database, ending in a promise or value) and returns what it
+/// gives; the connection is closed afterwards.
+async fn raw_idb(name: &str, body: &str) -> JsValue {
+    let run = js_sys::Function::new_with_args(
+        "name",
+        &format!(
+            r#"return new Promise((ok, fail) => {{
+                const r = indexedDB.open('moonvault:' + name);
+                r.onerror = () => fail(r.error);
+                r.onsuccess = async () => {{
+                    const db = r.result;
+                    try {{ ok(await (async () => {{ {body} }})()); }}
+                    catch (e) {{ fail(e); }}
+                    finally {{ db.close(); }}
+                }};
+            }});"#
+        ),
+    );
+    let p: js_sys::Promise = run.call1(&JsValue::NULL, &name.into()).unwrap().into();
+    wasm_bindgen_futures::JsFuture::from(p).await.unwrap()
+}
+
+/// `[pages keys, groups keys, members values as numbers]` of store `name`.
+async fn layout(name: &str) -> String {
+    let got = raw_idb(
+        name,
+        r#"const all = (s, m) => new Promise((ok, fail) => {
+               const q = db.transaction(s).objectStore(s)[m]();
+               q.onsuccess = () => ok(q.result); q.onerror = () => fail(q.error);
+           });
+           const masks = (await all('members', 'getAll')).map(
+               (v) => Number(new DataView(v.buffer, v.byteOffset).getBigUint64(0, true)));
+           return JSON.stringify([await all('pages', 'getAllKeys'), await all('groups', 'getAllKeys'), masks]);"#,
+    )
+    .await;
+    got.as_string().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn runs_of_page_puts_go_as_groups_and_each_page_keeps_one_home() {
+    let name = "groups";
+    let mut store = fresh(name).await;
+    let pages: Vec<String> = (0..=10).map(|i| format!("page {i}")).collect();
+    store
+        .write(
+            (1..=10).map(|i| put(i, &pages[i as usize])).collect(),
+            false,
+        )
+        .unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(
+        layout(name).await,
+        "[[],[1],[1023]]",
+        "ten pages, one record"
+    );
+
+    // A rewrite becomes a single, a delete clears its bit: no other record.
+    store
+        .write(
+            vec![
+                put(3, "three"),
+                WriteOp::Delete {
+                    area: Area::Pages,
+                    key: 5,
+                },
+            ],
+            false,
+        )
+        .unwrap();
+    // A short run next to the group is singles.
+    store
+        .write(vec![put(11, "a"), put(12, "b")], false)
+        .unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(layout(name).await, "[[3,11,12],[1],[1003]]");
+    let bytes = store.stored_bytes(Area::Pages).unwrap();
+    store.close().await.unwrap();
+
+    let mut store = reopen(name).await;
+    for i in 1..=10 {
+        let want = match i {
+            3 => Some("three".to_string()),
+            5 => None,
+            _ => Some(pages[i as usize].clone()),
+        };
+        assert_eq!(text(&store, i), want, "page {i} after reopen");
+    }
+    assert_eq!(
+        store.keys(Area::Pages).unwrap(),
+        [1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12]
+    );
+    assert_eq!(store.stored_bytes(Area::Pages).unwrap(), bytes);
+
+    // A new run over the group's ids takes them over; the old group keeps
+    // only what the run leaves it, and goes when that is gone.
+    store
+        .write(
+            (2..=9).map(|i| put(i, &format!("again {i}"))).collect(),
+            false,
+        )
+        .unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(layout(name).await, "[[11,12],[1,2],[513,255]]");
+    let deletes = [1, 10].map(|key| WriteOp::Delete {
+        area: Area::Pages,
+        key,
+    });
+    store.write(deletes.to_vec(), false).unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(layout(name).await, "[[11,12],[2],[255]]");
+    assert_eq!(text(&store, 9).as_deref(), Some("again 9"));
+    store.close().await.unwrap();
+    let store = reopen(name).await;
+    assert_eq!(
+        store.keys(Area::Pages).unwrap(),
+        [2, 3, 4, 5, 6, 7, 8, 9, 11, 12]
+    );
+    assert_eq!(text(&store, 5).as_deref(), Some("again 5"));
+    store.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_layout_version_1_database_upgrades_and_reads_as_it_was() {
+    let _ = IdbStore::delete("v1").await;
+    // What a build before page groups left: three object stores.
+    let make = js_sys::Function::new_no_args(
+        r#"return new Promise((ok, fail) => {
+            const r = indexedDB.open('moonvault:v1', 1);
+            r.onupgradeneeded = () => {
+                for (const s of ['meta', 'pages', 'wal']) r.result.createObjectStore(s);
+            };
+            r.onsuccess = () => {
+                const tx = r.result.transaction(['pages', 'wal'], 'readwrite');
+                for (let i = 1; i <= 6; i++) tx.objectStore('pages').put(new TextEncoder().encode('old ' + i), i);
+                tx.objectStore('wal').put(new Uint8Array([7]), 1);
+                tx.oncomplete = () => { r.result.close(); ok(); };
+                tx.onabort = () => fail(tx.error);
+            };
+            r.onerror = () => fail(r.error);
+        });"#,
+    );
+    let p: js_sys::Promise = make.call0(&JsValue::NULL).unwrap().into();
+    wasm_bindgen_futures::JsFuture::from(p).await.unwrap();
+    let mut store = reopen("v1").await;
+    for i in 1..=6 {
+        assert_eq!(text(&store, i), Some(format!("old {i}")));
+    }
+    assert_eq!(
+        store.get(Area::Wal, 1).unwrap().as_deref(),
+        Some(&[7u8][..])
+    );
+    // Rewritten as a run, the pages move into a group of the new layout.
+    store
+        .write(
+            (1..=6).map(|i| put(i, &format!("new {i}"))).collect(),
+            false,
+        )
+        .unwrap();
+    store.close().await.unwrap();
+    assert_eq!(layout("v1").await, "[[],[1],[63]]");
+    let version = raw_idb("v1", "return db.version;").await;
+    assert_eq!(version.as_f64(), Some(2.0));
+    let store = reopen("v1").await;
+    assert_eq!(text(&store, 6).as_deref(), Some("new 6"));
+    store.close().await.unwrap();
+    IdbStore::delete("v1").await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_later_layout_version_is_refused_and_left_alone() {
+    let _ = IdbStore::delete("later").await;
+    let make = js_sys::Function::new_no_args(
+        r#"return new Promise((ok, fail) => {
+            const r = indexedDB.open('moonvault:later', 3);
+            r.onupgradeneeded = () => {
+                for (const s of ['meta', 'pages', 'wal', 'groups', 'members', 'next']) r.result.createObjectStore(s);
+            };
+            r.onsuccess = () => { r.result.close(); ok(); };
+            r.onerror = () => fail(r.error);
+        });"#,
+    );
+    let p: js_sys::Promise = make.call0(&JsValue::NULL).unwrap().into();
+    wasm_bindgen_futures::JsFuture::from(p).await.unwrap();
+    let err = IdbStore::open("later", IdbOptions::default())
+        .await
+        .expect_err("a later layout");
+    assert!(err.to_string().contains("newer moonvault"), "{err}");
+    assert_eq!(
+        raw_idb("later", "return db.version;").await.as_f64(),
+        Some(3.0)
+    );
+    IdbStore::delete("later").await.unwrap();
 }

@@ -19,6 +19,7 @@
 //! [`key`] defines how `u64` blob keys are written as JS values.
 
 mod decoded;
+pub mod groups;
 pub mod key;
 pub mod lazy;
 pub mod lock;

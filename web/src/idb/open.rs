@@ -1,12 +1,14 @@
 //! Opening (lock, connect, load the mirror) and deleting a store.
 
-use js_sys::{Array, Reflect};
+use js_sys::{Array, Reflect, Uint8Array};
 use moonvault_pager::store::{Area, StoreError, StoreResult};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Event, IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbTransactionMode};
+use web_sys::{Event, IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
 
+use super::groups::{self, Directory};
 use super::io;
+use super::key;
 use super::lazy::{LazyPages, DEFAULT_CACHE_BYTES};
 use super::lock::{self, OnLocked};
 use super::mirror::Mirror;
@@ -14,8 +16,23 @@ use super::queue::{Queue, TxnDurability};
 use super::request::wait;
 use super::store::IdbStore;
 
-/// The IndexedDB schema version moonvault databases are created with.
-const DB_VERSION: u32 = 1;
+/// The IndexedDB schema version moonvault databases are created with (and
+/// older ones upgraded to): 1 had `meta`, `pages` and `wal`; 2 adds
+/// `groups` and `members` (page groups, `groups.rs`). Upgrading only adds
+/// the empty object stores, so a version 1 store reads as it was.
+const DB_VERSION: u32 = 2;
+
+/// The object stores of a version [`DB_VERSION`] database.
+fn object_stores() -> [&'static str; 5] {
+    let [meta, pages, wal] = Area::ALL.map(Area::name);
+    [
+        meta,
+        pages,
+        wal,
+        groups::GROUPS_STORE,
+        groups::MEMBERS_STORE,
+    ]
+}
 
 /// How a store is opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -88,14 +105,14 @@ impl IdbStore {
             },
             Err(e) => Err(e),
         };
-        let (db, (mirror, pages)) = match loaded {
+        let (db, (mirror, pages, directory)) = match loaded {
             Ok(x) => x,
             Err(e) => {
                 guard.release().await;
                 return Err(e);
             }
         };
-        let queue = Queue::new(db, options.durability);
+        let queue = Queue::new(db, options.durability, directory);
         // The decoded pages kept for the pager: as many bytes as the lazy
         // cache of blobs may hold (`pageCacheBytes`), each cache its own.
         let decoded_bytes = match options.paging {
@@ -158,15 +175,29 @@ async fn connect(factory: &IdbFactory, name: &str) -> StoreResult<IdbDatabase> {
         .open_with_u32(&db_name(name), DB_VERSION)
         .map_err(|e| io("open", &e))?;
     let req = request.clone();
+    let foreign = std::rc::Rc::new(std::cell::Cell::new(None));
+    let seen = foreign.clone();
     let upgrade = Closure::<dyn FnMut(Event)>::new(move |_event: Event| {
         // Runs inside the versionchange transaction, before `success`.
         let Ok(result) = req.result() else { return };
         let db: IdbDatabase = result.unchecked_into();
         let existing = db.object_store_names();
-        for area in Area::ALL {
-            if !existing.contains(area.name()) {
+        // A database that exists but lacks a version 1 store is not
+        // moonvault's: leave it as it is (abort the upgrade).
+        let v1 = Area::ALL.map(Area::name);
+        if existing.length() > 0 {
+            if let Some(missing) = v1.into_iter().find(|n| !existing.contains(n)) {
+                seen.set(Some(missing));
+                if let Some(tx) = req.transaction() {
+                    let _ = tx.abort();
+                }
+                return;
+            }
+        }
+        for name in object_stores() {
+            if !existing.contains(name) {
                 // A failure aborts the upgrade, and `open` reports it.
-                let _ = db.create_object_store(area.name());
+                let _ = db.create_object_store(name);
             }
         }
     });
@@ -174,29 +205,57 @@ async fn connect(factory: &IdbFactory, name: &str) -> StoreResult<IdbDatabase> {
     let result = wait(&request).await;
     request.set_onupgradeneeded(None);
     drop(upgrade);
+    if let Some(missing) = foreign.get() {
+        return Err(not_moonvaults(name, missing));
+    }
     let db: IdbDatabase = result
-        .map_err(|e| io("open", &e))?
+        .map_err(|e| newer_or_io(name, &e))?
         .dyn_into()
         .map_err(|e| io("open", &e))?;
     let names = db.object_store_names();
-    if let Some(missing) = Area::ALL.iter().find(|a| !names.contains(a.name())) {
+    if let Some(missing) = object_stores().into_iter().find(|n| !names.contains(n)) {
         db.close();
-        return Err(StoreError::Corrupted {
-            detail: format!(
-                "IndexedDB database {:?} has no `{}` object store: it was not created by \
-                 moonvault",
-                db_name(name),
-                missing.name()
-            ),
-        });
+        return Err(not_moonvaults(name, missing));
     }
     Ok(db)
 }
 
-/// Reads every blob, or under lazy paging every blob but the pages (one
-/// readonly transaction: a consistent image).
-async fn load(db: &IdbDatabase, paging: Paging) -> StoreResult<(Mirror, Option<LazyPages>)> {
-    let names: Array = Area::ALL.iter().map(|a| JsValue::from(a.name())).collect();
+/// The error for a database without moonvault's object store `missing`.
+fn not_moonvaults(name: &str, missing: &str) -> StoreError {
+    StoreError::Corrupted {
+        detail: format!(
+            "IndexedDB database {:?} has no `{missing}` object store: it was not created by \
+             moonvault",
+            db_name(name)
+        ),
+    }
+}
+
+/// An open refused by IndexedDB: a database of a later layout version
+/// than this build's is named as such.
+fn newer_or_io(name: &str, e: &JsValue) -> StoreError {
+    let detail = super::describe(e);
+    if detail.starts_with("VersionError") {
+        return StoreError::Io {
+            op: "open",
+            detail: format!(
+                "IndexedDB database {:?} has a later layout version than this build reads \
+                 ({DB_VERSION}): it was written by a newer moonvault ({detail})",
+                db_name(name)
+            ),
+        };
+    }
+    io("open", e)
+}
+
+/// Reads every blob and the page groups' live sets, or under lazy paging
+/// every blob but the pages and the groups (one readonly transaction: a
+/// consistent image).
+async fn load(
+    db: &IdbDatabase,
+    paging: Paging,
+) -> StoreResult<(Mirror, Option<LazyPages>, Directory)> {
+    let names: Array = object_stores().iter().map(|&n| JsValue::from(n)).collect();
     let tx = db
         .transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readonly)
         .map_err(|e| io("load", &e))?;
@@ -214,6 +273,17 @@ async fn load(db: &IdbDatabase, paging: Paging) -> StoreResult<(Mirror, Option<L
         let values = store.get_all().map_err(|e| io("load", &e))?;
         requests.push((area, keys, values));
     }
+    let read_all = |name: &str| -> StoreResult<_> {
+        let store = tx.object_store(name).map_err(|e| io("load", &e))?;
+        let keys = store.get_all_keys().map_err(|e| io("load", &e))?;
+        let values = store.get_all().map_err(|e| io("load", &e))?;
+        Ok((keys, values))
+    };
+    let members = read_all(groups::MEMBERS_STORE)?;
+    let bodies = match paging {
+        Paging::Mirror => Some(read_all(groups::GROUPS_STORE)?),
+        Paging::Lazy { .. } => None,
+    };
     let mut mirror = Mirror::new();
     let pages = match paging {
         Paging::Lazy { cache_bytes } => Some(LazyPages::new(cache_bytes)),
@@ -239,5 +309,63 @@ async fn load(db: &IdbDatabase, paging: Paging) -> StoreResult<(Mirror, Option<L
                 .map_err(|detail| StoreError::Corrupted { detail })?;
         }
     }
-    Ok((mirror, pages))
+    let corrupted = |detail| StoreError::Corrupted { detail };
+    let mut directory = Directory::new();
+    let (keys, values) = wait_pair(groups::MEMBERS_STORE, members).await?;
+    for i in 0..keys.length() {
+        let first =
+            key::from_js(&keys.get(i)).map_err(|e| corrupted(format!("members area: {e}")))?;
+        let value = values.get(i).dyn_into::<Uint8Array>().map_err(|_| {
+            corrupted(format!(
+                "members area: the live set of group {first} is not a Uint8Array"
+            ))
+        })?;
+        directory
+            .load_stored(first, &value.to_vec())
+            .map_err(corrupted)?;
+    }
+    if let Some(bodies) = bodies {
+        // The mirror holds each live page as a view into its group's record.
+        let (keys, values) = wait_pair(groups::GROUPS_STORE, bodies).await?;
+        if keys.length() as usize != directory.len() {
+            return Err(corrupted(format!(
+                "{} page group records but {} live sets",
+                keys.length(),
+                directory.len()
+            )));
+        }
+        for i in 0..keys.length() {
+            let first =
+                key::from_js(&keys.get(i)).map_err(|e| corrupted(format!("groups area: {e}")))?;
+            let (pages, views) =
+                groups::live_pages_of(&values.get(i), first, directory.live_set(first), false)
+                    .map_err(corrupted)?;
+            for j in 0..pages.length() {
+                mirror
+                    .load(Area::Pages, &pages.get(j), views.get(j))
+                    .map_err(corrupted)?;
+            }
+        }
+    }
+    Ok((mirror, pages, directory))
+}
+
+/// The keys and values of one `getAllKeys` + `getAll` pair over `store`.
+async fn wait_pair(
+    store: &str,
+    (keys, values): (IdbRequest, IdbRequest),
+) -> StoreResult<(Array, Array)> {
+    let keys = Array::from(&wait(&keys).await.map_err(|e| io("load", &e))?);
+    let values = Array::from(&wait(&values).await.map_err(|e| io("load", &e))?);
+    if keys.length() != values.length() {
+        return Err(StoreError::Io {
+            op: "load",
+            detail: format!(
+                "{store} area: {} keys but {} values",
+                keys.length(),
+                values.length()
+            ),
+        });
+    }
+    Ok((keys, values))
 }

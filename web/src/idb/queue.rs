@@ -56,9 +56,11 @@ use js_sys::{Array, Function, Map, Object, Promise, Reflect, Uint8Array};
 use moonvault_pager::store::{Area, StoreError};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Event, IdbDatabase, IdbTransaction};
+use web_sys::{Event, IdbDatabase, IdbKeyRange, IdbObjectStore, IdbTransaction};
 
 use super::describe;
+use super::groups::{self, Directory, PageWrite, Plan};
+use super::key;
 
 #[wasm_bindgen]
 extern "C" {
@@ -174,6 +176,9 @@ pub struct Queue {
     failure: Option<Failure>,
     /// Transactions completed (for statistics and tests).
     transactions: u64,
+    /// The live sets of the page groups, as the transactions started so
+    /// far leave them (`groups.rs`).
+    directory: Directory,
 }
 
 impl std::fmt::Debug for Queue {
@@ -198,8 +203,8 @@ pub enum Next {
 }
 
 impl Queue {
-    /// An empty queue writing to `db`.
-    pub fn new(db: IdbDatabase, durability: TxnDurability) -> Queue {
+    /// An empty queue writing to `db`, whose page groups are `directory`.
+    pub fn new(db: IdbDatabase, durability: TxnDurability, directory: Directory) -> Queue {
         Queue {
             db,
             durability,
@@ -213,7 +218,16 @@ impl Queue {
             waiters: Vec::new(),
             failure: None,
             transactions: 0,
+            directory,
         }
+    }
+
+    /// The live sets of the page groups, including those of transactions
+    /// not yet complete. A page written since open is read from memory,
+    /// so a read that goes to IndexedDB only asks about pages whose last
+    /// write is durable, which IndexedDB's snapshot agrees with.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
     }
 
     /// The database connection.
@@ -316,18 +330,32 @@ impl Queue {
         }
     }
 
-    fn start(&self, handler: &dyn Fn() -> Function) -> Result<IdbTransaction, JsValue> {
+    fn start(&mut self, handler: &dyn Fn() -> Function) -> Result<IdbTransaction, JsValue> {
         // Only the object stores written: a small commit writes one WAL
         // record, and a transaction over one store starts sooner than one
         // over three. One transaction is in flight at a time, so scopes
         // never need to overlap to keep batches in order; a lazy page
         // fetch is still ordered after every transaction that wrote pages
-        // (their scopes share `pages`).
+        // (their scopes share `pages`, or `groups` for a group's read).
+        let pages = self.page_writes();
+        let plan = self.directory.plan(
+            &pages
+                .iter()
+                .map(|(id, _, value)| PageWrite {
+                    id: *id,
+                    len: value.as_ref().map(Uint8Array::length),
+                })
+                .collect::<Vec<_>>(),
+        );
         let written: Vec<Area> = Area::ALL
             .into_iter()
             .filter(|a| self.pending[a.tag() as usize].size() > 0)
             .collect();
         let names: Array = written.iter().map(|a| JsValue::from(a.name())).collect();
+        if plan.uses_groups() {
+            names.push(&groups::GROUPS_STORE.into());
+            names.push(&groups::MEMBERS_STORE.into());
+        }
         let options = Object::new();
         Reflect::set(
             &options,
@@ -341,9 +369,51 @@ impl Queue {
         let handler = handler();
         tx.set_oncomplete(Some(&handler));
         tx.set_onabort(Some(&handler));
-        let mut failed = None;
-        for area in written {
+        let requested = self.request_all(&tx, &written, &pages, &plan);
+        if let Err(e) = requested {
+            tx.set_oncomplete(None);
+            tx.set_onabort(None);
+            let _ = tx.abort();
+            return Err(e);
+        }
+        // Everything is requested: let it commit without waiting for the
+        // end of the task (IDBTransaction.commit is missing in old
+        // browsers; auto-commit then does the same a little later).
+        // web-sys marks it deprecated, but it is standard (IndexedDB 3.0).
+        #[allow(deprecated)]
+        let _ = tx.commit();
+        Ok(tx)
+    }
+
+    /// The pending page writes, ascending by id: `(id, key, value)`, no
+    /// value for a delete.
+    fn page_writes(&self) -> Vec<(u64, JsValue, Option<Uint8Array>)> {
+        let mut out = Vec::new();
+        self.pending[Area::Pages.tag() as usize].for_each(&mut |value, k| {
+            // Keys come from `key::to_js`, so they read back.
+            if let Ok(id) = key::from_js(&k) {
+                out.push((id, k, value.dyn_into::<Uint8Array>().ok()));
+            }
+        });
+        out.sort_unstable_by_key(|w| w.0);
+        out
+    }
+
+    /// Every request of one transaction: meta and WAL operations as they
+    /// are, page writes as `plan` lays them out.
+    fn request_all(
+        &self,
+        tx: &IdbTransaction,
+        written: &[Area],
+        pages: &[(u64, JsValue, Option<Uint8Array>)],
+        plan: &Plan,
+    ) -> Result<(), JsValue> {
+        for &area in written {
+            if area == Area::Pages {
+                continue;
+            }
             let store = tx.object_store(area.name())?;
+            let mut failed = None;
             self.pending[area.tag() as usize].for_each(&mut |value, key| {
                 if failed.is_some() {
                     return;
@@ -357,20 +427,43 @@ impl Queue {
                     failed = Some(e);
                 }
             });
+            if let Some(e) = failed {
+                return Err(e);
+            }
         }
-        if let Some(e) = failed {
-            tx.set_oncomplete(None);
-            tx.set_onabort(None);
-            let _ = tx.abort();
-            return Err(e);
+        if pages.is_empty() {
+            return Ok(());
         }
-        // Everything is requested: let it commit without waiting for the
-        // end of the task (IDBTransaction.commit is missing in old
-        // browsers; auto-commit then does the same a little later).
-        // web-sys marks it deprecated, but it is standard (IndexedDB 3.0).
-        #[allow(deprecated)]
-        let _ = tx.commit();
-        Ok(tx)
+        let store = tx.object_store(Area::Pages.name())?;
+        let value_of = |id: u64| -> Option<&Uint8Array> {
+            let at = pages.binary_search_by_key(&id, |w| w.0).ok()?;
+            pages[at].2.as_ref()
+        };
+        for &id in &plan.single_deletes {
+            store.delete(&key::to_js(id))?;
+        }
+        for &id in &plan.singles {
+            if let Some(value) = value_of(id) {
+                store.put_with_key(value, &key::to_js(id))?;
+            }
+        }
+        if !plan.uses_groups() {
+            return Ok(());
+        }
+        let bodies = tx.object_store(groups::GROUPS_STORE)?;
+        let members = tx.object_store(groups::MEMBERS_STORE)?;
+        for &(first, count) in &plan.groups {
+            let last = first + count as u64 - 1;
+            // One home: the singles of the run's ids go.
+            let run = IdbKeyRange::bound(&key::to_js(first), &key::to_js(last))?;
+            store.delete(&run)?;
+            let values: Vec<&Uint8Array> = (first..=last).filter_map(value_of).collect();
+            bodies.put_with_key(&group_record(&values), &key::to_js(first))?;
+        }
+        for &(first, mask) in &plan.live_sets {
+            put_live_set(&bodies, &members, first, mask)?;
+        }
+        Ok(())
     }
 
     /// A transaction event: `complete` advances durability and starts the
@@ -451,4 +544,38 @@ impl Queue {
             }
         });
     }
+}
+
+/// The record of a group of pages `values` (in id order): the header, then
+/// the pages, assembled on the JS heap.
+fn group_record(values: &[&Uint8Array]) -> Uint8Array {
+    let lens: Vec<u32> = values.iter().map(|v| v.length()).collect();
+    let header = groups::encode_header(&lens);
+    let total = header.len() as u32 + lens.iter().sum::<u32>();
+    let record = Uint8Array::new_with_length(total);
+    record.set(&Uint8Array::from(&header[..]), 0);
+    let mut at = header.len() as u32;
+    for v in values {
+        record.set(v, at);
+        at += v.length();
+    }
+    record
+}
+
+/// Writes the live set `mask` of the group at `first`; an empty one
+/// deletes the set and the group's record.
+fn put_live_set(
+    bodies: &IdbObjectStore,
+    members: &IdbObjectStore,
+    first: u64,
+    mask: u64,
+) -> Result<(), JsValue> {
+    let k = key::to_js(first);
+    if mask == 0 {
+        members.delete(&k)?;
+        bodies.delete(&k)?;
+    } else {
+        members.put_with_key(&Uint8Array::from(&mask.to_le_bytes()[..]), &k)?;
+    }
+    Ok(())
 }

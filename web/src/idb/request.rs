@@ -79,61 +79,60 @@ pub struct RangeRead {
     _handler: Closure<dyn FnMut(Event)>,
 }
 
-/// Starts a readonly transaction on object store `store` reading every
-/// entry in each key span `spans` (`(first, last)`, inclusive): one
-/// `getAllKeys` and one `getAll` per span, all in flight at once. The
-/// promise is fulfilled with `[keys, values]`, the spans' in order.
+/// Starts one readonly transaction reading every entry in each key span
+/// `spans` (`(first, last)`, inclusive) of object store `store` (one
+/// `getAllKeys` and one `getAll` per span) and the records at `records`
+/// of object store `record_store` (one `get` each), all in flight at once.
+/// The promise is fulfilled with `[keys, values, records]`: the spans'
+/// entries in order, then the records (`undefined` where none is).
 pub fn read_spans(
     db: &IdbDatabase,
     store: &str,
     spans: &[(u64, u64)],
+    record_store: &str,
+    records: &[u64],
 ) -> Result<RangeRead, JsValue> {
-    let tx = db.transaction_with_str_and_mode(store, IdbTransactionMode::Readonly)?;
-    let objects = tx.object_store(store)?;
-    let requests = Array::new();
-    for &(first, last) in spans {
-        let range = IdbKeyRange::bound(&to_js(first), &to_js(last))?;
-        requests.push(objects.get_all_keys_with_key(&range)?.as_ref());
-        requests.push(objects.get_all_with_key(&range)?.as_ref());
+    let scope = Array::of1(&store.into());
+    if !records.is_empty() {
+        scope.push(&record_store.into());
     }
-    let done = Deferred::new();
-    let (resolve, reject) = (done.resolve.clone(), done.reject.clone());
-    let all = requests.clone();
-    // Requests of one transaction succeed in order: when the last one
-    // has, so have all. Any error or an abort rejects.
-    let handler = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
-        if event.type_() == "success" {
-            let (keys, values) = (Array::new(), Array::new());
+    let tx = db.transaction_with_str_sequence_and_mode(&scope, IdbTransactionMode::Readonly)?;
+    let mut requests = Vec::new();
+    if !spans.is_empty() {
+        let objects = tx.object_store(store)?;
+        for &(first, last) in spans {
+            let range = IdbKeyRange::bound(&to_js(first), &to_js(last))?;
+            requests.push(objects.get_all_keys_with_key(&range)?);
+            requests.push(objects.get_all_with_key(&range)?);
+        }
+    }
+    let span_requests = requests.len();
+    if !records.is_empty() {
+        let objects = tx.object_store(record_store)?;
+        for &k in records {
+            requests.push(objects.get(&to_js(k))?);
+        }
+    }
+    Ok(settle_on(
+        &tx,
+        requests,
+        move |all| {
+            let (keys, values, found) = (Array::new(), Array::new(), Array::new());
             for (i, r) in all.iter().enumerate() {
-                let got = r
-                    .unchecked_into::<IdbRequest>()
-                    .result()
-                    .unwrap_or(JsValue::UNDEFINED);
+                let got = result_of(r);
+                if i >= span_requests {
+                    found.push(&got);
+                    continue;
+                }
                 let into = if i % 2 == 0 { &keys } else { &values };
                 for v in Array::from(&got).iter() {
                     into.push(&v);
                 }
             }
-            let _ = resolve.call1(&JsValue::NULL, &Array::of2(&keys, &values));
-        } else {
-            let _ = reject.call1(&JsValue::NULL, &"a page read failed or was aborted".into());
-        }
-    });
-    let f: &Function = handler.as_ref().unchecked_ref();
-    for r in requests.iter() {
-        r.unchecked_into::<IdbRequest>().set_onerror(Some(f));
-    }
-    if requests.length() > 0 {
-        requests
-            .get(requests.length() - 1)
-            .unchecked_into::<IdbRequest>()
-            .set_onsuccess(Some(f));
-    }
-    tx.set_onabort(Some(f));
-    Ok(RangeRead {
-        promise: done.promise,
-        _handler: handler,
-    })
+            Array::of3(&keys, &values, &found).into()
+        },
+        "a page read failed or was aborted",
+    ))
 }
 
 /// Settles a [`RangeRead`] on the requests `requests` of transaction `tx`:

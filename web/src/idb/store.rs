@@ -16,6 +16,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{Event, IdbDatabase};
 
 use super::decoded::DecodedPages;
+use super::groups;
 use super::key;
 use super::lazy::{LazyPages, Lookup, NOT_SENT, READ_AHEAD};
 use super::lock::LockGuard;
@@ -348,7 +349,7 @@ impl IdbStore {
                     .map_err(|detail| StoreError::Corrupted { detail })?;
             }
             if keys.length() < MEASURE_RUN {
-                return Ok(());
+                return self.scan_group_sizes();
             }
             // Next run: the keys after the last one read.
             let last = keys.get(keys.length() - 1);
@@ -357,6 +358,31 @@ impl IdbStore {
                 _ => return Ok(()),
             };
         }
+    }
+
+    /// The part of [`IdbStore::scan_sizes`] for pages live in groups: the
+    /// group records, [`MEASURE_GROUPS`] a request.
+    fn scan_group_sizes(&self) -> StoreResult<()> {
+        let firsts: Vec<u64> = {
+            let inner = self.inner.borrow();
+            let directory = inner.queue.directory();
+            directory.firsts().collect()
+        };
+        for chunk in firsts.chunks(MEASURE_GROUPS) {
+            let db = self.db_for_read("get")?;
+            let read = read_spans(&db, Area::Pages.name(), &[], groups::GROUPS_STORE, chunk)
+                .map_err(|e| super::io("get", &e))?;
+            let found = Array::from(&self.settle(read)?.get(2));
+            for (i, &first) in chunk.iter().enumerate() {
+                let (keys, values) = self.group_pages(&found.get(i as u32), first)?;
+                if let Some(pages) = self.inner.borrow_mut().pages.as_mut() {
+                    pages
+                        .learn_scan(&keys, &values)
+                        .map_err(|detail| StoreError::Corrupted { detail })?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads up to `count` pages from `from` on in key order (one readonly
@@ -388,11 +414,51 @@ impl IdbStore {
 
     /// Suspends until `read` answers; its keys and values (not checked).
     fn take_read(&self, read: RangeRead) -> StoreResult<(Array, Array)> {
+        let got = self.settle(read)?;
+        Ok((Array::from(&got.get(0)), Array::from(&got.get(1))))
+    }
+
+    /// Suspends until `read` answers; what it answered.
+    fn settle(&self, read: RangeRead) -> StoreResult<Array> {
         let settled = suspend::block_on(&read.promise);
         // The store may have failed or closed while this call waited.
         self.inner.borrow().check_usable()?;
-        let pair = Array::from(&settled.map_err(|e| super::io("get", &e))?);
-        Ok((Array::from(&pair.get(0)), Array::from(&pair.get(1))))
+        Ok(Array::from(&settled.map_err(|e| super::io("get", &e))?))
+    }
+
+    /// The live pages of the group record `record` at `first`, by the
+    /// group's live set now (a page whose bit was cleared since is in
+    /// memory, or deleted), each copied out of the record so that the
+    /// cache holds no dead pages' bytes.
+    fn group_pages(&self, record: &JsValue, first: u64) -> StoreResult<(Array, Array)> {
+        let mask = self.inner.borrow().queue.directory().live_set(first);
+        if mask == 0 {
+            return Ok((Array::new(), Array::new()));
+        }
+        groups::live_pages_of(record, first, mask, true)
+            .map_err(|detail| StoreError::Corrupted { detail })
+    }
+
+    /// Under lazy paging, page `key` from the group record at `first` (one
+    /// readonly `get`, suspending); the group's other live pages go to
+    /// the page cache with it (a group is its own read-ahead).
+    fn fetch_group(&self, first: u64, key: BlobKey) -> StoreResult<Bytes> {
+        let durable = self.inner.borrow().queue.counts().1;
+        let db = self.db_for_read("get")?;
+        let read = read_spans(&db, Area::Pages.name(), &[], groups::GROUPS_STORE, &[first])
+            .map_err(|e| super::io("get", &e))?;
+        let got = self.settle(read)?;
+        let (keys, values) = self.group_pages(&Array::from(&got.get(2)).get(0), first)?;
+        self.cache_fetched(&keys, &values, durable)?;
+        let wanted = key::to_js(key);
+        let at = keys.index_of(&wanted, 0);
+        if at < 0 {
+            return Err(StoreError::Corrupted {
+                detail: format!("groups area: group {first} lacks its live page {key}"),
+            });
+        }
+        let array: Uint8Array = values.get(at as u32).unchecked_into();
+        Ok(Bytes::from(array.to_vec()))
     }
 
     /// Reads up to `count` pages from `from` on, like
@@ -460,6 +526,9 @@ const PREFETCH_GAP: u64 = 4;
 /// Pages one `measure_pages` request reads.
 const MEASURE_RUN: u32 = 256;
 
+/// Group records one `measure_pages` transaction reads.
+const MEASURE_GROUPS: usize = 16;
+
 impl IdbStore {
     /// Under lazy paging, fetches the pages `keys` not in memory in one
     /// readonly transaction (a `getAllKeys` + `getAll` per span of nearby
@@ -480,37 +549,68 @@ impl IdbStore {
             // PREFETCH_GAP apart share one (what lies between goes to
             // the cache too, or is skipped if memory has it already).
             let mut spans: Vec<(u64, u64)> = Vec::new();
+            let mut records: Vec<u64> = Vec::new();
             let mut taken = 0;
             let mut sorted = keys.to_vec();
             sorted.sort_unstable();
             sorted.dedup();
+            let directory = inner.queue.directory();
             for k in sorted {
                 if !pages.is_miss(&key::to_js(k)) {
                     continue;
                 }
-                match spans.last_mut() {
-                    Some((_, last)) if k - *last <= PREFETCH_GAP => {
-                        taken += k - *last;
-                        *last = k;
+                if let Some(first) = directory.locate(k) {
+                    // The whole group comes in one record.
+                    if !records.contains(&first) {
+                        records.push(first);
+                        taken += u64::from(directory.live_set(first).count_ones());
                     }
-                    _ => {
-                        taken += 1;
-                        spans.push((k, k));
+                } else {
+                    match spans.last_mut() {
+                        Some((_, last)) if k - *last <= PREFETCH_GAP => {
+                            taken += k - *last;
+                            *last = k;
+                        }
+                        _ => {
+                            taken += 1;
+                            spans.push((k, k));
+                        }
                     }
                 }
                 if taken >= pages.prefetch_room() as u64 {
                     break;
                 }
             }
-            (inner.queue.db().clone(), spans, inner.queue.counts().1)
+            (
+                inner.queue.db().clone(),
+                (spans, records),
+                inner.queue.counts().1,
+            )
         };
-        if wanted.is_empty() {
+        let (spans, records) = wanted;
+        if spans.is_empty() && records.is_empty() {
             return Ok(());
         }
-        let read =
-            read_spans(&db, Area::Pages.name(), &wanted).map_err(|e| super::io("get", &e))?;
-        let (keys, values) = self.take_read(read)?;
-        self.cache_fetched(&keys, &values, durable)
+        let read = read_spans(
+            &db,
+            Area::Pages.name(),
+            &spans,
+            groups::GROUPS_STORE,
+            &records,
+        )
+        .map_err(|e| super::io("get", &e))?;
+        let got = self.settle(read)?;
+        self.cache_fetched(
+            &Array::from(&got.get(0)),
+            &Array::from(&got.get(1)),
+            durable,
+        )?;
+        let found = Array::from(&got.get(2));
+        for (i, &first) in records.iter().enumerate() {
+            let (keys, values) = self.group_pages(&found.get(i as u32), first)?;
+            self.cache_fetched(&keys, &values, durable)?;
+        }
+        Ok(())
     }
 }
 
@@ -531,6 +631,10 @@ impl IdbStore {
         let Some(pages) = inner.pages.as_ref() else {
             return Ok(Vec::new());
         };
+        // Pages live in groups are not in `pages`: the directory knows them.
+        for id in inner.queue.directory().live_pages(first, last) {
+            listed.push(&key::to_js(id));
+        }
         pages
             .overlay_keys(&listed, first, last)
             .map_err(|detail| StoreError::Corrupted { detail })
@@ -549,7 +653,11 @@ impl BlobStore for IdbStore {
                     Lookup::Found(array) => return Ok(Some(Bytes::from(array.to_vec()))),
                     Lookup::Miss => {}
                 }
+                let group = inner.queue.directory().locate(key);
                 drop(inner);
+                if let Some(first) = group {
+                    return self.fetch_group(first, key).map(Some);
+                }
                 // The page is the first of the run if IndexedDB has it
                 // (nothing this session wrote it: memory would have it).
                 let (keys, values) = self.fetch_pages(&js_key, READ_AHEAD)?;
