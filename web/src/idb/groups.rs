@@ -4,7 +4,7 @@
 //! IndexedDB charges per record far more than per byte, so a transaction
 //! that writes a run of consecutive page ids (a bulk load, a checkpoint
 //! of fresh pages) writes them as *groups*: one record in the `groups`
-//! object store per run of at most [`GROUP_MAX_PAGES`] pages and about
+//! object store per run of at most [`GROUP_MAX_PAGES`] pages and
 //! [`GROUP_MAX_BYTES`], keyed by the run's first id. Pages are still
 //! rewritten one at a time (copy-on-write), so each group has a *live
 //! set* in the `members` object store (same key, a 64-bit mask: bit `i`
@@ -43,9 +43,12 @@ pub const GROUP_MIN_PAGES: usize = 4;
 /// Most pages a group holds (its live set is one 64-bit mask).
 pub const GROUP_MAX_PAGES: usize = 64;
 
-/// A group is closed once its pages reach this many bytes (so a record is
-/// 16-64 KiB for pages that compress to 1-4 KiB).
-pub const GROUP_MAX_BYTES: usize = 64 * 1024;
+/// A group closes before its pages pass this many bytes (so pages that
+/// compress to more than 4 KiB stay singles: fewer than
+/// [`GROUP_MIN_PAGES`] fit). 16 KiB rather than 64: a cold index range
+/// reads leaves scattered over many groups, each read whole (DESIGN.md
+/// section 8, "Page groups", measured both ways).
+pub const GROUP_MAX_BYTES: usize = 16 * 1024;
 
 /// Largest page id a group may hold: its members' single ids must be
 /// IndexedDB numbers (keys above 2^53 - 1 are strings, see `key.rs`).
@@ -498,9 +501,11 @@ mod tests {
     #[test]
     fn runs_become_groups_bounded_by_pages_and_bytes() {
         let mut dir = Directory::new();
-        // 100 pages of 1.5 KB: 43 fit 64 KiB, then 43, then 14.
-        let plan = dir.plan(&puts(1..101, 1500));
-        assert_eq!(plan.groups, vec![(1, 43), (44, 43), (87, 14)]);
+        // 105 pages of 1.5 KB: 10 fit 16 KiB, so ten groups of 10, then 5.
+        let plan = dir.plan(&puts(1..106, 1500));
+        let firsts: Vec<(u64, usize)> = (0..10).map(|g| (1 + 10 * g, 10)).collect();
+        assert_eq!(plan.groups[..10], firsts[..]);
+        assert_eq!(plan.groups[10], (101, 5));
         assert!(plan.singles.is_empty());
         // 200 small pages: 64 a group.
         let mut dir = Directory::new();

@@ -538,7 +538,7 @@ impl IdbStore {
         if !suspend::allowed() {
             return Ok(());
         }
-        let (db, wanted, durable) = {
+        let (db, spans, records, durable) = {
             let inner = self.inner.borrow();
             inner.check_usable()?;
             let Some(pages) = inner.pages.as_ref() else {
@@ -583,11 +583,11 @@ impl IdbStore {
             }
             (
                 inner.queue.db().clone(),
-                (spans, records),
+                spans,
+                records,
                 inner.queue.counts().1,
             )
         };
-        let (spans, records) = wanted;
         if spans.is_empty() && records.is_empty() {
             return Ok(());
         }
