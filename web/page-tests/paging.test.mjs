@@ -144,12 +144,18 @@ for (const mode of ['page', 'worker']) {
             conn.close();
             const [meta, pages, wal, groups, members] = reqs.map(([k, v]) => [k.result, v.result]);
             const sizes = new Map(pages[0].map((k, i) => [k, pages[1][i].byteLength]));
-            const masks = new Map(members[0].map((k, i) => [k, new DataView(members[1][i].buffer).getBigUint64(0, true)]));
+            // One record per 4096 page ids: [u16 offset, u32 mask] a group.
+            const masks = new Map();
+            members[0].forEach((chunk, i) => {
+              const r = members[1][i];
+              const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
+              for (let at = 0; at < r.byteLength; at += 6) masks.set(chunk * 4096 + v.getUint16(at, true), v.getUint32(at + 2, true));
+            });
             groups[0].forEach((first, g) => {
               const record = groups[1][g];
               const view = new DataView(record.buffer, record.byteOffset);
               for (let i = 0; i < record[2]; i++) {
-                if ((masks.get(first) >> BigInt(i)) & 1n) sizes.set(first + i, view.getUint32(4 + 4 * i, true));
+                if ((masks.get(first) >>> i) & 1) sizes.set(first + i, view.getUint32(4 + 4 * i, true));
               }
             });
             const sum = (vs) => vs.reduce((b, v) => b + v.byteLength, 0);

@@ -523,7 +523,7 @@ async fn raw_idb(name: &str, body: &str) -> JsValue {
     wasm_bindgen_futures::JsFuture::from(p).await.unwrap()
 }
 
-/// `[pages keys, groups keys, members values as numbers]` of store `name`.
+/// `[pages keys, groups keys, live sets]` of store `name` (a JSON string).
 async fn layout(name: &str) -> String {
     let got = raw_idb(
         name,
@@ -531,8 +531,12 @@ async fn layout(name: &str) -> String {
                const q = db.transaction(s).objectStore(s)[m]();
                q.onsuccess = () => ok(q.result); q.onerror = () => fail(q.error);
            });
-           const masks = (await all('members', 'getAll')).map(
-               (v) => Number(new DataView(v.buffer, v.byteOffset).getBigUint64(0, true)));
+           // Chunk records of [u16 offset, u32 mask] entries (groups.rs).
+           const masks = [];
+           for (const r of await all('members', 'getAll')) {
+               const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
+               for (let at = 0; at < r.byteLength; at += 6) masks.push(v.getUint32(at + 2, true));
+           }
            return JSON.stringify([await all('pages', 'getAllKeys'), await all('groups', 'getAllKeys'), masks]);"#,
     )
     .await;

@@ -7,12 +7,12 @@
 //! object store per run of at most [`GROUP_MAX_PAGES`] pages and
 //! [`GROUP_MAX_BYTES`], keyed by the run's first id. Pages are still
 //! rewritten one at a time (copy-on-write), so each group has a *live
-//! set* in the `members` object store (same key, a 64-bit mask: bit `i`
-//! is page `first + i`). Every other page is a *single*, one record in
+//! set*, a 32-bit mask (bit `i` is page `first + i`), kept in the
+//! `members` object store, one record per [`CHUNK_IDS`] page ids. Every other page is a *single*, one record in
 //! `pages` under its id, as in layout version 1.
 //!
-//! This module is the bookkeeping, in plain Rust: the [`Directory`] of
-//! live sets (read whole at open: 8 bytes a group) and the [`Plan`] that
+//! This module is the bookkeeping: the [`Directory`] of live sets (read
+//! whole at open, kept in a JS `Map`: [`JsLiveSets`]) and the [`Plan`] that
 //! turns one transaction's page writes into records. Invariants, kept by
 //! every plan:
 //!
@@ -40,8 +40,9 @@ pub const MEMBERS_STORE: &str = "members";
 /// Fewest pages a group holds: a shorter run is written as singles.
 pub const GROUP_MIN_PAGES: usize = 4;
 
-/// Most pages a group holds (its live set is one 64-bit mask).
-pub const GROUP_MAX_PAGES: usize = 64;
+/// Most pages a group holds (its live set is one 32-bit mask, a number
+/// in IndexedDB and on the JS heap).
+pub const GROUP_MAX_PAGES: usize = 32;
 
 /// A group closes before its pages pass this many bytes (so pages that
 /// compress to more than 4 KiB stay singles: fewer than
@@ -131,7 +132,7 @@ pub fn parse_header(head: &[u8], total: usize) -> Result<Vec<(usize, usize)>, St
 pub fn live_pages_of(
     record: &JsValue,
     first: u64,
-    mask: u64,
+    mask: u32,
     copy: bool,
 ) -> Result<(js_sys::Array, js_sys::Array), String> {
     let Some(record) = record.dyn_ref::<js_sys::Uint8Array>() else {
@@ -145,7 +146,7 @@ pub fn live_pages_of(
         .to_vec();
     let pages =
         parse_header(&head, total).map_err(|e| format!("groups area: group {first}: {e}"))?;
-    if pages.len() < 64 && mask >> pages.len() != 0 {
+    if pages.len() < GROUP_MAX_PAGES && mask >> pages.len() != 0 {
         return Err(format!(
             "groups area: group {first} holds {} pages but its live set names more",
             pages.len()
@@ -165,6 +166,55 @@ pub fn live_pages_of(
         }
     }
     Ok((keys, values))
+}
+
+/// Group keys a `members` record covers: the live sets of the groups
+/// keyed `chunk * CHUNK_IDS ..= chunk * CHUNK_IDS + CHUNK_IDS - 1` share
+/// the record keyed `chunk`, so open reads one record per 4096 page ids
+/// (about 16 MiB of store) instead of one per group.
+pub const CHUNK_IDS: u64 = 4096;
+
+/// Bytes of one group in a chunk record: its key's offset in the chunk
+/// (u16 LE), then its mask (u32 LE).
+const CHUNK_ENTRY: usize = 6;
+
+/// The `members` record of chunk `chunk`: its groups `(first, mask)`,
+/// ascending, each [`CHUNK_ENTRY`] bytes.
+pub fn encode_chunk(chunk: u64, groups: &[(u64, u32)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(groups.len() * CHUNK_ENTRY);
+    for &(first, mask) in groups {
+        debug_assert_eq!(first / CHUNK_IDS, chunk);
+        out.extend_from_slice(&((first % CHUNK_IDS) as u16).to_le_bytes());
+        out.extend_from_slice(&mask.to_le_bytes());
+    }
+    out
+}
+
+/// The groups a `members` record of chunk `chunk` holds. Errors name a
+/// record moonvault does not write.
+pub fn decode_chunk(chunk: u64, record: &[u8]) -> Result<Vec<(u64, u32)>, String> {
+    if record.is_empty()
+        || !record.len().is_multiple_of(CHUNK_ENTRY)
+        || chunk > GROUP_MAX_ID / CHUNK_IDS
+    {
+        return Err(format!(
+            "members area: the record of chunk {chunk} has {} bytes",
+            record.len()
+        ));
+    }
+    let mut out: Vec<(u64, u32)> = Vec::with_capacity(record.len() / CHUNK_ENTRY);
+    for e in record.chunks_exact(CHUNK_ENTRY) {
+        let offset = u64::from(u16::from_le_bytes([e[0], e[1]]));
+        let mask = u32::from_le_bytes([e[2], e[3], e[4], e[5]]);
+        let first = chunk * CHUNK_IDS + offset;
+        if offset >= CHUNK_IDS || out.last().is_some_and(|&(prev, _)| prev >= first) {
+            return Err(format!(
+                "members area: the record of chunk {chunk} is out of order"
+            ));
+        }
+        out.push((first, mask));
+    }
+    Ok(out)
 }
 
 /// One page write of a transaction: `len` is the new blob's size, `None`
@@ -188,9 +238,10 @@ pub struct Plan {
     /// a put of this transaction, go in one record at `first` (replacing a
     /// dead group's record there); the singles of those ids are deleted.
     pub groups: Vec<(u64, usize)>,
-    /// Live sets that changed, `(first, mask)`; a zero mask deletes the
-    /// group's record and its live set.
-    pub live_sets: Vec<(u64, u64)>,
+    /// Live sets that changed, `(first, mask)`, ascending; a zero mask
+    /// deletes the group's record (and the chunk records holding them are
+    /// rewritten from the directory).
+    pub live_sets: Vec<(u64, u32)>,
 }
 
 impl Plan {
@@ -200,87 +251,253 @@ impl Plan {
     }
 }
 
-/// The live set of every group (`first` -> mask), as the transactions
-/// built so far leave them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Directory {
-    live: BTreeMap<u64, u64>,
+/// Where a [`Directory`] keeps its live sets: `first -> mask`, masks
+/// non-zero (storing 0 removes the entry).
+pub trait LiveSets {
+    /// The live set of the group at `first` (0: no such group).
+    fn mask(&self, first: u64) -> u32;
+    /// Sets the live set of the group at `first`; 0 removes it.
+    fn set_mask(&mut self, first: u64, mask: u32);
+    /// Number of groups.
+    fn count(&self) -> usize;
+    /// Calls `f` with every group's key and live set, in any order.
+    fn each(&self, f: &mut dyn FnMut(u64, u32));
+    /// The groups of chunk `chunk` (keys `chunk * CHUNK_IDS ..`), by key.
+    fn chunk(&self, chunk: u64) -> Vec<(u64, u32)>;
 }
 
-impl Directory {
-    /// No groups (a store of layout version 1, or a new one).
-    pub fn new() -> Directory {
-        Directory::default()
+impl LiveSets for BTreeMap<u64, u32> {
+    fn mask(&self, first: u64) -> u32 {
+        self.get(&first).copied().unwrap_or(0)
     }
 
+    fn set_mask(&mut self, first: u64, mask: u32) {
+        if mask == 0 {
+            self.remove(&first);
+        } else {
+            self.insert(first, mask);
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn each(&self, f: &mut dyn FnMut(u64, u32)) {
+        for (&first, &mask) in self {
+            f(first, mask);
+        }
+    }
+
+    fn chunk(&self, chunk: u64) -> Vec<(u64, u32)> {
+        let low = chunk * CHUNK_IDS;
+        self.range(low..low + CHUNK_IDS)
+            .map(|(&first, &mask)| (first, mask))
+            .collect()
+    }
+}
+
+/// Live sets on the JS heap, not in the module's Rust heap, whose budget
+/// has no room for something that grows with the store (a few hundred
+/// groups for 100K users): a `Map` from chunk number to a `Map` from group
+/// key to mask (numbers), so that a chunk's record is rebuilt from its
+/// own groups.
+#[derive(Debug)]
+pub struct JsLiveSets {
+    chunks: js_sys::Map,
+    count: usize,
+}
+
+impl Default for JsLiveSets {
+    fn default() -> Self {
+        JsLiveSets {
+            chunks: js_sys::Map::new(),
+            count: 0,
+        }
+    }
+}
+
+/// A group key or chunk number as a JS number (exact: at most
+/// `GROUP_MAX_ID`).
+fn number(x: u64) -> JsValue {
+    JsValue::from_f64(x as f64)
+}
+
+impl JsLiveSets {
+    fn chunk_map(&self, first: u64) -> Option<js_sys::Map> {
+        let inner = self.chunks.get(&number(first / CHUNK_IDS));
+        (!inner.is_undefined()).then(|| inner.unchecked_into())
+    }
+}
+
+impl LiveSets for JsLiveSets {
+    fn mask(&self, first: u64) -> u32 {
+        self.chunk_map(first)
+            .and_then(|m| m.get(&number(first)).as_f64())
+            .map_or(0, |m| m as u32)
+    }
+
+    fn set_mask(&mut self, first: u64, mask: u32) {
+        let k = number(first);
+        match (self.chunk_map(first), mask) {
+            (Some(inner), 0) => {
+                if inner.delete(&k) {
+                    self.count -= 1;
+                }
+                if inner.size() == 0 {
+                    self.chunks.delete(&number(first / CHUNK_IDS));
+                }
+            }
+            (None, 0) => {}
+            (inner, mask) => {
+                let inner = inner.unwrap_or_else(|| {
+                    let fresh = js_sys::Map::new();
+                    self.chunks.set(&number(first / CHUNK_IDS), &fresh);
+                    fresh
+                });
+                if !inner.has(&k) {
+                    self.count += 1;
+                }
+                inner.set(&k, &JsValue::from_f64(f64::from(mask)));
+            }
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.count
+    }
+
+    fn each(&self, f: &mut dyn FnMut(u64, u32)) {
+        self.chunks.for_each(&mut |inner, _| {
+            inner
+                .unchecked_into::<js_sys::Map>()
+                .for_each(&mut |mask, first| {
+                    if let (Some(first), Some(mask)) = (first.as_f64(), mask.as_f64()) {
+                        f(first as u64, mask as u32);
+                    }
+                });
+        });
+    }
+
+    fn chunk(&self, chunk: u64) -> Vec<(u64, u32)> {
+        let mut out = Vec::new();
+        let inner = self.chunks.get(&number(chunk));
+        if let Some(inner) = inner.dyn_ref::<js_sys::Map>() {
+            inner.for_each(&mut |mask, first| {
+                if let (Some(first), Some(mask)) = (first.as_f64(), mask.as_f64()) {
+                    out.push((first as u64, mask as u32));
+                }
+            });
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
+/// The directory of an open store: live sets on the JS heap.
+pub type JsDirectory = Directory<JsLiveSets>;
+
+/// The live set of every group (`first` -> mask), as the transactions
+/// built so far leave them.
+#[derive(Debug, Default)]
+pub struct Directory<S: LiveSets = BTreeMap<u64, u32>> {
+    live: S,
+}
+
+impl<S: LiveSets + Default> Directory<S> {
+    /// No groups (a store of layout version 1, or a new one).
+    pub fn new() -> Directory<S> {
+        Directory { live: S::default() }
+    }
+}
+
+impl<S: LiveSets> Directory<S> {
     /// Adds the live set `mask` of the group at `first`, as read from the
     /// `members` object store. Errors name a set moonvault never writes.
-    pub fn load(&mut self, first: u64, mask: u64) -> Result<(), String> {
+    pub fn load(&mut self, first: u64, mask: u32) -> Result<(), String> {
         if mask == 0 || first > GROUP_MAX_ID {
             return Err(format!(
                 "members area: group {first} has an empty or impossible live set"
             ));
         }
-        self.live.insert(first, mask);
+        self.live.set_mask(first, mask);
         Ok(())
     }
 
-    /// Adds a live set as stored: `value` is the mask's 8 bytes, little
-    /// endian.
-    pub fn load_stored(&mut self, first: u64, value: &[u8]) -> Result<(), String> {
-        let mask: [u8; 8] = value.try_into().map_err(|_| {
-            format!(
-                "members area: the live set of group {first} has {} bytes, not 8",
-                value.len()
-            )
-        })?;
-        self.load(first, u64::from_le_bytes(mask))
+    /// Adds the live sets of chunk `chunk` as its `members` record
+    /// holds them ([`encode_chunk`]).
+    pub fn load_chunk(&mut self, chunk: u64, record: &[u8]) -> Result<(), String> {
+        for (first, mask) in decode_chunk(chunk, record)? {
+            self.load(first, mask)?;
+        }
+        Ok(())
+    }
+
+    /// The `members` record of chunk `chunk` as the directory has it now
+    /// (`None`: the chunk has no groups, delete its record).
+    pub fn chunk_record(&self, chunk: u64) -> Option<Vec<u8>> {
+        let groups = self.live.chunk(chunk);
+        (!groups.is_empty()).then(|| encode_chunk(chunk, &groups))
     }
 
     /// Number of groups with live pages.
     pub fn len(&self) -> usize {
-        self.live.len()
+        self.live.count()
     }
 
     /// Whether no group has live pages.
     pub fn is_empty(&self) -> bool {
-        self.live.is_empty()
+        self.len() == 0
     }
 
     /// The group page `id` is live in, if any.
     pub fn locate(&self, id: u64) -> Option<u64> {
         let low = id.saturating_sub(GROUP_MAX_PAGES as u64 - 1);
-        self.live
-            .range(low..=id)
+        (low..=id)
             .rev()
-            .find(|(&first, &mask)| mask >> (id - first) & 1 == 1)
-            .map(|(&first, _)| first)
+            .find(|&first| self.live.mask(first) >> (id - first) & 1 == 1)
     }
 
     /// The key of every group with live pages, ascending.
-    pub fn firsts(&self) -> impl Iterator<Item = u64> + '_ {
-        self.live.keys().copied()
+    pub fn firsts(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(self.len());
+        self.live.each(&mut |first, _| out.push(first));
+        out.sort_unstable();
+        out
     }
 
     /// The live set of the group at `first` (0: no such group).
-    pub fn live_set(&self, first: u64) -> u64 {
-        self.live.get(&first).copied().unwrap_or(0)
+    pub fn live_set(&self, first: u64) -> u32 {
+        self.live.mask(first)
     }
 
     /// Every page live in some group with an id in `first..=last`,
     /// ascending.
     pub fn live_pages(&self, first: u64, last: u64) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut add = |g: u64, mask: u32| {
+            for i in 0..GROUP_MAX_PAGES as u64 {
+                if mask >> i & 1 == 1 && (first..=last).contains(&(g + i)) {
+                    out.push(g + i);
+                }
+            }
+        };
         let low = first.saturating_sub(GROUP_MAX_PAGES as u64 - 1);
-        let mut out: Vec<u64> = self
-            .live
-            .range(low..=last)
-            .flat_map(|(&g, &mask)| {
-                (0..GROUP_MAX_PAGES as u64)
-                    .filter(move |i| mask >> i & 1 == 1)
-                    .map(move |i| g + i)
-            })
-            .filter(|id| (first..=last).contains(id))
-            .collect();
+        if last - low < 4 * GROUP_MAX_PAGES as u64 {
+            // A short range: ask for its candidate groups.
+            for g in low..=last {
+                let mask = self.live.mask(g);
+                if mask != 0 {
+                    add(g, mask);
+                }
+            }
+        } else {
+            self.live.each(&mut |g, mask| {
+                if g >= low && g <= last {
+                    add(g, mask);
+                }
+            });
+        }
         out.sort_unstable();
         out
     }
@@ -290,13 +507,13 @@ impl Directory {
     pub fn plan(&mut self, writes: &[PageWrite]) -> Plan {
         debug_assert!(writes.windows(2).all(|w| w[0].id < w[1].id));
         let mut plan = Plan::default();
-        let mut changed: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut changed: BTreeMap<u64, u32> = BTreeMap::new();
         // Every written page leaves the group it was live in.
         for w in writes {
             if let Some(first) = self.locate(w.id) {
-                let mask = self.live.get_mut(&first).expect("located");
-                *mask &= !(1 << (w.id - first));
-                changed.insert(first, *mask);
+                let mask = self.live.mask(first) & !(1 << (w.id - first));
+                self.live.set_mask(first, mask);
+                changed.insert(first, mask);
             } else if w.len.is_none() {
                 // A delete of a page live in no group: its single, if any.
                 plan.single_deletes.push(w.id);
@@ -334,24 +551,19 @@ impl Directory {
             let first = writes[start].id;
             let count = i - start;
             if count >= GROUP_MIN_PAGES && self.live_set(first) == 0 {
-                let mask = if count == 64 {
-                    u64::MAX
+                let mask = if count == GROUP_MAX_PAGES {
+                    u32::MAX
                 } else {
                     (1 << count) - 1
                 };
-                self.live.insert(first, mask);
+                self.live.set_mask(first, mask);
                 changed.insert(first, mask);
                 plan.groups.push((first, count));
             } else {
                 plan.singles.extend(writes[start..i].iter().map(|w| w.id));
             }
         }
-        for (&first, &mask) in &changed {
-            if mask == 0 {
-                self.live.remove(&first);
-            }
-            plan.live_sets.push((first, mask));
-        }
+        plan.live_sets.extend(changed);
         plan
     }
 }
@@ -369,7 +581,7 @@ mod tests {
     struct Records {
         singles: BTreeMap<u64, (u32, u64)>,
         groups: BTreeMap<u64, Vec<(u32, u64)>>,
-        members: BTreeMap<u64, u64>,
+        members: BTreeMap<u64, u32>,
     }
 
     impl Records {
@@ -406,7 +618,7 @@ mod tests {
 
         /// What a reader finds for every page, by the live sets stored.
         fn resolve(&self) -> Result<BTreeMap<u64, (u32, u64)>, String> {
-            let mut dir = Directory::new();
+            let mut dir: Directory = Directory::new();
             for (&first, &mask) in &self.members {
                 dir.load(first, mask)?;
             }
@@ -416,7 +628,7 @@ mod tests {
                     .groups
                     .get(&first)
                     .ok_or("a live set without a record")?;
-                for i in 0..64u64 {
+                for i in 0..GROUP_MAX_PAGES as u64 {
                     if mask >> i & 1 == 1 {
                         let page = pages.get(i as usize).ok_or("a live bit past the record")?;
                         if dir.locate(first + i) != Some(first) {
@@ -445,13 +657,15 @@ mod tests {
     fn transactions_read_back(txns: Vec<Vec<(u8, u16)>>) -> TestResult {
         let mut model: BTreeMap<u64, (u32, u64)> = BTreeMap::new();
         let mut records = Records::default();
-        let mut dir = Directory::new();
+        let mut dir: Directory = Directory::new();
+        let mut stored_chunks: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
         for (n, txn) in txns.iter().enumerate() {
             let version = n as u64 + 1;
             let mut writes: BTreeMap<u64, Option<u32>> = BTreeMap::new();
             for &(op, size) in txn {
                 // Runs: an op writes 1..=16 consecutive ids from a base.
-                let base = u64::from(size % 300);
+                // A few hundred ids, some past a chunk boundary.
+                let base = u64::from(size % 300) + if size % 7 == 0 { CHUNK_IDS - 150 } else { 0 };
                 let run = u64::from(op % 16) + 1;
                 let delete = op >= 200;
                 for id in base..base + run {
@@ -476,11 +690,21 @@ mod tests {
                 Ok(_) => return TestResult::error(format!("transaction {n}: pages differ")),
                 Err(e) => return TestResult::error(format!("transaction {n}: {e}")),
             }
-            let mut reloaded = Directory::new();
-            for (&first, &mask) in &records.members {
-                reloaded.load(first, mask).unwrap();
+            // The members records, one per chunk, as the queue writes them.
+            let mut reloaded: Directory = Directory::new();
+            let chunks: std::collections::BTreeSet<u64> =
+                plan.live_sets.iter().map(|g| g.0 / CHUNK_IDS).collect();
+            for c in chunks {
+                if let Some(record) = dir.chunk_record(c) {
+                    stored_chunks.insert(c, record);
+                } else {
+                    stored_chunks.remove(&c);
+                }
             }
-            if reloaded != dir {
+            for (&c, record) in &stored_chunks {
+                reloaded.load_chunk(c, record).unwrap();
+            }
+            if reloaded.live != dir.live || reloaded.live != records.members {
                 return TestResult::error(format!("transaction {n}: directory != stored sets"));
             }
         }
@@ -500,23 +724,22 @@ mod tests {
 
     #[test]
     fn runs_become_groups_bounded_by_pages_and_bytes() {
-        let mut dir = Directory::new();
+        let mut dir: Directory = Directory::new();
         // 105 pages of 1.5 KB: 10 fit 16 KiB, so ten groups of 10, then 5.
         let plan = dir.plan(&puts(1..106, 1500));
         let firsts: Vec<(u64, usize)> = (0..10).map(|g| (1 + 10 * g, 10)).collect();
         assert_eq!(plan.groups[..10], firsts[..]);
         assert_eq!(plan.groups[10], (101, 5));
         assert!(plan.singles.is_empty());
-        // 200 small pages: 64 a group.
-        let mut dir = Directory::new();
-        let plan = dir.plan(&puts(1000..1200, 100));
-        assert_eq!(
-            plan.groups.iter().map(|g| g.1).collect::<Vec<_>>(),
-            [64, 64, 64, 8]
-        );
-        assert_eq!(dir.live_set(1000), u64::MAX);
+        // 100 small pages: 32 a group.
+        let mut dir: Directory = Directory::new();
+        let plan = dir.plan(&puts(1000..1100, 100));
+        let counts: Vec<usize> = plan.groups.iter().map(|g| g.1).collect();
+        assert_eq!(counts, [32, 32, 32, 4]);
+        assert_eq!(dir.live_set(1000), u32::MAX);
+        assert_eq!(dir.firsts(), [1000, 1032, 1064, 1096]);
         // Short runs and a run cut short by a delete are singles.
-        let mut dir = Directory::new();
+        let mut dir: Directory = Directory::new();
         let mut writes = puts(1..4, 100);
         writes.push(PageWrite { id: 4, len: None });
         writes.extend(puts(5..8, 100));
@@ -528,7 +751,7 @@ mod tests {
 
     #[test]
     fn a_group_whose_pages_all_go_is_deleted_and_its_key_reused() {
-        let mut dir = Directory::new();
+        let mut dir: Directory = Directory::new();
         dir.plan(&puts(10..20, 100));
         assert_eq!(dir.locate(15), Some(10));
         // Rewriting some pages as singles clears their bits.
@@ -557,6 +780,25 @@ mod tests {
         assert_eq!(plan.groups, [(10, 20)]);
         assert_eq!(dir.live_pages(0, 100), (10..30).collect::<Vec<_>>());
         assert_eq!(dir.live_pages(25, 26), [25, 26]);
+        assert_eq!(dir.live_pages(29, u64::MAX), [29]);
+    }
+
+    #[test]
+    fn chunk_records_round_trip_and_refuse_what_they_do_not_describe() {
+        let groups = [(4096 * 3 + 1, 0b1111), (4096 * 3 + 4095, u32::MAX)];
+        let record = encode_chunk(3, &groups);
+        assert_eq!(record.len(), 12);
+        assert_eq!(decode_chunk(3, &record).unwrap(), groups);
+        assert!(decode_chunk(3, &record[..7]).is_err());
+        assert!(decode_chunk(3, &[]).is_err());
+        let mut swapped = record[6..].to_vec();
+        swapped.extend_from_slice(&record[..6]);
+        assert!(decode_chunk(3, &swapped).unwrap_err().contains("order"));
+        let mut dir: Directory = Directory::new();
+        dir.load_chunk(3, &record).unwrap();
+        assert_eq!(dir.locate(4096 * 3 + 4), Some(4096 * 3 + 1));
+        assert_eq!(dir.chunk_record(3), Some(record));
+        assert_eq!(dir.chunk_record(2), None);
     }
 
     #[test]

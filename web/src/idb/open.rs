@@ -1,12 +1,12 @@
 //! Opening (lock, connect, load the mirror) and deleting a store.
 
-use js_sys::{Array, Reflect, Uint8Array};
+use js_sys::{Array, Reflect};
 use moonvault_pager::store::{Area, StoreError, StoreResult};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Event, IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
 
-use super::groups::{self, Directory};
+use super::groups::{self, JsDirectory};
 use super::io;
 use super::key;
 use super::lazy::{LazyPages, DEFAULT_CACHE_BYTES};
@@ -254,7 +254,7 @@ fn newer_or_io(name: &str, e: &JsValue) -> StoreError {
 async fn load(
     db: &IdbDatabase,
     paging: Paging,
-) -> StoreResult<(Mirror, Option<LazyPages>, Directory)> {
+) -> StoreResult<(Mirror, Option<LazyPages>, JsDirectory)> {
     let names: Array = object_stores().iter().map(|&n| JsValue::from(n)).collect();
     let tx = db
         .transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readonly)
@@ -310,18 +310,21 @@ async fn load(
         }
     }
     let corrupted = |detail| StoreError::Corrupted { detail };
-    let mut directory = Directory::new();
+    let mut directory = JsDirectory::new();
     let (keys, values) = wait_pair(groups::MEMBERS_STORE, members).await?;
     for i in 0..keys.length() {
-        let first =
+        let chunk =
             key::from_js(&keys.get(i)).map_err(|e| corrupted(format!("members area: {e}")))?;
-        let value = values.get(i).dyn_into::<Uint8Array>().map_err(|_| {
-            corrupted(format!(
-                "members area: the live set of group {first} is not a Uint8Array"
-            ))
-        })?;
+        let record = values
+            .get(i)
+            .dyn_into::<js_sys::Uint8Array>()
+            .map_err(|_| {
+                corrupted(format!(
+                    "members area: the record of chunk {chunk} is not a Uint8Array"
+                ))
+            })?;
         directory
-            .load_stored(first, &value.to_vec())
+            .load_chunk(chunk, &record.to_vec())
             .map_err(corrupted)?;
     }
     if let Some(bodies) = bodies {

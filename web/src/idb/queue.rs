@@ -56,10 +56,10 @@ use js_sys::{Array, Function, Map, Object, Promise, Reflect, Uint8Array};
 use moonvault_pager::store::{Area, StoreError};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Event, IdbDatabase, IdbKeyRange, IdbObjectStore, IdbTransaction};
+use web_sys::{Event, IdbDatabase, IdbKeyRange, IdbTransaction};
 
 use super::describe;
-use super::groups::{self, Directory, PageWrite, Plan};
+use super::groups::{self, JsDirectory, PageWrite, Plan};
 use super::key;
 
 #[wasm_bindgen]
@@ -178,7 +178,7 @@ pub struct Queue {
     transactions: u64,
     /// The live sets of the page groups, as the transactions started so
     /// far leave them (`groups.rs`).
-    directory: Directory,
+    directory: JsDirectory,
 }
 
 impl std::fmt::Debug for Queue {
@@ -204,7 +204,7 @@ pub enum Next {
 
 impl Queue {
     /// An empty queue writing to `db`, whose page groups are `directory`.
-    pub fn new(db: IdbDatabase, durability: TxnDurability, directory: Directory) -> Queue {
+    pub fn new(db: IdbDatabase, durability: TxnDurability, directory: JsDirectory) -> Queue {
         Queue {
             db,
             durability,
@@ -226,7 +226,7 @@ impl Queue {
     /// not yet complete. A page written since open is read from memory,
     /// so a read that goes to IndexedDB only asks about pages whose last
     /// write is durable, which IndexedDB's snapshot agrees with.
-    pub fn directory(&self) -> &Directory {
+    pub fn directory(&self) -> &JsDirectory {
         &self.directory
     }
 
@@ -460,8 +460,22 @@ impl Queue {
             let values: Vec<&Uint8Array> = (first..=last).filter_map(value_of).collect();
             bodies.put_with_key(&group_record(&values), &key::to_js(first))?;
         }
+        let mut chunk = None;
         for &(first, mask) in &plan.live_sets {
-            put_live_set(&bodies, &members, first, mask)?;
+            if mask == 0 {
+                bodies.delete(&key::to_js(first))?;
+            }
+            // Each chunk whose groups changed: its record, rebuilt.
+            let c = first / groups::CHUNK_IDS;
+            if chunk != Some(c) {
+                chunk = Some(c);
+                match self.directory.chunk_record(c) {
+                    Some(record) => {
+                        members.put_with_key(&Uint8Array::from(&record[..]), &key::to_js(c))?
+                    }
+                    None => members.delete(&key::to_js(c))?,
+                };
+            }
         }
         Ok(())
     }
@@ -560,22 +574,4 @@ fn group_record(values: &[&Uint8Array]) -> Uint8Array {
         at += v.length();
     }
     record
-}
-
-/// Writes the live set `mask` of the group at `first`; an empty one
-/// deletes the set and the group's record.
-fn put_live_set(
-    bodies: &IdbObjectStore,
-    members: &IdbObjectStore,
-    first: u64,
-    mask: u64,
-) -> Result<(), JsValue> {
-    let k = key::to_js(first);
-    if mask == 0 {
-        members.delete(&k)?;
-        bodies.delete(&k)?;
-    } else {
-        members.put_with_key(&Uint8Array::from(&mask.to_le_bytes()[..]), &k)?;
-    }
-    Ok(())
 }

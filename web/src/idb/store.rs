@@ -366,7 +366,7 @@ impl IdbStore {
         let firsts: Vec<u64> = {
             let inner = self.inner.borrow();
             let directory = inner.queue.directory();
-            directory.firsts().collect()
+            directory.firsts()
         };
         for chunk in firsts.chunks(MEASURE_GROUPS) {
             let db = self.db_for_read("get")?;
