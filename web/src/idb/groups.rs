@@ -179,7 +179,7 @@ pub const CHUNK_IDS: u64 = 4096;
 const CHUNK_ENTRY: usize = 6;
 
 /// The `members` record of chunk `chunk`: its groups `(first, mask)`,
-/// ascending, each [`CHUNK_ENTRY`] bytes.
+/// ascending, each six bytes (`CHUNK_ENTRY`).
 pub fn encode_chunk(chunk: u64, groups: &[(u64, u32)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(groups.len() * CHUNK_ENTRY);
     for &(first, mask) in groups {
@@ -380,17 +380,19 @@ impl LiveSets for JsLiveSets {
     }
 
     fn chunk(&self, chunk: u64) -> Vec<(u64, u32)> {
-        let mut out = Vec::new();
+        let mut firsts = Vec::new();
         let inner = self.chunks.get(&number(chunk));
-        if let Some(inner) = inner.dyn_ref::<js_sys::Map>() {
-            inner.for_each(&mut |mask, first| {
-                if let (Some(first), Some(mask)) = (first.as_f64(), mask.as_f64()) {
-                    out.push((first as u64, mask as u32));
-                }
-            });
-        }
-        out.sort_unstable();
-        out
+        let Some(inner) = inner.dyn_ref::<js_sys::Map>() else {
+            return Vec::new();
+        };
+        inner.for_each(&mut |_, first| {
+            if let Some(first) = first.as_f64() {
+                firsts.push(first as u64);
+            }
+        });
+        // Keys alone: a sort of pairs would cost the module KiBs.
+        firsts.sort_unstable();
+        firsts.into_iter().map(|f| (f, self.mask(f))).collect()
     }
 }
 
@@ -507,13 +509,15 @@ impl<S: LiveSets> Directory<S> {
     pub fn plan(&mut self, writes: &[PageWrite]) -> Plan {
         debug_assert!(writes.windows(2).all(|w| w[0].id < w[1].id));
         let mut plan = Plan::default();
-        let mut changed: BTreeMap<u64, u32> = BTreeMap::new();
+        // Groups whose live set changed; their masks are the directory's
+        // once the plan is made.
+        let mut changed: Vec<u64> = Vec::new();
         // Every written page leaves the group it was live in.
         for w in writes {
             if let Some(first) = self.locate(w.id) {
                 let mask = self.live.mask(first) & !(1 << (w.id - first));
                 self.live.set_mask(first, mask);
-                changed.insert(first, mask);
+                changed.push(first);
             } else if w.len.is_none() {
                 // A delete of a page live in no group: its single, if any.
                 plan.single_deletes.push(w.id);
@@ -557,13 +561,18 @@ impl<S: LiveSets> Directory<S> {
                     (1 << count) - 1
                 };
                 self.live.set_mask(first, mask);
-                changed.insert(first, mask);
+                changed.push(first);
                 plan.groups.push((first, count));
             } else {
                 plan.singles.extend(writes[start..i].iter().map(|w| w.id));
             }
         }
-        plan.live_sets.extend(changed);
+        changed.sort_unstable();
+        changed.dedup();
+        plan.live_sets = changed
+            .into_iter()
+            .map(|first| (first, self.live.mask(first)))
+            .collect();
         plan
     }
 }

@@ -255,7 +255,14 @@ async fn load(
     db: &IdbDatabase,
     paging: Paging,
 ) -> StoreResult<(Mirror, Option<LazyPages>, JsDirectory)> {
-    let names: Array = object_stores().iter().map(|&n| JsValue::from(n)).collect();
+    // Only the object stores read: lazy paging reads neither pages nor
+    // group records here.
+    let lazy = matches!(paging, Paging::Lazy { .. });
+    let names: Array = object_stores()
+        .iter()
+        .filter(|&&n| !lazy || (n != Area::Pages.name() && n != groups::GROUPS_STORE))
+        .map(|&n| JsValue::from(n))
+        .collect();
     let tx = db
         .transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readonly)
         .map_err(|e| io("load", &e))?;

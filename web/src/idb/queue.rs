@@ -338,15 +338,7 @@ impl Queue {
         // fetch is still ordered after every transaction that wrote pages
         // (their scopes share `pages`, or `groups` for a group's read).
         let pages = self.page_writes();
-        let plan = self.directory.plan(
-            &pages
-                .iter()
-                .map(|(id, _, value)| PageWrite {
-                    id: *id,
-                    len: value.as_ref().map(Uint8Array::length),
-                })
-                .collect::<Vec<_>>(),
-        );
+        let plan = self.directory.plan(&pages);
         let written: Vec<Area> = Area::ALL
             .into_iter()
             .filter(|a| self.pending[a.tag() as usize].size() > 0)
@@ -385,18 +377,32 @@ impl Queue {
         Ok(tx)
     }
 
-    /// The pending page writes, ascending by id: `(id, key, value)`, no
-    /// value for a delete.
-    fn page_writes(&self) -> Vec<(u64, JsValue, Option<Uint8Array>)> {
-        let mut out = Vec::new();
-        self.pending[Area::Pages.tag() as usize].for_each(&mut |value, k| {
+    /// The pending page writes, ascending by id.
+    fn page_writes(&self) -> Vec<PageWrite> {
+        let pending = &self.pending[Area::Pages.tag() as usize];
+        let mut ids = Vec::with_capacity(pending.size() as usize);
+        pending.for_each(&mut |_, k| {
             // Keys come from `key::to_js`, so they read back.
             if let Ok(id) = key::from_js(&k) {
-                out.push((id, k, value.dyn_into::<Uint8Array>().ok()));
+                ids.push(id);
             }
         });
-        out.sort_unstable_by_key(|w| w.0);
-        out
+        // Ids alone: a sort of a wider element type costs the module KiBs.
+        ids.sort_unstable();
+        ids.into_iter()
+            .map(|id| PageWrite {
+                id,
+                len: self.page_value(id).map(|v| v.length()),
+            })
+            .collect()
+    }
+
+    /// The pending put of page `id` (`None`: a delete, or not pending).
+    fn page_value(&self, id: u64) -> Option<Uint8Array> {
+        self.pending[Area::Pages.tag() as usize]
+            .get(&key::to_js(id))
+            .dyn_into::<Uint8Array>()
+            .ok()
     }
 
     /// Every request of one transaction: meta and WAL operations as they
@@ -405,7 +411,7 @@ impl Queue {
         &self,
         tx: &IdbTransaction,
         written: &[Area],
-        pages: &[(u64, JsValue, Option<Uint8Array>)],
+        pages: &[PageWrite],
         plan: &Plan,
     ) -> Result<(), JsValue> {
         for &area in written {
@@ -435,16 +441,13 @@ impl Queue {
             return Ok(());
         }
         let store = tx.object_store(Area::Pages.name())?;
-        let value_of = |id: u64| -> Option<&Uint8Array> {
-            let at = pages.binary_search_by_key(&id, |w| w.0).ok()?;
-            pages[at].2.as_ref()
-        };
+        let value_of = |id: u64| self.page_value(id);
         for &id in &plan.single_deletes {
             store.delete(&key::to_js(id))?;
         }
         for &id in &plan.singles {
             if let Some(value) = value_of(id) {
-                store.put_with_key(value, &key::to_js(id))?;
+                store.put_with_key(&value, &key::to_js(id))?;
             }
         }
         if !plan.uses_groups() {
@@ -457,7 +460,7 @@ impl Queue {
             // One home: the singles of the run's ids go.
             let run = IdbKeyRange::bound(&key::to_js(first), &key::to_js(last))?;
             store.delete(&run)?;
-            let values: Vec<&Uint8Array> = (first..=last).filter_map(value_of).collect();
+            let values: Vec<Uint8Array> = (first..=last).filter_map(value_of).collect();
             bodies.put_with_key(&group_record(&values), &key::to_js(first))?;
         }
         let mut chunk = None;
@@ -562,7 +565,7 @@ impl Queue {
 
 /// The record of a group of pages `values` (in id order): the header, then
 /// the pages, assembled on the JS heap.
-fn group_record(values: &[&Uint8Array]) -> Uint8Array {
+fn group_record(values: &[Uint8Array]) -> Uint8Array {
     let lens: Vec<u32> = values.iter().map(|v| v.length()).collect();
     let header = groups::encode_header(&lens);
     let total = header.len() as u32 + lens.iter().sum::<u32>();
