@@ -8,8 +8,9 @@
 //! [`GROUP_MAX_BYTES`], keyed by the run's first id. Pages are still
 //! rewritten one at a time (copy-on-write), so each group has a *live
 //! set*, a 32-bit mask (bit `i` is page `first + i`), kept in the
-//! `members` object store, one record per [`CHUNK_IDS`] page ids. Every other page is a *single*, one record in
-//! `pages` under its id, as in layout version 1.
+//! `members` object store, one record per [`CHUNK_IDS`] page ids. Every
+//! other page is a *single*, one record in `pages` under its id, as in
+//! layout version 1.
 //!
 //! This module is the bookkeeping: the [`Directory`] of live sets (read
 //! whole at open, kept in a JS `Map`: [`JsLiveSets`]) and the [`Plan`] that
@@ -114,7 +115,9 @@ pub fn parse_header(head: &[u8], total: usize) -> Result<Vec<(usize, usize)>, St
         let p = BODY_FIXED + 4 * i;
         let len = u32::from_le_bytes([head[p], head[p + 1], head[p + 2], head[p + 3]]) as usize;
         out.push((at, len));
-        at += len;
+        // Saturating: `usize` is 32 bits in the module and lengths come
+        // from IndexedDB; a sum past it cannot equal `total` below.
+        at = at.saturating_add(len);
     }
     if at != total {
         return Err(format!(
