@@ -297,19 +297,7 @@ async fn load(
         Paging::Mirror => None,
     };
     for (area, keys, values) in requests {
-        let keys = Array::from(&wait(&keys).await.map_err(|e| io("load", &e))?);
-        let values = Array::from(&wait(&values).await.map_err(|e| io("load", &e))?);
-        if keys.length() != values.length() {
-            return Err(StoreError::Io {
-                op: "load",
-                detail: format!(
-                    "{} area: {} keys but {} values",
-                    area.name(),
-                    keys.length(),
-                    values.length()
-                ),
-            });
-        }
+        let (keys, values) = wait_pair(area.name(), (keys, values)).await?;
         for i in 0..keys.length() {
             mirror
                 .load(area, &keys.get(i), values.get(i))
