@@ -269,23 +269,20 @@ async fn load(
     // Issue every request first; they are served in order, and are waited
     // for in that order (a request's `success` fires once: its handler
     // must be set before the events of the requests before it finish).
-    let mut requests = Vec::new();
-    for area in Area::ALL {
-        if let (Area::Pages, Paging::Lazy { .. }) = (area, paging) {
-            // Nothing: pages and their keys are read when needed.
-            continue;
-        }
-        let store = tx.object_store(area.name()).map_err(|e| io("load", &e))?;
-        let keys = store.get_all_keys().map_err(|e| io("load", &e))?;
-        let values = store.get_all().map_err(|e| io("load", &e))?;
-        requests.push((area, keys, values));
-    }
     let read_all = |name: &str| -> StoreResult<_> {
         let store = tx.object_store(name).map_err(|e| io("load", &e))?;
         let keys = store.get_all_keys().map_err(|e| io("load", &e))?;
         let values = store.get_all().map_err(|e| io("load", &e))?;
         Ok((keys, values))
     };
+    let mut requests = Vec::new();
+    for area in Area::ALL {
+        if let (Area::Pages, Paging::Lazy { .. }) = (area, paging) {
+            // Nothing: pages and their keys are read when needed.
+            continue;
+        }
+        requests.push((area, read_all(area.name())?));
+    }
     let members = read_all(groups::MEMBERS_STORE)?;
     let bodies = match paging {
         Paging::Mirror => Some(read_all(groups::GROUPS_STORE)?),
@@ -296,8 +293,8 @@ async fn load(
         Paging::Lazy { cache_bytes } => Some(LazyPages::new(cache_bytes)),
         Paging::Mirror => None,
     };
-    for (area, keys, values) in requests {
-        let (keys, values) = wait_pair(area.name(), (keys, values)).await?;
+    for (area, pair) in requests {
+        let (keys, values) = wait_pair(area.name(), pair).await?;
         for i in 0..keys.length() {
             mirror
                 .load(area, &keys.get(i), values.get(i))
