@@ -102,6 +102,61 @@ fn key_forms_round_trip_and_reject_others() {
     }
 }
 
+/// The live sets on the JS heap (whose `mask` and `locate` are JS
+/// functions) plan every transaction as the native model does, and locate
+/// every page alike: runs, rewrites and deletes across a chunk boundary,
+/// and pages past the largest group key.
+#[wasm_bindgen_test]
+fn js_live_sets_plan_and_locate_as_the_model_does() {
+    use moonvault_web::idb::groups::{Directory, JsDirectory, PageWrite, CHUNK_IDS};
+    let mut js = JsDirectory::new();
+    let mut model: Directory = Directory::new();
+    // A fixed pseudo-random sequence (xorshift), so a failure repeats.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let base = CHUNK_IDS - 100;
+    let (mut grouped, mut full) = (0, 0);
+    for round in 0..300 {
+        let mut writes = std::collections::BTreeMap::new();
+        for _ in 0..1 + next(4) {
+            let start = base + next(200);
+            // Small pages in some runs, so that groups reach 32 pages.
+            let most = if next(2) == 0 { 400 } else { 3000 };
+            // Deletes in some runs only, so that runs of 32 puts happen.
+            let deletes = next(3) == 0;
+            for id in start..start + 1 + next(40) {
+                let delete = deletes && next(3) == 0;
+                let len = (!delete).then(|| 100 + next(most) as u32);
+                writes.insert(id, len);
+            }
+        }
+        if round % 50 == 0 {
+            writes.insert(key::MAX_SAFE + 1 + next(3), Some(100));
+        }
+        let writes: Vec<PageWrite> = writes
+            .into_iter()
+            .map(|(id, len)| PageWrite { id, len })
+            .collect();
+        let plan = js.plan(&writes);
+        assert_eq!(plan, model.plan(&writes), "round {round}");
+        grouped += plan.groups.len();
+        full += plan.groups.iter().filter(|g| g.1 == 32).count();
+        for id in (base - 40..base + 260).chain(key::MAX_SAFE - 2..key::MAX_SAFE + 4) {
+            assert_eq!(js.locate(id), model.locate(id), "round {round}, page {id}");
+        }
+        assert_eq!(js.firsts(), model.firsts(), "round {round}");
+    }
+    assert!(
+        grouped > 50 && full > 5,
+        "the sequence made {grouped} groups, {full} of 32 pages"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn batches_of_one_task_share_one_transaction_and_flush_waits_for_it() {
     let mut store = fresh("group-commit").await;

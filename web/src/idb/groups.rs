@@ -30,6 +30,7 @@
 
 use std::collections::BTreeMap;
 
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The object store of group records (layout version 2).
@@ -267,6 +268,14 @@ pub trait LiveSets {
     fn each(&self, f: &mut dyn FnMut(u64, u32));
     /// The groups of chunk `chunk` (keys `chunk * CHUNK_IDS ..`), by key.
     fn chunk(&self, chunk: u64) -> Vec<(u64, u32)>;
+    /// The group page `id` is live in, if any: the nearest of the
+    /// [`GROUP_MAX_PAGES`] keys at or below `id` whose live set has it.
+    fn locate(&self, id: u64) -> Option<u64> {
+        let low = id.saturating_sub(GROUP_MAX_PAGES as u64 - 1);
+        (low..=id)
+            .rev()
+            .find(|&first| self.mask(first) >> (id - first) & 1 == 1)
+    }
 }
 
 impl LiveSets for BTreeMap<u64, u32> {
@@ -326,6 +335,34 @@ fn number(x: u64) -> JsValue {
     JsValue::from_f64(x as f64)
 }
 
+// The two questions the write queue and the page reads ask for every page
+// they touch, answered in one call each: asked through `js_sys::Map`, each
+// candidate key costs about ten boundary crossings (numbers boxed as
+// `JsValue`s, two `get`s, their results read and dropped), and `locate`
+// tries up to GROUP_MAX_PAGES of them for a page that is live in no group.
+#[wasm_bindgen(inline_js = r#"
+export function liveMask(chunks, first, chunkIds) {
+  const inner = chunks.get(Math.floor(first / chunkIds));
+  return inner === undefined ? 0 : inner.get(first) ?? 0;
+}
+export function liveLocate(chunks, id, chunkIds, maxPages) {
+  for (let first = id; first >= 0 && first > id - maxPages; first--) {
+    const inner = chunks.get(Math.floor(first / chunkIds));
+    const mask = inner === undefined ? undefined : inner.get(first);
+    if (mask !== undefined && ((mask >>> (id - first)) & 1) === 1) return first;
+  }
+  return -1;
+}
+"#)]
+extern "C" {
+    /// The live set of the group at `first` in `chunks` (0: none).
+    #[wasm_bindgen(js_name = liveMask)]
+    fn live_mask(chunks: &js_sys::Map, first: f64, chunk_ids: f64) -> f64;
+    /// [`LiveSets::locate`] over `chunks` (-1: in no group).
+    #[wasm_bindgen(js_name = liveLocate)]
+    fn live_locate(chunks: &js_sys::Map, id: f64, chunk_ids: f64, max_pages: f64) -> f64;
+}
+
 impl JsLiveSets {
     fn chunk_map(&self, first: u64) -> Option<js_sys::Map> {
         let inner = self.chunks.get(&number(first / CHUNK_IDS));
@@ -335,9 +372,21 @@ impl JsLiveSets {
 
 impl LiveSets for JsLiveSets {
     fn mask(&self, first: u64) -> u32 {
-        self.chunk_map(first)
-            .and_then(|m| m.get(&number(first)).as_f64())
-            .map_or(0, |m| m as u32)
+        live_mask(&self.chunks, first as f64, CHUNK_IDS as f64) as u32
+    }
+
+    fn locate(&self, id: u64) -> Option<u64> {
+        // Groups hold only pages up to GROUP_MAX_ID (exact as numbers).
+        if id > GROUP_MAX_ID {
+            return None;
+        }
+        let first = live_locate(
+            &self.chunks,
+            id as f64,
+            CHUNK_IDS as f64,
+            GROUP_MAX_PAGES as f64,
+        );
+        (first >= 0.0).then_some(first as u64)
     }
 
     fn set_mask(&mut self, first: u64, mask: u32) {
@@ -457,10 +506,7 @@ impl<S: LiveSets> Directory<S> {
 
     /// The group page `id` is live in, if any.
     pub fn locate(&self, id: u64) -> Option<u64> {
-        let low = id.saturating_sub(GROUP_MAX_PAGES as u64 - 1);
-        (low..=id)
-            .rev()
-            .find(|&first| self.live.mask(first) >> (id - first) & 1 == 1)
+        self.live.locate(id)
     }
 
     /// The key of every group with live pages, ascending.
