@@ -86,17 +86,18 @@ build_module() {
     "$wasm_opt" -Oz --strip-producers --detect-features "$module" -o "$module.opt"
     mv "$module.opt" "$module"
 
-    # Every import must come from wasm-bindgen's glue: none from WASI (answered
-    # by lua-bind/src/wasi_shim.rs) and none from `env` (an unresolved symbol).
+    # Every import must come from wasm-bindgen's glue or the web crate's own
+    # inline JS (its snippets): none from WASI (answered by
+    # lua-bind/src/wasi_shim.rs) and none from `env` (an unresolved symbol).
     local imports foreign memory
     imports="$("$wasm_dis" "$module" | grep -E '^ *\(import ' || true)"
-    foreign="$(grep -v '(import "./moonvault_web_bg.js"' <<<"$imports" || true)"
+    foreign="$(grep -vE '\(import "\./(moonvault_web_bg\.js|snippets/moonvault-web-[0-9a-f]+/inline[0-9]+\.js)"' <<<"$imports" || true)"
     if [[ -n $foreign ]]; then
         echo "build-web: unexpected imports:" >&2
         echo "$foreign" >&2
         exit 1
     fi
-    echo "build-web: $(grep -c . <<<"$imports") imports, all from the wasm-bindgen glue"
+    echo "build-web: $(grep -c . <<<"$imports") imports, all from the wasm-bindgen glue and the crate's snippets"
 
     # The memory budget must survive wasm-bindgen and wasm-opt: the module's
     # memory maximum is 32 pages of 64 KiB (2 MiB).
