@@ -67,7 +67,9 @@ pub use cursor::Cursor;
 pub use error::{BTreeError, Result};
 pub use hints::InsertHints;
 pub use lent::{Chain, Lent};
-pub use node::{search_aid, LeafPacker, KIND_BRANCH, KIND_LEAF_V1, KIND_LEAF_V2};
+pub use node::{
+    search_aid, search_aid_words, LeafPacker, KIND_BRANCH, KIND_LEAF_V1, KIND_LEAF_V2, SEARCH_AID,
+};
 pub use overflow::KIND_OVERFLOW;
 
 use moonvault_pager::PageId;

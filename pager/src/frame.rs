@@ -34,20 +34,56 @@ pub struct Page {
     /// B-tree: keys in order), so a check that costs a pass over the page
     /// runs once per load, not once per use. Not part of the content.
     checked: std::cell::Cell<bool>,
-    /// Words the layer above derived from `data` to search it faster (the
-    /// B-tree: a branch's key heads), set only where no one else holds the
-    /// page (see [`PageAid`]); counted in the page's memory cost.
-    aid: Option<Box<[u64]>>,
+    /// Words the layer above derives from `data` to search it faster (the
+    /// B-tree: a branch's key heads), once the page can no longer change
+    /// (see [`PageAid`]); counted in the page's memory cost from then on.
+    aid: Option<LazyAid>,
 }
 
+/// Uses of a page (each [`Page::aid`] call: a node parse) before its aid
+/// is derived. Deriving costs about as much as a few dozen searches
+/// without it, and many pages never earn it back: every write copies the
+/// root and the branches on its path, so a run of small transactions
+/// commits new branches that the next transaction copies again after one
+/// search (deriving at every commit cost small transactions a third of
+/// their instructions). Waiting for the sixteenth use spends at most
+/// about twice what knowing which pages stay would (the rent-or-buy
+/// bound).
+pub const AID_AFTER_USES: u16 = 16;
+
+/// A page's aid, from the moment it can no longer change: its size known
+/// (and charged) at once, its words derived on the page's
+/// [`AID_AFTER_USES`]th use.
+#[derive(Clone, Debug)]
+struct LazyAid {
+    derive: DeriveAid,
+    /// Bytes charged for the aid, derived or not (8 per word).
+    bytes: usize,
+    uses: std::cell::Cell<u16>,
+    words: std::cell::OnceCell<Box<[u64]>>,
+}
+
+/// A function deriving a page's aid from its kind and bytes.
+pub type DeriveAid = fn(kind: u8, data: &[u8]) -> Option<Box<[u64]>>;
+
 /// How the layer above derives a page's search aid from its kind and
-/// bytes (`None`: this page gets none). Given to [`crate::Pager::derive_aids_with`].
+/// bytes. Given to [`crate::Pager::derive_aids_with`].
 ///
 /// Invariant: a page's aid is derived from its current `data`. The pager
-/// derives it only when the page can no longer change (loaded from the
-/// store, spilled, or committed) and drops it when a page is written or
-/// lent out for an edit, so an aid is never stale.
-pub type PageAid = fn(kind: u8, data: &[u8]) -> Option<Box<[u64]>>;
+/// makes a page eligible only when it can no longer change (loaded from
+/// the store, spilled, or committed), and drops the aid when a page is
+/// written or lent out for an edit, so an aid is never stale.
+#[derive(Clone, Copy, Debug)]
+pub struct PageAid {
+    /// The aid's length in words for a page of `kind` holding `data` (0:
+    /// it gets none). Asked when the page becomes eligible, so it must be
+    /// cheap; what it says is charged to the page's memory cost.
+    pub words: fn(kind: u8, data: &[u8]) -> usize,
+    /// The aid, exactly `words` long, or `None` if the page turns out not
+    /// to have one (damaged bytes): asked on the page's
+    /// [`AID_AFTER_USES`]th use.
+    pub derive: DeriveAid,
+}
 
 impl Page {
     /// A page of `kind` holding `data`, not yet checked.
@@ -60,22 +96,54 @@ impl Page {
         }
     }
 
-    /// The search aid derived from this page's content; empty if none.
+    /// The search aid derived from this page's content, counting this
+    /// call as a use of the page; empty if it has none, or none yet (see
+    /// [`AID_AFTER_USES`]).
+    #[inline]
     pub fn aid(&self) -> &[u64] {
-        self.aid.as_deref().unwrap_or_default()
+        let Some(lazy) = &self.aid else {
+            return &[];
+        };
+        if let Some(words) = lazy.words.get() {
+            return words;
+        }
+        let uses = lazy.uses.get() + 1;
+        if uses < AID_AFTER_USES {
+            lazy.uses.set(uses);
+            return &[];
+        }
+        lazy.words.get_or_init(|| {
+            let words = (lazy.derive)(self.kind, &self.data).unwrap_or_default();
+            debug_assert!(words.is_empty() || 8 * words.len() == lazy.bytes);
+            words
+        })
     }
 
-    /// Derive this page's aid with `derive` unless it has one.
-    pub(crate) fn derive_aid(&mut self, derive: PageAid) {
-        if self.aid.is_none() {
-            self.aid = derive(self.kind, &self.data);
+    /// Make this page's aid derivable with `aid` (charging its size now)
+    /// unless it has one: the page will not change again.
+    pub(crate) fn derive_aid(&mut self, aid: PageAid) {
+        if self.aid.is_some() {
+            return;
+        }
+        let words = (aid.words)(self.kind, &self.data);
+        if words > 0 {
+            self.aid = Some(LazyAid {
+                derive: aid.derive,
+                bytes: 8 * words,
+                uses: std::cell::Cell::new(0),
+                words: std::cell::OnceCell::new(),
+            });
         }
     }
 
-    /// [`Page::derive_aid`], for the layer above's tests of its aids.
+    /// Derive this page's aid with `aid` at once, for the layer above's
+    /// tests of its aids.
     #[doc(hidden)]
-    pub fn derive_aid_for_test(&mut self, derive: PageAid) {
-        self.derive_aid(derive);
+    pub fn derive_aid_for_test(&mut self, aid: PageAid) {
+        self.derive_aid(aid);
+        if let Some(lazy) = &self.aid {
+            lazy.uses.set(AID_AFTER_USES);
+        }
     }
 
     /// Forget the aid: the content is about to change.
@@ -83,9 +151,9 @@ impl Page {
         self.aid = None;
     }
 
-    /// Bytes the aid takes.
+    /// Bytes charged for the aid (derived yet or not).
     pub(crate) fn aid_bytes(&self) -> usize {
-        std::mem::size_of_val(self.aid())
+        self.aid.as_ref().map_or(0, |lazy| lazy.bytes)
     }
 
     /// Whether [`Page::set_checked`] was called on this copy.

@@ -29,7 +29,7 @@ pub mod superblock;
 pub mod testing;
 
 pub use error::{PagerError, Result};
-pub use frame::{Page, PageAid};
+pub use frame::{DeriveAid, Page, PageAid, AID_AFTER_USES};
 pub use pager::{
     Pager, PagerConfig, PagerStats, DEFAULT_CACHE_BYTES, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
     MIN_PAGE_SIZE,

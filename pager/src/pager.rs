@@ -282,9 +282,11 @@ impl Pager {
         Ok(())
     }
 
-    /// Derive a search aid with `derive` for every page from now on that
-    /// can no longer change: loaded, spilled or committed (see [`PageAid`]).
-    /// The aid counts against the cache budget like the page's bytes.
+    /// Give every page from now on that can no longer change (loaded,
+    /// spilled or committed) a search aid, derived with `derive` on the
+    /// page's [`crate::AID_AFTER_USES`]th use (see [`PageAid`]). The aid
+    /// counts against the cache budget like the page's bytes from the
+    /// moment the page is eligible.
     pub fn derive_aids_with(&mut self, derive: PageAid) {
         self.aid = Some(derive);
     }
@@ -905,48 +907,68 @@ mod tests {
 
     /// An aid of one word per 100 bytes of pages of kind 7, the first
     /// word the page's first byte.
-    fn test_aid(kind: u8, data: &[u8]) -> Option<Box<[u64]>> {
-        (kind == 7).then(|| {
-            let mut words = vec![0u64; data.len() / 100];
-            words[0] = u64::from(data[0]);
-            words.into_boxed_slice()
-        })
+    const TEST_AID: PageAid = PageAid {
+        words: |kind, data| if kind == 7 { data.len() / 100 } else { 0 },
+        derive: |kind, data| {
+            (kind == 7).then(|| {
+                let mut words = vec![0u64; data.len() / 100];
+                words[0] = u64::from(data[0]);
+                words.into_boxed_slice()
+            })
+        },
+    };
+
+    /// `page`'s aid once it has been used enough to derive one.
+    fn used_aid(page: &Page) -> Vec<u64> {
+        for _ in 1..crate::AID_AFTER_USES {
+            assert!(page.aid().is_empty(), "derived before its uses");
+        }
+        page.aid().to_vec()
     }
 
     #[test]
     fn aids_come_with_pages_that_stop_changing_and_are_charged() {
         let store = MemoryStore::new();
         let (mut p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
-        p.derive_aids_with(test_aid);
+        p.derive_aids_with(TEST_AID);
         p.begin().unwrap();
         let a = p.allocate().unwrap();
         p.write(a, Page::new(7, vec![1; 400])).unwrap();
         let b = p.allocate().unwrap();
         p.write(b, page(2)).unwrap();
-        assert!(p.read(a).unwrap().aid().is_empty(), "a page still changing");
+        for _ in 0..2 * crate::AID_AFTER_USES {
+            assert!(p.read(a).unwrap().aid().is_empty(), "a page still changing");
+        }
         p.update(a, |pg| pg.data[0] = 3).unwrap();
         let before = p.dirty_bytes();
         p.commit().unwrap();
-        assert_eq!(p.read(a).unwrap().aid(), [3, 0, 0, 0], "derived at commit");
-        assert!(p.read(b).unwrap().aid().is_empty(), "kind 1 gets none");
-        assert_eq!(p.dirty_bytes(), before + 4 * 8, "the aid is charged");
+        assert_eq!(p.dirty_bytes(), before + 4 * 8, "charged at commit");
+        assert_eq!(
+            used_aid(&p.read(a).unwrap()),
+            [3, 0, 0, 0],
+            "derived on use"
+        );
+        assert_eq!(p.dirty_bytes(), before + 4 * 8, "charged once");
+        assert!(used_aid(&p.read(b).unwrap()).is_empty(), "kind 1 gets none");
         p.checkpoint(vec![], vec![]).unwrap();
-        // Loaded from the store: derived on load.
+        // Loaded from the store: eligible on load.
         let (mut p, _) = Pager::open(Box::new(store), small()).unwrap();
-        p.derive_aids_with(test_aid);
-        assert_eq!(p.read(a).unwrap().aid(), [3, 0, 0, 0]);
+        p.derive_aids_with(TEST_AID);
+        assert_eq!(used_aid(&p.read(a).unwrap()), [3, 0, 0, 0]);
         // A copy of a page with an aid, edited and written, has none.
         p.begin().unwrap();
         let mut copy = (*p.read(a).unwrap()).clone();
         copy.data[0] = 9;
         let d = p.allocate().unwrap();
         p.write(d, copy).unwrap();
-        assert!(p.read(d).unwrap().aid().is_empty());
+        for _ in 0..2 * crate::AID_AFTER_USES {
+            assert!(p.read(d).unwrap().aid().is_empty());
+        }
         // A page spilled mid-transaction changes no more: it gets its aid.
         let c = p.allocate().unwrap();
         p.write(c, Page::new(7, vec![5; 200])).unwrap();
         p.spill().unwrap();
-        assert_eq!(p.read(c).unwrap().aid(), [5, 0]);
+        assert_eq!(used_aid(&p.read(c).unwrap()), [5, 0]);
     }
 
     #[test]

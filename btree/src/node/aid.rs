@@ -14,10 +14,38 @@
 //! (padding compares below every byte, as a shorter key does); equal heads
 //! decide nothing.
 
+use moonvault_pager::PageAid;
+
 use super::{common_prefix, Node, KIND_BRANCH};
 
 /// Branches with fewer separators search as fast without an aid.
 const MIN_SEPARATORS: usize = 8;
+
+/// The B-tree's aids, for `Pager::derive_aids_with`.
+pub const SEARCH_AID: PageAid = PageAid {
+    words: search_aid_words,
+    derive: search_aid,
+};
+
+/// The length in words of the aid [`search_aid`] derives from a page of
+/// `kind` holding `data` (0: none), read from its first and last
+/// separators only.
+pub fn search_aid_words(kind: u8, data: &[u8]) -> usize {
+    if kind != KIND_BRANCH {
+        return 0;
+    }
+    let Ok(node) = Node::parse(0, kind, data) else {
+        return 0;
+    };
+    let n = node.count();
+    if n < MIN_SEPARATORS {
+        return 0;
+    }
+    match (node.separator(0), node.separator(n - 1)) {
+        (Ok(first), Ok(last)) => 1 + common_prefix(first, last).div_ceil(8) + n,
+        _ => 0,
+    }
+}
 
 /// The search aid of a page of `kind` holding `data`: `Some` for a branch
 /// of at least 8 readable separators, laid out as the
@@ -110,7 +138,7 @@ mod tests {
             .collect();
         let data = build_branch(100, &cells);
         let mut page = Page::new(KIND_BRANCH, data.clone());
-        page.derive_aid_for_test(search_aid);
+        page.derive_aid_for_test(SEARCH_AID);
         (data, page)
     }
 
@@ -122,6 +150,11 @@ mod tests {
             !page.aid().is_empty(),
             "a branch of {} keys has an aid",
             keys.len()
+        );
+        assert_eq!(
+            search_aid_words(KIND_BRANCH, &data),
+            page.aid().len(),
+            "the size charged is the aid's"
         );
         probes.iter().chain(keys).all(|probe| {
             let want = plain.upper_bound(probe).unwrap();
@@ -143,6 +176,9 @@ mod tests {
         assert_eq!(search_aid(KIND_BRANCH, &build_branch(4, &cells)), None);
         assert_eq!(search_aid(crate::KIND_LEAF_V2, &[0, 0, 0, 0]), None);
         assert_eq!(search_aid(KIND_BRANCH, &[9, 9, 9]), None, "damaged bytes");
+        assert_eq!(search_aid_words(KIND_BRANCH, &build_branch(4, &cells)), 0);
+        assert_eq!(search_aid_words(crate::KIND_LEAF_V2, &[0, 0, 0, 0]), 0);
+        assert_eq!(search_aid_words(KIND_BRANCH, &[9, 9, 9]), 0);
     }
 
     #[test]

@@ -48,7 +48,7 @@ mod cell;
 mod edit;
 mod key;
 
-pub use aid::search_aid;
+pub use aid::{search_aid, search_aid_words, SEARCH_AID};
 #[cfg(test)]
 pub(crate) use build::build_leaf_v1;
 pub use build::LeafPacker;

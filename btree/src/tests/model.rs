@@ -285,7 +285,7 @@ impl Harness {
         let store = MemoryStore::new();
         let (mut pager, _) = Pager::open(Box::new(store.clone()), config(page_size)).unwrap();
         // Branches that stop changing get search aids, as the engine's do.
-        pager.derive_aids_with(crate::search_aid);
+        pager.derive_aids_with(crate::SEARCH_AID);
         pager.begin().unwrap();
         Harness {
             store,
@@ -608,7 +608,7 @@ impl Harness {
                 self.reset_hints();
                 let (mut pager, app) =
                     Pager::open(Box::new(self.store.clone()), config(self.page_size)).unwrap();
-                pager.derive_aids_with(crate::search_aid);
+                pager.derive_aids_with(crate::SEARCH_AID);
                 self.pager = pager;
                 if app != root_bytes(&self.durable.0) && !app.is_empty() {
                     return Err("superblock holds a different root".into());

@@ -295,7 +295,7 @@ impl Db {
         // reloads branches, deriving again, and the aid's bytes push out
         // pages.
         if pager.cache_budget() / pager.page_size() >= AID_MIN_CACHE_PAGES {
-            pager.derive_aids_with(moonvault_btree::search_aid);
+            pager.derive_aids_with(moonvault_btree::SEARCH_AID);
         }
         let root = RootRecord::decode(&app)?;
         let mut inner = DbInner {
