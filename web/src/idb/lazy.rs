@@ -71,6 +71,37 @@ pub struct LazyPages {
     written_count: u64,
     written_bytes: u64,
     scanned: Option<Scanned>,
+    /// The singles in `pages` when the store was opened, as far as open
+    /// read them (see [`LoadEdges`]).
+    edges: Option<LoadEdges>,
+}
+
+/// What open learned of the `pages` object store's keys besides the rest
+/// it reads (two requests in its transaction, not two round trips after
+/// it): whether page 0 is there, and the greatest key. The pager's open
+/// lists exactly `0..=0` and `next_page_id..` (orphans, `reclaim_orphans`),
+/// which these answer for as long as no transaction of this session has
+/// written (the caller checks that: one lock holder writes the store).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadEdges {
+    /// Whether a single of page 0 exists.
+    pub has_zero: bool,
+    /// The greatest single's key (`None`: no singles).
+    pub max: Option<u64>,
+}
+
+impl LoadEdges {
+    /// The singles in `first..=last` if these edges tell them all.
+    pub fn singles_in(&self, first: u64, last: u64) -> Option<Vec<u64>> {
+        match self.max {
+            None => Some(Vec::new()),
+            Some(max) if first > max => Some(Vec::new()),
+            Some(_) if first == 0 && last == 0 => {
+                Some(if self.has_zero { vec![0] } else { Vec::new() })
+            }
+            Some(_) => None,
+        }
+    }
 }
 
 /// The sizes of the pages this session has not written, as one scan of
@@ -119,7 +150,18 @@ impl LazyPages {
             written_count: 0,
             written_bytes: 0,
             scanned: None,
+            edges: None,
         }
+    }
+
+    /// Records what open read of `pages`' keys.
+    pub fn set_load_edges(&mut self, edges: LoadEdges) {
+        self.edges = Some(edges);
+    }
+
+    /// What open read of `pages`' keys, if it read them.
+    pub fn load_edges(&self) -> Option<LoadEdges> {
+        self.edges
     }
 
     /// Whether the page at `js_key` would have to be fetched (no effect on
@@ -382,4 +424,32 @@ fn check_pair(keys: &Array, values: &Array) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LoadEdges;
+
+    #[test]
+    fn load_edges_answer_only_the_listings_they_cover() {
+        let none = LoadEdges {
+            has_zero: false,
+            max: None,
+        };
+        assert_eq!(none.singles_in(0, 0), Some(vec![]));
+        assert_eq!(none.singles_in(5, u64::MAX), Some(vec![]));
+        let some = LoadEdges {
+            has_zero: true,
+            max: Some(900),
+        };
+        assert_eq!(some.singles_in(0, 0), Some(vec![0]));
+        assert_eq!(some.singles_in(901, u64::MAX), Some(vec![]));
+        assert_eq!(some.singles_in(900, u64::MAX), None, "the greatest key");
+        assert_eq!(some.singles_in(0, 10), None, "a range it did not read");
+        let no_zero = LoadEdges {
+            has_zero: false,
+            max: Some(7),
+        };
+        assert_eq!(no_zero.singles_in(0, 0), Some(vec![]));
+    }
 }

@@ -9,7 +9,7 @@ use web_sys::{Event, IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbT
 use super::groups::{self, JsDirectory};
 use super::io;
 use super::key;
-use super::lazy::{LazyPages, DEFAULT_CACHE_BYTES};
+use super::lazy::{LazyPages, LoadEdges, DEFAULT_CACHE_BYTES};
 use super::lock::{self, OnLocked};
 use super::mirror::Mirror;
 use super::queue::{Queue, TxnDurability};
@@ -255,12 +255,12 @@ async fn load(
     db: &IdbDatabase,
     paging: Paging,
 ) -> StoreResult<(Mirror, Option<LazyPages>, JsDirectory)> {
-    // Only the object stores read: lazy paging reads neither pages nor
-    // group records here.
+    // Only the object stores read: lazy paging reads no group records
+    // here, and of `pages` only two keys.
     let lazy = matches!(paging, Paging::Lazy { .. });
     let names: Array = object_stores()
         .iter()
-        .filter(|&&n| !lazy || (n != Area::Pages.name() && n != groups::GROUPS_STORE))
+        .filter(|&&n| !lazy || n != groups::GROUPS_STORE)
         .map(|&n| JsValue::from(n))
         .collect();
     let tx = db
@@ -288,8 +288,28 @@ async fn load(
         Paging::Mirror => Some(read_all(groups::GROUPS_STORE)?),
         Paging::Lazy { .. } => None,
     };
+    // Under lazy paging, the keys the pager's open lists (`LoadEdges`):
+    // asked here, they cost no round trip of their own.
+    let edges = match paging {
+        Paging::Lazy { .. } => {
+            let store = tx
+                .object_store(Area::Pages.name())
+                .map_err(|e| io("load", &e))?;
+            let zero = store
+                .count_with_key(&key::to_js(0))
+                .map_err(|e| io("load", &e))?;
+            let last = store
+                .open_key_cursor_with_range_and_direction(
+                    &JsValue::NULL,
+                    web_sys::IdbCursorDirection::Prev,
+                )
+                .map_err(|e| io("load", &e))?;
+            Some((zero, last))
+        }
+        Paging::Mirror => None,
+    };
     let mut mirror = Mirror::new();
-    let pages = match paging {
+    let mut pages = match paging {
         Paging::Lazy { cache_bytes } => Some(LazyPages::new(cache_bytes)),
         Paging::Mirror => None,
     };
@@ -318,6 +338,24 @@ async fn load(
         directory
             .load_chunk(chunk, &record.to_vec())
             .map_err(corrupted)?;
+    }
+    // Waited for in the order issued (after `members`; `bodies` is only
+    // read in mirror mode).
+    if let (Some((zero, last)), Some(pages)) = (edges, pages.as_mut()) {
+        let zero = wait(&zero).await.map_err(|e| io("load", &e))?;
+        let last = wait(&last).await.map_err(|e| io("load", &e))?;
+        let max = match last.dyn_into::<web_sys::IdbCursor>() {
+            Ok(cursor) => {
+                let k = cursor.key().map_err(|e| io("load", &e))?;
+                Some(key::from_js(&k).map_err(|e| corrupted(format!("pages area: {e}")))?)
+            }
+            // `null`: no singles.
+            Err(_) => None,
+        };
+        pages.set_load_edges(LoadEdges {
+            has_zero: zero.as_f64().is_some_and(|n| n > 0.0),
+            max,
+        });
     }
     if let Some(bodies) = bodies {
         // The mirror holds each live page as a view into its group's record.

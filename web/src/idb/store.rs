@@ -616,18 +616,36 @@ impl IdbStore {
 
 impl IdbStore {
     /// Under lazy paging, the page keys in `first..=last`: IndexedDB's
-    /// (one `getAllKeys`, suspending) with this session's writes applied.
+    /// (one `getAllKeys`, suspending, unless what open read of them
+    /// answers: [`LoadEdges`](super::lazy::LoadEdges)) with this session's writes applied.
     fn list_pages(&self, first: BlobKey, last: BlobKey) -> StoreResult<Vec<BlobKey>> {
         if first > last {
             return Ok(Vec::new());
         }
-        let db = self.db_for_read("keys")?;
-        let read =
-            list_keys(&db, Area::Pages.name(), first, last).map_err(|e| super::io("keys", &e))?;
-        let settled = suspend::block_on(&read.promise);
+        let known = {
+            let inner = self.inner.borrow();
+            inner.check_usable()?;
+            // Until this session's first batch, `pages` is as open read it.
+            let as_loaded = inner.queue.counts().0 == 0;
+            inner
+                .pages
+                .as_ref()
+                .and_then(LazyPages::load_edges)
+                .filter(|_| as_loaded)
+                .and_then(|edges| edges.singles_in(first, last))
+        };
+        let listed = match known {
+            Some(singles) => singles.into_iter().map(key::to_js).collect::<Array>(),
+            None => {
+                let db = self.db_for_read("keys")?;
+                let read = list_keys(&db, Area::Pages.name(), first, last)
+                    .map_err(|e| super::io("keys", &e))?;
+                let settled = suspend::block_on(&read.promise);
+                Array::from(&settled.map_err(|e| super::io("keys", &e))?)
+            }
+        };
         let inner = self.inner.borrow();
         inner.check_usable()?;
-        let listed = Array::from(&settled.map_err(|e| super::io("keys", &e))?);
         let Some(pages) = inner.pages.as_ref() else {
             return Ok(Vec::new());
         };
