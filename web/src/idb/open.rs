@@ -352,10 +352,15 @@ async fn load(
             // `null`: no singles.
             Err(_) => None,
         };
-        pages.set_load_edges(LoadEdges {
-            has_zero: zero.as_f64().is_some_and(|n| n > 0.0),
-            max,
-        });
+        // Keys past MAX_SAFE are strings, which IndexedDB orders as text,
+        // not as numbers: the last key is then not the greatest, and the
+        // listings ask IndexedDB as before.
+        if max.is_none_or(|m| m <= key::MAX_SAFE) {
+            pages.set_load_edges(LoadEdges {
+                has_zero: zero.as_f64().is_some_and(|n| n > 0.0),
+                max,
+            });
+        }
     }
     if let Some(bodies) = bodies {
         // The mirror holds each live page as a view into its group's record.
