@@ -27,12 +27,18 @@ function inPage(store, body, opts) {
       await mv.Moonvault.delete(store, opts).catch(() => {});
       const printed = [];
       const db = await mv.Moonvault.open(store, { ...opts, print: (l) => printed.push(l) });
+      let out;
       try {
         // eslint-disable-next-line no-new-func
-        return await new Function('mv', 'db', 'printed', 'opts', `return (async () => { ${body} })()`)(mv, db, printed, opts);
-      } finally {
-        if (!db.closed) await db.close();
+        out = await new Function('mv', 'db', 'printed', 'opts', `return (async () => { ${body} })()`)(mv, db, printed, opts);
+      } catch (e) {
+        // The body's error, not close()'s after it (a module that trapped
+        // refuses every later call, close included, as "Module terminated").
+        await Promise.resolve().then(() => db.closed || db.close()).catch(() => {});
+        throw e;
       }
+      if (!db.closed) await db.close();
+      return out;
     },
     [store, body, opts],
   );

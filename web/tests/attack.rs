@@ -112,7 +112,7 @@ async fn oversized_compute_results_roll_back_with_an_error() {
          for i = 1, 1100 do t[i] = s end return t",
         "Memory.x = 1 local t = {} for i = 1, 60 do t = {t, t} end return 1, t",
     ] {
-        let e = v.compute(code, JsValue::UNDEFINED).expect_err(code);
+        let e = v.compute(code.into(), JsValue::UNDEFINED).expect_err(code);
         assert_eq!(prop(&e, "kind"), "conversion", "{code}: {}", message(&e));
         assert!(
             message(&e).contains("too large to return"),
@@ -139,7 +139,7 @@ async fn untrusted_stores_load_text_only() {
     close(&v).await;
     let v = open("attack-untrusted", options(&[("untrusted", JsValue::TRUE)])).await;
     let e = v
-        .compute(&binary_chunk_text(), JsValue::UNDEFINED)
+        .compute(binary_chunk_text(), JsValue::UNDEFINED)
         .expect_err("binary chunk");
     assert!(
         message(&e).contains("attempt to load a binary chunk (mode is 't')"),

@@ -6,12 +6,14 @@
 
 #![cfg(target_arch = "wasm32")]
 
+use std::alloc::{alloc, dealloc, Layout};
 use std::sync::atomic::Ordering;
 
 use js_sys::{Array, Reflect};
 use moonvault_web::api::stats::linear_memory;
 use moonvault_web::api::RawVault;
 use moonvault_web::budget::{LINEAR_MEMORY, LUA_HEAP_MAX, PAGE_CACHE};
+use moonvault_web::heap::in_large_region;
 // The module's allocator counts the Rust heap in this build (feature
 // `test-harness`), so the peaks below are the shipped allocator's.
 use moonvault_web::heap::counts::{BIG, BIGMAX, CURRENT, PEAK};
@@ -60,7 +62,7 @@ async fn chunks_are_atomic_and_functions_survive_a_reopen() {
     // An error rolls the whole chunk back; the VM stays usable.
     let e = v
         .compute(
-            "Memory.users.carol = {age = 5} error('no carol')",
+            "Memory.users.carol = {age = 5} error('no carol')".into(),
             JsValue::UNDEFINED,
         )
         .expect_err("chunk must fail");
@@ -90,7 +92,10 @@ async fn chunks_are_atomic_and_functions_survive_a_reopen() {
     assert_eq!(number(&v, "return Memory.addFunc(5, 3)"), 8.0);
     JsFuture::from(v.flush()).await.unwrap();
     close(&v).await;
-    assert!(v.compute("return 1", JsValue::UNDEFINED).is_err(), "closed");
+    assert!(
+        v.compute("return 1".into(), JsValue::UNDEFINED).is_err(),
+        "closed"
+    );
 
     let v = open("vault-basic", JsValue::UNDEFINED).await;
     assert_eq!(number(&v, "return Memory.addN(5)"), 15.0);
@@ -103,7 +108,7 @@ async fn chunks_are_atomic_and_functions_survive_a_reopen() {
     let v = open("vault-basic", options(&[("untrusted", JsValue::TRUE)])).await;
     assert_eq!(number(&v, "return Memory.addFunc(2, 2)"), 4.0);
     let e = v
-        .compute("return Memory.addN(1)", JsValue::UNDEFINED)
+        .compute("return Memory.addN(1)".into(), JsValue::UNDEFINED)
         .expect_err("bytecode in untrusted mode");
     assert!(message(&e).contains("untrusted"), "{}", message(&e));
     close(&v).await;
@@ -133,7 +138,7 @@ async fn the_lua_limit_is_an_error_next_to_a_full_cache() {
     check_memory("cache full");
     let e = v
         .compute(
-            "local t = {} for i = 1, 1e8 do t[i] = {i} end",
+            "local t = {} for i = 1, 1e8 do t[i] = {i} end".into(),
             JsValue::UNDEFINED,
         )
         .expect_err("Lua heap limit");
@@ -284,7 +289,7 @@ async fn a_runaway_chunk_stops_at_its_limit_and_rolls_back() {
     let start = js_sys::Date::now();
     let e = v
         .compute(
-            "Memory.n = 2 while true do pcall(function() while true do end end) end",
+            "Memory.n = 2 while true do pcall(function() while true do end end) end".into(),
             options(&[("timeoutMs", 100.into())]),
         )
         .expect_err("the loop must be stopped");
@@ -298,7 +303,7 @@ async fn a_runaway_chunk_stops_at_its_limit_and_rolls_back() {
     // runs) and one that becomes aborted while the chunk runs.
     let e = v
         .compute(
-            "Memory.n = 3 while true do end",
+            "Memory.n = 3 while true do end".into(),
             options(&[("maxInstructions", 100_000.into())]),
         )
         .expect_err("budget");
@@ -308,7 +313,7 @@ async fn a_runaway_chunk_stops_at_its_limit_and_rolls_back() {
     );
     let aborted = options(&[("aborted", true.into())]);
     let e = v
-        .compute("Memory.n = 4", options(&[("signal", aborted)]))
+        .compute("Memory.n = 4".into(), options(&[("signal", aborted)]))
         .expect_err("aborted signal");
     assert_eq!(limit(&e), "aborted");
     let later = js_sys::Function::new_no_args(
@@ -318,7 +323,7 @@ async fn a_runaway_chunk_stops_at_its_limit_and_rolls_back() {
     .unwrap();
     let e = v
         .compute(
-            "Memory.n = 5 while true do end",
+            "Memory.n = 5 while true do end".into(),
             options(&[("signal", later)]),
         )
         .expect_err("signal aborted during the run");
@@ -327,7 +332,7 @@ async fn a_runaway_chunk_stops_at_its_limit_and_rolls_back() {
 
     // Bad options are InvalidArgumentErrors.
     let e = v
-        .compute("return 1", options(&[("timeoutMs", (-5).into())]))
+        .compute("return 1".into(), options(&[("timeoutMs", (-5).into())]))
         .expect_err("negative timeout");
     assert_eq!(kind(&e), "invalid");
 }
@@ -479,7 +484,7 @@ async fn values_at_their_limits_stay_within_the_transient_share() {
     // One byte more than a string may take is refused, and nothing aborts.
     let e = v
         .compute(
-            &format!("Memory.s = string.rep('y', {})", ASSIGN_LIMIT + 1),
+            format!("Memory.s = string.rep('y', {})", ASSIGN_LIMIT + 1),
             JsValue::UNDEFINED,
         )
         .expect_err("past the assignment limit");
@@ -495,11 +500,60 @@ async fn values_at_their_limits_stay_within_the_transient_share() {
     close(&v).await;
 }
 
+/// The Rust heap outside its large-block region, fragmented on purpose
+/// until dropped: filled with 16 KiB blocks up to the region (which a
+/// full heap borrows from), then three in four freed, leaving holes of at
+/// most 48 KiB.
+struct Fragments {
+    kept: Vec<*mut u8>,
+}
+
+impl Fragments {
+    const BLOCK: Layout = match Layout::from_size_align(16 * 1024, 8) {
+        Ok(l) => l,
+        Err(_) => panic!("a valid layout"),
+    };
+
+    fn new() -> Fragments {
+        let mut blocks = Vec::with_capacity(256);
+        while blocks.len() < blocks.capacity() {
+            // SAFETY: a non-zero layout; each block is freed with it.
+            let p = unsafe { alloc(Self::BLOCK) };
+            if p.is_null() || in_large_region(p) {
+                if !p.is_null() {
+                    // SAFETY: just allocated with `BLOCK`.
+                    unsafe { dealloc(p, Self::BLOCK) };
+                }
+                break;
+            }
+            blocks.push(p);
+        }
+        assert!(blocks.len() >= 8, "only {} blocks fit", blocks.len());
+        let mut kept = Vec::new();
+        for (i, p) in blocks.into_iter().enumerate() {
+            if i % 4 == 0 {
+                kept.push(p);
+            } else {
+                // SAFETY: allocated above with `BLOCK`, freed once.
+                unsafe { dealloc(p, Self::BLOCK) };
+            }
+        }
+        Fragments { kept }
+    }
+}
+
+impl Drop for Fragments {
+    fn drop(&mut self) {
+        for &p in &self.kept {
+            // SAFETY: allocated in `new` with `BLOCK`, freed once.
+            unsafe { dealloc(p, Self::BLOCK) };
+        }
+    }
+}
+
 #[wasm_bindgen_test]
 async fn values_at_their_limit_need_no_large_hole_in_a_fragmented_heap() {
     use moonvault_web::budget::ASSIGN_LIMIT;
-    use moonvault_web::heap::in_large_region;
-    use std::alloc::{alloc, dealloc, Layout};
     // A value at its limit needs one block of ~128 KiB. Small blocks that
     // live long can leave the heap with free bytes but no hole that large
     // (this aborted the module in CI once, depending on when IndexedDB
@@ -507,33 +561,7 @@ async fn values_at_their_limit_need_no_large_hole_in_a_fragmented_heap() {
     let v = fresh("vault-fragmented-heap").await;
     let size = ASSIGN_LIMIT - 64;
     compute(&v, &format!("Memory.s = string.rep('y', {size})"));
-    // Fill the rest of the heap with 16 KiB blocks, up to the region
-    // (which a full heap borrows from), then free three in four: holes of
-    // at most 48 KiB.
-    let block = Layout::from_size_align(16 * 1024, 8).unwrap();
-    let mut blocks = Vec::with_capacity(256);
-    while blocks.len() < blocks.capacity() {
-        // SAFETY: a non-zero layout; each block is freed below with it.
-        let p = unsafe { alloc(block) };
-        if p.is_null() || in_large_region(p) {
-            if !p.is_null() {
-                // SAFETY: just allocated with `block`.
-                unsafe { dealloc(p, block) };
-            }
-            break;
-        }
-        blocks.push(p);
-    }
-    assert!(blocks.len() >= 8, "only {} blocks fit", blocks.len());
-    let mut kept = Vec::new();
-    for (i, p) in blocks.into_iter().enumerate() {
-        if i % 4 == 0 {
-            kept.push(p);
-        } else {
-            // SAFETY: allocated above with `block`, freed once.
-            unsafe { dealloc(p, block) };
-        }
-    }
+    let fragments = Fragments::new();
     // Read the value, write another as large, and read both.
     assert_eq!(number(&v, "return #Memory.s"), size as f64);
     compute(&v, &format!("Memory.t = string.rep('z', {size})"));
@@ -541,10 +569,34 @@ async fn values_at_their_limit_need_no_large_hole_in_a_fragmented_heap() {
         number(&v, "return #Memory.s + #Memory.t"),
         2.0 * size as f64
     );
-    for p in kept {
-        // SAFETY: allocated above with `block`, freed once.
-        unsafe { dealloc(p, block) };
+    drop(fragments);
+    close(&v).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_large_function_defined_from_source_is_stored_in_a_fragmented_heap() {
+    // A 100 KB chunk defining a function: its source is a large block
+    // while it compiles, and the function's dump (124 KiB) is another
+    // while it is stored. The source used to stay until the chunk
+    // returned, so the dump found the large-block region taken and
+    // needed a hole in the rest of the heap: the page test defining
+    // such a function aborted the module in one run of three.
+    let v = fresh("vault-big-function").await;
+    let mut source = String::from("Memory.big = function(x)\n  local t = 0\n");
+    for i in 0.. {
+        if source.len() >= 100_000 {
+            break;
+        }
+        source.push_str(&format!(
+            "  if x == {i} then t = t + {i} * 2 + string.len(\"value number {i}\") end\n"
+        ));
     }
+    source.push_str("  return t\nend");
+    let fragments = Fragments::new();
+    v.compute(source, JsValue::UNDEFINED)
+        .unwrap_or_else(|e| panic!("defining the function: {}", message(&e)));
+    assert_eq!(number(&v, "return Memory.big(7)"), 28.0);
+    drop(fragments);
     close(&v).await;
 }
 
@@ -570,7 +622,7 @@ async fn a_collection_too_large_to_copy_is_refused_before_it_is_built() {
     }
     let base = start_peak();
     let e = v
-        .compute("Memory.copy = Memory.users", JsValue::UNDEFINED)
+        .compute("Memory.copy = Memory.users".into(), JsValue::UNDEFINED)
         .expect_err("a copy past the assignment limit");
     let peak = peak_above(base);
     assert!(

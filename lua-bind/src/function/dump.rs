@@ -7,7 +7,7 @@
 //! and referenced. Each object remembers how it was reached, only to name
 //! the place of an unstorable value in the error.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, TryReserveError};
 use std::ffi::{c_int, c_void};
 
 use mlua::{ffi, Function, Lua, Table, Value as LuaValue};
@@ -85,7 +85,7 @@ pub(crate) fn encode(
 /// payload's copy: too much for the browser's 2 MiB module.
 fn write_bytecode(lua: &Lua, f: &Function, nups: u8, w: &mut Writer) -> mlua::Result<()> {
     let len = dump(lua, f, &mut DumpSink::Measure(0))?;
-    w.closure_with(CodeKind::Bytecode, len, nups, |buf| {
+    w.closure_with(CodeKind::Bytecode, len, nups, out_of_memory, |buf| {
         let start = buf.len();
         let mut sink = DumpSink::Append { buf, room: len };
         let written = dump(lua, f, &mut sink)?;
@@ -99,6 +99,12 @@ fn write_bytecode(lua: &Lua, f: &Function, nups: u8, w: &mut Writer) -> mlua::Re
         }
         Ok(())
     })
+}
+
+/// A payload that could not grow: Lua's "not enough memory", which rolls
+/// the chunk back, rather than an allocation failure, which aborts.
+fn out_of_memory(e: TryReserveError) -> mlua::Error {
+    mlua::Error::MemoryError(format!("persisting a function: {e}"))
 }
 
 /// Where Lua's dumper writes (see [`write_bytecode`]).
@@ -219,7 +225,10 @@ impl Encoder<'_> {
                 let f = f.clone();
                 let nups = super::shape::shape(self.lua, &f)?.upvalues;
                 match self.codec.sources.raw_get::<Option<mlua::LuaString>>(&f)? {
-                    Some(src) => self.w.closure(CodeKind::Source, &src.as_bytes(), nups),
+                    Some(src) => self
+                        .w
+                        .closure(CodeKind::Source, &src.as_bytes(), nups)
+                        .map_err(out_of_memory)?,
                     None => write_bytecode(self.lua, &f, nups, &mut self.w)?,
                 }
                 for n in 1..=nups {

@@ -229,7 +229,7 @@ mod tests {
     /// would register that finalizer, which runs with no call at all.
     fn crafted_gc_payload() -> Vec<u8> {
         let mut w = Writer::new(42);
-        w.closure(CodeKind::Source, b"return 1", 1);
+        w.closure(CodeKind::Source, b"return 1", 1).unwrap();
         w.cell(0);
         w.value(Val::Obj(2));
         // Object 1: the metatable, filled before object 2 gets it, so
@@ -240,7 +240,7 @@ mod tests {
         w.end_table();
         w.table(Some(1)); // object 2: the captured table
         w.end_table();
-        w.closure(CodeKind::Source, b"gc_ran = true", 1); // object 3
+        w.closure(CodeKind::Source, b"gc_ran = true", 1).unwrap(); // object 3
         w.cell(1);
         w.value(Val::Globals);
         w.finish()

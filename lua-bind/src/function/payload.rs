@@ -15,6 +15,8 @@
 //! verifiable on its own wherever it travels (exports, tests, other
 //! containers).
 
+use std::collections::TryReserveError;
+
 use super::error::FunctionError;
 use moonvault_engine::codec::varint;
 
@@ -115,23 +117,38 @@ impl Writer {
         Writer { buf }
     }
 
-    /// Starts a closure object; `nups` upvalues must follow.
-    pub fn closure(&mut self, kind: CodeKind, code: &[u8], nups: u8) {
-        self.closure_with(kind, code.len(), nups, |buf| {
-            buf.extend_from_slice(code);
-            Ok::<(), std::convert::Infallible>(())
-        })
-        .unwrap_or_else(|never| match never {});
+    /// Starts a closure object; `nups` upvalues must follow. Fails when
+    /// the payload cannot grow by the code (see [`Writer::closure_with`]).
+    pub fn closure(
+        &mut self,
+        kind: CodeKind,
+        code: &[u8],
+        nups: u8,
+    ) -> Result<(), TryReserveError> {
+        self.closure_with(
+            kind,
+            code.len(),
+            nups,
+            |e| e,
+            |buf| {
+                buf.extend_from_slice(code);
+                Ok(())
+            },
+        )
     }
 
     /// [`Writer::closure`] whose `len` bytes of code `fill` appends to the
     /// payload itself (a dump written straight into it, never held in a
-    /// buffer of its own). `fill` must append exactly `len` bytes or fail.
+    /// buffer of its own). `fill` must append exactly `len` bytes or fail;
+    /// so does the call when the payload cannot grow by `len`, with `full`'s
+    /// error (an allocation failure would abort the process, and the
+    /// browser's module has only a few hundred KiB of heap).
     pub fn closure_with<E>(
         &mut self,
         kind: CodeKind,
         len: usize,
         nups: u8,
+        full: impl FnOnce(TryReserveError) -> E,
         fill: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<(), E> {
         // Room for the code and what usually follows it, reserved exactly:
@@ -139,7 +156,9 @@ impl Writer {
         // doubles the buffer (a 124 KiB dump took 248 KiB), which the
         // browser's 2 MiB module has to hold next to the dump itself.
         if len > CLOSURE_SLACK {
-            self.buf.reserve_exact(len + CLOSURE_SLACK);
+            self.buf
+                .try_reserve_exact(len + CLOSURE_SLACK)
+                .map_err(full)?;
         }
         self.buf.push(match kind {
             CodeKind::Bytecode => OBJ_BYTECODE,
@@ -503,7 +522,7 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         let mut w = Writer::new(7);
-        w.closure(CodeKind::Source, b"return 1", 2);
+        w.closure(CodeKind::Source, b"return 1", 2).unwrap();
         w.cell(0);
         w.value(Val::Globals);
         w.cell(1);
@@ -523,7 +542,7 @@ mod tests {
     fn a_large_code_is_not_doubled_by_what_follows_it() {
         let code = vec![b' '; 124 * 1024];
         let mut w = Writer::new(1);
-        w.closure(CodeKind::Source, &code, 2);
+        w.closure(CodeKind::Source, &code, 2).unwrap();
         w.cell(0);
         w.value(Val::Globals);
         w.cell(1);
@@ -574,7 +593,7 @@ mod tests {
     fn structural_checks_with_a_valid_crc() {
         let bad_ref = {
             let mut w = Writer::new(1);
-            w.closure(CodeKind::Source, b"x", 1);
+            w.closure(CodeKind::Source, b"x", 1).unwrap();
             w.cell(0);
             w.value(Val::Obj(5));
             w.finish()
@@ -585,13 +604,13 @@ mod tests {
             .contains("object 5"));
         let binary_source = {
             let mut w = Writer::new(1);
-            w.closure(CodeKind::Source, b"\x1bLua", 0);
+            w.closure(CodeKind::Source, b"\x1bLua", 0).unwrap();
             w.finish()
         };
         assert!(parse(&binary_source).is_err());
         let text_bytecode = {
             let mut w = Writer::new(1);
-            w.closure(CodeKind::Bytecode, b"return 1", 0);
+            w.closure(CodeKind::Bytecode, b"return 1", 0).unwrap();
             w.finish()
         };
         assert!(parse(&text_bytecode).is_err());
@@ -604,7 +623,7 @@ mod tests {
         assert!(parse(&table_first).is_err());
         let nan_key = {
             let mut w = Writer::new(1);
-            w.closure(CodeKind::Source, b"x", 1);
+            w.closure(CodeKind::Source, b"x", 1).unwrap();
             w.cell(0);
             w.value(Val::Obj(1));
             w.table(None);
@@ -616,7 +635,7 @@ mod tests {
         assert!(parse(&nan_key).unwrap_err().to_string().contains("NaN"));
         let meta_closure = {
             let mut w = Writer::new(1);
-            w.closure(CodeKind::Source, b"x", 1);
+            w.closure(CodeKind::Source, b"x", 1).unwrap();
             w.cell(0);
             w.value(Val::Obj(1));
             w.table(Some(0));

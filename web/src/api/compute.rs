@@ -82,15 +82,20 @@ fn mode<'a>(chunk: mlua::chunk::Chunk<'a>, text_only: bool) -> mlua::chunk::Chun
     }
 }
 
+/// Compiles and runs `code`. The source is freed once compiled: a chunk
+/// of 100 KB (a large function defined from source) would otherwise hold
+/// its bytes in the Rust heap's large-block region (`heap.rs`) while it
+/// runs, where the function's own dump then has to fit.
 fn run_chunk(
     vault: &Vault,
     idb: &IdbStore,
-    code: &str,
+    code: String,
     text_only: bool,
     run: RunOptions,
 ) -> ApiResult<JsValue> {
-    atomic_with(vault, idb, run, |lua| {
-        let f = mode(lua.load(code).set_name("=compute"), text_only).into_function()?;
+    atomic_with(vault, idb, run, move |lua| {
+        let f = mode(lua.load(code.as_str()).set_name("=compute"), text_only).into_function()?;
+        drop(code);
         let values = f.call::<MultiValue>(())?;
         Ok(results(lua, values))
     })
@@ -143,10 +148,10 @@ impl RawVault {
     /// and thrown as a `LimitError` (`limit`: `timeout`, `instructions` or
     /// `aborted`).
     #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
-    pub fn compute(&self, code: &str, options: JsValue) -> Result<JsValue, JsValue> {
+    pub fn compute(&self, code: String, options: JsValue) -> Result<JsValue, JsValue> {
         let run = super::options::run_options(&options)?;
         let text_only = self.text_only();
-        self.with(|vault, idb| run_chunk(vault, idb, code, text_only, run))
+        self.with(move |vault, idb| run_chunk(vault, idb, code, text_only, run))
             .map_err(JsValue::from)
     }
 
@@ -165,7 +170,7 @@ impl RawVault {
             let entry = Object::new();
             let result = match code.as_string() {
                 Some(code) => super::options::run_options(&options).and_then(|run| {
-                    self.with(|vault, idb| run_chunk(vault, idb, &code, text_only, run))
+                    self.with(move |vault, idb| run_chunk(vault, idb, code, text_only, run))
                 }),
                 None => Err(ApiError::invalid(format!("codes[{i}] is not a string"))),
             };

@@ -53,6 +53,6 @@ pub fn message(e: &JsValue) -> String {
 
 /// Runs `code` as one chunk; panics with the error's message.
 pub fn compute(v: &RawVault, code: &str) -> JsValue {
-    v.compute(code, JsValue::UNDEFINED)
+    v.compute(code.into(), JsValue::UNDEFINED)
         .unwrap_or_else(|e| panic!("{code}: {}", message(&e)))
 }
