@@ -225,7 +225,7 @@ async fn importing_bytecode_needs_trust() {
     v.persist_function(
         "lib".into(),
         "add".into(),
-        "function(a, b) return a + b end",
+        "function(a, b) return a + b end".into(),
     )
     .unwrap();
     let bytes = export_of(&v).await;
@@ -264,7 +264,7 @@ async fn importing_bytecode_needs_trust() {
     v.persist_function(
         "lib".into(),
         "add".into(),
-        "function(a, b) return a + b end",
+        "function(a, b) return a + b end".into(),
     )
     .unwrap();
     let bytes = export_of(&v).await;

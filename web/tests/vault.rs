@@ -85,7 +85,7 @@ async fn chunks_are_atomic_and_functions_survive_a_reopen() {
     v.persist_function(
         "Memory".into(),
         "addFunc".into(),
-        "function(x, y) return x + y end",
+        "function(x, y) return x + y end".into(),
     )
     .map_err(|e| message(&e))
     .unwrap();
@@ -573,16 +573,10 @@ async fn values_at_their_limit_need_no_large_hole_in_a_fragmented_heap() {
     close(&v).await;
 }
 
-#[wasm_bindgen_test]
-async fn a_large_function_defined_from_source_is_stored_in_a_fragmented_heap() {
-    // A 100 KB chunk defining a function: its source is a large block
-    // while it compiles, and the function's dump (124 KiB) is another
-    // while it is stored. The source used to stay until the chunk
-    // returned, so the dump found the large-block region taken and
-    // needed a hole in the rest of the heap: the page test defining
-    // such a function aborted the module in one run of three.
-    let v = fresh("vault-big-function").await;
-    let mut source = String::from("Memory.big = function(x)\n  local t = 0\n");
+/// A function expression of about 100 KB: `f(7)` is 28.
+fn big_function_source() -> String {
+    let mut source = String::with_capacity(101 * 1024);
+    source.push_str("function(x)\n  local t = 0\n");
     for i in 0.. {
         if source.len() >= 100_000 {
             break;
@@ -592,10 +586,38 @@ async fn a_large_function_defined_from_source_is_stored_in_a_fragmented_heap() {
         ));
     }
     source.push_str("  return t\nend");
+    source
+}
+
+#[wasm_bindgen_test]
+async fn a_large_function_defined_from_source_is_stored_in_a_fragmented_heap() {
+    // A 100 KB chunk defining a function: its source is a large block
+    // while it compiles, and the function's dump (124 KiB) is another
+    // while it is stored. The source used to stay until the chunk
+    // returned, so the dump found the large-block region taken and
+    // needed a hole in the rest of the heap: the page test defining
+    // such a function aborted the module in one run of three.
+    let v = fresh("vault-big-function").await;
+    let mut defined = big_function_source();
+    defined.insert_str(0, "Memory.big = ");
     let fragments = Fragments::new();
-    v.compute(source, JsValue::UNDEFINED)
+    v.compute(defined, JsValue::UNDEFINED)
         .unwrap_or_else(|e| panic!("defining the function: {}", message(&e)));
     assert_eq!(number(&v, "return Memory.big(7)"), 28.0);
+    drop(fragments);
+    close(&v).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_large_function_persisted_from_source_is_stored_in_a_fragmented_heap() {
+    // `persistFunction` frees its source before it compiles in the same
+    // way, and makes its stored form in the Lua heap.
+    let v = fresh("vault-big-persisted").await;
+    let source = big_function_source();
+    let fragments = Fragments::new();
+    v.persist_function("lib".into(), "big".into(), source)
+        .unwrap_or_else(|e| panic!("persisting the function: {}", message(&e)));
+    assert_eq!(number(&v, "return Memory.lib.big(7)"), 28.0);
     drop(fragments);
     close(&v).await;
 }

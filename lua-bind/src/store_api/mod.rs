@@ -243,11 +243,13 @@ fn function(lua: &Lua, shared: &Shared, source: Value) -> Result<MultiValue, Fai
             source.type_name()
         )));
     };
-    let source = source
+    // Lent from the Lua string, not copied: a 100 KB source copied into
+    // the browser's small Rust heap would sit beside the payload that
+    // `from_source` encodes.
+    let text = source
         .to_str()
-        .map_err(|_| Failure::Message("store.fn: the source is not UTF-8".into()))?
-        .to_string();
-    let (f, _stored) = shared.codec()?.from_source(lua, &source)?;
+        .map_err(|_| Failure::Message("store.fn: the source is not UTF-8".into()))?;
+    let (f, _stored) = shared.codec()?.from_source(lua, &text)?;
     Ok(one(Value::Function(f)))
 }
 

@@ -121,9 +121,13 @@ fn store_call(
     })
 }
 
-/// Stores `source` as a function at `path[key]`, creating missing tables.
+/// Stores `source` as a function at `path[key]`, creating missing tables;
+/// a function expression (`expression`) is made the chunk
+/// `return (<source>)(...)` here, in the Lua heap (see
+/// [`is_function_expression`]).
 const PERSIST: &str = r#"
-local path, key, source = ...
+local path, key, source, expression = ...
+if expression then source = "return (" .. source .. ")(...)" end
 local t = Memory
 for i = 1, #path do
     local k = path[i]
@@ -195,13 +199,13 @@ impl RawVault {
         &self,
         table: JsValue,
         key: JsValue,
-        source: &str,
+        source: String,
     ) -> Result<(), JsValue> {
         let keys = super::path::keys(&table, "table")?;
         let key_js = key;
-        let source = function_source(source);
-        self.with(|vault, idb| {
-            atomic(vault, idb, |lua| {
+        let expression = is_function_expression(&source);
+        self.with(move |vault, idb| {
+            atomic(vault, idb, move |lua| {
                 let path = match keys_to_lua(lua, &keys) {
                     Ok(p) => p,
                     Err(e) => return Ok(Err(e)),
@@ -215,7 +219,12 @@ impl RawVault {
                     .load(PERSIST)
                     .set_name("=persistFunction")
                     .into_function()?;
-                f.call::<()>((path, key, source.as_str()))?;
+                // The Rust copy goes before the source compiles: at 100 KB
+                // it is a large block, which the function's payload needs
+                // (as `compute` frees its chunk).
+                let source_lua = lua.create_string(&source)?;
+                drop(source);
+                f.call::<()>((path, key, source_lua, expression))?;
                 Ok(Ok(()))
             })
         })
@@ -308,19 +317,13 @@ fn keys_to_lua(lua: &Lua, keys: &[moonvault_engine::codec::Key]) -> ApiResult<Va
     Ok(Value::Table(t))
 }
 
-/// The source `store.fn` expects is a chunk whose `...` are the
-/// arguments. The product's form is a function expression
-/// (`function(x, y) return x + y end`): turn it into the chunk
-/// `return (function(x, y) ... end)(...)`, keeping any other chunk as is.
-fn function_source(source: &str) -> String {
+/// Whether `source` is the product's form of a persisted function, a
+/// function expression (`function(x, y) return x + y end`): `store.fn`
+/// expects a chunk whose `...` are the arguments, so such a source is
+/// stored as `return (function(x, y) ... end)(...)`; any other chunk as is.
+fn is_function_expression(source: &str) -> bool {
     let trimmed = source.trim_start();
-    let is_expression = trimmed.starts_with("function")
-        && trimmed["function".len()..].trim_start().starts_with('(');
-    if is_expression {
-        format!("return ({source})(...)")
-    } else {
-        source.to_string()
-    }
+    trimmed.starts_with("function") && trimmed["function".len()..].trim_start().starts_with('(')
 }
 
 fn step_sources(steps: &JsValue) -> ApiResult<Vec<(i64, String)>> {
@@ -362,25 +365,14 @@ fn step_sources(steps: &JsValue) -> ApiResult<Vec<(i64, String)>> {
 
 #[cfg(test)]
 mod tests {
-    use super::function_source;
+    use super::is_function_expression;
 
     #[test]
-    fn function_expressions_become_chunks() {
-        assert_eq!(
-            function_source("function(x, y) return x + y end"),
-            "return (function(x, y) return x + y end)(...)"
-        );
-        assert_eq!(
-            function_source("  function (a) return a end"),
-            "return (  function (a) return a end)(...)"
-        );
-        assert_eq!(
-            function_source("local a = ... return a"),
-            "local a = ... return a"
-        );
-        assert_eq!(
-            function_source("function f(x) end return f(...)"),
-            "function f(x) end return f(...)"
-        );
+    fn function_expressions_are_told_from_chunks() {
+        assert!(is_function_expression("function(x, y) return x + y end"));
+        assert!(is_function_expression("  function (a) return a end"));
+        assert!(!is_function_expression("local a = ... return a"));
+        assert!(!is_function_expression("function f(x) end return f(...)"));
+        assert!(!is_function_expression("functional = 1"));
     }
 }
