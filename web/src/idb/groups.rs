@@ -347,9 +347,7 @@ export function liveMask(chunks, first, chunkIds) {
 }
 export function liveLocate(chunks, id, chunkIds, maxPages) {
   for (let first = id; first >= 0 && first > id - maxPages; first--) {
-    const inner = chunks.get(Math.floor(first / chunkIds));
-    const mask = inner === undefined ? undefined : inner.get(first);
-    if (mask !== undefined && ((mask >>> (id - first)) & 1) === 1) return first;
+    if (((liveMask(chunks, first, chunkIds) >>> (id - first)) & 1) === 1) return first;
   }
   return -1;
 }
