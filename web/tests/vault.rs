@@ -623,6 +623,25 @@ async fn a_large_function_persisted_from_source_is_stored_in_a_fragmented_heap()
 }
 
 #[wasm_bindgen_test]
+async fn a_migration_step_defining_a_large_function_runs_in_a_fragmented_heap() {
+    // A step's source is copied out of JS only to compile it, so it is
+    // not held while the step stores the function (or any step runs).
+    let v = fresh("vault-big-migration").await;
+    let steps = Array::of2(
+        &JsValue::from_str(&format!("Memory.big = {}", big_function_source())),
+        &JsValue::from_str("Memory.small = Memory.big(7)"),
+    );
+    let fragments = Fragments::new();
+    let reached = v
+        .migrate(2.0, steps.into(), None)
+        .unwrap_or_else(|e| panic!("migrating: {}", message(&e)));
+    assert_eq!(reached.as_f64(), Some(2.0));
+    assert_eq!(number(&v, "return Memory.big(7) + Memory.small"), 56.0);
+    drop(fragments);
+    close(&v).await;
+}
+
+#[wasm_bindgen_test]
 async fn a_collection_too_large_to_copy_is_refused_before_it_is_built() {
     // `Memory.copy = Memory.users` copies a stored table whole; past the
     // assignment limit it is refused. It used to be refused only once the

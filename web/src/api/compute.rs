@@ -281,11 +281,16 @@ impl RawVault {
             }
             let reached = store_call(vault, idb, "migrate", |lua| {
                 let table = lua.create_table().map_err(lua_err)?;
+                // Each step's source is copied out of JS only to compile
+                // it (a copy per step, not all of them for the whole
+                // migration: `run_chunk` says why large sources matter).
                 for (version, source) in &steps {
+                    let source = String::from(source);
                     let chunk = lua
                         .load(source.as_str())
                         .set_name(format!("=migration {version}"));
                     let f = mode(chunk, text_only).into_function().map_err(lua_err)?;
+                    drop(source);
                     table.raw_set(*version, f).map_err(lua_err)?;
                 }
                 Ok(vec![Value::Integer(target as i64), Value::Table(table)])
@@ -326,7 +331,9 @@ fn is_function_expression(source: &str) -> bool {
     trimmed.starts_with("function") && trimmed["function".len()..].trim_start().starts_with('(')
 }
 
-fn step_sources(steps: &JsValue) -> ApiResult<Vec<(i64, String)>> {
+/// The migration steps by version, each a JS string (left on the JS
+/// heap until its step is compiled).
+fn step_sources(steps: &JsValue) -> ApiResult<Vec<(i64, js_sys::JsString)>> {
     let entries: Vec<(i64, JsValue)> = if Array::is_array(steps) {
         Array::from(steps)
             .iter()
@@ -353,12 +360,14 @@ fn step_sources(steps: &JsValue) -> ApiResult<Vec<(i64, String)>> {
         .into_iter()
         .filter(|(_, s)| !s.is_undefined() && !s.is_null())
         .map(|(v, s)| {
-            s.as_string().map(|s| (v, s)).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "migration step {v} must be Lua source text (JS functions cannot run \
+            s.dyn_into::<js_sys::JsString>()
+                .map(|s| (v, s))
+                .map_err(|_| {
+                    ApiError::invalid(format!(
+                        "migration step {v} must be Lua source text (JS functions cannot run \
                      inside the store's transaction)"
-                ))
-            })
+                    ))
+                })
         })
         .collect()
 }
