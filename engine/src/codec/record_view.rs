@@ -424,6 +424,54 @@ fn next_field_checked(bytes: &[u8]) -> Result<((Scalar<'_>, Scalar<'_>), &[u8])>
 pub(crate) fn decode_record_view(body: &[u8]) -> Result<RecordView<'_>> {
     let (id, used) = varint::decode_u64(body)?;
     let fields = body.get(used..).unwrap_or_default();
+    let len = match count_fields_fast(fields) {
+        Some(len) => len,
+        None => count_fields_checked(fields)?,
+    };
+    Ok(RecordView {
+        id,
+        source: Source::Encoded { body: fields, len },
+    })
+}
+
+/// The number of fields of a record whose every field has the common
+/// shape (a string key, lengths under 128, a well-formed scalar value)
+/// and whose keys strictly increase, checked without decoding a key into
+/// a [`Scalar`]. `None` sends the record to [`count_fields_checked`],
+/// which accepts every record this does and says what is wrong with the
+/// others: a point read of a typical record checks it in one tight pass.
+#[inline(always)]
+fn count_fields_fast(mut rest: &[u8]) -> Option<usize> {
+    let mut last: Option<&[u8]> = None;
+    let mut len = 0;
+    while !rest.is_empty() {
+        let (kbytes, after) = short_part(rest)?;
+        let (vbytes, after) = short_part(after)?;
+        let (&TAG_STR, key) = kbytes.split_first()? else {
+            return None;
+        };
+        if let Some(last) = last {
+            // Field names usually differ in their first byte.
+            let below = match (last.first(), key.first()) {
+                (Some(x), Some(y)) if x != y => x < y,
+                _ => last < key,
+            };
+            if !below {
+                return None;
+            }
+        }
+        scalar_fast(vbytes)?;
+        last = Some(key);
+        rest = after;
+        len += 1;
+    }
+    Some(len)
+}
+
+/// The number of fields of a record, each checked (keys canonical and in
+/// strictly increasing order, values scalars), or what is wrong.
+#[cold]
+fn count_fields_checked(fields: &[u8]) -> Result<usize> {
     let mut rest = fields;
     let mut last: Option<Scalar<'_>> = None;
     let mut len = 0;
@@ -441,10 +489,7 @@ pub(crate) fn decode_record_view(body: &[u8]) -> Result<RecordView<'_>> {
         last = Some(key);
         len += 1;
     }
-    Ok(RecordView {
-        id,
-        source: Source::Encoded { body: fields, len },
-    })
+    Ok(len)
 }
 
 #[cfg(test)]
@@ -470,6 +515,47 @@ mod tests {
             let (sx, sy) = (Scalar::of_key(&x), Scalar::of_key(&y));
             assert_eq!(sx.cmp_as_keys(&sy), x.cmp(&y), "{x:?} vs {y:?}");
             assert_eq!(sx.cmp_key(&y), x.cmp(&y), "{x:?} vs {y:?}");
+        }
+    }
+
+    /// Records whose keys are all strings (the fast check's shape), with
+    /// names that share first bytes and prefixes, one byte flipped: the
+    /// fast check accepts only what the full check accepts, with the same
+    /// count, and accepts every undamaged record.
+    #[test]
+    fn fast_check_agrees_with_the_full_check() {
+        let mut g = Gen::new(12);
+        let names: [&[u8]; 7] = [b"", b"a", b"ab", b"abc", b"b", b"name", b"score"];
+        for _ in 0..20_000 {
+            let mut fields: Vec<(Key, Value)> = (0..usize::arbitrary(&mut g) % 6)
+                .map(|_| {
+                    let name = names[usize::arbitrary(&mut g) % names.len()].to_vec();
+                    let value = match u8::arbitrary(&mut g) % 4 {
+                        0 => Value::Int(i64::arbitrary(&mut g) >> (u8::arbitrary(&mut g) % 64)),
+                        1 => Value::Float(f64::arbitrary(&mut g)),
+                        2 => Value::Bool(bool::arbitrary(&mut g)),
+                        _ => Value::Str(Vec::<u8>::arbitrary(&mut g)),
+                    };
+                    (Key::Str(name), value)
+                })
+                .collect();
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            fields.dedup_by(|a, b| a.0 == b.0);
+            let record = Record { id: 7, fields };
+            let mut enc = Vec::new();
+            encode_record_to(&record, &mut enc);
+            let body = &enc[2..];
+            assert_eq!(count_fields_fast(body), Some(record.fields.len()));
+            assert_eq!(count_fields_checked(body), Ok(record.fields.len()));
+            let mut damaged = body.to_vec();
+            if damaged.is_empty() {
+                continue;
+            }
+            let at = usize::arbitrary(&mut g) % damaged.len();
+            damaged[at] ^= u8::arbitrary(&mut g).max(1);
+            if let Some(n) = count_fields_fast(&damaged) {
+                assert_eq!(count_fields_checked(&damaged), Ok(n), "{damaged:?}");
+            }
         }
     }
 
