@@ -75,6 +75,12 @@ build_module() {
 
     echo "build-web: wasm-bindgen --target web --out-dir ${dir#"$root/"}"
     wasm-bindgen --target web --out-dir "$dir" "$raw"
+    # V8's explicit compile hint (first line): the glue's functions are
+    # compiled while the script loads, not one by one on a fresh page's
+    # first calls (DESIGN.md section 8, "A fresh page").
+    local glue="$dir/moonvault_web.js"
+    { echo '//# allFunctionsCalledOnLoad'; cat "$glue"; } >"$glue.hinted"
+    mv "$glue.hinted" "$glue"
     local module="$dir/moonvault_web_bg.wasm"
     local before
     before="$(size "$module")"

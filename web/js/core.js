@@ -1,3 +1,5 @@
+//# allFunctionsCalledOnLoad
+// (Line 1 is V8's compile hint: see "A fresh page" in DESIGN.md section 8.)
 // moonvault in the browser, on the calling thread: wraps the wasm-bindgen
 // module in the documented `Moonvault` class. There are two builds of the
 // module: jspi/moonvault_web.js for engines with JS Promise Integration

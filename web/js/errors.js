@@ -1,3 +1,5 @@
+//# allFunctionsCalledOnLoad
+// (Line 1 is V8's compile hint: see "A fresh page" in DESIGN.md section 8.)
 // The errors moonvault throws: one Error subclass per kind of failure.
 // The wasm module creates them through the factory below, so `instanceof`
 // works for errors thrown by any method and for rejected promises.

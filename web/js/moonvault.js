@@ -1,3 +1,5 @@
+//# allFunctionsCalledOnLoad
+// (Line 1 is V8's compile hint: see "A fresh page" in DESIGN.md section 8.)
 // moonvault in the browser: a Lua 5.4 store persisted in IndexedDB.
 // The package entry. `Moonvault.open(name)` runs the engine on the calling
 // thread (core.js); `Moonvault.open(name, {worker: true})` runs it in a

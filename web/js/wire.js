@@ -1,3 +1,5 @@
+//# allFunctionsCalledOnLoad
+// (Line 1 is V8's compile hint: see "A fresh page" in DESIGN.md section 8.)
 // Decodes what the module's `get`, `query` and `queryTable` return: values
 // written as one byte stream by web/src/convert/wire.rs (its comment draws
 // the format), in Uint8Array chunks. Building the objects here, in plain
