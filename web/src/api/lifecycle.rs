@@ -24,6 +24,8 @@ async fn open(name: String, options: JsValue) -> ApiResult<RawVault> {
     let idb = IdbStore::open(&name, options.idb)
         .await
         .map_err(|e| ApiError::store(&e))?;
+    // `flush` hands out the queue's promise: it must fail as the API does.
+    idb.set_failure_error(|f| ApiError::failure(f).into());
     let reservation = match Reservation::take(options.memory_limit, budget::STORE_OVERHEAD) {
         Ok(r) => r,
         Err(m) => {
@@ -109,22 +111,18 @@ impl RawVault {
     }
 
     /// Resolves once every commit so far is durable in IndexedDB; rejects
-    /// if the store failed (e.g. `QuotaExceededError`).
+    /// if the store failed (e.g. `QuotaExceededError`). The queue's own
+    /// promise, settled by IndexedDB's `complete` event: nothing runs
+    /// between that event and the caller (a durable `set` waits on it).
     pub fn flush(&self) -> Promise {
         let idb = match self.state.try_borrow() {
             Ok(s) => s.idb.clone(),
             Err(_) => return Promise::reject(&super::busy().into()),
         };
-        future_to_promise(async move {
-            match idb.flush().await {
-                Ok(()) => Ok(JsValue::UNDEFINED),
-                Err(e) => Err(match idb.failure() {
-                    Some(f) => ApiError::failure(&f),
-                    None => ApiError::store(&e),
-                }
-                .into()),
-            }
-        })
+        match idb.failure() {
+            Some(f) => Promise::reject(&ApiError::failure(&f).into()),
+            None => idb.flush_promise(),
+        }
     }
 
     /// Rolls back nothing (chunks are atomic), waits for every commit to be

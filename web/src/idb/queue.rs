@@ -179,6 +179,8 @@ pub struct Queue {
     /// The live sets of the page groups, as the transactions started so
     /// far leave them (`groups.rs`).
     directory: JsDirectory,
+    /// What a failed queue rejects `flush` promises with.
+    failure_error: fn(&Failure) -> JsValue,
 }
 
 impl std::fmt::Debug for Queue {
@@ -219,7 +221,15 @@ impl Queue {
             failure: None,
             transactions: 0,
             directory,
+            failure_error: Failure::to_js,
         }
+    }
+
+    /// Reject `flush` promises with `error(failure)` (the API's error)
+    /// rather than [`Failure::to_js`], so that a caller can hand out the
+    /// queue's promise as it is.
+    pub fn set_failure_error(&mut self, error: fn(&Failure) -> JsValue) {
+        self.failure_error = error;
     }
 
     /// The live sets of the page groups, including those of transactions
@@ -526,7 +536,8 @@ impl Queue {
     }
 
     /// A promise resolved when every batch accepted so far is durable, or
-    /// rejected (a [`Failure::to_js`] error) if the queue fails first.
+    /// rejected (a [`Failure::to_js`] error, or the one set by
+    /// [`Queue::set_failure_error`]) if the queue fails first.
     pub fn flush(&mut self) -> (Promise, Next) {
         let target = self.accepted;
         let d = super::request::Deferred::new();
@@ -548,7 +559,7 @@ impl Queue {
 
     fn settle_waiters(&mut self) {
         let durable = self.durable;
-        let failure = self.failure.as_ref().map(Failure::to_js);
+        let failure = self.failure.as_ref().map(self.failure_error);
         self.waiters.retain(|w| {
             if w.upto <= durable {
                 let _ = w.resolve.call0(&JsValue::NULL);

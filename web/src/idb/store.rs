@@ -264,6 +264,12 @@ impl IdbStore {
         promise
     }
 
+    /// Reject [`IdbStore::flush_promise`]'s promises with `error(failure)`
+    /// ([`Queue::set_failure_error`]).
+    pub fn set_failure_error(&self, error: fn(&Failure) -> JsValue) {
+        self.inner.borrow_mut().queue.set_failure_error(error);
+    }
+
     /// Waits until every batch written so far is durable.
     pub async fn flush(&self) -> StoreResult<()> {
         let promise = self.flush_promise();
