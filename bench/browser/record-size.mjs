@@ -6,21 +6,14 @@
 //   node record-size.mjs [--rounds N]
 //
 // Prints the median of each (the first two rounds are warm-up).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 import { serve } from './serve.mjs';
 
 const at = process.argv.indexOf('--rounds');
 const rounds = at > 0 ? Number(process.argv[at + 1]) : 12;
 const server = await serve();
-const profile = mkdtempSync(join(tmpdir(), 'moonvault-record-size-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu'],
-});
+const browser = await launch('record-size');
+const { context } = browser;
 try {
   const page = await context.newPage();
   await page.goto(`${server.url}bench/browser/index.html`);
@@ -84,7 +77,6 @@ try {
     console.log(`${name}: median ${sorted[sorted.length >> 1].toFixed(2)} ms over ${sorted.length} rounds`);
   }
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await browser.close();
   server.close();
 }

@@ -9,22 +9,11 @@
 //
 // --quick: 1K records and a few samples (CI's check that the harness runs).
 // Exits non-zero if a peer fails a workload or a result check.
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 import { REPO_ROOT, serve } from './serve.mjs';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 /** Fresh-page samples of each large open. */
 const OPEN_LARGE_SAMPLES = 5;
 const ALL_PEERS = ['moonvault', 'moonvault-mirror', 'dexie', 'indexeddb', 'wa-sqlite'];
@@ -121,15 +110,11 @@ function spread(ms) {
 }
 
 const server = await serve();
-const profile = mkdtempSync(join(tmpdir(), 'moonvault-bench-chromium-'));
-let context;
+let browser;
 let failed = false;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-  });
+  browser = await launch('bench-chromium');
+  const { context } = browser;
   const started = Date.now();
   const rows = await withPage(context, server.url, async (page) => {
     const env = await page.evaluate(() => window.benchEnvironment());
@@ -207,8 +192,7 @@ try {
   console.error(`bench-browser: ${e.stack ?? e}`);
   failed = true;
 } finally {
-  await context?.close();
+  await browser?.close();
   await server.close();
-  rmSync(profile, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

@@ -8,10 +8,7 @@
 // Loads the store once, then opens it in `rounds` fresh pages; times are
 // ms since the page's probe started. BENCH_WEB_PKG picks the web package,
 // as for run.mjs.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 import { serve } from './serve.mjs';
 
 const n = Number(process.argv[2] ?? 100000);
@@ -48,12 +45,8 @@ function record() {
 }
 
 const server = await serve();
-const profile = mkdtempSync(join(tmpdir(), 'moonvault-timeline-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu'],
-});
+const browser = await launch('timeline');
+const { context } = browser;
 async function inPage(fn, init) {
   const page = await context.newPage();
   page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
@@ -83,7 +76,6 @@ try {
   }
   await inPage((p) => p.evaluate((c) => window.destroyLarge(c), { peers: [peer], n }));
 } finally {
-  await context.close();
+  await browser.close();
   server.close();
-  rmSync(profile, { recursive: true, force: true });
 }
