@@ -1,12 +1,10 @@
 //! Awaiting IndexedDB requests, settling promises from Rust, and ranged
 //! reads (lazy paging's page fetches).
 
-use js_sys::Array;
-use js_sys::{Function, Promise};
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::{JsCast, JsValue};
+use js_sys::{Array, Function, Promise};
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Event, IdbDatabase, IdbKeyRange, IdbRequest, IdbTransaction, IdbTransactionMode};
+use web_sys::{IdbDatabase, IdbRequest};
 
 use super::key::{to_js, MAX_SAFE};
 
@@ -43,40 +41,122 @@ impl Default for Deferred {
 }
 
 /// Waits for `request` to succeed (its `result`) or fail (its `error`, a
-/// `DOMException`). The handlers are removed before returning, so the
-/// closure is freed with this frame.
+/// `DOMException`). The handlers are JS (see the inline module below), so
+/// no Rust closure is made for it.
 pub async fn wait(request: &IdbRequest) -> Result<JsValue, JsValue> {
-    let done = Deferred::new();
-    let (resolve, reject) = (done.resolve.clone(), done.reject.clone());
-    let req = request.clone();
-    let handler = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
-        if event.type_() == "success" {
-            let result = req.result().unwrap_or(JsValue::UNDEFINED);
-            let _ = resolve.call1(&JsValue::NULL, &result);
-        } else {
-            let error = req.error().ok().flatten().map(JsValue::from);
-            let _ = reject.call1(
-                &JsValue::NULL,
-                &error.unwrap_or_else(|| "request failed".into()),
-            );
-        }
-    });
-    request.set_onsuccess(Some(handler.as_ref().unchecked_ref()));
-    request.set_onerror(Some(handler.as_ref().unchecked_ref()));
-    let out = JsFuture::from(done.promise).await;
-    request.set_onsuccess(None);
-    request.set_onerror(None);
-    drop(handler);
-    out
+    JsFuture::from(request_done(request)).await
 }
 
-/// A read in flight: its promise (of `[keys, values]`, or of keys for
-/// [`list_keys`]), and the handler that settles it (kept alive with the
-/// read).
+/// A read in flight: its promise, fulfilled with `[keys, values]`,
+/// `[keys, values, records]` or the keys (per function below), rejected
+/// with the error of the latest request that has one, or with a
+/// description of the abort.
 pub struct RangeRead {
-    /// Fulfilled with `[keys, values]`; rejected with the error or abort.
+    /// The read's promise.
     pub promise: Promise,
-    _handler: Closure<dyn FnMut(Event)>,
+}
+
+// IndexedDB reads made and settled in JS: the transaction, its requests,
+// their handlers and the arrays of results, one boundary crossing each
+// (built through web-sys they took a crossing per request, per key range
+// and per handler, plus a Rust closure per read, all code a fresh page
+// compiled on its first page misses; DESIGN.md section 8, "A fresh page").
+// The requests of one transaction succeed in order, so the last one's
+// success means all have.
+#[wasm_bindgen(inline_js = r#"
+function settle(tx, requests, result, aborted) {
+  return new Promise((resolve, reject) => {
+    const fail = () => {
+      for (let i = requests.length - 1; i >= 0; i--) {
+        let error = null;
+        try { error = requests[i].error; } catch (_) { /* not done yet */ }
+        if (error) { reject(error); return; }
+      }
+      reject(aborted);
+    };
+    for (const r of requests) r.onerror = fail;
+    tx.onabort = fail;
+    if (requests.length === 0) resolve(result(requests));
+    else requests[requests.length - 1].onsuccess = () => resolve(result(requests));
+  });
+}
+export function requestDone(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => {
+      request.onsuccess = request.onerror = null;
+      resolve(request.result);
+    };
+    request.onerror = () => {
+      request.onsuccess = request.onerror = null;
+      reject(request.error ?? 'request failed');
+    };
+  });
+}
+export function readSpans(db, store, spans, recordStore, records) {
+  const tx = db.transaction(records.length > 0 ? [store, recordStore] : [store], 'readonly');
+  const requests = [];
+  if (spans.length > 0) {
+    const objects = tx.objectStore(store);
+    for (let i = 0; i < spans.length; i += 2) {
+      const range = IDBKeyRange.bound(spans[i], spans[i + 1]);
+      requests.push(objects.getAllKeys(range), objects.getAll(range));
+    }
+  }
+  const spanRequests = requests.length;
+  if (records.length > 0) {
+    const objects = tx.objectStore(recordStore);
+    for (const k of records) requests.push(objects.get(k));
+  }
+  return settle(tx, requests, (all) => {
+    const keys = [], values = [], found = [];
+    for (let i = 0; i < all.length; i++) {
+      const got = all[i].result;
+      if (i >= spanRequests) { found.push(got); continue; }
+      const into = i % 2 === 0 ? keys : values;
+      for (const v of got) into.push(v);
+    }
+    return [keys, values, found];
+  }, 'a page read failed or was aborted');
+}
+export function readRange(db, store, from, count) {
+  const tx = db.transaction(store, 'readonly');
+  const objects = tx.objectStore(store);
+  const range = IDBKeyRange.lowerBound(from);
+  const requests = [objects.getAllKeys(range, count), objects.getAll(range, count)];
+  return settle(tx, requests, (r) => [r[0].result, r[1].result], 'the read was aborted');
+}
+export function listKeys(db, store, lower, upper) {
+  const tx = db.transaction(store, 'readonly');
+  const range = upper === undefined ? IDBKeyRange.lowerBound(lower) : IDBKeyRange.bound(lower, upper);
+  return settle(tx, [tx.objectStore(store).getAllKeys(range)], (r) => r[0].result,
+    'the key listing was aborted');
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = requestDone)]
+    fn request_done(request: &IdbRequest) -> Promise;
+    #[wasm_bindgen(js_name = readSpans, catch)]
+    fn read_spans_js(
+        db: &IdbDatabase,
+        store: &str,
+        spans: &Array,
+        record_store: &str,
+        records: &Array,
+    ) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = readRange, catch)]
+    fn read_range_js(
+        db: &IdbDatabase,
+        store: &str,
+        from: &JsValue,
+        count: u32,
+    ) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = listKeys, catch)]
+    fn list_keys_js(
+        db: &IdbDatabase,
+        store: &str,
+        lower: &JsValue,
+        upper: &JsValue,
+    ) -> Result<Promise, JsValue>;
 }
 
 /// Starts one readonly transaction reading every entry in each key span
@@ -92,92 +172,14 @@ pub fn read_spans(
     record_store: &str,
     records: &[u64],
 ) -> Result<RangeRead, JsValue> {
-    let scope = Array::of1(&store.into());
-    if !records.is_empty() {
-        scope.push(&record_store.into());
+    let bounds = Array::new();
+    for &(first, last) in spans {
+        bounds.push(&to_js(first));
+        bounds.push(&to_js(last));
     }
-    let tx = db.transaction_with_str_sequence_and_mode(&scope, IdbTransactionMode::Readonly)?;
-    let mut requests = Vec::new();
-    if !spans.is_empty() {
-        let objects = tx.object_store(store)?;
-        for &(first, last) in spans {
-            let range = IdbKeyRange::bound(&to_js(first), &to_js(last))?;
-            requests.push(objects.get_all_keys_with_key(&range)?);
-            requests.push(objects.get_all_with_key(&range)?);
-        }
-    }
-    let span_requests = requests.len();
-    if !records.is_empty() {
-        let objects = tx.object_store(record_store)?;
-        for &k in records {
-            requests.push(objects.get(&to_js(k))?);
-        }
-    }
-    Ok(settle_on(
-        &tx,
-        requests,
-        move |all| {
-            let (keys, values, found) = (Array::new(), Array::new(), Array::new());
-            for (i, r) in all.iter().enumerate() {
-                let got = result_of(r);
-                if i >= span_requests {
-                    found.push(&got);
-                    continue;
-                }
-                let into = if i % 2 == 0 { &keys } else { &values };
-                for v in Array::from(&got).iter() {
-                    into.push(&v);
-                }
-            }
-            Array::of3(&keys, &values, &found).into()
-        },
-        "a page read failed or was aborted",
-    ))
-}
-
-/// Settles a [`RangeRead`] on the requests `requests` of transaction `tx`:
-/// fulfilled with `result` of them once the last one succeeds (requests of
-/// one transaction succeed in order, so all have), rejected with the error
-/// of the latest request that has one, or with `aborted` on an abort.
-fn settle_on(
-    tx: &IdbTransaction,
-    requests: Vec<IdbRequest>,
-    result: impl Fn(&[IdbRequest]) -> JsValue + 'static,
-    aborted: &'static str,
-) -> RangeRead {
-    let done = Deferred::new();
-    let (resolve, reject) = (done.resolve.clone(), done.reject.clone());
-    let watched = requests.clone();
-    let handler = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
-        if event.type_() == "success" {
-            let _ = resolve.call1(&JsValue::NULL, &result(&watched));
-        } else {
-            let error = watched
-                .iter()
-                .rev()
-                .find_map(|r| r.error().ok().flatten())
-                .map(JsValue::from)
-                .unwrap_or_else(|| aborted.into());
-            let _ = reject.call1(&JsValue::NULL, &error);
-        }
-    });
-    let f: &Function = handler.as_ref().unchecked_ref();
-    for r in &requests {
-        r.set_onerror(Some(f));
-    }
-    if let Some(last) = requests.last() {
-        last.set_onsuccess(Some(f));
-    }
-    tx.set_onabort(Some(f));
-    RangeRead {
-        promise: done.promise,
-        _handler: handler,
-    }
-}
-
-/// The result of a request that succeeded.
-fn result_of(request: &IdbRequest) -> JsValue {
-    request.result().unwrap_or(JsValue::UNDEFINED)
+    let keys: Array = records.iter().map(|&k| to_js(k)).collect();
+    let promise = read_spans_js(db, store, &bounds, record_store, &keys)?;
+    Ok(RangeRead { promise })
 }
 
 /// Starts a readonly transaction on object store `store` reading the first
@@ -189,17 +191,8 @@ pub fn read_range(
     from: &JsValue,
     count: u32,
 ) -> Result<RangeRead, JsValue> {
-    let tx = db.transaction_with_str_and_mode(store, IdbTransactionMode::Readonly)?;
-    let objects = tx.object_store(store)?;
-    let range = IdbKeyRange::lower_bound(from)?;
-    let keys = objects.get_all_keys_with_key_and_limit(&range, count)?;
-    let values = objects.get_all_with_key_and_limit(&range, count)?;
-    Ok(settle_on(
-        &tx,
-        vec![keys, values],
-        |r| Array::of2(&result_of(&r[0]), &result_of(&r[1])).into(),
-        "the read was aborted",
-    ))
+    let promise = read_range_js(db, store, from, count)?;
+    Ok(RangeRead { promise })
 }
 
 /// Starts a readonly transaction on object store `store` listing its keys
@@ -213,19 +206,12 @@ pub fn list_keys(
     first: u64,
     last: u64,
 ) -> Result<RangeRead, JsValue> {
-    let tx = db.transaction_with_str_and_mode(store, IdbTransactionMode::Readonly)?;
-    let objects = tx.object_store(store)?;
     let lower = to_js(first.min(MAX_SAFE));
-    let range = if last <= MAX_SAFE {
-        IdbKeyRange::bound(&lower, &to_js(last))?
+    let upper = if last <= MAX_SAFE {
+        to_js(last)
     } else {
-        IdbKeyRange::lower_bound(&lower)?
+        JsValue::UNDEFINED
     };
-    let keys = objects.get_all_keys_with_key(&range)?;
-    Ok(settle_on(
-        &tx,
-        vec![keys],
-        |r| result_of(&r[0]),
-        "the key listing was aborted",
-    ))
+    let promise = list_keys_js(db, store, &lower, &upper)?;
+    Ok(RangeRead { promise })
 }
