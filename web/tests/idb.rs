@@ -1,8 +1,9 @@
 //! `IdbStore` behaviour beyond the conformance suite, in headless
 //! Chromium within the 2 MiB budget: key forms, the write queue (group
 //! commit, asynchronous durability), the Web Lock, failures and what a
-//! reopen finds after them, a store dropped without closing (a crash), and
-//! lazy paging's record of pages not yet durable.
+//! reopen finds after them, a store dropped without closing (a crash),
+//! lazy paging's record of pages not yet durable, and the read helpers
+//! (`idb::request`).
 
 #![cfg(target_arch = "wasm32")]
 
@@ -10,7 +11,7 @@ use bytes::Bytes;
 use moonvault_pager::store::{Area, BlobStore, StoreError, WriteOp};
 use moonvault_pager::Page;
 use moonvault_web::idb::lazy::{LazyPages, Lookup, NOT_SENT};
-use moonvault_web::idb::{key, IdbOptions, IdbStore, OnLocked};
+use moonvault_web::idb::{key, request, IdbOptions, IdbStore, OnLocked};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -752,4 +753,84 @@ async fn a_later_layout_version_is_refused_and_left_alone() {
         Some(3.0)
     );
     IdbStore::delete("later").await.unwrap();
+}
+
+/// A database of its own for the read helpers of `idb::request`: object
+/// store `pages` (keys 1..=5 -> "p<k>", and the far key
+/// "9007199254740993", a string as keys past 2^53 - 1 are) and `groups`
+/// (key 10 -> "g10").
+async fn read_fixture() -> web_sys::IdbDatabase {
+    let make = js_sys::Function::new_no_args(
+        r#"return new Promise((ok, fail) => {
+            const gone = indexedDB.deleteDatabase('moonvault-test-reads');
+            gone.onerror = () => fail(gone.error);
+            gone.onsuccess = () => {
+                const r = indexedDB.open('moonvault-test-reads', 1);
+                r.onupgradeneeded = () => {
+                    const pages = r.result.createObjectStore('pages');
+                    for (let k = 1; k <= 5; k++) pages.put('p' + k, k);
+                    pages.put('far', '9007199254740993');
+                    r.result.createObjectStore('groups').put('g10', 10);
+                };
+                r.onerror = () => fail(r.error);
+                r.onsuccess = () => ok(r.result);
+            };
+        });"#,
+    );
+    let p: js_sys::Promise = make.call0(&JsValue::NULL).unwrap().into();
+    wasm_bindgen_futures::JsFuture::from(p)
+        .await
+        .unwrap()
+        .into()
+}
+
+async fn settled(read: request::RangeRead) -> String {
+    let got = wasm_bindgen_futures::JsFuture::from(read.promise)
+        .await
+        .unwrap();
+    js_sys::JSON::stringify(&got).unwrap().as_string().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn reads_settle_with_their_results_or_their_error() {
+    let db = read_fixture().await;
+    // Spans and records in one transaction; a missing record is undefined.
+    let read = request::read_spans(&db, "pages", &[(1, 2), (4, 5)], "groups", &[10, 11]).unwrap();
+    assert_eq!(
+        settled(read).await,
+        r#"[[1,2,4,5],["p1","p2","p4","p5"],["g10",null]]"#
+    );
+    let read = request::read_spans(&db, "pages", &[], "groups", &[10]).unwrap();
+    assert_eq!(settled(read).await, r#"[[],[],["g10"]]"#);
+    let read = request::read_range(&db, "pages", &JsValue::from(3), 2).unwrap();
+    assert_eq!(settled(read).await, r#"[[3,4],["p3","p4"]]"#);
+    // A listing past 2^53 - 1 lists every string key.
+    let read = request::list_keys(&db, "pages", 4, u64::MAX).unwrap();
+    assert_eq!(settled(read).await, r#"[4,5,"9007199254740993"]"#);
+    let read = request::list_keys(&db, "pages", 2, 3).unwrap();
+    assert_eq!(settled(read).await, "[2,3]");
+    // An object store that is not there: refused when the read starts.
+    assert!(request::read_spans(&db, "nope", &[(1, 2)], "groups", &[]).is_err());
+    assert!(request::list_keys(&db, "nope", 1, 2).is_err());
+    // One request: its result, or its error.
+    let pages = |mode| {
+        db.transaction_with_str_and_mode("pages", mode)
+            .unwrap()
+            .object_store("pages")
+            .unwrap()
+    };
+    let found = pages(web_sys::IdbTransactionMode::Readonly)
+        .get(&JsValue::from(2))
+        .unwrap();
+    assert_eq!(
+        request::wait(&found).await.unwrap().as_string().as_deref(),
+        Some("p2")
+    );
+    let clash = pages(web_sys::IdbTransactionMode::Readwrite)
+        .add_with_key(&"again".into(), &JsValue::from(1))
+        .unwrap();
+    let err = request::wait(&clash).await.expect_err("the key is taken");
+    let name = js_sys::Reflect::get(&err, &"name".into()).unwrap();
+    assert_eq!(name.as_string().as_deref(), Some("ConstraintError"));
+    db.close();
 }
