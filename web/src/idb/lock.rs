@@ -8,13 +8,11 @@
 //! would interleave two engines' commits: corruption. The lock makes that
 //! impossible for every moonvault instance of the origin.
 
-use js_sys::{Function, Object, Reflect};
+use js_sys::{Array, Function, Promise};
 use moonvault_pager::store::{StoreError, StoreResult};
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-
-use super::request::Deferred;
 
 /// What opening does when another instance holds the store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,7 +39,7 @@ impl LockGuard {
     /// the lock (so an `open` right after sees it free).
     pub async fn release(self) {
         let _ = self.release.call0(&JsValue::NULL);
-        if let Ok(p) = self.released.clone().dyn_into::<js_sys::Promise>() {
+        if let Ok(p) = self.released.clone().dyn_into::<Promise>() {
             let _ = JsFuture::from(p).await;
         }
     }
@@ -70,76 +68,74 @@ fn unavailable(detail: &str) -> StoreError {
     }
 }
 
+// The lock request made and answered in JS: one boundary crossing, no
+// Rust closure (through js-sys it took a dozen crossings and two closures,
+// code a fresh page compiles on its first open; DESIGN.md section 8, "A
+// fresh page"). The promise resolves with `[0, release, released]` when
+// the lock is granted (`release()` lets it go; `released` settles once
+// the browser has released it), `[1]` when `ifAvailable` found it held,
+// `[2, detail]` when the API is missing or refused the request at once;
+// it rejects with the request's error if that fails before a grant.
+#[wasm_bindgen(inline_js = r#"
+export function acquireLock(name, ifAvailable) {
+  const locks = globalThis.navigator?.locks;
+  if (locks === null || typeof locks !== 'object') {
+    return Promise.resolve([2, 'navigator.locks is missing']);
+  }
+  if (typeof locks.request !== 'function') {
+    return Promise.resolve([2, 'navigator.locks.request is missing']);
+  }
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  return new Promise((resolve, reject) => {
+    const options = ifAvailable ? { mode: 'exclusive', ifAvailable: true } : { mode: 'exclusive' };
+    let released;
+    try {
+      // The callback runs later, never inside request(): `released` is set.
+      released = locks.request(name, options, (lock) => {
+        if (lock === null || lock === undefined) {
+          resolve([1]);
+          return undefined;
+        }
+        resolve([0, release, released]);
+        return held;
+      });
+    } catch (e) {
+      resolve([2, String(e)]);
+      return;
+    }
+    // A request refused later (a document that is not fully active) must
+    // not leave the opener waiting for a grant that never comes.
+    Promise.resolve(released).catch(reject);
+  });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = acquireLock)]
+    fn acquire_lock(name: &str, if_available: bool) -> Promise;
+}
+
 /// Takes the exclusive lock on `name` (a [`lock_name`]).
 pub async fn acquire(name: &str, on_locked: OnLocked) -> StoreResult<LockGuard> {
-    let global = js_sys::global();
-    let navigator = Reflect::get(&global, &"navigator".into()).unwrap_or(JsValue::UNDEFINED);
-    let locks = if navigator.is_object() {
-        Reflect::get(&navigator, &"locks".into()).unwrap_or(JsValue::UNDEFINED)
-    } else {
-        JsValue::UNDEFINED
-    };
-    if !locks.is_object() {
-        return Err(unavailable("navigator.locks is missing"));
-    }
-    let request: Function = Reflect::get(&locks, &"request".into())
-        .ok()
-        .and_then(|f| f.dyn_into().ok())
-        .ok_or_else(|| unavailable("navigator.locks.request is missing"))?;
-
-    // The callback runs when the lock is granted (or, with ifAvailable,
-    // immediately with `null` when it is not). It reports which through
-    // `granted` and keeps the lock until `held` settles.
-    let granted = Deferred::new();
-    let held = Deferred::new();
-    let (report, held_promise) = (granted.resolve.clone(), held.promise.clone());
-    let callback = Closure::once_into_js(move |lock: JsValue| -> JsValue {
-        let got = !lock.is_null() && !lock.is_undefined();
-        let _ = report.call1(&JsValue::NULL, &JsValue::from_bool(got));
-        if got {
-            held_promise.into()
-        } else {
-            JsValue::UNDEFINED
-        }
-    });
-    let options = Object::new();
-    let _ = Reflect::set(&options, &"mode".into(), &"exclusive".into());
-    if on_locked == OnLocked::Error {
-        let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
-    }
-    let pending = request
-        .call3(&locks, &name.into(), &options, &callback)
-        .map_err(|e| unavailable(&format!("{e:?}")))?;
-    // A rejected request (e.g. a document that is not fully active) must
-    // not leave us waiting for a grant that never comes.
-    if let Some(p) = pending.dyn_ref::<js_sys::Promise>() {
-        let fail = granted.reject.clone();
-        let on_reject = Closure::once_into_js(move |e: JsValue| {
-            let _ = fail.call1(&JsValue::NULL, &e);
-        });
-        if let Ok(catch) = Reflect::get(p, &"catch".into()) {
-            if let Some(catch) = catch.dyn_ref::<Function>() {
-                let _ = catch.call1(p, &on_reject);
-            }
-        }
-    }
-    let got = JsFuture::from(granted.promise)
+    let outcome = JsFuture::from(acquire_lock(name, on_locked == OnLocked::Error))
         .await
         .map_err(|e| StoreError::Io {
             op: "lock",
             detail: format!("navigator.locks.request failed: {}", super::describe(&e)),
         })?;
-    if got.as_bool() != Some(true) {
-        return Err(StoreError::Locked {
+    let outcome = Array::from(&outcome);
+    match outcome.get(0).as_f64() {
+        Some(0.0) => Ok(LockGuard {
+            release: outcome.get(1).unchecked_into(),
+            released: outcome.get(2),
+        }),
+        Some(1.0) => Err(StoreError::Locked {
             detail: format!(
                 "`{}` is open in another tab, window or worker (or in this page); \
                  close it there, or open with onLocked: 'wait'",
                 name.strip_prefix("moonvault:").unwrap_or(name)
             ),
-        });
+        }),
+        _ => Err(unavailable(&outcome.get(1).as_string().unwrap_or_default())),
     }
-    Ok(LockGuard {
-        release: held.resolve,
-        released: pending,
-    })
 }

@@ -1,10 +1,11 @@
 //! Opening (lock, connect, load the mirror) and deleting a store.
 
-use js_sys::{Array, Reflect};
+use js_sys::{Array, Promise, Reflect};
 use moonvault_pager::store::{Area, StoreError, StoreResult};
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Event, IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{IdbDatabase, IdbFactory};
 
 use super::groups::{self, JsDirectory};
 use super::io;
@@ -70,12 +71,16 @@ pub fn db_name(name: &str) -> String {
 fn factory() -> StoreResult<IdbFactory> {
     let global = js_sys::global();
     let idb = Reflect::get(&global, &"indexedDB".into()).unwrap_or(JsValue::UNDEFINED);
-    idb.dyn_into::<IdbFactory>().map_err(|_| StoreError::Io {
+    idb.dyn_into::<IdbFactory>().map_err(|_| no_indexeddb())
+}
+
+fn no_indexeddb() -> StoreError {
+    StoreError::Io {
         op: "open",
         detail: "IndexedDB is not available here (a private window that disables it, or a \
                  context without indexedDB)"
             .into(),
-    })
+    }
 }
 
 fn check_name(name: &str) -> StoreResult<()> {
@@ -93,9 +98,8 @@ impl IdbStore {
     /// and loads every blob into the mirror.
     pub async fn open(name: &str, options: IdbOptions) -> StoreResult<IdbStore> {
         check_name(name)?;
-        let factory = factory()?;
         let guard = lock::acquire(&lock::lock_name(name), options.on_locked).await?;
-        let loaded = match connect(&factory, name).await {
+        let loaded = match connect(name).await {
             Ok(db) => match load(&db, options.paging).await {
                 Ok(loaded) => Ok((db, loaded)),
                 Err(e) => {
@@ -169,55 +173,132 @@ impl IdbStore {
     }
 }
 
-/// Opens the database, creating the object stores on first use.
-async fn connect(factory: &IdbFactory, name: &str) -> StoreResult<IdbDatabase> {
-    let request: IdbOpenDbRequest = factory
-        .open_with_u32(&db_name(name), DB_VERSION)
-        .map_err(|e| io("open", &e))?;
-    let req = request.clone();
-    let foreign = std::rc::Rc::new(std::cell::Cell::new(None));
-    let seen = foreign.clone();
-    let upgrade = Closure::<dyn FnMut(Event)>::new(move |_event: Event| {
-        // Runs inside the versionchange transaction, before `success`.
-        let Ok(result) = req.result() else { return };
-        let db: IdbDatabase = result.unchecked_into();
-        let existing = db.object_store_names();
-        // A database that exists but lacks a version 1 store is not
-        // moonvault's: leave it as it is (abort the upgrade).
-        let v1 = Area::ALL.map(Area::name);
-        if existing.length() > 0 {
-            if let Some(missing) = v1.into_iter().find(|n| !existing.contains(n)) {
-                seen.set(Some(missing));
-                if let Some(tx) = req.transaction() {
-                    let _ = tx.abort();
-                }
-                return;
-            }
+// Connecting and the open's reads, made and settled in JS: one boundary
+// crossing each and no Rust closure (through web-sys they took a crossing
+// per request, handler, store name and result, code a fresh page compiles
+// on its first open; DESIGN.md section 8, "A fresh page").
+//
+// `openDatabase` resolves with `[0, db]`, `[1, store]` when the database
+// exists but lacks moonvault's object store `store` (an upgrade of such a
+// database is aborted, leaving it as it was), or `[2]` when there is no
+// IndexedDB; it rejects with the open request's error. `readAreas` reads
+// each of `areas` whole (keys, then values) in one readonly transaction
+// over `scope`, and with `edges` also counts key `0` of `pages` and finds
+// its last key (`null`: none); it resolves with the results in that order
+// and rejects with the error of the latest failed request, or a
+// description of the abort.
+#[wasm_bindgen(inline_js = r#"
+export function openDatabase(name, version, stores, required) {
+  if (typeof indexedDB === 'undefined' || indexedDB === null) return Promise.resolve([2]);
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(name, version);
+    let foreign = null;
+    request.onupgradeneeded = () => {
+      // Runs inside the versionchange transaction, before `success`.
+      const db = request.result;
+      const existing = db.objectStoreNames;
+      if (existing.length > 0) {
+        foreign = required.find((n) => !existing.contains(n)) ?? null;
+        if (foreign !== null) {
+          request.transaction.abort();
+          return;
         }
-        for name in object_stores() {
-            if !existing.contains(name) {
-                // A failure aborts the upgrade, and `open` reports it.
-                let _ = db.create_object_store(name);
-            }
-        }
-    });
-    request.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
-    let result = wait(&request).await;
-    request.set_onupgradeneeded(None);
-    drop(upgrade);
-    if let Some(missing) = foreign.get() {
-        return Err(not_moonvaults(name, missing));
-    }
-    let db: IdbDatabase = result
-        .map_err(|e| newer_or_io(name, &e))?
-        .dyn_into()
-        .map_err(|e| io("open", &e))?;
-    let names = db.object_store_names();
-    if let Some(missing) = object_stores().into_iter().find(|n| !names.contains(n)) {
+      }
+      // A failure aborts the upgrade, and the request reports it.
+      for (const n of stores) if (!existing.contains(n)) db.createObjectStore(n);
+    };
+    request.onsuccess = () => {
+      const db = request.result;
+      const missing = stores.find((n) => !db.objectStoreNames.contains(n));
+      if (missing === undefined) {
+        resolve([0, db]);
+      } else {
         db.close();
-        return Err(not_moonvaults(name, missing));
+        resolve([1, missing]);
+      }
+    };
+    request.onerror = () => {
+      if (foreign !== null) resolve([1, foreign]);
+      else reject(request.error ?? 'the open request failed');
+    };
+  });
+}
+export function readAreas(db, scope, areas, edges, pagesStore) {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(scope, 'readonly');
+    const requests = [];
+    for (const a of areas) {
+      const objects = tx.objectStore(a);
+      requests.push(objects.getAllKeys(), objects.getAll());
     }
-    Ok(db)
+    if (edges) {
+      const pages = tx.objectStore(pagesStore);
+      requests.push(pages.count(0), pages.openKeyCursor(null, 'prev'));
+    }
+    const fail = () => {
+      for (let i = requests.length - 1; i >= 0; i--) {
+        let error = null;
+        try { error = requests[i].error; } catch (_) { /* not done yet */ }
+        if (error) { reject(error); return; }
+      }
+      reject('the load was aborted');
+    };
+    for (const r of requests) r.onerror = fail;
+    tx.onabort = fail;
+    // Requests succeed in order: the last one's success means all have.
+    requests[requests.length - 1].onsuccess = () => {
+      const results = requests.map((r) => r.result);
+      if (edges) {
+        const cursor = results[results.length - 1];
+        results[results.length - 1] = cursor === null ? null : cursor.key;
+      }
+      resolve(results);
+    };
+  });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = openDatabase, catch)]
+    fn open_database(
+        name: &str,
+        version: u32,
+        stores: &Array,
+        required: &Array,
+    ) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = readAreas, catch)]
+    fn read_areas(
+        db: &IdbDatabase,
+        scope: &Array,
+        areas: &Array,
+        edges: bool,
+        pages_store: &str,
+    ) -> Result<Promise, JsValue>;
+}
+
+/// Opens the database, creating the object stores on first use.
+async fn connect(name: &str) -> StoreResult<IdbDatabase> {
+    let names = |list: &[&str]| -> Array { list.iter().map(|&n| JsValue::from(n)).collect() };
+    let promise = open_database(
+        &db_name(name),
+        DB_VERSION,
+        &names(&object_stores()),
+        // A database that exists but lacks a version 1 store is not
+        // moonvault's.
+        &names(&Area::ALL.map(Area::name)),
+    )
+    .map_err(|e| io("open", &e))?;
+    let outcome = JsFuture::from(promise)
+        .await
+        .map_err(|e| newer_or_io(name, &e))?;
+    let outcome = Array::from(&outcome);
+    match outcome.get(0).as_f64() {
+        Some(0.0) => outcome.get(1).dyn_into().map_err(|e| io("open", &e)),
+        Some(1.0) => Err(not_moonvaults(
+            name,
+            &outcome.get(1).as_string().unwrap_or_default(),
+        )),
+        _ => Err(no_indexeddb()),
+    }
 }
 
 /// The error for a database without moonvault's object store `missing`.
@@ -255,66 +336,60 @@ async fn load(
     db: &IdbDatabase,
     paging: Paging,
 ) -> StoreResult<(Mirror, Option<LazyPages>, JsDirectory)> {
-    // Only the object stores read: lazy paging reads no group records
-    // here, and of `pages` only two keys.
     let lazy = matches!(paging, Paging::Lazy { .. });
-    let names: Array = object_stores()
-        .iter()
-        .filter(|&&n| !lazy || n != groups::GROUPS_STORE)
-        .map(|&n| JsValue::from(n))
+    // Read whole, in this order: the areas (under lazy paging not `pages`:
+    // pages are read when needed), the live sets, and in mirror mode the
+    // group records. Under lazy paging the transaction also covers `pages`
+    // for the keys the pager's open lists (`LoadEdges`): asked here, they
+    // cost no round trip of their own.
+    let mut whole: Vec<&str> = Area::ALL
+        .into_iter()
+        .filter(|&a| !(lazy && a == Area::Pages))
+        .map(Area::name)
         .collect();
-    let tx = db
-        .transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readonly)
-        .map_err(|e| io("load", &e))?;
-    // Issue every request first; they are served in order, and are waited
-    // for in that order (a request's `success` fires once: its handler
-    // must be set before the events of the requests before it finish).
-    let read_all = |name: &str| -> StoreResult<_> {
-        let store = tx.object_store(name).map_err(|e| io("load", &e))?;
-        let keys = store.get_all_keys().map_err(|e| io("load", &e))?;
-        let values = store.get_all().map_err(|e| io("load", &e))?;
-        Ok((keys, values))
-    };
-    let mut requests = Vec::new();
-    for area in Area::ALL {
-        if let (Area::Pages, Paging::Lazy { .. }) = (area, paging) {
-            // Nothing: pages and their keys are read when needed.
-            continue;
-        }
-        requests.push((area, read_all(area.name())?));
+    whole.push(groups::MEMBERS_STORE);
+    if !lazy {
+        whole.push(groups::GROUPS_STORE);
     }
-    let members = read_all(groups::MEMBERS_STORE)?;
-    let bodies = match paging {
-        Paging::Mirror => Some(read_all(groups::GROUPS_STORE)?),
-        Paging::Lazy { .. } => None,
+    let areas: Array = whole.iter().map(|&n| JsValue::from(n)).collect();
+    let scope = if lazy {
+        let scope = areas.slice(0, areas.length());
+        scope.push(&Area::Pages.name().into());
+        scope
+    } else {
+        areas.clone()
     };
-    // Under lazy paging, the keys the pager's open lists (`LoadEdges`):
-    // asked here, they cost no round trip of their own.
-    let edges = match paging {
-        Paging::Lazy { .. } => {
-            let store = tx
-                .object_store(Area::Pages.name())
-                .map_err(|e| io("load", &e))?;
-            let zero = store
-                .count_with_key(&key::to_js(0))
-                .map_err(|e| io("load", &e))?;
-            let last = store
-                .open_key_cursor_with_range_and_direction(
-                    &JsValue::NULL,
-                    web_sys::IdbCursorDirection::Prev,
-                )
-                .map_err(|e| io("load", &e))?;
-            Some((zero, last))
+    let promise =
+        read_areas(db, &scope, &areas, lazy, Area::Pages.name()).map_err(|e| io("load", &e))?;
+    let results = Array::from(&JsFuture::from(promise).await.map_err(|e| io("load", &e))?);
+    let pair = |i: usize| -> StoreResult<(Array, Array)> {
+        let keys = Array::from(&results.get(2 * i as u32));
+        let values = Array::from(&results.get(2 * i as u32 + 1));
+        if keys.length() != values.length() {
+            return Err(StoreError::Io {
+                op: "load",
+                detail: format!(
+                    "{} area: {} keys but {} values",
+                    whole[i],
+                    keys.length(),
+                    values.length()
+                ),
+            });
         }
-        Paging::Mirror => None,
+        Ok((keys, values))
     };
     let mut mirror = Mirror::new();
     let mut pages = match paging {
         Paging::Lazy { cache_bytes } => Some(LazyPages::new(cache_bytes)),
         Paging::Mirror => None,
     };
-    for (area, pair) in requests {
-        let (keys, values) = wait_pair(area.name(), pair).await?;
+    let mut next = 0;
+    for area in Area::ALL {
+        if lazy && area == Area::Pages {
+            continue;
+        }
+        let (keys, values) = pair(next)?;
+        next += 1;
         for i in 0..keys.length() {
             mirror
                 .load(area, &keys.get(i), values.get(i))
@@ -323,7 +398,8 @@ async fn load(
     }
     let corrupted = |detail| StoreError::Corrupted { detail };
     let mut directory = JsDirectory::new();
-    let (keys, values) = wait_pair(groups::MEMBERS_STORE, members).await?;
+    let (keys, values) = pair(next)?;
+    next += 1;
     for i in 0..keys.length() {
         let chunk =
             key::from_js(&keys.get(i)).map_err(|e| corrupted(format!("members area: {e}")))?;
@@ -339,18 +415,14 @@ async fn load(
             .load_chunk(chunk, &record.to_vec())
             .map_err(corrupted)?;
     }
-    // Waited for in the order issued (after `members`; `bodies` is only
-    // read in mirror mode).
-    if let (Some((zero, last)), Some(pages)) = (edges, pages.as_mut()) {
-        let zero = wait(&zero).await.map_err(|e| io("load", &e))?;
-        let last = wait(&last).await.map_err(|e| io("load", &e))?;
-        let max = match last.dyn_into::<web_sys::IdbCursor>() {
-            Ok(cursor) => {
-                let k = cursor.key().map_err(|e| io("load", &e))?;
-                Some(key::from_js(&k).map_err(|e| corrupted(format!("pages area: {e}")))?)
-            }
-            // `null`: no singles.
-            Err(_) => None,
+    if let Some(pages) = pages.as_mut() {
+        let at = 2 * next as u32;
+        let (zero, last) = (results.get(at), results.get(at + 1));
+        let max = if last.is_null() {
+            // No singles.
+            None
+        } else {
+            Some(key::from_js(&last).map_err(|e| corrupted(format!("pages area: {e}")))?)
         };
         // Keys past MAX_SAFE are strings, which IndexedDB orders as text,
         // not as numbers: the last key is then not the greatest, and the
@@ -361,10 +433,9 @@ async fn load(
                 max,
             });
         }
-    }
-    if let Some(bodies) = bodies {
+    } else {
         // The mirror holds each live page as a view into its group's record.
-        let (keys, values) = wait_pair(groups::GROUPS_STORE, bodies).await?;
+        let (keys, values) = pair(next)?;
         if keys.length() as usize != directory.len() {
             return Err(corrupted(format!(
                 "{} page group records but {} live sets",
@@ -386,24 +457,4 @@ async fn load(
         }
     }
     Ok((mirror, pages, directory))
-}
-
-/// The keys and values of one `getAllKeys` + `getAll` pair over `store`.
-async fn wait_pair(
-    store: &str,
-    (keys, values): (IdbRequest, IdbRequest),
-) -> StoreResult<(Array, Array)> {
-    let keys = Array::from(&wait(&keys).await.map_err(|e| io("load", &e))?);
-    let values = Array::from(&wait(&values).await.map_err(|e| io("load", &e))?);
-    if keys.length() != values.length() {
-        return Err(StoreError::Io {
-            op: "load",
-            detail: format!(
-                "{store} area: {} keys but {} values",
-                keys.length(),
-                values.length()
-            ),
-        });
-    }
-    Ok((keys, values))
 }
