@@ -4,9 +4,11 @@
 //! Open reads nothing of the pages area: not the pages, not their keys. A
 //! read that misses the JS-side cache suspends the wasm module through
 //! JSPI ([`super::suspend`]) while one readonly IndexedDB transaction
-//! fetches the page and the next [`READ_AHEAD`] - 1 pages in key order (one
-//! ranged `getAll`), so a cold scan costs a request per run of pages, not
-//! per page. A key listing (the pager's orphan check at open) asks
+//! fetches the page with the singles from [`READ_BEHIND`] ids below it to
+//! [`READ_AHEAD`] - 1 above (one ranged `getAll`; a page in a group comes
+//! with its group), so a cold scan costs a request per run of pages, not
+//! per page, and a cold descent one for the path a commit wrote together.
+//! A key listing (the pager's orphan check at open) asks
 //! IndexedDB for the range it needs.
 //!
 //! Four JS `Map`s, all outside linear memory:
@@ -43,10 +45,17 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::key;
 
-/// Pages fetched by one miss: the missed page and those after it in key
-/// order (copy-on-write writes a bulk load in ascending ids, so a scan's
-/// next pages are usually the next keys).
+/// Ids a miss of a single reads from the missed page on (copy-on-write
+/// writes a bulk load in ascending ids, so a scan's next pages are usually
+/// the next keys).
 pub const READ_AHEAD: u32 = 32;
+
+/// Ids a miss of a single also reads below the missed page: a commit
+/// copies a leaf before the branches above it and takes free ids lowest
+/// first, so the root a descent reads first usually has the highest id
+/// of the path it was written with, and the pages below it lie just
+/// under it.
+pub const READ_BEHIND: u64 = 16;
 
 /// The batch a held page write ([`super::queue::Queue::hold`]) is recorded
 /// with until a batch carries it: above any batch number, so it never

@@ -18,7 +18,7 @@ use web_sys::{Event, IdbDatabase};
 use super::decoded::DecodedPages;
 use super::groups;
 use super::key;
-use super::lazy::{LazyPages, Lookup, NOT_SENT, READ_AHEAD};
+use super::lazy::{LazyPages, Lookup, NOT_SENT, READ_AHEAD, READ_BEHIND};
 use super::lock::LockGuard;
 use super::mirror::Mirror;
 use super::queue::{Failure, Next, Queue, HELD_LIMIT};
@@ -467,11 +467,27 @@ impl IdbStore {
         Ok(Bytes::from(array.to_vec()))
     }
 
-    /// Reads up to `count` pages from `from` on, like
-    /// [`IdbStore::read_pages`], and hands them to the page cache.
-    fn fetch_pages(&self, from: &JsValue, count: u32) -> StoreResult<(Array, Array)> {
+    /// Under lazy paging, the singles from [`READ_BEHIND`] ids below page
+    /// `key` to [`READ_AHEAD`] - 1 above it (one readonly transaction,
+    /// suspending), handed to the page cache. Returns the keys and values
+    /// read.
+    fn fetch_singles_around(&self, key: BlobKey) -> StoreResult<(Array, Array)> {
         let durable = self.inner.borrow().queue.counts().1;
-        let (keys, values) = self.read_pages(from, count)?;
+        let last = key
+            .checked_add(u64::from(READ_AHEAD) - 1)
+            .filter(|&last| last <= key::MAX_SAFE);
+        let (keys, values) = match last {
+            Some(last) => {
+                let db = self.db_for_read("get")?;
+                let span = [(key.saturating_sub(READ_BEHIND), last)];
+                let read = read_spans(&db, Area::Pages.name(), &span, groups::GROUPS_STORE, &[])
+                    .map_err(|e| super::io("get", &e))?;
+                self.take_read(read)?
+            }
+            // Keys past MAX_SAFE are strings, ordered as text: only a read
+            // from the key on is sure to find it first.
+            None => self.read_pages(&key::to_js(key), READ_AHEAD)?,
+        };
         self.cache_fetched(&keys, &values, durable)?;
         Ok((keys, values))
     }
@@ -682,11 +698,12 @@ impl BlobStore for IdbStore {
                 if let Some(first) = group {
                     return self.fetch_group(first, key).map(Some);
                 }
-                // The page is the first of the run if IndexedDB has it
-                // (nothing this session wrote it: memory would have it).
-                let (keys, values) = self.fetch_pages(&js_key, READ_AHEAD)?;
-                if keys.length() > 0 && key::from_js(&keys.get(0)) == Ok(key) {
-                    let array: Uint8Array = values.get(0).unchecked_into();
+                // Among the singles read if IndexedDB has it (nothing
+                // this session wrote it: memory would have it).
+                let (keys, values) = self.fetch_singles_around(key)?;
+                let at = keys.index_of(&js_key, 0);
+                if at >= 0 {
+                    let array: Uint8Array = values.get(at as u32).unchecked_into();
                     return Ok(Some(Bytes::from(array.to_vec())));
                 }
                 return Ok(None);
