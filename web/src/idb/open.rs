@@ -14,7 +14,7 @@ use super::lazy::{LazyPages, LoadEdges, DEFAULT_CACHE_BYTES};
 use super::lock::{self, OnLocked};
 use super::mirror::Mirror;
 use super::queue::{Queue, TxnDurability};
-use super::request::wait;
+use super::request::{read_areas, wait};
 use super::store::IdbStore;
 
 /// The IndexedDB schema version moonvault databases are created with (and
@@ -173,20 +173,15 @@ impl IdbStore {
     }
 }
 
-// Connecting and the open's reads, made and settled in JS: one boundary
-// crossing each and no Rust closure (through web-sys they took a crossing
-// per request, handler, store name and result, code a fresh page compiles
-// on its first open; DESIGN.md section 8, "A fresh page").
+// Connecting, made and settled in JS: one boundary crossing and no Rust
+// closure (through web-sys it took a crossing per request, handler, store
+// name and result, code a fresh page compiles on its first open; DESIGN.md
+// section 8, "A fresh page"; the open's reads are `request::read_areas`).
 //
 // `openDatabase` resolves with `[0, db]`, `[1, store]` when the database
 // exists but lacks moonvault's object store `store` (an upgrade of such a
 // database is aborted, leaving it as it was), or `[2]` when there is no
-// IndexedDB; it rejects with the open request's error. `readAreas` reads
-// each of `areas` whole (keys, then values) in one readonly transaction
-// over `scope`, and with `edges` also counts key `0` of `pages` and finds
-// its last key (`null`: none); it resolves with the results in that order
-// and rejects with the error of the latest failed request, or a
-// description of the abort.
+// IndexedDB; it rejects with the open request's error.
 #[wasm_bindgen(inline_js = r#"
 export function openDatabase(name, version, stores, required) {
   if (typeof indexedDB === 'undefined' || indexedDB === null) return Promise.resolve([2]);
@@ -223,39 +218,6 @@ export function openDatabase(name, version, stores, required) {
     };
   });
 }
-export function readAreas(db, scope, areas, edges, pagesStore) {
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(scope, 'readonly');
-    const requests = [];
-    for (const a of areas) {
-      const objects = tx.objectStore(a);
-      requests.push(objects.getAllKeys(), objects.getAll());
-    }
-    if (edges) {
-      const pages = tx.objectStore(pagesStore);
-      requests.push(pages.count(0), pages.openKeyCursor(null, 'prev'));
-    }
-    const fail = () => {
-      for (let i = requests.length - 1; i >= 0; i--) {
-        let error = null;
-        try { error = requests[i].error; } catch (_) { /* not done yet */ }
-        if (error) { reject(error); return; }
-      }
-      reject('the load was aborted');
-    };
-    for (const r of requests) r.onerror = fail;
-    tx.onabort = fail;
-    // Requests succeed in order: the last one's success means all have.
-    requests[requests.length - 1].onsuccess = () => {
-      const results = requests.map((r) => r.result);
-      if (edges) {
-        const cursor = results[results.length - 1];
-        results[results.length - 1] = cursor === null ? null : cursor.key;
-      }
-      resolve(results);
-    };
-  });
-}
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = openDatabase, catch)]
@@ -264,14 +226,6 @@ extern "C" {
         version: u32,
         stores: &Array,
         required: &Array,
-    ) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(js_name = readAreas, catch)]
-    fn read_areas(
-        db: &IdbDatabase,
-        scope: &Array,
-        areas: &Array,
-        edges: bool,
-        pages_store: &str,
     ) -> Result<Promise, JsValue>;
 }
 
@@ -359,9 +313,13 @@ async fn load(
     } else {
         areas.clone()
     };
-    let promise =
+    let read =
         read_areas(db, &scope, &areas, lazy, Area::Pages.name()).map_err(|e| io("load", &e))?;
-    let results = Array::from(&JsFuture::from(promise).await.map_err(|e| io("load", &e))?);
+    let results = Array::from(
+        &JsFuture::from(read.promise)
+            .await
+            .map_err(|e| io("load", &e))?,
+    );
     let pair = |i: usize| -> StoreResult<(Array, Array)> {
         let keys = Array::from(&results.get(2 * i as u32));
         let values = Array::from(&results.get(2 * i as u32 + 1));

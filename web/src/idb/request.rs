@@ -125,6 +125,26 @@ export function readRange(db, store, from, count) {
   const requests = [objects.getAllKeys(range, count), objects.getAll(range, count)];
   return settle(tx, requests, (r) => [r[0].result, r[1].result], 'the read was aborted');
 }
+export function readAreas(db, scope, areas, edges, pagesStore) {
+  const tx = db.transaction(scope, 'readonly');
+  const requests = [];
+  for (const a of areas) {
+    const objects = tx.objectStore(a);
+    requests.push(objects.getAllKeys(), objects.getAll());
+  }
+  if (edges) {
+    const pages = tx.objectStore(pagesStore);
+    requests.push(pages.count(0), pages.openKeyCursor(null, 'prev'));
+  }
+  return settle(tx, requests, (all) => {
+    const results = all.map((r) => r.result);
+    if (edges) {
+      const cursor = results[results.length - 1];
+      results[results.length - 1] = cursor === null ? null : cursor.key;
+    }
+    return results;
+  }, 'the load was aborted');
+}
 export function listKeys(db, store, lower, upper) {
   const tx = db.transaction(store, 'readonly');
   const range = upper === undefined ? IDBKeyRange.lowerBound(lower) : IDBKeyRange.bound(lower, upper);
@@ -149,6 +169,14 @@ extern "C" {
         store: &str,
         from: &JsValue,
         count: u32,
+    ) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = readAreas, catch)]
+    fn read_areas_js(
+        db: &IdbDatabase,
+        scope: &Array,
+        areas: &Array,
+        edges: bool,
+        pages_store: &str,
     ) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = listKeys, catch)]
     fn list_keys_js(
@@ -192,6 +220,22 @@ pub fn read_range(
     count: u32,
 ) -> Result<RangeRead, JsValue> {
     let promise = read_range_js(db, store, from, count)?;
+    Ok(RangeRead { promise })
+}
+
+/// Starts open's readonly transaction over the object stores `scope`,
+/// reading each of `areas` whole (keys, then values) and, with `edges`,
+/// also counting key `0` of `pages_store` and finding its greatest key.
+/// The promise is fulfilled with the results in that order (the greatest
+/// key `null` when there is none).
+pub fn read_areas(
+    db: &IdbDatabase,
+    scope: &Array,
+    areas: &Array,
+    edges: bool,
+    pages_store: &str,
+) -> Result<RangeRead, JsValue> {
+    let promise = read_areas_js(db, scope, areas, edges, pages_store)?;
     Ok(RangeRead { promise })
 }
 
