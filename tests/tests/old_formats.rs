@@ -1,7 +1,7 @@
 //! Stores written by older code still open and read back the same.
 //!
 //! `tests/fixtures/v1` holds stores and an export written at commit f549674,
-//! `tests/fixtures/v2` the next format generation (their READMEs say how). Each test works on a copy, since opening recovers
+//! `tests/fixtures/v2` and `v3` the next format generations (their READMEs say how). Each test works on a copy, since opening recovers
 //! and may write. For each store: every blob passes the checks `moonvault
 //! check` makes before opening, the probe script prints exactly the golden
 //! `probe.out` (queries through every index, values and their subtypes, the
@@ -78,7 +78,14 @@ const V2: Generation = Generation {
     "#,
 };
 
-const GENERATIONS: [Generation; 2] = [V1, V2];
+/// v2's content written by format 3: index entries carry the small
+/// packed records they name (section 5 of DESIGN.md).
+const V3: Generation = Generation {
+    dir: concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v3"),
+    ..V2
+};
+
+const GENERATIONS: [Generation; 3] = [V1, V2, V3];
 
 fn fixture(generation: &Generation, name: &str) -> PathBuf {
     Path::new(generation.dir).join(name)
