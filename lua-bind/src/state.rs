@@ -48,8 +48,11 @@ impl Shared {
             .ok_or_else(|| Failure::Message("the function codec is not ready yet".into()))
     }
 
-    /// After anything that may have rolled back: mark the proxies of tables
-    /// that no longer exist as dead (their ids may be reused).
+    /// After anything that may have rolled back: mark dead the proxies of
+    /// tables that no longer exist and whose ids may be handed out again
+    /// (allocated since the last commit). A proxy of an older table that
+    /// is gone right now stays: its id is never reused, and a further
+    /// rollback may bring the table back.
     pub(crate) fn sync(&self) -> Result<(), Failure> {
         let Ok(mut tx) = self.tx.try_borrow_mut() else {
             return Ok(());
@@ -61,8 +64,11 @@ impl Shared {
         }
         self.seen_lineage.set(lineage);
         let proxies = &self.proxies;
-        let result =
-            tx.with_reader(|r| proxies.revalidate(|id| r.table_exists(id).unwrap_or(false)))?;
+        let result = tx.with_reader(|r| {
+            // On a read error every id counts as reusable: the old rule.
+            let kept_below = r.committed_table_ids_end().unwrap_or(0);
+            proxies.revalidate(|id| id < kept_below || r.table_exists(id).unwrap_or(false))
+        })?;
         result.map_err(Failure::Lua)
     }
 }

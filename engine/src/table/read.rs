@@ -11,7 +11,7 @@ use super::catalog::{Catalog, IndexDef};
 use super::field::{decode_lent, get_stored, get_value, resolve, FieldRead};
 use super::keyspace::{
     decode_entry_key, decode_key_exact, decode_u64, entry_prefix, meta_key, prefix_end, KeyBuf,
-    TableId, KEY_USER_VERSION, ROOT,
+    TableId, FIRST_TABLE_ID, KEY_NEXT_TABLE, KEY_USER_VERSION, ROOT,
 };
 use super::lineage::{name_of_path, parent_of};
 use super::packed::packed_record;
@@ -256,6 +256,18 @@ pub trait TableRead {
     /// The plan `query` would run with.
     fn explain(&self, query: &Query) -> Result<Plan> {
         crate::query::plan(self.kv(), self.catalog(), query)
+    }
+
+    /// The end of the table ids that are never handed out again: every id
+    /// below it was allocated by a committed transaction (or by this one
+    /// before its last commit). Ids from here on may be allocated again
+    /// after a rollback, so a holder of one must check that it still
+    /// names the table it held.
+    fn committed_table_ids_end(&self) -> Result<TableId> {
+        match self.kv().get(&KEY_NEXT_TABLE)? {
+            Some(b) => decode_u64("table counter", &b),
+            None => Ok(FIRST_TABLE_ID),
+        }
     }
 
     /// Sizes of `table` and everything below it.

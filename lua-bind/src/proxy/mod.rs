@@ -15,8 +15,9 @@
 //! raw-empty so that every access reaches a metamethod.
 //!
 //! After a rollback the ids allocated since the restore point may be
-//! handed out again; [`Proxies::revalidate`] marks the proxies of tables
-//! that no longer exist as dead (id 0) so they can never alias a new table.
+//! handed out again; [`Proxies::revalidate`] marks the proxies of such
+//! tables that no longer exist as dead (id 0) so they can never alias a new
+//! table.
 
 pub(crate) mod cache;
 pub(crate) mod dispatch;
