@@ -18,7 +18,8 @@
 //! redb's versions. The stores and loads are the benches' own
 //! (`moonvault_bench::setup`); an optional second argument sets the record
 //! count (default 10,000). `report` prints the B-tree's entry and page
-//! counts after the users load.
+//! counts after the users load; `sizes` what each part of the keyspace
+//! (catalog, metas, records, index) stores when written alone.
 
 use moonvault_bench::setup::{
     moonvault_db, moonvault_kv_load, moonvault_read_record, moonvault_store, moonvault_users_load,
@@ -279,6 +280,43 @@ fn main() {
             redb_range_100(&table, &starts);
             measured_redb_range_100(&table, &starts);
         }
+        "sizes" => sizes(&dir, n),
         other => panic!("unknown workload {other}"),
     }
+}
+
+/// Load the users, then copy each part of the keyspace (the catalog's
+/// areas by their second byte, table entries, index entries) into a store
+/// of its own and print what it stores: where the stored bytes go.
+fn sizes(dir: &TempDir, n: u64) {
+    let store = mv_store(dir);
+    measured_users_load(&store, n);
+    store.db().checkpoint().expect("checkpoint");
+    let snap = store.db().read().expect("read");
+    type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+    let mut parts: std::collections::BTreeMap<Vec<u8>, Entries> = Default::default();
+    for entry in snap.range(Bound::Unbounded, Bound::Unbounded, false) {
+        let (k, v) = entry.expect("entry");
+        let part = k[..if k[0] == 0 { 2 } else { 1 }].to_vec();
+        parts.entry(part).or_default().push((k, v));
+    }
+    for (part, entries) in parts {
+        let dir = TempDir::new().expect("tempdir");
+        let db = moonvault_db(dir.path());
+        let mut txn = db.begin().expect("begin");
+        for (k, v) in &entries {
+            txn.put(k, v).expect("put");
+        }
+        txn.commit().expect("commit");
+        db.checkpoint().expect("checkpoint");
+        let key_bytes: usize = entries.iter().map(|e| e.0.len()).sum();
+        let value_bytes: usize = entries.iter().map(|e| e.1.len()).sum();
+        let stored = db.stats().expect("stats").pager.stored_page_bytes;
+        println!(
+            "{part:02x?}: {} entries, {key_bytes} key bytes, {value_bytes} value bytes, {stored} stored",
+            entries.len()
+        );
+    }
+    let stats = store.stats().expect("stats");
+    println!("whole store: {} stored", stats.db.pager.stored_page_bytes);
 }

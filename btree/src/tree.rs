@@ -25,6 +25,7 @@ use crate::node::{
 use crate::overflow;
 use crate::BTree;
 use moonvault_pager::{Page, PageId, Pager};
+use smallvec::SmallVec;
 use std::rc::Rc;
 
 /// What a subtree became after a mutation, as its parent sees it.
@@ -798,6 +799,49 @@ impl BTree {
                     Ok(i) => Ok(Some(read(pager, node.entry(i)?.1)?)),
                     Err(_) => Ok(None),
                 };
+            }
+            id = node.child_for(key)?;
+        }
+        Err(too_deep(id))
+    }
+
+    /// The last entry whose key is at most `key`, if the leaf `key`
+    /// descends to holds one: lent to `f(key, value)` as `Some`. `None`
+    /// when that leaf's keys are all above `key` (or the tree is empty):
+    /// the entry, if any, is then in an earlier leaf, where a reverse
+    /// [`Cursor`](crate::Cursor) finds it. One descent, like `get`: for
+    /// lookups of the entry that covers a key (a run of ids stored under
+    /// its first one).
+    pub fn floor_in_leaf<T>(
+        &self,
+        pager: &Pager,
+        key: &[u8],
+        f: impl FnOnce(&[u8], &[u8]) -> T,
+    ) -> Result<Option<T>> {
+        let Some(mut id) = self.root else {
+            return Ok(None);
+        };
+        let mut recent = [0 as PageId; 8];
+        for depth in 0..MAX_DEPTH {
+            if recent[..depth.min(8)].contains(&id) {
+                return Err(BTreeError::corrupted(
+                    id,
+                    "the page appears twice on one root-to-leaf path (a cycle of child pointers)",
+                ));
+            }
+            recent[depth % 8] = id;
+            let page = pager.read(id)?;
+            let node = Node::of_page(id, &page)?;
+            if node.is_leaf() {
+                let at = match node.search(key)? {
+                    Ok(i) => i,
+                    Err(0) => return Ok(None),
+                    Err(i) => i - 1,
+                };
+                let (suffix, value) = node.entry(at)?;
+                let mut full: SmallVec<[u8; 64]> = SmallVec::from_slice(node.prefix());
+                full.extend_from_slice(suffix);
+                return lend_value(pager, value, |v| f(&full, v)).map(Some);
             }
             id = node.child_for(key)?;
         }

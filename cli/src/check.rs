@@ -233,6 +233,16 @@ fn check_all(dir: &Path, r: &mut Report<'_>) -> CliResult<()> {
         ))?,
         Err(e) => r.problem(format!("tables: {e}"))?,
     }
+    let sp = progress::spinner("checking table metas");
+    let metas = snap.check_metas();
+    sp.finish_and_clear();
+    match metas {
+        Ok(m) => r.line(format!(
+            "metas: {} entries ({} runs of records) link {} tables",
+            m.entries, m.runs, m.tables
+        ))?,
+        Err(e) => r.problem(format!("metas: {e}"))?,
+    }
 
     // 8. Indexes.
     let defs: Vec<_> = snap.catalog().all_indexes().cloned().collect();

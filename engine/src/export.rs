@@ -34,7 +34,7 @@ use std::ops::Bound;
 
 const MAGIC: [u8; 8] = *b"MVEXPORT";
 /// The export format this build writes; it imports every version up to it.
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
 const END: u32 = u32::MAX;
 
 /// Stream every committed entry of `db` to `out`, in chunks.

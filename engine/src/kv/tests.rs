@@ -19,6 +19,8 @@ enum Op {
     Put(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
     Get(Vec<u8>),
+    /// The last entry in `lower ..= key` (`KvRead::floor_with`).
+    Floor(Vec<u8>, Vec<u8>),
     Range(Vec<u8>, Vec<u8>, bool),
     Count(Vec<u8>, Vec<u8>),
     /// A run read through a detached cursor from the first key on.
@@ -48,7 +50,8 @@ impl Arbitrary for Op {
             6..=7 => Op::DeleteDeferred(key(g)),
             8..=9 => Op::Put(key(g), value(g)),
             10 => Op::Delete(key(g)),
-            11..=12 => Op::Get(key(g)),
+            11 => Op::Get(key(g)),
+            12 => Op::Floor(key(g), key(g)),
             13 => Op::Range(key(g), key(g), bool::arbitrary(g)),
             14 => Op::Count(key(g), key(g)),
             15 => Op::Run,
@@ -144,6 +147,22 @@ fn step(txn: &mut WriteTxn, model: &mut Model, op: &Op) -> Result<(), String> {
             }
             if got != want {
                 return Err(format!("range {lo:?}..{hi:?}: {got:?}, model {want:?}"));
+            }
+        }
+        Op::Floor(a, b) => {
+            let (lo, hi) = bounds(a, b);
+            let mut got = None;
+            txn.floor_with(lo, hi, &mut |k, v| {
+                got = Some((k.to_vec(), v.to_vec()));
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+            let want = model
+                .range::<[u8], _>((Bound::Included(lo), Bound::Included(hi)))
+                .next_back()
+                .map(|(k, v)| (k.clone(), v.clone()));
+            if got != want {
+                return Err(format!("floor {lo:?}..={hi:?}: {got:?}, model {want:?}"));
             }
         }
         Op::Count(a, b) => {

@@ -67,6 +67,12 @@ pub trait KvRead {
         }
     }
 
+    /// Lend the last entry whose key lies in `lower ..= key` to
+    /// `f(key, value)`; returns whether there is one. One descent when
+    /// the entry is on the leaf `key` leads to, a reverse cursor step
+    /// otherwise. `f` must not write through this transaction.
+    fn floor_with(&self, lower: &[u8], key: &[u8], f: &mut EntryFn<'_>) -> Result<bool>;
+
     /// Lend the value under `key` to `f` as a [`Lent`]: an overflow value
     /// is not read until `f` asks (`Lent::prefix`, `Lent::read`), so a
     /// reader can learn a large value's kind from its first bytes, or take
@@ -259,6 +265,28 @@ macro_rules! kv_read_via_tree {
                 match found {
                     Some(r) => r.map(|()| true),
                     None => Ok(false),
+                }
+            }
+
+            fn floor_with(&self, lower: &[u8], key: &[u8], f: &mut EntryFn<'_>) -> Result<bool> {
+                self.settle(Bound::Included(lower), Bound::Included(key))?;
+                let inner = self.db.borrow();
+                let tree = self.tree.get();
+                // Lend only an entry within the bounds; `None` asks the
+                // cursor (the entry is on an earlier leaf, or none is).
+                let found =
+                    tree.floor_in_leaf(&inner.pager, key, |k, v| (k >= lower).then(|| f(k, v)))?;
+                match found {
+                    Some(Some(r)) => r.map(|()| true),
+                    Some(None) => Ok(false),
+                    None => {
+                        let mut cursor =
+                            tree.range(Bound::Included(lower), Bound::Included(key), true);
+                        match cursor.next_with(&tree, &inner.pager, |k, v| f(k, v))? {
+                            Some(r) => r.map(|()| true),
+                            None => Ok(false),
+                        }
+                    }
                 }
             }
 

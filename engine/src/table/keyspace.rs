@@ -85,56 +85,159 @@ pub(crate) fn take_id(bytes: &[u8]) -> Result<(u64, usize)> {
     Ok((id, 1 + n))
 }
 
+/// `00 't'`: the prefix of every meta key.
+pub(crate) const META_PREFIX: [u8; 2] = [NS_SYSTEM, SYS_TABLE_META];
+
 /// `00 't' <id>`.
 pub(crate) fn meta_key(table: TableId) -> KeyBuf {
-    let mut k = KeyBuf::from_slice(&[NS_SYSTEM, SYS_TABLE_META]);
+    let mut k = KeyBuf::from_slice(&META_PREFIX);
     put_id(&mut k, table);
     k
 }
 
-/// Table meta value: parent id and the key under which it sits there.
-pub(crate) fn encode_meta(parent: TableId, key: &Key) -> Vec<u8> {
-    encode_meta_as(parent, key, false)
+/// The table id of a meta key.
+pub(crate) fn decode_meta_key(key: &[u8]) -> Result<TableId> {
+    match key.strip_prefix(&META_PREFIX[..]) {
+        Some(rest) => match take_id(rest)? {
+            (id, used) if used == rest.len() => Ok(id),
+            _ => Err(EngineError::corrupted(
+                "table meta",
+                "trailing bytes in a meta key",
+            )),
+        },
+        None => Err(EngineError::corrupted("table meta", "not a meta key")),
+    }
 }
 
 /// Flag byte after a packed record's meta (format 2). A table of entries
 /// has no flag byte, as in format 1.
 const META_PACKED: u8 = 0x01;
+/// Flag byte of a run of packed records, followed by its count (format 4).
+const META_RUN: u8 = 0x02;
 
-/// A table's meta, with the packed flag when `packed`: the table's
-/// content is the packed record in `parent[key]`, not a key range.
-pub(crate) fn encode_meta_as(parent: TableId, key: &Key, packed: bool) -> Vec<u8> {
+/// One meta entry, `00 't' <first>`: the parent link of table `first`,
+/// or of the run `first .. first + count` of packed records at
+/// consecutive integer keys of one parent (DESIGN.md section 5, "Meta
+/// runs").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MetaEntry {
+    /// The table that holds them.
+    pub parent: TableId,
+    /// The key of the first table in `parent`.
+    pub key: Key,
+    /// Whether they are packed records (always, for a run).
+    pub packed: bool,
+    /// Tables the entry stands for: 1, or at least 2 for a run.
+    pub count: u64,
+}
+
+impl MetaEntry {
+    /// One table's meta.
+    pub(crate) fn single(parent: TableId, key: Key, packed: bool) -> MetaEntry {
+        MetaEntry {
+            parent,
+            key,
+            packed,
+            count: 1,
+        }
+    }
+
+    /// The link of the `offset`th table of the entry (`offset < count`):
+    /// parent, key, packed.
+    pub(crate) fn member(&self, offset: u64) -> (TableId, Key, bool) {
+        let key = match (&self.key, i64::try_from(offset)) {
+            (Key::Int(k), Ok(o)) if offset > 0 => Key::Int(k.wrapping_add(o)),
+            _ => self.key.clone(),
+        };
+        (self.parent, key, self.packed)
+    }
+
+    /// The first `count` tables of this entry (`0 < count <= self.count`).
+    pub(crate) fn head(&self, count: u64) -> MetaEntry {
+        MetaEntry {
+            count,
+            ..self.clone()
+        }
+    }
+
+    /// The tables of this entry from the `offset`th on (`offset < count`),
+    /// as an entry of their own.
+    pub(crate) fn tail(&self, offset: u64) -> MetaEntry {
+        let (parent, key, packed) = self.member(offset);
+        MetaEntry {
+            parent,
+            key,
+            packed,
+            count: self.count - offset,
+        }
+    }
+
+    /// The integer key after the entry's last table, if the entry can
+    /// grow by one more packed record.
+    pub(crate) fn next_key(&self) -> Option<i64> {
+        match (&self.key, i64::try_from(self.count)) {
+            (Key::Int(k), Ok(n)) if self.packed => k.checked_add(n),
+            _ => None,
+        }
+    }
+}
+
+/// Encode a meta entry.
+pub(crate) fn encode_meta(meta: &MetaEntry) -> Vec<u8> {
     let mut v = Vec::with_capacity(16);
-    varint::encode_u64(parent, &mut v);
-    encode_key(key, &mut v);
-    if packed {
+    varint::encode_u64(meta.parent, &mut v);
+    encode_key(&meta.key, &mut v);
+    if meta.count > 1 {
+        v.push(META_RUN);
+        varint::encode_u64(meta.count, &mut v);
+    } else if meta.packed {
         v.push(META_PACKED);
     }
     v
 }
 
-/// Inverse of [`encode_meta`].
-pub(crate) fn decode_meta(table: TableId, bytes: &[u8]) -> Result<(TableId, Key)> {
-    decode_meta_as(table, bytes).map(|(parent, key, _)| (parent, key))
-}
-
-/// Inverse of [`encode_meta_as`]: parent, key, and whether the table is a
-/// packed record.
-pub(crate) fn decode_meta_as(table: TableId, bytes: &[u8]) -> Result<(TableId, Key, bool)> {
+/// Inverse of [`encode_meta`] for the entry at `00 't' <first>`, with its
+/// run's bounds checked.
+pub(crate) fn decode_meta(first: TableId, bytes: &[u8]) -> Result<MetaEntry> {
+    let bad = |detail: &str| {
+        EngineError::corrupted("table meta", format!("meta of table {first} {detail}"))
+    };
     let (parent, used) = varint::decode_u64(bytes)?;
     let rest = bytes.get(used..).unwrap_or_default();
     let (key, used) = decode_key(rest)?;
-    let packed = match rest.get(used..).unwrap_or_default() {
-        [] => false,
-        [META_PACKED] => true,
-        _ => {
-            return Err(EngineError::corrupted(
-                "table meta",
-                format!("meta of table {table} has trailing bytes"),
-            ))
+    let (packed, count) = match rest.get(used..).unwrap_or_default() {
+        [] => (false, 1),
+        [META_PACKED] => (true, 1),
+        [META_RUN, tail @ ..] => {
+            let (count, used) = varint::decode_u64(tail)?;
+            if used != tail.len() {
+                return Err(bad("has trailing bytes"));
+            }
+            if count < 2 {
+                return Err(bad("is a run of fewer than 2"));
+            }
+            (true, count)
         }
+        _ => return Err(bad("has trailing bytes")),
     };
-    Ok((parent, key, packed))
+    let meta = MetaEntry {
+        parent,
+        key,
+        packed,
+        count,
+    };
+    if count > 1 {
+        let last = count - 1;
+        let fits = first.checked_add(last).is_some()
+            && i64::try_from(last)
+                .is_ok_and(|l| matches!(meta.key, Key::Int(k) if k.checked_add(l).is_some()));
+        if !fits {
+            return Err(bad(&format!(
+                "is a run of {count} past the id or integer key range"
+            )));
+        }
+    }
+    Ok(meta)
 }
 
 /// `01 <table>`: the prefix of every entry of `table`.
@@ -457,9 +560,43 @@ mod tests {
 
     #[test]
     fn meta_and_index_defs_round_trip() {
-        let m = encode_meta(9, &Key::from("users"));
-        assert_eq!(decode_meta(3, &m).unwrap(), (9, Key::from("users")));
+        let users = MetaEntry::single(9, Key::from("users"), false);
+        let m = encode_meta(&users);
+        assert_eq!(decode_meta(3, &m).unwrap(), users);
         assert!(decode_meta(3, &m[..7]).is_err());
+        let packed = MetaEntry::single(9, Key::from("u1"), true);
+        assert_eq!(decode_meta(3, &encode_meta(&packed)).unwrap(), packed);
+        let run = MetaEntry {
+            count: 300,
+            ..MetaEntry::single(9, Key::Int(-5), true)
+        };
+        let m = encode_meta(&run);
+        assert_eq!(decode_meta(3, &m).unwrap(), run);
+        assert_eq!(run.member(7), (9, Key::Int(2), true));
+        assert_eq!(run.tail(299), MetaEntry::single(9, Key::Int(294), true));
+        assert_eq!(run.head(2).count, 2);
+        assert_eq!(run.next_key(), Some(295));
+        // A run of fewer than 2, trailing bytes, or past the id or key
+        // range is damage.
+        for count in [0u8, 1] {
+            let mut bad = m[..m.len() - 2].to_vec();
+            bad.push(count);
+            assert!(decode_meta(3, &bad).is_err(), "count {count}");
+        }
+        assert!(decode_meta(3, &[&m[..], &[0]].concat()).is_err());
+        assert!(decode_meta(u64::MAX - 10, &m).is_err());
+        let high = MetaEntry {
+            count: 3,
+            ..MetaEntry::single(9, Key::Int(i64::MAX - 1), true)
+        };
+        assert!(decode_meta(3, &encode_meta(&high)).is_err());
+        let text = MetaEntry {
+            count: 3,
+            ..MetaEntry::single(9, Key::from("a"), true)
+        };
+        assert!(decode_meta(3, &encode_meta(&text)).is_err());
+        assert_eq!(decode_meta_key(&meta_key(300)).unwrap(), 300);
+        assert!(decode_meta_key(&entry_key(300, &Key::Int(1))).is_err());
         let path = vec![Key::from("profile"), Key::from("city")];
         let k = index_def_key(5, &path);
         assert_eq!(decode_index_def_key(&k).unwrap(), (5, path));

@@ -2,7 +2,8 @@
 //! from its meta. Shared by the table API, queries (messages) and stats
 //! (checks), none of which needs the others for it.
 
-use super::keyspace::{decode_meta, meta_key, TableId, ROOT};
+use super::keyspace::{TableId, ROOT};
+use super::meta::read_link;
 use crate::codec::{fmt_path, Key};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
@@ -28,8 +29,8 @@ pub(crate) fn parent_of(kv: &dyn KvRead, table: TableId) -> Result<Option<(Table
     if table == ROOT {
         return Ok(None);
     }
-    match kv.get(&meta_key(table))? {
-        Some(bytes) => Ok(Some(decode_meta(table, &bytes)?)),
+    match read_link(kv, table)? {
+        Some((parent, key, _)) => Ok(Some((parent, key))),
         None => Err(EngineError::NoSuchTable { id: table }),
     }
 }

@@ -15,7 +15,7 @@
 
 use super::field::{get_stored, normalize_key};
 use super::input::{check_key_len, Input};
-use super::keyspace::{encode_meta_as, entry_key, meta_key, TableId};
+use super::keyspace::{entry_key, TableId};
 use super::read::EntryCursor;
 use super::write::Txn;
 use crate::codec::{Key, Stored, Value};
@@ -100,7 +100,7 @@ impl Txn {
                     Some(v) => {
                         let packed = matches!(v, Stored::Record(_));
                         if let Some(child) = v.table_id() {
-                            tx.raw_put(&meta_key(child), &encode_meta_as(table, to, packed))?;
+                            tx.set_meta(child, table, to, packed)?;
                             tx.remember_link(child, (table, to.clone(), packed));
                         }
                         tx.put_entry(table, to, &ek, old.as_ref(), &v)?;

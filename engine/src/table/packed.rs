@@ -24,9 +24,8 @@
 //! id is kept when it unpacks and when a literal replaces its content.
 
 use super::input::Input;
-use super::keyspace::{
-    decode_meta_as, encode_meta, encode_meta_as, entry_key, meta_key, TableId, ROOT,
-};
+use super::keyspace::{entry_key, TableId, ROOT};
+use super::meta::read_link;
 use super::write::Txn;
 use crate::codec::{
     decode_stored, is_packable_value, packed_field_len, packed_header_len, Key, Record, Stored,
@@ -58,11 +57,10 @@ pub(crate) fn packed_location(kv: &dyn KvRead, table: TableId) -> Result<Option<
     if table == ROOT {
         return Ok(None);
     }
-    let Some(meta) = kv.get(&meta_key(table))? else {
-        return Ok(None);
-    };
-    let (parent, key, packed) = decode_meta_as(table, &meta)?;
-    Ok(packed.then_some((parent, key)))
+    Ok(match read_link(kv, table)? {
+        Some((parent, key, true)) => Some((parent, key)),
+        _ => None,
+    })
 }
 
 /// The packed record `table` stored at `parent[key]`; anything else there
@@ -172,7 +170,7 @@ impl Txn {
     /// `parent[key]`.
     pub(crate) fn new_packed(&mut self, parent: TableId, key: &Key) -> Result<TableId> {
         let id = self.alloc_table_id()?;
-        self.raw_put(&meta_key(id), &encode_meta_as(parent, key, true))?;
+        self.put_new_meta(id, parent, key, true)?;
         self.remember_link(id, (parent, key.clone(), true));
         Ok(id)
     }
@@ -190,7 +188,7 @@ impl Txn {
             crate::codec::encode_value(v, &mut bytes);
             self.raw_put(&entry_key(id, k), &bytes)?;
         }
-        self.raw_put(&meta_key(id), &encode_meta(parent, key))?;
+        self.set_meta(id, parent, key, false)?;
         let mut bytes = Vec::with_capacity(10);
         crate::codec::encode_value(&Value::Table(id), &mut bytes);
         self.raw_put(&entry_key(parent, key), &bytes)?;
@@ -266,7 +264,7 @@ impl Txn {
                 ))
             }
         }
-        self.raw_delete(&meta_key(record.id))?;
+        self.delete_meta(record.id)?;
         self.forget_link(record.id);
         Ok(())
     }

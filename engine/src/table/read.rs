@@ -10,10 +10,11 @@ use smallvec::SmallVec;
 use super::catalog::{Catalog, IndexDef};
 use super::field::{decode_lent, get_stored, get_value, resolve, FieldRead};
 use super::keyspace::{
-    decode_entry_key, decode_key_exact, decode_u64, entry_prefix, meta_key, prefix_end, KeyBuf,
-    TableId, FIRST_TABLE_ID, KEY_NEXT_TABLE, KEY_USER_VERSION, ROOT,
+    decode_entry_key, decode_key_exact, decode_u64, entry_prefix, prefix_end, KeyBuf, TableId,
+    FIRST_TABLE_ID, KEY_NEXT_TABLE, KEY_USER_VERSION, ROOT,
 };
 use super::lineage::{name_of_path, parent_of};
+use super::meta::{check_metas, read_link, MetaReport};
 use super::packed::packed_record;
 use crate::codec::{Key, Record, Stored, Value};
 use crate::error::{EngineError, Result};
@@ -182,7 +183,7 @@ pub trait TableRead {
 
     /// Whether `table` exists (is `Memory` or reachable by its parent link).
     fn table_exists(&self, table: TableId) -> Result<bool> {
-        Ok(table == ROOT || self.kv().get(&meta_key(table))?.is_some())
+        Ok(table == ROOT || read_link(self.kv(), table)?.is_some())
     }
 
     /// Parent of `table` and its key there; `None` for `Memory`.
@@ -268,6 +269,14 @@ pub trait TableRead {
             Some(b) => decode_u64("table counter", &b),
             None => Ok(FIRST_TABLE_ID),
         }
+    }
+
+    /// Check every table meta (DESIGN.md section 5, "Meta runs"): the
+    /// entries do not overlap, and each table they stand for is where its
+    /// link says (`parent[key]` names it). `Corrupted` otherwise. Reads
+    /// one entry per table: for `moonvault check` and tests.
+    fn check_metas(&self) -> Result<MetaReport> {
+        check_metas(self.kv())
     }
 
     /// Sizes of `table` and everything below it.

@@ -522,14 +522,10 @@ fn random_assignments_match_a_model() {
         }
         // Every table meta belongs to a reachable table: nothing leaked.
         let snap = store.read().unwrap();
-        let metas = snap
-            .kv()
-            .range(
-                std::ops::Bound::Included(&[0, b't'][..]),
-                std::ops::Bound::Excluded(&[0, b'u'][..]),
-                false,
-            )
-            .count();
+        let metas = match snap.check_metas() {
+            Ok(report) => report.tables as usize,
+            Err(e) => return TestResult::error(format!("metas: {e}")),
+        };
         fn tables(t: &Tree) -> usize {
             t.values()
                 .map(|m| match m {
@@ -679,4 +675,123 @@ fn every_handle_sees_the_catalog_its_own_and_other_handles_committed() {
     })
     .unwrap();
     assert!(a.read().unwrap().get(users, &k("u3")).unwrap().is_some());
+}
+
+/// Meta entries of one transaction's kind: (entries, runs, tables).
+fn meta_shape(store: &Store) -> (u64, u64, u64) {
+    let report = store.read().unwrap().check_metas().unwrap();
+    (report.entries, report.runs, report.tables)
+}
+
+/// The id of the record at `users[i]`.
+fn record_id(store: &Store, users: TableId, i: i64) -> TableId {
+    match store.read().unwrap().get(users, &Key::Int(i)).unwrap() {
+        Some(Value::Table(id)) => id,
+        other => panic!("users[{i}] is {other:?}"),
+    }
+}
+
+#[test]
+fn records_created_in_order_share_one_meta_entry() {
+    let store = Store::memory().unwrap();
+    let users = store
+        .write(|tx| {
+            let users = tx.ensure_path(&[k("users")])?;
+            for i in 1..=100 {
+                tx.set(users, Key::Int(i), user("u", i))?;
+            }
+            Ok(users)
+        })
+        .unwrap();
+    // `users` itself, and one run for its 100 records.
+    assert_eq!(meta_shape(&store), (2, 1, 101));
+    // A later transaction's record joins the run.
+    store.set(users, Key::Int(101), user("u", 101)).unwrap();
+    assert_eq!(meta_shape(&store), (2, 1, 102));
+    let (r10, r50, r60, r101) = (
+        record_id(&store, users, 10),
+        record_id(&store, users, 50),
+        record_id(&store, users, 60),
+        record_id(&store, users, 101),
+    );
+
+    // A delete splits the run around the record.
+    store.set(users, Key::Int(50), Input::Nil).unwrap();
+    assert_eq!(meta_shape(&store), (3, 2, 101));
+    assert!(!store.read().unwrap().table_exists(r50).unwrap());
+    // Unpacking (a nested table) gives the record a meta of its own.
+    store.set(r10, k("tags"), Input::table([("a", 1)])).unwrap();
+    // users, [1, 9], 10, 10.tags, [11, 49], [51, 101]
+    assert_eq!(meta_shape(&store), (6, 3, 102));
+    assert_eq!(
+        store.read().unwrap().table_name(r10).unwrap(),
+        "Memory.users[10]"
+    );
+
+    // `table.insert(users, 60, x)`: every record from 60 up moves by one
+    // (in descending order), and they form a run again.
+    store
+        .write(|tx| {
+            let moves = (60..=101).rev().map(|i| (Key::Int(i), Key::Int(i + 1)));
+            tx.move_entries(users, moves.collect())?;
+            tx.set(users, Key::Int(60), user("new", 60))
+        })
+        .unwrap();
+    let snap = store.read().unwrap();
+    assert_eq!(snap.table_name(r60).unwrap(), "Memory.users[61]");
+    assert_eq!(snap.table_name(r101).unwrap(), "Memory.users[102]");
+    assert_eq!(snap.get(r60, &k("age")).unwrap(), Some(Value::Int(60)));
+    let report = snap.check_metas().unwrap();
+    assert_eq!(report.tables, 103);
+    drop(snap);
+
+    // Records of two tables made in turn, and string keys: one meta each.
+    store
+        .write(|tx| {
+            let pets = tx.ensure_path(&[k("pets")])?;
+            for i in 200..210 {
+                tx.set(users, Key::Int(i), user("u", i))?;
+                tx.set(pets, Key::Int(i), user("p", i))?;
+                tx.set(pets, Key::from(format!("p{i}").as_str()), user("p", i))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let report = store.read().unwrap().check_metas().unwrap();
+    assert_eq!(report.tables, 103 + 1 + 30);
+
+    // Deleting the table deletes every meta it stood for.
+    store.set(ROOT, k("users"), Input::Nil).unwrap();
+    store.set(ROOT, k("pets"), Input::Nil).unwrap();
+    assert_eq!(meta_shape(&store), (0, 0, 0));
+}
+
+#[test]
+fn a_meta_inside_a_run_or_pointing_elsewhere_is_damage() {
+    let store = Store::memory().unwrap();
+    let users = store
+        .write(|tx| {
+            let users = tx.ensure_path(&[k("users")])?;
+            for i in 1..=5 {
+                tx.set(users, Key::Int(i), user("u", i))?;
+            }
+            Ok(users)
+        })
+        .unwrap();
+    let r3 = record_id(&store, users, 3);
+    let mut tx = store.begin().unwrap();
+    let inside = super::keyspace::MetaEntry::single(users, Key::Int(3), true);
+    tx.raw_put(&meta_key(r3), &super::keyspace::encode_meta(&inside))
+        .unwrap();
+    let e = tx.check_metas().unwrap_err();
+    assert!(e.to_string().contains("inside the run"), "{e}");
+    tx.rollback();
+
+    let mut tx = store.begin().unwrap();
+    let elsewhere = super::keyspace::MetaEntry::single(users, Key::Int(4), true);
+    tx.raw_put(&meta_key(r3), &super::keyspace::encode_meta(&elsewhere))
+        .unwrap();
+    tx.raw_delete(&meta_key(r3 - 2)).unwrap();
+    let e = tx.check_metas().unwrap_err();
+    assert!(e.to_string().contains("not where its meta says"), "{e}");
 }

@@ -24,10 +24,10 @@ use super::field::decode_lent;
 use super::field::normalize_key;
 use super::input::{check_key_len, normalize, Input};
 use super::keyspace::{
-    decode_entry_key, decode_meta_as, decode_u64, encode_meta, entry_key, entry_prefix, meta_key,
-    TableId, FIRST_INDEX_ID, FIRST_TABLE_ID, KEY_CATALOG_GEN, KEY_NEXT_INDEX, KEY_NEXT_TABLE,
-    KEY_USER_VERSION, ROOT,
+    decode_entry_key, decode_u64, entry_key, entry_prefix, MetaEntry, TableId, FIRST_INDEX_ID,
+    FIRST_TABLE_ID, KEY_CATALOG_GEN, KEY_NEXT_INDEX, KEY_NEXT_TABLE, KEY_USER_VERSION, ROOT,
 };
+use super::meta::read_link;
 use super::packed::{into_record, packs};
 use super::read::{TableRead, MAX_TABLE_DEPTH};
 use super::store::CatalogCache;
@@ -88,6 +88,10 @@ pub struct Txn {
     /// transaction (table ids are not attacker-chosen: the pager's id
     /// hasher, not SipHash).
     parents: IdMap<(TableId, Key, bool)>,
+    /// The packed records' meta entry this transaction wrote last and
+    /// where it starts, while nothing else touched it: a load extends it
+    /// without a lookup (see `meta.rs`).
+    pub(super) meta_tail: Option<(TableId, MetaEntry)>,
     next_table: Option<u64>,
     next_table_dirty: bool,
     next_index: Option<u64>,
@@ -139,6 +143,7 @@ impl Txn {
             db,
             begun_at,
             parents: IdMap::default(),
+            meta_tail: None,
             next_table: None,
             next_table_dirty: false,
             next_index: None,
@@ -349,9 +354,8 @@ impl Txn {
         if let Some(link) = self.parents.get(&table) {
             return Ok(Some(link.clone()));
         }
-        match self.kv.get(&meta_key(table))? {
-            Some(bytes) => {
-                let link = decode_meta_as(table, &bytes)?;
+        match read_link(&self.kv, table)? {
+            Some(link) => {
                 self.remember_link(table, link.clone());
                 Ok(Some(link))
             }
@@ -436,7 +440,7 @@ impl Txn {
 
     fn new_table(&mut self, parent: TableId, key: &Key) -> Result<TableId> {
         let id = self.alloc_table_id()?;
-        self.raw_put(&meta_key(id), &encode_meta(parent, key))?;
+        self.put_new_meta(id, parent, key, false)?;
         self.remember_link(id, (parent, key.clone(), false));
         Ok(id)
     }
@@ -631,7 +635,7 @@ impl Txn {
                 }
                 None => {
                     let done = stack.pop();
-                    self.raw_delete(&meta_key(t))?;
+                    self.delete_meta(t)?;
                     self.forget_link(t);
                     if let (Some(done), Some(up)) = (done, stack.last()) {
                         let pt = up.table;

@@ -1,0 +1,207 @@
+//! Table metas: where each table hangs (its parent and its key there) and
+//! whether it is a packed record. One meta entry stands for one table, or
+//! for a run of packed records created in order (format 4).
+//!
+//! The layout and its invariant are drawn in DESIGN.md section 5, "Meta
+//! runs"; the byte encoding is [`keyspace`](super::keyspace)'s. This module
+//! is the only one that reads or writes meta entries: every table but
+//! `Memory` is covered by exactly one of them, its own or a run starting
+//! below it, and no entry starts inside a run.
+
+use super::field::get_stored;
+use super::keyspace::{
+    decode_meta, decode_meta_key, encode_meta, meta_key, MetaEntry, META_PREFIX,
+};
+use super::keyspace::{TableId, ROOT};
+use super::write::Txn;
+use crate::codec::{Key, Stored, Value};
+use crate::error::{EngineError, Result};
+use crate::kv::KvRead;
+
+/// A table's parent link: its parent, its key there, and whether it is a
+/// packed record.
+pub(crate) type Link = (TableId, Key, bool);
+
+/// The meta entry covering `table` and the id it starts at: the last
+/// entry at or below `table`'s meta key, if `table` lies within it.
+fn covering(kv: &dyn KvRead, table: TableId) -> Result<Option<(TableId, MetaEntry)>> {
+    let key = meta_key(table);
+    let mut found = None;
+    kv.floor_with(&META_PREFIX, &key, &mut |k, v| {
+        let first = decode_meta_key(k)?;
+        found = Some((first, decode_meta(first, v)?));
+        Ok(())
+    })?;
+    // The entry starts at or below `table` (the bound).
+    Ok(found.filter(|(first, meta)| table - first < meta.count))
+}
+
+/// The parent link of `table` from its meta; `None` for `Memory` and for
+/// a table that does not exist.
+pub(crate) fn read_link(kv: &dyn KvRead, table: TableId) -> Result<Option<Link>> {
+    if table == ROOT {
+        return Ok(None);
+    }
+    Ok(covering(kv, table)?.map(|(first, meta)| meta.member(table - first)))
+}
+
+impl Txn {
+    /// Write the meta of table `id`, just allocated (so no meta covers it
+    /// yet and no id above it exists), at `parent[key]`. A packed record
+    /// at an integer key joins the run ending at `id - 1` when it is the
+    /// next one of that run.
+    pub(crate) fn put_new_meta(
+        &mut self,
+        id: TableId,
+        parent: TableId,
+        key: &Key,
+        packed: bool,
+    ) -> Result<()> {
+        self.attach_meta(id, parent, key, packed)
+    }
+
+    /// Give existing table `id` the link `parent[key]` (it was moved,
+    /// or unpacked): it leaves the entry that covered it, then gets its
+    /// own (or joins the run just below it).
+    pub(crate) fn set_meta(
+        &mut self,
+        id: TableId,
+        parent: TableId,
+        key: &Key,
+        packed: bool,
+    ) -> Result<()> {
+        if !packed {
+            // A table of entries never joins a run: an entry of its own is
+            // rewritten in place (a move of a list of tables writes one
+            // entry per table, as before runs).
+            if let Some((first, meta)) = covering(&self.kv, id)? {
+                if first == id && meta.count == 1 {
+                    self.meta_tail = None;
+                    let own = MetaEntry::single(parent, key.clone(), false);
+                    return self.put_single_meta(id, own);
+                }
+            }
+        }
+        self.detach_meta(id)?;
+        self.attach_meta(id, parent, key, packed)
+    }
+
+    /// Remove the meta of table `id` (it is deleted), splitting a run
+    /// that covered it.
+    pub(crate) fn delete_meta(&mut self, id: TableId) -> Result<()> {
+        self.detach_meta(id)
+    }
+
+    /// Take `id` out of the entry covering it: a single entry is deleted,
+    /// a run is split into the part below `id` and the part above it.
+    fn detach_meta(&mut self, id: TableId) -> Result<()> {
+        // The memo names an entry this may rewrite.
+        self.meta_tail = None;
+        let Some((first, meta)) = covering(&self.kv, id)? else {
+            return Ok(());
+        };
+        let offset = id - first;
+        if offset == 0 {
+            self.raw_delete(&meta_key(first))?;
+        } else {
+            self.raw_put(&meta_key(first), &encode_meta(&meta.head(offset)))?;
+        }
+        if offset + 1 < meta.count {
+            let above = meta.tail(offset + 1);
+            self.raw_put(&meta_key(id + 1), &encode_meta(&above))?;
+        }
+        Ok(())
+    }
+
+    /// Write the meta of `id`, which no entry covers: extend the run (or
+    /// single packed meta) ending at `id - 1` if `id` is its next record,
+    /// else an entry of its own.
+    fn attach_meta(&mut self, id: TableId, parent: TableId, key: &Key, packed: bool) -> Result<()> {
+        let Key::Int(k) = *key else {
+            return self.put_single_meta(id, MetaEntry::single(parent, key.clone(), packed));
+        };
+        if !packed {
+            return self.put_single_meta(id, MetaEntry::single(parent, key.clone(), packed));
+        }
+        let below = match self.meta_tail.take() {
+            Some((first, meta)) if first.checked_add(meta.count) == Some(id) => Some((first, meta)),
+            _ => match id.checked_sub(1) {
+                Some(prev) if prev != ROOT => covering(&self.kv, prev)?,
+                _ => None,
+            },
+        };
+        if let Some((first, meta)) = below {
+            let joins = meta.parent == parent
+                && meta.next_key() == Some(k)
+                && first.checked_add(meta.count) == Some(id);
+            if joins {
+                let grown = MetaEntry {
+                    count: meta.count + 1,
+                    ..meta
+                };
+                self.raw_put(&meta_key(first), &encode_meta(&grown))?;
+                self.meta_tail = Some((first, grown));
+                return Ok(());
+            }
+        }
+        let single = MetaEntry::single(parent, key.clone(), true);
+        self.raw_put(&meta_key(id), &encode_meta(&single))?;
+        self.meta_tail = Some((id, single));
+        Ok(())
+    }
+
+    fn put_single_meta(&mut self, id: TableId, meta: MetaEntry) -> Result<()> {
+        self.raw_put(&meta_key(id), &encode_meta(&meta))
+    }
+}
+
+/// What [`TableRead::check_metas`](super::TableRead::check_metas) found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetaReport {
+    /// Tables the meta entries stand for (every table but `Memory`).
+    pub tables: u64,
+    /// Meta entries.
+    pub entries: u64,
+    /// Entries that stand for a run of packed records.
+    pub runs: u64,
+}
+
+/// See [`TableRead::check_metas`](super::TableRead::check_metas).
+pub(crate) fn check_metas(kv: &dyn KvRead) -> Result<MetaReport> {
+    let bad = |detail: String| EngineError::corrupted("table meta", detail);
+    let mut report = MetaReport::default();
+    // The first id the next entry may start at.
+    let mut free_from = ROOT + 1;
+    for entry in kv.scan_prefix(&META_PREFIX) {
+        let (k, v) = entry?;
+        let first = decode_meta_key(&k)?;
+        let meta = decode_meta(first, &v)?;
+        if first < free_from {
+            return Err(bad(format!(
+                "the meta of table {first} lies inside the run before it"
+            )));
+        }
+        report.entries += 1;
+        report.runs += u64::from(meta.count > 1);
+        for offset in 0..meta.count {
+            let table = first + offset;
+            let (parent, key, packed) = meta.member(offset);
+            let named = match get_stored(kv, parent, &key)? {
+                Some(Stored::Record(r)) => packed && r.id == table,
+                Some(Stored::Value(Value::Table(id))) => !packed && id == table,
+                _ => false,
+            };
+            if !named {
+                return Err(bad(format!(
+                    "table {table} is not where its meta says (table {parent}, key {key}{})",
+                    if packed { ", packed" } else { "" }
+                )));
+            }
+            report.tables += 1;
+        }
+        // `first + count - 1` does not overflow (the decoder checks it).
+        free_from = (first + (meta.count - 1)).saturating_add(1);
+    }
+    Ok(report)
+}
