@@ -15,7 +15,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use moonvault_bench::random_indexes;
 use moonvault_bench::setup::{
     age, moonvault_read_record, moonvault_store, moonvault_users_load, moonvault_view_fields,
-    redb_record, redb_users_load, sqlite_users, REDB_BY_AGE as BY_AGE, REDB_USERS as USERS,
+    redb_read_record, redb_record, redb_users_load, sqlite_users, REDB_BY_AGE as BY_AGE,
+    REDB_USERS as USERS,
 };
 use moonvault_bench::users;
 use moonvault_engine::codec::Key;
@@ -93,14 +94,8 @@ fn point_reads(c: &mut Criterion, n: u64) {
         let users = txn.open_table(USERS).expect("users");
         b.iter(|| {
             for &i in &probes {
-                black_box(
-                    users
-                        .get(i + 1)
-                        .expect("get")
-                        .expect("present")
-                        .value()
-                        .len(),
-                );
+                let row = users.get(i + 1).expect("get").expect("present");
+                assert_eq!(black_box(redb_read_record(row.value())), 3);
             }
         })
     });
@@ -169,7 +164,8 @@ fn queries(c: &mut Criterion, n: u64) {
                     let (_, ids) = entry.expect("entry");
                     for id in ids {
                         let id = id.expect("id").value();
-                        black_box(users.get(id).expect("get").expect("present").value().len());
+                        let row = users.get(id).expect("get").expect("present");
+                        black_box(redb_read_record(row.value()));
                         got += 1;
                         if is_range && got == 10 {
                             break 'outer;

@@ -23,8 +23,8 @@
 
 use moonvault_bench::setup::{
     moonvault_db, moonvault_kv_load, moonvault_read_record, moonvault_store, moonvault_users_load,
-    moonvault_users_schema, moonvault_view_fields, redb_kv_load, redb_users_load, REDB_KV as TABLE,
-    REDB_USERS as USERS,
+    moonvault_users_schema, moonvault_view_fields, redb_kv_load, redb_read_record, redb_users_load,
+    REDB_KV as TABLE, REDB_USERS as USERS,
 };
 use moonvault_bench::{key, random_indexes, users};
 use moonvault_engine::codec::Key;
@@ -136,14 +136,8 @@ fn measured_redb_point_read(users: &redb::ReadOnlyTable<u64, &[u8]>, probes: &[u
 
 fn redb_point_read(users: &redb::ReadOnlyTable<u64, &[u8]>, probes: &[u64]) {
     for &i in probes {
-        black_box(
-            users
-                .get(i + 1)
-                .expect("get")
-                .expect("present")
-                .value()
-                .len(),
-        );
+        let row = users.get(i + 1).expect("get").expect("present");
+        assert_eq!(black_box(redb_read_record(row.value())), 3);
     }
 }
 

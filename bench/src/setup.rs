@@ -116,6 +116,19 @@ pub fn redb_record(i: u64) -> Vec<u8> {
     v
 }
 
+/// Read a row of [`redb_record`] in full, as a user of redb reads a record:
+/// age, score and the name (checked as UTF-8), each handed to `black_box`;
+/// returns the field count. The bench's moonvault side looks at every field
+/// of its packed record the same way ([`moonvault_view_fields`]).
+pub fn redb_read_record(row: &[u8]) -> usize {
+    let (age, rest) = row.split_at(8);
+    let (score, name) = rest.split_at(8);
+    std::hint::black_box(u64::from_le_bytes(age.try_into().expect("age")));
+    std::hint::black_box(u64::from_le_bytes(score.try_into().expect("score")));
+    std::hint::black_box(std::str::from_utf8(name).expect("name"));
+    3
+}
+
 /// The users workload's load on redb: rows and the age index in one
 /// transaction.
 pub fn redb_users_load(db: &redb::Database, n: u64) {
