@@ -280,21 +280,22 @@ for (const mode of ['page', 'worker']) {
 
   // A load in batches leaves the top of the tree as singles (each batch's
   // commit copies the branches and the catalog's leaf into free ids, too
-  // few in a row for a group), and a commit copies a leaf before the
-  // branches above it, lowest free ids first: the root, read first by a
-  // cold descent, has the highest id of its path, and a miss also reads
-  // the singles just below it (READ_BEHIND in web/src/idb/lazy.rs; with
-  // none this store took two runs). Counted on the page's IndexedDB, so
-  // on the page thread only.
+  // few in a row for a group: ten batches, since format 4's stores are
+  // smaller and three batches left the top in groups), and a commit copies
+  // a leaf before the branches above it, lowest free ids first: the root,
+  // read first by a cold descent, has the highest id of its path, and a
+  // miss also reads the singles just below it (READ_BEHIND in
+  // web/src/idb/lazy.rs; with none this store took three runs). Counted on
+  // the page's IndexedDB, so on the page thread only.
   test(named('a cold open and first read fetch the top of the tree in one run of singles'), { skip: BUILD === 'mirror' || opts.worker }, async () => {
     const r = await inPage(`
       const name = 'paging-path-' + opts.worker;
       await mv.Moonvault.delete(name, opts);
       let db = await mv.Moonvault.open(name, opts);
       await db.createIndex('users', 'age');
-      for (let b = 0; b < 3; b++) {
+      for (let b = 0; b < 10; b++) {
         const ops = [];
-        for (let i = b * 10000 + 1; i <= (b + 1) * 10000; i++) ops.push({ type: 'set', table: 'users', key: i, value: { name: 'user ' + i, age: i % 80, score: 0 } });
+        for (let i = b * 3000 + 1; i <= (b + 1) * 3000; i++) ops.push({ type: 'set', table: 'users', key: i, value: { name: 'user ' + i, age: i % 80, score: 0 } });
         await db.batchTableOperations(ops);
       }
       await db.close();
