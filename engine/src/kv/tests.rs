@@ -1,6 +1,6 @@
-//! Writes held back (`WriteTxn::put_deferred`) against a model: every read
-//! of the transaction, every commit and every recovery sees exactly what
-//! plain writes would have left.
+//! Writes held back (`WriteTxn::put_deferred`, `WriteTxn::put_latest`)
+//! against a model: every read of the transaction, every commit and every
+//! recovery sees exactly what plain writes would have left.
 
 use super::{Db, KvRead, Options, WriteTxn};
 use crate::testutil::quickcheck_cases;
@@ -17,6 +17,8 @@ enum Op {
     PutDeferred(Vec<u8>, Vec<u8>),
     DeleteDeferred(Vec<u8>),
     Put(Vec<u8>, Vec<u8>),
+    /// `WriteTxn::put_latest`: held in memory as the key's latest value.
+    PutLatest(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
     Get(Vec<u8>),
     /// The last entry in `lower ..= key` (`KvRead::floor_with`).
@@ -46,7 +48,9 @@ fn value(g: &mut Gen) -> Vec<u8> {
 impl Arbitrary for Op {
     fn arbitrary(g: &mut Gen) -> Op {
         match u8::arbitrary(g) % 20 {
-            0..=5 => Op::PutDeferred(key(g), value(g)),
+            0..=3 => Op::PutDeferred(key(g), value(g)),
+            // Two keys, so that runs of puts of one key meet.
+            4..=5 => Op::PutLatest(vec![u8::arbitrary(g) % 2], value(g)),
             6..=7 => Op::DeleteDeferred(key(g)),
             8..=9 => Op::Put(key(g), value(g)),
             10 => Op::Delete(key(g)),
@@ -112,6 +116,10 @@ fn step(txn: &mut WriteTxn, model: &mut Model, op: &Op) -> Result<(), String> {
         }
         Op::Put(k, v) => {
             txn.put(k, v).map_err(|e| e.to_string())?;
+            model.insert(k.clone(), v.clone());
+        }
+        Op::PutLatest(k, v) => {
+            txn.put_latest(k, v).map_err(|e| e.to_string())?;
             model.insert(k.clone(), v.clone());
         }
         Op::Delete(k) => {

@@ -269,24 +269,38 @@ macro_rules! kv_read_via_tree {
             }
 
             fn floor_with(&self, lower: &[u8], key: &[u8], f: &mut EntryFn<'_>) -> Result<bool> {
-                self.settle(Bound::Included(lower), Bound::Included(key))?;
+                self.settle_held_back(Bound::Included(lower), Bound::Included(key))?;
+                // A put held as the latest of its key is read from memory,
+                // not applied (this read may run inside another's callback,
+                // where nothing can be written): it is the answer unless
+                // the tree has a greater key within the bounds.
+                let latest = self.latest_within(lower, key);
                 let inner = self.db.borrow();
                 let tree = self.tree.get();
+                let above_latest =
+                    |k: &[u8]| latest.as_ref().is_none_or(|(lk, _)| k > lk.as_slice());
                 // Lend only an entry within the bounds; `None` asks the
                 // cursor (the entry is on an earlier leaf, or none is).
-                let found =
-                    tree.floor_in_leaf(&inner.pager, key, |k, v| (k >= lower).then(|| f(k, v)))?;
-                match found {
-                    Some(Some(r)) => r.map(|()| true),
-                    Some(None) => Ok(false),
+                let found = tree.floor_in_leaf(&inner.pager, key, |k, v| {
+                    (k >= lower && above_latest(k)).then(|| f(k, v))
+                })?;
+                let found = match found {
+                    Some(found) => found,
                     None => {
                         let mut cursor =
                             tree.range(Bound::Included(lower), Bound::Included(key), true);
-                        match cursor.next_with(&tree, &inner.pager, |k, v| f(k, v))? {
-                            Some(r) => r.map(|()| true),
-                            None => Ok(false),
-                        }
+                        cursor
+                            .next_with(&tree, &inner.pager, |k, v| {
+                                above_latest(k).then(|| f(k, v))
+                            })?
+                            .flatten()
                     }
+                };
+                drop(inner);
+                match (found, latest) {
+                    (Some(r), _) => r.map(|()| true),
+                    (None, Some((k, v))) => f(&k, &v).map(|()| true),
+                    (None, None) => Ok(false),
                 }
             }
 
@@ -379,6 +393,16 @@ impl ReadTxn {
     }
 
     #[inline(always)]
+    fn settle_held_back(&self, _lower: Bound<&[u8]>, _upper: Bound<&[u8]>) -> Result<()> {
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn latest_within(&self, _lower: &[u8], _key: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        None
+    }
+
+    #[inline(always)]
     fn settle_key(&self, _key: &[u8]) -> Result<()> {
         Ok(())
     }
@@ -404,6 +428,10 @@ pub struct WriteTxn {
     log: WalBuffer,
     /// Writes held back to be applied in key order, already logged.
     deferred: RefCell<Deferred>,
+    /// The latest put of one key, already logged, held until a read of a
+    /// range holding the key, a write of it, a `put_latest` of another
+    /// key, or the commit (see [`WriteTxn::put_latest`]).
+    latest: RefCell<Option<(Vec<u8>, Vec<u8>)>>,
     /// The log outgrew `txn_log_limit`: commit by checkpoint instead.
     by_checkpoint: bool,
     /// A write failed midway; only rollback is possible.
@@ -428,6 +456,7 @@ impl WriteTxn {
             hints: InsertHints::default(),
             log: WalBuffer::default(),
             deferred: RefCell::default(),
+            latest: RefCell::new(None),
             by_checkpoint: false,
             failed: RefCell::new(None),
             durability,
@@ -551,6 +580,7 @@ impl WriteTxn {
     pub fn put_deferred(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.check()?;
         self.check_key_len(key)?;
+        self.apply_latest_of(key)?;
         self.log_op(key, Some(&[value]))?;
         self.defer(key, Some(value))
     }
@@ -560,8 +590,80 @@ impl WriteTxn {
     pub fn delete_deferred(&mut self, key: &[u8]) -> Result<()> {
         self.check()?;
         self.check_key_len(key)?;
+        self.apply_latest_of(key)?;
         self.log_op(key, None)?;
         self.defer(key, None)
+    }
+
+    /// Set `key` to `value`, holding the put in memory as the key's latest
+    /// value: a run of `put_latest` of one key (a meta run's count, grown
+    /// by every record of a load) reaches the tree once. The put is
+    /// applied before a read of a range holding `key` (a floor read of it
+    /// is answered from memory instead), before any other write of `key`,
+    /// when a `put_latest` of another key takes its place, and at the
+    /// commit. Logged at once, as [`WriteTxn::put_deferred`] is.
+    pub fn put_latest(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check()?;
+        self.check_key_len(key)?;
+        // A write of `key` held back in key order must land before this.
+        if self
+            .deferred
+            .get_mut()
+            .overlaps(Bound::Included(key), Bound::Included(key))
+        {
+            self.apply_deferred()?;
+        }
+        self.log_op(key, Some(&[value]))?;
+        if let Some((k, v)) = self.latest.get_mut() {
+            if k.as_slice() == key {
+                v.clear();
+                v.extend_from_slice(value);
+                return Ok(());
+            }
+        }
+        self.apply_latest()?;
+        *self.latest.get_mut() = Some((key.to_vec(), value.to_vec()));
+        Ok(())
+    }
+
+    /// Write the put held by [`WriteTxn::put_latest`] into the tree. A
+    /// failure fails the transaction (the put is logged).
+    fn apply_latest(&self) -> Result<()> {
+        let Ok(mut latest) = self.latest.try_borrow_mut() else {
+            return Err(nested_read());
+        };
+        if latest.is_none() {
+            return Ok(());
+        }
+        // A read lending an entry to its caller holds the store.
+        let Ok(mut inner) = self.db.try_borrow_mut() else {
+            return Err(nested_read());
+        };
+        let Some((key, value)) = latest.take() else {
+            return Ok(());
+        };
+        let mut tree = self.tree.get();
+        let result = write_entry(
+            &mut tree,
+            &mut inner.pager,
+            &mut InsertHints::default(),
+            &key,
+            Some(&value),
+        );
+        self.tree.set(tree);
+        drop(inner);
+        self.fail_logged(result)
+    }
+
+    /// The put held by [`WriteTxn::put_latest`], copied, if its key lies in
+    /// `lower ..= key`.
+    fn latest_within(&self, lower: &[u8], key: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        match &*self.latest.borrow() {
+            Some((k, v)) if k.as_slice() >= lower && k.as_slice() <= key => {
+                Some((k.clone(), v.clone()))
+            }
+            _ => None,
+        }
     }
 
     /// The tree's refusal of a key too long, before a held-back write of
@@ -608,10 +710,36 @@ impl WriteTxn {
     /// `upper` could see: all of them, in key order. Every read of this
     /// transaction calls this first, so none sees the tree without them.
     fn settle(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<()> {
+        let latest_within = match &*self.latest.borrow() {
+            Some((k, _)) => {
+                use std::ops::RangeBounds;
+                RangeBounds::<[u8]>::contains(&(lower, upper), k.as_slice())
+            }
+            None => false,
+        };
+        if latest_within {
+            self.apply_latest()?;
+        }
+        self.settle_held_back(lower, upper)
+    }
+
+    /// [`WriteTxn::settle`] for the writes held back in key order only
+    /// (a floor read answers the put held as latest from memory).
+    fn settle_held_back(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<()> {
         if !self.deferred.borrow().overlaps(lower, upper) {
             return Ok(());
         }
         self.apply_deferred()
+    }
+
+    /// Apply the put held as latest if it is of `key` (a write of `key`
+    /// comes after it).
+    fn apply_latest_of(&self, key: &[u8]) -> Result<()> {
+        let held = matches!(&*self.latest.borrow(), Some((k, _)) if k.as_slice() == key);
+        if held {
+            self.apply_latest()?;
+        }
+        Ok(())
     }
 
     /// [`WriteTxn::settle`] for a read of `key`.
@@ -659,6 +787,7 @@ impl WriteTxn {
     /// Make the changes visible (and durable per the durability setting).
     pub fn commit(mut self) -> Result<()> {
         self.check()?;
+        self.apply_latest()?;
         self.apply_deferred()?;
         self.done = true;
         let tree = self.tree.take();

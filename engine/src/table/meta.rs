@@ -139,13 +139,15 @@ impl Txn {
                     count: meta.count + 1,
                     ..meta
                 };
-                self.raw_put(&meta_key(first), &encode_meta(&grown))?;
+                // Held in memory until something reads it: a load writes
+                // its run's entry once, not once a record.
+                self.raw_put_latest(&meta_key(first), &encode_meta(&grown))?;
                 self.meta_tail = Some((first, grown));
                 return Ok(());
             }
         }
         let single = MetaEntry::single(parent, key.clone(), true);
-        self.raw_put(&meta_key(id), &encode_meta(&single))?;
+        self.raw_put_latest(&meta_key(id), &encode_meta(&single))?;
         self.meta_tail = Some((id, single));
         Ok(())
     }
