@@ -771,11 +771,27 @@ impl BTree {
         Ok(())
     }
 
+    /// The value under `key`, handed to `read`; `None` when absent.
     fn lookup<T>(
         &self,
         pager: &Pager,
         key: &[u8],
         read: impl FnOnce(&Pager, ValueRef<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.at_leaf(pager, key, |node| match node.search(key)? {
+            Ok(i) => Ok(Some(read(pager, node.entry(i)?.1)?)),
+            Err(_) => Ok(None),
+        })
+    }
+
+    /// Descend to the leaf `key` belongs in and hand it to `at`; `None`
+    /// for an empty tree.
+    #[inline(always)]
+    fn at_leaf<T>(
+        &self,
+        pager: &Pager,
+        key: &[u8],
+        at: impl FnOnce(&Node<'_>) -> Result<Option<T>>,
     ) -> Result<Option<T>> {
         let Some(mut id) = self.root else {
             return Ok(None);
@@ -795,10 +811,7 @@ impl BTree {
             let page = pager.read(id)?;
             let node = Node::of_page(id, &page)?;
             if node.is_leaf() {
-                return match node.search(key)? {
-                    Ok(i) => Ok(Some(read(pager, node.entry(i)?.1)?)),
-                    Err(_) => Ok(None),
-                };
+                return at(&node);
             }
             id = node.child_for(key)?;
         }
@@ -818,34 +831,17 @@ impl BTree {
         key: &[u8],
         f: impl FnOnce(&[u8], &[u8]) -> T,
     ) -> Result<Option<T>> {
-        let Some(mut id) = self.root else {
-            return Ok(None);
-        };
-        let mut recent = [0 as PageId; 8];
-        for depth in 0..MAX_DEPTH {
-            if recent[..depth.min(8)].contains(&id) {
-                return Err(BTreeError::corrupted(
-                    id,
-                    "the page appears twice on one root-to-leaf path (a cycle of child pointers)",
-                ));
-            }
-            recent[depth % 8] = id;
-            let page = pager.read(id)?;
-            let node = Node::of_page(id, &page)?;
-            if node.is_leaf() {
-                let at = match node.search(key)? {
-                    Ok(i) => i,
-                    Err(0) => return Ok(None),
-                    Err(i) => i - 1,
-                };
-                let (suffix, value) = node.entry(at)?;
-                let mut full: SmallVec<[u8; 64]> = SmallVec::from_slice(node.prefix());
-                full.extend_from_slice(suffix);
-                return lend_value(pager, value, |v| f(&full, v)).map(Some);
-            }
-            id = node.child_for(key)?;
-        }
-        Err(too_deep(id))
+        self.at_leaf(pager, key, |node| {
+            let at = match node.search(key)? {
+                Ok(i) => i,
+                Err(0) => return Ok(None),
+                Err(i) => i - 1,
+            };
+            let (suffix, value) = node.entry(at)?;
+            let mut full: SmallVec<[u8; 64]> = SmallVec::from_slice(node.prefix());
+            full.extend_from_slice(suffix);
+            lend_value(pager, value, |v| f(&full, v)).map(Some)
+        })
     }
 
     /// Store `value` under `key`, replacing any old value; returns the old

@@ -46,20 +46,6 @@ pub(crate) fn read_link(kv: &dyn KvRead, table: TableId) -> Result<Option<Link>>
 }
 
 impl Txn {
-    /// Write the meta of table `id`, just allocated (so no meta covers it
-    /// yet and no id above it exists), at `parent[key]`. A packed record
-    /// at an integer key joins the run ending at `id - 1` when it is the
-    /// next one of that run.
-    pub(crate) fn put_new_meta(
-        &mut self,
-        id: TableId,
-        parent: TableId,
-        key: &Key,
-        packed: bool,
-    ) -> Result<()> {
-        self.attach_meta(id, parent, key, packed)
-    }
-
     /// Give existing table `id` the link `parent[key]` (it was moved,
     /// or unpacked): it leaves the entry that covered it, then gets its
     /// own (or joins the run just below it).
@@ -83,7 +69,7 @@ impl Txn {
             }
         }
         self.detach_meta(id)?;
-        self.attach_meta(id, parent, key, packed)
+        self.put_new_meta(id, parent, key, packed)
     }
 
     /// Remove the meta of table `id` (it is deleted), splitting a run
@@ -113,10 +99,18 @@ impl Txn {
         Ok(())
     }
 
-    /// Write the meta of `id`, which no entry covers: extend the run (or
-    /// single packed meta) ending at `id - 1` if `id` is its next record,
-    /// else an entry of its own.
-    fn attach_meta(&mut self, id: TableId, parent: TableId, key: &Key, packed: bool) -> Result<()> {
+    /// Write the meta of table `id` at `parent[key]`, where no entry covers
+    /// `id` (it was just allocated, or detached): a packed record at an
+    /// integer key extends the run (or single packed meta) ending at
+    /// `id - 1` if it is that run's next record; anything else gets an
+    /// entry of its own.
+    pub(crate) fn put_new_meta(
+        &mut self,
+        id: TableId,
+        parent: TableId,
+        key: &Key,
+        packed: bool,
+    ) -> Result<()> {
         let Key::Int(k) = *key else {
             return self.put_single_meta(id, MetaEntry::single(parent, key.clone(), packed));
         };
