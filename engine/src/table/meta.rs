@@ -117,14 +117,17 @@ impl Txn {
         if !packed {
             return self.put_single_meta(id, MetaEntry::single(parent, key.clone(), packed));
         }
+        // (the entry, whether this transaction wrote it last)
         let below = match self.meta_tail.take() {
-            Some((first, meta)) if first.checked_add(meta.count) == Some(id) => Some((first, meta)),
+            Some((first, meta)) if first.checked_add(meta.count) == Some(id) => {
+                Some((first, meta, true))
+            }
             _ => match id.checked_sub(1) {
-                Some(prev) if prev != ROOT => covering(&self.kv, prev)?,
+                Some(prev) if prev != ROOT => covering(&self.kv, prev)?.map(|(f, m)| (f, m, false)),
                 _ => None,
             },
         };
-        if let Some((first, meta)) = below {
+        if let Some((first, meta, ours)) = below {
             let joins = meta.parent == parent
                 && meta.next_key() == Some(k)
                 && first.checked_add(meta.count) == Some(id);
@@ -133,15 +136,24 @@ impl Txn {
                     count: meta.count + 1,
                     ..meta
                 };
-                // Held in memory until something reads it: a load writes
-                // its run's entry once, not once a record.
-                self.raw_put_latest(&meta_key(first), &encode_meta(&grown))?;
+                // A run this transaction wrote last grows in memory until
+                // something reads it: a load writes its run's entry once,
+                // not once a record. Its first write goes to the tree at
+                // once, so the metas' leaf is copied where the load starts
+                // (its page id then lies near the root's, which lazy
+                // paging reads ahead together: DESIGN.md section 8).
+                let bytes = encode_meta(&grown);
+                if ours {
+                    self.raw_put_latest(&meta_key(first), &bytes)?;
+                } else {
+                    self.raw_put(&meta_key(first), &bytes)?;
+                }
                 self.meta_tail = Some((first, grown));
                 return Ok(());
             }
         }
         let single = MetaEntry::single(parent, key.clone(), true);
-        self.raw_put_latest(&meta_key(id), &encode_meta(&single))?;
+        self.raw_put(&meta_key(id), &encode_meta(&single))?;
         self.meta_tail = Some((id, single));
         Ok(())
     }
