@@ -606,13 +606,7 @@ impl WriteTxn {
         self.check()?;
         self.check_key_len(key)?;
         // A write of `key` held back in key order must land before this.
-        if self
-            .deferred
-            .get_mut()
-            .overlaps(Bound::Included(key), Bound::Included(key))
-        {
-            self.apply_deferred()?;
-        }
+        self.settle_held_back(Bound::Included(key), Bound::Included(key))?;
         self.log_op(key, Some(&[value]))?;
         if let Some((k, v)) = self.latest.get_mut() {
             if k.as_slice() == key {

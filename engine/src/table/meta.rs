@@ -111,12 +111,10 @@ impl Txn {
         key: &Key,
         packed: bool,
     ) -> Result<()> {
-        let Key::Int(k) = *key else {
+        // Only a packed record at an integer key can be part of a run.
+        let (true, &Key::Int(k)) = (packed, key) else {
             return self.put_single_meta(id, MetaEntry::single(parent, key.clone(), packed));
         };
-        if !packed {
-            return self.put_single_meta(id, MetaEntry::single(parent, key.clone(), packed));
-        }
         // (the entry, whether this transaction wrote it last)
         let below = match self.meta_tail.take() {
             Some((first, meta)) if first.checked_add(meta.count) == Some(id) => {
@@ -153,7 +151,7 @@ impl Txn {
             }
         }
         let single = MetaEntry::single(parent, key.clone(), true);
-        self.raw_put(&meta_key(id), &encode_meta(&single))?;
+        self.put_single_meta(id, single.clone())?;
         self.meta_tail = Some((id, single));
         Ok(())
     }
