@@ -20,6 +20,8 @@
 //! count (default 10,000). `report` prints the B-tree's entry and page
 //! counts after the users load; `sizes` what each part of the keyspace
 //! (catalog, metas, records, index) stores when written alone.
+//! `lua_get_hot` and `lua_get_plain` run the Lua bench's chunk of reads
+//! (the second argument is the number of reads) through `measured_lua_exec`.
 
 use moonvault_bench::setup::{
     moonvault_db, moonvault_kv_load, moonvault_read_record, moonvault_store, moonvault_users_load,
@@ -157,6 +159,16 @@ fn redb_range_100(table: &redb::ReadOnlyTable<&[u8], &[u8]>, starts: &[Vec<u8>])
     }
 }
 
+#[inline(never)]
+fn measured_lua_exec(vault: &moonvault_lua_bind::Vault, code: &str) {
+    lua_exec(vault, code)
+}
+
+fn lua_exec(vault: &moonvault_lua_bind::Vault, code: &str) {
+    let out = vault.exec(code, "bench").expect("exec");
+    black_box(out);
+}
+
 fn main() {
     let what = std::env::args()
         .nth(1)
@@ -273,6 +285,31 @@ fn main() {
             let table = txn.open_table(TABLE).expect("table");
             redb_range_100(&table, &starts);
             measured_redb_range_100(&table, &starts);
+        }
+        "lua_get_hot" | "lua_get_plain" => {
+            use moonvault_lua_bind::{Vault, VaultOptions};
+            let vault =
+                Vault::open_path(dir.path().join("db"), VaultOptions::default()).expect("vault");
+            vault
+                .exec(
+                    "Memory.users = {u1 = {name = 'Ann', age = 31}}
+                     plain = {users = {u1 = {name = 'Ann', age = 31}}}",
+                    "setup",
+                )
+                .expect("setup");
+            let table = if what == "lua_get_hot" {
+                "Memory"
+            } else {
+                "plain"
+            };
+            // `n` is the number of reads here (the bench's is 1,000).
+            let code = format!(
+                "local u = {table}.users.u1; local s = 0
+                 for i = 1, {n} do s = s + u.age end
+                 return s"
+            );
+            lua_exec(&vault, &code);
+            measured_lua_exec(&vault, &code);
         }
         "sizes" => sizes(&dir, n),
         other => panic!("unknown workload {other}"),

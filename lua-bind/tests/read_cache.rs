@@ -108,3 +108,41 @@ fn many_records_read_in_one_chunk_stay_correct_past_the_bounds() {
          assert(s == 2 * expect)",
     );
 }
+
+#[test]
+fn reads_on_a_full_heap_never_leave_a_stale_value_cached() {
+    // Near the heap limit, some reads fail, and some succeed while the
+    // cache cannot take their values (proxy/cache.rs empties itself then).
+    // Either way, no proxy may keep answering from values a later write
+    // replaced.
+    let v = memory_vault();
+    run(
+        &v,
+        "Memory.recs = {}
+         for i = 1, 300 do Memory.recs[i] = {a = i, b = 'r' .. i} end",
+    );
+    run(
+        &v,
+        "local hog, proxies, read, failed = {}, {}, 0, 0
+         pcall(function()
+           while true do hog[#hog + 1] = string.rep('x', 200) .. #hog end
+         end)
+         for i = 1, 300 do
+           local ok, p = pcall(function()
+             local p = Memory.recs[i]
+             assert(p.a == i and p.b == 'r' .. i)
+             return p
+           end)
+           if ok then proxies[#proxies + 1] = p; read = read + 1 else failed = failed + 1 end
+           -- a little room at a time: the next reads fail at different points
+           hog[#hog] = nil
+           if i % 3 == 0 then hog[#hog] = nil end
+         end
+         hog = nil
+         collectgarbage()
+         assert(read > 0 and failed > 0, ('read %d, failed %d'):format(read, failed))
+         for i = 1, 300 do Memory.recs[i].a = -i end
+         for _, p in ipairs(proxies) do assert(p.a < 0, 'a stale cached value') end
+         for i = 1, 300 do assert(Memory.recs[i].a == -i) end",
+    );
+}

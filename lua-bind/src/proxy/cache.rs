@@ -37,10 +37,10 @@
 
 use std::cell::{Cell, RefCell};
 
-use mlua::{Lua, Table, Value};
-use moonvault_engine::codec::{Record, Value as EValue};
+use std::ffi::c_int;
 
-use crate::keys::key_to_lua;
+use mlua::{ffi, Lua, Table, Value};
+use moonvault_engine::codec::{Key, Record, Value as EValue};
 
 /// Most values cached at once (a few tens of KiB of Lua heap).
 pub(crate) const CACHE_VALUES: usize = 1024;
@@ -102,30 +102,6 @@ impl ReadCache {
         self.count.set(0);
     }
 
-    /// The value table of `proxy`, making it hot when it is not.
-    fn values(&self, lua: &Lua, proxy: &Table) -> mlua::Result<Table> {
-        if let Some(mt) = proxy.metatable() {
-            if mt != self.shared_mt {
-                return mt.raw_get("__index");
-            }
-        }
-        if self.hot.borrow().len() >= HOT_PROXIES {
-            self.clear();
-        }
-        let values = lua.create_table()?;
-        values.set_metatable(self.values_mt.borrow().clone())?;
-        values.raw_set(&self.shared_mt, proxy)?;
-        let own = lua.create_table_with_capacity(0, 6)?;
-        for name in SHARED_FIELDS {
-            own.raw_set(name, self.shared_mt.raw_get::<Value>(name)?)?;
-        }
-        own.raw_set("__proxy", &self.shared_mt)?;
-        own.raw_set("__index", &values)?;
-        proxy.set_metatable(Some(own))?;
-        self.hot.borrow_mut().push(proxy.clone());
-        Ok(values)
-    }
-
     /// Make room for `n` more values (starting over when full).
     fn reserve(&self, n: usize) -> bool {
         if n > CACHE_VALUES {
@@ -138,15 +114,104 @@ impl ReadCache {
         true
     }
 
+    /// Run `fill` on the value table of `proxy` (making the proxy hot when
+    /// it is not), all in one protected call into Lua: the raw API's sets
+    /// cost a fraction of mlua's, which protect each one alone. The pair
+    /// `extra` is pushed after the proxy, the shared metatable and the
+    /// value tables' metatable, so `fill` finds it at stack slots
+    /// [`EXTRA`] and `EXTRA + 1`; it gets the value table's slot.
+    ///
+    /// The proxy's metatable is set last, when nothing can fail any more:
+    /// a proxy is hot exactly when it is in `hot`, even after an error
+    /// (out of memory), which leaves the cache to be cleared.
+    fn fill_values(
+        &self,
+        lua: &Lua,
+        proxy: &Table,
+        extra: (&Value, &Value),
+        fill: impl FnOnce(*mut ffi::lua_State, c_int),
+    ) -> mlua::Result<()> {
+        if self.hot.borrow().len() >= HOT_PROXIES {
+            self.clear();
+        }
+        let values_mt = self.values_mt.borrow().clone();
+        // SAFETY: exec_raw pushes the arguments (slots 1..), runs the
+        // closure in protected mode and reads the one boolean it leaves.
+        // The closure owns nothing: a Lua error (out of memory) unwinds
+        // through it with longjmp. Every push is within the stack room
+        // checked first.
+        let made_hot: bool = unsafe {
+            lua.exec_raw(
+                (proxy, &self.shared_mt, values_mt, extra.0, extra.1),
+                |state| {
+                    ffi::luaL_checkstack(state, 8, std::ptr::null());
+                    let args = ffi::lua_gettop(state);
+                    let hot = ffi::lua_getmetatable(state, PROXY) != 0
+                        && ffi::lua_rawequal(state, -1, SHARED_MT) == 0;
+                    if hot {
+                        push_name(state, "__index");
+                        ffi::lua_rawget(state, -2);
+                        fill(state, ffi::lua_gettop(state));
+                        ffi::lua_settop(state, 0);
+                        ffi::lua_pushboolean(state, 0);
+                        return;
+                    }
+                    ffi::lua_settop(state, args);
+                    // The value table: the values first (a key inserted
+                    // first takes its main position in the hash, so the
+                    // hit stays one probe), then its owner under the
+                    // shared metatable, and the value tables' metatable.
+                    ffi::lua_createtable(state, 0, 4);
+                    let values = ffi::lua_gettop(state);
+                    fill(state, values);
+                    ffi::lua_pushvalue(state, SHARED_MT);
+                    ffi::lua_pushvalue(state, PROXY);
+                    ffi::lua_rawset(state, values);
+                    ffi::lua_pushvalue(state, VALUES_MT);
+                    ffi::lua_setmetatable(state, values);
+                    // The proxy's own metatable, `__index` first (every
+                    // hit looks it up).
+                    ffi::lua_createtable(state, 0, SHARED_FIELDS.len() as c_int + 2);
+                    let own = ffi::lua_gettop(state);
+                    push_name(state, "__index");
+                    ffi::lua_pushvalue(state, values);
+                    ffi::lua_rawset(state, own);
+                    for name in SHARED_FIELDS {
+                        push_name(state, name);
+                        ffi::lua_pushvalue(state, -1);
+                        ffi::lua_rawget(state, SHARED_MT);
+                        ffi::lua_rawset(state, own);
+                    }
+                    push_name(state, "__proxy");
+                    ffi::lua_pushvalue(state, SHARED_MT);
+                    ffi::lua_rawset(state, own);
+                    ffi::lua_setmetatable(state, PROXY);
+                    ffi::lua_settop(state, 0);
+                    ffi::lua_pushboolean(state, 1);
+                },
+            )
+        }?;
+        if made_hot {
+            self.hot.borrow_mut().push(proxy.clone());
+        }
+        Ok(())
+    }
+
     /// Remember `proxy[key] == value`, read at `version`.
     pub(crate) fn put(&self, lua: &Lua, version: u64, proxy: &Table, key: &Value, value: &Value) {
         self.check(version);
         if !cacheable(value) || matches!(key, Value::Nil) || !self.reserve(1) {
             return;
         }
-        let stored = self
-            .values(lua, proxy)
-            .and_then(|values| values.raw_set(key.clone(), value.clone()));
+        let stored = self.fill_values(lua, proxy, (key, value), |state, values| {
+            // SAFETY: slots EXTRA and EXTRA + 1 hold the key and the value
+            // (fill_values' arguments); rawset pops the two copies.
+            unsafe {
+                ffi::lua_pushvalue(state, EXTRA);
+                ffi::lua_pushvalue(state, EXTRA + 1);
+                ffi::lua_rawset(state, values);
+            }
+        });
         if stored.is_err() {
             self.clear();
         }
@@ -159,25 +224,57 @@ impl ReadCache {
         if !self.reserve(record.fields.len()) {
             return;
         }
-        let stored = (|| -> mlua::Result<()> {
-            let values = self.values(lua, proxy)?;
+        let stored = self.fill_values(lua, proxy, (&Value::Nil, &Value::Nil), |state, values| {
             for (k, v) in &record.fields {
-                let value = match v {
-                    EValue::Bool(b) => Value::Boolean(*b),
-                    EValue::Int(n) => Value::Integer(*n),
-                    EValue::Float(x) => Value::Number(*x),
-                    EValue::Str(s) => Value::String(lua.create_string(s)?),
-                    // Packed records hold scalars only.
-                    _ => continue,
-                };
-                values.raw_set(key_to_lua(lua, k)?, value)?;
+                // SAFETY: each pair pushes two values (within the room
+                // fill_values checked) and rawset pops them; the pushes
+                // copy the bytes they are given.
+                unsafe {
+                    match v {
+                        EValue::Bool(b) => ffi::lua_pushboolean(state, c_int::from(*b)),
+                        EValue::Int(n) => ffi::lua_pushinteger(state, *n),
+                        EValue::Float(x) => ffi::lua_pushnumber(state, *x),
+                        EValue::Str(s) => push_bytes(state, s),
+                        // Packed records hold scalars only.
+                        _ => continue,
+                    }
+                    match k {
+                        Key::Bool(b) => ffi::lua_pushboolean(state, c_int::from(*b)),
+                        Key::Int(n) => ffi::lua_pushinteger(state, *n),
+                        Key::Float(x) => ffi::lua_pushnumber(state, *x),
+                        Key::Str(s) => push_bytes(state, s),
+                    }
+                    ffi::lua_insert(state, -2);
+                    ffi::lua_rawset(state, values);
+                }
             }
-            Ok(())
-        })();
+        });
         if stored.is_err() {
             self.clear();
         }
     }
+}
+
+/// Stack slots of [`ReadCache::fill_values`]' arguments.
+const PROXY: c_int = 1;
+const SHARED_MT: c_int = 2;
+const VALUES_MT: c_int = 3;
+const EXTRA: c_int = 4;
+
+/// Push `bytes` as a Lua string.
+///
+/// # Safety
+/// `state` must have room for one more value.
+unsafe fn push_bytes(state: *mut ffi::lua_State, bytes: &[u8]) {
+    ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
+}
+
+/// Push the metamethod name `name`.
+///
+/// # Safety
+/// As [`push_bytes`].
+unsafe fn push_name(state: *mut ffi::lua_State, name: &str) {
+    push_bytes(state, name.as_bytes());
 }
 
 /// Whether a read value may be served from the cache.
