@@ -202,7 +202,7 @@ fn damaged_page_content_never_panics() {
     check(&db).expect(0);
     check(&db).expect(0);
     let ids = page_ids(&db);
-    let page_size = 4096;
+    let page_size = moonvault_pager::DEFAULT_PAGE_SIZE;
     let (mut tried, mut detected) = (0, 0);
     for (n, &id) in ids.iter().enumerate().take(6) {
         let original = get_blob(&db, Area::Pages, id);

@@ -40,8 +40,15 @@ use std::rc::Rc;
 pub const MIN_PAGE_SIZE: usize = 1024;
 /// Largest allowed logical page size.
 pub const MAX_PAGE_SIZE: usize = 64 * 1024;
-/// Default logical page size.
-pub const DEFAULT_PAGE_SIZE: usize = 4096;
+/// Default logical page size of a new store. 8 KiB: twice 4 KiB's fanout
+/// keeps trees a level shallower for longer (10K records and their index
+/// fit under one root), for about the same cost per write (see DESIGN.md
+/// section 2). The browser's stores use [`SMALL_PAGE_SIZE`].
+pub const DEFAULT_PAGE_SIZE: usize = 8192;
+/// The page size of stores whose page cache is a few pages (the browser's:
+/// 32 KiB inside the 2 MiB module), where a page's size is what a cache
+/// miss or a dirty page costs in memory.
+pub const SMALL_PAGE_SIZE: usize = 4096;
 /// Default page-cache budget (clean plus dirty pages).
 pub const DEFAULT_CACHE_BYTES: usize = 512 * 1024;
 
@@ -149,17 +156,22 @@ impl std::fmt::Debug for Pager {
     }
 }
 
-fn check_config(config: &PagerConfig) -> Result<()> {
-    let ps = config.page_size;
+fn check_page_size(ps: usize) -> Result<()> {
     if !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&ps) || !ps.is_power_of_two() {
         return Err(PagerError::InvalidConfig(format!(
             "page size {ps} must be a power of two between {MIN_PAGE_SIZE} and {MAX_PAGE_SIZE}"
         )));
     }
-    if config.cache_bytes < 8 * ps {
+    Ok(())
+}
+
+/// The cache must hold 8 pages of the store's size (a new store's is the
+/// config's; an existing one keeps its own, so a cache sized for 4 KiB
+/// pages opens a 4 KiB store whatever the config's page size).
+fn check_cache(cache_bytes: usize, ps: usize) -> Result<()> {
+    if cache_bytes < 8 * ps {
         return Err(PagerError::InvalidConfig(format!(
-            "cache of {} bytes must hold at least 8 pages of {ps} bytes",
-            config.cache_bytes
+            "cache of {cache_bytes} bytes must hold at least 8 pages of {ps} bytes"
         )));
     }
     Ok(())
@@ -177,7 +189,7 @@ impl Pager {
     /// has written the store, and falling back would open an older state
     /// and let the next checkpoint overwrite the newer one.
     pub fn open(store: Box<dyn BlobStore>, config: PagerConfig) -> Result<(Pager, Vec<u8>)> {
-        check_config(&config)?;
+        check_page_size(config.page_size)?;
         let mut best: Option<Superblock> = None;
         let mut damage = None;
         for slot in 0..2 {
@@ -218,11 +230,9 @@ impl Pager {
             }
         };
         let page_size = durable.page_size as usize;
-        check_config(&PagerConfig {
-            page_size,
-            ..config
-        })
-        .map_err(|e| PagerError::corrupted("superblock", None, e.to_string()))?;
+        check_page_size(page_size)
+            .map_err(|e| PagerError::corrupted("superblock", None, e.to_string()))?;
+        check_cache(config.cache_bytes, page_size)?;
         let mut pager = Pager {
             store,
             page_size,
@@ -868,6 +878,32 @@ mod tests {
             page_size: 1024,
             cache_bytes: 16 * 1024,
         }
+    }
+
+    #[test]
+    fn a_store_keeps_its_page_size_and_the_cache_is_checked_against_it() {
+        let store = MemoryStore::new();
+        let four_k = PagerConfig {
+            page_size: SMALL_PAGE_SIZE,
+            cache_bytes: 8 * SMALL_PAGE_SIZE,
+        };
+        let (mut p, _) = Pager::open(Box::new(store.clone()), four_k).unwrap();
+        checkpointed(&mut p, [page(3)].into_iter());
+        drop(p);
+        // The default config names larger pages; the store's own size wins,
+        // and a cache of 8 of its pages is enough.
+        let default_size = PagerConfig {
+            cache_bytes: 8 * SMALL_PAGE_SIZE,
+            ..PagerConfig::default()
+        };
+        let (p, _) = Pager::open(Box::new(store), default_size).unwrap();
+        assert_eq!(p.page_size(), SMALL_PAGE_SIZE);
+        // A new store takes the config's size, and its cache must hold 8.
+        let err = Pager::open(Box::new(MemoryStore::new()), default_size).unwrap_err();
+        assert!(
+            err.to_string().contains("at least 8 pages of 8192 bytes"),
+            "{err}"
+        );
     }
 
     #[test]

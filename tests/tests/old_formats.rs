@@ -87,6 +87,9 @@ const V3: Generation = Generation {
 
 const GENERATIONS: [Generation; 3] = [V1, V2, V3];
 
+/// The page size every generation's fixtures were written with.
+const FIXTURE_PAGE_SIZE: usize = 4096;
+
 fn fixture(generation: &Generation, name: &str) -> PathBuf {
     Path::new(generation.dir).join(name)
 }
@@ -364,7 +367,11 @@ fn export_imports_to_the_same_content() {
 
 fn export_imports_to_the_same_content_of(generation: &Generation) {
     let bytes = std::fs::read(fixture(generation, "export.mvx")).unwrap();
-    let db = Db::open(Box::new(MemoryStore::new()), Options::default()).unwrap();
+    // The fixtures' page size (the default when they were written), so
+    // the imported tree has the shape check_engine expects.
+    let mut options = Options::default();
+    options.pager.page_size = FIXTURE_PAGE_SIZE;
+    let db = Db::open(Box::new(MemoryStore::new()), options).unwrap();
     let mut importer = Importer::new(&db).unwrap();
     // In pieces, as a stream arrives.
     for piece in bytes.chunks(10_000) {
