@@ -525,7 +525,6 @@ fn queries_inside_a_transaction_see_the_index_entries_it_holds_back() {
         pager: moonvault_pager::PagerConfig {
             cache_bytes: 32 * 1024,
             page_size: moonvault_pager::SMALL_PAGE_SIZE,
-            ..moonvault_pager::PagerConfig::default()
         },
         ..Options::default()
     };
