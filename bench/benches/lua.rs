@@ -12,6 +12,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use moonvault_bench::facts::{self, Fact};
+use moonvault_bench::setup::{lua_get_hot_chunk, lua_get_hot_vault};
 use moonvault_lua_bind::function::{FunctionCodec, PersistSession, ProxyResolver, Trust};
 use moonvault_lua_bind::mlua::{self, Lua, LuaOptions, StdLib};
 use moonvault_lua_bind::{new_vm, Limits, RunOptions, Vault, VaultOptions};
@@ -62,14 +63,7 @@ impl Limit {
 
 fn lua_get_hot(c: &mut Criterion) {
     let dir = TempDir::new().expect("tempdir");
-    let vault = Vault::open_path(dir.path().join("db"), VaultOptions::default()).expect("vault");
-    vault
-        .exec(
-            "Memory.users = {u1 = {name = 'Ann', age = 31}}
-             plain = {users = {u1 = {name = 'Ann', age = 31}}}",
-            "setup",
-        )
-        .expect("setup");
+    let vault = lua_get_hot_vault(dir.path());
     let mut g = c.benchmark_group("lua_get_hot");
     let variants = ["external", "plain"]
         .into_iter()
@@ -81,11 +75,7 @@ fn lua_get_hot(c: &mut Criterion) {
             "plain"
         };
         let id = format!("{kind}{suffix}");
-        let code = format!(
-            "local u = {table}.users.u1; local s = 0
-             for i = 1, {READS} do s = s + u.age end
-             return s"
-        );
+        let code = lua_get_hot_chunk(table, READS);
         g.bench_function(id, |b| {
             b.iter(|| {
                 let out = vault

@@ -24,9 +24,9 @@
 //! (the second argument is the number of reads) through `measured_lua_exec`.
 
 use moonvault_bench::setup::{
-    moonvault_db, moonvault_kv_load, moonvault_read_record, moonvault_store, moonvault_users_load,
-    moonvault_users_schema, moonvault_view_fields, redb_kv_load, redb_read_record, redb_users_load,
-    REDB_KV as TABLE, REDB_USERS as USERS,
+    lua_get_hot_chunk, lua_get_hot_vault, moonvault_db, moonvault_kv_load, moonvault_read_record,
+    moonvault_store, moonvault_users_load, moonvault_users_schema, moonvault_view_fields,
+    redb_kv_load, redb_read_record, redb_users_load, REDB_KV as TABLE, REDB_USERS as USERS,
 };
 use moonvault_bench::{key, random_indexes, users};
 use moonvault_engine::codec::Key;
@@ -287,27 +287,14 @@ fn main() {
             measured_redb_range_100(&table, &starts);
         }
         "lua_get_hot" | "lua_get_plain" => {
-            use moonvault_lua_bind::{Vault, VaultOptions};
-            let vault =
-                Vault::open_path(dir.path().join("db"), VaultOptions::default()).expect("vault");
-            vault
-                .exec(
-                    "Memory.users = {u1 = {name = 'Ann', age = 31}}
-                     plain = {users = {u1 = {name = 'Ann', age = 31}}}",
-                    "setup",
-                )
-                .expect("setup");
+            let vault = lua_get_hot_vault(dir.path());
             let table = if what == "lua_get_hot" {
                 "Memory"
             } else {
                 "plain"
             };
             // `n` is the number of reads here (the bench's is 1,000).
-            let code = format!(
-                "local u = {table}.users.u1; local s = 0
-                 for i = 1, {n} do s = s + u.age end
-                 return s"
-            );
+            let code = lua_get_hot_chunk(table, n as usize);
             lua_exec(&vault, &code);
             measured_lua_exec(&vault, &code);
         }

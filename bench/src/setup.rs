@@ -1,7 +1,7 @@
 //! Stores and loads shared by the criterion benches and the callgrind
 //! example, so the instructions counted are those of the code timed: the
-//! seed's users on moonvault, redb and SQLite, and the key/value data set
-//! on moonvault and redb.
+//! seed's users on moonvault, redb and SQLite, the key/value data set on
+//! moonvault and redb, and the Lua binding's hot read.
 
 use std::path::Path;
 
@@ -186,4 +186,29 @@ pub fn sqlite_users(dir: &Path, n: u64) -> rusqlite::Connection {
     }
     txn.commit().expect("commit");
     conn
+}
+
+/// The vault of the `lua_get_hot` bench: one user record both in `Memory`
+/// and in a plain global table.
+pub fn lua_get_hot_vault(dir: &Path) -> moonvault_lua_bind::Vault {
+    use moonvault_lua_bind::{Vault, VaultOptions};
+    let vault = Vault::open_path(dir.join("db"), VaultOptions::default()).expect("vault");
+    vault
+        .exec(
+            "Memory.users = {u1 = {name = 'Ann', age = 31}}
+             plain = {users = {u1 = {name = 'Ann', age = 31}}}",
+            "setup",
+        )
+        .expect("setup");
+    vault
+}
+
+/// The `lua_get_hot` chunk: `reads` reads of one field of the record under
+/// global `table` (`"Memory"` or `"plain"`); it returns their sum.
+pub fn lua_get_hot_chunk(table: &str, reads: usize) -> String {
+    format!(
+        "local u = {table}.users.u1; local s = 0
+         for i = 1, {reads} do s = s + u.age end
+         return s"
+    )
 }
