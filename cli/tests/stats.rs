@@ -11,7 +11,7 @@ fn stats_show_store_and_table_figures() {
     build_store(&db, 500);
     let out = run(&["stats", "--db", arg(&db)]).expect(0).stdout;
     for needle in [
-        "page size         8192",
+        "page size         4096",
         "page compression",
         "catalog           1 indexes, 0 schemas, user version 0",
         "Memory.users",

@@ -32,7 +32,7 @@ pub use error::{PagerError, Result};
 pub use frame::{DeriveAid, Page, PageAid, AID_AFTER_USES};
 pub use pager::{
     Pager, PagerConfig, PagerStats, DEFAULT_CACHE_BYTES, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
-    MIN_PAGE_SIZE, SMALL_PAGE_SIZE,
+    MIN_PAGE_SIZE,
 };
 
 /// Identifies a page. 0 is never a valid page (it means "none" on disk).

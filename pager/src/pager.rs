@@ -40,15 +40,9 @@ use std::rc::Rc;
 pub const MIN_PAGE_SIZE: usize = 1024;
 /// Largest allowed logical page size.
 pub const MAX_PAGE_SIZE: usize = 64 * 1024;
-/// Default logical page size of a new store. 8 KiB: twice 4 KiB's fanout
-/// keeps trees a level shallower for longer (10K records and their index
-/// fit under one root), for about the same cost per write (see DESIGN.md
-/// section 2). The browser's stores use [`SMALL_PAGE_SIZE`].
-pub const DEFAULT_PAGE_SIZE: usize = 8192;
-/// The page size of stores whose page cache is a few pages (the browser's:
-/// 32 KiB inside the 2 MiB module), where a page's size is what a cache
-/// miss or a dirty page costs in memory.
-pub const SMALL_PAGE_SIZE: usize = 4096;
+/// Default logical page size of a new store (why not 8 KiB: DESIGN.md
+/// section 2).
+pub const DEFAULT_PAGE_SIZE: usize = 4096;
 /// Default page-cache budget (clean plus dirty pages).
 pub const DEFAULT_CACHE_BYTES: usize = 512 * 1024;
 
@@ -884,22 +878,22 @@ mod tests {
     fn a_store_keeps_its_page_size_and_the_cache_is_checked_against_it() {
         let store = MemoryStore::new();
         let four_k = PagerConfig {
-            page_size: SMALL_PAGE_SIZE,
-            cache_bytes: 8 * SMALL_PAGE_SIZE,
+            page_size: 4096,
+            cache_bytes: 8 * 4096,
         };
         let (mut p, _) = Pager::open(Box::new(store.clone()), four_k).unwrap();
         checkpointed(&mut p, [page(3)].into_iter());
         drop(p);
-        // The default config names larger pages; the store's own size wins,
-        // and a cache of 8 of its pages is enough.
-        let default_size = PagerConfig {
-            cache_bytes: 8 * SMALL_PAGE_SIZE,
-            ..PagerConfig::default()
+        // A config naming larger pages: the store's own size wins, and a
+        // cache of 8 of its pages is enough.
+        let eight_k = PagerConfig {
+            page_size: 8192,
+            ..four_k
         };
-        let (p, _) = Pager::open(Box::new(store), default_size).unwrap();
-        assert_eq!(p.page_size(), SMALL_PAGE_SIZE);
+        let (p, _) = Pager::open(Box::new(store), eight_k).unwrap();
+        assert_eq!(p.page_size(), 4096);
         // A new store takes the config's size, and its cache must hold 8.
-        let err = Pager::open(Box::new(MemoryStore::new()), default_size).unwrap_err();
+        let err = Pager::open(Box::new(MemoryStore::new()), eight_k).unwrap_err();
         assert!(
             err.to_string().contains("at least 8 pages of 8192 bytes"),
             "{err}"

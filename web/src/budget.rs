@@ -46,7 +46,7 @@
 use std::cell::Cell;
 
 use moonvault_engine::{Durability, Options};
-use moonvault_pager::{PagerConfig, SMALL_PAGE_SIZE};
+use moonvault_pager::PagerConfig;
 
 /// The module's whole linear memory, enforced by the linker.
 pub const LINEAR_MEMORY: usize = 2 * 1024 * 1024;
@@ -139,7 +139,7 @@ pub fn engine_options_with_cache(cache_bytes: usize) -> Options {
     Options {
         pager: PagerConfig {
             cache_bytes,
-            page_size: SMALL_PAGE_SIZE,
+            ..PagerConfig::default()
         },
         durability: Durability::Immediate,
         txn_log_limit: TXN_LOG_LIMIT,

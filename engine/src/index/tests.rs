@@ -524,7 +524,7 @@ fn queries_inside_a_transaction_see_the_index_entries_it_holds_back() {
         txn_log_limit: 4096,
         pager: moonvault_pager::PagerConfig {
             cache_bytes: 32 * 1024,
-            page_size: moonvault_pager::SMALL_PAGE_SIZE,
+            ..moonvault_pager::PagerConfig::default()
         },
         ..Options::default()
     };
