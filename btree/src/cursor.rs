@@ -372,6 +372,9 @@ impl JoinedKey {
             self.buf.truncate(prefix.len());
         } else {
             self.buf.clear();
+            // Room for the whole key at once (its neighbours' suffixes are
+            // about as long).
+            self.buf.reserve(prefix.len() + suffix.len());
             self.buf.extend_from_slice(prefix);
             self.moves = Some(moves);
         }

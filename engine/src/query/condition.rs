@@ -168,14 +168,18 @@ impl Interval {
     }
 }
 
+// Both allocate once: `prefix.to_vec()` would size the vector to the
+// prefix alone, and the first byte after it would reallocate.
 fn with_key(prefix: &[u8], k: &Key) -> Vec<u8> {
-    let mut v = prefix.to_vec();
+    let mut v = Vec::with_capacity(prefix.len() + k.encoded_len());
+    v.extend_from_slice(prefix);
     encode_key(k, &mut v);
     v
 }
 
 fn with_byte(prefix: &[u8], b: u8) -> Vec<u8> {
-    let mut v = prefix.to_vec();
+    let mut v = Vec::with_capacity(prefix.len() + 1);
+    v.extend_from_slice(prefix);
     v.push(b);
     v
 }

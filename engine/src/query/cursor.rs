@@ -379,6 +379,11 @@ impl QueryCursor {
                         let (id, carried) = decode_index_value(v)?;
                         if let Some(record) = carried {
                             carried_record.clear();
+                            // Room for twice the record: the next ones,
+                            // about as long, reuse it without regrowing.
+                            if carried_record.capacity() < record.len() {
+                                carried_record.reserve(2 * record.len());
+                            }
                             carried_record.extend_from_slice(record);
                         }
                         // Read ahead from the first hit whose record is read.
