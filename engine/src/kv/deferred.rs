@@ -13,7 +13,6 @@
 //! writes").
 
 use smallvec::SmallVec;
-use std::cmp::Ordering;
 use std::ops::Bound;
 
 /// Marks a held-back delete in [`Write::value_len`].
@@ -153,14 +152,14 @@ impl Deferred {
         mut f: impl FnMut(SortedWrite<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut writes = std::mem::take(&mut self.writes);
-        // Stable: among writes of one key the last made stays last.
-        writes.sort_by(|a, b| self.key(a).cmp(self.key(b)));
+        // In place: a stable sort would allocate a scratch copy of
+        // `writes`, memory the room does not count. Among writes of one
+        // key the last made (the highest start) sorts last.
+        writes.sort_unstable_by(|a, b| self.key(a).cmp(self.key(b)).then(a.start.cmp(&b.start)));
         let mut result = Ok(());
         for (i, w) in writes.iter().enumerate() {
             let key = self.key(w);
-            let superseded = writes
-                .get(i + 1)
-                .is_some_and(|next| self.key(next).cmp(key) == Ordering::Equal);
+            let superseded = writes.get(i + 1).is_some_and(|next| self.key(next) == key);
             if !superseded {
                 result = f((key, self.value(w)));
                 if result.is_err() {
@@ -221,6 +220,29 @@ mod tests {
         assert!(d.try_push(b"q", Some(b"v"), usize::MAX));
         assert!(!d.overlaps(Bound::Included(b"a"), Bound::Included(b"p")));
         assert_eq!(drained(&mut d), vec![(b"q".to_vec(), Some(b"v".to_vec()))]);
+    }
+
+    /// Keys that share long prefixes, differ in length and repeat: the
+    /// drain gives what a map of each key's last write holds.
+    #[test]
+    fn drains_as_a_map_of_last_writes_does() {
+        fn prop(shape: Vec<(u8, u8, bool)>) -> bool {
+            let mut d = Deferred::default();
+            let mut model = std::collections::BTreeMap::new();
+            for (i, &(a, b, delete)) in shape.iter().enumerate() {
+                // A shared head, then two to four varying bytes.
+                let mut key = b"index-7/".to_vec();
+                key.extend(std::iter::repeat_n(a % 4, usize::from(b % 3) + 1));
+                key.push(b % 5);
+                let value = (!delete).then(|| (i as u32).to_le_bytes().to_vec());
+                assert!(d.try_push(&key, value.as_deref(), usize::MAX));
+                model.insert(key, value);
+            }
+            drained(&mut d) == model.into_iter().collect::<Vec<_>>()
+        }
+        quickcheck::QuickCheck::new()
+            .tests(300)
+            .quickcheck(prop as fn(Vec<(u8, u8, bool)>) -> bool);
     }
 
     #[test]
