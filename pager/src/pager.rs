@@ -43,8 +43,11 @@ pub const MAX_PAGE_SIZE: usize = 64 * 1024;
 /// Default logical page size of a new store (why not 8 KiB: DESIGN.md
 /// section 2).
 pub const DEFAULT_PAGE_SIZE: usize = 4096;
-/// Default page-cache budget (clean plus dirty pages).
-pub const DEFAULT_CACHE_BYTES: usize = 512 * 1024;
+/// Default page-cache budget (clean plus dirty pages) of a native store:
+/// enough to keep 100K users and their index's hot pages decoded (DESIGN.md
+/// section 2, "Cache and memory"). The browser build sets its own, inside
+/// its 2 MiB module.
+pub const DEFAULT_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// How a pager is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,11 +1,12 @@
-//! A transaction far larger than the page cache: 100K inserts with the
-//! default 512 KiB budget. Dirty pages spill to the store before commit; a
+//! A transaction far larger than the page cache: 100K inserts with a
+//! 512 KiB budget. Dirty pages spill to the store before commit; a
 //! crash before commit leaves nothing (and the spilled pages are reclaimed),
 //! a commit makes all of it durable at once.
 
 use moonvault_engine::{Db, KvRead, Options};
 use moonvault_pager::store::faulty::{CrashMode, FaultyStore};
 use moonvault_pager::store::{Area, BlobStore};
+use moonvault_pager::PagerConfig;
 use std::ops::Bound;
 
 const N: u32 = 100_000;
@@ -41,7 +42,13 @@ fn fill(db: &Db, budget: usize) -> moonvault_engine::WriteTxn {
 #[test]
 fn hundred_thousand_inserts_in_one_transaction() {
     let store = FaultyStore::new();
-    let options = Options::default();
+    let options = Options {
+        pager: PagerConfig {
+            cache_bytes: 512 * 1024,
+            ..PagerConfig::default()
+        },
+        ..Options::default()
+    };
     let budget = options.pager.cache_bytes;
     let db = Db::open(Box::new(store.clone()), options).unwrap();
 
