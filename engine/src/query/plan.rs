@@ -15,6 +15,7 @@
 //!    (`limit`) or a capped sort.
 //! 4. The remaining conditions filter each record.
 
+use smallvec::SmallVec;
 use std::fmt;
 use std::ops::Bound;
 
@@ -259,7 +260,8 @@ pub(crate) fn upper<B: AsRef<[u8]>>(hi: &Option<B>) -> Bound<&[u8]> {
 struct Candidate<'a> {
     def: &'a IndexDef,
     ranges: Vec<Interval>,
-    captured: Vec<usize>,
+    /// Indexes in the query's conditions of those the ranges answer.
+    captured: SmallVec<[usize; 4]>,
     rank: u8,
     estimate: Estimate,
 }
@@ -278,7 +280,7 @@ fn candidate<'a>(def: &'a IndexDef, conds: &[(FieldPath, Cond)]) -> Option<Candi
     let prefix = index_prefix(def.id);
     let mut iv: Option<Interval> = None;
     let mut pts: Option<Vec<Vec<u8>>> = None;
-    let mut captured = Vec::new();
+    let mut captured = SmallVec::new();
     let (mut exact, mut lower, mut upper_side, mut both) = (false, false, false, false);
     for (i, (field, cond)) in conds.iter().enumerate() {
         if *field != def.field || !cond.indexable() {
@@ -377,7 +379,7 @@ pub(crate) fn make(kv: &dyn KvRead, catalog: &Catalog, query: &Query) -> Result<
     query.check()?;
     let table = query.table;
     let conds = &query.conds;
-    let mut cands: Vec<Candidate<'_>> = catalog
+    let mut cands: SmallVec<[Candidate<'_>; 2]> = catalog
         .indexes_on(table)
         .iter()
         .filter_map(|def| candidate(def, conds))

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::rc::Rc;
 
 use super::keyspace::entry_key;
 use super::packed::{load_record, packed_location, packed_record};
@@ -15,9 +16,10 @@ use crate::kv::{KvRead, Lent};
 
 /// The path of a field inside a record: `age`, `profile.address.city`, or
 /// any keys (`FieldPath::new(vec![Key::from("tags"), Key::Int(1)])`).
-/// Never empty.
+/// Never empty. Shared, not copied, when cloned (a plan, an index
+/// definition and a schema each hold the paths they name).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FieldPath(Vec<Key>);
+pub struct FieldPath(Rc<[Key]>);
 
 impl FieldPath {
     /// A path of arbitrary keys; refuses an empty path and NaN keys, and
@@ -32,7 +34,7 @@ impl FieldPath {
             .into_iter()
             .map(normalize_key)
             .collect::<Result<Vec<_>>>()?;
-        Ok(FieldPath(keys))
+        Ok(FieldPath(keys.into()))
     }
 
     /// Parse dotted names: `"profile.address.city"`. Every component is a
