@@ -152,6 +152,8 @@ for (const mode of ['page', 'worker']) {
       await db.set('v.holes', [1, null, 3]);
       await db.set('v.obj', { a: 1, nested: { b: [true, false] } });
       await db.set('v.map', new Map([[1, 'one'], ['k', 'v'], [true, 0]]));
+      await db.set('v.buf', new Uint8Array([7, 8]).buffer); // ArrayBuffer: a binary string
+      await db.set('v.bare', Object.assign(Object.create(null), { z: 1 })); // no prototype: plain
       await db.set('v.gone', 5);
       await db.set('v.gone', undefined);             // deletes
       out.types = await db.compute(\`local r = {}
@@ -169,7 +171,7 @@ for (const mode of ['page', 'worker']) {
       out.fromLuaTypes = out.fromLua.map((v) => v instanceof Uint8Array ? 'bytes' : Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v);
       out.none = await db.compute('local a = 1');
       out.missing = await db.get('nothing.here');
-      for (const [name, bad] of [['fn', () => 1], ['sym', Symbol('s')], ['date', new Date()], ['bigBig', 2n ** 64n]]) {
+      for (const [name, bad] of [['fn', () => 1], ['sym', Symbol('s')], ['date', new Date()], ['bigBig', 2n ** 64n], ['boxed', new Number(1)]]) {
         try { await db.set('bad', { inner: bad }); out[name] = 'accepted'; }
         catch (e) { out[name] = [e.name, e instanceof mv.ConversionError, e.path, e.message]; }
       }
@@ -182,7 +184,10 @@ for (const mode of ['page', 'worker']) {
     assert.deepEqual(r.types, {
       int: 'integer', float: 'float', intFloat: 'integer', huge: 'float', big: 'integer', negBig: 'integer',
       str: 'string', bin: 'string', utf8bytes: 'string', arr: 'table', holes: 'table', obj: 'table', map: 'table',
+      buf: 'string', bare: 'table',
     });
+    assert.equal(r.back.buf, '\u0007\u0008');
+    assert.deepEqual(r.back.bare, { z: 1 });
     assert.equal(r.back.int, 42);
     assert.equal(r.back.huge, 2 ** 60);
     assert.equal(r.back.big, '1152921504606846976n');
@@ -210,6 +215,8 @@ for (const mode of ['page', 'worker']) {
     assert.equal(r.sym[0], 'ConversionError');
     assert.match(r.date[3], /Date cannot be converted/);
     assert.match(r.bigBig[3], /outside the 64-bit/);
+    assert.match(r.boxed[3], /a Number cannot be converted/, 'a boxed number is an object, not a number');
+    assert.match(r.sym[3], /Symbol has no Lua equivalent/);
     assert.equal(r.cyclic, 'ConversionError');
     assert.equal(r.luaFn[0], 'ConversionError');
     assert.match(r.luaFn[1], /Lua function/);
