@@ -26,6 +26,6 @@ mod tests;
 
 pub use db::{Db, DbStats, Durability, Options};
 pub use moonvault_btree::Lent;
-pub(crate) use prefix::prefix_end;
+pub(crate) use prefix::{into_prefix_end, prefix_end};
 pub use root::RootRecord;
 pub use txn::{EntryFn, KvRead, LentEntryFn, RangeIter, ReadTxn, WriteTxn};

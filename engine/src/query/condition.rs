@@ -11,6 +11,7 @@
 use std::cmp::Ordering;
 
 use crate::codec::{encode_key, Key, Value};
+use crate::kv::into_prefix_end;
 use crate::table::keyspace::{class_tag, string_prefix_bytes};
 
 /// One condition on a field.
@@ -184,16 +185,6 @@ fn with_byte(prefix: &[u8], b: u8) -> Vec<u8> {
     v
 }
 
-/// Keys above every key starting with `p` (`p` turned into the first of
-/// them in place: its trailing `FF`s dropped, its last byte raised);
-/// `None` when `p` is all `FF`.
-fn after(mut p: Vec<u8>) -> Option<Vec<u8>> {
-    let keep = p.iter().rposition(|&b| b != 0xFF)?;
-    p.truncate(keep + 1);
-    p[keep] += 1;
-    Some(p)
-}
-
 /// The exact interval of index keys (under `prefix = 02 <index id>`) whose
 /// values satisfy a range condition; `None` for conditions that are not
 /// intervals (`In` and non-indexable ones). An empty interval means no
@@ -214,12 +205,12 @@ pub(crate) fn interval(cond: &Cond, prefix: &[u8]) -> Option<Interval> {
     Some(match cond {
         Cond::Eq(k) => {
             let p = with_key(prefix, k);
-            let hi = after(p.clone());
+            let hi = into_prefix_end(p.clone());
             Interval { lo: p, hi }
         }
         Cond::Gt(k) | Cond::Ge(k) | Cond::Lt(k) | Cond::Le(k) if !orderable(k) => empty(),
         Cond::Gt(k) => Interval {
-            lo: after(with_key(prefix, k))?,
+            lo: into_prefix_end(with_key(prefix, k))?,
             hi: Some(class(k).1),
         },
         Cond::Ge(k) => Interval {
@@ -232,7 +223,7 @@ pub(crate) fn interval(cond: &Cond, prefix: &[u8]) -> Option<Interval> {
         },
         Cond::Le(k) => Interval {
             lo: class(k).0,
-            hi: after(with_key(prefix, k)),
+            hi: into_prefix_end(with_key(prefix, k)),
         },
         Cond::Between(lo, hi) => {
             if !orderable(lo) || !same_class(lo, hi) {
@@ -240,14 +231,14 @@ pub(crate) fn interval(cond: &Cond, prefix: &[u8]) -> Option<Interval> {
             } else {
                 Interval {
                     lo: with_key(prefix, lo),
-                    hi: after(with_key(prefix, hi)),
+                    hi: into_prefix_end(with_key(prefix, hi)),
                 }
             }
         }
         Cond::StartsWith(p) => {
             let mut lo = prefix.to_vec();
             lo.extend_from_slice(&string_prefix_bytes(p));
-            let hi = after(lo.clone());
+            let hi = into_prefix_end(lo.clone());
             Interval { lo, hi }
         }
         _ => return None,
