@@ -93,17 +93,17 @@ build_module() {
     mv "$module.opt" "$module"
 
     # Every import must come from wasm-bindgen's glue or the web crate's own
-    # inline JS (its snippets): none from WASI (answered by
+    # JS module (src/imports.js, a snippet): none from WASI (answered by
     # lua-bind/src/wasi_shim.rs) and none from `env` (an unresolved symbol).
     local imports foreign memory
     imports="$("$wasm_dis" "$module" | grep -E '^ *\(import ' || true)"
-    foreign="$(grep -vE '\(import "\./(moonvault_web_bg\.js|snippets/moonvault-web-[0-9a-f]+/inline[0-9]+\.js)"' <<<"$imports" || true)"
+    foreign="$(grep -vE '\(import "\./(moonvault_web_bg\.js|snippets/moonvault-web-[0-9a-f]+/src/imports\.js)"' <<<"$imports" || true)"
     if [[ -n $foreign ]]; then
         echo "build-web: unexpected imports:" >&2
         echo "$foreign" >&2
         exit 1
     fi
-    echo "build-web: $(grep -c . <<<"$imports") imports, all from the wasm-bindgen glue and the crate's snippets"
+    echo "build-web: $(grep -c . <<<"$imports") imports, all from the wasm-bindgen glue and the crate's src/imports.js"
 
     # The memory budget must survive wasm-bindgen and wasm-opt: the module's
     # memory maximum is 32 pages of 64 KiB (2 MiB).

@@ -223,6 +223,40 @@ for (const mode of ['page', 'worker']) {
     assert.equal(r.rolledBack, undefined, 'an unconvertible result rolls the chunk back');
   });
 
+  // A Worker gets a structured clone, where a Proxy cannot go and a getter
+  // has already run: only the page thread hands such values to the module.
+  if (mode === 'page') {
+    test(named('a value whose getter or Proxy trap throws is refused, the module lives'), async () => {
+      const r = await inPage('throwing', `
+        const out = {};
+        const hostile = {
+          getter: { get boom() { throw new Error('getter says no'); } },
+          proto: new Proxy({}, { getPrototypeOf() { throw new Error('trap says no'); } }),
+          keys: new Proxy({}, { ownKeys() { throw new TypeError('keys say no'); } }),
+          mapLike: new Proxy(new Map([[1, 2]]), { getPrototypeOf() { throw new Error('map trap'); } }),
+        };
+        await db.set('kept', { a: 1 });
+        for (const [name, bad] of Object.entries(hostile)) {
+          try { await db.set('kept.b', { inner: bad }); out[name] = 'accepted'; }
+          catch (e) { out[name] = [e.name, e.path, e.message]; }
+          try { await db.batch([{ op: 'set', path: 'kept.c', value: [bad] }]); out[name + 'Batch'] = 'accepted'; }
+          catch (e) { out[name + 'Batch'] = e.name; }
+        }
+        await db.set('kept.n', 7);
+        out.after = await db.get('kept');
+        return out;
+      `, opts);
+      for (const [name, said] of [['getter', /Error: getter says no/], ['proto', /Error: trap says no/], ['keys', /TypeError: keys say no/], ['mapLike', /Error: map trap/]]) {
+        assert.equal(r[name][0], 'ConversionError', name);
+        assert.equal(r[name][1], 'Memory.kept.b.inner', name);
+        assert.match(r[name][2], said, name);
+        assert.match(r[name][2], /nothing was stored/, name);
+        assert.equal(r[name + 'Batch'], 'ConversionError', name);
+      }
+      assert.deepEqual(r.after, { a: 1, n: 7 }, 'nothing of the refused values was written');
+    });
+  }
+
   test(named('errors are Error subclasses carrying the Lua message and traceback'), async () => {
     const r = await inPage('errors', `
       const out = {};
@@ -291,6 +325,19 @@ for (const mode of ['page', 'worker']) {
           { type: 'set', table: 'users', key: 'bad', value: { name: 'x', inner: { 'odd key': () => 1 } } }]);
       } catch (e) { out.tableOpErr = [e.name, e.path]; }
       try { await db.batchTableOperations([{ type: 'set', table: 'users', key: null, value: 1 }]); } catch (e) { out.keyErr = [e.name, e.path]; }
+      try { await db.batchTableOperations([{ type: 'set', table: 'users', key: 'k', value: 1 }, 42]); } catch (e) { out.notObject = e.message; }
+      try { await db.batchTableOperations([{ type: 'put', table: 'users', key: 'k', value: 1 }]); } catch (e) { out.badType = e.message; }
+      try { await db.batchTableOperations({ length: 1, 0: { type: 'set', table: 'users', key: 'k', value: 1 } }); } catch (e) { out.notArray = e.message; }
+      // Runs of one table and changes between tables (a run reuses its
+      // table's path, read once).
+      out.mixed = await db.batchTableOperations([
+        { type: 'set', table: 'Memory', key: 't1', value: {} }, { type: 'set', table: 't1', key: 'a', value: 1 },
+        { type: 'set', table: 't1', key: 'b', value: 2 }, { type: 'set', table: 'Memory', key: 't2', value: {} },
+        { type: 'set', table: 't2', key: 'a', value: 3 }, { type: 'set', table: 't1', key: 'c', value: 4 },
+        { type: 'delete', table: 't1', key: 'a' }, { type: 'set', table: ['t2'], key: 'b', value: 5 }]);
+      out.t1 = await db.get('t1');
+      out.t2 = await db.get('t2');
+      out.kGone = await db.get('users.k');
       const a = await db.get('a');
       out.aIsMap = a instanceof Map;
       out.a = [...a];
@@ -312,6 +359,13 @@ for (const mode of ['page', 'worker']) {
     assert.deepEqual(r.tableOpErr, ['ConversionError', 'operations[1].value.inner["odd key"]'],
       'the path names the field, built only for the error');
     assert.deepEqual(r.keyErr, ['ConversionError', 'operations[0].key']);
+    assert.match(r.notObject, /operations\[1\] must be an object \{type, table, key, value\}/);
+    assert.match(r.badType, /operations\[0\]\.type must be 'set' or 'delete'/);
+    assert.match(r.notArray, /must be an array/);
+    assert.equal(r.mixed, 8);
+    assert.deepEqual(r.t1, { b: 2, c: 4 });
+    assert.deepEqual(r.t2, { a: 3, b: 5 });
+    assert.equal(r.kGone, undefined, 'no refused batch wrote anything');
     assert.equal(r.aIsMap, true, 'mixed keys read back as a Map');
     assert.deepEqual(r.a, [[2, 'x'], ['b', 1]]);
   });

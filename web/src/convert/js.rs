@@ -41,91 +41,114 @@ pub enum JsKind {
     Object(Object),
 }
 
+#[wasm_bindgen(module = "/src/imports.js")]
+extern "C" {
+    /// What `v` is, in one call across the boundary (asking wasm-bindgen's
+    /// `is_null`, `as_bool`, `as_f64`, ... in turn took one call each):
+    /// the codes [`classify`] matches, tested in its order, in the low four
+    /// bits; a string's length in UTF-16 units above them. Throws what a
+    /// hostile value's Proxy trap throws.
+    #[wasm_bindgen(catch, js_name = jsKind)]
+    fn js_kind(v: &JsValue) -> Result<f64, JsValue>;
+}
+
 /// Sorts `v`; `path` names it in errors. A string or byte array is
 /// charged to `budget` before it is copied into the module.
 pub fn classify(v: &JsValue, path: &str, budget: &mut Budget) -> ApiResult<JsKind> {
-    if v.is_null() || v.is_undefined() {
-        return Ok(JsKind::Nil);
-    }
-    if let Some(b) = v.as_bool() {
-        return Ok(JsKind::Bool(b));
-    }
-    if let Some(x) = v.as_f64() {
-        // Integral JS numbers are Lua integers (JS has no other way to say
-        // "integer"); beyond 2^53 a number may already have lost digits,
-        // so it stays a float (use a BigInt for exact large integers).
-        if x.fract() == 0.0 && x.abs() <= MAX_SAFE_INTEGER {
-            return Ok(JsKind::Int(x as i64));
+    // A string's length is below 2^30 units in every engine, so the code
+    // is an exact integer.
+    let code = js_kind(v).map_err(|e| threw(path, "inspecting it", &e))? as u64;
+    match code & 15 {
+        0 => Ok(JsKind::Nil),
+        1 => Ok(JsKind::Bool(false)),
+        2 => Ok(JsKind::Bool(true)),
+        3 => {
+            let x = v.as_f64().unwrap_or(f64::NAN);
+            // Integral JS numbers are Lua integers (JS has no other way to
+            // say "integer"); beyond 2^53 a number may already have lost
+            // digits, so it stays a float (use a BigInt for exact large
+            // integers).
+            if x.fract() == 0.0 && x.abs() <= MAX_SAFE_INTEGER {
+                Ok(JsKind::Int(x as i64))
+            } else {
+                Ok(JsKind::Float(x))
+            }
         }
-        return Ok(JsKind::Float(x));
-    }
-    if v.is_string() {
-        return string_bytes(v.unchecked_ref(), path, budget).map(JsKind::Bytes);
-    }
-    if v.is_bigint() {
-        let b: &BigInt = v.unchecked_ref();
-        return i64::try_from(b.clone()).map(JsKind::Int).map_err(|_| {
-            ApiError::conversion(
-                path,
-                format!(
-                    "BigInt {} is outside the 64-bit integer range of Lua",
-                    b.to_string(10).map(String::from).unwrap_or_default()
-                ),
-            )
-        });
-    }
-    if v.is_function() {
-        return Err(ApiError::conversion(
+        4 => string_bytes(v.unchecked_ref(), (code >> 4) as usize, path, budget).map(JsKind::Bytes),
+        5 => {
+            let b: &BigInt = v.unchecked_ref();
+            i64::try_from(b.clone()).map(JsKind::Int).map_err(|_| {
+                ApiError::conversion(
+                    path,
+                    format!(
+                        "BigInt {} is outside the 64-bit integer range of Lua",
+                        b.to_string(10).map(String::from).unwrap_or_default()
+                    ),
+                )
+            })
+        }
+        6 => Err(ApiError::conversion(
             path,
             "a JS function cannot be stored or passed to Lua; store Lua functions with \
              persistFunction(table, key, source) or from compute()",
-        ));
+        )),
+        7 => Err(ApiError::conversion(path, "a Symbol has no Lua equivalent")),
+        8 => {
+            let a: &Uint8Array = v.unchecked_ref();
+            budget.take_bytes(a.length() as usize, path)?;
+            Ok(JsKind::Bytes(a.to_vec()))
+        }
+        9 => {
+            let b: &ArrayBuffer = v.unchecked_ref();
+            budget.take_bytes(b.byte_length() as usize, path)?;
+            Ok(JsKind::Bytes(Uint8Array::new(b).to_vec()))
+        }
+        10 => Ok(JsKind::Array(v.clone().unchecked_into())),
+        11 => Ok(JsKind::Map(v.clone().unchecked_into())),
+        12 => Ok(JsKind::Object(v.clone().unchecked_into())),
+        _ => Err(not_convertible(v, path)),
     }
-    if v.is_symbol() {
-        return Err(ApiError::conversion(path, "a Symbol has no Lua equivalent"));
-    }
-    if let Some(a) = v.dyn_ref::<Uint8Array>() {
-        budget.take_bytes(a.length() as usize, path)?;
-        return Ok(JsKind::Bytes(a.to_vec()));
-    }
-    if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
-        budget.take_bytes(b.byte_length() as usize, path)?;
-        return Ok(JsKind::Bytes(Uint8Array::new(b).to_vec()));
-    }
-    if Array::is_array(v) {
-        return Ok(JsKind::Array(v.clone().unchecked_into()));
-    }
-    if let Some(m) = v.dyn_ref::<Map>() {
-        return Ok(JsKind::Map(m.clone()));
-    }
-    let proto = Object::get_prototype_of(v);
-    let plain = proto.is_null() || Object::is(&proto, &Object::get_prototype_of(&Object::new()));
-    if plain {
-        return Ok(JsKind::Object(v.clone().unchecked_into()));
-    }
+}
+
+/// The error for a value whose inspection (`doing`) threw `e` (a Proxy's
+/// trap, a getter): the module is unharmed, nothing was written.
+#[cold]
+pub(crate) fn threw(path: &str, doing: &str, e: &JsValue) -> ApiError {
+    ApiError::conversion(
+        path,
+        format!(
+            "{doing} threw {}; nothing was stored",
+            crate::idb::describe(e)
+        ),
+    )
+}
+
+/// The error for an object [`classify`] cannot convert, naming its class.
+#[cold]
+fn not_convertible(v: &JsValue, path: &str) -> ApiError {
     let ctor = Reflect::get(v, &"constructor".into())
         .ok()
         .and_then(|c| Reflect::get(&c, &"name".into()).ok())
         .and_then(|n| n.as_string())
         .unwrap_or_else(|| "object".into());
-    Err(ApiError::conversion(
+    ApiError::conversion(
         path,
         format!(
             "a {ctor} cannot be converted: use plain objects, arrays, Maps, strings, numbers, \
              BigInts, booleans, Uint8Arrays, or null"
         ),
-    ))
+    )
 }
 
-/// The UTF-8 bytes of `s`, charged to `budget` before the copy.
+/// The UTF-8 bytes of `s`, a string of `units` UTF-16 units, charged to
+/// `budget` before the copy.
 ///
 /// UTF-8 takes at least one byte per UTF-16 unit and at most three, and
 /// wasm-bindgen's copy reserves three per unit when the string is not
 /// ASCII. So a string whose three-per-unit size fits is copied at once; one
 /// that cannot fit even at one per unit is refused at once; one in between
 /// is encoded on the JS heap first, to learn its exact size.
-fn string_bytes(s: &JsString, path: &str, budget: &mut Budget) -> ApiResult<Vec<u8>> {
-    let units = s.length() as usize;
+fn string_bytes(s: &JsString, units: usize, path: &str, budget: &mut Budget) -> ApiResult<Vec<u8>> {
     if units > budget.bytes_left() {
         return Err(budget.bytes_refused(units, path));
     }

@@ -1,14 +1,14 @@
 //! JS values to store values: keys ([`key`]) and assignments ([`input_named`]).
 
-use js_sys::{Array, Object, Reflect};
+use js_sys::{Array, Reflect};
 use moonvault_engine::codec::{Key, Value};
 use moonvault_engine::table::MAX_INPUT_DEPTH;
 use moonvault_engine::Input;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 
 use super::budget::Budget;
 pub use super::budget::INPUT_LIMIT;
-use super::js::{child_path, classify, JsKind};
+use super::js::{child_path, classify, threw, JsKind};
 use crate::api::error::{ApiError, ApiResult};
 
 /// [`key`] for hot paths: `path` is built only if the conversion fails
@@ -53,11 +53,14 @@ pub fn input_named(v: &JsValue, path: impl FnOnce() -> String) -> ApiResult<Inpu
         .or_else(|_| input_at(v, Some(&path()), 1, &mut Budget::input()))
 }
 
-/// The `i`th pair of a JS array of `[key, value]` pairs (`Object.entries`,
-/// a Map's entries).
-fn pair(pairs: &Array, i: u32) -> (JsValue, JsValue) {
-    let p: Array = pairs.get(i).into();
-    (p.get(0), p.get(1))
+#[wasm_bindgen(module = "/src/imports.js")]
+extern "C" {
+    /// A Map's entries, or a plain object's (`Object.entries`), as one
+    /// flat array `[k0, v0, k1, v1, ...]`: an entry is then two calls
+    /// across the boundary, where a `[key, value]` pair took three. Throws
+    /// what a getter or a Proxy's trap throws.
+    #[wasm_bindgen(catch, js_name = flatEntries)]
+    fn flat_entries(v: &JsValue) -> Result<Array, JsValue>;
 }
 
 /// The entries of a table-like JS value as a JS array of pairs, their
@@ -66,8 +69,9 @@ fn pair(pairs: &Array, i: u32) -> (JsValue, JsValue) {
 pub(crate) enum Entries {
     /// An array: keys 1..=len, read by index.
     Array(Array),
-    /// `[key, value]` pairs (a Map, a plain object).
-    Pairs(Array),
+    /// Keys and values, alternating ([`flat_entries`] of a Map or a plain
+    /// object).
+    Flat(Array),
 }
 
 impl Entries {
@@ -76,9 +80,12 @@ impl Entries {
             JsKind::Array(a) => Entries::Array(a),
             JsKind::Map(m) => {
                 budget.take_entries(m.size() as usize, path)?;
-                return Ok(Some(Entries::Pairs(Array::from(&m))));
+                let flat = flat_entries(&m).map_err(|e| threw(path, "reading its entries", &e))?;
+                return Ok(Some(Entries::Flat(flat)));
             }
-            JsKind::Object(o) => Entries::Pairs(Object::entries(&o)),
+            JsKind::Object(o) => {
+                Entries::Flat(flat_entries(&o).map_err(|e| threw(path, "reading its entries", &e))?)
+            }
             _ => return Ok(None),
         };
         budget.take_entries(entries.len() as usize, path)?;
@@ -87,7 +94,8 @@ impl Entries {
 
     pub(crate) fn len(&self) -> u32 {
         match self {
-            Entries::Array(a) | Entries::Pairs(a) => a.length(),
+            Entries::Array(a) => a.length(),
+            Entries::Flat(f) => f.length() / 2,
         }
     }
 
@@ -98,7 +106,7 @@ impl Entries {
                 JsValue::from_f64(f64::from(i) + 1.0),
                 Reflect::get_u32(a, i).unwrap_or(JsValue::UNDEFINED),
             ),
-            Entries::Pairs(p) => pair(p, i),
+            Entries::Flat(f) => (f.get(2 * i), f.get(2 * i + 1)),
         }
     }
 }

@@ -340,18 +340,7 @@ fn number(x: u64) -> JsValue {
 // candidate key costs about ten boundary crossings (numbers boxed as
 // `JsValue`s, two `get`s, their results read and dropped), and `locate`
 // tries up to GROUP_MAX_PAGES of them for a page that is live in no group.
-#[wasm_bindgen(inline_js = r#"
-export function liveMask(chunks, first, chunkIds) {
-  const inner = chunks.get(Math.floor(first / chunkIds));
-  return inner === undefined ? 0 : inner.get(first) ?? 0;
-}
-export function liveLocate(chunks, id, chunkIds, maxPages) {
-  for (let first = id; first >= 0 && first > id - maxPages; first--) {
-    if (((liveMask(chunks, first, chunkIds) >>> (id - first)) & 1) === 1) return first;
-  }
-  return -1;
-}
-"#)]
+#[wasm_bindgen(module = "/src/imports.js")]
 extern "C" {
     /// The live set of the group at `first` in `chunks` (0: none).
     #[wasm_bindgen(js_name = liveMask)]

@@ -76,40 +76,7 @@ fn unavailable(detail: &str) -> StoreError {
 // the browser has released it), `[1]` when `ifAvailable` found it held,
 // `[2, detail]` when the API is missing or refused the request at once;
 // it rejects with the request's error if that fails before a grant.
-#[wasm_bindgen(inline_js = r#"
-export function acquireLock(name, ifAvailable) {
-  const locks = globalThis.navigator?.locks;
-  if (locks === null || typeof locks !== 'object') {
-    return Promise.resolve([2, 'navigator.locks is missing']);
-  }
-  if (typeof locks.request !== 'function') {
-    return Promise.resolve([2, 'navigator.locks.request is missing']);
-  }
-  let release;
-  const held = new Promise((resolve) => { release = resolve; });
-  return new Promise((resolve, reject) => {
-    const options = ifAvailable ? { mode: 'exclusive', ifAvailable: true } : { mode: 'exclusive' };
-    let released;
-    try {
-      // The callback runs later, never inside request(): `released` is set.
-      released = locks.request(name, options, (lock) => {
-        if (lock === null || lock === undefined) {
-          resolve([1]);
-          return undefined;
-        }
-        resolve([0, release, released]);
-        return held;
-      });
-    } catch (e) {
-      resolve([2, String(e)]);
-      return;
-    }
-    // A request refused later (a document that is not fully active) must
-    // not leave the opener waiting for a grant that never comes.
-    Promise.resolve(released).catch(reject);
-  });
-}
-"#)]
+#[wasm_bindgen(module = "/src/imports.js")]
 extern "C" {
     #[wasm_bindgen(js_name = acquireLock)]
     fn acquire_lock(name: &str, if_available: bool) -> Promise;

@@ -182,43 +182,7 @@ impl IdbStore {
 // exists but lacks moonvault's object store `store` (an upgrade of such a
 // database is aborted, leaving it as it was), or `[2]` when there is no
 // IndexedDB; it rejects with the open request's error.
-#[wasm_bindgen(inline_js = r#"
-export function openDatabase(name, version, stores, required) {
-  if (typeof indexedDB === 'undefined' || indexedDB === null) return Promise.resolve([2]);
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open(name, version);
-    let foreign = null;
-    request.onupgradeneeded = () => {
-      // Runs inside the versionchange transaction, before `success`.
-      const db = request.result;
-      const existing = db.objectStoreNames;
-      if (existing.length > 0) {
-        foreign = required.find((n) => !existing.contains(n)) ?? null;
-        if (foreign !== null) {
-          request.transaction.abort();
-          return;
-        }
-      }
-      // A failure aborts the upgrade, and the request reports it.
-      for (const n of stores) if (!existing.contains(n)) db.createObjectStore(n);
-    };
-    request.onsuccess = () => {
-      const db = request.result;
-      const missing = stores.find((n) => !db.objectStoreNames.contains(n));
-      if (missing === undefined) {
-        resolve([0, db]);
-      } else {
-        db.close();
-        resolve([1, missing]);
-      }
-    };
-    request.onerror = () => {
-      if (foreign !== null) resolve([1, foreign]);
-      else reject(request.error ?? 'the open request failed');
-    };
-  });
-}
-"#)]
+#[wasm_bindgen(module = "/src/imports.js")]
 extern "C" {
     #[wasm_bindgen(js_name = openDatabase, catch)]
     fn open_database(
