@@ -234,6 +234,10 @@ for (const mode of ['page', 'worker']) {
           proto: new Proxy({}, { getPrototypeOf() { throw new Error('trap says no'); } }),
           keys: new Proxy({}, { ownKeys() { throw new TypeError('keys say no'); } }),
           mapLike: new Proxy(new Map([[1, 2]]), { getPrototypeOf() { throw new Error('map trap'); } }),
+          element: new Proxy([1, 2], { get(t, k) { if (k === '0') throw new Error('element says no'); return Reflect.get(t, k); } }),
+          length: new Proxy([1], { get(t, k) { if (k === 'length') throw new Error('length says no'); return Reflect.get(t, k); } }),
+          // A typed array's length getter refuses a Proxy as its receiver.
+          typed: new Proxy(new Uint8Array(2), {}),
         };
         await db.set('kept', { a: 1 });
         for (const [name, bad] of Object.entries(hostile)) {
@@ -246,7 +250,9 @@ for (const mode of ['page', 'worker']) {
         out.after = await db.get('kept');
         return out;
       `, opts);
-      for (const [name, said] of [['getter', /Error: getter says no/], ['proto', /Error: trap says no/], ['keys', /TypeError: keys say no/], ['mapLike', /Error: map trap/]]) {
+      for (const [name, said] of [['getter', /reading its entries threw Error: getter says no/], ['proto', /inspecting it threw Error: trap says no/],
+        ['keys', /TypeError: keys say no/], ['mapLike', /Error: map trap/], ['element', /reading its elements threw Error: element says no/],
+        ['length', /inspecting it threw Error: length says no/], ['typed', /inspecting it threw TypeError/]]) {
         assert.equal(r[name][0], 'ConversionError', name);
         assert.equal(r[name][1], 'Memory.kept.b.inner', name);
         assert.match(r[name][2], said, name);

@@ -181,6 +181,11 @@ export function liveLocate(chunks, id, chunkIds, maxPages) {
 }
 
 // src/convert/js.rs
+/**
+ * What `v` is, in the low four bits (the codes `classify` matches), and
+ * its length above them for a string (UTF-16 units), byte array, array or
+ * Map: below 2^32, so the number stays an exact integer.
+ */
 export function jsKind(v) {
   if (v === null || v === undefined) return 0;
   switch (typeof v) {
@@ -191,10 +196,10 @@ export function jsKind(v) {
     case 'function': return 6;
     case 'symbol': return 7;
   }
-  if (v instanceof Uint8Array) return 8;
-  if (v instanceof ArrayBuffer) return 9;
-  if (Array.isArray(v)) return 10;
-  if (v instanceof Map) return 11;
+  if (v instanceof Uint8Array) return 8 + 16 * v.length;
+  if (v instanceof ArrayBuffer) return 9 + 16 * v.byteLength;
+  if (Array.isArray(v)) return 10 + 16 * v.length;
+  if (v instanceof Map) return 11 + 16 * v.size;
   const proto = Object.getPrototypeOf(v);
   return proto === null || proto === Object.prototype ? 12 : 13;
 }

@@ -1,6 +1,6 @@
 //! What a JS value is, for conversion into Lua or store values.
 
-use js_sys::{Array, ArrayBuffer, BigInt, JsString, Map, Object, Reflect, Uint8Array};
+use js_sys::{Array, BigInt, JsString, Map, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -33,10 +33,10 @@ pub enum JsKind {
     Float(f64),
     /// A string, as UTF-8; or the bytes of a `Uint8Array`/`ArrayBuffer`.
     Bytes(Vec<u8>),
-    /// An `Array`: keys 1..n.
-    Array(Array),
-    /// A `Map`: keys converted too.
-    Map(Map),
+    /// An `Array` of that length: keys 1..n.
+    Array(Array, u32),
+    /// A `Map` of that size: keys converted too.
+    Map(Map, u32),
     /// A plain object (prototype `Object.prototype` or `null`): string keys.
     Object(Object),
 }
@@ -46,8 +46,9 @@ extern "C" {
     /// What `v` is, in one call across the boundary (asking wasm-bindgen's
     /// `is_null`, `as_bool`, `as_f64`, ... in turn took one call each):
     /// the codes [`classify`] matches, tested in its order, in the low four
-    /// bits; a string's length in UTF-16 units above them. Throws what a
-    /// hostile value's Proxy trap throws.
+    /// bits; the length of a string (in UTF-16 units), byte array, array or
+    /// Map above them (read in JS, where a Proxy's throwing `length` is
+    /// caught). Throws what a hostile value's Proxy trap throws.
     #[wasm_bindgen(catch, js_name = jsKind)]
     fn js_kind(v: &JsValue) -> Result<f64, JsValue>;
 }
@@ -55,9 +56,9 @@ extern "C" {
 /// Sorts `v`; `path` names it in errors. A string or byte array is
 /// charged to `budget` before it is copied into the module.
 pub fn classify(v: &JsValue, path: &str, budget: &mut Budget) -> ApiResult<JsKind> {
-    // A string's length is below 2^30 units in every engine, so the code
-    // is an exact integer.
+    // Lengths are below 2^32, so the code is an exact integer.
     let code = js_kind(v).map_err(|e| threw(path, "inspecting it", &e))? as u64;
+    let len = (code >> 4) as u32;
     match code & 15 {
         0 => Ok(JsKind::Nil),
         1 => Ok(JsKind::Bool(false)),
@@ -74,7 +75,7 @@ pub fn classify(v: &JsValue, path: &str, budget: &mut Budget) -> ApiResult<JsKin
                 Ok(JsKind::Float(x))
             }
         }
-        4 => string_bytes(v.unchecked_ref(), (code >> 4) as usize, path, budget).map(JsKind::Bytes),
+        4 => string_bytes(v.unchecked_ref(), len as usize, path, budget).map(JsKind::Bytes),
         5 => {
             let b: &BigInt = v.unchecked_ref();
             i64::try_from(b.clone()).map(JsKind::Int).map_err(|_| {
@@ -94,17 +95,15 @@ pub fn classify(v: &JsValue, path: &str, budget: &mut Budget) -> ApiResult<JsKin
         )),
         7 => Err(ApiError::conversion(path, "a Symbol has no Lua equivalent")),
         8 => {
-            let a: &Uint8Array = v.unchecked_ref();
-            budget.take_bytes(a.length() as usize, path)?;
-            Ok(JsKind::Bytes(a.to_vec()))
+            budget.take_bytes(len as usize, path)?;
+            Ok(JsKind::Bytes(v.unchecked_ref::<Uint8Array>().to_vec()))
         }
         9 => {
-            let b: &ArrayBuffer = v.unchecked_ref();
-            budget.take_bytes(b.byte_length() as usize, path)?;
-            Ok(JsKind::Bytes(Uint8Array::new(b).to_vec()))
+            budget.take_bytes(len as usize, path)?;
+            Ok(JsKind::Bytes(Uint8Array::new(v).to_vec()))
         }
-        10 => Ok(JsKind::Array(v.clone().unchecked_into())),
-        11 => Ok(JsKind::Map(v.clone().unchecked_into())),
+        10 => Ok(JsKind::Array(v.clone().unchecked_into(), len)),
+        11 => Ok(JsKind::Map(v.clone().unchecked_into(), len)),
         12 => Ok(JsKind::Object(v.clone().unchecked_into())),
         _ => Err(not_convertible(v, path)),
     }

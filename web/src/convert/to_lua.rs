@@ -49,7 +49,7 @@ fn convert(
     };
     let t = lua.create_table().map_err(lua_err)?;
     for i in 0..entries.len() {
-        let (k, item) = entries.get(i);
+        let (k, item) = entries.get(i, path)?;
         let at = child_path(path, &k);
         let k = match classify(&k, &at, budget)? {
             JsKind::Nil => return Err(ApiError::conversion(&at, "a table key must be a scalar")),
@@ -57,7 +57,7 @@ fn convert(
             JsKind::Int(n) => Value::Integer(n),
             JsKind::Float(x) => Value::Number(x),
             JsKind::Bytes(b) => Value::String(lua.create_string(b).map_err(lua_err)?),
-            JsKind::Array(_) | JsKind::Map(_) | JsKind::Object(_) => {
+            JsKind::Array(..) | JsKind::Map(..) | JsKind::Object(_) => {
                 return Err(ApiError::conversion(&at, "a table key must be a scalar"))
             }
         };

@@ -67,8 +67,8 @@ extern "C" {
 /// number charged to `budget` before the module holds any of them (the
 /// pairs themselves stay on the JS heap).
 pub(crate) enum Entries {
-    /// An array: keys 1..=len, read by index.
-    Array(Array),
+    /// An array of that length: keys 1..=len, read by index.
+    Array(Array, u32),
     /// Keys and values, alternating ([`flat_entries`] of a Map or a plain
     /// object).
     Flat(Array),
@@ -77,9 +77,9 @@ pub(crate) enum Entries {
 impl Entries {
     pub(crate) fn of(kind: JsKind, path: &str, budget: &mut Budget) -> ApiResult<Option<Entries>> {
         let entries = match kind {
-            JsKind::Array(a) => Entries::Array(a),
-            JsKind::Map(m) => {
-                budget.take_entries(m.size() as usize, path)?;
+            JsKind::Array(a, len) => Entries::Array(a, len),
+            JsKind::Map(m, size) => {
+                budget.take_entries(size as usize, path)?;
                 let flat = flat_entries(&m).map_err(|e| threw(path, "reading its entries", &e))?;
                 return Ok(Some(Entries::Flat(flat)));
             }
@@ -94,19 +94,20 @@ impl Entries {
 
     pub(crate) fn len(&self) -> u32 {
         match self {
-            Entries::Array(a) => a.length(),
+            Entries::Array(_, len) => *len,
             Entries::Flat(f) => f.length() / 2,
         }
     }
 
-    /// Entry `i` (`i < len`): a getter that throws reads as `undefined`.
-    pub(crate) fn get(&self, i: u32) -> (JsValue, JsValue) {
+    /// Entry `i` (`i < len`) of the value at `path`; an array element
+    /// whose getter throws is an error, as an object's is.
+    pub(crate) fn get(&self, i: u32, path: &str) -> ApiResult<(JsValue, JsValue)> {
         match self {
-            Entries::Array(a) => (
+            Entries::Array(a, _) => Ok((
                 JsValue::from_f64(f64::from(i) + 1.0),
-                Reflect::get_u32(a, i).unwrap_or(JsValue::UNDEFINED),
-            ),
-            Entries::Flat(f) => (f.get(2 * i), f.get(2 * i + 1)),
+                Reflect::get_u32(a, i).map_err(|e| threw(path, "reading its elements", &e))?,
+            )),
+            Entries::Flat(f) => Ok((f.get(2 * i), f.get(2 * i + 1))),
         }
     }
 }
@@ -141,7 +142,7 @@ fn input_at(
     // Charged above: the capacity is within the budget.
     let mut table = Vec::with_capacity(entries.len() as usize);
     for i in 0..entries.len() {
-        let (k, item) = entries.get(i);
+        let (k, item) = entries.get(i, named)?;
         if item.is_null() || item.is_undefined() {
             continue;
         }
