@@ -334,6 +334,12 @@ for (const mode of ['page', 'worker']) {
       try { await db.batchTableOperations([{ type: 'set', table: 'users', key: 'k', value: 1 }, 42]); } catch (e) { out.notObject = e.message; }
       try { await db.batchTableOperations([{ type: 'put', table: 'users', key: 'k', value: 1 }]); } catch (e) { out.badType = e.message; }
       try { await db.batchTableOperations({ length: 1, 0: { type: 'set', table: 'users', key: 'k', value: 1 } }); } catch (e) { out.notArray = e.message; }
+      try { await db.batch('a.b'); } catch (e) { out.batchNotArray = e.message; }
+      try { await db.batch([null]); } catch (e) { out.batchNotObject = e.message; }
+      try { await db.batch([{ op: 'set', path: 'p.x', value: 1 }, { op: 'put', path: 'p.y', value: 1 }]); } catch (e) { out.batchBadOp = e.message; }
+      await db.batch([{ op: 'set', path: 'p', value: {} }, { op: 'set', path: 'p.x', value: 1 }, { op: 'set', path: 'p.y', value: { z: 2 } },
+        { op: 'set', path: ['p', 'w'], value: 3 }, { op: 'delete', path: 'p.w' }]);
+      out.batchPaths = await db.get('p');
       // Runs of one table and changes between tables (a run reuses its
       // table's path, read once).
       out.mixed = await db.batchTableOperations([
@@ -367,7 +373,11 @@ for (const mode of ['page', 'worker']) {
     assert.deepEqual(r.keyErr, ['ConversionError', 'operations[0].key']);
     assert.match(r.notObject, /operations\[1\] must be an object \{type, table, key, value\}/);
     assert.match(r.badType, /operations\[0\]\.type must be 'set' or 'delete'/);
-    assert.match(r.notArray, /must be an array/);
+    assert.match(r.notArray, /operations must be an array of \{type, table, key, value\}/);
+    assert.match(r.batchNotArray, /ops must be an array of \{op, path, value\}/);
+    assert.match(r.batchNotObject, /ops\[0\] must be an object \{op, path, value\}/);
+    assert.match(r.batchBadOp, /ops\[1\]\.op must be 'set' or 'delete'/);
+    assert.deepEqual(r.batchPaths, { x: 1, y: { z: 2 } });
     assert.equal(r.mixed, 8);
     assert.deepEqual(r.t1, { b: 2, c: 4 });
     assert.deepEqual(r.t2, { a: 3, b: 5 });

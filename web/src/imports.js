@@ -211,31 +211,33 @@ export function flatEntries(v) {
   return out;
 }
 
-// src/api/data.rs
+// src/api/batch_ops.rs
 /**
- * `batchTableOperations`'s operations, four slots each: a code (0 not an
- * object, 1 'set', 2 'delete', 3 any other type; +4 when the table is the
- * same string as the previous operation's), the table, the key, the value.
+ * A batch's operations (an array), `1 + names.length` slots each: a code (0 not an
+ * object, 1 'set', 2 'delete', 3 any other value of `op[kind]`; +4 when
+ * its first operand is the same string as the previous operation's), then
+ * `op[name]` for each of `names`.
  */
-export function flatTableOps(ops) {
-  if (!Array.isArray(ops)) throw new TypeError('must be an array of {type, table, key, value}');
-  const out = new Array(ops.length * 4);
+export function flatOps(ops, kind, names) {
+  const width = 1 + names.length;
+  const out = new Array(ops.length * width);
   let previous;
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i];
+    const at = width * i;
     let code = 0;
     if (op !== null && typeof op === 'object') {
-      const { type, table, key, value } = op;
+      const type = op[kind];
       code = type === 'set' ? 1 : type === 'delete' ? 2 : 3;
-      if (typeof table === 'string' && table === previous) code += 4;
-      previous = table;
-      out[4 * i + 1] = table;
-      out[4 * i + 2] = key;
-      out[4 * i + 3] = value;
+      const first = op[names[0]];
+      if (typeof first === 'string' && first === previous) code += 4;
+      previous = first;
+      out[at + 1] = first;
+      for (let j = 1; j < names.length; j++) out[at + 1 + j] = op[names[j]];
     } else {
       previous = undefined;
     }
-    out[4 * i] = code;
+    out[at] = code;
   }
   return out;
 }

@@ -7,23 +7,20 @@
 
 use js_sys::{Array, Object, Reflect};
 use moonvault_engine::batch::BatchOp;
-use moonvault_engine::codec::{Key, StoredView, Value};
+use moonvault_engine::codec::{StoredView, Value};
 use moonvault_engine::{Store, TableRead, ROOT};
 use wasm_bindgen::prelude::*;
 
+use super::batch_ops::{PathOps, TableOps};
 use super::error::{ApiError, ApiResult};
 use super::path::{self, display};
 use super::RawVault;
 use crate::convert::wire::Wire;
 use crate::convert::{from_store, to_store};
-use crate::idb::{describe, suspend, IdbStore};
+use crate::idb::{suspend, IdbStore};
 
 fn engine(e: moonvault_engine::EngineError, idb: &IdbStore) -> ApiError {
     ApiError::engine(&e, idb.failure().as_ref())
-}
-
-fn prop(o: &JsValue, name: &str) -> JsValue {
-    Reflect::get(o, &name.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// Applies `ops` (produced one at a time) in one transaction: all or
@@ -49,126 +46,6 @@ fn apply_all(
     }
     tx.commit().map_err(|e| engine(e, idb))?;
     Ok(n)
-}
-
-/// `{op: 'set'|'delete', path, value}` (the Lua `store.batch` form):
-/// operation `i` of a `batch` call, its messages' paths built only for an
-/// error (as [`table_op`]'s).
-fn batch_op(op: &JsValue, i: usize) -> ApiResult<BatchOp> {
-    let what = |field: &str| format!("ops[{i}]{field}");
-    if !op.is_object() {
-        return Err(ApiError::invalid(format!(
-            "{} must be an object {{op, path, value}}",
-            what("")
-        )));
-    }
-    let kind = prop(op, "op").as_string();
-    let keys = path::keys_named(&prop(op, "path"), || what(".path"))?;
-    let (parent, key) = path::split(keys, &what(""))?;
-    match kind.as_deref() {
-        Some("set") => Ok(BatchOp::set(
-            parent,
-            key,
-            to_store::input_named(&prop(op, "value"), || what(".value"))?,
-        )),
-        Some("delete") => Ok(BatchOp::delete(parent, key)),
-        _ => Err(ApiError::invalid(format!(
-            "{} must be 'set' or 'delete'",
-            what(".op")
-        ))),
-    }
-}
-
-#[wasm_bindgen(module = "/src/imports.js")]
-extern "C" {
-    /// A `batchTableOperations` array read in one call: four slots per
-    /// operation, `[code, table, key, value]`, the code being
-    /// [`OP_NOT_OBJECT`], [`OP_SET`], [`OP_DELETE`] or 3 (any other
-    /// `type`), plus [`OP_SAME_TABLE`] when its table is the same
-    /// string as the operation before's. Reading the four properties and
-    /// the type from Rust took about ten calls across the boundary per
-    /// operation. Throws what a getter of an operation throws, and a
-    /// TypeError for an argument that is not an array.
-    #[wasm_bindgen(catch, js_name = flatTableOps)]
-    fn flat_table_ops(ops: &JsValue) -> Result<Array, JsValue>;
-}
-
-/// Codes of [`flat_table_ops`] (`imports.js` has the same numbers).
-const OP_NOT_OBJECT: u32 = 0;
-const OP_SET: u32 = 1;
-const OP_DELETE: u32 = 2;
-const OP_SAME_TABLE: u32 = 4;
-
-/// The operations of a `batchTableOperations` call (`{type: 'set'|
-/// 'delete', table, key, value}`, the product's form), converted one at a
-/// time as the transaction takes them. Messages' paths
-/// (`operations[3].value.name`) are built only for an error: a batch
-/// converts thousands of operations.
-struct TableOps {
-    flat: Array,
-    next: u32,
-    len: u32,
-    /// The previous operation's table: reused while the next ones name
-    /// the same string.
-    table: Option<Vec<Key>>,
-}
-
-impl TableOps {
-    fn of(operations: &JsValue) -> ApiResult<TableOps> {
-        let flat = flat_table_ops(operations)
-            .map_err(|e| ApiError::invalid(format!("operations: {}", describe(&e))))?;
-        let len = flat.length() / 4;
-        Ok(TableOps {
-            flat,
-            next: 0,
-            len,
-            table: None,
-        })
-    }
-
-    /// Operation `i`, from its four slots.
-    fn op(&mut self, i: u32) -> ApiResult<BatchOp> {
-        let what = |field: &str| format!("operations[{i}]{field}");
-        let slot = |k: u32| self.flat.get(4 * i + k);
-        let code = slot(0).as_f64().unwrap_or(0.0) as u32;
-        if code & 3 == OP_NOT_OBJECT {
-            return Err(ApiError::invalid(format!(
-                "{} must be an object {{type, table, key, value}}",
-                what("")
-            )));
-        }
-        let table = match self.table.take() {
-            Some(same) if code & OP_SAME_TABLE != 0 => same,
-            _ => path::keys_named(&slot(1), || what(".table"))?,
-        };
-        self.table = Some(table.clone());
-        let key = to_store::key_at(&slot(2), || what(".key"))?;
-        match code & 3 {
-            OP_SET => Ok(BatchOp::set(
-                table,
-                key,
-                to_store::input_named(&slot(3), || what(".value"))?,
-            )),
-            OP_DELETE => Ok(BatchOp::delete(table, key)),
-            _ => Err(ApiError::invalid(format!(
-                "{} must be 'set' or 'delete'",
-                what(".type")
-            ))),
-        }
-    }
-}
-
-impl Iterator for TableOps {
-    type Item = ApiResult<BatchOp>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let i = self.next;
-        if i == self.len {
-            return None;
-        }
-        self.next += 1;
-        Some(self.op(i))
-    }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -251,14 +128,9 @@ impl RawVault {
     /// one commit; returns how many were applied.
     #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn batch(&self, ops: Array) -> Result<usize, JsValue> {
-        self.with_store(|store, idb| {
-            apply_all(
-                store,
-                idb,
-                ops.iter().enumerate().map(|(i, op)| batch_op(&op, i)),
-            )
-        })
-        .map_err(JsValue::from)
+        let ops = PathOps::read(&ops)?;
+        self.with_store(|store, idb| apply_all(store, idb, ops))
+            .map_err(JsValue::from)
     }
 
     /// The product's batch form: `[{type: 'set'|'delete', table, key,
@@ -266,7 +138,7 @@ impl RawVault {
     #[wasm_bindgen(js_name = batchTableOperations)]
     #[cfg_attr(feature = "jspi", wasm_bindgen(jspi))]
     pub fn batch_table_operations(&self, operations: Array) -> Result<usize, JsValue> {
-        let ops = TableOps::of(&operations)?;
+        let ops = TableOps::read(&operations)?;
         self.with_store(|store, idb| apply_all(store, idb, ops))
             .map_err(JsValue::from)
     }

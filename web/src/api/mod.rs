@@ -20,6 +20,7 @@
 //! `close` is refused (no `RefCell` is ever borrowed twice: that would
 //! abort the module).
 
+mod batch_ops;
 pub mod compute;
 pub mod data;
 pub mod error;

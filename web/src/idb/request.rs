@@ -41,8 +41,8 @@ impl Default for Deferred {
 }
 
 /// Waits for `request` to succeed (its `result`) or fail (its `error`, a
-/// `DOMException`). The handlers are JS (see the inline module below), so
-/// no Rust closure is made for it.
+/// `DOMException`). The handlers are JS (`requestDone` in
+/// `web/src/imports.js`), so no Rust closure is made for it.
 pub async fn wait(request: &IdbRequest) -> Result<JsValue, JsValue> {
     JsFuture::from(request_done(request)).await
 }
