@@ -4,9 +4,10 @@
 //
 // One module on purpose: a page fetches each imported module separately,
 // and wasm-bindgen-test-runner's server stalls now and then when the
-// browser opens more connections than its four threads (tiny_http 0.12's
-// pool can queue a connection with no thread to serve it): six modules
-// hung a wasm test binary in about one run of three, one never did.
+// browser opens several connections at once (tiny_http 0.12's pool can
+// queue a connection for a thread that is already taken, leaving it with
+// none to serve it): six modules hung a wasm test binary in about one run
+// of three, one never did.
 
 // src/idb/open.rs
 export function openDatabase(name, version, stores, required) {
