@@ -1,7 +1,7 @@
 //! Stores written by older code still open and read back the same.
 //!
 //! `tests/fixtures/v1` holds stores and an export written at commit f549674,
-//! `tests/fixtures/v2` and `v3` the next format generations (their READMEs say how). Each test works on a copy, since opening recovers
+//! `tests/fixtures/v2`, `v3` and `v4` the next format generations (their READMEs say how). Each test works on a copy, since opening recovers
 //! and may write. For each store: every blob passes the checks `moonvault
 //! check` makes before opening, the probe script prints exactly the golden
 //! `probe.out` (queries through every index, values and their subtypes, the
@@ -34,6 +34,8 @@ use moonvault_pager::superblock::Superblock;
 #[derive(Clone, Copy, Debug)]
 struct Generation {
     dir: &'static str,
+    /// The root record's format version its stores were written with.
+    format: u8,
     /// Entries below `Memory` (every table's, sub-tables counted as entries).
     entries: usize,
     /// WAL records of store-wal that no checkpoint covers (phase B's commits).
@@ -48,6 +50,7 @@ struct Generation {
 
 const V1: Generation = Generation {
     dir: concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v1"),
+    format: 1,
     entries: 1452,
     pending_wal_records: 7,
     indexes: 4,
@@ -58,6 +61,7 @@ const V1: Generation = Generation {
 /// Adds packed records (`Memory.pets`) with a plain and a unique index.
 const V2: Generation = Generation {
     dir: concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v2"),
+    format: 2,
     // v1's, plus `pets` and its 120 records of 4 fields, less pets[5] (5),
     // pets[4]'s dropped fields (2), plus pets[6]'s collar table (2).
     entries: 1452 + 1 + 120 * 5 - 5 - 2 + 2,
@@ -82,10 +86,19 @@ const V2: Generation = Generation {
 /// packed records they name (section 5 of DESIGN.md).
 const V3: Generation = Generation {
     dir: concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v3"),
+    format: 3,
     ..V2
 };
 
-const GENERATIONS: [Generation; 3] = [V1, V2, V3];
+/// v2's content written by format 4: a run of packed records made in
+/// order is named by one meta entry (section 5 of DESIGN.md, "Meta runs").
+const V4: Generation = Generation {
+    dir: concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v4"),
+    format: 4,
+    ..V2
+};
+
+const GENERATIONS: [Generation; 4] = [V1, V2, V3, V4];
 
 /// The page size every generation's fixtures were written with.
 const FIXTURE_PAGE_SIZE: usize = 4096;
@@ -113,6 +126,8 @@ fn copy_store(generation: &Generation, name: &str) -> tempfile::TempDir {
 /// What the blob pass found.
 #[derive(Debug, Default)]
 struct Blobs {
+    /// The root record's format version.
+    format: u8,
     /// Page blobs by page kind (1 leaf, 2 branch, 3 overflow).
     kinds: BTreeMap<u8, u64>,
     /// Page blobs stored raw (not lz4).
@@ -133,7 +148,10 @@ fn check_blobs(store: &dyn BlobStore) -> Blobs {
     }
     let sb = slots.into_iter().max_by_key(|s| s.generation).unwrap();
     let root = RootRecord::decode(&sb.app).expect("root record");
-    let mut found = Blobs::default();
+    let mut found = Blobs {
+        format: root.format,
+        ..Blobs::default()
+    };
     for id in store.keys(Area::Pages).unwrap() {
         assert!(
             id > 0 && id < sb.next_page_id,
@@ -252,6 +270,7 @@ fn open_vault(dir: &Path) -> Vault {
 fn store_reads_back_and_takes_writes(generation: &Generation, name: &str) -> Blobs {
     let dir = copy_store(generation, name);
     let blobs = check_blobs(&FileStore::open(dir.path()).expect("the log opens"));
+    assert_eq!(blobs.format, generation.format, "the fixture's format");
     assert!(
         blobs.kinds.len() == 3,
         "leaf, branch and overflow pages: {blobs:?}"
