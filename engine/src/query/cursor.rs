@@ -8,10 +8,11 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::ops::Bound;
+use std::rc::Rc;
 
 use moonvault_btree::Cursor;
 
-use super::plan::{make, upper, Part, Plan, Planned, SortSpec};
+use super::plan::{shared, upper, Part, Plan, Planned};
 use super::Query;
 use crate::codec::{decode_stored_view, Key, Stored, StoredView, Value};
 use crate::error::{EngineError, Result};
@@ -113,9 +114,9 @@ impl ReadAhead {
 /// reads (`age = age + 100` while iterating `age > 60`) can bring a record
 /// back later in the same iteration.
 pub struct QueryCursor {
-    plan: Plan,
-    table: TableId,
-    parts: Vec<Part>,
+    /// What to run: shared with the catalog's plan cache when the plan is
+    /// kept for reuse (`plan_cache.rs`).
+    planned: Rc<Planned>,
     /// Index of the current part, and its position.
     part: usize,
     range: usize,
@@ -124,10 +125,7 @@ pub struct QueryCursor {
     scanned_any: bool,
     /// A scanned packed record's fields not yet returned, last first.
     packed_rest: Option<Vec<(Key, Value)>>,
-    residual: Vec<(crate::table::field::FieldPath, super::Cond)>,
-    sort: Option<SortSpec>,
     sorted: Option<std::vec::IntoIter<Hit>>,
-    sort_cap: usize,
     skip: u64,
     left: Option<u64>,
     done: bool,
@@ -164,7 +162,7 @@ const MIN_ENTRIES_PER_LEAF: usize = 16;
 impl std::fmt::Debug for QueryCursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueryCursor")
-            .field("plan", &self.plan)
+            .field("plan", &self.planned.plan)
             .field("done", &self.done)
             .finish_non_exhaustive()
     }
@@ -172,25 +170,20 @@ impl std::fmt::Debug for QueryCursor {
 
 impl QueryCursor {
     pub(crate) fn open(kv: &dyn KvRead, catalog: &Catalog, query: &Query) -> Result<QueryCursor> {
-        Ok(QueryCursor::from_planned(make(kv, catalog, query)?))
+        Ok(QueryCursor::from_planned(shared(kv, catalog, query)?))
     }
 
-    pub(crate) fn from_planned(p: Planned) -> QueryCursor {
+    pub(crate) fn from_planned(p: Rc<Planned>) -> QueryCursor {
         QueryCursor {
-            plan: p.plan,
-            table: p.table,
-            parts: p.parts,
+            skip: p.offset,
+            left: p.limit,
+            planned: p,
             part: 0,
             range: 0,
             cursor: None,
             scanned_any: false,
             packed_rest: None,
-            residual: p.residual,
-            sort: p.sort,
             sorted: None,
-            sort_cap: p.sort_cap,
-            skip: p.offset,
-            left: p.limit,
             done: false,
             prefetch: None,
             covered: 0,
@@ -201,7 +194,13 @@ impl QueryCursor {
 
     /// The plan this cursor runs.
     pub fn plan(&self) -> &Plan {
-        &self.plan
+        &self.planned.plan
+    }
+
+    /// What it runs, as shared with the plan cache.
+    #[cfg(test)]
+    pub(crate) fn planned(&self) -> &Rc<Planned> {
+        &self.planned
     }
 
     /// [`QueryCursor::next`] on the raw key/value view.
@@ -258,12 +257,12 @@ impl QueryCursor {
             return Ok(f(&hit.key, decode_stored_view(&self.carried)?));
         }
         if let Some(ahead) = &hit.read_ahead {
-            ahead.run(kv, self.table)?;
+            ahead.run(kv, self.planned.table)?;
         }
         let id = hit.value.table_id();
         let mut f = Some(f);
         let mut out = None;
-        kv.get_with(&entry_key(self.table, &hit.key), &mut |b| {
+        kv.get_with(&entry_key(self.planned.table, &hit.key), &mut |b| {
             let view = decode_stored_view(b)?;
             if view.table_id() == id {
                 out = f.take().map(|f| f(&hit.key, view));
@@ -290,7 +289,7 @@ impl QueryCursor {
                 self.done = true;
                 return Ok(None);
             }
-            let row = if self.sort.is_some() {
+            let row = if self.planned.sort.is_some() {
                 if self.sorted.is_none() {
                     let rows = self.sort_all(kv)?;
                     self.sorted = Some(rows.into_iter());
@@ -330,11 +329,11 @@ impl QueryCursor {
     }
 
     fn passes(&self, kv: &dyn KvRead, hit: &mut Hit) -> Result<bool> {
-        if self.residual.is_empty() {
+        if self.planned.residual.is_empty() {
             return Ok(true);
         }
         self.fetch(kv, hit)?;
-        for (field, cond) in &self.residual {
+        for (field, cond) in &self.planned.residual {
             let v = resolve(kv, Some(&hit.value), field.keys())?;
             if !cond.matches(v.as_ref()) {
                 return Ok(false);
@@ -346,7 +345,7 @@ impl QueryCursor {
     /// The next row of the source parts (before filtering).
     fn next_source(&mut self, kv: &dyn KvRead) -> Result<Option<Hit>> {
         loop {
-            let Some(part) = self.parts.get(self.part) else {
+            let Some(part) = self.planned.parts.get(self.part) else {
                 return Ok(None);
             };
             match part {
@@ -448,7 +447,7 @@ impl QueryCursor {
                             }
                         }
                     }
-                    let table = self.table;
+                    let table = self.planned.table;
                     let cursor = self
                         .cursor
                         .get_or_insert_with(|| kv.prefix_cursor(&entry_prefix(table)));
@@ -502,14 +501,14 @@ impl QueryCursor {
     /// end).
     fn range_leaves(&self, reverse: bool) -> usize {
         let wanted = match self.left {
-            Some(n) if self.sort.is_none() => self.skip.saturating_add(n),
+            Some(n) if self.planned.sort.is_none() => self.skip.saturating_add(n),
             _ => return MAX_RANGE_READ_AHEAD,
         };
         if reverse {
             return 0;
         }
         // Filters drop some of the entries read.
-        let per_leaf = if self.residual.is_empty() {
+        let per_leaf = if self.planned.residual.is_empty() {
             MIN_ENTRIES_PER_LEAF
         } else {
             MIN_ENTRIES_PER_LEAF / 4
@@ -521,11 +520,11 @@ impl QueryCursor {
 
     /// Drain the filtered source into order (heap or capped sort).
     fn sort_all(&mut self, kv: &dyn KvRead) -> Result<Vec<Hit>> {
-        let Some(spec) = self.sort.clone() else {
+        let Some(spec) = self.planned.sort.clone() else {
             return Ok(Vec::new());
         };
-        let cap = self.sort_cap;
-        let table = self.table;
+        let cap = self.planned.sort_cap;
+        let table = self.planned.table;
         let too_large = |kv: &dyn KvRead| EngineError::SortTooLarge {
             table: table_name(kv, table),
             field: spec.field.to_string(),

@@ -25,10 +25,12 @@
 mod condition;
 mod cursor;
 mod plan;
+mod plan_cache;
 
 pub use condition::Cond;
 pub use cursor::{result_order, QueryCursor, Row, StoredRow};
 pub use plan::{Access, Estimate, Plan, SortPlan};
+pub(crate) use plan_cache::PlanCache;
 
 use crate::codec::Key;
 use crate::error::{EngineError, Result};
@@ -266,7 +268,7 @@ pub(crate) fn count(kv: &dyn KvRead, catalog: &Catalog, query: &Query) -> Result
     let matches = match planned.fast_count(kv)? {
         Some(n) => n,
         None => {
-            let mut cursor = QueryCursor::from_planned(planned);
+            let mut cursor = QueryCursor::from_planned(std::rc::Rc::new(planned));
             let mut n = 0u64;
             while cursor.next_hit(kv)?.is_some() {
                 n += 1;

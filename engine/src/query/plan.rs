@@ -18,6 +18,7 @@
 use smallvec::SmallVec;
 use std::fmt;
 use std::ops::Bound;
+use std::rc::Rc;
 
 use super::condition::{interval, points, Cond, Interval};
 use super::{Order, Query};
@@ -220,6 +221,9 @@ pub(crate) struct Planned {
     pub limit: Option<u64>,
     pub offset: u64,
     pub sort_cap: usize,
+    /// Candidate indexes were probed: the plan depends on the data, not
+    /// only on the query and the catalog, so it is not kept for reuse.
+    pub probed: bool,
 }
 
 impl Planned {
@@ -374,6 +378,17 @@ fn whole_index(def: &IndexDef) -> Vec<Interval> {
     }]
 }
 
+/// The plan of `query`: the one the catalog keeps for it, or a new one
+/// (then kept if it may be: `plan_cache.rs`).
+pub(crate) fn shared(kv: &dyn KvRead, catalog: &Catalog, query: &Query) -> Result<Rc<Planned>> {
+    if let Some(planned) = catalog.plans().get(query) {
+        return Ok(planned);
+    }
+    let planned = Rc::new(make(kv, catalog, query)?);
+    catalog.plans().offer(query, &planned);
+    Ok(planned)
+}
+
 /// Plan `query`.
 pub(crate) fn make(kv: &dyn KvRead, catalog: &Catalog, query: &Query) -> Result<Planned> {
     query.check()?;
@@ -403,6 +418,7 @@ pub(crate) fn make(kv: &dyn KvRead, catalog: &Catalog, query: &Query) -> Result<
         limit: query.limit,
         offset: query.offset,
         sort_cap: query.sort_cap,
+        probed: false,
     };
 
     if let Some(empty) = cands.iter().find(|c| c.ranges.is_empty()) {
@@ -421,6 +437,7 @@ pub(crate) fn make(kv: &dyn KvRead, catalog: &Catalog, query: &Query) -> Result<
         _ => false,
     };
     if cands.len() > 1 || order_elsewhere {
+        planned.probed = true;
         for c in &mut cands {
             c.estimate = probe(kv, &c.ranges, PROBE_BUDGET)?;
         }

@@ -171,6 +171,81 @@ fn cursors_are_detached_and_stream() {
     tx.commit().unwrap();
 }
 
+/// Whether two cursors run the very same kept plan.
+fn same_plan(a: &QueryCursor, b: &QueryCursor) -> bool {
+    std::rc::Rc::ptr_eq(a.planned(), b.planned())
+}
+
+#[test]
+fn plans_are_kept_while_the_catalog_stays_the_same() {
+    let (store, users) = seed_users(500);
+    let range = Query::new(users).gt("age", 60).limit(10);
+    let want = keys(&store, &range);
+    let snap = store.read().unwrap();
+    let first = snap.query_cursor(&range).unwrap();
+    let again = snap.query_cursor(&range.clone()).unwrap();
+    assert!(same_plan(&first, &again), "an equal query reuses the plan");
+    assert_eq!(first.plan().access, Access::Scan);
+    let other = snap.query_cursor(&range.clone().limit(11)).unwrap();
+    assert!(!same_plan(&first, &other), "a different limit is planned");
+    assert_eq!(snap.catalog().plans().len(), 2);
+    drop(snap);
+
+    // An index created: the kept scan is forgotten, the index is used,
+    // and the results are the same records.
+    store.create_index(users, "age", false).unwrap();
+    let snap = store.read().unwrap();
+    let indexed = snap.query_cursor(&range).unwrap();
+    assert!(indexed.plan().uses_index(), "{}", indexed.plan());
+    assert_eq!(snap.catalog().plans().len(), 1);
+    assert_eq!(keys(&store, &range).len(), want.len());
+    drop((snap, indexed));
+
+    // Created and dropped inside a transaction: its own queries follow it,
+    // and a rollback leaves the committed catalog's plans as they were.
+    store.create_index(users, "score", false).unwrap();
+    let mut tx = store.begin().unwrap();
+    assert!(tx.query_cursor(&range).unwrap().plan().uses_index());
+    tx.drop_index(users, "age").unwrap();
+    let unindexed = tx.query_cursor(&range).unwrap();
+    assert_eq!(unindexed.plan().access, Access::Scan);
+    assert_eq!(
+        tx.query(&range).unwrap().count(),
+        10,
+        "a plan of the dropped index would read nothing"
+    );
+    // The transaction's catalog is its own now: changed again in place,
+    // it forgets the scan it kept.
+    tx.create_index(users, "age", false).unwrap();
+    assert!(tx.query_cursor(&range).unwrap().plan().uses_index());
+    tx.rollback();
+    let snap = store.read().unwrap();
+    assert!(snap.query_cursor(&range).unwrap().plan().uses_index());
+
+    // Two candidate indexes are probed: that plan depends on the data and
+    // is made anew each time.
+    let probed = Query::new(users).gt("age", 60).eq("score", 4210);
+    let a = snap.query_cursor(&probed).unwrap();
+    let b = snap.query_cursor(&probed).unwrap();
+    assert!(!same_plan(&a, &b));
+    assert!(matches!(
+        a.plan().access,
+        Access::Index {
+            estimate: Estimate::Exact(_),
+            ..
+        }
+    ));
+
+    // A long `in` list is not kept in memory.
+    let many = Query::new(users).is_in("age", 0..100i64);
+    let a = snap.query_cursor(&many).unwrap();
+    let b = snap.query_cursor(&many).unwrap();
+    assert!(!same_plan(&a, &b));
+    let few = Query::new(users).is_in("age", [30i64, 31]);
+    let a = snap.query_cursor(&few).unwrap();
+    assert!(same_plan(&a, &snap.query_cursor(&few).unwrap()));
+}
+
 #[test]
 fn a_snapshot_cursor_ignores_commits_made_while_iterating() {
     let (store, users) = seed_users(500);

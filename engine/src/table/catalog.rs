@@ -18,6 +18,7 @@ use super::keyspace::{
 };
 use crate::error::Result;
 use crate::kv::KvRead;
+use crate::query::PlanCache;
 use crate::schema::{codec::decode_schema, Schema};
 
 /// A secondary index: on table `table`, the value at `field` inside each
@@ -43,6 +44,9 @@ pub struct Catalog {
     /// How many levels above a written table an index or schema can be
     /// affected by the write (see index/maintain.rs).
     max_depth: usize,
+    /// Plans made with this catalog content (`query/plan_cache.rs`);
+    /// emptied by every change below.
+    plans: PlanCache,
 }
 
 impl Catalog {
@@ -73,6 +77,12 @@ impl Catalog {
         }
         cat.recompute_depth();
         Ok(cat)
+    }
+
+    /// After a change: recompute what derives from the definitions.
+    fn changed(&mut self) {
+        self.plans.clear();
+        self.recompute_depth();
     }
 
     fn recompute_depth(&mut self) {
@@ -117,6 +127,11 @@ impl Catalog {
         self.schemas.get(&table).map(|s| &**s)
     }
 
+    /// The plans kept for queries on this catalog.
+    pub(crate) fn plans(&self) -> &PlanCache {
+        &self.plans
+    }
+
     /// Number of tables with a schema.
     pub fn schema_count(&self) -> usize {
         self.schemas.len()
@@ -124,7 +139,7 @@ impl Catalog {
 
     pub(crate) fn add_index(&mut self, def: IndexDef) {
         self.indexes.entry(def.table).or_default().push(def);
-        self.recompute_depth();
+        self.changed();
     }
 
     pub(crate) fn remove_index(&mut self, table: TableId, id: u64) {
@@ -134,7 +149,7 @@ impl Catalog {
                 self.indexes.remove(&table);
             }
         }
-        self.recompute_depth();
+        self.changed();
     }
 
     pub(crate) fn set_schema(&mut self, table: TableId, schema: Option<Schema>) {
@@ -146,7 +161,7 @@ impl Catalog {
                 self.schemas.remove(&table);
             }
         }
-        self.recompute_depth();
+        self.changed();
     }
 }
 
