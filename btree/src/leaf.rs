@@ -236,15 +236,25 @@ pub(crate) fn put(
         let edit = put_splice(&node, found, key, value)?;
         (found, old, edit)
     };
-    if let Some(edit) = edit.filter(|e| e.size <= pager.page_size()) {
-        let id = splice_leaf(pager, id, page, edit.at, edit.remove, Some(edit.cell))?;
-        return Ok((
-            Change::Node {
-                id,
-                fill: edit.fill,
-            },
-            old,
-        ));
+    let appends = matches!(&edit, Some(e) if e.remove == 0 && found == Err(e.at));
+    match edit {
+        Some(edit) if edit.size <= pager.page_size() => {
+            let id = splice_leaf(pager, id, page, edit.at, edit.remove, Some(edit.cell))?;
+            return Ok((
+                Change::Node {
+                    id,
+                    fill: edit.fill,
+                },
+                old,
+            ));
+        }
+        Some(edit) if appends && edit.at == Node::of_page(id, &page)?.count() => {
+            let split = split_append(&Node::of_page(id, &page)?, pager.page_size(), key, value)?;
+            if let Some(split) = split {
+                return Ok((split.finish(pager, id, page)?, old));
+            }
+        }
+        _ => {}
     }
     // The prefix changes, the leaf is of format 1, or it overflows.
     let node = Node::of_page(id, &page)?;
@@ -265,6 +275,85 @@ pub(crate) fn put(
         }
     };
     Ok((write(pager, id, &all, bias)?, old))
+}
+
+/// A split of a full leaf by an entry appended after its last key, as
+/// [`plan`] cuts it with [`Bias::PackLeft`], found without a pass over the
+/// whole leaf: the right half is the fewest last entries whose fill,
+/// with the new one, reaches 5/16 of a page (only they are built anew),
+/// and the left half is the leaf's first `keep` cells where they lie.
+struct AppendSplit {
+    keep: usize,
+    sep: Vec<u8>,
+    right: Vec<u8>,
+}
+
+impl AppendSplit {
+    /// Write both halves: the left by cutting the leaf's tail off (in
+    /// place when the page is the transaction's, else into a copy).
+    fn finish(self, pager: &mut Pager, id: PageId, page: Rc<Page>) -> Result<Change> {
+        let count = Node::of_page(id, &page)?.count();
+        let left = splice_leaf(pager, id, page, self.keep, count - self.keep, None)?;
+        let right = write_new(pager, KIND_LEAF_V2, self.right)?;
+        Ok(Change::Split {
+            left,
+            sep: self.sep,
+            right,
+        })
+    }
+}
+
+/// The [`AppendSplit`] of format-2 leaf `node` (whose prefix `key` starts
+/// with and whose keys all sort below `key`) for appending `key` and
+/// `value`, if the two do not fit one page; `None` when [`plan`] must do
+/// it: the left half's prefix would grow (its cells then change), or the
+/// cut `plan` makes is not the packing one.
+fn split_append(
+    node: &Node<'_>,
+    page_size: usize,
+    key: &[u8],
+    value: ValueRef<'_>,
+) -> Result<Option<AppendSplit>> {
+    let (n, plen) = (node.count(), node.prefix().len());
+    let new = LeafEntry::new(KeyParts::whole(key), value);
+    // As `cut` counts: an entry's size is its cell with the whole key,
+    // plus its slot.
+    let target = page_size * 5 / 16;
+    let mut right_fill = LEAF_HEADER + new.size();
+    let mut keep = n;
+    while keep > 1 && right_fill < target {
+        keep -= 1;
+        right_fill += node.cell_len(keep)? + plen + SLOT;
+    }
+    let left_fill = node.fill() + LEAF_HEADER - (right_fill - new.size());
+    let min = min_fill(page_size);
+    let left_prefix = node.key(0)?.common_prefix(&node.key(keep - 1)?);
+    if right_fill < target || left_fill < min || keep == 1 || left_prefix != plen {
+        return Ok(None);
+    }
+    let last_left = node.key(keep - 1)?.to_buf();
+    let sep = if keep < n {
+        shortest_separator(&last_left, &node.key(keep)?.to_buf())
+    } else {
+        shortest_separator(&last_left, key)
+    };
+    let mut right = Vec::with_capacity(n - keep + 1);
+    for i in keep..n {
+        let (suffix, value) = node.entry(i)?;
+        right.push(LeafEntry::new(
+            KeyParts {
+                prefix: node.prefix(),
+                suffix,
+            },
+            value,
+        ));
+    }
+    right.push(new);
+    let right = node::build_leaf(&right);
+    if right.len() > page_size {
+        return Ok(None);
+    }
+    Ok(Some(AppendSplit { keep, sep, right }))
 }
 
 /// Remove `key` from leaf `id`, whose page is `page`: the change and the
@@ -459,5 +548,92 @@ mod tests {
         ];
         let all = as_entries(&owned);
         assert!(plan(&all, 512, Bias::Even).is_none());
+    }
+
+    /// Keys `prefix ++ big-endian i` with values of a few sizes, from a
+    /// small deterministic generator.
+    struct Keys {
+        prefix: Vec<u8>,
+        state: u64,
+    }
+
+    impl Keys {
+        fn next_u64(&mut self) -> u64 {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            self.state
+        }
+
+        fn key(&self, i: u32, width: usize) -> Vec<u8> {
+            let mut k = self.prefix.clone();
+            k.extend_from_slice(&i.to_be_bytes()[4 - width..]);
+            k
+        }
+    }
+
+    #[test]
+    fn an_append_split_is_the_packing_cut_plan_makes() {
+        const VALUES: [&[u8]; 4] = [b"", b"v", &[9; 40], &[7; 130]];
+        let (mut fast, mut slow) = (0, 0);
+        for page in [512, 1024, 4096] {
+            for plen in [0, 1, 3, 9] {
+                for seed in 1..40u64 {
+                    let mut keys = Keys {
+                        prefix: vec![5; plen],
+                        state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    };
+                    let width = 2 + (seed % 3) as usize;
+                    // A full leaf of ascending keys, from a start that may
+                    // share more than the prefix.
+                    let start = (keys.next_u64() % 500) as u32;
+                    let mut owned = Vec::new();
+                    let mut i = start;
+                    loop {
+                        let v = VALUES[(keys.next_u64() % 4) as usize];
+                        let mut with = owned.clone();
+                        with.push(entry(&keys.key(i, width), v));
+                        if build(&with).len() > page {
+                            break;
+                        }
+                        owned = with;
+                        i += 1 + (keys.next_u64() % 3) as u32;
+                    }
+                    let data = build(&owned);
+                    let node = Node::parse(1, KIND_LEAF_V2, &data).unwrap();
+                    let v = VALUES[(keys.next_u64() % 4) as usize];
+                    let key = keys.key(i, width);
+                    let value = ValueRef::Inline(v);
+                    let mut with = owned.clone();
+                    with.push(entry(&key, v));
+                    if build(&with).len() <= page {
+                        continue; // It fits: no split.
+                    }
+                    let Some(split) = split_append(&node, page, &key, value).unwrap() else {
+                        slow += 1;
+                        continue;
+                    };
+                    fast += 1;
+                    let mut all = as_entries(&owned);
+                    all.push(LeafEntry::new(KeyParts::whole(&key), value));
+                    let Some(LeafPlan::Two { left, sep, right }) = plan(&all, page, Bias::PackLeft)
+                    else {
+                        panic!("an overfull leaf splits in two")
+                    };
+                    let n = node.count();
+                    let kept = splice(&node, split.keep, n - split.keep, None).unwrap();
+                    assert_eq!(kept, left, "left half, page {page} seed {seed}");
+                    assert_eq!(split.sep, sep);
+                    assert_eq!(split.right, right);
+                    check_half(&kept, page);
+                    check_half(&split.right, page);
+                }
+            }
+        }
+        assert!(fast > 100 && slow > 0, "fast {fast}, slow {slow}");
+    }
+
+    fn build(owned: &[(KeyBuf, &'static [u8])]) -> Vec<u8> {
+        node::build_leaf(&as_entries(owned))
     }
 }

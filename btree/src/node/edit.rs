@@ -12,12 +12,12 @@ use crate::error::{BTreeError, Result};
 use moonvault_pager::PageId;
 
 impl Node<'_> {
-    /// The bytes an edit of `remove` (0 or 1) cells at `at` replaces:
-    /// `start..end` in the cell area (empty for an insert), checked against
-    /// the layout.
+    /// The bytes an edit of `remove` cells at `at` replaces: `start..end`
+    /// in the cell area (empty for an insert), checked against the layout.
+    /// Cells lie in slot order, so a run of them is one block.
     fn edit_range(&self, at: usize, remove: usize) -> Result<(usize, usize)> {
         let n = self.meta.count;
-        if at > n || at + remove > n {
+        if at > n || remove > n - at {
             return Err(self.corrupt(format!("edit at {at} of a node with {n} cells")));
         }
         let start = if at < n {
@@ -25,20 +25,22 @@ impl Node<'_> {
         } else {
             self.data.len()
         };
-        let end = if remove > 0 {
-            self.cell_at(start)?.end
-        } else {
-            start
+        let end = match remove {
+            0 => start,
+            1 => self.cell_at(start)?.end,
+            _ if at + remove == n => self.data.len(),
+            _ => self.offset(at + remove)?,
         };
-        if start < self.slots_end() || end > self.data.len() {
+        if start < self.slots_end() || end > self.data.len() || end < start {
             return Err(self.corrupt("cell offsets out of order"));
         }
         Ok((start, end))
     }
 }
 
-/// A copy of `node` with `remove` (0 or 1) cells at `at` replaced by
-/// `insert`: the O(page size) edit behind every leaf insert and delete.
+/// A copy of `node` with `remove` cells at `at` replaced by `insert`: the
+/// O(page size) edit behind every leaf insert and delete (and, removing
+/// the cells from `at` on, the left half of a split that keeps them).
 /// Two block copies plus an offset fix-up per slot; on a damaged layout the
 /// result is damaged too but nothing panics.
 pub(crate) fn splice(
@@ -153,7 +155,7 @@ pub(crate) fn splice_in_place(
     let moved_from = header + SLOT * (at + remove);
     let moved_to = header + SLOT * (at + usize::from(insert.is_some()));
     if new_len >= old_len {
-        // Growing (sd is 0 or +2): make room at the end, move the tail
+        // Growing (sd is 0 or +2; see below for shrinking): make room at the end, move the tail
         // right, then the cells before `at`, then the slot entries into the
         // bytes the cells vacated.
         data.resize(new_len, 0);
@@ -161,8 +163,8 @@ pub(crate) fn splice_in_place(
         data.copy_within(slots_end..start, new_slots_end);
         data.copy_within(moved_from..slots_end, moved_to);
     } else {
-        // Shrinking (sd is 0 or -2): the slot entries first (the cells then
-        // move left over the vacated last entry), then the cells.
+        // Shrinking (sd <= 0): the slot entries first (the cells then move
+        // left over the vacated entries), then the cells.
         data.copy_within(moved_from..slots_end, moved_to);
         data.copy_within(slots_end..start, new_slots_end);
         data.copy_within(end..old_len, tail_to);
