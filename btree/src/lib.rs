@@ -55,6 +55,7 @@ mod error;
 mod hints;
 mod leaf;
 mod lent;
+mod merge;
 pub mod node;
 mod overflow;
 mod tree;
@@ -67,6 +68,7 @@ pub use cursor::Cursor;
 pub use error::{BTreeError, Result};
 pub use hints::InsertHints;
 pub use lent::{Chain, Lent};
+pub use merge::SortedWrites;
 pub use node::{
     search_aid, search_aid_words, LeafPacker, KIND_BRANCH, KIND_LEAF_V1, KIND_LEAF_V2, SEARCH_AID,
 };

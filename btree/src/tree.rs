@@ -62,7 +62,7 @@ impl Old {
         }
     }
 
-    fn release(self, pager: &mut Pager) -> Result<()> {
+    pub(crate) fn release(self, pager: &mut Pager) -> Result<()> {
         match self.chain {
             Some((head, len)) => overflow::free(pager, head, len),
             None => Ok(()),
@@ -291,7 +291,7 @@ pub(crate) fn splice_owned(
 
 /// Fold the change of child `idx` (formerly page `old_child`) into branch
 /// `parent`.
-fn apply(
+pub(crate) fn apply(
     pager: &mut Pager,
     parent: &Node<'_>,
     idx: usize,
@@ -409,15 +409,8 @@ fn make_value<'v>(
     parts: &[&'v [u8]],
     joined: &'v mut Vec<u8>,
 ) -> Result<ValueRef<'v>> {
-    BTree::check_key(key, pager.page_size())?;
     let len: usize = parts.iter().map(|p| p.len()).sum();
-    if len > u32::MAX as usize {
-        return Err(BTreeError::ValueTooLarge {
-            len,
-            max: u32::MAX as usize,
-        });
-    }
-    if !node::inline_fits(pager.page_size(), key.len(), len) {
+    if !stays_inline(pager.page_size(), key, len)? {
         return Ok(ValueRef::Overflow {
             head: overflow::write(pager, parts)?,
             len,
@@ -435,6 +428,35 @@ fn make_value<'v>(
     }))
 }
 
+/// How `value` is stored, [`stays_inline`] having said `inline`: as it
+/// is, or in an overflow chain written now.
+pub(crate) fn stored_value<'v>(
+    pager: &mut Pager,
+    inline: bool,
+    value: &'v [u8],
+) -> Result<ValueRef<'v>> {
+    if inline {
+        return Ok(ValueRef::Inline(value));
+    }
+    Ok(ValueRef::Overflow {
+        head: overflow::write(pager, &[value])?,
+        len: value.len(),
+    })
+}
+
+/// Check `key` and the length of its value: whether the value stays
+/// inline (else it goes to an overflow chain).
+pub(crate) fn stays_inline(page_size: usize, key: &[u8], len: usize) -> Result<bool> {
+    BTree::check_key(key, page_size)?;
+    if len > u32::MAX as usize {
+        return Err(BTreeError::ValueTooLarge {
+            len,
+            max: u32::MAX as usize,
+        });
+    }
+    Ok(node::inline_fits(page_size, key.len(), len))
+}
+
 /// A tree's first leaf, holding one entry.
 fn new_root(pager: &mut Pager, key: &[u8], value: ValueRef<'_>) -> Result<Change> {
     let entry = LeafEntry::new(KeyParts::whole(key), value);
@@ -444,7 +466,7 @@ fn new_root(pager: &mut Pager, key: &[u8], value: ValueRef<'_>) -> Result<Change
     Ok(Change::Node { id, fill })
 }
 
-fn too_deep(id: PageId) -> BTreeError {
+pub(crate) fn too_deep(id: PageId) -> BTreeError {
     BTreeError::corrupted(
         id,
         format!("tree deeper than {MAX_DEPTH} levels (a cycle of child pointers?)"),
@@ -538,7 +560,7 @@ fn insert_at(
 /// byte the branch [`apply`] builds: cells stay packed in key order right
 /// after the slots. `None`, having done nothing, if the page must be
 /// copied after all (another holder of it, or it left memory).
-fn insert_separator_owned(
+pub(crate) fn insert_separator_owned(
     pager: &mut Pager,
     id: PageId,
     page: Rc<Page>,
@@ -1020,7 +1042,7 @@ impl BTree {
 
     /// Install the root's change: grow a level on a split, drop levels of
     /// single-child branches, and bump the version.
-    fn set_root(&mut self, pager: &mut Pager, change: Change) -> Result<()> {
+    pub(crate) fn set_root(&mut self, pager: &mut Pager, change: Change) -> Result<()> {
         self.version = self.version.wrapping_add(1);
         self.root = match change {
             Change::Empty => None,

@@ -177,6 +177,17 @@ pub(crate) fn entry_size(key_len: usize, value: ValueRef<'_>) -> usize {
     SLOT + varint_len(key_len as u64) + key_len + varint_len(value.word()) + value.stored_len()
 }
 
+/// [`entry_size`] of a value of `len` bytes stored inline or, if not
+/// `inline`, as an overflow chain (before the chain is written).
+pub(crate) fn stored_entry_size(key_len: usize, len: usize, inline: bool) -> usize {
+    let (word, stored) = if inline {
+        ((len as u64) << 1, len)
+    } else {
+        (((len as u64) << 1) | 1, OVERFLOW_REF)
+    };
+    SLOT + varint_len(key_len as u64) + key_len + varint_len(word) + stored
+}
+
 /// A cell to put into a node: bytes as they are, or a format-2 leaf cell
 /// written straight into the node from its parts (no buffer in between).
 #[derive(Clone, Copy, Debug)]

@@ -58,8 +58,8 @@ pub(crate) use cell::entry_size;
 #[cfg(test)]
 pub(crate) use cell::leaf_cell;
 pub(crate) use cell::{
-    branch_entry_size, inline_fits, max_key_len, min_fill, NewCell, ValueRef, BRANCH_HEADER,
-    LEAF_HEADER, SLOT,
+    branch_entry_size, inline_fits, max_key_len, min_fill, stored_entry_size, NewCell, ValueRef,
+    BRANCH_HEADER, LEAF_HEADER, SLOT,
 };
 pub(crate) use edit::{set_child, splice, splice_in_place};
 pub(crate) use key::{cmp_keys, common_prefix, same_bytes, shortest_separator, KeyBuf, KeyParts};

@@ -166,11 +166,24 @@ pub(super) enum Op {
     /// Rewrite the leaves in format 1 where they fit, as a store written
     /// by an older moonvault holds them (copy-on-write like any edit).
     Downgrade,
+    /// Puts (`Some`) and removes (`None`) applied as one sorted run
+    /// (`BTree::apply_sorted`); the last write of a key wins.
+    Sorted(Vec<(Key, Option<Val>)>),
+    /// Numbered keys `start, start+step, ...` as one sorted run, every
+    /// `remove_every`-th a remove (none if 0).
+    SortedMany {
+        start: u16,
+        n: u16,
+        step: u8,
+        style: u8,
+        val: Val,
+        remove_every: u8,
+    },
 }
 
 impl Arbitrary for Op {
     fn arbitrary(g: &mut Gen) -> Op {
-        match pick(g, 42) {
+        match pick(g, 46) {
             0..=9 => Op::Insert(Key::arbitrary(g), Val::arbitrary(g)),
             10..=12 => Op::InsertMany {
                 start: pick(g, 600) as u16,
@@ -216,7 +229,31 @@ impl Arbitrary for Op {
             36 => Op::Rollback,
             37..=38 => Op::Reopen,
             39 => Op::Clear,
-            _ => Op::Downgrade,
+            40..=41 => Op::Downgrade,
+            42..=43 => Op::Sorted(
+                (0..pick(g, 40))
+                    .map(|_| {
+                        let v = (pick(g, 4) != 0).then(|| Val::arbitrary(g));
+                        (Key::arbitrary(g), v)
+                    })
+                    .collect(),
+            ),
+            _ => Op::SortedMany {
+                start: pick(g, 600) as u16,
+                n: if pick(g, 3) == 0 {
+                    pick(g, 1500)
+                } else {
+                    pick(g, 300)
+                } as u16,
+                step: 1 + pick(g, 3) as u8,
+                style: pick(g, STYLES) as u8,
+                val: if pick(g, 4) == 0 {
+                    Val::arbitrary(g)
+                } else {
+                    Val(pick(g, 40) as u16, 9)
+                },
+                remove_every: pick(g, 5) as u8,
+            },
         }
     }
 
@@ -443,8 +480,51 @@ impl Harness {
         Ok(())
     }
 
+    /// Apply `writes` as one sorted run, and to the model.
+    fn apply_sorted(&mut self, writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>) -> Result<(), String> {
+        let run: Vec<(&[u8], Option<&[u8]>)> = writes
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_deref()))
+            .collect();
+        self.tree
+            .apply_sorted(&mut self.pager, run.as_slice())
+            .map_err(|e| e.to_string())?;
+        for (k, v) in writes {
+            match v {
+                Some(v) => self.model.insert(k, v),
+                None => self.model.remove(&k),
+            };
+        }
+        Ok(())
+    }
+
     pub(super) fn apply(&mut self, op: &Op) -> Result<(), String> {
         match op {
+            Op::Sorted(writes) => {
+                let writes = writes
+                    .iter()
+                    .map(|(k, v)| (k.0.clone(), v.map(Val::bytes)))
+                    .collect();
+                self.apply_sorted(writes)?;
+            }
+            Op::SortedMany {
+                start,
+                n,
+                step,
+                style,
+                val,
+                remove_every,
+            } => {
+                let writes = (0..*n as u32)
+                    .map(|i| {
+                        let key = numbered(*start as u32 + i * *step as u32, *style);
+                        let removed = *remove_every > 0 && i % *remove_every as u32 == 0;
+                        let value = Val(val.0, val.1.wrapping_add(i as u8));
+                        (key, (!removed).then(|| value.bytes()))
+                    })
+                    .collect();
+                self.apply_sorted(writes)?;
+            }
             Op::Insert(k, v) => self.insert(&k.0, *v)?,
             Op::InsertMany {
                 start,

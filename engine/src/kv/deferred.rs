@@ -12,6 +12,7 @@
 //! of their keys (`WriteTxn::settle`; DESIGN.md section 4, "Deferred index
 //! writes").
 
+use moonvault_btree::SortedWrites;
 use smallvec::SmallVec;
 use std::ops::Bound;
 
@@ -40,8 +41,8 @@ pub(crate) struct Deferred {
     highest: SmallVec<[u8; 32]>,
 }
 
-/// One write of [`Deferred::drain_sorted`]: a key and its value, or `None`
-/// to delete it.
+/// One write of a [`SortedRun`]: a key and its value, or `None` to delete
+/// it.
 pub(crate) type SortedWrite<'a> = (&'a [u8], Option<&'a [u8]>);
 
 impl Deferred {
@@ -144,33 +145,54 @@ impl Deferred {
         Some(&self.bytes[start..start + w.value_len as usize])
     }
 
-    /// Hand `f` every held key once, in key order, with its last write;
-    /// then hold nothing (the buffers keep their capacity). Stops at the
-    /// first error of `f`, still holding nothing.
-    pub(crate) fn drain_sorted<E>(
-        &mut self,
-        mut f: impl FnMut(SortedWrite<'_>) -> Result<(), E>,
-    ) -> Result<(), E> {
+    /// Hand `f` every held key once, in key order, with its last write,
+    /// as one run it reads by position ([`SortedRun`]); then hold nothing
+    /// (the buffers keep their capacity), whatever `f` returns.
+    pub(crate) fn drain_sorted<R>(&mut self, f: impl FnOnce(&SortedRun<'_>) -> R) -> R {
         let mut writes = std::mem::take(&mut self.writes);
         // In place: a stable sort would allocate a scratch copy of
         // `writes`, memory the room does not count. Among writes of one
-        // key the last made (the highest start) sorts last.
+        // key the last made (the highest start) sorts last, and is the one
+        // kept: `dedup_by` keeps the first of a run, so it takes the later
+        // write's place.
         writes.sort_unstable_by(|a, b| self.key(a).cmp(self.key(b)).then(a.start.cmp(&b.start)));
-        let mut result = Ok(());
-        for (i, w) in writes.iter().enumerate() {
-            let key = self.key(w);
-            let superseded = writes.get(i + 1).is_some_and(|next| self.key(next) == key);
-            if !superseded {
-                result = f((key, self.value(w)));
-                if result.is_err() {
-                    break;
-                }
+        writes.dedup_by(|later, kept| {
+            let same = self.key(later) == self.key(kept);
+            if same {
+                *kept = *later;
             }
-        }
+            same
+        });
+        let result = f(&SortedRun {
+            deferred: self,
+            writes: &writes,
+        });
         writes.clear();
         self.writes = writes;
         self.bytes.clear();
         result
+    }
+}
+
+/// The held writes of [`Deferred::drain_sorted`]: keys strictly increasing,
+/// each with its last write (a value, or `None` to delete it).
+pub(crate) struct SortedRun<'a> {
+    deferred: &'a Deferred,
+    writes: &'a [Write],
+}
+
+impl SortedRun<'_> {
+    /// How many writes.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.writes.len()
+    }
+}
+
+impl SortedWrites for SortedRun<'_> {
+    fn write(&self, i: usize) -> Option<SortedWrite<'_>> {
+        let w = self.writes.get(i)?;
+        Some((self.deferred.key(w), self.deferred.value(w)))
     }
 }
 
@@ -179,13 +201,14 @@ mod tests {
     use super::*;
 
     fn drained(d: &mut Deferred) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let mut out = Vec::new();
-        d.drain_sorted::<()>(|(k, v)| {
-            out.push((k.to_vec(), v.map(<[u8]>::to_vec)));
-            Ok(())
+        d.drain_sorted(|run| {
+            (0..run.len())
+                .map(|i| {
+                    let (k, v) = run.write(i).expect("a write");
+                    (k.to_vec(), v.map(<[u8]>::to_vec))
+                })
+                .collect()
         })
-        .unwrap();
-        out
     }
 
     #[test]
@@ -264,21 +287,16 @@ mod tests {
     }
 
     #[test]
-    fn an_error_stops_the_drain_and_drops_the_rest() {
+    fn a_failed_drain_still_drops_the_writes() {
         let mut d = Deferred::default();
         for k in [b"a", b"b", b"c"] {
             assert!(d.try_push(k, Some(k), usize::MAX));
         }
-        let mut seen = 0;
-        let r = d.drain_sorted(|(k, _)| {
-            seen += 1;
-            if k == b"b" {
-                Err("full")
-            } else {
-                Ok(())
-            }
+        let r: Result<(), &str> = d.drain_sorted(|run| {
+            assert!(run.write(2).is_some() && run.write(3).is_none());
+            Err("full")
         });
-        assert_eq!((r, seen), (Err("full"), 2));
+        assert_eq!(r, Err("full"));
         assert!(d.is_empty());
         assert!(d.memory() > 0, "the buffers keep their capacity");
     }

@@ -762,12 +762,8 @@ impl WriteTxn {
             return Err(nested_read());
         };
         let mut tree = self.tree.get();
-        // Sorted writes make their own hints: this transaction's describe
-        // the tree as it was, and no longer apply once it changes.
-        let mut hints = InsertHints::ascending();
-        let result = deferred.drain_sorted(|(key, value)| {
-            write_entry(&mut tree, &mut inner.pager, &mut hints, key, value)
-        });
+        // One run: each leaf it reaches is written once (`apply_sorted`).
+        let result = deferred.drain_sorted(|run| tree.apply_sorted(&mut inner.pager, run));
         self.tree.set(tree);
         drop(inner);
         self.fail_logged(result)

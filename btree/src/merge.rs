@@ -1,0 +1,224 @@
+//! Writes applied as a run in key order: each leaf the run reaches is
+//! written once with every write of the run that falls in it, instead of
+//! one descent and one splice per write.
+//!
+//! A round takes the next write, descends to its leaf (learning the
+//! leaf's upper bound from the separators on the way), and merges the
+//! leaf's entries with the writes that follow while they stay below that
+//! bound and the merged run stays within `page + page / 4` bytes (its size
+//! with its own common prefix, counted high). The merged run is then laid
+//! out as any leaf edit is ([`leaf::plan`]): one leaf, or two cut where
+//! both fit and both reach the minimum fill. DESIGN.md section 3 ("Sorted
+//! runs") shows such a cut exists for every run within that bound; the
+//! first write is always taken, so a round is never empty, and with one
+//! write it is exactly an insert or a remove. The change then goes up the
+//! path as an insert's does (split, copy, rebalance).
+
+use std::rc::Rc;
+
+use crate::error::{BTreeError, Result};
+use crate::leaf;
+use crate::node::{
+    self, branch_entry_size, min_fill, stored_entry_size, KeyParts, LeafEntry, Node, KIND_BRANCH,
+    LEAF_HEADER, MAX_DEPTH,
+};
+use crate::tree::{
+    apply, insert_separator_owned, stays_inline, stored_value, too_deep, Bias, Change, Old,
+};
+use crate::BTree;
+use moonvault_pager::{Page, PageId, Pager};
+
+/// Writes in strictly increasing key order, read by position: a key and
+/// its new value, or `None` to remove the key.
+pub trait SortedWrites {
+    /// Write `i`, or `None` past the last.
+    fn write(&self, i: usize) -> Option<(&[u8], Option<&[u8]>)>;
+}
+
+impl SortedWrites for [(&[u8], Option<&[u8]>)] {
+    fn write(&self, i: usize) -> Option<(&[u8], Option<&[u8]>)> {
+        self.get(i).copied()
+    }
+}
+
+impl BTree {
+    /// Apply `writes` (keys strictly increasing): the tree then holds what
+    /// inserting and removing them one at a time would leave, in about one
+    /// leaf write per leaf they reach.
+    pub fn apply_sorted<W>(&mut self, pager: &mut Pager, writes: &W) -> Result<()>
+    where
+        W: SortedWrites + ?Sized,
+    {
+        let mut i = 0;
+        let mut olds = Vec::new();
+        while let Some((key, value)) = writes.write(i) {
+            let Some(root) = self.root else {
+                // An empty tree: its first put makes the root leaf.
+                if let Some(value) = value {
+                    self.insert(pager, key, value)?;
+                }
+                i += 1;
+                continue;
+            };
+            let (change, next) = merge_at(pager, root, writes, i, 0, None, &mut olds)?;
+            self.set_root(pager, change)?;
+            for old in olds.drain(..) {
+                old.release(pager)?;
+            }
+            i = next;
+        }
+        Ok(())
+    }
+}
+
+/// Merge the writes from `i` on into the subtree of page `id`, whose keys
+/// lie below `high`: the change, and the first write not taken.
+fn merge_at<W: SortedWrites + ?Sized>(
+    pager: &mut Pager,
+    id: PageId,
+    writes: &W,
+    i: usize,
+    depth: usize,
+    high: Option<&[u8]>,
+    olds: &mut Vec<Old>,
+) -> Result<(Change, usize)> {
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(id));
+    }
+    let page = pager.read(id)?;
+    if node::is_leaf_kind(page.kind) {
+        return merge_leaf(pager, id, page, writes, i, high, olds);
+    }
+    let node = Node::of_page(id, &page)?;
+    let (key, _) = writes
+        .write(i)
+        .ok_or_else(|| BTreeError::corrupted(id, "a merge past its last write"))?;
+    let idx = node.child_index(key)?;
+    let child = node.child(idx)?;
+    let child_high = if idx < node.count() {
+        Some(node.separator(idx)?)
+    } else {
+        high
+    };
+    let (change, next) = merge_at(pager, child, writes, i, depth + 1, child_high, olds)?;
+    // As an insert does: a split whose left half kept the child's page
+    // adds its separator in place when this branch is the transaction's.
+    if let Change::Split { left, sep, right } = &change {
+        let size = node.len() + branch_entry_size(sep.len());
+        let in_place = pager.is_writable(id) && page.kind == KIND_BRANCH;
+        if *left == child && size <= pager.page_size() && in_place {
+            if let Some(id) = insert_separator_owned(pager, id, page, idx, sep, *right)? {
+                return Ok((Change::Node { id, fill: size }, next));
+            }
+            let page = pager.read(id)?;
+            let node = Node::of_page(id, &page)?;
+            return Ok((apply(pager, &node, idx, child, change)?, next));
+        }
+    }
+    Ok((apply(pager, &node, idx, child, change)?, next))
+}
+
+/// Merge the writes from `i` on that sort below `high` into leaf `id`
+/// (page `page`), as many as keep the merged run within the bound.
+fn merge_leaf<W: SortedWrites + ?Sized>(
+    pager: &mut Pager,
+    id: PageId,
+    page: Rc<Page>,
+    writes: &W,
+    i: usize,
+    high: Option<&[u8]>,
+    olds: &mut Vec<Old>,
+) -> Result<(Change, usize)> {
+    let page_size = pager.page_size();
+    let bound = page_size + min_fill(page_size);
+    let node = Node::of_page(id, &page)?;
+    let mut existing = Vec::with_capacity(node.count());
+    leaf::entries(&node, &mut existing)?;
+    let mut fill = LEAF_HEADER + existing.iter().map(LeafEntry::size).sum::<usize>();
+    let mut count = existing.len();
+    let mut merged: Vec<LeafEntry<'_>> = Vec::with_capacity(existing.len() + 16);
+    // The merged run's first and last keys so far, for its prefix (keys
+    // removed still count: the prefix is then shorter, the size higher).
+    let mut first = existing.first().map(|e| e.key);
+    let last_existing = existing.last().map(|e| e.key);
+    let mut changed = false;
+    let mut appends_only = true;
+    let mut last_new = 0;
+    let (mut e, mut j) = (0, i);
+    while let Some((key, value)) = writes.write(j) {
+        if high.is_some_and(|h| key >= h) {
+            break;
+        }
+        while e < existing.len() && existing[e].key.cmp_bytes(key).is_lt() {
+            merged.push(existing[e]);
+            e += 1;
+        }
+        let replaces = e < existing.len() && existing[e].key.cmp_bytes(key).is_eq();
+        let old_size = if replaces { existing[e].size() } else { 0 };
+        let inline = match value {
+            Some(v) => stays_inline(page_size, key, v.len())?,
+            None => true,
+        };
+        let new_size = value.map_or(0, |v| stored_entry_size(key.len(), v.len(), inline));
+        let new_fill = fill - old_size + new_size;
+        let new_count = count - usize::from(replaces) + usize::from(value.is_some());
+        let run_first = match first {
+            Some(f) if f.cmp_bytes(key).is_lt() => f,
+            _ => KeyParts::whole(key),
+        };
+        // The size is at most the fill: the prefix is needed only past it.
+        if j > i && new_fill > bound {
+            let run_last = match last_existing {
+                Some(l) if l.cmp_bytes(key).is_gt() => l,
+                _ => KeyParts::whole(key),
+            };
+            let prefix = run_first.common_prefix(&run_last);
+            if new_fill.saturating_sub(new_count.saturating_sub(1) * prefix) > bound {
+                break;
+            }
+        }
+        fill = new_fill;
+        count = new_count;
+        first = Some(run_first);
+        if replaces {
+            olds.push(Old::of(existing[e].value));
+            e += 1;
+            changed = true;
+            appends_only = false;
+        }
+        if let Some(v) = value {
+            let value = stored_value(pager, inline, v)?;
+            last_new = merged.len();
+            merged.push(LeafEntry::new(KeyParts::whole(key), value));
+            changed = true;
+            appends_only &= e == existing.len();
+        }
+        j += 1;
+    }
+    merged.extend_from_slice(&existing[e..]);
+    if !changed {
+        // Only removals of absent keys: the leaf stays as it is.
+        return Ok((
+            Change::Node {
+                id,
+                fill: node.fill(),
+            },
+            j,
+        ));
+    }
+    if merged.is_empty() {
+        drop(page);
+        pager.free(id)?;
+        return Ok((Change::Empty, j));
+    }
+    // As an ascending run of inserts cuts (DESIGN.md section 4, "Deferred
+    // index writes"): after the last new entry, so the run's next round
+    // goes on filling the left leaf and the right keeps its fill; packed
+    // left when the run only appends.
+    let bias = if appends_only {
+        Bias::PackLeft
+    } else {
+        Bias::After(last_new)
+    };
+    Ok((leaf::write(pager, id, &merged, bias)?, j))
+}
