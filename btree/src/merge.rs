@@ -12,7 +12,10 @@
 //! runs") shows such a cut exists for every run within that bound; the
 //! first write is always taken, so a round is never empty, and with one
 //! write it is exactly an insert or a remove. The change then goes up the
-//! path as an insert's does (split, copy, rebalance).
+//! path as an insert's does (split, copy, rebalance). A leaf that fewer
+//! than [`SHORT_RUN`] writes reach takes them one a round, as inserts and
+//! removes: a splice each is cheaper than rebuilding the leaf for one or
+//! two.
 
 use std::rc::Rc;
 
@@ -71,6 +74,11 @@ impl BTree {
     }
 }
 
+/// Fewer writes than this for one leaf are put in one at a time: a splice
+/// each costs less than the leaf's rebuild (a small transaction's one or
+/// two index entries).
+const SHORT_RUN: usize = 4;
+
 /// Merge the writes from `i` on into the subtree of page `id`, whose keys
 /// lie below `high`: the change, and the first write not taken.
 fn merge_at<W: SortedWrites + ?Sized>(
@@ -119,7 +127,9 @@ fn merge_at<W: SortedWrites + ?Sized>(
 }
 
 /// Merge the writes from `i` on that sort below `high` into leaf `id`
-/// (page `page`), as many as keep the merged run within the bound.
+/// (page `page`), as many as keep the merged run within the bound; or,
+/// if fewer than [`SHORT_RUN`] sort below `high`, put the first of them
+/// in as an insert or a remove does.
 fn merge_leaf<W: SortedWrites + ?Sized>(
     pager: &mut Pager,
     id: PageId,
@@ -129,6 +139,16 @@ fn merge_leaf<W: SortedWrites + ?Sized>(
     high: Option<&[u8]>,
     olds: &mut Vec<Old>,
 ) -> Result<(Change, usize)> {
+    let below_high = (i..i + SHORT_RUN)
+        .take_while(|&j| {
+            writes
+                .write(j)
+                .is_some_and(|(k, _)| high.is_none_or(|h| k < h))
+        })
+        .count();
+    if below_high < SHORT_RUN {
+        return put_one(pager, id, page, writes, i, below_high, olds);
+    }
     let page_size = pager.page_size();
     let bound = page_size + min_fill(page_size);
     let node = Node::of_page(id, &page)?;
@@ -198,13 +218,11 @@ fn merge_leaf<W: SortedWrites + ?Sized>(
     merged.extend_from_slice(&existing[e..]);
     if !changed {
         // Only removals of absent keys: the leaf stays as it is.
-        return Ok((
-            Change::Node {
-                id,
-                fill: node.fill(),
-            },
-            j,
-        ));
+        let change = Change::Node {
+            id,
+            fill: node.fill(),
+        };
+        return Ok((change, j));
     }
     if merged.is_empty() {
         drop(page);
@@ -221,4 +239,47 @@ fn merge_leaf<W: SortedWrites + ?Sized>(
         Bias::After(last_new)
     };
     Ok((leaf::write(pager, id, &merged, bias)?, j))
+}
+
+/// Write `i` put into leaf `id` (page `page`) as [`BTree::insert`] or
+/// [`BTree::remove`] would (a splice when it can), for the `below_high`
+/// (fewer than [`SHORT_RUN`]) writes that reach this leaf.
+fn put_one<W: SortedWrites + ?Sized>(
+    pager: &mut Pager,
+    id: PageId,
+    page: Rc<Page>,
+    writes: &W,
+    i: usize,
+    below_high: usize,
+    olds: &mut Vec<Old>,
+) -> Result<(Change, usize)> {
+    let write = writes.write(i).filter(|_| below_high > 0);
+    let Some((key, value)) = write else {
+        // The descent's separators put the write here, the leaf's bound
+        // does not: damaged order, and no progress to make.
+        return Err(BTreeError::corrupted(
+            id,
+            "a write sorts outside the leaf its descent reached",
+        ));
+    };
+    let change = match value {
+        Some(v) => {
+            let inline = stays_inline(pager.page_size(), key, v.len())?;
+            let value = stored_value(pager, inline, v)?;
+            let (change, old) = leaf::put(pager, id, page, key, value, true)?;
+            olds.extend(old);
+            change
+        }
+        None => {
+            let fill = Node::of_page(id, &page)?.fill();
+            match leaf::remove(pager, id, page, key)? {
+                Some((change, old)) => {
+                    olds.push(old);
+                    change
+                }
+                None => Change::Node { id, fill },
+            }
+        }
+    };
+    Ok((change, i + 1))
 }
