@@ -22,12 +22,9 @@ use std::rc::Rc;
 use crate::error::{BTreeError, Result};
 use crate::leaf;
 use crate::node::{
-    self, branch_entry_size, min_fill, stored_entry_size, KeyParts, LeafEntry, Node, KIND_BRANCH,
-    LEAF_HEADER, MAX_DEPTH,
+    self, min_fill, stored_entry_size, KeyParts, LeafEntry, Node, LEAF_HEADER, MAX_DEPTH,
 };
-use crate::tree::{
-    apply, insert_separator_owned, stays_inline, stored_value, too_deep, Bias, Change, Old,
-};
+use crate::tree::{apply_to_branch, stays_inline, stored_value, too_deep, Bias, Change, Old};
 use crate::BTree;
 use moonvault_pager::{Page, PageId, Pager};
 
@@ -109,21 +106,7 @@ fn merge_at<W: SortedWrites + ?Sized>(
         high
     };
     let (change, next) = merge_at(pager, child, writes, i, depth + 1, child_high, olds)?;
-    // As an insert does: a split whose left half kept the child's page
-    // adds its separator in place when this branch is the transaction's.
-    if let Change::Split { left, sep, right } = &change {
-        let size = node.len() + branch_entry_size(sep.len());
-        let in_place = pager.is_writable(id) && page.kind == KIND_BRANCH;
-        if *left == child && size <= pager.page_size() && in_place {
-            if let Some(id) = insert_separator_owned(pager, id, page, idx, sep, *right)? {
-                return Ok((Change::Node { id, fill: size }, next));
-            }
-            let page = pager.read(id)?;
-            let node = Node::of_page(id, &page)?;
-            return Ok((apply(pager, &node, idx, child, change)?, next));
-        }
-    }
-    Ok((apply(pager, &node, idx, child, change)?, next))
+    Ok((apply_to_branch(pager, id, page, idx, child, change)?, next))
 }
 
 /// Merge the writes from `i` on that sort below `high` into leaf `id`

@@ -291,7 +291,7 @@ pub(crate) fn splice_owned(
 
 /// Fold the change of child `idx` (formerly page `old_child`) into branch
 /// `parent`.
-pub(crate) fn apply(
+fn apply(
     pager: &mut Pager,
     parent: &Node<'_>,
     idx: usize,
@@ -535,21 +535,35 @@ fn insert_at(
         }
         _ => learn.finger = None,
     }
+    Ok((apply_to_branch(pager, id, page, idx, child, change)?, old))
+}
+
+/// [`apply`] the change of child `idx` (formerly page `child`) to branch
+/// `id`, whose content is `page`: a split whose left half kept the
+/// child's page adds its separator in place when the transaction wrote
+/// this branch and it still fits.
+pub(crate) fn apply_to_branch(
+    pager: &mut Pager,
+    id: PageId,
+    page: Rc<Page>,
+    idx: usize,
+    child: PageId,
+    change: Change,
+) -> Result<Change> {
     if let Change::Split { left, sep, right } = &change {
-        let size = node.len() + branch_entry_size(sep.len());
+        let size = Node::of_page(id, &page)?.len() + branch_entry_size(sep.len());
         // Only a page this transaction wrote can be edited in place: any
         // other keeps its node for `apply`'s copy below, not read again.
         let in_place = pager.is_writable(id) && page.kind == KIND_BRANCH;
         if *left == child && size <= pager.page_size() && in_place {
             if let Some(id) = insert_separator_owned(pager, id, page, idx, sep, *right)? {
-                return Ok((Change::Node { id, fill: size }, old));
+                return Ok(Change::Node { id, fill: size });
             }
             let page = pager.read(id)?;
-            let node = Node::of_page(id, &page)?;
-            return Ok((apply(pager, &node, idx, child, change)?, old));
+            return apply(pager, &Node::of_page(id, &page)?, idx, child, change);
         }
     }
-    Ok((apply(pager, &node, idx, child, change)?, old))
+    apply(pager, &Node::of_page(id, &page)?, idx, child, change)
 }
 
 /// Child `idx` of branch `id` (whose content is `page`) split and kept its
@@ -560,7 +574,7 @@ fn insert_at(
 /// byte the branch [`apply`] builds: cells stay packed in key order right
 /// after the slots. `None`, having done nothing, if the page must be
 /// copied after all (another holder of it, or it left memory).
-pub(crate) fn insert_separator_owned(
+fn insert_separator_owned(
     pager: &mut Pager,
     id: PageId,
     page: Rc<Page>,

@@ -181,25 +181,39 @@ pub(super) enum Op {
     },
 }
 
+/// A run of numbered keys: its start, length (a few long ones), step,
+/// style and value.
+fn numbered_run(g: &mut Gen) -> (u16, u16, u8, u8, Val) {
+    let start = pick(g, 600) as u16;
+    let n = if pick(g, 4) == 0 {
+        pick(g, 1500)
+    } else {
+        pick(g, 300)
+    } as u16;
+    let step = 1 + pick(g, 3) as u8;
+    let style = pick(g, STYLES) as u8;
+    let val = if pick(g, 4) == 0 {
+        Val::arbitrary(g)
+    } else {
+        Val(pick(g, 40) as u16, 7)
+    };
+    (start, n, step, style, val)
+}
+
 impl Arbitrary for Op {
     fn arbitrary(g: &mut Gen) -> Op {
         match pick(g, 46) {
             0..=9 => Op::Insert(Key::arbitrary(g), Val::arbitrary(g)),
-            10..=12 => Op::InsertMany {
-                start: pick(g, 600) as u16,
-                n: if pick(g, 4) == 0 {
-                    pick(g, 1500)
-                } else {
-                    pick(g, 300)
-                } as u16,
-                step: 1 + pick(g, 3) as u8,
-                style: pick(g, STYLES) as u8,
-                val: if pick(g, 4) == 0 {
-                    Val::arbitrary(g)
-                } else {
-                    Val(pick(g, 40) as u16, 7)
-                },
-            },
+            10..=12 => {
+                let (start, n, step, style, val) = numbered_run(g);
+                Op::InsertMany {
+                    start,
+                    n,
+                    step,
+                    style,
+                    val,
+                }
+            }
             13..=17 => Op::Remove(Key::arbitrary(g)),
             18..=20 => Op::RemoveMany {
                 start: pick(g, 1500) as u16,
@@ -238,22 +252,17 @@ impl Arbitrary for Op {
                     })
                     .collect(),
             ),
-            _ => Op::SortedMany {
-                start: pick(g, 600) as u16,
-                n: if pick(g, 3) == 0 {
-                    pick(g, 1500)
-                } else {
-                    pick(g, 300)
-                } as u16,
-                step: 1 + pick(g, 3) as u8,
-                style: pick(g, STYLES) as u8,
-                val: if pick(g, 4) == 0 {
-                    Val::arbitrary(g)
-                } else {
-                    Val(pick(g, 40) as u16, 9)
-                },
-                remove_every: pick(g, 5) as u8,
-            },
+            _ => {
+                let (start, n, step, style, val) = numbered_run(g);
+                Op::SortedMany {
+                    start,
+                    n,
+                    step,
+                    style,
+                    val,
+                    remove_every: pick(g, 5) as u8,
+                }
+            }
         }
     }
 
