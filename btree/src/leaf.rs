@@ -226,7 +226,7 @@ pub(crate) fn put(
     value: ValueRef<'_>,
     ascending: bool,
 ) -> Result<(Change, Option<Old>)> {
-    let (found, old, edit) = {
+    let (found, old, edit, count) = {
         let node = Node::of_page(id, &page)?;
         let found = node.search(key)?;
         let old = match found {
@@ -234,9 +234,8 @@ pub(crate) fn put(
             Err(_) => None,
         };
         let edit = put_splice(&node, found, key, value)?;
-        (found, old, edit)
+        (found, old, edit, node.count())
     };
-    let appends = matches!(&edit, Some(e) if e.remove == 0 && found == Err(e.at));
     match edit {
         Some(edit) if edit.size <= pager.page_size() => {
             let id = splice_leaf(pager, id, page, edit.at, edit.remove, Some(edit.cell))?;
@@ -248,7 +247,8 @@ pub(crate) fn put(
                 old,
             ));
         }
-        Some(edit) if appends && edit.at == Node::of_page(id, &page)?.count() => {
+        // Appended after the last key, keeping the prefix, and too big.
+        Some(_) if found == Err(count) => {
             let split = split_append(&Node::of_page(id, &page)?, pager.page_size(), key, value)?;
             if let Some(split) = split {
                 return Ok((split.finish(pager, id, page)?, old));

@@ -155,7 +155,7 @@ pub(crate) fn splice_in_place(
     let moved_from = header + SLOT * (at + remove);
     let moved_to = header + SLOT * (at + usize::from(insert.is_some()));
     if new_len >= old_len {
-        // Growing (sd is 0 or +2; see below for shrinking): make room at the end, move the tail
+        // Growing (sd is 0 or +2): make room at the end, move the tail
         // right, then the cells before `at`, then the slot entries into the
         // bytes the cells vacated.
         data.resize(new_len, 0);
