@@ -269,12 +269,29 @@ pub(crate) fn put(
         Err(i) => {
             all.insert(i, new);
             match Bias::of(i, node.count()) {
-                Bias::Even if ascending => Bias::After(i),
+                Bias::Even if ascending || ends_a_first_byte(&node, i, key)? => Bias::After(i),
                 bias => bias,
             }
         }
     };
     Ok((write(pager, id, &all, bias)?, old))
+}
+
+/// Whether `key`, inserted at slot `i` of `node`, shares its first byte
+/// with the key before it and not with the key after it: it ends the
+/// leaf's run of keys of that first byte (a table's newest record just
+/// before the index entries). Cut after it, the two runs go to leaves of
+/// their own, and the next insert of the run appends to a leaf of its own
+/// (an even cut would keep the run's end in the leaf it shares, and every
+/// later insert there would land in the middle and split it again).
+fn ends_a_first_byte(node: &Node<'_>, i: usize, key: &[u8]) -> Result<bool> {
+    if i == 0 || i >= node.count() {
+        return Ok(false);
+    }
+    let first = |k: KeyParts<'_>| k.prefix.first().or(k.suffix.first()).copied();
+    let before = first(node.key(i - 1)?);
+    let after = first(node.key(i)?);
+    Ok(key.first().copied() == before && before != after)
 }
 
 /// A split of a full leaf by an entry appended after its last key, as
