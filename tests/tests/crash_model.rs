@@ -127,6 +127,9 @@ fn options(durability: Durability) -> Options {
         checkpoint_freed_pages: 48,
         checkpoint_unsaved_pages: 96,
         txn_log_limit: 6 * 1024,
+        // Their own small room: held-back writes are applied for lack of
+        // it many times, apart from the log's limit.
+        held_back_bytes: 2 * 1024,
     }
 }
 

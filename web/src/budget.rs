@@ -95,7 +95,7 @@ pub const IMPORT_PAGE_CACHE: usize = 32 * 1024;
 /// Largest transaction committed through the WAL
 /// (`Options.txn_log_limit`); larger ones commit by checkpoint. The index
 /// writes a transaction holds back to apply in key order share it with the
-/// log (engine `kv/deferred.rs`).
+/// log (engine `kv/deferred.rs`; `Options.held_back_bytes` is 0 here).
 pub const TXN_LOG_LIMIT: usize = 32 * 1024;
 /// Operations a Lua transaction keeps to roll back to a savepoint
 /// (`VaultOptions.savepoint_log_limit`); past it only a whole rollback is
@@ -143,6 +143,7 @@ pub fn engine_options_with_cache(cache_bytes: usize) -> Options {
         },
         durability: Durability::Immediate,
         txn_log_limit: TXN_LOG_LIMIT,
+        held_back_bytes: 0,
         ..Options::default()
     }
 }

@@ -522,6 +522,7 @@ fn queries_inside_a_transaction_see_the_index_entries_it_holds_back() {
     use moonvault_pager::store::memory::MemoryStore;
     let options = Options {
         txn_log_limit: 4096,
+        held_back_bytes: 0,
         pager: moonvault_pager::PagerConfig {
             cache_bytes: 32 * 1024,
             ..moonvault_pager::PagerConfig::default()

@@ -44,6 +44,11 @@ pub struct Options {
     /// A transaction logging more than this commits by checkpoint instead of
     /// a WAL record (bounds memory: the log is held until commit).
     pub txn_log_limit: usize,
+    /// Room for the index writes a transaction holds back to apply in key
+    /// order (`kv/deferred.rs`), besides the log's `txn_log_limit`; 0: they
+    /// share the log's limit (the browser's budget). The more they hold,
+    /// the longer the runs each leaf takes at once.
+    pub held_back_bytes: usize,
 }
 
 impl Default for Options {
@@ -55,6 +60,7 @@ impl Default for Options {
             checkpoint_freed_pages: 512,
             checkpoint_unsaved_pages: 4096,
             txn_log_limit: 128 * 1024,
+            held_back_bytes: 1024 * 1024,
         }
     }
 }

@@ -68,20 +68,22 @@ impl Arbitrary for Op {
 
 /// A log limit small enough that held-back writes are applied for lack
 /// of room and transactions turn to commit by checkpoint; a cache small
-/// enough to spill.
-fn options() -> Options {
+/// enough to spill. Held-back writes share the log's limit, or, with
+/// `own_room`, have a small room of their own.
+fn options(own_room: bool) -> Options {
     Options {
         pager: PagerConfig {
             cache_bytes: 16 * 1024,
             page_size: 1024,
         },
         txn_log_limit: 1024,
+        held_back_bytes: if own_room { 768 } else { 0 },
         ..Options::default()
     }
 }
 
-fn open(faulty: &FaultyStore) -> Db {
-    Db::open(Box::new(faulty.clone()), options()).expect("open")
+fn open(faulty: &FaultyStore, own_room: bool) -> Db {
+    Db::open(Box::new(faulty.clone()), options(own_room)).expect("open")
 }
 
 fn bounds<'a>(a: &'a [u8], b: &'a [u8]) -> (&'a [u8], &'a [u8]) {
@@ -209,9 +211,9 @@ fn step(txn: &mut WriteTxn, model: &mut Model, op: &Op) -> Result<(), String> {
 
 #[test]
 fn held_back_writes_read_commit_and_recover_as_plain_writes() {
-    fn prop(ops: Vec<Op>) -> TestResult {
+    fn prop(ops: Vec<Op>, own_room: bool) -> TestResult {
         let mut faulty = FaultyStore::new();
-        let mut db = open(&faulty);
+        let mut db = open(&faulty, own_room);
         let mut committed = Model::new();
         let mut model = committed.clone();
         let mut txn = db.begin().expect("begin");
@@ -225,7 +227,7 @@ fn held_back_writes_read_commit_and_recover_as_plain_writes() {
                     if let Op::Crash(seed) = op {
                         let image = faulty.crash_image(CrashMode::Random(*seed));
                         faulty = FaultyStore::with_inner(image);
-                        db = open(&faulty);
+                        db = open(&faulty, own_room);
                     }
                     txn = db.begin().expect("begin");
                     let seen = all(&txn);
@@ -253,7 +255,7 @@ fn held_back_writes_read_commit_and_recover_as_plain_writes() {
         }
         TestResult::passed()
     }
-    quickcheck_cases(200).quickcheck(prop as fn(Vec<Op>) -> TestResult);
+    quickcheck_cases(200).quickcheck(prop as fn(Vec<Op>, bool) -> TestResult);
 }
 
 #[test]

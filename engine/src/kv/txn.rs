@@ -489,6 +489,15 @@ impl WriteTxn {
         self.db.borrow().options.txn_log_limit
     }
 
+    /// Bytes the writes held back may take: their own room, or what the
+    /// log leaves of `txn_log_limit` when they share it (`None`).
+    fn held_back_room(&self) -> Option<usize> {
+        match self.db.borrow().options.held_back_bytes {
+            0 => None,
+            own => Some(own),
+        }
+    }
+
     /// The log would pass `txn_log_limit`: drop it and commit by
     /// checkpoint.
     fn by_checkpoint(&mut self) {
@@ -496,11 +505,11 @@ impl WriteTxn {
         self.log.discard();
     }
 
-    /// Log a put (`Some(parts)`) or a delete of `key`. The log and the
-    /// writes held back share `txn_log_limit`; the log comes first: when
-    /// the held-back writes leave it no room they are applied and their
-    /// buffers freed before the log gives up and the transaction turns to
-    /// commit by checkpoint.
+    /// Log a put (`Some(parts)`) or a delete of `key`. Where the log and
+    /// the writes held back share `txn_log_limit`, the log comes first:
+    /// when the held-back writes leave it no room they are applied and
+    /// their buffers freed before the log gives up and the transaction
+    /// turns to commit by checkpoint.
     fn log_op(&mut self, key: &[u8], parts: Option<&[&[u8]]>) -> Result<()> {
         if self.by_checkpoint {
             return Ok(());
@@ -510,7 +519,10 @@ impl WriteTxn {
             Some(parts) => log.put_parts(key, parts, limit),
             None => log.delete(key, limit),
         };
-        let held = self.deferred.get_mut().memory();
+        let held = match self.held_back_room() {
+            Some(_) => 0,
+            None => self.deferred.get_mut().memory(),
+        };
         if logged(&mut self.log, limit.saturating_sub(held)) {
             return Ok(());
         }
@@ -679,7 +691,9 @@ impl WriteTxn {
     /// `txn_log_limit`; applies the writes held so far when they would
     /// pass it, and the write itself at once if it alone would.
     fn defer(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
-        let room = self.log_limit().saturating_sub(self.log.capacity());
+        let room = self
+            .held_back_room()
+            .unwrap_or_else(|| self.log_limit().saturating_sub(self.log.capacity()));
         if self.deferred.get_mut().try_push(key, value, room) {
             return Ok(());
         }
