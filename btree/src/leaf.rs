@@ -226,17 +226,13 @@ pub(crate) fn put(
     value: ValueRef<'_>,
     ascending: bool,
 ) -> Result<(Change, Option<Old>)> {
-    let (found, old, edit, count) = {
-        let node = Node::of_page(id, &page)?;
-        let found = node.search(key)?;
-        let old = match found {
-            Ok(i) => Some(Old::of(node.value(i)?)),
-            Err(_) => None,
-        };
-        let edit = put_splice(&node, found, key, value)?;
-        (found, old, edit, node.count())
+    let node = Node::of_page(id, &page)?;
+    let found = node.search(key)?;
+    let old = match found {
+        Ok(i) => Some(Old::of(node.value(i)?)),
+        Err(_) => None,
     };
-    match edit {
+    match put_splice(&node, found, key, value)? {
         Some(edit) if edit.size <= pager.page_size() => {
             let id = splice_leaf(pager, id, page, edit.at, edit.remove, Some(edit.cell))?;
             return Ok((
@@ -248,16 +244,14 @@ pub(crate) fn put(
             ));
         }
         // Appended after the last key, keeping the prefix, and too big.
-        Some(_) if found == Err(count) => {
-            let split = split_append(&Node::of_page(id, &page)?, pager.page_size(), key, value)?;
-            if let Some(split) = split {
+        Some(_) if found == Err(node.count()) => {
+            if let Some(split) = split_append(&node, pager.page_size(), key, value)? {
                 return Ok((split.finish(pager, id, page)?, old));
             }
         }
         _ => {}
     }
     // The prefix changes, the leaf is of format 1, or it overflows.
-    let node = Node::of_page(id, &page)?;
     let mut all = Vec::with_capacity(node.count() + 1);
     entries(&node, &mut all)?;
     let new = LeafEntry::new(KeyParts::whole(key), value);
@@ -300,6 +294,8 @@ fn ends_a_first_byte(node: &Node<'_>, i: usize, key: &[u8]) -> Result<bool> {
 /// with the new one, reaches 5/16 of a page (only they are built anew),
 /// and the left half is the leaf's first `keep` cells where they lie.
 struct AppendSplit {
+    /// The leaf's entries before the append.
+    count: usize,
     keep: usize,
     sep: Vec<u8>,
     right: Vec<u8>,
@@ -309,8 +305,7 @@ impl AppendSplit {
     /// Write both halves: the left by cutting the leaf's tail off (in
     /// place when the page is the transaction's, else into a copy).
     fn finish(self, pager: &mut Pager, id: PageId, page: Rc<Page>) -> Result<Change> {
-        let count = Node::of_page(id, &page)?.count();
-        let left = splice_leaf(pager, id, page, self.keep, count - self.keep, None)?;
+        let left = splice_leaf(pager, id, page, self.keep, self.count - self.keep, None)?;
         let right = write_new(pager, KIND_LEAF_V2, self.right)?;
         Ok(Change::Split {
             left,
@@ -370,7 +365,12 @@ fn split_append(
     if right.len() > page_size {
         return Ok(None);
     }
-    Ok(Some(AppendSplit { keep, sep, right }))
+    Ok(Some(AppendSplit {
+        count: n,
+        keep,
+        sep,
+        right,
+    }))
 }
 
 /// Remove `key` from leaf `id`, whose page is `page`: the change and the

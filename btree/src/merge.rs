@@ -24,7 +24,9 @@ use crate::leaf;
 use crate::node::{
     self, min_fill, stored_entry_size, KeyParts, LeafEntry, Node, LEAF_HEADER, MAX_DEPTH,
 };
-use crate::tree::{apply_to_branch, stays_inline, stored_value, too_deep, Bias, Change, Old};
+use crate::tree::{
+    apply_to_branch, make_value, stays_inline, stored_value, too_deep, Bias, Change, Old,
+};
 use crate::BTree;
 use moonvault_pager::{Page, PageId, Pager};
 
@@ -247,8 +249,8 @@ fn put_one<W: SortedWrites + ?Sized>(
     };
     let change = match value {
         Some(v) => {
-            let inline = stays_inline(pager.page_size(), key, v.len())?;
-            let value = stored_value(pager, inline, v)?;
+            let mut joined = Vec::new();
+            let value = make_value(pager, key, &[v], &mut joined)?;
             let (change, old) = leaf::put(pager, id, page, key, value, true)?;
             olds.extend(old);
             change

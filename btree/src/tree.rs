@@ -403,7 +403,7 @@ fn rebalance(pager: &mut Pager, parent: &Node<'_>, idx: usize, child: PageId) ->
 /// the value is stored, writing its overflow chain if it does not stay
 /// inline. An inline value given in several parts is joined in `joined`;
 /// a chained one is never joined.
-fn make_value<'v>(
+pub(crate) fn make_value<'v>(
     pager: &mut Pager,
     key: &[u8],
     parts: &[&'v [u8]],
