@@ -85,6 +85,18 @@ fn lend_value<T>(pager: &Pager, value: ValueRef<'_>, f: impl FnOnce(&[u8]) -> T)
     }
 }
 
+/// [`lend_value`] with the leaf's verdict on its inline values: an
+/// overflow value is read from other pages, so it is never vouched for.
+fn lend_vouched<T>(
+    pager: &Pager,
+    value: ValueRef<'_>,
+    vouched: bool,
+    f: impl FnOnce(&[u8], bool) -> T,
+) -> Result<T> {
+    let vouched = vouched && matches!(value, ValueRef::Inline(_));
+    lend_value(pager, value, |v| f(v, vouched))
+}
+
 /// Store `data` as the new content of page `id`: in place if the open
 /// transaction allocated it, else in a fresh page (freeing `id`). Returns
 /// the page now holding it.
@@ -621,7 +633,7 @@ fn remove_at(
 impl BTree {
     /// The value stored under `key`.
     pub fn get(&self, pager: &Pager, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.lookup(pager, key, load_value)
+        self.lookup(pager, key, |pager, value, _| load_value(pager, value))
     }
 
     /// Lend the value stored under `key` to `f` (no copy for an inline
@@ -633,7 +645,7 @@ impl BTree {
         key: &[u8],
         f: impl FnOnce(&[u8]) -> T,
     ) -> Result<Option<T>> {
-        self.lookup(pager, key, |pager, value| lend_value(pager, value, f))
+        self.lookup(pager, key, |pager, value, _| lend_value(pager, value, f))
     }
 
     /// Lend the value stored under `key` to `f` without reading an
@@ -647,7 +659,7 @@ impl BTree {
         hints: Option<&InsertHints>,
         f: impl FnOnce(Lent<'_>) -> T,
     ) -> Result<Option<T>> {
-        let read = |pager: &Pager, value: ValueRef<'_>| Ok(f(Lent::of(pager, value)));
+        let read = |pager: &Pager, value: ValueRef<'_>, _| Ok(f(Lent::of(pager, value)));
         match hints {
             Some(hints) => self.hinted_lookup(pager, key, hints, read),
             None => self.lookup(pager, key, read),
@@ -668,8 +680,38 @@ impl BTree {
         hints: &InsertHints,
         f: impl FnOnce(&[u8]) -> T,
     ) -> Result<Option<T>> {
-        let read = |pager: &Pager, value: ValueRef<'_>| lend_value(pager, value, f);
+        let read = |pager: &Pager, value: ValueRef<'_>, _| lend_value(pager, value, f);
         self.hinted_lookup(pager, key, hints, read)
+    }
+
+    /// [`BTree::get_with`] also telling `f` whether the value is vouched
+    /// for: an inline value on a leaf whose search aid records that the
+    /// layer above's value check passed every inline value of the leaf
+    /// (see [`search_aid_vouching`](crate::search_aid_vouching)). The page
+    /// cannot have changed since: an aid is dropped with any edit.
+    pub fn get_vouched<T>(
+        &self,
+        pager: &Pager,
+        key: &[u8],
+        f: impl FnOnce(&[u8], bool) -> T,
+    ) -> Result<Option<T>> {
+        self.lookup(pager, key, |pager, value, vouched| {
+            lend_vouched(pager, value, vouched, f)
+        })
+    }
+
+    /// [`BTree::get_vouched`] searching a finger's leaf first, as
+    /// [`BTree::get_with_hinted`] does.
+    pub fn get_vouched_hinted<T>(
+        &self,
+        pager: &Pager,
+        key: &[u8],
+        hints: &InsertHints,
+        f: impl FnOnce(&[u8], bool) -> T,
+    ) -> Result<Option<T>> {
+        self.hinted_lookup(pager, key, hints, |pager, value, vouched| {
+            lend_vouched(pager, value, vouched, f)
+        })
     }
 
     /// [`BTree::lookup`] that searches a finger's leaf first when `hints`
@@ -679,7 +721,7 @@ impl BTree {
         pager: &Pager,
         key: &[u8],
         hints: &InsertHints,
-        read: impl FnOnce(&Pager, ValueRef<'_>) -> Result<T>,
+        read: impl FnOnce(&Pager, ValueRef<'_>, bool) -> Result<T>,
     ) -> Result<Option<T>> {
         let finger = hints
             .describes(self.root, self.version)
@@ -697,7 +739,7 @@ impl BTree {
             ));
         }
         match node.search(key)? {
-            Ok(i) => Ok(Some(read(pager, node.entry(i)?.1)?)),
+            Ok(i) => Ok(Some(read(pager, node.entry(i)?.1, node.values_vouched())?)),
             Err(_) => Ok(None),
         }
     }
@@ -812,10 +854,10 @@ impl BTree {
         &self,
         pager: &Pager,
         key: &[u8],
-        read: impl FnOnce(&Pager, ValueRef<'_>) -> Result<T>,
+        read: impl FnOnce(&Pager, ValueRef<'_>, bool) -> Result<T>,
     ) -> Result<Option<T>> {
         self.at_leaf(pager, key, |node| match node.search(key)? {
-            Ok(i) => Ok(Some(read(pager, node.entry(i)?.1)?)),
+            Ok(i) => Ok(Some(read(pager, node.entry(i)?.1, node.values_vouched())?)),
             Err(_) => Ok(None),
         })
     }

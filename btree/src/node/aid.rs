@@ -1,65 +1,112 @@
-//! Branch search aids: a branch's separators as eight-byte words, so that
-//! a descent binary-searches words and compares whole keys only among the
-//! separators whose words tie.
+//! Search aids: a node's keys as eight-byte words, so that a search
+//! binary-searches words and compares whole keys only among the keys whose
+//! words tie.
 //!
-//! An aid is derived from a branch's bytes by the pager when the page can
+//! An aid is derived from a node's bytes by the pager when the page can
 //! no longer change (`moonvault_pager::PageAid`) and kept beside them
-//! (`Page::aid`); it is never stored. Word 0 is `c`, the length of the
-//! separators' longest common prefix; the next `ceil(c / 8)` words are that
-//! prefix in eight-byte chunks (each as a head, below); then word by word
-//! the *head* of each separator: its eight bytes after `c`, big-endian,
+//! (`Page::aid`); it is never stored, so it changes no format.
+//!
+//! A branch's aid: word 0 is `c`, the length of the separators' longest
+//! common prefix; the next `ceil(c / 8)` words are that prefix in
+//! eight-byte chunks (each as a head, below); then word by word the
+//! *head* of each separator: its eight bytes after `c`, big-endian,
 //! zero-padded.
-//! Separators strictly increase, so heads never decrease, and zero padding
+//!
+//! A format-2 leaf's aid is the heads of its stored keys (the bytes after
+//! the leaf's prefix, which the leaf itself holds), one word a key: a
+//! point read's last search, usually decided by the heads alone. One more
+//! word follows: [`VOUCHED`] if the layer above's value check (given to
+//! [`search_aid_vouching`]) passed every inline value of the leaf, else
+//! 0. A read lends a value with that verdict, so a decoder can skip the
+//! checks it would repeat on every read of the same bytes; a page whose
+//! values fail keeps being checked read by read, each read reporting its
+//! own value's damage.
+//!
+//! Keys strictly increase, so heads never decrease, and zero padding
 //! keeps order: two keys whose heads differ compare as their heads do
 //! (padding compares below every byte, as a shorter key does); equal heads
 //! decide nothing.
 
 use moonvault_pager::PageAid;
 
-use super::{common_prefix, Node, KIND_BRANCH};
+use super::{common_prefix, Node, ValueRef, KIND_BRANCH, KIND_LEAF_V2};
 
-/// Branches with fewer separators search as fast without an aid.
-const MIN_SEPARATORS: usize = 8;
+/// Nodes with fewer keys search as fast without an aid.
+const MIN_KEYS: usize = 8;
 
-/// The B-tree's aids, for `Pager::derive_aids_with`.
+/// The B-tree's aids, for `Pager::derive_aids_with`: no value is ever
+/// vouched for (a layer above with a value check builds its own
+/// [`PageAid`] around [`search_aid_vouching`]).
 pub const SEARCH_AID: PageAid = PageAid {
     words: search_aid_words,
     derive: search_aid,
 };
 
+/// A leaf aid's last word when every inline value passed the value check.
+pub const VOUCHED: u64 = 1;
+
 /// The length in words of the aid [`search_aid`] derives from a page of
-/// `kind` holding `data` (0: none), read from its first and last
-/// separators only.
+/// `kind` holding `data` (0: none), read from a branch's first and last
+/// separators only, from a leaf's header only.
 pub fn search_aid_words(kind: u8, data: &[u8]) -> usize {
-    if kind != KIND_BRANCH {
-        return 0;
-    }
     let Ok(node) = Node::parse(0, kind, data) else {
         return 0;
     };
     let n = node.count();
-    if n < MIN_SEPARATORS {
+    if n < MIN_KEYS {
         return 0;
     }
-    match (node.separator(0), node.separator(n - 1)) {
-        (Ok(first), Ok(last)) => 1 + common_prefix(first, last).div_ceil(8) + n,
+    match kind {
+        KIND_BRANCH => match (node.separator(0), node.separator(n - 1)) {
+            (Ok(first), Ok(last)) => 1 + common_prefix(first, last).div_ceil(8) + n,
+            _ => 0,
+        },
+        KIND_LEAF_V2 => n + 1,
         _ => 0,
     }
 }
 
 /// The search aid of a page of `kind` holding `data`: `Some` for a branch
-/// of at least 8 readable separators, laid out as the
-/// module doc says. Never fails on damaged bytes (it gives `None`; the
-/// order check on first use reports the damage).
+/// or a format-2 leaf of at least 8 readable keys, laid out as the module
+/// doc says, vouching for no value. Never fails on damaged bytes (it
+/// gives `None`; the order check on first use reports the damage).
 pub fn search_aid(kind: u8, data: &[u8]) -> Option<Box<[u64]>> {
-    if kind != KIND_BRANCH {
-        return None;
-    }
+    search_aid_vouching(kind, data, |_| false)
+}
+
+/// [`search_aid`], a leaf's verdict word [`VOUCHED`] when `vouch` passes
+/// every inline value of the leaf (`vouch` runs once per value, when the
+/// page's aid is derived). `vouch` must pass only bytes its layer can
+/// decode without checking them again.
+pub fn search_aid_vouching(kind: u8, data: &[u8], vouch: fn(&[u8]) -> bool) -> Option<Box<[u64]>> {
     let node = Node::parse(0, kind, data).ok()?;
     let n = node.count();
-    if n < MIN_SEPARATORS {
+    if n < MIN_KEYS {
         return None;
     }
+    match kind {
+        KIND_BRANCH => branch_aid(&node),
+        KIND_LEAF_V2 => {
+            let mut words = Vec::with_capacity(n + 1);
+            let mut vouched = true;
+            for i in 0..n {
+                let (key, value) = node.entry(i).ok()?;
+                words.push(head(key));
+                vouched &= match value {
+                    ValueRef::Inline(v) => vouch(v),
+                    // Never lent as vouched: read from other pages.
+                    ValueRef::Overflow { .. } => true,
+                };
+            }
+            words.push(if vouched { VOUCHED } else { 0 });
+            Some(words.into_boxed_slice())
+        }
+        _ => None,
+    }
+}
+
+fn branch_aid(node: &Node<'_>) -> Option<Box<[u64]>> {
+    let n = node.count();
     let first = node.separator(0).ok()?;
     let c = common_prefix(first, node.separator(n - 1).ok()?);
     let mut words = Vec::with_capacity(1 + c.div_ceil(8) + n);
@@ -163,6 +210,32 @@ mod tests {
         })
     }
 
+    /// Whether a format-2 leaf of `keys` (sorted, deduplicated, at least
+    /// [`MIN_KEYS`]) searches every probe and every key alike with its aid
+    /// and without.
+    fn leaf_agrees(keys: &[Vec<u8>], probes: &[Vec<u8>]) -> bool {
+        let entries: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (k.as_slice(), &b"v"[..])).collect();
+        let data = crate::node::tests::leaf(&entries);
+        let mut page = Page::new(KIND_LEAF_V2, data.clone());
+        page.derive_aid_for_test(SEARCH_AID);
+        let plain = Node::parse(1, KIND_LEAF_V2, &data).unwrap();
+        let aided = Node::of_page(1, &page).unwrap();
+        assert_eq!(
+            page.aid().len(),
+            keys.len() + 1,
+            "a leaf's aid is a word a key, and the verdict"
+        );
+        assert!(
+            !aided.values_vouched(),
+            "the B-tree's own aid vouches for nothing"
+        );
+        assert_eq!(search_aid_words(KIND_LEAF_V2, &data), page.aid().len());
+        probes
+            .iter()
+            .chain(keys)
+            .all(|probe| aided.search(probe).unwrap() == plain.search(probe).unwrap())
+    }
+
     fn sorted(mut keys: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
         keys.sort();
         keys.dedup();
@@ -171,10 +244,15 @@ mod tests {
 
     #[test]
     fn small_branches_and_leaves_get_no_aid() {
-        let keys: Vec<Vec<u8>> = (0..MIN_SEPARATORS as u8 - 1).map(|i| vec![i]).collect();
+        let keys: Vec<Vec<u8>> = (0..MIN_KEYS as u8 - 1).map(|i| vec![i]).collect();
         let cells: Vec<(&[u8], u64)> = keys.iter().map(|k| (k.as_slice(), 5)).collect();
         assert_eq!(search_aid(KIND_BRANCH, &build_branch(4, &cells)), None);
         assert_eq!(search_aid(crate::KIND_LEAF_V2, &[0, 0, 0, 0]), None);
+        let small_leaf: Vec<(&[u8], &[u8])> =
+            keys.iter().map(|k| (k.as_slice(), &b""[..])).collect();
+        let small_leaf = crate::node::tests::leaf(&small_leaf);
+        assert_eq!(search_aid(crate::KIND_LEAF_V2, &small_leaf), None);
+        assert_eq!(search_aid_words(crate::KIND_LEAF_V2, &small_leaf), 0);
         assert_eq!(search_aid(KIND_BRANCH, &[9, 9, 9]), None, "damaged bytes");
         assert_eq!(search_aid_words(KIND_BRANCH, &build_branch(4, &cells)), 0);
         assert_eq!(search_aid_words(crate::KIND_LEAF_V2, &[0, 0, 0, 0]), 0);
@@ -218,7 +296,52 @@ mod tests {
             [base.as_slice(), &[0xff; 12]].concat(),
             b"1".to_vec(),
         ];
-        assert!(agree(&sorted(keys), &probes));
+        let keys = sorted(keys);
+        assert!(agree(&keys, &probes));
+        assert!(leaf_agrees(&keys, &probes));
+        // A leaf's prefix is its keys' own: probes that share only part
+        // of it, or run past it, against keys after a longer prefix.
+        let longer: Vec<Vec<u8>> = keys
+            .iter()
+            .filter(|k| k.len() > base.len())
+            .cloned()
+            .collect();
+        assert!(leaf_agrees(&longer, &probes));
+    }
+
+    #[test]
+    fn a_leaf_is_vouched_for_only_when_every_inline_value_passes() {
+        fn starts_ok(v: &[u8]) -> bool {
+            v.starts_with(b"ok")
+        }
+        let keys: Vec<Vec<u8>> = (0..12u8).map(|i| vec![b'k', i]).collect();
+        let verdict = |bad: Option<usize>| {
+            let entries: Vec<(&[u8], &[u8])> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    (
+                        k.as_slice(),
+                        if Some(i) == bad { &b"no"[..] } else { b"ok!" },
+                    )
+                })
+                .collect();
+            let data = crate::node::tests::leaf(&entries);
+            let words = search_aid_vouching(KIND_LEAF_V2, &data, starts_ok).unwrap();
+            assert_eq!(words.len(), search_aid_words(KIND_LEAF_V2, &data));
+            let mut page = Page::new(KIND_LEAF_V2, data);
+            page.derive_aid_for_test(PageAid {
+                words: search_aid_words,
+                derive: |kind, data| search_aid_vouching(kind, data, starts_ok),
+            });
+            let node = Node::of_page(1, &page).unwrap();
+            assert_eq!(node.values_vouched(), *words.last().unwrap() == VOUCHED);
+            node.values_vouched()
+        };
+        assert!(verdict(None));
+        for bad in [0, 5, 11] {
+            assert!(!verdict(Some(bad)), "value {bad} fails the check");
+        }
     }
 
     quickcheck! {
@@ -230,13 +353,14 @@ mod tests {
             };
             let mut keys: Vec<Vec<u8>> = keys.iter().take(60).map(|k| small(k)).collect();
             // Enough separators for an aid.
-            keys.extend((0..MIN_SEPARATORS as u8).map(|i| small(&[i, i / 3])));
+            keys.extend((0..MIN_KEYS as u8).map(|i| small(&[i, i / 3])));
             let mut probes: Vec<Vec<u8>> = probes.iter().map(|p| small(p)).collect();
             probes.extend(probes.clone().into_iter().map(|mut p| {
                 p.truncate(shared.len() / 2);
                 p
             }));
-            agree(&sorted(keys), &probes)
+            let keys = sorted(keys);
+            agree(&keys, &probes) && leaf_agrees(&keys, &probes)
         }
     }
 }

@@ -48,7 +48,7 @@ mod cell;
 mod edit;
 mod key;
 
-pub use aid::{search_aid, search_aid_words, SEARCH_AID};
+pub use aid::{search_aid, search_aid_vouching, search_aid_words, SEARCH_AID, VOUCHED};
 #[cfg(test)]
 pub(crate) use build::build_leaf_v1;
 pub use build::LeafPacker;
@@ -492,6 +492,9 @@ impl<'a> Node<'a> {
                     _ if cmp_keys(key, prefix).is_lt() => return Ok(Err(0)),
                     _ => return Ok(Err(self.meta.count)),
                 };
+                if self.aid.len() == self.meta.count + 1 {
+                    return self.aided_leaf_search(probe);
+                }
                 self.binary_search(probe, |data, off| v2_key_at(data, off, p))
             }
             Format::LeafV1 => self.binary_search(key, |data, off| {
@@ -715,16 +718,83 @@ impl<'a> Node<'a> {
         };
         let h = aid::head(rest);
         let mut lo = heads.partition_point(|&x| x < h);
+        // Separators whose heads are above the key's are above it.
+        if heads.get(lo) != Some(&h) {
+            return Ok(lo);
+        }
         let mut hi = lo + heads[lo..].partition_point(|&x| x == h);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if cmp_keys(self.separator(mid)?, key).is_le() {
+            if cmp_keys(self.stored_key(mid)?, key).is_le() {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
         Ok(lo)
+    }
+
+    /// Whether the layer above's value check passed every inline value of
+    /// this leaf (its aid's verdict word, module `aid`).
+    #[inline]
+    pub(crate) fn values_vouched(&self) -> bool {
+        self.meta.format == Format::LeafV2
+            && self.aid.len() == self.meta.count + 1
+            && self.aid.last() == Some(&aid::VOUCHED)
+    }
+
+    /// [`Node::search`] of a format-2 leaf's stored keys for `probe` (a key
+    /// after the leaf's prefix) through its aid (module `aid`): found among
+    /// the heads, with stored keys compared only where heads tie. A point
+    /// read of a key that is there compares one stored key.
+    fn aided_leaf_search(&self, probe: &[u8]) -> Result<std::result::Result<usize, usize>> {
+        use std::cmp::Ordering;
+        // The heads, without the verdict word.
+        let heads = &self.aid[..self.meta.count];
+        let h = aid::head(probe);
+        let first = heads.partition_point(|&x| x < h);
+        // Keys before `first` are below the probe; a key whose head is
+        // above the probe's is above it.
+        if heads.get(first) != Some(&h) {
+            return Ok(Err(first));
+        }
+        match cmp_keys(self.stored_key(first)?, probe) {
+            Ordering::Less => {}
+            Ordering::Equal => return Ok(Ok(first)),
+            Ordering::Greater => return Ok(Err(first)),
+        }
+        let mut lo = first + 1;
+        let mut hi = lo + heads[lo..].partition_point(|&x| x == h);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match cmp_keys(self.stored_key(mid)?, probe) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+                Ordering::Equal => return Ok(Ok(mid)),
+            }
+        }
+        Ok(Err(lo))
+    }
+
+    /// The stored key bytes of entry `i` (after the node's prefix): one
+    /// slot read on the hot path, [`Node::key`]'s checked reading (which
+    /// names the damage) otherwise.
+    #[inline(always)]
+    fn stored_key(&self, i: usize) -> Result<&'a [u8]> {
+        let slot = self.meta.header + SLOT * i;
+        let found = match self.data.get(slot..slot + 2) {
+            Some(&[a, b]) if i < self.meta.count => {
+                let off = usize::from(u16::from_le_bytes([a, b]));
+                (off >= self.slots_end())
+                    .then(|| self.stored_key_at(off))
+                    .flatten()
+            }
+            _ => None,
+        };
+        match found {
+            Some((key, _)) => Ok(key),
+            None => Ok(self.key(i)?.suffix),
+        }
     }
 
     /// Verify the whole layout: reserved bytes zero, cells packed in slot
