@@ -93,7 +93,19 @@ pub(crate) use key::{encode_key_to, encode_number_key, skip_key, ByteSink};
 pub use path::fmt_path;
 pub use record::{is_packable_value, Record};
 pub(crate) use record::{packed_field_len, packed_header_len, record_body_id};
-pub use record_view::{decode_stored_view, Fields, RecordView, Scalar, StoredView};
+pub use record_view::{
+    decode_stored_view, decode_stored_view_vouched, vouch_stored, Fields, RecordView, Scalar,
+    StoredView,
+};
+
+/// The engine's page aids: the B-tree's search aids, a leaf's vouching
+/// for its packed records once they all pass [`vouch_stored`], so that
+/// reads of a hot leaf skip the record check
+/// ([`decode_stored_view_vouched`]).
+pub const VALUE_AID: moonvault_pager::PageAid = moonvault_pager::PageAid {
+    words: moonvault_btree::search_aid_words,
+    derive: |kind, data| moonvault_btree::search_aid_vouching(kind, data, vouch_stored),
+};
 pub use value::{
     decode_entry_value, decode_stored, decode_stored_owned, decode_value, encode_value, Stored,
     Value,

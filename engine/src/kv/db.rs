@@ -301,7 +301,7 @@ impl Db {
         // reloads branches, deriving again, and the aid's bytes push out
         // pages.
         if pager.cache_budget() / pager.page_size() >= AID_MIN_CACHE_PAGES {
-            pager.derive_aids_with(moonvault_btree::SEARCH_AID);
+            pager.derive_aids_with(crate::codec::VALUE_AID);
         }
         let root = RootRecord::decode(&app)?;
         let mut inner = DbInner {

@@ -67,6 +67,14 @@ pub trait KvRead {
         }
     }
 
+    /// [`KvRead::get_with`] also telling `f` whether the value's bytes were
+    /// vouched for by the engine's value check when their page's search
+    /// aid was derived (`moonvault_btree::BTree::get_vouched`; see
+    /// [`crate::codec::VALUE_AID`]): a decoder may then skip the checks
+    /// that check already made. Values read from anywhere else are not.
+    fn get_vouched(&self, key: &[u8], f: &mut dyn FnMut(&[u8], bool) -> Result<()>)
+        -> Result<bool>;
+
     /// Lend the last entry whose key lies in `lower ..= key` to
     /// `f(key, value)`; returns whether there is one. One descent when
     /// the entry is on the leaf `key` leads to, a reverse cursor step
@@ -244,6 +252,28 @@ macro_rules! kv_read_via_tree {
                 let found = match self.insert_hints() {
                     Some(hints) => tree.get_with_hinted(&inner.pager, key, hints, |v| f(v))?,
                     None => tree.get_with(&inner.pager, key, |v| f(v))?,
+                };
+                match found {
+                    Some(r) => r.map(|()| true),
+                    None => Ok(false),
+                }
+            }
+
+            fn get_vouched(
+                &self,
+                key: &[u8],
+                f: &mut dyn FnMut(&[u8], bool) -> Result<()>,
+            ) -> Result<bool> {
+                self.settle_key(key)?;
+                let inner = self.db.borrow();
+                let tree = self.tree.get();
+                let found = match self.insert_hints() {
+                    Some(hints) => {
+                        tree.get_vouched_hinted(&inner.pager, key, hints, |v, vouched| {
+                            f(v, vouched)
+                        })?
+                    }
+                    None => tree.get_vouched(&inner.pager, key, |v, vouched| f(v, vouched))?,
                 };
                 match found {
                     Some(r) => r.map(|()| true),

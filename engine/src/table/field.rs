@@ -8,8 +8,8 @@ use std::rc::Rc;
 use super::keyspace::entry_key;
 use super::packed::{load_record, packed_location, packed_record};
 use crate::codec::{
-    decode_stored, decode_stored_owned, decode_stored_view, fmt_path, Key, Record, Scalar, Stored,
-    StoredView, Value,
+    decode_stored, decode_stored_owned, decode_stored_view, decode_stored_view_vouched, fmt_path,
+    Key, Record, Scalar, Stored, StoredView, Value,
 };
 use crate::error::{EngineError, Result};
 use crate::kv::{KvRead, Lent};
@@ -142,8 +142,8 @@ pub(crate) fn with_stored<R>(
 ) -> Result<R> {
     let mut f = Some(f);
     let mut out = None;
-    kv.get_with(&entry_key(table, key), &mut |bytes| {
-        let view = decode_stored_view(bytes)?;
+    kv.get_vouched(&entry_key(table, key), &mut |bytes, vouched| {
+        let view = decode_stored_view_vouched(bytes, vouched)?;
         out = f.take().map(|f| f(Some(view)));
         Ok(())
     })?;

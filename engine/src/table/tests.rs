@@ -795,3 +795,79 @@ fn a_meta_inside_a_run_or_pointing_elsewhere_is_damage() {
     let e = tx.check_metas().unwrap_err();
     assert!(e.to_string().contains("not where its meta says"), "{e}");
 }
+
+#[test]
+fn a_hot_leaf_vouches_for_its_records_and_never_for_a_damaged_one() {
+    use super::keyspace::entry_key;
+    use crate::kv::{Db, Options};
+    use moonvault_pager::store::memory::MemoryStore;
+    let open = |mem: &MemoryStore| {
+        let store = MemoryStore::from_contents(mem.snapshot());
+        Store::open(Db::open(Box::new(store), Options::default()).unwrap()).unwrap()
+    };
+    let names: Vec<String> = (0..30).map(|i| format!("u{i:02}")).collect();
+    let mem = MemoryStore::new();
+    let store = Store::open(Db::open(Box::new(mem.clone()), Options::default()).unwrap()).unwrap();
+    let records = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), user("Ann", i as i64)));
+    store.set(ROOT, k("users"), Input::table(records)).unwrap();
+    let users = table_id(&store, &[k("users")]);
+    // Reads of a freshly opened store, as many times as it takes a page
+    // to earn its aid: the verdicts seen, and every record's fields.
+    let read_all = |store: &Store| {
+        let snap = store.read().unwrap();
+        let mut vouched = Vec::new();
+        let mut seen = BTreeMap::new();
+        for _ in 0..2 * moonvault_pager::AID_AFTER_USES {
+            for n in &names {
+                let ek = entry_key(users, &k(n));
+                snap.kv()
+                    .get_vouched(&ek, &mut |_, v| {
+                        vouched.push(v);
+                        Ok(())
+                    })
+                    .unwrap();
+                let fields = snap.with_stored(users, &k(n), |found| match found {
+                    Some(StoredView::Record(r)) => Ok(r.to_record().fields),
+                    other => Err(format!("{other:?}")),
+                });
+                seen.insert(n.clone(), fields.map_err(|e| e.to_string()));
+            }
+        }
+        (vouched, seen)
+    };
+
+    let (vouched, seen) = read_all(&open(&mem));
+    assert!(!vouched[0], "a page is not vouched for before its aid");
+    assert!(vouched.last().unwrap(), "a hot leaf of good records is");
+    for (n, fields) in &seen {
+        assert_eq!(fields.as_ref().unwrap().as_ref().unwrap().len(), 2, "{n}");
+    }
+
+    // Swap u07's two fields: its keys are then out of order, which only
+    // the record check sees. Written raw, as a bad store would hold it.
+    let ek = entry_key(users, &k("u07"));
+    let good = store.read().unwrap().kv().get(&ek).unwrap().unwrap();
+    let (&tag, body) = good.split_first().unwrap();
+    let (_, used) = crate::codec::varint::decode_u64(body).unwrap();
+    let (head, fields) = good.split_at(1 + used);
+    let first = 2 + usize::from(fields[0]) + usize::from(fields[1 + usize::from(fields[0])]);
+    let damaged = [head, &fields[first..], &fields[..first]].concat();
+    assert_eq!(tag, crate::codec::TAG_RECORD);
+    store.write(|tx| tx.raw_put(&ek, &damaged)).unwrap();
+
+    let (vouched, seen) = read_all(&open(&mem));
+    assert!(
+        vouched.iter().all(|v| !v),
+        "the leaf holding a damaged record is never vouched for"
+    );
+    for (n, fields) in &seen {
+        match fields {
+            Err(e) if n == "u07" => assert!(e.contains("out of order"), "{e}"),
+            Ok(Ok(f)) if n != "u07" => assert_eq!(f.len(), 2, "{n}"),
+            other => panic!("{n}: {other:?}"),
+        }
+    }
+}
