@@ -418,10 +418,14 @@ fn decode_field_key(bytes: &[u8]) -> Result<Scalar<'_>> {
 fn next_field_fast(bytes: &[u8]) -> Option<((Scalar<'_>, Scalar<'_>), &[u8])> {
     let (kbytes, rest) = short_part(bytes)?;
     let (vbytes, rest) = short_part(rest)?;
-    let key = scalar_fast(kbytes)?;
-    if matches!(key, Scalar::Float(_)) {
-        return None;
-    }
+    // Field names are strings: tested first.
+    let key = match kbytes.split_first() {
+        Some((&TAG_STR, name)) => Scalar::Str(name),
+        _ => match scalar_fast(kbytes)? {
+            Scalar::Float(_) => return None,
+            key => key,
+        },
+    };
     Some(((key, scalar_fast(vbytes)?), rest))
 }
 
