@@ -47,6 +47,8 @@ struct Frame {
     idx: usize,
     count: usize,
     meta: NodeMeta,
+    /// A leaf's aid verdict when the frame was made (`Node::values_vouched`).
+    vouched: bool,
 }
 
 impl Frame {
@@ -63,7 +65,7 @@ impl Frame {
         } else {
             Some(node.child(idx)?)
         };
-        let (count, meta) = (node.count(), node.meta());
+        let (count, meta, vouched) = (node.count(), node.meta(), node.values_vouched());
         Ok((
             Frame {
                 id,
@@ -71,6 +73,7 @@ impl Frame {
                 idx,
                 count,
                 meta,
+                vouched,
             },
             child,
         ))
@@ -197,6 +200,13 @@ impl Path {
             .last()
             .ok_or_else(|| BTreeError::corrupted(0, "cursor has no position"))?;
         Ok((frame.node(), frame.idx))
+    }
+
+    /// Whether the leaf frame's page vouches for its inline values (see
+    /// `Node::values_vouched`; the frame keeps its page, so the verdict
+    /// stays that page's).
+    fn leaf_vouched(&self) -> bool {
+        self.frames.last().is_some_and(|frame| frame.vouched)
     }
 
     /// Descend from `id` along the first (or last) edge to a leaf,
@@ -455,7 +465,7 @@ impl Cursor {
     /// or the end of the range the cursor stays finished.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self, tree: &BTree, pager: &Pager) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        self.visit(tree, pager, |pager, key, value| {
+        self.visit(tree, pager, |pager, key, value, _| {
             Ok((key.to_vec(), load_value(pager, value)?))
         })
     }
@@ -470,13 +480,25 @@ impl Cursor {
         pager: &Pager,
         f: impl FnOnce(&[u8], &[u8]) -> T,
     ) -> Result<Option<T>> {
+        self.next_vouched(tree, pager, |key, value, _| f(key, value))
+    }
+
+    /// [`Cursor::next_with`] also telling `f` whether the value is vouched
+    /// for, as [`BTree::get_vouched`] does: an inline value on a leaf whose
+    /// aid's verdict is [`crate::VOUCHED`].
+    pub fn next_vouched<T>(
+        &mut self,
+        tree: &BTree,
+        pager: &Pager,
+        f: impl FnOnce(&[u8], &[u8], bool) -> T,
+    ) -> Result<Option<T>> {
         let mut scratch = std::mem::take(&mut self.scratch);
-        let out = self.visit(tree, pager, |pager, key, value| {
+        let out = self.visit(tree, pager, |pager, key, value, vouched| {
             Ok(match value {
-                ValueRef::Inline(v) => f(key, v),
+                ValueRef::Inline(v) => f(key, v, vouched),
                 ValueRef::Overflow { head, len } => {
                     scratch = overflow::read(pager, head, len)?;
-                    f(key, &scratch)
+                    f(key, &scratch, false)
                 }
             })
         });
@@ -495,7 +517,7 @@ impl Cursor {
         pager: &Pager,
         f: impl FnOnce(&[u8], Lent<'_>) -> T,
     ) -> Result<Option<T>> {
-        self.visit(tree, pager, |pager, key, value| {
+        self.visit(tree, pager, |pager, key, value, _| {
             Ok(f(key, Lent::of(pager, value)))
         })
     }
@@ -530,7 +552,10 @@ impl Cursor {
         max: usize,
         mut read: impl FnMut(&Pager, &[u8], ValueRef<'_>) -> Result<()>,
     ) -> Result<usize> {
-        if self.visit(tree, pager, &mut read)?.is_none() {
+        if self
+            .visit(tree, pager, |pager, key, value, _| read(pager, key, value))?
+            .is_none()
+        {
             return Ok(0);
         }
         let mut n = 1;
@@ -598,21 +623,26 @@ impl Cursor {
         &mut self,
         tree: &BTree,
         pager: &Pager,
-        read: impl FnOnce(&Pager, &[u8], ValueRef<'_>) -> Result<T>,
+        read: impl FnOnce(&Pager, &[u8], ValueRef<'_>, bool) -> Result<T>,
     ) -> Result<Option<T>> {
         let out = match self.step(tree, pager) {
             Ok(true) => match self.path.leaf().and_then(|(node, idx)| {
                 let (suffix, value) = node.entry(idx)?;
-                Ok((self.key.join(self.path.moves, node.prefix(), suffix), value))
+                let vouched = self.path.leaf_vouched() && matches!(value, ValueRef::Inline(_));
+                Ok((
+                    self.key.join(self.path.moves, node.prefix(), suffix),
+                    value,
+                    vouched,
+                ))
             }) {
-                Ok((key, value)) => {
+                Ok((key, value, vouched)) => {
                     let inside = if self.reverse {
                         admits_lower(&self.lower, key)
                     } else {
                         admits_upper(&self.upper, key)
                     };
                     if inside {
-                        read(pager, key, value).map(Some)
+                        read(pager, key, value, vouched).map(Some)
                     } else {
                         Ok(None)
                     }

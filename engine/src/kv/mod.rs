@@ -28,4 +28,4 @@ pub use db::{Db, DbStats, Durability, Options};
 pub use moonvault_btree::Lent;
 pub(crate) use prefix::{into_prefix_end, prefix_end};
 pub use root::RootRecord;
-pub use txn::{EntryFn, KvRead, LentEntryFn, RangeIter, ReadTxn, WriteTxn};
+pub use txn::{EntryFn, KvRead, LentEntryFn, RangeIter, ReadTxn, VouchedEntryFn, WriteTxn};

@@ -15,6 +15,10 @@ use std::rc::Rc;
 /// [`KvRead::cursor_next_with`].
 pub type EntryFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
 
+/// A reader of entries lent with whether their values are vouched for
+/// ([`KvRead::cursor_next_vouched`]).
+pub type VouchedEntryFn<'a> = dyn FnMut(&[u8], &[u8], bool) -> Result<()> + 'a;
+
 /// A callback lent one entry's key and its value unread (a [`Lent`]) by
 /// [`KvRead::cursor_next_lent`] and [`KvRead::cursor_next_run`].
 pub type LentEntryFn<'a> = dyn FnMut(&[u8], Lent<'_>) -> Result<()> + 'a;
@@ -97,6 +101,10 @@ pub trait KvRead {
             None => Ok(false),
         }
     }
+
+    /// [`KvRead::cursor_next_with`] also telling `f` whether the value is
+    /// vouched for, as [`KvRead::get_vouched`] does.
+    fn cursor_next_vouched(&self, cursor: &mut Cursor, f: &mut VouchedEntryFn<'_>) -> Result<bool>;
 
     /// [`KvRead::cursor_next_with`] lending the value as a [`Lent`] (see
     /// [`KvRead::get_lent`]): an overflow value is read only if `f` asks,
@@ -338,6 +346,21 @@ macro_rules! kv_read_via_tree {
                 self.settle_cursor(cursor)?;
                 let inner = self.db.borrow();
                 match cursor.next_with(&self.tree.get(), &inner.pager, |k, v| f(k, v))? {
+                    Some(r) => r.map(|()| true),
+                    None => Ok(false),
+                }
+            }
+
+            fn cursor_next_vouched(
+                &self,
+                cursor: &mut Cursor,
+                f: &mut VouchedEntryFn<'_>,
+            ) -> Result<bool> {
+                self.settle_cursor(cursor)?;
+                let inner = self.db.borrow();
+                match cursor.next_vouched(&self.tree.get(), &inner.pager, |k, v, vouched| {
+                    f(k, v, vouched)
+                })? {
                     Some(r) => r.map(|()| true),
                     None => Ok(false),
                 }

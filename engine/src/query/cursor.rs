@@ -14,7 +14,7 @@ use moonvault_btree::Cursor;
 
 use super::plan::{shared, upper, Part, Plan, Planned};
 use super::Query;
-use crate::codec::{decode_stored_view, Key, Stored, StoredView, Value};
+use crate::codec::{decode_stored_view_vouched, Key, Stored, StoredView, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 use crate::table::catalog::Catalog;
@@ -144,6 +144,10 @@ pub struct QueryCursor {
     /// fetched or dropped) before the next is read, and a hit kept longer
     /// (a sort's) was fetched first.
     carried: Vec<u8>,
+    /// Whether `carried`'s bytes were vouched for where they were read
+    /// (`KvRead::cursor_next_vouched`): its record is then not checked
+    /// again.
+    carried_vouched: bool,
 }
 
 /// Index hits whose records the first read-ahead fetches.
@@ -189,6 +193,7 @@ impl QueryCursor {
             covered: 0,
             window: FIRST_READ_AHEAD,
             carried: Vec::new(),
+            carried_vouched: false,
         }
     }
 
@@ -254,7 +259,8 @@ impl QueryCursor {
         f: impl FnOnce(&Key, StoredView<'_>) -> T,
     ) -> Result<T> {
         if hit.carried {
-            return Ok(f(&hit.key, decode_stored_view(&self.carried)?));
+            let view = decode_stored_view_vouched(&self.carried, self.carried_vouched)?;
+            return Ok(f(&hit.key, view));
         }
         if let Some(ahead) = &hit.read_ahead {
             ahead.run(kv, self.planned.table)?;
@@ -262,13 +268,16 @@ impl QueryCursor {
         let id = hit.value.table_id();
         let mut f = Some(f);
         let mut out = None;
-        kv.get_with(&entry_key(self.planned.table, &hit.key), &mut |b| {
-            let view = decode_stored_view(b)?;
-            if view.table_id() == id {
-                out = f.take().map(|f| f(&hit.key, view));
-            }
-            Ok(())
-        })?;
+        kv.get_vouched(
+            &entry_key(self.planned.table, &hit.key),
+            &mut |b, vouched| {
+                let view = decode_stored_view_vouched(b, vouched)?;
+                if view.table_id() == id {
+                    out = f.take().map(|f| f(&hit.key, view));
+                }
+                Ok(())
+            },
+        )?;
         out.ok_or_else(|| missing_record(&hit.key))
     }
 
@@ -374,9 +383,11 @@ impl QueryCursor {
                     let mut row = None;
                     let mut from = None;
                     let carried_record = &mut self.carried;
-                    kv.cursor_next_with(cursor, &mut |k, v| {
+                    let carried_vouched = &mut self.carried_vouched;
+                    kv.cursor_next_vouched(cursor, &mut |k, v, vouched| {
                         let (id, carried) = decode_index_value(v)?;
                         if let Some(record) = carried {
+                            *carried_vouched = vouched;
                             carried_record.clear();
                             // Room for twice the record: the next ones,
                             // about as long, reuse it without regrowing.

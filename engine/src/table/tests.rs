@@ -871,3 +871,92 @@ fn a_hot_leaf_vouches_for_its_records_and_never_for_a_damaged_one() {
         }
     }
 }
+
+#[test]
+fn a_record_an_index_entry_carries_is_vouched_for_like_the_table_entry() {
+    use crate::kv::{Db, Options};
+    use crate::query::Query;
+    use moonvault_pager::store::memory::MemoryStore;
+    let open = |mem: &MemoryStore| {
+        let store = MemoryStore::from_contents(mem.snapshot());
+        Store::open(Db::open(Box::new(store), Options::default()).unwrap()).unwrap()
+    };
+    let mem = MemoryStore::new();
+    let store = Store::open(Db::open(Box::new(mem.clone()), Options::default()).unwrap()).unwrap();
+    let records = (0..30).map(|i| (format!("u{i:02}"), user("Ann", i % 3)));
+    store.set(ROOT, k("users"), Input::table(records)).unwrap();
+    let users = table_id(&store, &[k("users")]);
+    store.create_index(users, "age", false).unwrap();
+    // Every query of each age, as many times as it takes the index's
+    // leaf to earn its aid: the verdicts of the index entries, and what
+    // each query found (or why it failed).
+    let run = |store: &Store| {
+        let snap = store.read().unwrap();
+        let (mut vouched, mut found) = (Vec::new(), Vec::new());
+        for _ in 0..2 * moonvault_pager::AID_AFTER_USES {
+            let mut cursor = snap.kv().prefix_cursor(&[NS_INDEX]);
+            while snap
+                .kv()
+                .cursor_next_vouched(&mut cursor, &mut |_, _, v| {
+                    vouched.push(v);
+                    Ok(())
+                })
+                .unwrap()
+            {}
+            for age in 0..3 {
+                let q = Query::new(users).eq("age", age);
+                let mut cursor = snap.query_cursor(&q).unwrap();
+                let mut n = 0;
+                let outcome = loop {
+                    match cursor.next_with(&snap, |_, r| matches!(r, StoredView::Record(_))) {
+                        Ok(Some(true)) => n += 1,
+                        Ok(Some(false)) => break Err("not a record".to_string()),
+                        Ok(None) => break Ok(n),
+                        Err(e) => break Err(e.to_string()),
+                    }
+                };
+                found.push((age, outcome));
+            }
+        }
+        (vouched, found)
+    };
+
+    let (vouched, found) = run(&open(&mem));
+    assert!(vouched.last().unwrap(), "a hot index leaf is vouched for");
+    assert!(found.iter().all(|(_, n)| n == &Ok(10)), "{found:?}");
+
+    // Damage the record the index entry of u07 (age 1) carries: its
+    // fields swapped, keys out of order.
+    let snap = store.read().unwrap();
+    let mut cursor = snap.kv().prefix_cursor(&[NS_INDEX]);
+    let mut target = None;
+    let mut u07 = Vec::new();
+    crate::codec::encode_key(&k("u07"), &mut u07);
+    while let Some((key, value)) = snap.kv().cursor_next(&mut cursor).unwrap() {
+        if key.ends_with(&u07) {
+            target = Some((key, value));
+        }
+    }
+    drop(snap);
+    let (key, good) = target.expect("u07's index entry");
+    assert_eq!(
+        good[0],
+        crate::codec::TAG_RECORD,
+        "the entry carries the record"
+    );
+    let (_, used) = crate::codec::varint::decode_u64(&good[1..]).unwrap();
+    let (head, fields) = good.split_at(1 + used);
+    let first = 2 + usize::from(fields[0]) + usize::from(fields[1 + usize::from(fields[0])]);
+    let damaged = [head, &fields[first..], &fields[..first]].concat();
+    store.write(|tx| tx.raw_put(&key, &damaged)).unwrap();
+
+    let (vouched, found) = run(&open(&mem));
+    assert!(vouched.iter().all(|v| !v), "never vouched for");
+    for (age, outcome) in found {
+        match (age, outcome) {
+            (1, Err(e)) => assert!(e.contains("out of order"), "{e}"),
+            (0 | 2, Ok(10)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
