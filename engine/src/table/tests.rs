@@ -796,15 +796,28 @@ fn a_meta_inside_a_run_or_pointing_elsewhere_is_damage() {
     assert!(e.to_string().contains("not where its meta says"), "{e}");
 }
 
+/// The store `mem` holds, opened afresh (nothing cached, no aid yet).
+fn reopened(mem: &moonvault_pager::store::memory::MemoryStore) -> Store {
+    use crate::kv::{Db, Options};
+    let store = moonvault_pager::store::memory::MemoryStore::from_contents(mem.snapshot());
+    Store::open(Db::open(Box::new(store), Options::default()).unwrap()).unwrap()
+}
+
+/// A packed record's encoding with its first two fields swapped: keys out
+/// of order, which only the record check sees.
+fn with_fields_swapped(record: &[u8]) -> Vec<u8> {
+    assert_eq!(record[0], crate::codec::TAG_RECORD);
+    let (_, used) = crate::codec::varint::decode_u64(&record[1..]).unwrap();
+    let (head, fields) = record.split_at(1 + used);
+    let first = 2 + usize::from(fields[0]) + usize::from(fields[1 + usize::from(fields[0])]);
+    [head, &fields[first..], &fields[..first]].concat()
+}
+
 #[test]
 fn a_hot_leaf_vouches_for_its_records_and_never_for_a_damaged_one() {
     use super::keyspace::entry_key;
     use crate::kv::{Db, Options};
     use moonvault_pager::store::memory::MemoryStore;
-    let open = |mem: &MemoryStore| {
-        let store = MemoryStore::from_contents(mem.snapshot());
-        Store::open(Db::open(Box::new(store), Options::default()).unwrap()).unwrap()
-    };
     let names: Vec<String> = (0..30).map(|i| format!("u{i:02}")).collect();
     let mem = MemoryStore::new();
     let store = Store::open(Db::open(Box::new(mem.clone()), Options::default()).unwrap()).unwrap();
@@ -839,26 +852,21 @@ fn a_hot_leaf_vouches_for_its_records_and_never_for_a_damaged_one() {
         (vouched, seen)
     };
 
-    let (vouched, seen) = read_all(&open(&mem));
+    let (vouched, seen) = read_all(&reopened(&mem));
     assert!(!vouched[0], "a page is not vouched for before its aid");
     assert!(vouched.last().unwrap(), "a hot leaf of good records is");
     for (n, fields) in &seen {
         assert_eq!(fields.as_ref().unwrap().as_ref().unwrap().len(), 2, "{n}");
     }
 
-    // Swap u07's two fields: its keys are then out of order, which only
-    // the record check sees. Written raw, as a bad store would hold it.
+    // Swap u07's two fields, written raw, as a bad store would hold them.
     let ek = entry_key(users, &k("u07"));
     let good = store.read().unwrap().kv().get(&ek).unwrap().unwrap();
-    let (&tag, body) = good.split_first().unwrap();
-    let (_, used) = crate::codec::varint::decode_u64(body).unwrap();
-    let (head, fields) = good.split_at(1 + used);
-    let first = 2 + usize::from(fields[0]) + usize::from(fields[1 + usize::from(fields[0])]);
-    let damaged = [head, &fields[first..], &fields[..first]].concat();
-    assert_eq!(tag, crate::codec::TAG_RECORD);
-    store.write(|tx| tx.raw_put(&ek, &damaged)).unwrap();
+    store
+        .write(|tx| tx.raw_put(&ek, &with_fields_swapped(&good)))
+        .unwrap();
 
-    let (vouched, seen) = read_all(&open(&mem));
+    let (vouched, seen) = read_all(&reopened(&mem));
     assert!(
         vouched.iter().all(|v| !v),
         "the leaf holding a damaged record is never vouched for"
@@ -877,10 +885,6 @@ fn a_record_an_index_entry_carries_is_vouched_for_like_the_table_entry() {
     use crate::kv::{Db, Options};
     use crate::query::Query;
     use moonvault_pager::store::memory::MemoryStore;
-    let open = |mem: &MemoryStore| {
-        let store = MemoryStore::from_contents(mem.snapshot());
-        Store::open(Db::open(Box::new(store), Options::default()).unwrap()).unwrap()
-    };
     let mem = MemoryStore::new();
     let store = Store::open(Db::open(Box::new(mem.clone()), Options::default()).unwrap()).unwrap();
     let records = (0..30).map(|i| (format!("u{i:02}"), user("Ann", i % 3)));
@@ -921,7 +925,7 @@ fn a_record_an_index_entry_carries_is_vouched_for_like_the_table_entry() {
         (vouched, found)
     };
 
-    let (vouched, found) = run(&open(&mem));
+    let (vouched, found) = run(&reopened(&mem));
     assert!(vouched.last().unwrap(), "a hot index leaf is vouched for");
     assert!(found.iter().all(|(_, n)| n == &Ok(10)), "{found:?}");
 
@@ -939,18 +943,12 @@ fn a_record_an_index_entry_carries_is_vouched_for_like_the_table_entry() {
     }
     drop(snap);
     let (key, good) = target.expect("u07's index entry");
-    assert_eq!(
-        good[0],
-        crate::codec::TAG_RECORD,
-        "the entry carries the record"
-    );
-    let (_, used) = crate::codec::varint::decode_u64(&good[1..]).unwrap();
-    let (head, fields) = good.split_at(1 + used);
-    let first = 2 + usize::from(fields[0]) + usize::from(fields[1 + usize::from(fields[0])]);
-    let damaged = [head, &fields[first..], &fields[..first]].concat();
-    store.write(|tx| tx.raw_put(&key, &damaged)).unwrap();
+    // The entry carries the record (the helper checks its tag).
+    store
+        .write(|tx| tx.raw_put(&key, &with_fields_swapped(&good)))
+        .unwrap();
 
-    let (vouched, found) = run(&open(&mem));
+    let (vouched, found) = run(&reopened(&mem));
     assert!(vouched.iter().all(|v| !v), "never vouched for");
     for (age, outcome) in found {
         match (age, outcome) {
