@@ -14,7 +14,9 @@ use moonvault_btree::Cursor;
 
 use super::plan::{shared, upper, Part, Plan, Planned};
 use super::Query;
-use crate::codec::{decode_stored_view_vouched, Key, Stored, StoredView, Value};
+use crate::codec::{
+    decode_stored_view, decode_stored_view_vouched, Key, Stored, StoredView, Value,
+};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 use crate::table::catalog::Catalog;
@@ -268,16 +270,16 @@ impl QueryCursor {
         let id = hit.value.table_id();
         let mut f = Some(f);
         let mut out = None;
-        kv.get_vouched(
-            &entry_key(self.planned.table, &hit.key),
-            &mut |b, vouched| {
-                let view = decode_stored_view_vouched(b, vouched)?;
-                if view.table_id() == id {
-                    out = f.take().map(|f| f(&hit.key, view));
-                }
-                Ok(())
-            },
-        )?;
+        // Checked on every read, even on a vouched leaf: reading the
+        // verdict here too changed how this function inlines into
+        // `next_with` and cost the carried path (above) 1.4% on `age = 42`.
+        kv.get_with(&entry_key(self.planned.table, &hit.key), &mut |b| {
+            let view = decode_stored_view(b)?;
+            if view.table_id() == id {
+                out = f.take().map(|f| f(&hit.key, view));
+            }
+            Ok(())
+        })?;
         out.ok_or_else(|| missing_record(&hit.key))
     }
 
