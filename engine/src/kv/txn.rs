@@ -254,17 +254,7 @@ macro_rules! kv_read_via_tree {
             }
 
             fn get_with(&self, key: &[u8], f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<bool> {
-                self.settle_key(key)?;
-                let inner = self.db.borrow();
-                let tree = self.tree.get();
-                let found = match self.insert_hints() {
-                    Some(hints) => tree.get_with_hinted(&inner.pager, key, hints, |v| f(v))?,
-                    None => tree.get_with(&inner.pager, key, |v| f(v))?,
-                };
-                match found {
-                    Some(r) => r.map(|()| true),
-                    None => Ok(false),
-                }
+                self.get_vouched(key, &mut |v, _| f(v))
             }
 
             fn get_vouched(
@@ -343,12 +333,7 @@ macro_rules! kv_read_via_tree {
             }
 
             fn cursor_next_with(&self, cursor: &mut Cursor, f: &mut EntryFn<'_>) -> Result<bool> {
-                self.settle_cursor(cursor)?;
-                let inner = self.db.borrow();
-                match cursor.next_with(&self.tree.get(), &inner.pager, |k, v| f(k, v))? {
-                    Some(r) => r.map(|()| true),
-                    None => Ok(false),
-                }
+                self.cursor_next_vouched(cursor, &mut |k, v, _| f(k, v))
             }
 
             fn cursor_next_vouched(
