@@ -1053,7 +1053,8 @@ impl BTree {
             if node.format() != Format::LeafV2 {
                 return Ok(None);
             }
-            let found = node.search(key)?;
+            // A finger's inserts are mostly runs of ascending keys.
+            let found = node.search_append(key)?;
             let Some(edit) = leaf::put_splice(&node, found, key, value)? else {
                 return Ok(None);
             };

@@ -230,10 +230,10 @@ mod tests {
             "the B-tree's own aid vouches for nothing"
         );
         assert_eq!(search_aid_words(KIND_LEAF_V2, &data), page.aid().len());
-        probes
-            .iter()
-            .chain(keys)
-            .all(|probe| aided.search(probe).unwrap() == plain.search(probe).unwrap())
+        probes.iter().chain(keys).all(|probe| {
+            let want = plain.search(probe).unwrap();
+            aided.search(probe).unwrap() == want && plain.search_append(probe).unwrap() == want
+        })
     }
 
     fn sorted(mut keys: Vec<Vec<u8>>) -> Vec<Vec<u8>> {

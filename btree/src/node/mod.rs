@@ -506,6 +506,26 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// [`Node::search`] for a key that most likely sorts after every key of
+    /// a format-2 leaf, as the next key of an ascending load does: one
+    /// comparison with the last key answers that case, anything else is
+    /// searched as usual. The answer is always [`Node::search`]'s.
+    pub(crate) fn search_append(&self, key: &[u8]) -> Result<std::result::Result<usize, usize>> {
+        let n = self.meta.count;
+        if self.meta.format == Format::LeafV2 && n > 0 {
+            let p = self.meta.plen;
+            if let (Some(head), Some(prefix)) =
+                (key.get(..p), self.data.get(LEAF_HEADER..LEAF_HEADER + p))
+            {
+                if same_bytes(head, prefix) && cmp_keys(self.stored_key(n - 1)?, &key[p..]).is_lt()
+                {
+                    return Ok(Err(n));
+                }
+            }
+        }
+        self.search(key)
+    }
+
     #[inline(always)]
     fn binary_search(
         &self,
@@ -976,6 +996,7 @@ mod tests {
             (b"l", Err(3)),
         ] {
             assert_eq!(node.search(probe).unwrap(), want, "{probe:?}");
+            assert_eq!(node.search_append(probe).unwrap(), want, "{probe:?}");
         }
     }
 
