@@ -738,7 +738,9 @@ impl BTree {
                 "an insert hint names a page that is not a leaf",
             ));
         }
-        match node.search(key)? {
+        // Mostly the lookup of what the next key of an ascending run of
+        // inserts replaces (see `put_in_finger`).
+        match node.search_append(key)? {
             Ok(i) => Ok(Some(read(pager, node.entry(i)?.1, node.values_vouched())?)),
             Err(_) => Ok(None),
         }
