@@ -134,12 +134,14 @@ impl Deferred {
             Bound::Excluded(u) => lowest < u,
             Bound::Unbounded => true,
         };
-        let above_lower = match lower {
-            Bound::Included(l) => highest >= l,
-            Bound::Excluded(l) => highest > l,
-            Bound::Unbounded => true,
-        };
-        below_upper && above_lower
+        // Most reads are of keys below every held one (records below index
+        // entries): the first comparison answers them.
+        below_upper
+            && match lower {
+                Bound::Included(l) => highest >= l,
+                Bound::Excluded(l) => highest > l,
+                Bound::Unbounded => true,
+            }
     }
 
     fn key(&self, w: &Write) -> &[u8] {
