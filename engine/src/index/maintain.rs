@@ -49,15 +49,51 @@ struct LevelRef<'a> {
     record_id: Option<TableId>,
 }
 
-/// The value a write leaves, as [`Txn::index_change`] takes it.
+/// The value a write leaves, as [`Txn::index_changes`] takes it.
 #[derive(Clone, Copy)]
-struct Written<'a> {
+pub(crate) struct Written<'a> {
     /// `None`: the entry is deleted.
     value: Option<&'a Stored>,
     /// Its encoding, when the caller made it.
     encoded: Option<&'a [u8]>,
     /// A table known to have no entries.
     empty: bool,
+}
+
+impl<'a> Written<'a> {
+    /// `value` written.
+    pub(crate) fn value(value: &'a Stored) -> Written<'a> {
+        Written {
+            value: Some(value),
+            encoded: None,
+            empty: false,
+        }
+    }
+
+    /// `value` written as `encoded`.
+    fn encoded(value: &'a Stored, encoded: &'a [u8]) -> Written<'a> {
+        Written {
+            encoded: Some(encoded),
+            ..Written::value(value)
+        }
+    }
+
+    /// A table created just now, so still empty.
+    fn empty_table(value: &'a Stored) -> Written<'a> {
+        Written {
+            empty: true,
+            ..Written::value(value)
+        }
+    }
+
+    /// The entry deleted.
+    fn deleted() -> Written<'a> {
+        Written {
+            value: None,
+            encoded: None,
+            empty: false,
+        }
+    }
 }
 
 /// One index entry to move.
@@ -76,6 +112,9 @@ pub(crate) struct Change {
 
 /// An index entry's value as written: the record's id, or the record.
 type EntryValue = SmallVec<[u8; 64]>;
+
+/// The index entries one write moves: rarely more than one.
+pub(crate) type Changes = SmallVec<[Change; 1]>;
 
 /// The record an index entry of level `lv` carries for a record stored as
 /// `value`: a packed record at level 0 (the record itself written) of at
@@ -166,7 +205,8 @@ impl Txn {
         new: &Stored,
     ) -> Result<()> {
         if let Some((header, body)) = crate::codec::split_encoding(new) {
-            let changes = self.index_changes(table, key, old, Some(new), None, false)?;
+            let mut changes = Changes::new();
+            self.index_changes(table, key, old, Written::value(new), &mut changes)?;
             self.apply_changes(&changes)?;
             return self.raw_put_parts(ek, &[header.as_bytes(), body]);
         }
@@ -174,7 +214,8 @@ impl Txn {
         // these very bytes.
         let mut bytes: SmallVec<[u8; 64]> = SmallVec::new();
         crate::codec::encode_stored_to(new, &mut bytes);
-        let changes = self.index_changes(table, key, old, Some(new), Some(&bytes), false)?;
+        let mut changes = Changes::new();
+        self.index_changes(table, key, old, Written::encoded(new, &bytes), &mut changes)?;
         self.apply_changes(&changes)?;
         self.raw_put(ek, &bytes)
     }
@@ -191,7 +232,8 @@ impl Txn {
         child: TableId,
     ) -> Result<()> {
         let new = Stored::Value(Value::Table(child));
-        let changes = self.index_changes(table, key, old, Some(&new), None, true)?;
+        let mut changes = Changes::new();
+        self.index_changes(table, key, old, Written::empty_table(&new), &mut changes)?;
         self.apply_changes(&changes)?;
         self.put_encoded(ek, &new)
     }
@@ -216,26 +258,25 @@ impl Txn {
         ek: &[u8],
         old: Option<&Stored>,
     ) -> Result<()> {
-        let changes = self.index_changes(table, key, old, None, None, false)?;
+        let mut changes = Changes::new();
+        self.index_changes(table, key, old, Written::deleted(), &mut changes)?;
         self.apply_changes(&changes)?;
         self.raw_delete(ek).map(drop)
     }
 
-    /// The index entries a write moves. `new_encoded`: `new`'s encoding,
-    /// when the caller made it. `new_is_empty`: `new` is a table known to
-    /// have no entries.
+    /// Add to `changes` the index entries a write of `written` over `old`
+    /// at `table[key]` moves. (Filled, not returned: a change is a few
+    /// hundred bytes, which every move would copy.)
     pub(crate) fn index_changes(
         &mut self,
         table: TableId,
         key: &Key,
         old: Option<&Stored>,
-        new: Option<&Stored>,
-        new_encoded: Option<&[u8]>,
-        new_is_empty: bool,
-    ) -> Result<SmallVec<[Change; 1]>> {
-        let mut changes = SmallVec::new();
+        written: Written<'_>,
+        changes: &mut Changes,
+    ) -> Result<()> {
         if self.catalog.is_empty() {
-            return Ok(changes);
+            return Ok(());
         }
         let catalog = self.catalog.clone();
         // The same walk as `levels`, without materialising the levels: on
@@ -245,11 +286,6 @@ impl Txn {
         let depth = catalog.max_depth();
         let mut chain: SmallVec<[(TableId, Key); 4]> = SmallVec::new();
         let mut cur = table;
-        let written = Written {
-            value: new,
-            encoded: new_encoded,
-            empty: new_is_empty,
-        };
         for d in 0..=depth {
             let defs = catalog.indexes_on(cur);
             if !defs.is_empty() {
@@ -270,9 +306,7 @@ impl Txn {
                         record,
                         record_id,
                     };
-                    if let Some(change) = self.index_change(def, &lv, rest, old, written)? {
-                        changes.push(change);
-                    }
+                    self.index_change(def, &lv, rest, old, written, changes)?;
                 }
             }
             if d == depth {
@@ -295,11 +329,12 @@ impl Txn {
                 }
             }
         }
-        Ok(changes)
+        Ok(())
     }
 
-    /// The move of one index entry for a write seen from level `lv`, whose
-    /// remaining index path is `rest`; `None` when the indexed value stays.
+    /// Add to `changes` the move of one index entry for a write seen from
+    /// level `lv`, whose remaining index path is `rest`; nothing when the
+    /// indexed value stays.
     fn index_change(
         &mut self,
         def: &crate::table::IndexDef,
@@ -307,7 +342,8 @@ impl Txn {
         rest: &[Key],
         old: Option<&Stored>,
         written: Written<'_>,
-    ) -> Result<Option<Change>> {
+        changes: &mut Changes,
+    ) -> Result<()> {
         let Written {
             value: new,
             encoded: new_encoded,
@@ -325,8 +361,8 @@ impl Txn {
                 if old_k == new_k {
                     // The entry stays where it is; its value changes only
                     // with the record it carries.
-                    return match new_k {
-                        Some(k) if carried(lv, old, None) != carries => Ok(Some(Change {
+                    if let Some(k) = new_k.filter(|_| carried(lv, old, None) != carries) {
+                        changes.push(Change {
                             index: def.id,
                             unique: def.unique,
                             record: lv.record.clone(),
@@ -335,9 +371,9 @@ impl Txn {
                                 index_entry_key(def.id, &k, lv.record),
                                 entry_value(record_id(lv, new)?, carries, new_encoded),
                             )),
-                        })),
-                        _ => Ok(None),
-                    };
+                        });
+                    }
+                    return Ok(());
                 }
                 let new = match new_k {
                     None => None,
@@ -374,13 +410,14 @@ impl Txn {
                         Some((ikey, entry_value(id, carries, new_encoded)))
                     }
                 };
-                Ok(Some(Change {
+                changes.push(Change {
                     index: def.id,
                     unique: def.unique,
                     record: lv.record.clone(),
                     old: old_k,
                     new,
-                }))
+                });
+                Ok(())
             }
         }
     }

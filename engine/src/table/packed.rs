@@ -32,6 +32,7 @@ use crate::codec::{
     Value,
 };
 use crate::error::{EngineError, Result};
+use crate::index::maintain::{Changes, Written};
 use crate::kv::KvRead;
 
 /// Most fields a packed record holds.
@@ -194,7 +195,8 @@ impl Txn {
         self.raw_put(&entry_key(parent, key), &bytes)?;
         self.remember_link(id, (parent, key.clone(), false));
         let (was, now) = (Stored::Record(record), Stored::Value(Value::Table(id)));
-        let changes = self.index_changes(parent, key, Some(&was), Some(&now), None, false)?;
+        let mut changes = Changes::new();
+        self.index_changes(parent, key, Some(&was), Written::value(&now), &mut changes)?;
         self.apply_changes(&changes)
     }
 
@@ -241,7 +243,13 @@ impl Txn {
                     // refused write leaves the transaction usable.
                     let old = record.get(key).cloned().map(Stored::Value);
                     let new = Stored::Value(v.clone());
-                    self.index_changes(table, key, old.as_ref(), Some(&new), None, false)?;
+                    self.index_changes(
+                        table,
+                        key,
+                        old.as_ref(),
+                        Written::value(&new),
+                        &mut Changes::new(),
+                    )?;
                 }
                 self.unpack(parent, &pkey, record)?;
                 Ok(false)
