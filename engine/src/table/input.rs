@@ -142,10 +142,20 @@ pub(crate) fn normalize(input: &mut Input, max_key_len: usize) -> Result<()> {
                     }
                     check_key_len(k, max_key_len)?;
                 }
+                // Stable sort keeps literal order among equal keys; the last
+                // of a run wins (its value moves into the survivor). A sort
+                // that leaves two keys side by side as equal has compared
+                // them as equal (nothing else orders them), so without such
+                // a comparison there is nothing to merge.
+                let mut equal_keys = false;
                 if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
-                    // Stable sort keeps literal order among equal keys; the
-                    // last of a run wins (its value moves into the survivor).
-                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    entries.sort_by(|a, b| {
+                        let order = a.0.cmp(&b.0);
+                        equal_keys |= order.is_eq();
+                        order
+                    });
+                }
+                if equal_keys {
                     entries.dedup_by(|later, kept| {
                         if later.0 == kept.0 {
                             std::mem::swap(&mut later.1, &mut kept.1);
@@ -231,5 +241,36 @@ mod tests {
             deep = Input::Table(vec![(Key::Int(1), deep)]);
         }
         assert!(normalize(&mut deep, 1000).is_err());
+    }
+
+    /// Any literal normalizes to what a map of its keys keeps: the last
+    /// write of each key (integral floats and integers one key), without
+    /// the nils, in key order. Small key sets make duplicates common.
+    #[test]
+    fn normalize_keeps_the_last_write_of_each_key() {
+        fn prop(shape: Vec<(u8, bool)>) -> bool {
+            let key = |k: u8| match k % 4 {
+                0 => Key::Int(i64::from(k % 5)),
+                1 => Key::Float(f64::from(k % 5)),
+                2 => Key::Float(f64::from(k % 5) + 0.5),
+                _ => Key::from(["a", "b", "ab"][usize::from(k % 3)]),
+            };
+            let entries: Vec<(Key, Input)> = shape
+                .iter()
+                .enumerate()
+                .map(|(i, &(k, nil))| (key(k), if nil { Input::Nil } else { (i as i64).into() }))
+                .collect();
+            let mut model = std::collections::BTreeMap::new();
+            for (k, v) in &entries {
+                model.insert(normalize_key(k.clone()).unwrap(), v.clone());
+            }
+            let want: Vec<(Key, Input)> = model.into_iter().filter(|(_, v)| !v.is_nil()).collect();
+            let mut input = Input::Table(entries);
+            normalize(&mut input, 1000).unwrap();
+            matches!(input, Input::Table(got) if got == want)
+        }
+        quickcheck::QuickCheck::new()
+            .tests(500)
+            .quickcheck(prop as fn(Vec<(u8, bool)>) -> bool);
     }
 }
