@@ -17,7 +17,7 @@
 use super::error::Result;
 use super::key::{ByteSink, Key};
 use super::record_view::Scalar;
-use super::value::{encode_value_to, Value, TAG_RECORD};
+use super::value::{write_value, Value, TAG_RECORD};
 use super::varint;
 
 /// A packed record read in full: the table's id and its fields, in key
@@ -95,7 +95,7 @@ pub(crate) fn encode_record_to(record: &Record, out: &mut impl ByteSink) {
         varint::encode_u64_to(key.encoded_len() as u64, out);
         key.encode_to(out);
         varint::encode_u64_to(v.encoded_len() as u64, out);
-        encode_value_to(v, out);
+        write_value(v, out);
     }
 }
 

@@ -293,6 +293,13 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
 /// [`encode_value`] into any [`ByteSink`].
 pub(crate) fn encode_value_to(value: &Value, out: &mut impl ByteSink) {
     out.reserve_bytes(value.encoded_len());
+    write_value(value, out);
+}
+
+/// [`encode_value_to`] into room the caller has made (a packed record
+/// reserves for all of its fields at once).
+#[inline]
+pub(crate) fn write_value(value: &Value, out: &mut impl ByteSink) {
     match value {
         Value::Bool(false) => out.put_byte(TAG_FALSE),
         Value::Bool(true) => out.put_byte(TAG_TRUE),
