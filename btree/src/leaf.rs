@@ -15,7 +15,7 @@
 use crate::error::{BTreeError, Result};
 use crate::node::{
     self, min_fill, shortest_separator, splice, Format, KeyParts, LeafEntry, NewCell, Node,
-    ValueRef, KIND_LEAF_V2, LEAF_HEADER, SLOT,
+    ValueRef, KIND_LEAF, LEAF_HEADER, SLOT,
 };
 use crate::tree::{splice_owned, write_new, write_node, Bias, Change, Old};
 use moonvault_pager::{Page, PageId, Pager};
@@ -155,12 +155,12 @@ pub(crate) fn write(
 ) -> Result<Change> {
     match plan(entries, pager.page_size(), bias) {
         Some(LeafPlan::One { data, fill }) => {
-            let id = write_node(pager, id, KIND_LEAF_V2, data)?;
+            let id = write_node(pager, id, KIND_LEAF, data)?;
             Ok(Change::Node { id, fill })
         }
         Some(LeafPlan::Two { left, sep, right }) => {
-            let left = write_node(pager, id, KIND_LEAF_V2, left)?;
-            let right = write_new(pager, KIND_LEAF_V2, right)?;
+            let left = write_node(pager, id, KIND_LEAF, left)?;
+            let right = write_new(pager, KIND_LEAF, right)?;
             Ok(Change::Split { left, sep, right })
         }
         None => Err(BTreeError::corrupted(id, "leaf entries too large to split")),
@@ -306,7 +306,7 @@ impl AppendSplit {
     /// place when the page is the transaction's, else into a copy).
     fn finish(self, pager: &mut Pager, id: PageId, page: Rc<Page>) -> Result<Change> {
         let left = splice_leaf(pager, id, page, self.keep, self.count - self.keep, None)?;
-        let right = write_new(pager, KIND_LEAF_V2, self.right)?;
+        let right = write_new(pager, KIND_LEAF, self.right)?;
         Ok(Change::Split {
             left,
             sep: self.sep,
@@ -450,7 +450,7 @@ fn splice_leaf(
     let page = pager.read(id)?;
     let node = Node::of_page(id, &page)?;
     let data = splice(&node, at, remove, insert)?;
-    write_node(pager, id, KIND_LEAF_V2, data)
+    write_node(pager, id, KIND_LEAF, data)
 }
 
 #[cfg(test)]
@@ -470,7 +470,7 @@ mod tests {
     }
 
     fn check_half(data: &[u8], page: usize) -> Vec<Vec<u8>> {
-        let node = Node::parse(1, KIND_LEAF_V2, data).unwrap();
+        let node = Node::parse(1, KIND_LEAF, data).unwrap();
         node.validate().unwrap();
         assert!(node.len() <= page, "{} bytes", node.len());
         assert!(node.fill() >= min_fill(page), "fill {}", node.fill());
@@ -486,7 +486,7 @@ mod tests {
         let Some(LeafPlan::One { data, fill }) = plan(&all, 1024, Bias::Even) else {
             panic!("one leaf")
         };
-        let node = Node::parse(1, KIND_LEAF_V2, &data).unwrap();
+        let node = Node::parse(1, KIND_LEAF, &data).unwrap();
         assert_eq!(node.prefix(), [7, 7, 7]);
         assert_eq!(fill, node.fill());
         assert_eq!(
@@ -617,7 +617,7 @@ mod tests {
                         i += 1 + (keys.next_u64() % 3) as u32;
                     }
                     let data = build(&owned);
-                    let node = Node::parse(1, KIND_LEAF_V2, &data).unwrap();
+                    let node = Node::parse(1, KIND_LEAF, &data).unwrap();
                     let v = VALUES[(keys.next_u64() % 4) as usize];
                     let key = keys.key(i, width);
                     let value = ValueRef::Inline(v);

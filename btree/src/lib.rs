@@ -31,9 +31,10 @@
 //!   (its size, or for a leaf with a key prefix its size as if the prefix
 //!   were in every key: see `node`) and is non-empty; a root branch has at
 //!   least one key; an empty tree has no root page.
-//! - Formats: every leaf written is of kind [`KIND_LEAF_V2`]; leaves of kind
-//!   [`KIND_LEAF_V1`] (written by format 1) are read, and rewritten in the
-//!   new format by the first edit that copies them. A page of a kind this
+//! - Formats: every leaf written is of kind [`KIND_LEAF`]; leaves of kinds
+//!   [`KIND_LEAF_V1`] (written by store format 1) and [`KIND_LEAF_V2`]
+//!   (store formats 2 to 4) are read, and rewritten as kind 5 by the first
+//!   edit that touches them. A page of a kind this
 //!   version does not know is [`BTreeError::UnsupportedPage`].
 //! - Order: keys strictly increase within a node, and every key under child
 //!   `i` of a branch lies in `[key[i-1], key[i])`.
@@ -70,8 +71,8 @@ pub use hints::InsertHints;
 pub use lent::{Chain, Lent};
 pub use merge::SortedWrites;
 pub use node::{
-    search_aid, search_aid_vouching, search_aid_words, LeafPacker, KIND_BRANCH, KIND_LEAF_V1,
-    KIND_LEAF_V2, SEARCH_AID, VOUCHED,
+    search_aid, search_aid_vouching, search_aid_words, LeafPacker, KIND_BRANCH, KIND_LEAF,
+    KIND_LEAF_V1, KIND_LEAF_V2, SEARCH_AID, VOUCHED,
 };
 pub use overflow::KIND_OVERFLOW;
 

@@ -20,7 +20,7 @@ use crate::leaf::{self, LeafPlan};
 use crate::lent::Lent;
 use crate::node::{
     self, branch_entry_size, build_branch, build_leaf, min_fill, Format, KeyBuf, KeyParts,
-    LeafEntry, Node, ValueRef, BRANCH_HEADER, KIND_BRANCH, KIND_LEAF_V2, MAX_DEPTH,
+    LeafEntry, Node, ValueRef, BRANCH_HEADER, KIND_BRANCH, KIND_LEAF, MAX_DEPTH,
 };
 use crate::overflow;
 use crate::BTree;
@@ -288,7 +288,7 @@ pub(crate) fn splice_owned(
     remove: usize,
     insert: Option<node::NewCell<'_>>,
 ) -> Result<Option<usize>> {
-    if !pager.is_writable(id) || page.kind != KIND_LEAF_V2 {
+    if !pager.is_writable(id) || page.kind != KIND_LEAF {
         return Ok(None);
     }
     // The pager edits only a page nobody else holds: let go of ours.
@@ -366,14 +366,14 @@ fn rebalance(pager: &mut Pager, parent: &Node<'_>, idx: usize, child: PageId) ->
         leaf::entries(&r, &mut all)?;
         match leaf::plan(&all, page_size, Bias::Even) {
             Some(LeafPlan::One { data, .. }) => {
-                let merged = write_merged(pager, l_id, r_id, KIND_LEAF_V2, data)?;
+                let merged = write_merged(pager, l_id, r_id, KIND_LEAF, data)?;
                 edit.remove_child(ri);
                 *edit.child_mut(li) = merged;
             }
             Some(LeafPlan::Two { left, sep, right }) => {
                 new_sep = sep;
-                let nl = write_node(pager, l_id, KIND_LEAF_V2, left)?;
-                let nr = write_node(pager, r_id, KIND_LEAF_V2, right)?;
+                let nl = write_node(pager, l_id, KIND_LEAF, left)?;
+                let nr = write_node(pager, r_id, KIND_LEAF, right)?;
                 edit.cells[li] = (&new_sep, nr);
                 *edit.child_mut(li) = nl;
             }
@@ -473,8 +473,8 @@ pub(crate) fn stays_inline(page_size: usize, key: &[u8], len: usize) -> Result<b
 fn new_root(pager: &mut Pager, key: &[u8], value: ValueRef<'_>) -> Result<Change> {
     let entry = LeafEntry::new(KeyParts::whole(key), value);
     let data = build_leaf(&[entry]);
-    let fill = Node::parse(0, KIND_LEAF_V2, &data)?.fill();
-    let id = write_new(pager, KIND_LEAF_V2, data)?;
+    let fill = Node::parse(0, KIND_LEAF, &data)?.fill();
+    let id = write_new(pager, KIND_LEAF, data)?;
     Ok(Change::Node { id, fill })
 }
 

@@ -1,5 +1,5 @@
 //! The `moonvault` binary on stores written by older code
-//! (`tests/fixtures/v1` to `v4`, see their READMEs): `check` finds no
+//! (`tests/fixtures/v1` to `v5`, see their READMEs): `check` finds no
 //! problem, and `dump`, `run probe.lua` and `import` of the export give
 //! exactly the golden outputs written with the code of that generation.
 //! (`tests/tests/old_formats.rs` checks the same fixtures through the
@@ -13,7 +13,7 @@ use common::{arg, run};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures");
 /// Every committed fixture generation.
-const GENERATIONS: [&str; 4] = ["v1", "v2", "v3", "v4"];
+const GENERATIONS: [&str; 5] = ["v1", "v2", "v3", "v4", "v5"];
 const STORES: [&str; 2] = ["store-clean", "store-wal"];
 
 fn fixture(generation: &str, name: &str) -> PathBuf {

@@ -13,7 +13,7 @@
 //! between a quarter and completely full, so actual usage is somewhat
 //! higher; the store-wide `pager.stored_page_bytes` is exact.
 
-use moonvault_btree::{LeafPacker, KIND_LEAF_V2, KIND_OVERFLOW};
+use moonvault_btree::{LeafPacker, KIND_LEAF, KIND_OVERFLOW};
 use moonvault_pager::frame::{encode, FRAME_HEADER};
 use moonvault_pager::Page;
 
@@ -160,7 +160,7 @@ impl PageEstimate {
 
     fn leaf(&mut self, data: Vec<u8>) {
         self.encoded += data.len() as u64;
-        self.stored += frame_len(data, KIND_LEAF_V2);
+        self.stored += frame_len(data, KIND_LEAF);
     }
 
     fn finish(mut self) -> (u64, u64) {

@@ -29,7 +29,7 @@
 
 use moonvault_pager::PageAid;
 
-use super::{common_prefix, Node, ValueRef, KIND_BRANCH, KIND_LEAF_V2};
+use super::{common_prefix, Node, ValueRef, KIND_BRANCH, KIND_LEAF, KIND_LEAF_V2};
 
 /// Nodes with fewer keys search as fast without an aid.
 const MIN_KEYS: usize = 8;
@@ -61,7 +61,7 @@ pub fn search_aid_words(kind: u8, data: &[u8]) -> usize {
             (Ok(first), Ok(last)) => 1 + common_prefix(first, last).div_ceil(8) + n,
             _ => 0,
         },
-        KIND_LEAF_V2 => n + 1,
+        KIND_LEAF | KIND_LEAF_V2 => n + 1,
         _ => 0,
     }
 }
@@ -86,7 +86,7 @@ pub fn search_aid_vouching(kind: u8, data: &[u8], vouch: fn(&[u8]) -> bool) -> O
     }
     match kind {
         KIND_BRANCH => branch_aid(&node),
-        KIND_LEAF_V2 => {
+        KIND_LEAF | KIND_LEAF_V2 => {
             let mut words = Vec::with_capacity(n + 1);
             let mut vouched = true;
             for i in 0..n {
@@ -216,9 +216,9 @@ mod tests {
     fn leaf_agrees(keys: &[Vec<u8>], probes: &[Vec<u8>]) -> bool {
         let entries: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (k.as_slice(), &b"v"[..])).collect();
         let data = crate::node::tests::leaf(&entries);
-        let mut page = Page::new(KIND_LEAF_V2, data.clone());
+        let mut page = Page::new(KIND_LEAF, data.clone());
         page.derive_aid_for_test(SEARCH_AID);
-        let plain = Node::parse(1, KIND_LEAF_V2, &data).unwrap();
+        let plain = Node::parse(1, KIND_LEAF, &data).unwrap();
         let aided = Node::of_page(1, &page).unwrap();
         assert_eq!(
             page.aid().len(),
@@ -229,7 +229,7 @@ mod tests {
             !aided.values_vouched(),
             "the B-tree's own aid vouches for nothing"
         );
-        assert_eq!(search_aid_words(KIND_LEAF_V2, &data), page.aid().len());
+        assert_eq!(search_aid_words(KIND_LEAF, &data), page.aid().len());
         probes.iter().chain(keys).all(|probe| {
             let want = plain.search(probe).unwrap();
             aided.search(probe).unwrap() == want && plain.search_append(probe).unwrap() == want
@@ -247,15 +247,15 @@ mod tests {
         let keys: Vec<Vec<u8>> = (0..MIN_KEYS as u8 - 1).map(|i| vec![i]).collect();
         let cells: Vec<(&[u8], u64)> = keys.iter().map(|k| (k.as_slice(), 5)).collect();
         assert_eq!(search_aid(KIND_BRANCH, &build_branch(4, &cells)), None);
-        assert_eq!(search_aid(crate::KIND_LEAF_V2, &[0, 0, 0, 0]), None);
+        assert_eq!(search_aid(crate::KIND_LEAF, &[0, 0, 0, 0]), None);
         let small_leaf: Vec<(&[u8], &[u8])> =
             keys.iter().map(|k| (k.as_slice(), &b""[..])).collect();
         let small_leaf = crate::node::tests::leaf(&small_leaf);
-        assert_eq!(search_aid(crate::KIND_LEAF_V2, &small_leaf), None);
-        assert_eq!(search_aid_words(crate::KIND_LEAF_V2, &small_leaf), 0);
+        assert_eq!(search_aid(crate::KIND_LEAF, &small_leaf), None);
+        assert_eq!(search_aid_words(crate::KIND_LEAF, &small_leaf), 0);
         assert_eq!(search_aid(KIND_BRANCH, &[9, 9, 9]), None, "damaged bytes");
         assert_eq!(search_aid_words(KIND_BRANCH, &build_branch(4, &cells)), 0);
-        assert_eq!(search_aid_words(crate::KIND_LEAF_V2, &[0, 0, 0, 0]), 0);
+        assert_eq!(search_aid_words(crate::KIND_LEAF, &[0, 0, 0, 0]), 0);
         assert_eq!(search_aid_words(KIND_BRANCH, &[9, 9, 9]), 0);
     }
 
@@ -327,9 +327,9 @@ mod tests {
                 })
                 .collect();
             let data = crate::node::tests::leaf(&entries);
-            let words = search_aid_vouching(KIND_LEAF_V2, &data, starts_ok).unwrap();
-            assert_eq!(words.len(), search_aid_words(KIND_LEAF_V2, &data));
-            let mut page = Page::new(KIND_LEAF_V2, data);
+            let words = search_aid_vouching(KIND_LEAF, &data, starts_ok).unwrap();
+            assert_eq!(words.len(), search_aid_words(KIND_LEAF, &data));
+            let mut page = Page::new(KIND_LEAF, data);
             page.derive_aid_for_test(PageAid {
                 words: search_aid_words,
                 derive: |kind, data| search_aid_vouching(kind, data, starts_ok),

@@ -40,9 +40,9 @@ pub(crate) fn leaf_prefix_len(entries: &[LeafEntry<'_>]) -> usize {
     }
 }
 
-/// A format-2 leaf holding `entries` (in key order). Callers guarantee the
-/// result fits a page (so offsets fit in u16); the pager rejects anything
-/// larger.
+/// A leaf of kind 5 holding `entries` (in key order). Callers guarantee
+/// the result fits a page (so offsets fit in u16); the pager rejects
+/// anything larger.
 pub(crate) fn build_leaf(entries: &[LeafEntry<'_>]) -> Vec<u8> {
     build_leaf_with(entries, leaf_prefix_len(entries))
 }
@@ -53,10 +53,21 @@ pub(crate) fn build_leaf_with(entries: &[LeafEntry<'_>], plen: usize) -> Vec<u8>
         .iter()
         .map(|e| leaf_cell_len(e.key.len(), e.key.len().saturating_sub(plen), e.value))
         .sum();
-    let slots = LEAF_HEADER + plen;
-    let start = slots + SLOT * entries.len();
-    // Sized once and filled in place: header, prefix, slots, cells.
-    let mut out = vec![0u8; start + cells];
+    let start = LEAF_HEADER + plen;
+    let slots = start + cells;
+    // Sized once and filled in place: header, prefix, cells, slots.
+    let mut out = vec![0u8; slots + SLOT * entries.len()];
+    write_leaf_head(&mut out, entries, plen);
+    let mut at = start;
+    for (i, e) in entries.iter().enumerate() {
+        out[slots + SLOT * i..slots + SLOT * i + 2].copy_from_slice(&(at as u16).to_le_bytes());
+        at += write_leaf_cell(&mut out[at..], e.key.len(), e.key.tail(plen), e.value);
+    }
+    out
+}
+
+/// Write a format-2 leaf's count, prefix length and prefix.
+fn write_leaf_head(out: &mut [u8], entries: &[LeafEntry<'_>], plen: usize) {
     out[0..2].copy_from_slice(&(entries.len() as u16).to_le_bytes());
     out[2..4].copy_from_slice(&(plen as u16).to_le_bytes());
     if let Some(first) = entries.first() {
@@ -67,6 +78,22 @@ pub(crate) fn build_leaf_with(entries: &[LeafEntry<'_>], plen: usize) -> Vec<u8>
         out[LEAF_HEADER + from_a.len()..LEAF_HEADER + from_a.len() + from_b.len()]
             .copy_from_slice(from_b);
     }
+}
+
+/// A leaf of kind 4 (its slot directory before its cells) holding
+/// `entries`, byte for byte what store formats 2 to 4 wrote: tests build
+/// old stores with it.
+#[cfg(test)]
+pub(crate) fn build_leaf_v2(entries: &[LeafEntry<'_>]) -> Vec<u8> {
+    let plen = leaf_prefix_len(entries);
+    let cells: usize = entries
+        .iter()
+        .map(|e| leaf_cell_len(e.key.len(), e.key.len().saturating_sub(plen), e.value))
+        .sum();
+    let slots = LEAF_HEADER + plen;
+    let start = slots + SLOT * entries.len();
+    let mut out = vec![0u8; start + cells];
+    write_leaf_head(&mut out, entries, plen);
     let mut at = start;
     for (i, e) in entries.iter().enumerate() {
         out[slots + SLOT * i..slots + SLOT * i + 2].copy_from_slice(&(at as u16).to_le_bytes());
@@ -118,7 +145,7 @@ pub(crate) fn build_leaf_v1(entries: &[(&[u8], ValueRef<'_>)]) -> Vec<u8> {
 
 /// Packs entries, given in key order, into full leaves the way the tree
 /// lays them out, and hands back each leaf's bytes (a page of kind
-/// [`super::KIND_LEAF_V2`]). For size estimates (the engine's table
+/// [`super::KIND_LEAF`]). For size estimates (the engine's table
 /// statistics) that must follow the node format without knowing it.
 ///
 /// A value too large to stay inline is counted as the 8-byte reference to
@@ -232,7 +259,7 @@ impl LeafPacker {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Node, KIND_LEAF_V2};
+    use super::super::{Node, KIND_LEAF};
     use super::*;
 
     #[test]
@@ -251,7 +278,7 @@ mod tests {
         let mut got = Vec::new();
         for (n, leaf) in leaves.iter().enumerate() {
             assert!(leaf.len() <= page);
-            let node = Node::parse(1, KIND_LEAF_V2, leaf).unwrap();
+            let node = Node::parse(1, KIND_LEAF, leaf).unwrap();
             node.validate().unwrap();
             if n + 1 < leaves.len() {
                 assert!(

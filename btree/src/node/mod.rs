@@ -3,11 +3,12 @@
 //!
 //! A node is the logical content of one pager page (`Page::data`, at most the
 //! page size; the pager compresses and checksums it). The page kind says
-//! which node it is: 4 = leaf, 2 = branch, 1 = leaf of format 1 (read, never
-//! written; see below), 3 = overflow (see `overflow.rs`). All fixed-width
-//! integers are little-endian. Nodes are compact: cells are packed in key
-//! order right after the slot directory and the last cell ends exactly at
-//! the end of the data, so a node's size is `data.len()` and there is no
+//! which node it is: 5 = leaf, 2 = branch, 4 = leaf of store formats 2 to 4
+//! and 1 = leaf of format 1 (read, never written; see below), 3 = overflow
+//! (see `overflow.rs`). All fixed-width integers are little-endian. Nodes
+//! are compact: cells are packed in key order, a leaf's slot directory
+//! right after them (kind 5) and a branch's right before them (as in kinds
+//! 1 and 4), with no gap, so a node's size is `data.len()` and there is no
 //! free space to track.
 //!
 //! The format is drawn once, in DESIGN.md section 3, "The B-tree";
@@ -49,10 +50,10 @@ mod edit;
 mod key;
 
 pub use aid::{search_aid, search_aid_vouching, search_aid_words, SEARCH_AID, VOUCHED};
-#[cfg(test)]
-pub(crate) use build::build_leaf_v1;
 pub use build::LeafPacker;
 pub(crate) use build::{build_branch, build_leaf, build_leaf_with, LeafEntry};
+#[cfg(test)]
+pub(crate) use build::{build_leaf_v1, build_leaf_v2};
 #[cfg(test)]
 pub(crate) use cell::entry_size;
 #[cfg(test)]
@@ -72,13 +73,18 @@ use cell::{
 use moonvault_pager::{Page, PageId};
 
 /// Page kind of a leaf of format 1: read, never written (an edit writes
-/// the leaf anew as [`KIND_LEAF_V2`]).
+/// the leaf anew as [`KIND_LEAF`]).
 pub const KIND_LEAF_V1: u8 = 1;
 /// Page kind of a branch node.
 pub const KIND_BRANCH: u8 = 2;
-/// Page kind of a leaf with a shared key prefix and varint cell headers:
-/// every leaf written.
+/// Page kind of a leaf with a shared key prefix and varint cell headers,
+/// its slot directory before its cells: read, never written (an edit
+/// writes the leaf anew as [`KIND_LEAF`]).
 pub const KIND_LEAF_V2: u8 = 4;
+/// Page kind of the leaf written since store format 5: the cells of
+/// [`KIND_LEAF_V2`], its slot directory after them, so that an edit moves
+/// only the cells after it and the slot directory.
+pub const KIND_LEAF: u8 = 5;
 
 /// No valid tree is this deep (each level at least doubles the leaves);
 /// deeper means a cycle of child pointers.
@@ -86,7 +92,7 @@ pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Whether pages of `kind` are leaves.
 pub(crate) fn is_leaf_kind(kind: u8) -> bool {
-    kind == KIND_LEAF_V2 || kind == KIND_LEAF_V1
+    matches!(kind, KIND_LEAF | KIND_LEAF_V2 | KIND_LEAF_V1)
 }
 
 fn u16_at(data: &[u8], at: usize) -> Option<usize> {
@@ -145,7 +151,8 @@ fn fixed_key_at(data: &[u8], off: usize, skip: usize) -> Option<(&[u8], usize)> 
 pub(crate) enum Format {
     /// Kind 1.
     LeafV1,
-    /// Kind 4.
+    /// Kinds 4 and 5 (the same cells; the slot directory first in kind
+    /// 4, last in kind 5).
     LeafV2,
     /// Kind 2.
     Branch,
@@ -155,11 +162,13 @@ pub(crate) enum Format {
 /// that stepping through a page does not parse it again.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct NodeMeta {
-    count: usize,
-    /// Bytes before the slot directory.
-    header: usize,
+    count: u32,
+    /// Where the slot directory starts.
+    slots: u32,
+    /// Where the cells start: no cell offset lies below.
+    cells: u32,
     /// Length of the shared key prefix (format 2 leaves; else 0).
-    plen: usize,
+    plen: u32,
     format: Format,
 }
 
@@ -211,7 +220,7 @@ impl<'a> Node<'a> {
     /// suffixes are compared.
     pub(crate) fn check_order(&self) -> Result<()> {
         let mut prev: Option<&[u8]> = None;
-        for i in 0..self.meta.count {
+        for i in 0..self.count() {
             let key = self.key(i)?.suffix;
             if let Some(prev) = prev {
                 if cmp_keys(prev, key) != std::cmp::Ordering::Less {
@@ -230,7 +239,7 @@ impl<'a> Node<'a> {
     #[inline(always)]
     pub(crate) fn parse(id: PageId, kind: u8, data: &'a [u8]) -> Result<Node<'a>> {
         let (format, plen) = match kind {
-            KIND_LEAF_V2 => (Format::LeafV2, u16_at(data, 2).unwrap_or(0)),
+            KIND_LEAF | KIND_LEAF_V2 => (Format::LeafV2, u16_at(data, 2).unwrap_or(0)),
             KIND_BRANCH => (Format::Branch, 0),
             KIND_LEAF_V1 => (Format::LeafV1, 0),
             other => return Err(Self::not_a_node(id, other)),
@@ -242,16 +251,23 @@ impl<'a> Node<'a> {
                 LEAF_HEADER
             };
         let count = u16_at(data, 0).unwrap_or(0);
-        if header + SLOT * count > data.len() {
-            return Err(Self::short(id, data.len(), header, count));
+        let len = data.len();
+        if header + SLOT * count > len {
+            return Err(Self::short(id, len, header, count));
         }
+        let (slots, cells) = if kind == KIND_LEAF {
+            (len - SLOT * count, header)
+        } else {
+            (header, header + SLOT * count)
+        };
         Ok(Node {
             id,
             data,
             meta: NodeMeta {
-                count,
-                header,
-                plen,
+                count: count as u32,
+                slots: slots as u32,
+                cells: cells as u32,
+                plen: plen as u32,
                 format,
             },
             aid: &[],
@@ -314,8 +330,9 @@ impl<'a> Node<'a> {
     }
 
     /// Entries (leaf) or keys (branch).
+    #[inline(always)]
     pub(crate) fn count(&self) -> usize {
-        self.meta.count
+        self.meta.count as usize
     }
 
     /// Size of the node in bytes.
@@ -328,7 +345,7 @@ impl<'a> Node<'a> {
     #[inline]
     pub(crate) fn prefix(&self) -> &'a [u8] {
         self.data
-            .get(LEAF_HEADER..LEAF_HEADER + self.meta.plen)
+            .get(LEAF_HEADER..LEAF_HEADER + self.plen())
             .filter(|_| self.meta.format == Format::LeafV2)
             .unwrap_or_default()
     }
@@ -337,23 +354,55 @@ impl<'a> Node<'a> {
     /// format-2 leaf its size as if it had no prefix (each cell but one
     /// saves the prefix), `4 + sum(entry_size)`.
     pub(crate) fn fill(&self) -> usize {
-        self.len() + self.count().saturating_sub(1) * self.meta.plen
+        self.len() + self.count().saturating_sub(1) * self.plen()
     }
 
-    fn slots_end(&self) -> usize {
-        self.meta.header + SLOT * self.meta.count
+    /// Where the cells start: no cell offset lies below.
+    #[inline(always)]
+    fn cells_start(&self) -> usize {
+        self.meta.cells as usize
     }
 
-    /// Offset of cell `i`, at or after the slot directory.
+    /// Where the slot directory starts.
+    #[inline(always)]
+    fn slots_start(&self) -> usize {
+        self.meta.slots as usize
+    }
+
+    /// Length of the shared key prefix (format-2 leaves; else 0).
+    #[inline(always)]
+    fn plen(&self) -> usize {
+        self.meta.plen as usize
+    }
+
+    /// Where the cells end: at the end of the data if the slot directory
+    /// comes first (it ends where the cells start), else at the slot
+    /// directory (kind 5; when both hold, the node has no slot and no cell
+    /// and both answers are its end).
+    fn cells_end(&self) -> usize {
+        if self.cells_start() == self.slot(self.count()) {
+            self.data.len()
+        } else {
+            self.slots_start()
+        }
+    }
+
+    /// Where slot `i` lies.
+    #[inline(always)]
+    fn slot(&self, i: usize) -> usize {
+        self.slots_start() + SLOT * i
+    }
+
+    /// Offset of cell `i`, in the cells.
     fn offset(&self, i: usize) -> Result<usize> {
-        if i >= self.meta.count {
+        if i >= self.count() {
             return Err(self.corrupt(format!(
                 "cell {i} requested of a node with {}",
-                self.meta.count
+                self.count()
             )));
         }
-        let off = u16_at(self.data, self.meta.header + SLOT * i).unwrap_or(0);
-        if off < self.slots_end() {
+        let off = u16_at(self.data, self.slot(i)).unwrap_or(0);
+        if off < self.cells_start() {
             return Err(self.corrupt(format!("cell {i} offset {off} points into the header")));
         }
         Ok(off)
@@ -364,7 +413,7 @@ impl<'a> Node<'a> {
     #[inline(always)]
     fn stored_key_at(&self, off: usize) -> Option<(&'a [u8], usize)> {
         match self.meta.format {
-            Format::LeafV2 => v2_key_at(self.data, off, self.meta.plen),
+            Format::LeafV2 => v2_key_at(self.data, off, self.plen()),
             Format::LeafV1 => fixed_key_at(self.data, off, LEAF_V1_CELL_HEADER),
             Format::Branch => fixed_key_at(self.data, off, BRANCH_CELL_HEADER),
         }
@@ -378,7 +427,7 @@ impl<'a> Node<'a> {
             if self.meta.format == Format::LeafV2 {
                 return Err(match varint_at(data, off) {
                     None => bad("bad key length"),
-                    Some((k, _)) if k < self.meta.plen as u64 => {
+                    Some((k, _)) if k < self.plen() as u64 => {
                         bad("key shorter than the node's prefix")
                     }
                     Some(_) => bad("key overruns the node"),
@@ -482,7 +531,7 @@ impl<'a> Node<'a> {
                 // Every key starts with the prefix: a probe that does not
                 // sorts before or after all of them, and one that does is
                 // compared by its bytes after the prefix.
-                let p = self.meta.plen;
+                let p = self.plen();
                 let prefix = self
                     .data
                     .get(LEAF_HEADER..LEAF_HEADER + p)
@@ -490,9 +539,9 @@ impl<'a> Node<'a> {
                 let probe = match key.get(..p) {
                     Some(head) if same_bytes(head, prefix) => &key[p..],
                     _ if cmp_keys(key, prefix).is_lt() => return Ok(Err(0)),
-                    _ => return Ok(Err(self.meta.count)),
+                    _ => return Ok(Err(self.count())),
                 };
-                if self.aid.len() == self.meta.count + 1 {
+                if self.aid.len() == self.count() + 1 {
                     return self.aided_leaf_search(probe);
                 }
                 self.binary_search(probe, |data, off| v2_key_at(data, off, p))
@@ -511,9 +560,9 @@ impl<'a> Node<'a> {
     /// comparison with the last key answers that case, anything else is
     /// searched as usual. The answer is always [`Node::search`]'s.
     pub(crate) fn search_append(&self, key: &[u8]) -> Result<std::result::Result<usize, usize>> {
-        let n = self.meta.count;
+        let n = self.count();
         if self.meta.format == Format::LeafV2 && n > 0 {
-            let p = self.meta.plen;
+            let p = self.plen();
             if let (Some(head), Some(prefix)) =
                 (key.get(..p), self.data.get(LEAF_HEADER..LEAF_HEADER + p))
             {
@@ -545,18 +594,18 @@ impl<'a> Node<'a> {
         key_at: impl Fn(&'a [u8], usize) -> Option<(&'a [u8], usize)>,
     ) -> Result<(std::result::Result<usize, usize>, usize)> {
         let data = self.data;
-        let slots_end = self.slots_end();
+        let cells = self.cells_start();
         let slots = data
-            .get(self.meta.header..slots_end)
+            .get(self.slots_start()..self.slot(self.count()))
             .ok_or_else(|| self.corrupt("slot directory overruns the node"))?;
-        let (mut lo, mut hi) = (0, self.meta.count);
+        let (mut lo, mut hi) = (0, self.count());
         let mut below = 0;
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let stored = match slots.get(SLOT * mid..SLOT * mid + 2) {
                 Some(&[a, b]) => {
                     let off = u16::from_le_bytes([a, b]) as usize;
-                    if off >= slots_end {
+                    if off >= cells {
                         key_at(data, off).map(|(k, _)| (k, off))
                     } else {
                         None
@@ -614,20 +663,20 @@ impl<'a> Node<'a> {
     #[inline(always)]
     fn entry_fast(&self, i: usize) -> Option<(&'a [u8], ValueRef<'a>)> {
         let data = self.data;
-        if i >= self.meta.count {
+        if i >= self.count() {
             return None;
         }
-        let at = self.meta.header + SLOT * i;
+        let at = self.slot(i);
         let off = match data.get(at..at + 2)? {
             &[a, b] => u16::from_le_bytes([a, b]) as usize,
             _ => return None,
         };
-        if off < self.slots_end() {
+        if off < self.cells_start() {
             return None;
         }
         match self.meta.format {
             Format::LeafV2 => {
-                let (key, end) = v2_key_at(data, off, self.meta.plen)?;
+                let (key, end) = v2_key_at(data, off, self.plen())?;
                 Some((key, value_at(data, end)?.0))
             }
             Format::LeafV1 => {
@@ -726,7 +775,7 @@ impl<'a> Node<'a> {
     /// number of separators at or below `key`, found among the heads, with
     /// whole keys compared only where heads tie.
     fn aided_child_index(&self, key: &[u8]) -> Result<usize> {
-        let Some((c, prefix, heads)) = aid::parts(self.aid, self.meta.count) else {
+        let Some((c, prefix, heads)) = aid::parts(self.aid, self.count()) else {
             return self.upper_bound(key);
         };
         // Every separator starts with the prefix: a key that does not
@@ -759,7 +808,7 @@ impl<'a> Node<'a> {
     #[inline]
     pub(crate) fn values_vouched(&self) -> bool {
         self.meta.format == Format::LeafV2
-            && self.aid.len() == self.meta.count + 1
+            && self.aid.len() == self.count() + 1
             && self.aid.last() == Some(&aid::VOUCHED)
     }
 
@@ -770,7 +819,7 @@ impl<'a> Node<'a> {
     fn aided_leaf_search(&self, probe: &[u8]) -> Result<std::result::Result<usize, usize>> {
         use std::cmp::Ordering;
         // The heads, without the verdict word.
-        let heads = &self.aid[..self.meta.count];
+        let heads = &self.aid[..self.count()];
         let h = aid::head(probe);
         let first = heads.partition_point(|&x| x < h);
         // Keys before `first` are below the probe; a key whose head is
@@ -801,11 +850,11 @@ impl<'a> Node<'a> {
     /// names the damage) otherwise.
     #[inline(always)]
     fn stored_key(&self, i: usize) -> Result<&'a [u8]> {
-        let slot = self.meta.header + SLOT * i;
+        let slot = self.slot(i);
         let found = match self.data.get(slot..slot + 2) {
-            Some(&[a, b]) if i < self.meta.count => {
+            Some(&[a, b]) if i < self.count() => {
                 let off = usize::from(u16::from_le_bytes([a, b]));
-                (off >= self.slots_end())
+                (off >= self.cells_start())
                     .then(|| self.stored_key_at(off))
                     .flatten()
             }
@@ -818,9 +867,10 @@ impl<'a> Node<'a> {
     }
 
     /// Verify the whole layout: reserved bytes zero, cells packed in slot
-    /// order and ending exactly at the end of the data, and a format-2
-    /// leaf's prefix exactly the longest common prefix of its keys. (Key
-    /// order is the checker's; accessors only check what they touch.)
+    /// order from the end of the header (or of the slot directory) to the
+    /// slot directory (or the end of the data), and a format-2 leaf's
+    /// prefix exactly the longest common prefix of its keys. (Key order is
+    /// the checker's; accessors only check what they touch.)
     pub(crate) fn validate(&self) -> Result<()> {
         match self.meta.format {
             Format::LeafV2 => {}
@@ -830,8 +880,8 @@ impl<'a> Node<'a> {
                 }
             }
         }
-        let mut expect = self.slots_end();
-        for i in 0..self.meta.count {
+        let mut expect = self.cells_start();
+        for i in 0..self.count() {
             let off = self.offset(i)?;
             if off != expect {
                 return Err(self.corrupt(format!(
@@ -840,23 +890,23 @@ impl<'a> Node<'a> {
             }
             expect = self.cell_at(off)?.end;
         }
-        if expect != self.data.len() {
+        if expect != self.cells_end() {
             return Err(self.corrupt(format!(
-                "cells end at {expect} but the node is {} bytes",
-                self.data.len()
+                "cells end at {expect} but must end at {}",
+                self.cells_end()
             )));
         }
         if self.meta.format == Format::LeafV2 {
-            let n = self.meta.count;
+            let n = self.count();
             let longest = match n {
-                0 => self.meta.plen == 0,
+                0 => self.plen() == 0,
                 1 => self.key(0)?.suffix.is_empty(),
                 _ => common_prefix(self.key(0)?.suffix, self.key(n - 1)?.suffix) == 0,
             };
             if !longest {
                 return Err(self.corrupt(format!(
                     "the {}-byte prefix is not the longest common prefix of the keys",
-                    self.meta.plen
+                    self.plen()
                 )));
             }
         }
@@ -877,6 +927,16 @@ mod tests {
         build_leaf(&entries)
     }
 
+    /// A kind-4 leaf (slot directory first), as store formats 2 to 4
+    /// wrote.
+    fn leaf_v2(entries: &[(&[u8], &[u8])]) -> Vec<u8> {
+        let entries: Vec<LeafEntry<'_>> = entries
+            .iter()
+            .map(|(k, v)| LeafEntry::new(KeyParts::whole(k), ValueRef::Inline(v)))
+            .collect();
+        build_leaf_v2(&entries)
+    }
+
     fn leaf_v1(entries: &[(&[u8], &[u8])]) -> Vec<u8> {
         let entries: Vec<(&[u8], ValueRef<'_>)> = entries
             .iter()
@@ -893,17 +953,39 @@ mod tests {
 
     #[test]
     fn leaf_layout_matches_the_diagram() {
-        let data = leaf(&[(b"user1", b"xyz"), (b"user22", b""), (b"usez", b"0")]);
+        let entries = [
+            (&b"user1"[..], &b"xyz"[..]),
+            (b"user22", b""),
+            (b"usez", b"0"),
+        ];
+        let data = leaf(&entries);
         #[rustfmt::skip]
         let expect = [
             3, 0, 3, 0, b'u', b's', b'e', // count 3, prefix "use"
-            13, 0, 20, 0, 25, 0, // slots
             5, b'r', b'1', 6, b'x', b'y', b'z', // key len 5, "r1", value 3 inline
             6, b'r', b'2', b'2', 0, // key len 6, "r22", empty value
             4, b'z', 2, b'0', // key len 4, "z", value "0"
+            7, 0, 14, 0, 19, 0, // slots
         ];
         assert_eq!(data, expect);
-        let node = Node::parse(1, KIND_LEAF_V2, &data).unwrap();
+        reads_the_diagrams_leaf(KIND_LEAF, &data);
+        // Kind 4, as store formats 2 to 4 wrote it: the same cells after
+        // the slot directory.
+        let data = leaf_v2(&entries);
+        #[rustfmt::skip]
+        let expect = [
+            3, 0, 3, 0, b'u', b's', b'e',
+            13, 0, 20, 0, 25, 0,
+            5, b'r', b'1', 6, b'x', b'y', b'z',
+            6, b'r', b'2', b'2', 0,
+            4, b'z', 2, b'0',
+        ];
+        assert_eq!(data, expect);
+        reads_the_diagrams_leaf(KIND_LEAF_V2, &data);
+    }
+
+    fn reads_the_diagrams_leaf(kind: u8, data: &[u8]) {
+        let node = Node::parse(1, kind, data).unwrap();
         node.validate().unwrap();
         assert_eq!(node.prefix(), b"use");
         assert_eq!(keys(&node), [&b"user1"[..], b"user22", b"usez"]);
@@ -924,16 +1006,13 @@ mod tests {
     #[test]
     fn single_key_leaves_keep_the_whole_key_as_prefix() {
         let data = leaf(&[(b"only", b"v")]);
-        assert_eq!(
-            data,
-            [1, 0, 4, 0, b'o', b'n', b'l', b'y', 10, 0, 4, 2, b'v']
-        );
-        let node = Node::parse(1, KIND_LEAF_V2, &data).unwrap();
+        assert_eq!(data, [1, 0, 4, 0, b'o', b'n', b'l', b'y', 4, 2, b'v', 8, 0]);
+        let node = Node::parse(1, KIND_LEAF, &data).unwrap();
         node.validate().unwrap();
         assert_eq!(node.key(0).unwrap().to_vec(), b"only");
         let empty = leaf(&[]);
         assert_eq!(empty, [0, 0, 0, 0]);
-        Node::parse(1, KIND_LEAF_V2, &empty)
+        Node::parse(1, KIND_LEAF, &empty)
             .unwrap()
             .validate()
             .unwrap();
@@ -965,14 +1044,20 @@ mod tests {
     fn non_longest_prefixes_are_rejected() {
         // "ab" + {"c", "d"} is fine; "a" + {"bc", "bd"} is not canonical.
         let good = leaf(&[(b"abc", b""), (b"abd", b"")]);
-        Node::parse(1, KIND_LEAF_V2, &good)
+        Node::parse(1, KIND_LEAF, &good)
             .unwrap()
             .validate()
             .unwrap();
         let short = [
+            2, 0, 1, 0, b'a', 3, b'b', b'c', 0, 3, b'b', b'd', 0, 5, 0, 9, 0,
+        ];
+        let node = Node::parse(1, KIND_LEAF, &short).unwrap();
+        assert_eq!(keys(&node), [&b"abc"[..], b"abd"]);
+        assert!(node.validate().is_err());
+        let short_v2 = [
             2, 0, 1, 0, b'a', 9, 0, 13, 0, 3, b'b', b'c', 0, 3, b'b', b'd', 0,
         ];
-        let node = Node::parse(1, KIND_LEAF_V2, &short).unwrap();
+        let node = Node::parse(1, KIND_LEAF_V2, &short_v2).unwrap();
         assert_eq!(keys(&node), [&b"abc"[..], b"abd"]);
         assert!(node.validate().is_err());
     }
@@ -980,7 +1065,7 @@ mod tests {
     #[test]
     fn search_uses_the_prefix() {
         let data = leaf(&[(b"k10", b""), (b"k12", b""), (b"k20", b"")]);
-        let node = Node::parse(1, KIND_LEAF_V2, &data).unwrap();
+        let node = Node::parse(1, KIND_LEAF, &data).unwrap();
         assert_eq!(node.prefix(), b"k");
         for (probe, want) in [
             (&b""[..], Err(0)),
@@ -1053,9 +1138,9 @@ mod tests {
             ),
         ]);
         let samples = [
-            (KIND_LEAF_V2, leaf(&entries)),
-            (KIND_LEAF_V2, leaf(&entries[..2])),
-            (KIND_LEAF_V2, chained),
+            (KIND_LEAF, leaf(&entries)),
+            (KIND_LEAF, leaf(&entries[..2])),
+            (KIND_LEAF, chained),
             (KIND_LEAF_V1, leaf_v1(&entries)),
             (KIND_BRANCH, build_branch(7, &[(b"m", 8), (b"t", 9)])),
         ];

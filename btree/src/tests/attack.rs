@@ -4,7 +4,7 @@
 
 use super::model::config;
 use crate::node::{build_branch, build_leaf, KeyParts, LeafEntry, ValueRef, KIND_BRANCH};
-use crate::{BTree, BTreeError, KIND_LEAF_V2};
+use crate::{BTree, BTreeError, KIND_LEAF};
 use moonvault_pager::store::memory::MemoryStore;
 use moonvault_pager::{Page, PageId, Pager};
 use std::ops::Bound;
@@ -28,7 +28,7 @@ fn leaf(pager: &mut Pager, keys: &[&[u8]]) -> PageId {
         .iter()
         .map(|k| LeafEntry::new(KeyParts::whole(k), ValueRef::Inline(b"v")))
         .collect();
-    write_crafted(pager, KIND_LEAF_V2, build_leaf(&entries))
+    write_crafted(pager, KIND_LEAF, build_leaf(&entries))
 }
 
 fn branch(pager: &mut Pager, child0: PageId, cells: &[(&[u8], PageId)]) -> PageId {

@@ -1,38 +1,39 @@
-//! Trees written by format 1 (leaves of kind 1, before prefix compression):
-//! read as they are, and turned into kind-4 leaves leaf by leaf as edits
-//! copy them, through inserts, splits, removes and merges.
+//! Trees written by older formats: store format 1 (leaves of kind 1,
+//! before prefix compression) and formats 2 to 4 (leaves of kind 4, slot
+//! directory first). Read as they are, and turned into kind-5 leaves leaf
+//! by leaf as edits copy them, through inserts, splits, removes and
+//! merges.
 
 use super::model::{numbered, Harness, Op, Val, B};
 use crate::node::{
-    build_branch, build_leaf_v1, set_child, shortest_separator, KeyBuf, Node, ValueRef,
-    LEAF_HEADER, SLOT,
+    build_branch, build_leaf_v1, build_leaf_v2, set_child, shortest_separator, KeyBuf, KeyParts,
+    LeafEntry, Node, ValueRef, LEAF_HEADER, SLOT,
 };
 use crate::tree::write_node;
-use crate::{BTree, Result, KIND_BRANCH, KIND_LEAF_V1, KIND_LEAF_V2};
+use crate::{BTree, Result, KIND_BRANCH, KIND_LEAF, KIND_LEAF_V1, KIND_LEAF_V2};
 use moonvault_pager::{Page, PageId, Pager};
 
-/// Rewrite the leaves under `id` in format 1 where the format-1 leaf fits
-/// a page (copy-on-write, as any edit); returns the subtree's new root.
-/// Format 1 never takes less room, so the tree's fill rules still hold.
+/// Rewrite the leaves under `id` as older formats wrote them (copy-on-write,
+/// as any edit): a leaf on an even page as kind 1 where that fits a page,
+/// one on an odd page as kind 4. Returns the subtree's new root. Neither
+/// takes less room, so the tree's fill rules still hold.
 pub(super) fn downgrade(pager: &mut Pager, id: PageId, depth: usize) -> Result<PageId> {
     assert!(depth < 64);
     let page = pager.read(id)?;
     let node = Node::parse(id, page.kind, &page.data)?;
     if node.is_leaf() {
-        if page.kind != KIND_LEAF_V2 {
+        if page.kind != KIND_LEAF {
             return Ok(id);
         }
         let mut entries: Vec<(KeyBuf, ValueRef<'_>)> = Vec::new();
         for i in 0..node.count() {
             entries.push((node.key(i)?.to_buf(), node.value(i)?));
         }
-        let refs: Vec<(&[u8], ValueRef<'_>)> =
-            entries.iter().map(|(k, v)| (k.as_slice(), *v)).collect();
-        let data = build_leaf_v1(&refs);
+        let (kind, data) = old_leaf(id.is_multiple_of(2), &entries);
         if data.len() > pager.page_size() {
             return Ok(id);
         }
-        return write_node(pager, id, KIND_LEAF_V1, data);
+        return write_node(pager, id, kind, data);
     }
     let children: Vec<PageId> = (0..=node.count())
         .map(|i| node.child(i))
@@ -54,6 +55,22 @@ pub(super) fn downgrade(pager: &mut Pager, id: PageId, depth: usize) -> Result<P
     }
 }
 
+/// A leaf holding `entries` as format 1 wrote it, or (`v1` false) as
+/// formats 2 to 4 did: its kind and bytes.
+fn old_leaf(v1: bool, entries: &[(KeyBuf, ValueRef<'_>)]) -> (u8, Vec<u8>) {
+    if v1 {
+        let refs: Vec<(&[u8], ValueRef<'_>)> =
+            entries.iter().map(|(k, v)| (k.as_slice(), *v)).collect();
+        (KIND_LEAF_V1, build_leaf_v1(&refs))
+    } else {
+        let refs: Vec<LeafEntry<'_>> = entries
+            .iter()
+            .map(|(k, v)| LeafEntry::new(KeyParts::whole(k), *v))
+            .collect();
+        (KIND_LEAF_V2, build_leaf_v2(&refs))
+    }
+}
+
 fn write_page(pager: &mut Pager, kind: u8, data: Vec<u8>) -> PageId {
     assert!(data.len() <= pager.page_size());
     let id = pager.allocate().unwrap();
@@ -69,11 +86,13 @@ fn runs(n: usize, most: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
-/// A tree as format 1 wrote it: kind-1 leaves and kind-2 branches, built
-/// bottom up from `entries` (sorted, values inline) with `per_leaf`
-/// entries and `per_branch` children at most per node.
-fn format_one_tree(
+/// A tree as format 1 wrote it (`v1`: kind-1 leaves) or formats 2 to 4
+/// did (kind-4 leaves), with kind-2 branches, built bottom up from
+/// `entries` (sorted, values inline) with `per_leaf` entries and
+/// `per_branch` children at most per node.
+fn old_tree(
     pager: &mut Pager,
+    v1: bool,
     entries: &[(Vec<u8>, Vec<u8>)],
     per_leaf: usize,
     per_branch: usize,
@@ -83,14 +102,16 @@ fn format_one_tree(
     let mut last_keys = Vec::new();
     for run in runs(entries.len(), per_leaf) {
         let part = &entries[run];
-        let refs: Vec<(&[u8], ValueRef<'_>)> = part
+        let refs: Vec<(KeyBuf, ValueRef<'_>)> = part
             .iter()
-            .map(|(k, v)| (k.as_slice(), ValueRef::Inline(v)))
+            .map(|(k, v)| (KeyBuf::from_slice(k), ValueRef::Inline(v)))
             .collect();
-        let data = build_leaf_v1(&refs);
-        let cells: usize = part.iter().map(|(k, v)| SLOT + 7 + k.len() + v.len()).sum();
-        assert_eq!(data.len(), LEAF_HEADER + cells);
-        level.push((part[0].0.clone(), write_page(pager, KIND_LEAF_V1, data)));
+        let (kind, data) = old_leaf(v1, &refs);
+        if v1 {
+            let cells: usize = part.iter().map(|(k, v)| SLOT + 7 + k.len() + v.len()).sum();
+            assert_eq!(data.len(), LEAF_HEADER + cells);
+        }
+        level.push((part[0].0.clone(), write_page(pager, kind, data)));
         last_keys.push(part[part.len() - 1].0.clone());
     }
     // Separators between leaves are the shortest ones, as splits made them.
@@ -119,15 +140,15 @@ fn format_one_tree(
     BTree::new(level.first().map(|l| l.1))
 }
 
-/// Kinds of the tree's leaves: (format 1, format 2).
+/// Kinds of the tree's leaves: (kinds 1 and 4, kind 5).
 fn leaf_kinds(h: &Harness) -> (usize, usize) {
     let mut ids = Vec::new();
     h.tree.pages(&h.pager, &mut |id| ids.push(id)).unwrap();
     let (mut old, mut new) = (0, 0);
     for id in ids {
         match h.pager.read(id).unwrap().kind {
-            KIND_LEAF_V1 => old += 1,
-            KIND_LEAF_V2 => new += 1,
+            KIND_LEAF_V1 | KIND_LEAF_V2 => old += 1,
+            KIND_LEAF => new += 1,
             _ => {}
         }
     }
@@ -146,13 +167,22 @@ fn scan_all() -> Op {
 
 #[test]
 fn a_format_one_tree_is_read_edited_split_and_merged() {
+    an_old_tree_is_read_edited_split_and_merged(true);
+}
+
+#[test]
+fn a_format_four_tree_is_read_edited_split_and_merged() {
+    an_old_tree_is_read_edited_split_and_merged(false);
+}
+
+fn an_old_tree_is_read_edited_split_and_merged(v1: bool) {
     let mut h = Harness::new(1024);
     // 3000 entries, 16 per leaf (about 3/4 full), 30 children per branch:
     // three levels.
     let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..3000u32)
         .map(|i| (numbered(2 * i, 0), Val(30, i as u8).bytes()))
         .collect();
-    h.tree = format_one_tree(&mut h.pager, &entries, 16, 30);
+    h.tree = old_tree(&mut h.pager, v1, &entries, 16, 30);
     h.model = entries.iter().cloned().collect();
     ok(&mut h, &[Op::Checkpoint, Op::Reopen]);
     let report = h.tree.check(&h.pager).unwrap();
@@ -175,7 +205,7 @@ fn a_format_one_tree_is_read_edited_split_and_merged() {
         ok(&mut h, &[Op::Get(super::model::Key(numbered(i, 0)))]);
     }
     // Edits: replace values in place of old leaves, insert between old
-    // keys until leaves split, in one region; each edit writes kind 4.
+    // keys until leaves split, in one region; each edit writes kind 5.
     h.insert(&numbered(40, 0), Val(5, 1)).unwrap();
     h.insert(&numbered(41, 0), Val(30, 1)).unwrap();
     ok(

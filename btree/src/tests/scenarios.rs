@@ -364,7 +364,7 @@ fn damaged_order_is_reported_by_check() {
     let root = h.tree.root.unwrap();
     let page = h.pager.read(root).unwrap();
     // Swap the first two slots of the (leaf) root: keys go out of order.
-    assert_eq!(page.kind, crate::KIND_LEAF_V2);
+    assert_eq!(page.kind, crate::KIND_LEAF);
     let mut data = page.data.clone();
     let slots = 4 + usize::from(u16::from_le_bytes([data[2], data[3]]));
     data.swap(slots, slots + 2);
