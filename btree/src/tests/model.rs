@@ -163,8 +163,9 @@ pub(super) enum Op {
     Rollback,
     Reopen,
     Clear,
-    /// Rewrite the leaves in format 1 where they fit, as a store written
-    /// by an older moonvault holds them (copy-on-write like any edit).
+    /// Rewrite the leaves as kind 1 (where they fit) or kind 4, as a
+    /// store written by an older moonvault holds them (copy-on-write like
+    /// any edit).
     Downgrade,
     /// Puts (`Some`) and removes (`None`) applied as one sorted run
     /// (`BTree::apply_sorted`); the last write of a key wins.
