@@ -60,7 +60,7 @@ impl Default for Options {
             checkpoint_freed_pages: 512,
             checkpoint_unsaved_pages: 4096,
             txn_log_limit: 128 * 1024,
-            held_back_bytes: 1024 * 1024,
+            held_back_bytes: 4 * 1024 * 1024,
         }
     }
 }
