@@ -57,17 +57,14 @@ pub(crate) fn build_leaf_with(entries: &[LeafEntry<'_>], plen: usize) -> Vec<u8>
     let slots = start + cells;
     // Sized once and filled in place: header, prefix, cells, slots.
     let mut out = vec![0u8; slots + SLOT * entries.len()];
-    write_leaf_head(&mut out, entries, plen);
-    let mut at = start;
-    for (i, e) in entries.iter().enumerate() {
-        out[slots + SLOT * i..slots + SLOT * i + 2].copy_from_slice(&(at as u16).to_le_bytes());
-        at += write_leaf_cell(&mut out[at..], e.key.len(), e.key.tail(plen), e.value);
-    }
+    write_leaf(&mut out, entries, plen, start, slots);
     out
 }
 
-/// Write a format-2 leaf's count, prefix length and prefix.
-fn write_leaf_head(out: &mut [u8], entries: &[LeafEntry<'_>], plen: usize) {
+/// Write a format-2 leaf into `out` (sized for it): its count, prefix
+/// length and prefix, its cells from `cells` on and its slot directory
+/// at `slots`.
+fn write_leaf(out: &mut [u8], entries: &[LeafEntry<'_>], plen: usize, cells: usize, slots: usize) {
     out[0..2].copy_from_slice(&(entries.len() as u16).to_le_bytes());
     out[2..4].copy_from_slice(&(plen as u16).to_le_bytes());
     if let Some(first) = entries.first() {
@@ -77,6 +74,11 @@ fn write_leaf_head(out: &mut [u8], entries: &[LeafEntry<'_>], plen: usize) {
         out[LEAF_HEADER..LEAF_HEADER + from_a.len()].copy_from_slice(from_a);
         out[LEAF_HEADER + from_a.len()..LEAF_HEADER + from_a.len() + from_b.len()]
             .copy_from_slice(from_b);
+    }
+    let mut at = cells;
+    for (i, e) in entries.iter().enumerate() {
+        out[slots + SLOT * i..slots + SLOT * i + 2].copy_from_slice(&(at as u16).to_le_bytes());
+        at += write_leaf_cell(&mut out[at..], e.key.len(), e.key.tail(plen), e.value);
     }
 }
 
@@ -93,12 +95,7 @@ pub(crate) fn build_leaf_v2(entries: &[LeafEntry<'_>]) -> Vec<u8> {
     let slots = LEAF_HEADER + plen;
     let start = slots + SLOT * entries.len();
     let mut out = vec![0u8; start + cells];
-    write_leaf_head(&mut out, entries, plen);
-    let mut at = start;
-    for (i, e) in entries.iter().enumerate() {
-        out[slots + SLOT * i..slots + SLOT * i + 2].copy_from_slice(&(at as u16).to_le_bytes());
-        at += write_leaf_cell(&mut out[at..], e.key.len(), e.key.tail(plen), e.value);
-    }
+    write_leaf(&mut out, entries, plen, start, slots);
     out
 }
 
