@@ -45,86 +45,24 @@ impl Node<'_> {
     }
 }
 
-/// A copy of `node` with `remove` cells at `at` replaced by `insert`: the
-/// O(page size) edit behind every leaf insert and delete (and, removing
-/// the cells from `at` on, the left half of a split that keeps them). A
-/// format-2 leaf comes out as kind 5 ([`KIND_LEAF`]) whatever its kind.
-/// Block copies plus an offset fix-up per slot; on a damaged layout the
-/// result is damaged too but nothing panics.
+/// A copy of format-2 leaf `node` with `remove` cells at `at` replaced by
+/// `insert`: the edit behind every leaf insert and delete of a page the
+/// transaction does not own (and, removing the cells from `at` on, the
+/// left half of a split that keeps them). The copy is laid out as kind 5
+/// ([`KIND_LEAF`]) whatever the leaf's kind: the cells before the edit,
+/// the new cell, the cells after it, then the slot directory. Branches and
+/// format-1 leaves are never spliced (a branch's separator goes in place
+/// or into a rebuilt branch; a format-1 leaf is rebuilt). On a damaged
+/// layout the result is damaged too but nothing panics.
 pub(crate) fn splice(
     node: &Node<'_>,
     at: usize,
     remove: usize,
     insert: Option<NewCell<'_>>,
 ) -> Result<Vec<u8>> {
-    if node.format() == Format::LeafV2 {
-        return splice_leaf(node, at, remove, insert);
+    if node.format() != Format::LeafV2 {
+        return Err(node.corrupt("only a format-2 leaf is spliced"));
     }
-    let n = node.count();
-    let data = node.data;
-    let (start, end) = node.edit_range(at, remove)?;
-    let slots_end = node.cells_start();
-    let ins_len = insert.map_or(0, |c| c.len());
-    let new_n = n - remove + usize::from(insert.is_some());
-    let header = node.slots_start();
-    let new_slots_end = header + SLOT * new_n;
-    let new_len = data.len() - (end - start) + ins_len + SLOT * new_n - SLOT * n;
-    // Cells before `at` move by the slot directory's growth; cells after it
-    // also by the size change of the edited cell. Offsets are computed in
-    // isize and range-checked once (every new offset lies below new_len).
-    if new_len > usize::from(u16::MAX) + 1 {
-        return Err(node.corrupt("edited node overflows 16-bit offsets"));
-    }
-    let shift_before = (SLOT * new_n) as isize - (SLOT * n) as isize;
-    let shift_after = shift_before + ins_len as isize - (end - start) as isize;
-    // Only the header and slot directory are written in place; the cells
-    // are appended (no zeroing of a page-sized buffer).
-    let mut out = Vec::with_capacity(new_len);
-    out.extend_from_slice(&data[..header]);
-    out[0..2].copy_from_slice(&(new_n as u16).to_le_bytes());
-    out.resize(new_slots_end, 0);
-    let slots = &data[header..slots_end];
-    let mut bad = false;
-    {
-        let (old_before, old_after) = slots.split_at(SLOT * at);
-        let old_after = old_after.get(SLOT * remove..).unwrap_or_default();
-        let new_slots = &mut out[header..new_slots_end];
-        let (new_before, rest) = new_slots.split_at_mut(SLOT * at);
-        let shift = |dst: &mut [u8], src: &[u8], by: isize, bad: &mut bool| {
-            *bad |= shifted_slots(dst, src, by);
-        };
-        shift(new_before, old_before, shift_before, &mut bad);
-        let rest = if insert.is_some() {
-            let (slot, rest) = rest.split_at_mut(SLOT);
-            slot.copy_from_slice(&((start as isize + shift_before) as u16).to_le_bytes());
-            rest
-        } else {
-            rest
-        };
-        shift(rest, old_after, shift_after, &mut bad);
-    }
-    if bad {
-        return Err(node.corrupt("cell offset out of range"));
-    }
-    out.extend_from_slice(&data[slots_end..start]);
-    if let Some(cell) = insert {
-        let at = out.len();
-        out.resize(at + ins_len, 0);
-        cell.write(&mut out[at..]);
-    }
-    out.extend_from_slice(&data[end..]);
-    Ok(out)
-}
-
-/// [`splice`] of a format-2 leaf: the cells before the edit, the new
-/// cell, the cells after it, then the slot directory, laid out as kind 5
-/// (the cells start right after the prefix, whichever kind `node` is).
-fn splice_leaf(
-    node: &Node<'_>,
-    at: usize,
-    remove: usize,
-    insert: Option<NewCell<'_>>,
-) -> Result<Vec<u8>> {
     let n = node.count();
     let data = node.data;
     let (start, end) = node.edit_range(at, remove)?;
