@@ -71,8 +71,8 @@ pub use hints::InsertHints;
 pub use lent::{Chain, Lent};
 pub use merge::SortedWrites;
 pub use node::{
-    search_aid, search_aid_vouching, search_aid_words, LeafPacker, KIND_BRANCH, KIND_LEAF,
-    KIND_LEAF_V1, KIND_LEAF_V2, SEARCH_AID, VOUCHED,
+    common_prefix, search_aid, search_aid_vouching, search_aid_words, LeafPacker, KIND_BRANCH,
+    KIND_LEAF, KIND_LEAF_V1, KIND_LEAF_V2, SEARCH_AID, VOUCHED,
 };
 pub use overflow::KIND_OVERFLOW;
 

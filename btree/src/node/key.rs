@@ -112,7 +112,7 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// Length of the longest common prefix of `a` and `b`, eight bytes at a
 /// time.
 #[inline]
-pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+pub fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
     let word = |s: &[u8], at: usize| -> u64 {
         s.get(at..at + 8)

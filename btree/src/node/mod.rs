@@ -63,7 +63,8 @@ pub(crate) use cell::{
     BRANCH_HEADER, LEAF_HEADER, SLOT,
 };
 pub(crate) use edit::{set_child, splice, splice_in_place};
-pub(crate) use key::{cmp_keys, common_prefix, same_bytes, shortest_separator, KeyBuf, KeyParts};
+pub use key::common_prefix;
+pub(crate) use key::{cmp_keys, same_bytes, shortest_separator, KeyBuf, KeyParts};
 
 use crate::error::{BTreeError, Result};
 use cell::{

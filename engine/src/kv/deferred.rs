@@ -12,7 +12,7 @@
 //! of their keys (`WriteTxn::settle`; DESIGN.md section 4, "Deferred index
 //! writes").
 
-use moonvault_btree::SortedWrites;
+use moonvault_btree::{common_prefix, SortedWrites};
 use smallvec::SmallVec;
 use std::ops::Bound;
 
@@ -174,7 +174,7 @@ impl Deferred {
             // Every held key lies between the lowest and the highest, so it
             // starts with their common prefix: each key is compared by its
             // next sixteen bytes as one number, by its bytes only on a tie.
-            let shared = common_prefix_len(&self.lowest, &self.highest);
+            let shared = common_prefix(&self.lowest, &self.highest);
             for w in &mut writes {
                 w.head = head(self.key(w).get(shared..).unwrap_or_default());
             }
@@ -201,11 +201,6 @@ impl Deferred {
         self.bytes.clear();
         result
     }
-}
-
-/// The length of the common prefix of `a` and `b`.
-fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// The first sixteen bytes of `bytes` as a big-endian number, zero-padded.
