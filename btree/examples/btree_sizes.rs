@@ -86,6 +86,7 @@ fn load(n: u64, key: KeyFn, value_len: usize, ascending: bool, cache_bytes: usiz
     let store = MemoryStore::new();
     let config = PagerConfig {
         page_size: 4096,
+        branch_pages: moonvault_pager::DEFAULT_BRANCH_PAGES,
         cache_bytes,
     };
     let (mut pager, _) = Pager::open(Box::new(store), config).expect("open");

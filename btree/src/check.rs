@@ -3,8 +3,9 @@
 //! [`BTree::check`] verifies, page by page: the node layout (packed cells,
 //! reserved bytes, a leaf's prefix the longest common one), key order
 //! within nodes, every key inside the bounds its ancestors' separators give
-//! it, key lengths, fill (every non-root node's fill, see `Node::fill`, at
-//! least a quarter page, and non-empty), the inline/overflow choice of
+//! it, key lengths, size (a leaf within a page, a branch within the branch
+//! size), fill (every non-root node's fill, see `Node::fill`, at least a
+//! quarter page, and non-empty), the inline/overflow choice of
 //! every value,
 //! every overflow chain (kinds, lengths, no cycles), uniform leaf depth, and
 //! that no page is reachable twice. The first violation is returned as
@@ -74,8 +75,11 @@ impl Checker<'_> {
         let node = Node::of_page(id, &page)?;
         node.validate()?;
         self.report.node_bytes += node.len() as u64;
-        if node.len() > self.page_size {
-            return Err(node.corrupt("node larger than a page"));
+        if node.is_leaf() && node.len() > self.page_size {
+            return Err(node.corrupt("leaf larger than a page"));
+        }
+        if node.len() > self.pager.branch_size() {
+            return Err(node.corrupt("branch larger than the branch size"));
         }
         if !is_root && node.fill() < min_fill(self.page_size) {
             return Err(node.corrupt(format!(

@@ -189,6 +189,7 @@ mod tests {
     fn pager() -> Pager {
         let cfg = PagerConfig {
             page_size: 1024,
+            branch_pages: 1,
             cache_bytes: 64 * 1024,
         };
         Pager::open(Box::new(MemoryStore::new()), cfg).unwrap().0

@@ -177,13 +177,14 @@ impl Bias {
 }
 
 /// Choose where to cut a branch's entries of the given sizes (cell plus
-/// slot): the left node gets `..m`, entry `m` moves up as the separator,
-/// the right node gets `m + 1..`. Returns `None` if no cut fits (damaged
-/// input). (Leaves are cut by `leaf::plan`.)
-fn split_point(sizes: &[usize], page_size: usize, bias: Bias) -> Option<usize> {
+/// slot) into two branches of at most `branch_size` bytes: the left node
+/// gets `..m`, entry `m` moves up as the separator, the right node gets
+/// `m + 1..`. Returns `None` if no cut fits (damaged input). (Leaves are
+/// cut by `leaf::plan`.)
+fn split_point(sizes: &[usize], branch_size: usize, bias: Bias) -> Option<usize> {
     let n = sizes.len();
     let total: usize = sizes.iter().sum();
-    let target = page_size * 5 / 16;
+    let target = branch_size * 5 / 16;
     let (mut best, mut best_score) = (None, usize::MAX);
     let mut packed = None;
     let mut before = 0;
@@ -192,7 +193,7 @@ fn split_point(sizes: &[usize], page_size: usize, bias: Bias) -> Option<usize> {
         if (1..n.saturating_sub(1)).contains(&m) {
             let left = BRANCH_HEADER + before;
             let right = BRANCH_HEADER + total - before - size;
-            if left <= page_size && right <= page_size {
+            if left <= branch_size && right <= branch_size {
                 let score = left.max(right);
                 if score < best_score {
                     best = Some(m);
@@ -253,17 +254,17 @@ impl<'a> BranchEdit<'a> {
     }
 
     /// Write the edited branch to page `id` (copy-on-write), splitting it
-    /// if it outgrew the page.
+    /// if it outgrew the branch size.
     fn finish(self, pager: &mut Pager, id: PageId, bias: Bias) -> Result<Change> {
-        let page_size = pager.page_size();
+        let branch_size = pager.branch_size();
         let sizes = self.sizes();
         let size = BRANCH_HEADER + sizes.iter().sum::<usize>();
-        if size <= page_size {
+        if size <= branch_size {
             let data = build_branch(self.child0, &self.cells);
             let id = write_node(pager, id, KIND_BRANCH, data)?;
             return Ok(Change::Node { id, fill: size });
         }
-        let m = split_point(&sizes, page_size, bias)
+        let m = split_point(&sizes, branch_size, bias)
             .ok_or_else(|| BTreeError::corrupted(id, "branch entries too large to split"))?;
         let left = build_branch(self.child0, &self.cells[..m]);
         let (sep, right_child0) = self.cells[m];
@@ -391,13 +392,14 @@ fn rebalance(pager: &mut Pager, parent: &Node<'_>, idx: usize, child: PageId) ->
             cells,
         };
         let sizes = joined.sizes();
-        if BRANCH_HEADER + sizes.iter().sum::<usize>() <= page_size {
+        let branch_size = pager.branch_size();
+        if BRANCH_HEADER + sizes.iter().sum::<usize>() <= branch_size {
             let data = build_branch(joined.child0, &joined.cells);
             let merged = write_merged(pager, l_id, r_id, KIND_BRANCH, data)?;
             edit.remove_child(ri);
             *edit.child_mut(li) = merged;
         } else {
-            let m = split_point(&sizes, page_size, Bias::Even)
+            let m = split_point(&sizes, branch_size, Bias::Even)
                 .ok_or_else(|| l.corrupt("branch entries too large to split"))?;
             let (sep, right_child0) = joined.cells[m];
             let left = build_branch(joined.child0, &joined.cells[..m]);
@@ -567,7 +569,7 @@ pub(crate) fn apply_to_branch(
         // Only a page this transaction wrote can be edited in place: any
         // other keeps its node for `apply`'s copy below, not read again.
         let in_place = pager.is_writable(id) && page.kind == KIND_BRANCH;
-        if *left == child && size <= pager.page_size() && in_place {
+        if *left == child && size <= pager.branch_size() && in_place {
             if let Some(id) = insert_separator_owned(pager, id, page, idx, sep, *right)? {
                 return Ok(Change::Node { id, fill: size });
             }

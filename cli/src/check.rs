@@ -120,10 +120,14 @@ fn check_all(dir: &Path, r: &mut Report<'_>) -> CliResult<()> {
         return r.problem("no valid superblock: the store cannot be opened");
     };
     let page_size = sb.page_size as usize;
+    // Branches may be larger than a page; a version-1 superblock has no
+    // branch size, and its branches fit a page.
+    let branch_size = sb.branch_size.map_or(page_size, |b| b as usize);
     r.line(format!(
-        "superblock: generation {}, page size {}, {} pages allocated, {} free",
+        "superblock: generation {}, page size {}, branch size {}, {} pages allocated, {} free",
         sb.generation,
         page_size,
+        branch_size,
         sb.next_page_id.saturating_sub(1),
         sb.free.len()
     ))?;
@@ -143,7 +147,7 @@ fn check_all(dir: &Path, r: &mut Report<'_>) -> CliResult<()> {
         let Some(blob) = file.get(Area::Pages, id)? else {
             continue;
         };
-        match frame::decode(id, &blob, page_size) {
+        match frame::decode(id, &blob, branch_size) {
             Ok(page) => {
                 frames += 1;
                 logical += page.data.len() as u64;

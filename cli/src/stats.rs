@@ -25,14 +25,14 @@ fn io(source: std::io::Error) -> CliError {
 }
 
 /// Logical and stored bytes of every page frame in the store.
-fn page_compression(o: &Opened, page_size: usize) -> CliResult<(u64, u64, u64)> {
+fn page_compression(o: &Opened, branch_size: usize) -> CliResult<(u64, u64, u64)> {
     let (mut frames, mut logical, mut stored) = (0u64, 0u64, 0u64);
     for id in o.file.keys(Area::Pages)? {
         let Some(blob) = o.file.get(Area::Pages, id)? else {
             continue;
         };
         let page =
-            frame::decode(id, &blob, page_size).map_err(moonvault_engine::EngineError::from)?;
+            frame::decode(id, &blob, branch_size).map_err(moonvault_engine::EngineError::from)?;
         frames += 1;
         logical += page.data.len() as u64;
         stored += blob.len() as u64;
@@ -77,10 +77,11 @@ fn table_line(out: &mut dyn Write, t: &TableStats, with_indexes: bool) -> CliRes
 pub fn run(o: &Opened, out: &mut dyn Write) -> CliResult<()> {
     let st = o.store.stats()?;
     let p = &st.db.pager;
-    let (frames, logical, stored) = page_compression(o, p.page_size)?;
+    let (frames, logical, stored) = page_compression(o, p.branch_size)?;
     let log = o.file.0.borrow().log_bytes();
     writeln!(out, "store").map_err(io)?;
     writeln!(out, "  page size         {}", p.page_size).map_err(io)?;
+    writeln!(out, "  branch size       {}", p.branch_size).map_err(io)?;
     writeln!(
         out,
         "  pages             {} live, {} free or pending",

@@ -12,6 +12,7 @@ fn stats_show_store_and_table_figures() {
     let out = run(&["stats", "--db", arg(&db)]).expect(0).stdout;
     for needle in [
         "page size         4096",
+        "branch size       16384",
         "page compression",
         "catalog           1 indexes, 0 schemas, user version 0",
         "Memory.users",

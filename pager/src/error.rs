@@ -38,13 +38,14 @@ pub enum PagerError {
     /// A page the caller expected does not exist in the store.
     #[error("page {0} is missing from the store; the store is damaged or was modified underneath")]
     MissingPage(PageId),
-    /// The caller passed a page larger than the store's page size.
-    #[error("page of {len} bytes does not fit the store's {page_size}-byte pages")]
+    /// The caller passed a page larger than the store's largest page (its
+    /// branch size).
+    #[error("page of {len} bytes is larger than the store's largest page ({max} bytes)")]
     PageTooLarge {
         /// Bytes offered.
         len: usize,
-        /// The store's page size.
-        page_size: usize,
+        /// The store's largest page.
+        max: usize,
     },
     /// The configuration cannot be used.
     #[error("invalid configuration: {0}")]

@@ -208,8 +208,9 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b)
 }
 
-/// Decode and verify a stored frame expected to hold page `id`.
-pub fn decode(id: PageId, blob: &[u8], page_size: usize) -> Result<Page> {
+/// Decode and verify a stored frame expected to hold page `id`, of at most
+/// `max_len` logical bytes.
+pub fn decode(id: PageId, blob: &[u8], max_len: usize) -> Result<Page> {
     let bad = |detail: String| PagerError::corrupted("page frame", Some(id), detail);
     if blob.len() < FRAME_HEADER {
         return Err(bad(format!(
@@ -261,9 +262,9 @@ pub fn decode(id: PageId, blob: &[u8], page_size: usize) -> Result<Page> {
         return Err(bad("page kind 0 is reserved".into()));
     }
     let logical_len = u32_at(blob, 20) as usize;
-    if logical_len > page_size {
+    if logical_len > max_len {
         return Err(bad(format!(
-            "logical length {logical_len} exceeds page size {page_size}"
+            "logical length {logical_len} exceeds the store's largest page ({max_len} bytes)"
         )));
     }
     let data = match blob[6] {

@@ -31,8 +31,8 @@ pub mod testing;
 pub use error::{PagerError, Result};
 pub use frame::{DeriveAid, Page, PageAid, AID_AFTER_USES};
 pub use pager::{
-    Pager, PagerConfig, PagerStats, DEFAULT_CACHE_BYTES, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
-    MIN_PAGE_SIZE,
+    Pager, PagerConfig, PagerStats, DEFAULT_BRANCH_PAGES, DEFAULT_CACHE_BYTES, DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE, MIN_PAGE_SIZE,
 };
 
 /// Identifies a page. 0 is never a valid page (it means "none" on disk).

@@ -26,7 +26,7 @@ use crate::dirty::DirtyPages;
 use crate::error::{PagerError, Result};
 use crate::frame::{self, Page, PageAid};
 use crate::store::{Area, BlobStore, WriteOp};
-use crate::superblock::Superblock;
+use crate::superblock::{Superblock, MAX_BRANCH_SHIFT};
 use crate::PageId;
 use bytes::Bytes;
 use std::cell::RefCell;
@@ -43,6 +43,10 @@ pub const MAX_PAGE_SIZE: usize = 64 * 1024;
 /// Default logical page size of a new store (why not 8 KiB: DESIGN.md
 /// section 2).
 pub const DEFAULT_PAGE_SIZE: usize = 4096;
+/// Default largest B-tree branch page of a new store, in pages: a branch
+/// of 16 KiB holds about 680 children, so 10K records and their index sit
+/// under one root (DESIGN.md section 3, "Branch size").
+pub const DEFAULT_BRANCH_PAGES: usize = 4;
 /// Default page-cache budget (clean plus dirty pages) of a native store:
 /// enough to keep 100K users and their index's hot pages decoded (DESIGN.md
 /// section 2, "Cache and memory"). The browser build sets its own, inside
@@ -55,6 +59,10 @@ pub struct PagerConfig {
     /// Logical page size for a new store (1 KiB to 64 KiB, a power of two).
     /// An existing store keeps the size it was created with.
     pub page_size: usize,
+    /// Largest B-tree branch page of a new store, in pages (1, 2, 4, 8 or
+    /// 16; capped at [`MAX_PAGE_SIZE`] bytes). Every other page fits
+    /// `page_size`. An existing store keeps the size it was created with.
+    pub branch_pages: usize,
     /// Bytes of pages held in memory, clean and dirty together.
     pub cache_bytes: usize,
 }
@@ -63,6 +71,7 @@ impl Default for PagerConfig {
     fn default() -> Self {
         PagerConfig {
             page_size: DEFAULT_PAGE_SIZE,
+            branch_pages: DEFAULT_BRANCH_PAGES,
             cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
@@ -82,6 +91,8 @@ struct TxnPages {
 pub struct PagerStats {
     /// Logical page size.
     pub page_size: usize,
+    /// Largest logical size of a B-tree branch page.
+    pub branch_size: usize,
     /// Pages in use (allocated and not free).
     pub live_pages: u64,
     /// Pages free or waiting to become free.
@@ -113,6 +124,9 @@ pub struct PagerStats {
 pub struct Pager {
     store: Box<dyn BlobStore>,
     page_size: usize,
+    /// The largest page held: a B-tree branch may use it, any other page
+    /// fits `page_size` (the B-tree keeps to that; `check` verifies it).
+    branch_size: usize,
     cache_budget: usize,
     cache: RefCell<PageCache>,
     dirty: DirtyPages,
@@ -162,6 +176,37 @@ fn check_page_size(ps: usize) -> Result<()> {
     Ok(())
 }
 
+/// The config's branch pages, checked.
+fn check_branch_pages(config: &PagerConfig) -> Result<()> {
+    let pages = config.branch_pages;
+    if !pages.is_power_of_two() || pages > 1 << MAX_BRANCH_SHIFT {
+        return Err(PagerError::InvalidConfig(format!(
+            "branch pages {pages} must be 1, 2, 4, 8 or 16"
+        )));
+    }
+    Ok(())
+}
+
+/// The branch size the config asks for pages of `page_size` bytes: at most
+/// [`MAX_PAGE_SIZE`] (a branch's slots are 16-bit offsets).
+fn branch_size_for(config: &PagerConfig, page_size: usize) -> usize {
+    (page_size * config.branch_pages).min(MAX_PAGE_SIZE)
+}
+
+/// A stored branch size must be the page size times a power of two and
+/// at most [`MAX_PAGE_SIZE`].
+fn check_branch_size(page_size: usize, branch_size: usize) -> Result<()> {
+    let ratio = branch_size / page_size;
+    if branch_size > MAX_PAGE_SIZE || ratio * page_size != branch_size || !ratio.is_power_of_two() {
+        return Err(PagerError::corrupted(
+            "superblock",
+            None,
+            format!("branch size {branch_size} does not suit pages of {page_size} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 /// The cache must hold 8 pages of the store's size (a new store's is the
 /// config's; an existing one keeps its own, so a cache sized for 4 KiB
 /// pages opens a 4 KiB store whatever the config's page size).
@@ -187,6 +232,7 @@ impl Pager {
     /// and let the next checkpoint overwrite the newer one.
     pub fn open(store: Box<dyn BlobStore>, config: PagerConfig) -> Result<(Pager, Vec<u8>)> {
         check_page_size(config.page_size)?;
+        check_branch_pages(&config)?;
         let mut best: Option<Superblock> = None;
         let mut damage = None;
         for slot in 0..2 {
@@ -220,6 +266,7 @@ impl Pager {
                 Superblock {
                     generation: 0,
                     page_size: config.page_size as u32,
+                    branch_size: Some(branch_size_for(&config, config.page_size) as u32),
                     next_page_id: 1,
                     free: BTreeSet::new(),
                     app: Vec::new(),
@@ -229,10 +276,19 @@ impl Pager {
         let page_size = durable.page_size as usize;
         check_page_size(page_size)
             .map_err(|e| PagerError::corrupted("superblock", None, e.to_string()))?;
+        // A store from before branch sizes (superblock version 1) has
+        // only page-sized branches, within any branch size: it takes the
+        // config's, recorded by its next checkpoint.
+        let branch_size = match durable.branch_size {
+            Some(size) => size as usize,
+            None => branch_size_for(&config, page_size),
+        };
+        check_branch_size(page_size, branch_size)?;
         check_cache(config.cache_bytes, page_size)?;
         let mut pager = Pager {
             store,
             page_size,
+            branch_size,
             cache_budget: config.cache_bytes,
             cache: RefCell::new(PageCache::default()),
             dirty: DirtyPages::default(),
@@ -309,6 +365,12 @@ impl Pager {
     /// The logical page size.
     pub fn page_size(&self) -> usize {
         self.page_size
+    }
+
+    /// The largest logical size of a B-tree branch page, and of any page
+    /// this pager holds.
+    pub fn branch_size(&self) -> usize {
+        self.branch_size
     }
 
     /// The underlying store, for reading non-page areas (the WAL).
@@ -422,13 +484,13 @@ impl Pager {
         let mut page = match self.store.decoded(id) {
             // Kept by the store when it left the cache earlier (see
             // `BlobStore::keep_decoded`).
-            Some(page) if page.kind != 0 && page.data.len() <= self.page_size => page,
+            Some(page) if page.kind != 0 && page.data.len() <= self.branch_size => page,
             _ => {
                 let blob = self
                     .store
                     .get(Area::Pages, id)?
                     .ok_or(PagerError::MissingPage(id))?;
-                frame::decode(id, &blob, self.page_size)?
+                frame::decode(id, &blob, self.branch_size)?
             }
         };
         self.give_aid(&mut page);
@@ -501,10 +563,10 @@ impl Pager {
         // Its bytes may have changed since an aid was derived (a copy of a
         // page, edited): the page gets one again when it stops changing.
         page.drop_aid();
-        if page.data.len() > self.page_size {
+        if page.data.len() > self.branch_size {
             return Err(PagerError::PageTooLarge {
                 len: page.data.len(),
-                page_size: self.page_size,
+                max: self.branch_size,
             });
         }
         if !self.is_writable(id) {
@@ -537,10 +599,10 @@ impl Pager {
         let Some((out, len)) = self.dirty.update(id, |page| (f(page), page.data.len())) else {
             return Ok(None);
         };
-        if len > self.page_size {
+        if len > self.branch_size {
             return Err(PagerError::PageTooLarge {
                 len,
-                page_size: self.page_size,
+                max: self.branch_size,
             });
         }
         if self.dirty.bytes() > before {
@@ -783,6 +845,7 @@ impl Pager {
         let sb = Superblock {
             generation: self.durable.generation + 1,
             page_size: self.page_size as u32,
+            branch_size: Some(self.branch_size as u32),
             next_page_id,
             free: durable_free,
             app,
@@ -818,6 +881,7 @@ impl Pager {
         let free = (self.free.len() + self.pending_free.len() + self.quarantine.len()) as u64;
         Ok(PagerStats {
             page_size: self.page_size,
+            branch_size: self.branch_size,
             live_pages: (self.next_page_id - 1).saturating_sub(free),
             free_pages: free,
             cache_hits: cache.hits,
@@ -873,6 +937,7 @@ mod tests {
     fn small() -> PagerConfig {
         PagerConfig {
             page_size: 1024,
+            branch_pages: 4,
             cache_bytes: 16 * 1024,
         }
     }
@@ -882,6 +947,7 @@ mod tests {
         let store = MemoryStore::new();
         let four_k = PagerConfig {
             page_size: 4096,
+            branch_pages: 2,
             cache_bytes: 8 * 4096,
         };
         let (mut p, _) = Pager::open(Box::new(store.clone()), four_k).unwrap();
@@ -891,10 +957,11 @@ mod tests {
         // cache of 8 of its pages is enough.
         let eight_k = PagerConfig {
             page_size: 8192,
+            branch_pages: 1,
             ..four_k
         };
         let (p, _) = Pager::open(Box::new(store), eight_k).unwrap();
-        assert_eq!(p.page_size(), 4096);
+        assert_eq!((p.page_size(), p.branch_size()), (4096, 8192));
         // A new store takes the config's size, and its cache must hold 8.
         let err = Pager::open(Box::new(MemoryStore::new()), eight_k).unwrap_err();
         assert!(
@@ -1025,8 +1092,9 @@ mod tests {
         assert_eq!(p.update(a, |pg| pg.data.clear()).unwrap(), None);
         assert_eq!(held.data.len(), 400);
         drop(held);
+        // Past the branch size (4 KiB for `small`), the largest page.
         assert!(matches!(
-            p.update(a, |pg| pg.data.resize(2000, 0)),
+            p.update(a, |pg| pg.data.resize(5000, 0)),
             Err(PagerError::PageTooLarge { .. })
         ));
         p.update(a, |pg| pg.data.truncate(100)).unwrap();
@@ -1185,6 +1253,7 @@ mod tests {
         let kept = store.kept.clone();
         let cfg = PagerConfig {
             page_size: 1024,
+            branch_pages: 1,
             cache_bytes: 8 * 1024,
         };
         let (mut p, _) = Pager::open(Box::new(store), cfg).unwrap();
@@ -1405,6 +1474,36 @@ mod tests {
     }
 
     #[test]
+    fn a_version_one_store_takes_the_configs_branch_size_and_keeps_it() {
+        let store = MemoryStore::new();
+        let (mut p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
+        let ids = checkpointed(&mut p, [page(5)].into_iter());
+        drop(p);
+        // Rewrite both slots as version 1 wrote them: zeros after byte 4.
+        let mut old = store.snapshot();
+        for ((area, _), blob) in old.iter_mut() {
+            if *area == Area::Meta {
+                let mut b = blob.to_vec();
+                b[5] = 0;
+                *blob = superblock_version(&b, 1, true);
+            }
+        }
+        let store = MemoryStore::from_contents(old);
+        let two = PagerConfig {
+            branch_pages: 2,
+            ..small()
+        };
+        let (mut p, _) = Pager::open(Box::new(store.clone()), two).unwrap();
+        assert_eq!(p.branch_size(), 2048);
+        assert_eq!(p.read(ids[0]).unwrap().data, page(5).data);
+        p.checkpoint(vec![], vec![]).unwrap();
+        drop(p);
+        // Recorded: a config asking for other branches no longer matters.
+        let (p, _) = Pager::open(Box::new(store), small()).unwrap();
+        assert_eq!(p.branch_size(), 2048);
+    }
+
+    #[test]
     fn a_newer_superblock_in_either_slot_fails_the_open_and_a_damaged_one_falls_back() {
         let store = MemoryStore::new();
         let (mut p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
@@ -1472,8 +1571,55 @@ mod tests {
             let cfg = PagerConfig {
                 page_size: ps,
                 cache_bytes: 1 << 20,
+                ..PagerConfig::default()
             };
             assert!(Pager::open(Box::new(MemoryStore::new()), cfg).is_err());
         }
+    }
+
+    #[test]
+    fn branch_pages_are_checked_and_capped_at_the_largest_page() {
+        for pages in [0, 3, 32] {
+            let cfg = PagerConfig {
+                branch_pages: pages,
+                ..PagerConfig::default()
+            };
+            let e = Pager::open(Box::new(MemoryStore::new()), cfg).unwrap_err();
+            assert!(e.to_string().contains("branch pages"), "{e}");
+        }
+        let big = PagerConfig {
+            page_size: MAX_PAGE_SIZE,
+            branch_pages: 16,
+            cache_bytes: 8 * MAX_PAGE_SIZE,
+        };
+        let (p, _) = Pager::open(Box::new(MemoryStore::new()), big).unwrap();
+        assert_eq!(p.branch_size(), MAX_PAGE_SIZE);
+    }
+
+    #[test]
+    fn a_page_may_be_as_large_as_a_branch_and_no_larger() {
+        let store = MemoryStore::new();
+        let (mut p, _) = Pager::open(Box::new(store.clone()), small()).unwrap();
+        assert_eq!(p.branch_size(), 4096);
+        let ids = checkpointed(&mut p, [Page::new(2, vec![7; 4096])].into_iter());
+        p.begin().unwrap();
+        let id = p.allocate().unwrap();
+        assert!(matches!(
+            p.write(id, Page::new(2, vec![7; 4097])),
+            Err(PagerError::PageTooLarge {
+                len: 4097,
+                max: 4096
+            })
+        ));
+        drop(p);
+        // Read back from its frame by a new pager, which knows the size
+        // from the superblock whatever its config says.
+        let one = PagerConfig {
+            branch_pages: 1,
+            ..small()
+        };
+        let (p, _) = Pager::open(Box::new(store), one).unwrap();
+        assert_eq!(p.branch_size(), 4096);
+        assert_eq!(p.read(ids[0]).unwrap().data.len(), 4096);
     }
 }

@@ -18,7 +18,12 @@ use std::collections::BTreeSet;
 
 const MAGIC: [u8; 4] = *b"MVSB";
 /// The superblock version this build writes, and the newest it reads.
-pub const VERSION: u8 = 1;
+/// Version 2 added the branch size (byte 5); version 1 had none.
+pub const VERSION: u8 = 2;
+/// The first version, still read.
+const VERSION_1: u8 = 1;
+/// Largest branch size, as a power of two times the page size.
+pub const MAX_BRANCH_SHIFT: u8 = 4;
 const FIXED: usize = 36;
 /// Magic, version byte and crc32: what every version has.
 const ENVELOPE: usize = 9;
@@ -37,6 +42,10 @@ pub struct Superblock {
     pub generation: u64,
     /// Logical page size of the store.
     pub page_size: u32,
+    /// Largest logical size of a B-tree branch page: the page size times a
+    /// power of two. `None` if written by version 1, which had no branch
+    /// size (its branches all fit a page). Encoded as the page size then.
+    pub branch_size: Option<u32>,
     /// The lowest never-allocated page id.
     pub next_page_id: PageId,
     /// Page ids below `next_page_id` that hold nothing live.
@@ -63,13 +72,22 @@ impl Superblock {
         self.generation % 2
     }
 
+    /// `branch_size` as a power of two times `page_size` (byte 5).
+    fn branch_shift(&self) -> u8 {
+        let branch_size = self.branch_size.unwrap_or(self.page_size);
+        let ratio = (branch_size / self.page_size.max(1)).max(1);
+        debug_assert!(ratio.is_power_of_two() && ratio * self.page_size == branch_size);
+        ratio.trailing_zeros() as u8
+    }
+
     /// Serialize with a trailing checksum.
     pub fn encode(&self) -> Vec<u8> {
         let runs = runs(&self.free);
         let mut out = Vec::with_capacity(FIXED + runs.len() * 12 + self.app.len() + 4);
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
-        out.extend_from_slice(&[0; 3]);
+        out.push(self.branch_shift());
+        out.extend_from_slice(&[0; 2]);
         out.extend_from_slice(&self.generation.to_le_bytes());
         out.extend_from_slice(&self.page_size.to_le_bytes());
         out.extend_from_slice(&(runs.len() as u32).to_le_bytes());
@@ -101,8 +119,9 @@ impl Superblock {
         if body[..4] != MAGIC {
             return Err(bad("bad magic".into()));
         }
-        match body[4] {
-            VERSION => {}
+        let version = body[4];
+        match version {
+            VERSION_1 | VERSION => {}
             0 => return Err(bad("format version 0".into())),
             found => {
                 return Err(PagerError::NewerFormat {
@@ -124,6 +143,20 @@ impl Superblock {
         };
         let generation = u64_at(8);
         let page_size = u32_at(16);
+        // Version 1 wrote zeros at 5..8 and had no branch size.
+        let branch_size = match version {
+            VERSION_1 => None,
+            _ => {
+                let shift = body[5];
+                if shift > MAX_BRANCH_SHIFT || body[6..8] != [0, 0] {
+                    return Err(bad(format!(
+                        "branch size byte {shift} or reserved bytes {:?} out of range",
+                        &body[6..8]
+                    )));
+                }
+                Some(page_size.checked_shl(u32::from(shift)).unwrap_or(0))
+            }
+        };
         let run_count = u32_at(20) as usize;
         let next_page_id = u64_at(24);
         let app_len = u32_at(32) as usize;
@@ -177,6 +210,7 @@ impl Superblock {
         Ok(Superblock {
             generation,
             page_size,
+            branch_size,
             next_page_id,
             free,
             app: body[app_at..].to_vec(),
@@ -193,6 +227,7 @@ mod tests {
         let sb = Superblock {
             generation: 7,
             page_size: 4096,
+            branch_size: Some(16384),
             next_page_id: 100,
             free: [3, 4, 5, 9, 50].into_iter().collect(),
             app: b"engine root".to_vec(),
@@ -224,6 +259,7 @@ mod tests {
         let bytes = Superblock {
             generation: 3,
             page_size: 4096,
+            branch_size: Some(4096),
             next_page_id: 10,
             ..Superblock::default()
         }
@@ -264,11 +300,51 @@ mod tests {
         }
         // A newer version may be laid out otherwise past its envelope (here:
         // shorter than version 1's fixed part): still newer, not damaged.
-        let short = with_version(&[b'M', b'V', b'S', b'B', 0, 0, 0, 0, 0], 2);
+        let short = with_version(&[b'M', b'V', b'S', b'B', 0, 0, 0, 0, 0], VERSION + 1);
         assert!(matches!(
             Superblock::decode(&short),
-            Err(PagerError::NewerFormat { found: 2, .. })
+            Err(PagerError::NewerFormat { found, .. }) if found == VERSION + 1
         ));
+    }
+
+    /// `bytes` with `at` set to `byte` and the crc32 trailer redone.
+    fn with_byte(bytes: &[u8], at: usize, byte: u8) -> Vec<u8> {
+        let mut b = bytes.to_vec();
+        b[at] = byte;
+        with_version(&b, b[4])
+    }
+
+    #[test]
+    fn the_branch_size_is_byte_five_and_version_one_has_none() {
+        let sb = Superblock {
+            generation: 3,
+            page_size: 4096,
+            branch_size: Some(16384),
+            next_page_id: 10,
+            ..Superblock::default()
+        };
+        let bytes = sb.encode();
+        assert_eq!(bytes[4..8], [VERSION, 2, 0, 0]);
+        // What version 1 wrote: zeros after the version byte.
+        let v1 = with_byte(&with_version(&bytes, VERSION_1), 5, 0);
+        let old = Superblock::decode(&v1).unwrap();
+        assert_eq!((old.page_size, old.branch_size), (4096, None));
+        // Version 1 never read its reserved bytes; they stay unread.
+        let v1_odd = with_byte(&with_version(&bytes, VERSION_1), 5, 9);
+        assert_eq!(Superblock::decode(&v1_odd).unwrap().branch_size, None);
+        for shift in 0..=MAX_BRANCH_SHIFT {
+            let b = Superblock::decode(&with_byte(&bytes, 5, shift)).unwrap();
+            assert_eq!(b.branch_size, Some(4096 << shift));
+        }
+        for (at, byte) in [(5, MAX_BRANCH_SHIFT + 1), (5, u8::MAX), (6, 1), (7, 1)] {
+            assert!(
+                matches!(
+                    Superblock::decode(&with_byte(&bytes, at, byte)),
+                    Err(PagerError::Corrupted { .. })
+                ),
+                "byte {at} = {byte}"
+            );
+        }
     }
 
     /// A superblock with `runs` written as given (checksum valid).

@@ -102,6 +102,7 @@ pub fn small_options() -> Options {
     Options {
         pager: PagerConfig {
             page_size: 1024,
+            branch_pages: 1,
             cache_bytes: 16 * 1024,
         },
         ..Options::default()

@@ -13,6 +13,8 @@ fn options() -> Options {
     Options {
         pager: PagerConfig {
             page_size: 1024,
+            // Branches larger than a page, in trees still several deep.
+            branch_pages: 2,
             cache_bytes: 16 * 1024,
         },
         ..Options::default()

@@ -120,6 +120,8 @@ fn options(durability: Durability) -> Options {
     Options {
         pager: PagerConfig {
             page_size: 1024,
+            // Branches larger than a page, in trees still several deep.
+            branch_pages: 2,
             cache_bytes: 16 * 1024,
         },
         durability,

@@ -139,6 +139,9 @@ pub fn engine_options_with_cache(cache_bytes: usize) -> Options {
     Options {
         pager: PagerConfig {
             cache_bytes,
+            // Branches of one page: the cache holds 8 pages, and a lazy
+            // store's miss copies and decodes a whole page.
+            branch_pages: 1,
             ..PagerConfig::default()
         },
         durability: Durability::Immediate,

@@ -9,9 +9,13 @@ use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+/// Pages of `page_size` bytes and branches of one page: trees of a few
+/// hundred entries are several levels deep. (Larger branches:
+/// [`Harness::with_branches`].)
 pub(super) fn config(page_size: usize) -> PagerConfig {
     PagerConfig {
         page_size,
+        branch_pages: 1,
         // Small: forces spills and cache misses.
         cache_bytes: 16 * page_size,
     }
@@ -329,8 +333,17 @@ pub(super) fn root_bytes(tree: &BTree) -> Vec<u8> {
 
 impl Harness {
     pub(super) fn new(page_size: usize) -> Harness {
+        Harness::with_branches(page_size, 1)
+    }
+
+    /// A harness whose branches are `branch_pages` pages.
+    pub(super) fn with_branches(page_size: usize, branch_pages: usize) -> Harness {
         let store = MemoryStore::new();
-        let (mut pager, _) = Pager::open(Box::new(store.clone()), config(page_size)).unwrap();
+        let config = PagerConfig {
+            branch_pages,
+            ..config(page_size)
+        };
+        let (mut pager, _) = Pager::open(Box::new(store.clone()), config).unwrap();
         // Branches that stop changing get search aids, as the engine's do.
         pager.derive_aids_with(crate::SEARCH_AID);
         pager.begin().unwrap();
@@ -763,6 +776,19 @@ fn random_ops_match_model_small_pages() {
         .tests(300)
         .rng(Gen::new(60))
         .quickcheck(prop as fn(Vec<Op>) -> TestResult);
+}
+
+#[test]
+fn random_ops_match_model_with_branches_of_two_pages() {
+    fn prop(ops: Vec<Op>, hinted: bool) -> TestResult {
+        let h = Harness::with_branches(1024, 2);
+        let hints = hinted.then(Default::default);
+        run_with(Harness { hints, ..h }, &ops)
+    }
+    QuickCheck::new()
+        .tests(200)
+        .rng(Gen::new(60))
+        .quickcheck(prop as fn(Vec<Op>, bool) -> TestResult);
 }
 
 #[test]

@@ -60,6 +60,54 @@ fn bulk_loads_build_balanced_full_trees() {
     assert_eq!(h.pager.stats().unwrap().live_pages, 0);
 }
 
+/// Branches of four pages: the same keys stand in fewer levels, branches
+/// fill past a page and split only at the branch size, and removals merge
+/// them back down to an empty tree.
+#[test]
+fn branches_larger_than_a_page_make_trees_shallower() {
+    let val = Val(20, 1);
+    let mut depths = Vec::new();
+    for branch_pages in [1, 4] {
+        let mut h = Harness::with_branches(1024, branch_pages);
+        for i in 0..6000u32 {
+            h.insert(&numbered(i, 0), val).unwrap();
+        }
+        harness_ok(&mut h, &[Op::Checkpoint, Op::Reopen]);
+        let report = h.tree.check(&h.pager).unwrap();
+        let root = h.pager.read(h.tree.root.unwrap()).unwrap();
+        assert_eq!(h.pager.branch_size(), 1024 * branch_pages);
+        assert!(root.data.len() <= 1024 * branch_pages);
+        if branch_pages > 1 {
+            assert!(root.data.len() > 1024, "root of {} bytes", root.data.len());
+        }
+        depths.push(report.depth);
+        let mut x = 7u32;
+        for _ in 0..4000 {
+            x = x.wrapping_mul(1103515245).wrapping_add(12345);
+            h.remove(&numbered((x >> 8) % 6000, 0)).unwrap();
+            if x.is_multiple_of(97) {
+                h.check().unwrap();
+            }
+        }
+        h.check().unwrap();
+        harness_ok(
+            &mut h,
+            &[
+                Op::RemoveMany {
+                    start: 0,
+                    n: 6000,
+                    style: 0,
+                },
+                Op::Checkpoint,
+                Op::Reopen,
+            ],
+        );
+        assert_eq!(h.tree.root, None);
+        assert_eq!(h.pager.stats().unwrap().live_pages, 0);
+    }
+    assert!(depths[1] < depths[0], "depths {depths:?}");
+}
+
 #[test]
 fn writable_pages_are_edited_in_place() {
     let mut h = Harness::new(4096);

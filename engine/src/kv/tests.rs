@@ -75,6 +75,9 @@ fn options(own_room: bool) -> Options {
         pager: PagerConfig {
             cache_bytes: 16 * 1024,
             page_size: 1024,
+            // Branches larger than a page, as by default, in trees that
+            // are still several levels deep.
+            branch_pages: 2,
         },
         txn_log_limit: 1024,
         held_back_bytes: if own_room { 768 } else { 0 },
