@@ -35,7 +35,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 "$mv" import --trust --db "$work/imported" "$out/export.mvx" 2>/dev/null
-for store in store-clean store-wal imported; do
+for store in store-clean store-wal store-small-pages imported; do
     src="$out/$store"
     [[ $store == imported ]] && src="$work/imported"
     for step in check dump probe; do
@@ -50,6 +50,7 @@ for store in store-clean store-wal imported; do
 done
 for ext in dump probe; do
     cmp "$work/store-clean.$ext" "$work/store-wal.$ext"
+    cmp "$work/store-clean.$ext" "$work/store-small-pages.$ext"
     cmp "$work/store-clean.$ext" "$work/imported.$ext"
 done
 cp "$work/store-clean.dump" "$out/dump.txt"

@@ -1,5 +1,5 @@
 //! The `moonvault` binary on stores written by older code
-//! (`tests/fixtures/v1` to `v5`, see their READMEs): `check` finds no
+//! (`tests/fixtures/v1` to `v6`, see their READMEs): `check` finds no
 //! problem, and `dump`, `run probe.lua` and `import` of the export give
 //! exactly the golden outputs written with the code of that generation.
 //! (`tests/tests/old_formats.rs` checks the same fixtures through the
@@ -13,8 +13,10 @@ use common::{arg, run};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures");
 /// Every committed fixture generation.
-const GENERATIONS: [&str; 5] = ["v1", "v2", "v3", "v4", "v5"];
+const GENERATIONS: [&str; 6] = ["v1", "v2", "v3", "v4", "v5", "v6"];
 const STORES: [&str; 2] = ["store-clean", "store-wal"];
+/// Stores of some generations only: (first generation, store).
+const LATER_STORES: [(&str, &str); 1] = [("v6", "store-small-pages")];
 
 fn fixture(generation: &str, name: &str) -> PathBuf {
     Path::new(FIXTURES).join(generation).join(name)
@@ -48,9 +50,13 @@ fn assert_golden(what: &str, got: &str, generation: &str, name: &str) {
 
 /// Every fixture store of every generation, as (generation, store).
 fn stores() -> impl Iterator<Item = (&'static str, &'static str)> {
-    GENERATIONS
-        .into_iter()
-        .flat_map(|g| STORES.into_iter().map(move |s| (g, s)))
+    GENERATIONS.into_iter().flat_map(|g| {
+        let later = LATER_STORES
+            .into_iter()
+            .filter(move |(first, _)| g >= *first)
+            .map(|(_, s)| s);
+        STORES.into_iter().chain(later).map(move |s| (g, s))
+    })
 }
 
 #[test]

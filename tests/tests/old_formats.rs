@@ -1,7 +1,7 @@
 //! Stores written by older code still open and read back the same.
 //!
 //! `tests/fixtures/v1` holds stores and an export written at commit f549674,
-//! `tests/fixtures/v2` to `v5` the next format generations (their READMEs say how). Each test works on a copy, since opening recovers
+//! `tests/fixtures/v2` to `v6` the next format generations (their READMEs say how). Each test works on a copy, since opening recovers
 //! and may write. For each store: every blob passes the checks `moonvault
 //! check` makes before opening, the probe script prints exactly the golden
 //! `probe.out` (queries through every index, values and their subtypes, the
@@ -106,7 +106,16 @@ const V5: Generation = Generation {
     ..V2
 };
 
-const GENERATIONS: [Generation; 5] = [V1, V2, V3, V4, V5];
+/// v2's content written by format 6, whose branches may be larger than a
+/// page (section 2 of DESIGN.md, "Branch size"; superblock version 2), and
+/// a third store of it on 1 KiB pages whose branches are.
+const V6: Generation = Generation {
+    dir: concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v6"),
+    format: 6,
+    ..V2
+};
+
+const GENERATIONS: [Generation; 6] = [V1, V2, V3, V4, V5, V6];
 
 /// The page size every generation's fixtures were written with.
 const FIXTURE_PAGE_SIZE: usize = 4096;
@@ -140,6 +149,9 @@ struct Blobs {
     kinds: BTreeMap<u8, u64>,
     /// Page blobs stored raw (not lz4).
     raw_frames: u64,
+    /// The store's page size, and the logical length of its largest branch.
+    page_size: usize,
+    largest_branch: usize,
     wal_records: u64,
     pending_wal_records: u64,
 }
@@ -158,16 +170,27 @@ fn check_blobs(store: &dyn BlobStore) -> Blobs {
     let root = RootRecord::decode(&sb.app).expect("root record");
     let mut found = Blobs {
         format: root.format,
+        page_size: sb.page_size as usize,
         ..Blobs::default()
     };
+    // A version-1 superblock has no branch size: its branches fit a page.
+    let largest = sb.branch_size.unwrap_or(sb.page_size) as usize;
     for id in store.keys(Area::Pages).unwrap() {
         assert!(
             id > 0 && id < sb.next_page_id,
             "page blob {id} is unreferenced"
         );
         let blob = store.get(Area::Pages, id).unwrap().unwrap();
-        let page = frame::decode(id, &blob, sb.page_size as usize).expect("page frame");
+        let page = frame::decode(id, &blob, largest).expect("page frame");
         *found.kinds.entry(page.kind).or_default() += 1;
+        if page.kind == moonvault_btree::KIND_BRANCH {
+            found.largest_branch = found.largest_branch.max(page.data.len());
+        } else {
+            assert!(
+                page.data.len() <= found.page_size,
+                "page {id} outgrew its page"
+            );
+        }
         found.raw_frames += u64::from(blob[6] == 0);
     }
     for seq in store.keys(Area::Wal).unwrap() {
@@ -382,6 +405,19 @@ fn store_with_pending_wal_reads_back_and_takes_writes() {
     for generation in &GENERATIONS {
         let blobs = store_reads_back_and_takes_writes(generation, "store-wal");
         assert_eq!(blobs.pending_wal_records, generation.pending_wal_records);
+    }
+}
+
+/// Since v6: store-clean's content on 1 KiB pages, branches of 4 KiB.
+#[test]
+fn small_page_store_with_large_branches_reads_back_and_takes_writes() {
+    for generation in &GENERATIONS[5..] {
+        let blobs = store_reads_back_and_takes_writes(generation, "store-small-pages");
+        assert_eq!(blobs.page_size, 1024);
+        assert!(
+            (1025..=4096).contains(&blobs.largest_branch),
+            "a branch larger than a page: {blobs:?}"
+        );
     }
 }
 

@@ -20,6 +20,9 @@
 //!   deletes the WAL records the first one covered), so it opens without
 //!   recovery or any write. Its log starts with the bytes of store-wal's.
 //! - `export.mvx`: the export of store-clean.
+//! - `store-small-pages/` (since generation 6): store-clean's history on
+//!   1 KiB pages with branches of four pages, so that some branches are
+//!   larger than a page (DESIGN.md section 2, "Branch size").
 //!
 //! Determinism. Everything the engine writes follows from the operations,
 //! but a stored Lua closure carries a *share group*, a random id drawn per
@@ -76,9 +79,29 @@ fn run() -> Result<()> {
     }
     std::fs::create_dir_all(&out)?;
     let closures = closures()?;
-    write_store(&out.join("store-wal"), &closures, Finish::LeaveWal)?;
-    let exported = write_store(&out.join("store-clean"), &closures, Finish::Checkpoint)?;
+    let default = VaultOptions::default;
+    write_store(
+        &out.join("store-wal"),
+        &closures,
+        Finish::LeaveWal,
+        default(),
+    )?;
+    let exported = write_store(
+        &out.join("store-clean"),
+        &closures,
+        Finish::Checkpoint,
+        default(),
+    )?;
     std::fs::write(out.join("export.mvx"), exported)?;
+    let mut small = default();
+    small.engine.pager.page_size = 1024;
+    small.engine.pager.branch_pages = 4;
+    write_store(
+        &out.join("store-small-pages"),
+        &closures,
+        Finish::Checkpoint,
+        small,
+    )?;
     Ok(())
 }
 
@@ -98,12 +121,17 @@ enum Finish {
     Checkpoint,
 }
 
-/// Writes the content into a new store in `dir`; the export for
-/// [`Finish::Checkpoint`], else nothing.
-fn write_store(dir: &Path, closures: &[(Key, Input)], finish: Finish) -> Result<Vec<u8>> {
+/// Writes the content into a new store in `dir`, created with `options`;
+/// the export for [`Finish::Checkpoint`], else nothing.
+fn write_store(
+    dir: &Path,
+    closures: &[(Key, Input)],
+    finish: Finish,
+    options: VaultOptions,
+) -> Result<Vec<u8>> {
     // Phase A, checkpointed twice (so no WAL record is left), then the log
     // compacted: its history would triple the fixture's size.
-    let vault = Vault::open_path(dir, VaultOptions::default())?;
+    let vault = Vault::open_path(dir, options)?;
     exec(&vault, PHASE_A, "phase_a.lua")?;
     let store = vault.store().ok_or("the vault has no store")?;
     store.db().checkpoint()?;
@@ -112,7 +140,7 @@ fn write_store(dir: &Path, closures: &[(Key, Input)], finish: Finish) -> Result<
     vault.close()?;
     FileStore::open(dir)?.compact()?;
 
-    let vault = Vault::open_path(dir, VaultOptions::default())?;
+    let vault = Vault::open_path(dir, options)?;
     let store = vault.store().ok_or("the vault has no store")?;
     let mut chunks = PHASE_B.split(CHUNK_MARK);
     exec(&vault, chunks.next().unwrap_or_default(), "phase_b.lua")?;
