@@ -45,7 +45,7 @@ pub const MAX_PAGE_SIZE: usize = 64 * 1024;
 pub const DEFAULT_PAGE_SIZE: usize = 4096;
 /// Default largest B-tree branch page of a new store, in pages: a branch
 /// of 16 KiB holds about 680 children, so 10K records and their index sit
-/// under one root (DESIGN.md section 3, "Branch size").
+/// under one root (DESIGN.md section 2, "Branch size").
 pub const DEFAULT_BRANCH_PAGES: usize = 4;
 /// Default page-cache budget (clean plus dirty pages) of a native store:
 /// enough to keep 100K users and their index's hot pages decoded (DESIGN.md
