@@ -41,17 +41,23 @@ impl Hasher for IdHasher {
 /// A `HashMap` keyed by page id with [`IdHasher`].
 pub type IdMap<V> = HashMap<PageId, V, BuildHasherDefault<IdHasher>>;
 
-struct Slot {
-    id: PageId,
+/// A cached page, kept in the index itself so that a hit reads one hash
+/// bucket (no second lookup into the clock's ring).
+struct Cached {
     page: Rc<Page>,
+    /// Set by a hit, cleared by the clock hand's first pass.
     referenced: bool,
+    /// Its place in [`PageCache::ring`].
+    ring: usize,
 }
 
 /// Byte-bounded CLOCK cache of clean pages.
 #[derive(Default)]
 pub struct PageCache {
-    index: IdMap<usize>,
-    slots: Vec<Option<Slot>>,
+    index: IdMap<Cached>,
+    /// The clock: the ids of the cached pages in no particular order,
+    /// `None` where a page left; swept by `hand`.
+    ring: Vec<Option<PageId>>,
     vacant: Vec<usize>,
     hand: usize,
     bytes: usize,
@@ -77,16 +83,11 @@ impl PageCache {
     /// The cached page, marking it recently used.
     #[inline]
     pub fn get(&mut self, id: PageId) -> Option<Rc<Page>> {
-        match self
-            .index
-            .get(&id)
-            .and_then(|&i| self.slots.get_mut(i))
-            .and_then(Option::as_mut)
-        {
-            Some(slot) => {
-                slot.referenced = true;
+        match self.index.get_mut(&id) {
+            Some(cached) => {
+                cached.referenced = true;
                 self.hits += 1;
-                Some(slot.page.clone())
+                Some(cached.page.clone())
             }
             None => {
                 self.misses += 1;
@@ -104,32 +105,31 @@ impl PageCache {
     pub fn insert(&mut self, id: PageId, page: Rc<Page>, budget: usize) {
         self.remove(id);
         self.bytes += page_cost(&page);
-        let slot = Some(Slot {
-            id,
-            page,
-            referenced: true,
-        });
-        let i = match self.vacant.pop() {
+        let ring = match self.vacant.pop() {
             Some(i) => {
-                self.slots[i] = slot;
+                self.ring[i] = Some(id);
                 i
             }
             None => {
-                self.slots.push(slot);
-                self.slots.len() - 1
+                self.ring.push(Some(id));
+                self.ring.len() - 1
             }
         };
-        self.index.insert(id, i);
+        let cached = Cached {
+            page,
+            referenced: true,
+            ring,
+        };
+        self.index.insert(id, cached);
         self.evict_to(budget);
     }
 
     /// Drop a page if present.
     pub fn remove(&mut self, id: PageId) {
-        if let Some(i) = self.index.remove(&id) {
-            if let Some(slot) = self.slots.get_mut(i).and_then(Option::take) {
-                self.bytes -= page_cost(&slot.page);
-                self.vacant.push(i);
-            }
+        if let Some(cached) = self.index.remove(&id) {
+            self.bytes -= page_cost(&cached.page);
+            self.ring[cached.ring] = None;
+            self.vacant.push(cached.ring);
         }
     }
 
@@ -142,27 +142,29 @@ impl PageCache {
     /// Evict pages until at most `budget` bytes remain.
     pub fn evict_to(&mut self, budget: usize) {
         // Two sweeps clear every reference bit, so this always terminates.
-        let mut steps = 2 * self.slots.len() + 1;
+        let mut steps = 2 * self.ring.len() + 1;
         while self.bytes > budget && steps > 0 {
             steps -= 1;
-            if self.hand >= self.slots.len() {
+            if self.hand >= self.ring.len() {
                 self.hand = 0;
             }
             let i = self.hand;
             self.hand += 1;
-            let Some(slot) = self.slots[i].as_mut() else {
+            let Some(id) = self.ring[i] else {
                 continue;
             };
-            if slot.referenced {
-                slot.referenced = false;
+            let Some(cached) = self.index.get_mut(&id) else {
+                continue;
+            };
+            if cached.referenced {
+                cached.referenced = false;
                 continue;
             }
-            let id = slot.id;
-            self.evicted.push((id, slot.page.clone()));
+            self.evicted.push((id, cached.page.clone()));
             self.remove(id);
         }
         if self.index.is_empty() {
-            self.slots.clear();
+            self.ring.clear();
             self.vacant.clear();
             self.hand = 0;
         }
@@ -202,7 +204,7 @@ mod tests {
         // One sweep clears all bits; 1 is touched again afterwards.
         c.evict_to(budget);
         for id in [1, 2, 3] {
-            c.slots[c.index[&id]].as_mut().unwrap().referenced = false;
+            c.index.get_mut(&id).unwrap().referenced = false;
         }
         assert!(c.get(1).is_some());
         c.insert(4, page(100), budget);
@@ -210,6 +212,38 @@ mod tests {
         assert!(c.get(4).is_some(), "new page is cached");
         assert_eq!(c.len(), 3);
         assert!(c.bytes() <= budget);
+    }
+
+    /// The ring names exactly the indexed pages, each at its own place,
+    /// and the bytes are the indexed pages' costs, through inserts,
+    /// replacements, removals and evictions.
+    #[test]
+    fn ring_and_index_agree() {
+        let mut c = PageCache::default();
+        let mut x = 1u64;
+        for step in 0..5000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let id = (x >> 33) % 50;
+            match (x >> 20) % 4 {
+                0 | 1 => c.insert(id, page(10 + (x >> 40) as usize % 200), 4000),
+                2 => c.remove(id),
+                _ => {
+                    let _ = c.get(id);
+                }
+            }
+            let named: Vec<PageId> = c.ring.iter().flatten().copied().collect();
+            assert_eq!(named.len(), c.len(), "step {step}");
+            for (i, id) in c.ring.iter().enumerate() {
+                if let Some(id) = id {
+                    assert_eq!(c.index[id].ring, i, "step {step}");
+                }
+            }
+            let bytes: usize = c.index.values().map(|e| page_cost(&e.page)).sum();
+            assert_eq!(bytes, c.bytes(), "step {step}");
+            assert!(c.bytes() <= 4000);
+        }
     }
 
     #[test]
