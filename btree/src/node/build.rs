@@ -49,16 +49,21 @@ pub(crate) fn build_leaf(entries: &[LeafEntry<'_>]) -> Vec<u8> {
 
 /// [`build_leaf`] with the prefix length already known.
 pub(crate) fn build_leaf_with(entries: &[LeafEntry<'_>], plen: usize) -> Vec<u8> {
-    let cells: usize = entries
-        .iter()
-        .map(|e| leaf_cell_len(e.key.len(), e.key.len().saturating_sub(plen), e.value))
-        .sum();
     let start = LEAF_HEADER + plen;
-    let slots = start + cells;
+    let slots = start + cells_len(entries, plen);
     // Sized once and filled in place: header, prefix, cells, slots.
     let mut out = vec![0u8; slots + SLOT * entries.len()];
     write_leaf(&mut out, entries, plen, start, slots);
     out
+}
+
+/// The bytes of the cells of a leaf of `entries` with a `plen`-byte
+/// prefix.
+fn cells_len(entries: &[LeafEntry<'_>], plen: usize) -> usize {
+    entries
+        .iter()
+        .map(|e| leaf_cell_len(e.key.len(), e.key.len().saturating_sub(plen), e.value))
+        .sum()
 }
 
 /// Write a format-2 leaf into `out` (sized for it): its count, prefix
@@ -88,13 +93,9 @@ fn write_leaf(out: &mut [u8], entries: &[LeafEntry<'_>], plen: usize, cells: usi
 #[cfg(test)]
 pub(crate) fn build_leaf_v2(entries: &[LeafEntry<'_>]) -> Vec<u8> {
     let plen = leaf_prefix_len(entries);
-    let cells: usize = entries
-        .iter()
-        .map(|e| leaf_cell_len(e.key.len(), e.key.len().saturating_sub(plen), e.value))
-        .sum();
     let slots = LEAF_HEADER + plen;
     let start = slots + SLOT * entries.len();
-    let mut out = vec![0u8; start + cells];
+    let mut out = vec![0u8; start + cells_len(entries, plen)];
     write_leaf(&mut out, entries, plen, start, slots);
     out
 }

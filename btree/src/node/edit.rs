@@ -354,16 +354,9 @@ mod tests {
     /// the kind-5 leaf of its new entries, and is never edited in place.
     #[test]
     fn a_kind_four_leaf_is_spliced_into_kind_five() {
-        use super::super::{build_leaf_v2, KeyParts, LeafEntry, KIND_LEAF_V2};
+        use super::super::{tests::leaf_v2, KIND_LEAF_V2};
         let base = [(&b"kb"[..], &b"1"[..]), (b"kd", b"22"), (b"kf", b"333")];
-        let old = |entries: &[(&[u8], &[u8])]| {
-            let entries: Vec<LeafEntry<'_>> = entries
-                .iter()
-                .map(|(k, v)| LeafEntry::new(KeyParts::whole(k), ValueRef::Inline(v)))
-                .collect();
-            build_leaf_v2(&entries)
-        };
-        let data = old(&base);
+        let data = leaf_v2(&base);
         let node = Node::parse(1, KIND_LEAF_V2, &data).unwrap();
         let new = leaf_cell(2, (b"", b"c"), ValueRef::Inline(b"4444"));
         for at in 0..=3 {

@@ -930,7 +930,7 @@ mod tests {
 
     /// A kind-4 leaf (slot directory first), as store formats 2 to 4
     /// wrote.
-    fn leaf_v2(entries: &[(&[u8], &[u8])]) -> Vec<u8> {
+    pub(super) fn leaf_v2(entries: &[(&[u8], &[u8])]) -> Vec<u8> {
         let entries: Vec<LeafEntry<'_>> = entries
             .iter()
             .map(|(k, v)| LeafEntry::new(KeyParts::whole(k), ValueRef::Inline(v)))
