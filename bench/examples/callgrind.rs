@@ -22,6 +22,8 @@
 //! (catalog, metas, records, index) stores when written alone.
 //! `lua_get_hot` and `lua_get_plain` run the Lua bench's chunk of reads
 //! (the second argument is the number of reads) through `measured_lua_exec`.
+//! Checkpoints encode their pages on the measured thread alone (callgrind
+//! counts no other): `MOONVAULT_BENCH_ENCODE_THREADS` is 1 unless set.
 
 use moonvault_bench::setup::{
     lua_get_hot_chunk, lua_get_hot_vault, moonvault_db, moonvault_kv_load, moonvault_read_record,
@@ -176,6 +178,10 @@ fn lua_exec(vault: &moonvault_lua_bind::Vault, code: &str) {
 const WARM_UP_PASSES: usize = 16;
 
 fn main() {
+    if std::env::var_os("MOONVAULT_BENCH_ENCODE_THREADS").is_none() {
+        // Before any thread starts.
+        std::env::set_var("MOONVAULT_BENCH_ENCODE_THREADS", "1");
+    }
     let what = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "point_read".into());

@@ -30,11 +30,23 @@ pub fn cache_bytes() -> usize {
         .unwrap_or(64 * 1024 * 1024)
 }
 
-/// A moonvault database on a file store in `dir`, with [`cache_bytes`].
+/// Threads that encode a checkpoint's pages: the default (all cores, at
+/// most four), or `MOONVAULT_BENCH_ENCODE_THREADS`. The callgrind example
+/// sets 1: callgrind counts the measured function's own thread only.
+pub fn encode_threads() -> usize {
+    std::env::var("MOONVAULT_BENCH_ENCODE_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A moonvault database on a file store in `dir`, with [`cache_bytes`] and
+/// [`encode_threads`].
 pub fn moonvault_db(dir: &Path) -> Db {
     let store = FileStore::open(dir.join("mv")).expect("open file store");
     let mut options = Options::default();
     options.pager.cache_bytes = cache_bytes();
+    options.pager.encode_threads = encode_threads();
     Db::open(Box::new(store), options).expect("open moonvault")
 }
 

@@ -88,6 +88,7 @@ fn load(n: u64, key: KeyFn, value_len: usize, ascending: bool, cache_bytes: usiz
         page_size: 4096,
         branch_pages: moonvault_pager::DEFAULT_BRANCH_PAGES,
         cache_bytes,
+        ..PagerConfig::default()
     };
     let (mut pager, _) = Pager::open(Box::new(store), config).expect("open");
     let mut tree = BTree::default();

@@ -191,6 +191,7 @@ mod tests {
             page_size: 1024,
             branch_pages: 1,
             cache_bytes: 64 * 1024,
+            ..PagerConfig::default()
         };
         Pager::open(Box::new(MemoryStore::new()), cfg).unwrap().0
     }

@@ -179,21 +179,27 @@ impl Eq for Page {}
 
 /// Encode a page into its stored frame. Compresses when that saves space.
 pub fn encode(id: PageId, page: &Page) -> Vec<u8> {
-    let compressed = lz4_flex::block::compress(&page.data);
-    let (codec, payload): (u8, &[u8]) = if compressed.len() < page.data.len() {
+    encode_content(id, page.kind, &page.data)
+}
+
+/// [`encode`] for a page given as its kind and logical bytes (which, unlike
+/// a [`Page`], may be shared between threads).
+pub fn encode_content(id: PageId, kind: u8, data: &[u8]) -> Vec<u8> {
+    let compressed = lz4_flex::block::compress(data);
+    let (codec, payload): (u8, &[u8]) = if compressed.len() < data.len() {
         (CODEC_LZ4, &compressed)
     } else {
-        (CODEC_RAW, &page.data)
+        (CODEC_RAW, data)
     };
     let mut out = Vec::with_capacity(FRAME_HEADER + payload.len());
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
-    out.push(page.kind);
+    out.push(kind);
     out.push(codec);
     out.push(0);
     out.extend_from_slice(&id.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(page.data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
     let mut crc = crc32fast::Hasher::new();
     crc.update(&out);
     crc.update(payload);

@@ -23,6 +23,7 @@
 
 use crate::cache::PageCache;
 use crate::dirty::DirtyPages;
+use crate::encode_batch::{default_threads, encode_batch, PageContent};
 use crate::error::{PagerError, Result};
 use crate::frame::{self, Page, PageAid};
 use crate::store::{Area, BlobStore, WriteOp};
@@ -65,6 +66,11 @@ pub struct PagerConfig {
     pub branch_pages: usize,
     /// Bytes of pages held in memory, clean and dirty together.
     pub cache_bytes: usize,
+    /// Threads that compress a large batch of pages written together (a
+    /// checkpoint after a bulk load), the caller's included: 0 for all
+    /// the machine's cores, at most four; 1 for the caller's alone. wasm32
+    /// always uses one.
+    pub encode_threads: usize,
 }
 
 impl Default for PagerConfig {
@@ -73,6 +79,7 @@ impl Default for PagerConfig {
             page_size: DEFAULT_PAGE_SIZE,
             branch_pages: DEFAULT_BRANCH_PAGES,
             cache_bytes: DEFAULT_CACHE_BYTES,
+            encode_threads: 0,
         }
     }
 }
@@ -128,6 +135,9 @@ pub struct Pager {
     /// fits `page_size` (the B-tree keeps to that; `check` verifies it).
     branch_size: usize,
     cache_budget: usize,
+    /// Threads that encode a batch of pages ([`PagerConfig::encode_threads`],
+    /// resolved).
+    encode_threads: usize,
     cache: RefCell<PageCache>,
     dirty: DirtyPages,
     durable: Superblock,
@@ -290,6 +300,10 @@ impl Pager {
             page_size,
             branch_size,
             cache_budget: config.cache_bytes,
+            encode_threads: match config.encode_threads {
+                0 => default_threads(),
+                n => n,
+            },
             cache: RefCell::new(PageCache::default()),
             dirty: DirtyPages::default(),
             next_page_id: durable.next_page_id,
@@ -762,9 +776,14 @@ impl Pager {
         if dirty.is_empty() {
             return Ok(());
         }
-        let ops = dirty
+        let content: Vec<PageContent<'_>> = dirty
             .iter()
-            .map(|(id, page)| put(Area::Pages, *id, frame::encode(*id, page)))
+            .map(|(id, page)| (*id, page.kind, page.data.as_slice()))
+            .collect();
+        let ops = encode_batch(&content, self.encode_threads)
+            .into_iter()
+            .zip(&dirty)
+            .map(|(frame, (id, _))| put(Area::Pages, *id, frame))
             .collect();
         // Nothing durable names a spilled page until a superblock does,
         // and the store orders a deferred batch before the next superblock.
@@ -939,6 +958,9 @@ mod tests {
             page_size: 1024,
             branch_pages: 4,
             cache_bytes: 16 * 1024,
+            // Two even on one core: a large checkpoint takes the threaded
+            // path.
+            encode_threads: 2,
         }
     }
 
@@ -949,6 +971,7 @@ mod tests {
             page_size: 4096,
             branch_pages: 2,
             cache_bytes: 8 * 4096,
+            ..PagerConfig::default()
         };
         let (mut p, _) = Pager::open(Box::new(store.clone()), four_k).unwrap();
         checkpointed(&mut p, [page(3)].into_iter());
@@ -1255,6 +1278,7 @@ mod tests {
             page_size: 1024,
             branch_pages: 1,
             cache_bytes: 8 * 1024,
+            ..PagerConfig::default()
         };
         let (mut p, _) = Pager::open(Box::new(store), cfg).unwrap();
         // Pages near the page size: the cache holds eight.
@@ -1591,6 +1615,7 @@ mod tests {
             page_size: MAX_PAGE_SIZE,
             branch_pages: 16,
             cache_bytes: 8 * MAX_PAGE_SIZE,
+            ..PagerConfig::default()
         };
         let (p, _) = Pager::open(Box::new(MemoryStore::new()), big).unwrap();
         assert_eq!(p.branch_size(), MAX_PAGE_SIZE);

@@ -104,6 +104,7 @@ pub fn small_options() -> Options {
             page_size: 1024,
             branch_pages: 1,
             cache_bytes: 16 * 1024,
+            ..PagerConfig::default()
         },
         ..Options::default()
     }

@@ -16,6 +16,7 @@ fn options() -> Options {
             // Branches larger than a page, in trees still several deep.
             branch_pages: 2,
             cache_bytes: 16 * 1024,
+            ..PagerConfig::default()
         },
         ..Options::default()
     }

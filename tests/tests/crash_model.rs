@@ -123,6 +123,9 @@ fn options(durability: Durability) -> Options {
             // Branches larger than a page, in trees still several deep.
             branch_pages: 2,
             cache_bytes: 16 * 1024,
+            // Checkpoints of many pages encode them on two threads, even
+            // on one core.
+            encode_threads: 2,
         },
         durability,
         wal_checkpoint_bytes: 16 * 1024,

@@ -18,6 +18,8 @@ pub(super) fn config(page_size: usize) -> PagerConfig {
         branch_pages: 1,
         // Small: forces spills and cache misses.
         cache_bytes: 16 * page_size,
+        // Large checkpoints encode on two threads, even on one core.
+        encode_threads: 2,
     }
 }
 

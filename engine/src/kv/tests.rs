@@ -78,6 +78,8 @@ fn options(own_room: bool) -> Options {
             // Branches larger than a page, as by default, in trees that
             // are still several levels deep.
             branch_pages: 2,
+            // A large checkpoint encodes on two threads, even on one core.
+            encode_threads: 2,
         },
         txn_log_limit: 1024,
         held_back_bytes: if own_room { 768 } else { 0 },
