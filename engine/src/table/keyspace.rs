@@ -382,6 +382,18 @@ pub(crate) fn index_value_prefix(index: u64, value: &Key) -> KeyBuf {
 
 /// `02 <index> <value> <record>`.
 pub(crate) fn index_entry_key(index: u64, value: &Key, record: &Key) -> KeyBuf {
+    if let (Some(v), Some(r)) = (encode_number_key(value), encode_number_key(record)) {
+        // The usual entry of a load (a number indexed, records at number
+        // keys), assembled by fixed-size copies as `entry_key` does.
+        let mut buf = [0u8; 64];
+        let n = id_len(index);
+        buf[0] = NS_INDEX;
+        buf[1] = n as u8;
+        buf[2..10].copy_from_slice(&(index << (8 * (8 - n))).to_be_bytes());
+        buf[2 + n..2 + n + NUMBER_KEY_LEN].copy_from_slice(&v);
+        buf[2 + n + NUMBER_KEY_LEN..2 + n + 2 * NUMBER_KEY_LEN].copy_from_slice(&r);
+        return KeyBuf::from_buf_and_len(buf, 2 + n + 2 * NUMBER_KEY_LEN);
+    }
     let mut k = index_value_prefix(index, value);
     encode_key_to(record, &mut k);
     k
@@ -494,7 +506,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entry_keys_of_numbers_are_the_prefix_and_the_encoded_key() {
+    fn entry_keys_of_numbers_are_the_prefix_and_the_encoded_keys() {
         let keys = [
             Key::Int(0),
             Key::Int(-7),
@@ -508,6 +520,14 @@ mod tests {
                 let mut expected = entry_prefix(table);
                 encode_key_to(key, &mut expected);
                 assert_eq!(entry_key(table, key), expected, "{table} {key:?}");
+                // Index entries: the fast form (numbers) and the general
+                // one agree for every pair of keys.
+                for record in &keys {
+                    let mut expected = index_value_prefix(table, key);
+                    encode_key_to(record, &mut expected);
+                    let got = index_entry_key(table, key, record);
+                    assert_eq!(got, expected, "{table} {key:?} {record:?}");
+                }
             }
         }
     }
