@@ -84,10 +84,22 @@ impl Deferred {
             doubled(self.writes.capacity(), writes),
         );
         if !fits(b, w) {
+            // Doubling would pass the room: take the rest of it, shared
+            // between the two buffers as the writes so far use them, so
+            // that the last stretch before a drain grows them a few times
+            // rather than at every push.
+            let per_write = bytes.div_ceil(writes);
+            let fitting = room / (per_write + WRITE_COST);
             (b, w) = (
-                bytes.max(self.bytes.capacity()),
-                writes.max(self.writes.capacity()),
+                bytes.max(self.bytes.capacity()).max(fitting * per_write),
+                writes.max(self.writes.capacity()).max(fitting),
             );
+            if !fits(b, w) {
+                (b, w) = (
+                    bytes.max(self.bytes.capacity()),
+                    writes.max(self.writes.capacity()),
+                );
+            }
             if !fits(b, w) {
                 return false;
             }
@@ -344,6 +356,28 @@ mod tests {
         );
         assert_eq!(drained(&mut d).len(), held);
         assert!(d.try_push(b"k", None, room), "room again after the drain");
+    }
+
+    #[test]
+    fn fills_its_room_growing_a_few_times() {
+        let mut d = Deferred::default();
+        let room = 1 << 20;
+        let (mut held, mut grew, mut last) = (0usize, 0, d.memory());
+        while d.try_push(&(held as u64).to_be_bytes(), Some(&[7; 19]), room) {
+            held += 1;
+            if d.memory() != last {
+                (grew, last) = (grew + 1, d.memory());
+            }
+        }
+        assert!(d.memory() <= room);
+        // Doubling to near the room, then its rest in one step or two: no
+        // growth at every push of the last stretch.
+        assert!(grew < 40, "grew {grew} times for {held} writes");
+        let each = 8 + 19 + WRITE_COST;
+        assert!(
+            held * each >= room * 9 / 10,
+            "{held} writes of {each} bytes in {room}"
+        );
     }
 
     #[test]
