@@ -10,13 +10,14 @@
 
 use super::field::get_stored;
 use super::keyspace::{
-    decode_meta, decode_meta_key, encode_meta, meta_key, MetaEntry, META_PREFIX,
+    decode_meta, decode_meta_key, encode_meta, meta_key, KeyBuf, MetaEntry, META_PREFIX,
 };
 use super::keyspace::{TableId, ROOT};
 use super::write::Txn;
-use crate::codec::{Key, Stored, Value};
+use crate::codec::{varint, Key, Stored, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
+use smallvec::SmallVec;
 
 /// A table's parent link: its parent, its key there, and whether it is a
 /// packed record.
@@ -117,47 +118,82 @@ impl Txn {
         };
         // (the entry, whether this transaction wrote it last)
         let below = match self.meta_tail.take() {
-            Some((first, meta)) if first.checked_add(meta.count) == Some(id) => {
-                Some((first, meta, true))
-            }
+            Some(tail) if tail.first.checked_add(tail.meta.count) == Some(id) => Some((tail, true)),
             _ => match id.checked_sub(1) {
-                Some(prev) if prev != ROOT => covering(&self.kv, prev)?.map(|(f, m)| (f, m, false)),
+                Some(prev) if prev != ROOT => {
+                    covering(&self.kv, prev)?.map(|(f, m)| (MetaTail::new(f, m), false))
+                }
                 _ => None,
             },
         };
-        if let Some((first, meta, ours)) = below {
-            let joins = meta.parent == parent
-                && meta.next_key() == Some(k)
-                && first.checked_add(meta.count) == Some(id);
+        if let Some((mut tail, ours)) = below {
+            let joins = tail.meta.parent == parent
+                && tail.meta.next_key() == Some(k)
+                && tail.first.checked_add(tail.meta.count) == Some(id);
             if joins {
-                let grown = MetaEntry {
-                    count: meta.count + 1,
-                    ..meta
-                };
+                tail.grow();
                 // A run this transaction wrote last grows in memory until
                 // something reads it: a load writes its run's entry once,
                 // not once a record. Its first write goes to the tree at
                 // once, so the metas' leaf is copied where the load starts
                 // (its page id then lies near the root's, which lazy
                 // paging reads ahead together: DESIGN.md section 8).
-                let bytes = encode_meta(&grown);
                 if ours {
-                    self.raw_put_latest(&meta_key(first), &bytes)?;
+                    self.raw_put_latest(&tail.key, &tail.value)?;
                 } else {
-                    self.raw_put(&meta_key(first), &bytes)?;
+                    self.raw_put(&tail.key, &tail.value)?;
                 }
-                self.meta_tail = Some((first, grown));
+                self.meta_tail = Some(tail);
                 return Ok(());
             }
         }
-        let single = MetaEntry::single(parent, key.clone(), true);
-        self.put_single_meta(id, single.clone())?;
-        self.meta_tail = Some((id, single));
+        let tail = MetaTail::new(id, MetaEntry::single(parent, key.clone(), true));
+        self.raw_put(&tail.key, &tail.value)?;
+        self.meta_tail = Some(tail);
         Ok(())
     }
 
     fn put_single_meta(&mut self, id: TableId, meta: MetaEntry) -> Result<()> {
         self.raw_put(&meta_key(id), &encode_meta(&meta))
+    }
+}
+
+/// The packed records' meta entry a transaction wrote last
+/// (`Txn::meta_tail`), with its key and value as written, so that a load
+/// growing it by one record re-encodes only the count.
+pub(crate) struct MetaTail {
+    /// The first table the entry stands for.
+    first: TableId,
+    meta: MetaEntry,
+    /// `meta_key(first)`.
+    key: KeyBuf,
+    /// `encode_meta(&meta)`.
+    value: SmallVec<[u8; 32]>,
+}
+
+impl MetaTail {
+    fn new(first: TableId, meta: MetaEntry) -> MetaTail {
+        MetaTail {
+            first,
+            key: meta_key(first),
+            value: SmallVec::from_vec(encode_meta(&meta)),
+            meta,
+        }
+    }
+
+    /// Stand for one more record: a run's count, which its encoding ends
+    /// with, is the only part rewritten.
+    fn grow(&mut self) {
+        let count = self.meta.count;
+        self.meta.count += 1;
+        if count == 1 {
+            self.value = SmallVec::from_vec(encode_meta(&self.meta));
+        } else {
+            let head = self.value.len() - varint::encoded_len_u64(count);
+            self.value.truncate(head);
+            varint::encode_u64_to(self.meta.count, &mut self.value);
+        }
+        debug_assert_eq!(self.value.as_slice(), encode_meta(&self.meta).as_slice());
     }
 }
 

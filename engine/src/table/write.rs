@@ -24,8 +24,8 @@ use super::field::decode_lent;
 use super::field::normalize_key;
 use super::input::{check_key_len, normalize, Input};
 use super::keyspace::{
-    decode_entry_key, decode_u64, entry_key, entry_prefix, MetaEntry, TableId, FIRST_INDEX_ID,
-    FIRST_TABLE_ID, KEY_CATALOG_GEN, KEY_NEXT_INDEX, KEY_NEXT_TABLE, KEY_USER_VERSION, ROOT,
+    decode_entry_key, decode_u64, entry_key, entry_prefix, TableId, FIRST_INDEX_ID, FIRST_TABLE_ID,
+    KEY_CATALOG_GEN, KEY_NEXT_INDEX, KEY_NEXT_TABLE, KEY_USER_VERSION, ROOT,
 };
 use super::meta::read_link;
 use super::packed::{into_record, packs};
@@ -91,7 +91,7 @@ pub struct Txn {
     /// The packed records' meta entry this transaction wrote last and
     /// where it starts, while nothing else touched it: a load extends it
     /// without a lookup (see `meta.rs`).
-    pub(super) meta_tail: Option<(TableId, MetaEntry)>,
+    pub(super) meta_tail: Option<super::meta::MetaTail>,
     next_table: Option<u64>,
     next_table_dirty: bool,
     next_index: Option<u64>,
