@@ -275,14 +275,15 @@ pub(crate) fn resolve_key(
     value: Option<&Stored>,
     path: &[Key],
 ) -> Result<Option<Key>> {
-    if path.is_empty() {
+    match (value, path) {
         // The value itself: no clone of it on the way to its key.
-        return Ok(match value {
-            Some(Stored::Value(v)) => v.as_key(),
-            _ => None,
-        });
+        (Some(Stored::Value(v)), []) => Ok(v.as_key()),
+        (None, _) | (Some(Stored::Record(_)), []) => Ok(None),
+        // A field of a packed record (an index on a collection of records,
+        // maintained on every write of one): no clone, no lookup.
+        (Some(Stored::Record(r)), [field]) => Ok(r.get(field).and_then(Value::as_key)),
+        _ => Ok(resolve(kv, value, path)?.and_then(|v| v.as_key())),
     }
-    Ok(resolve(kv, value, path)?.and_then(|v| v.as_key()))
 }
 
 #[cfg(test)]
