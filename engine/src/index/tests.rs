@@ -104,6 +104,60 @@ fn every_kind_of_write_moves_the_entry() {
 }
 
 #[test]
+fn appends_in_key_order_skip_reads_yet_keep_indexes_exact() {
+    // Assignments above the known end of a table read no prior value
+    // (table/append.rs); every way of putting an entry above that end
+    // must be noticed, or a replaced record would keep its index entry.
+    let (store, users) = users_store();
+    store.create_index(users, "age", false).unwrap();
+    let rec = |age: i64| Input::table([("age", Input::from(age))]);
+    let ages = |store: &Store| {
+        let mut all: Vec<(Key, Key)> = entries(store, users, "age");
+        all.sort_by(|a, b| a.1.cmp(&b.1));
+        all
+    };
+    store
+        .write(|tx| {
+            for i in (1..=5).chain([100]) {
+                tx.set(users, Key::Int(i), rec(i))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    store
+        .write(|tx| {
+            // A run long enough to ask the tree, which has 100 above it:
+            // 100 is then replaced, and must be read.
+            for i in 10..=100 {
+                tx.set(users, Key::Int(i), rec(1000 + i))?;
+            }
+            // 100 is the greatest now: appends above it read nothing...
+            for i in 101..=120 {
+                tx.set(users, Key::Int(i), rec(i))?;
+            }
+            // ...until a move puts an entry above the end, and a nested
+            // table's entries are written (another table's keys).
+            tx.move_entries(users, vec![(Key::Int(120), Key::Int(121))])?;
+            tx.set(users, Key::Int(121), rec(7))?;
+            tx.set(users, Key::Int(122), Input::table([("t", rec(1))]))?;
+            tx.set(users, Key::Int(123), rec(9))?;
+            tx.set(users, Key::Int(122), rec(8))?;
+            Ok(())
+        })
+        .unwrap();
+    verify_all(&store.read().unwrap()).unwrap();
+    let got = ages(&store);
+    let want: Vec<(Key, Key)> = (1..=5)
+        .map(|i| (i, i))
+        .chain((10..=100).map(|i| (1000 + i, i)))
+        .chain((101..=119).map(|i| (i, i)))
+        .chain([(7, 121), (8, 122), (9, 123)])
+        .map(|(age, key)| (Key::Int(age), Key::Int(key)))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
 fn values_index_with_lua_equality() {
     let (store, users) = users_store();
     store.create_index(users, "v", false).unwrap();

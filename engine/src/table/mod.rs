@@ -22,6 +22,7 @@
 //!
 //! [`Value::Table`]: crate::codec::Value::Table
 
+mod append;
 pub mod catalog;
 pub(crate) mod field;
 pub(crate) mod input;

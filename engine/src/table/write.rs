@@ -92,6 +92,9 @@ pub struct Txn {
     /// where it starts, while nothing else touched it: a load extends it
     /// without a lookup (see `meta.rs`).
     pub(super) meta_tail: Option<super::meta::MetaTail>,
+    /// The end of the table this transaction appends to, as far as it
+    /// knows it (see `append.rs`).
+    pub(super) append: super::append::AppendTrack,
     next_table: Option<u64>,
     next_table_dirty: bool,
     next_index: Option<u64>,
@@ -144,6 +147,7 @@ impl Txn {
             begun_at,
             parents: IdMap::default(),
             meta_tail: None,
+            append: Default::default(),
             next_table: None,
             next_table_dirty: false,
             next_index: None,
@@ -181,8 +185,11 @@ impl Txn {
         result
     }
 
+    /// Every write of a table entry goes through this or
+    /// [`Txn::raw_put_parts`] (the append tracking relies on it).
     pub(crate) fn raw_put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.mutations += 1;
+        self.note_entry_put(key);
         self.kv.put(key, value)
     }
 
@@ -190,6 +197,7 @@ impl Txn {
     /// `kv::WriteTxn::put_parts`).
     pub(crate) fn raw_put_parts(&mut self, key: &[u8], parts: &[&[u8]]) -> Result<()> {
         self.mutations += 1;
+        self.note_entry_put(key);
         self.kv.put_parts(key, parts)
     }
 
@@ -470,11 +478,17 @@ impl Txn {
             smallvec::smallvec![(table, key, input, false)];
         while let Some((t, k, input, fresh)) = work.pop() {
             let ek = entry_key(t, &k);
-            let old = if fresh {
+            // Above the known end of its table: nothing to read (a load
+            // in key order; see `append.rs`).
+            let known = !fresh && self.known_absent(&ek);
+            let old = if fresh || known {
                 Prior::Absent
             } else {
                 self.prior(&ek)?
             };
+            if !fresh && matches!(old, Prior::Absent) {
+                self.note_absent(&ek, known)?;
+            }
             match input {
                 Input::Nil => match old {
                     Prior::Absent => {}
