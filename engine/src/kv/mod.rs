@@ -17,6 +17,7 @@
 mod db;
 mod deferred;
 mod prefix;
+mod radix;
 mod root;
 mod txn;
 pub mod wal;
