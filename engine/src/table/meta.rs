@@ -116,6 +116,19 @@ impl Txn {
         let (true, &Key::Int(k)) = (packed, key) else {
             return self.put_single_meta(id, MetaEntry::single(parent, key.clone(), packed));
         };
+        // The load's usual step, in place: the run this transaction wrote
+        // last takes the next record.
+        if let Some(tail) = &mut self.meta_tail {
+            if tail.takes(id, parent, k) {
+                tail.grow();
+                self.mutations += 1;
+                let written = self.kv.put_latest(&tail.key, &tail.value);
+                if written.is_err() {
+                    self.meta_tail = None;
+                }
+                return written;
+            }
+        }
         // (the entry, whether this transaction wrote it last)
         let below = match self.meta_tail.take() {
             Some(tail) if tail.first.checked_add(tail.meta.count) == Some(id) => Some((tail, true)),
@@ -127,10 +140,7 @@ impl Txn {
             },
         };
         if let Some((mut tail, ours)) = below {
-            let joins = tail.meta.parent == parent
-                && tail.meta.next_key() == Some(k)
-                && tail.first.checked_add(tail.meta.count) == Some(id);
-            if joins {
+            if tail.takes(id, parent, k) {
                 tail.grow();
                 // A run this transaction wrote last grows in memory until
                 // something reads it: a load writes its run's entry once,
@@ -179,6 +189,13 @@ impl MetaTail {
             value: SmallVec::from_vec(encode_meta(&meta)),
             meta,
         }
+    }
+
+    /// Whether table `id` at `parent[k]` is the entry's next record.
+    fn takes(&self, id: TableId, parent: TableId, k: i64) -> bool {
+        self.meta.parent == parent
+            && self.meta.next_key() == Some(k)
+            && self.first.checked_add(self.meta.count) == Some(id)
     }
 
     /// Stand for one more record: a run's count, which its encoding ends
