@@ -116,11 +116,18 @@ impl Txn {
         let (true, &Key::Int(k)) = (packed, key) else {
             return self.put_single_meta(id, MetaEntry::single(parent, key.clone(), packed));
         };
-        // The load's usual step, in place: the run this transaction wrote
-        // last takes the next record.
+        // The load's usual step: the run this transaction wrote last takes
+        // the next record, in place. Such a run grows in memory until
+        // something reads it (a load writes its entry once, not once a
+        // record); its first write went to the tree at once (below), so
+        // the metas' leaf is copied where the load starts (its page id then
+        // lies near the root's, which lazy paging reads ahead together:
+        // DESIGN.md section 8).
         if let Some(tail) = &mut self.meta_tail {
             if tail.takes(id, parent, k) {
                 tail.grow();
+                // Held as the key's latest value (`kv::WriteTxn::put_latest`),
+                // counted as a raw write.
                 self.mutations += 1;
                 let written = self.kv.put_latest(&tail.key, &tail.value);
                 if written.is_err() {
@@ -129,33 +136,20 @@ impl Txn {
                 return written;
             }
         }
-        // (the entry, whether this transaction wrote it last)
-        let below = match self.meta_tail.take() {
-            Some(tail) if tail.first.checked_add(tail.meta.count) == Some(id) => Some((tail, true)),
-            _ => match id.checked_sub(1) {
-                Some(prev) if prev != ROOT => {
-                    covering(&self.kv, prev)?.map(|(f, m)| (MetaTail::new(f, m), false))
-                }
-                _ => None,
-            },
-        };
-        if let Some((mut tail, ours)) = below {
-            if tail.takes(id, parent, k) {
-                tail.grow();
-                // A run this transaction wrote last grows in memory until
-                // something reads it: a load writes its run's entry once,
-                // not once a record. Its first write goes to the tree at
-                // once, so the metas' leaf is copied where the load starts
-                // (its page id then lies near the root's, which lazy
-                // paging reads ahead together: DESIGN.md section 8).
-                if ours {
-                    self.raw_put_latest(&tail.key, &tail.value)?;
-                } else {
-                    self.raw_put(&tail.key, &tail.value)?;
-                }
-                self.meta_tail = Some(tail);
-                return Ok(());
+        // Otherwise the entry covering `id - 1`, as the store has it, may
+        // take it.
+        self.meta_tail = None;
+        let below = match id.checked_sub(1) {
+            Some(prev) if prev != ROOT => {
+                covering(&self.kv, prev)?.map(|(f, m)| MetaTail::new(f, m))
             }
+            _ => None,
+        };
+        if let Some(mut tail) = below.filter(|t| t.takes(id, parent, k)) {
+            tail.grow();
+            self.raw_put(&tail.key, &tail.value)?;
+            self.meta_tail = Some(tail);
+            return Ok(());
         }
         let tail = MetaTail::new(id, MetaEntry::single(parent, key.clone(), true));
         self.raw_put(&tail.key, &tail.value)?;

@@ -201,14 +201,6 @@ impl Txn {
         self.kv.put_parts(key, parts)
     }
 
-    /// [`Txn::raw_put`] held as the key's latest value (see
-    /// `kv::WriteTxn::put_latest`): for a meta run's entry, rewritten by
-    /// every record a load adds to the run.
-    pub(crate) fn raw_put_latest(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.mutations += 1;
-        self.kv.put_latest(key, value)
-    }
-
     pub(crate) fn raw_delete(&mut self, key: &[u8]) -> Result<bool> {
         self.mutations += 1;
         self.kv.delete(key)
