@@ -251,16 +251,8 @@ pub(crate) fn entry_prefix(table: TableId) -> KeyBuf {
 /// `01 <table> <key>`.
 pub(crate) fn entry_key(table: TableId, key: &Key) -> KeyBuf {
     if let Some(number) = encode_number_key(key) {
-        // The usual key, assembled in a buffer by fixed-size copies (the
-        // id's bytes left-aligned in eight, the number over the rest)
-        // rather than pushed piece by piece.
-        let mut buf = [0u8; 64];
-        let n = id_len(table);
-        buf[0] = NS_ENTRY;
-        buf[1] = n as u8;
-        buf[2..10].copy_from_slice(&(table << (8 * (8 - n))).to_be_bytes());
-        buf[2 + n..2 + n + NUMBER_KEY_LEN].copy_from_slice(&number);
-        return KeyBuf::from_buf_and_len(buf, 2 + n + NUMBER_KEY_LEN);
+        // The usual key.
+        return fixed_key(NS_ENTRY, table, &[number]);
     }
     let mut k = entry_prefix(table);
     encode_key_to(key, &mut k);
@@ -373,6 +365,24 @@ pub(crate) fn index_prefix(index: u64) -> KeyBuf {
     k
 }
 
+/// `<namespace> <id> <number>...`, assembled in a buffer by fixed-size
+/// copies (the id's bytes left-aligned in eight, each number over what
+/// follows) rather than pushed piece by piece: at most two numbers.
+#[inline]
+fn fixed_key(namespace: u8, id: u64, numbers: &[[u8; NUMBER_KEY_LEN]]) -> KeyBuf {
+    let mut buf = [0u8; 64];
+    let n = id_len(id);
+    buf[0] = namespace;
+    buf[1] = n as u8;
+    buf[2..10].copy_from_slice(&(id << (8 * (8 - n))).to_be_bytes());
+    let mut at = 2 + n;
+    for number in numbers {
+        buf[at..at + NUMBER_KEY_LEN].copy_from_slice(number);
+        at += NUMBER_KEY_LEN;
+    }
+    KeyBuf::from_buf_and_len(buf, at)
+}
+
 /// `02 <index> <value>`: the prefix of the entries holding `value`.
 pub(crate) fn index_value_prefix(index: u64, value: &Key) -> KeyBuf {
     let mut k = index_prefix(index);
@@ -383,16 +393,9 @@ pub(crate) fn index_value_prefix(index: u64, value: &Key) -> KeyBuf {
 /// `02 <index> <value> <record>`.
 pub(crate) fn index_entry_key(index: u64, value: &Key, record: &Key) -> KeyBuf {
     if let (Some(v), Some(r)) = (encode_number_key(value), encode_number_key(record)) {
-        // The usual entry of a load (a number indexed, records at number
-        // keys), assembled by fixed-size copies as `entry_key` does.
-        let mut buf = [0u8; 64];
-        let n = id_len(index);
-        buf[0] = NS_INDEX;
-        buf[1] = n as u8;
-        buf[2..10].copy_from_slice(&(index << (8 * (8 - n))).to_be_bytes());
-        buf[2 + n..2 + n + NUMBER_KEY_LEN].copy_from_slice(&v);
-        buf[2 + n + NUMBER_KEY_LEN..2 + n + 2 * NUMBER_KEY_LEN].copy_from_slice(&r);
-        return KeyBuf::from_buf_and_len(buf, 2 + n + 2 * NUMBER_KEY_LEN);
+        // The usual entry of a load: a number indexed, records at number
+        // keys.
+        return fixed_key(NS_INDEX, index, &[v, r]);
     }
     let mut k = index_value_prefix(index, value);
     encode_key_to(record, &mut k);
