@@ -120,9 +120,8 @@ fn check_all(dir: &Path, r: &mut Report<'_>) -> CliResult<()> {
         return r.problem("no valid superblock: the store cannot be opened");
     };
     let page_size = sb.page_size as usize;
-    // Branches may be larger than a page; a version-1 superblock has no
-    // branch size, and its branches fit a page.
-    let branch_size = sb.branch_size.map_or(page_size, |b| b as usize);
+    // Branches may be larger than a page.
+    let branch_size = sb.largest_page() as usize;
     r.line(format!(
         "superblock: generation {}, page size {}, branch size {}, {} pages allocated, {} free",
         sb.generation,

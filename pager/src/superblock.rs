@@ -72,9 +72,16 @@ impl Superblock {
         self.generation % 2
     }
 
+    /// The largest logical page the store's frames may hold: its branch
+    /// size, or its page size for version 1 (whose branches all fit a
+    /// page).
+    pub fn largest_page(&self) -> u32 {
+        self.branch_size.unwrap_or(self.page_size)
+    }
+
     /// `branch_size` as a power of two times `page_size` (byte 5).
     fn branch_shift(&self) -> u8 {
-        let branch_size = self.branch_size.unwrap_or(self.page_size);
+        let branch_size = self.largest_page();
         let ratio = (branch_size / self.page_size.max(1)).max(1);
         debug_assert!(ratio.is_power_of_two() && ratio * self.page_size == branch_size);
         ratio.trailing_zeros() as u8
@@ -329,6 +336,7 @@ mod tests {
         let v1 = with_byte(&with_version(&bytes, VERSION_1), 5, 0);
         let old = Superblock::decode(&v1).unwrap();
         assert_eq!((old.page_size, old.branch_size), (4096, None));
+        assert_eq!((old.largest_page(), sb.largest_page()), (4096, 16384));
         // Version 1 never read its reserved bytes; they stay unread.
         let v1_odd = with_byte(&with_version(&bytes, VERSION_1), 5, 9);
         assert_eq!(Superblock::decode(&v1_odd).unwrap().branch_size, None);

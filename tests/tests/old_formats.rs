@@ -173,8 +173,7 @@ fn check_blobs(store: &dyn BlobStore) -> Blobs {
         page_size: sb.page_size as usize,
         ..Blobs::default()
     };
-    // A version-1 superblock has no branch size: its branches fit a page.
-    let largest = sb.branch_size.unwrap_or(sb.page_size) as usize;
+    let largest = sb.largest_page() as usize;
     for id in store.keys(Area::Pages).unwrap() {
         assert!(
             id > 0 && id < sb.next_page_id,
