@@ -208,9 +208,7 @@ impl Deferred {
         self.bytes.clear();
         result
     }
-}
 
-impl Deferred {
     /// Sort `writes` (their heads set) by head, then key, then start.
     fn sort_by_heads(&self, writes: &mut Vec<Write>) {
         let by_key =

@@ -16,9 +16,10 @@ const MAGIC: [u8; 4] = *b"MVRT";
 /// format 4 adds meta entries that stand for a run of packed records;
 /// format 5 adds B-tree leaves with their slot directory after their cells
 /// (page kind 5); format 6 adds B-tree branches larger than a page (the
-/// superblock's branch size, version 2). Everything of an older format is valid in a newer one,
-/// so an older store is read as it is and its root record is rewritten as
-/// the current format before its first write transaction (`Db::begin`).
+/// superblock's branch size, version 2). Everything of an older format is
+/// valid in a newer one, so an older store is read as it is and its root
+/// record is rewritten as the current format before its first write
+/// transaction (`Db::begin`).
 pub const FORMAT: u8 = 6;
 const LEN: usize = 24;
 
