@@ -268,7 +268,12 @@ pub(crate) fn put(
             }
         }
     };
-    Ok((write(pager, id, &all, bias)?, old))
+    let change = write(pager, id, &all, bias)?;
+    if let (Bias::After(_), Change::Split { left, .. }) = (bias, &change) {
+        // Cut after the new entry: the run goes on in the right half.
+        pager.done_with(*left);
+    }
+    Ok((change, old))
 }
 
 /// Whether `key`, inserted at slot `i` of `node`, shares its first byte
@@ -306,7 +311,12 @@ impl AppendSplit {
     /// place when the page is the transaction's, else into a copy).
     fn finish(self, pager: &mut Pager, id: PageId, page: Rc<Page>) -> Result<Change> {
         let left = splice_leaf(pager, id, page, self.keep, self.count - self.keep, None)?;
-        let right = write_new(pager, KIND_LEAF, self.right)?;
+        // The run goes on in the right half: it takes the page's room at
+        // once, rather than growing by reallocations as the run fills it.
+        pager.done_with(left);
+        let mut right = self.right;
+        right.reserve_exact(pager.page_size().saturating_sub(right.len()));
+        let right = write_new(pager, KIND_LEAF, right)?;
         Ok(Change::Split {
             left,
             sep: self.sep,

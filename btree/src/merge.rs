@@ -149,6 +149,9 @@ fn merge_leaf<W: SortedWrites + ?Sized>(
     let mut changed = false;
     let mut appends_only = true;
     let mut last_new = 0;
+    // Whether the run stopped at the bound rather than at `high` or the
+    // writes' end: the next round then goes on in this leaf's right half.
+    let mut full = false;
     let (mut e, mut j) = (0, i);
     while let Some((key, value)) = writes.write(j) {
         if high.is_some_and(|h| key >= h) {
@@ -179,6 +182,7 @@ fn merge_leaf<W: SortedWrites + ?Sized>(
             };
             let prefix = run_first.common_prefix(&run_last);
             if new_fill.saturating_sub(new_count.saturating_sub(1) * prefix) > bound {
+                full = true;
                 break;
             }
         }
@@ -223,7 +227,20 @@ fn merge_leaf<W: SortedWrites + ?Sized>(
     } else {
         Bias::After(last_new)
     };
-    Ok((leaf::write(pager, id, &merged, bias)?, j))
+    let change = leaf::write(pager, id, &merged, bias)?;
+    // This round's writes are in: the leaves it leaves behind are done
+    // with until the next drain.
+    match &change {
+        Change::Split { left, right, .. } => {
+            pager.done_with(*left);
+            if !full {
+                pager.done_with(*right);
+            }
+        }
+        Change::Node { id, .. } if !full => pager.done_with(*id),
+        _ => {}
+    }
+    Ok((change, j))
 }
 
 /// Write `i` put into leaf `id` (page `page`) as [`BTree::insert`] or

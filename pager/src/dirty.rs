@@ -32,7 +32,14 @@ struct Dirty {
     used: Cell<u64>,
     /// Freed by the open transaction (see the module doc).
     released: bool,
+    /// The tick of the page's last write: its version. Ticks only grow, so
+    /// a page id and version name one content (frames made ahead are
+    /// matched by them, `encode_ahead.rs`).
+    written: u64,
 }
+
+/// A dirty page given up: its id, page and version.
+pub(crate) type Taken = (PageId, Rc<Page>, u64);
 
 /// Modified pages by id. Invariants: `bytes` is the sum of [`page_cost`]
 /// over the pages held, `released_bytes` over those released.
@@ -88,10 +95,12 @@ impl DirtyPages {
     /// Hold `page` as the newest write of `id`, replacing any older one.
     pub(crate) fn insert(&mut self, id: PageId, page: Rc<Page>) {
         self.bytes += page_cost(&page);
+        let tick = self.next_tick();
         let new = Dirty {
             page,
-            used: Cell::new(self.next_tick()),
+            used: Cell::new(tick),
             released: false,
+            written: tick,
         };
         if let Some(old) = self.pages.insert(id, new) {
             self.forget(&old);
@@ -99,9 +108,18 @@ impl DirtyPages {
     }
 
     pub(crate) fn remove(&mut self, id: PageId) -> Option<Rc<Page>> {
+        self.take(id).map(|(_, page, _)| page)
+    }
+
+    fn take(&mut self, id: PageId) -> Option<Taken> {
         let old = self.pages.remove(&id)?;
         self.forget(&old);
-        Some(old.page)
+        Some((id, old.page, old.written))
+    }
+
+    /// Page `id` and its version, if held; not a use.
+    pub(crate) fn peek(&self, id: PageId) -> Option<(&Page, u64)> {
+        self.pages.get(&id).map(|d| (&*d.page, d.written))
     }
 
     /// Takes `old`, no longer held, out of the byte counts.
@@ -159,21 +177,25 @@ impl DirtyPages {
         let tick = self.tick.get() + 1;
         self.tick.set(tick);
         dirty.used.set(tick);
+        dirty.written = tick;
         self.bytes = self.bytes - before + page_cost(page);
         Some(out)
     }
 
     /// Give up every page held.
-    pub(crate) fn take_all(&mut self) -> Vec<(PageId, Rc<Page>)> {
+    pub(crate) fn take_all(&mut self) -> Vec<Taken> {
         self.bytes = 0;
         self.released_bytes = 0;
-        self.pages.drain().map(|(id, d)| (id, d.page)).collect()
+        self.pages
+            .drain()
+            .map(|(id, d)| (id, d.page, d.written))
+            .collect()
     }
 
     /// Give up the least recently used pages that are not released
     /// until at most `keep` spillable bytes remain held; returns them,
     /// oldest first.
-    pub(crate) fn take_coldest(&mut self, keep: usize) -> Vec<(PageId, Rc<Page>)> {
+    pub(crate) fn take_coldest(&mut self, keep: usize) -> Vec<Taken> {
         if self.spillable_bytes() <= keep {
             return Vec::new();
         }
@@ -189,9 +211,7 @@ impl DirtyPages {
             if self.spillable_bytes() <= keep {
                 break;
             }
-            if let Some(page) = self.remove(id) {
-                taken.push((id, page));
-            }
+            taken.extend(self.take(id));
         }
         taken
     }
@@ -216,7 +236,7 @@ mod tests {
         assert!(d.get(2).is_some());
         let two = page_cost(&page(1000));
         let newest = d.bytes() - 2 * two;
-        let taken: Vec<PageId> = d.take_coldest(newest).iter().map(|(id, _)| *id).collect();
+        let taken: Vec<PageId> = d.take_coldest(newest).iter().map(|(id, ..)| *id).collect();
         assert_eq!(taken, vec![3, 4]);
         assert!(d.contains(1) && d.contains(2) && d.contains(5) && d.len() == 3);
         assert_eq!(d.bytes(), newest);
@@ -226,7 +246,7 @@ mod tests {
         let taken: Vec<PageId> = d
             .take_coldest(newest - two)
             .iter()
-            .map(|(id, _)| *id)
+            .map(|(id, ..)| *id)
             .collect();
         assert_eq!(taken, vec![5]);
     }
@@ -242,12 +262,12 @@ mod tests {
         d.set_released(1, true);
         assert_eq!((d.bytes(), d.spillable_bytes()), (4 * one, 3 * one));
         // Page 1 is the coldest, but released: 2 and 3 go instead.
-        let taken: Vec<PageId> = d.take_coldest(one).iter().map(|(id, _)| *id).collect();
+        let taken: Vec<PageId> = d.take_coldest(one).iter().map(|(id, ..)| *id).collect();
         assert_eq!(taken, vec![2, 3]);
         assert_eq!((d.bytes(), d.spillable_bytes()), (2 * one, one));
         // Live again (a rollback): spillable, and first to go.
         d.set_released(1, false);
-        let taken: Vec<PageId> = d.take_coldest(one).iter().map(|(id, _)| *id).collect();
+        let taken: Vec<PageId> = d.take_coldest(one).iter().map(|(id, ..)| *id).collect();
         assert_eq!(taken, vec![1]);
         // Removing or replacing a released page keeps the counts exact.
         d.set_released(4, true);

@@ -20,6 +20,7 @@
 
 pub mod cache;
 mod dirty;
+mod encode_ahead;
 mod encode_batch;
 pub mod error;
 pub mod frame;

@@ -22,7 +22,8 @@
 //!   that never checkpointed) are deleted on open.
 
 use crate::cache::PageCache;
-use crate::dirty::DirtyPages;
+use crate::dirty::{DirtyPages, Taken};
+use crate::encode_ahead::EncodeAhead;
 use crate::encode_batch::{default_threads, encode_batch, PageContent};
 use crate::error::{PagerError, Result};
 use crate::frame::{self, Page, PageAid};
@@ -121,6 +122,9 @@ pub struct PagerStats {
     pub stored_page_bytes: u64,
     /// Pages written to the store before their checkpoint (memory pressure).
     pub spilled_pages: u64,
+    /// Pages written with a frame made ahead on another core
+    /// ([`Pager::done_with`]).
+    pub frames_made_ahead: u64,
     /// Checkpoints completed since open.
     pub checkpoints: u64,
     /// Generation of the durable superblock.
@@ -138,6 +142,9 @@ pub struct Pager {
     /// Threads that encode a batch of pages ([`PagerConfig::encode_threads`],
     /// resolved).
     encode_threads: usize,
+    /// Frames made ahead for pages the writer is done with (none on one
+    /// encode thread, and on wasm32).
+    ahead: Option<EncodeAhead>,
     cache: RefCell<PageCache>,
     dirty: DirtyPages,
     durable: Superblock,
@@ -162,6 +169,7 @@ pub struct Pager {
     readers: Vec<(u64, usize)>,
     poisoned: Option<String>,
     spilled_pages: u64,
+    frames_made_ahead: u64,
     checkpoints: u64,
     /// How pages that stop changing get their search aid (none if unset).
     aid: Option<PageAid>,
@@ -295,15 +303,19 @@ impl Pager {
         };
         check_branch_size(page_size, branch_size)?;
         check_cache(config.cache_bytes, page_size)?;
+        let encode_threads = match config.encode_threads {
+            0 => default_threads(),
+            n => n,
+        };
+        let ahead = (encode_threads > 1 && !cfg!(target_arch = "wasm32"))
+            .then(|| EncodeAhead::new(config.cache_bytes / 2));
         let mut pager = Pager {
             store,
             page_size,
             branch_size,
             cache_budget: config.cache_bytes,
-            encode_threads: match config.encode_threads {
-                0 => default_threads(),
-                n => n,
-            },
+            encode_threads,
+            ahead,
             cache: RefCell::new(PageCache::default()),
             dirty: DirtyPages::default(),
             next_page_id: durable.next_page_id,
@@ -319,6 +331,7 @@ impl Pager {
             poisoned: None,
             aid: None,
             spilled_pages: 0,
+            frames_made_ahead: 0,
             checkpoints: 0,
         };
         if fresh {
@@ -625,6 +638,20 @@ impl Pager {
         Ok(Some(out))
     }
 
+    /// The writer expects not to change page `id` again before it is
+    /// written out (the left half of a split by an ascending run): where
+    /// there is a second core, its frame is made there meanwhile, and the
+    /// spill uses it if the page has not changed since. Only a hint: any
+    /// later write of the page stays valid, and costs the frame.
+    pub fn done_with(&mut self, id: PageId) {
+        let Some(ahead) = &mut self.ahead else {
+            return;
+        };
+        if let Some((page, version)) = self.dirty.peek(id) {
+            ahead.submit(id, version, page.kind, &page.data);
+        }
+    }
+
     /// Release a page that the current tree no longer references.
     pub fn free(&mut self, id: PageId) -> Result<()> {
         let txn = self.txn_mut()?;
@@ -690,6 +717,9 @@ impl Pager {
 
     /// Undo the open transaction's allocations and frees.
     pub fn rollback(&mut self) {
+        if let Some(ahead) = &mut self.ahead {
+            ahead.forget();
+        }
         if let Some(txn) = self.txn.take() {
             for id in txn.freed {
                 self.dirty.set_released(id, false);
@@ -772,32 +802,24 @@ impl Pager {
 
     /// Write `dirty`, taken from the dirty pages, to the store (not
     /// durably) and keep them as clean pages in the cache.
-    fn spill_pages(&mut self, dirty: Vec<(PageId, Rc<Page>)>) -> Result<()> {
+    fn spill_pages(&mut self, dirty: Vec<Taken>) -> Result<()> {
         if dirty.is_empty() {
             return Ok(());
         }
-        let content: Vec<PageContent<'_>> = dirty
-            .iter()
-            .map(|(id, page)| (*id, page.kind, page.data.as_slice()))
-            .collect();
-        let ops = encode_batch(&content, self.encode_threads)
-            .into_iter()
-            .zip(&dirty)
-            .map(|(frame, (id, _))| put(Area::Pages, *id, frame))
-            .collect();
+        let ops = self.frames(&dirty);
         // Nothing durable names a spilled page until a superblock does,
         // and the store orders a deferred batch before the next superblock.
         if let Err(e) = self.store_write_deferred(ops) {
             // The store does not have them (a refused batch) or may not (a
             // poisoned pager): memory keeps the only copy.
-            for (id, page) in dirty {
+            for (id, page, _) in dirty {
                 self.dirty.insert(id, page);
             }
             return Err(e);
         }
         self.spilled_pages += dirty.len() as u64;
         let mut cache = self.cache.borrow_mut();
-        for (id, mut page) in dirty {
+        for (id, mut page, _) in dirty {
             // A spilled page is never edited again (an edit writes a copy).
             if let Some(owned) = Rc::get_mut(&mut page) {
                 self.give_aid(owned);
@@ -806,6 +828,41 @@ impl Pager {
         }
         self.offer_evicted(&mut cache);
         Ok(())
+    }
+
+    /// The puts of `dirty`'s frames, in its order: those made ahead for
+    /// the very version spilled, the others encoded now.
+    fn frames(&mut self, dirty: &[Taken]) -> Vec<WriteOp> {
+        let mut frames: Vec<Option<Vec<u8>>> = match &mut self.ahead {
+            Some(ahead) => {
+                ahead.collect();
+                dirty
+                    .iter()
+                    .map(|(id, _, version)| ahead.take(*id, *version))
+                    .collect()
+            }
+            None => vec![None; dirty.len()],
+        };
+        self.frames_made_ahead += frames.iter().filter(|f| f.is_some()).count() as u64;
+        let content: Vec<PageContent<'_>> = dirty
+            .iter()
+            .zip(&frames)
+            .filter(|(_, frame)| frame.is_none())
+            .map(|((id, page, _), _)| (*id, page.kind, page.data.as_slice()))
+            .collect();
+        // One frame per page of `content`, in its order.
+        let mut encoded = encode_batch(&content, self.encode_threads).into_iter();
+        frames
+            .iter_mut()
+            .zip(dirty)
+            .map(|(made, (id, page, _))| {
+                let frame = made
+                    .take()
+                    .or_else(|| encoded.next())
+                    .unwrap_or_else(|| frame::encode_content(*id, page.kind, &page.data));
+                put(Area::Pages, *id, frame)
+            })
+            .collect()
     }
 
     /// Pages committed since the last checkpoint (named by no superblock).
@@ -837,7 +894,15 @@ impl Pager {
                 "cannot checkpoint inside a write transaction".into(),
             ));
         }
-        self.spill()?;
+        if let Some(ahead) = &mut self.ahead {
+            ahead.settle();
+        }
+        let spilled = self.spill();
+        if let Some(ahead) = &mut self.ahead {
+            // Every dirty page was taken: what is left is stale.
+            ahead.forget();
+        }
+        spilled?;
         // Pages freed by transactions no pinned reader predates leave the
         // tree with this superblock: quarantined until the next one. Those
         // quarantined by the previous checkpoint become free.
@@ -911,6 +976,7 @@ impl Pager {
             memory_bytes: cache.bytes() + self.dirty.bytes(),
             stored_page_bytes: self.store.stored_bytes(Area::Pages)?,
             spilled_pages: self.spilled_pages,
+            frames_made_ahead: self.frames_made_ahead,
             checkpoints: self.checkpoints,
             generation: self.durable.generation,
         })
@@ -991,6 +1057,58 @@ mod tests {
             err.to_string().contains("at least 8 pages of 8192 bytes"),
             "{err}"
         );
+    }
+
+    /// Pages handed to the worker, half changed after it framed them: the
+    /// store gets the unchanged half's frames made ahead, and every page
+    /// as it is at the checkpoint.
+    #[test]
+    fn a_page_changed_after_its_frame_was_made_ahead_is_written_as_it_is() {
+        let store = MemoryStore::new();
+        let config = PagerConfig {
+            cache_bytes: 1 << 20,
+            ..small()
+        };
+        let (mut p, _) = Pager::open(Box::new(store.clone()), config).unwrap();
+        let content = |i: usize, round: u8| {
+            let data: Vec<u8> = (0..1000).map(|j| ((i + j / 50) as u8) ^ round).collect();
+            Page::new(5, data)
+        };
+        let n = 64;
+        p.begin().unwrap();
+        let ids: Vec<PageId> = (0..n)
+            .map(|i| {
+                let id = p.allocate().unwrap();
+                p.write(id, content(i, 0)).unwrap();
+                p.done_with(id);
+                id
+            })
+            .collect();
+        // Every page handed over has its frame (64 is two whole batches).
+        let ahead = p.ahead.as_mut().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while ahead.ready() < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(ahead.ready(), n);
+        for (i, &id) in ids.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+            let changed = if i % 4 == 1 {
+                p.update(id, |page| page.data = content(i, 1).data).unwrap()
+            } else {
+                p.write(id, content(i, 2)).unwrap();
+                Some(())
+            };
+            assert!(changed.is_some());
+        }
+        p.commit().unwrap();
+        p.checkpoint(vec![], vec![]).unwrap();
+        assert_eq!(p.stats().unwrap().frames_made_ahead, n as u64 / 2);
+        drop(p);
+        let (p, _) = Pager::open(Box::new(store), config).unwrap();
+        for (i, &id) in ids.iter().enumerate() {
+            let round = [0, 1, 0, 2][i % 4];
+            assert_eq!(p.read(id).unwrap().data, content(i, round).data, "page {i}");
+        }
     }
 
     #[test]
