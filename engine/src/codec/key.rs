@@ -196,7 +196,12 @@ impl PartialOrd for Key {
 
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+        match (self, other) {
+            // Lengths first: most unequal field names differ in length.
+            (Key::Str(a), Key::Str(b)) => a == b,
+            (Key::Int(a), Key::Int(b)) => a == b,
+            _ => self.cmp(other) == Ordering::Equal,
+        }
     }
 }
 

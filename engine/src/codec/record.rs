@@ -31,9 +31,17 @@ pub struct Record {
     pub fields: Vec<(Key, Value)>,
 }
 
+/// Up to this many fields, [`Record::get`] scans for equal keys (most
+/// field names differ in length, compared first) rather than bisects by
+/// order (a byte comparison at every step).
+const SCAN_FIELDS: usize = 8;
+
 impl Record {
     /// The value of field `key`.
     pub fn get(&self, key: &Key) -> Option<&Value> {
+        if self.fields.len() <= SCAN_FIELDS {
+            return self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        }
         self.position(key)
             .ok()
             .and_then(|i| self.fields.get(i))

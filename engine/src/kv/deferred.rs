@@ -193,7 +193,8 @@ impl Deferred {
             self.sort_by_heads(&mut writes);
         }
         writes.dedup_by(|later, kept| {
-            let same = self.key(later) == self.key(kept);
+            // Keys whose heads differ differ (heads are all 0 when unset).
+            let same = later.head == kept.head && self.key(later) == self.key(kept);
             if same {
                 *kept = *later;
             }

@@ -4,6 +4,7 @@ use super::field::normalize_key;
 use super::keyspace::ENTRY_PREFIX_LEN;
 use crate::codec::{Key, Value};
 use crate::error::{EngineError, Result};
+use std::cmp::Ordering;
 
 /// Deepest table literal a single write accepts (the write is iterative;
 /// the limit keeps validation and `Drop` of the literal off thin stacks,
@@ -149,11 +150,16 @@ pub(crate) fn normalize(input: &mut Input, max_key_len: usize) -> Result<()> {
                 // a comparison there is nothing to merge.
                 let mut equal_keys = false;
                 if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
-                    entries.sort_by(|a, b| {
+                    let mut order = |a: &(Key, Input), b: &(Key, Input)| {
                         let order = a.0.cmp(&b.0);
                         equal_keys |= order.is_eq();
                         order
-                    });
+                    };
+                    if entries.len() <= SHORT_LITERAL {
+                        insertion_sort(entries, &mut order);
+                    } else {
+                        entries.sort_by(order);
+                    }
                 }
                 if equal_keys {
                     entries.dedup_by(|later, kept| {
@@ -175,6 +181,23 @@ pub(crate) fn normalize(input: &mut Input, max_key_len: usize) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Literals of up to this many entries are sorted by [`insertion_sort`]:
+/// a record's few fields, where the library's sort spent more on setting
+/// up than on comparing (loading 10K users: 670 instructions a record).
+const SHORT_LITERAL: usize = 16;
+
+/// Sort `items` by `order`, stably: each item moves left past the greater
+/// ones before it.
+fn insertion_sort<T>(items: &mut [T], order: &mut impl FnMut(&T, &T) -> Ordering) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 && order(&items[j - 1], &items[j]).is_gt() {
+            items.swap(j - 1, j);
+            j -= 1;
+        }
+    }
 }
 
 /// Refuse a key whose entry key would exceed the B-tree's key limit.
