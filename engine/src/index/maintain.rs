@@ -212,12 +212,28 @@ impl Txn {
         }
         // Encoded once: an index entry carrying a packed record carries
         // these very bytes.
-        let mut bytes: SmallVec<[u8; 64]> = SmallVec::new();
+        let mut bytes = std::mem::take(&mut self.encoded);
+        bytes.clear();
         crate::codec::encode_stored_to(new, &mut bytes);
+        let put = self.put_encoded_entry(table, key, ek, old, new, &bytes);
+        self.encoded = bytes;
+        put
+    }
+
+    /// [`Txn::put_entry`] of `new`, encoded as `bytes`.
+    fn put_encoded_entry(
+        &mut self,
+        table: TableId,
+        key: &Key,
+        ek: &[u8],
+        old: Option<&Stored>,
+        new: &Stored,
+        bytes: &[u8],
+    ) -> Result<()> {
         let mut changes = Changes::new();
-        self.index_changes(table, key, old, Written::encoded(new, &bytes), &mut changes)?;
+        self.index_changes(table, key, old, Written::encoded(new, bytes), &mut changes)?;
         self.apply_changes(&changes)?;
-        self.raw_put(ek, &bytes)
+        self.raw_put(ek, bytes)
     }
 
     /// [`Txn::put_entry`] of a table created just now (so still empty:

@@ -95,6 +95,10 @@ pub struct Txn {
     /// The end of the table this transaction appends to, as far as it
     /// knows it (see `append.rs`).
     pub(super) append: super::append::AppendTrack,
+    /// The buffer an entry's value is encoded into (`put_entry`), kept
+    /// between entries: a plain vector, which writes a byte cheaper than a
+    /// small-buffer one and is allocated once.
+    pub(crate) encoded: Vec<u8>,
     next_table: Option<u64>,
     next_table_dirty: bool,
     next_index: Option<u64>,
@@ -148,6 +152,7 @@ impl Txn {
             parents: IdMap::default(),
             meta_tail: None,
             append: Default::default(),
+            encoded: Vec::new(),
             next_table: None,
             next_table_dirty: false,
             next_index: None,
