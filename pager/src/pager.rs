@@ -70,7 +70,9 @@ pub struct PagerConfig {
     /// Threads that compress a large batch of pages written together (a
     /// checkpoint after a bulk load), the caller's included: 0 for all
     /// the machine's cores, at most four; 1 for the caller's alone. wasm32
-    /// always uses one.
+    /// always uses one. Above one, a worker thread also frames the pages
+    /// the writer is done with while the transaction goes on
+    /// ([`Pager::done_with`]).
     pub encode_threads: usize,
 }
 
