@@ -311,12 +311,9 @@ impl AppendSplit {
     /// place when the page is the transaction's, else into a copy).
     fn finish(self, pager: &mut Pager, id: PageId, page: Rc<Page>) -> Result<Change> {
         let left = splice_leaf(pager, id, page, self.keep, self.count - self.keep, None)?;
-        // The run goes on in the right half: it takes the page's room at
-        // once, rather than growing by reallocations as the run fills it.
+        // The run goes on in the right half.
         pager.done_with(left);
-        let mut right = self.right;
-        right.reserve_exact(pager.page_size().saturating_sub(right.len()));
-        let right = write_new(pager, KIND_LEAF, right)?;
+        let right = write_new(pager, KIND_LEAF, self.right)?;
         Ok(Change::Split {
             left,
             sep: self.sep,
@@ -371,7 +368,8 @@ fn split_append(
         ));
     }
     right.push(new);
-    let right = node::build_leaf(&right);
+    // The run goes on in the right half: it takes a page's room at once.
+    let right = node::build_leaf_within(&right, page_size);
     if right.len() > page_size {
         return Ok(None);
     }

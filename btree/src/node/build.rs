@@ -47,12 +47,30 @@ pub(crate) fn build_leaf(entries: &[LeafEntry<'_>]) -> Vec<u8> {
     build_leaf_with(entries, leaf_prefix_len(entries))
 }
 
+/// [`build_leaf`] in a buffer with room for `room` bytes: for a leaf a
+/// run of appends goes on filling, which then grows in place instead of
+/// by reallocations.
+pub(crate) fn build_leaf_within(entries: &[LeafEntry<'_>], room: usize) -> Vec<u8> {
+    build_leaf_in(entries, leaf_prefix_len(entries), room)
+}
+
 /// [`build_leaf`] with the prefix length already known.
 pub(crate) fn build_leaf_with(entries: &[LeafEntry<'_>], plen: usize) -> Vec<u8> {
+    build_leaf_in(entries, plen, 0)
+}
+
+fn build_leaf_in(entries: &[LeafEntry<'_>], plen: usize, room: usize) -> Vec<u8> {
     let start = LEAF_HEADER + plen;
     let slots = start + cells_len(entries, plen);
+    let len = slots + SLOT * entries.len();
     // Sized once and filled in place: header, prefix, cells, slots.
-    let mut out = vec![0u8; slots + SLOT * entries.len()];
+    let mut out = if room > len {
+        let mut out = Vec::with_capacity(room);
+        out.resize(len, 0);
+        out
+    } else {
+        vec![0u8; len]
+    };
     write_leaf(&mut out, entries, plen, start, slots);
     out
 }

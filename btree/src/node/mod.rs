@@ -51,7 +51,7 @@ mod key;
 
 pub use aid::{search_aid, search_aid_vouching, search_aid_words, SEARCH_AID, VOUCHED};
 pub use build::LeafPacker;
-pub(crate) use build::{build_branch, build_leaf, build_leaf_with, LeafEntry};
+pub(crate) use build::{build_branch, build_leaf, build_leaf_with, build_leaf_within, LeafEntry};
 #[cfg(test)]
 pub(crate) use build::{build_leaf_v1, build_leaf_v2};
 #[cfg(test)]
