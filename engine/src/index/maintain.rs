@@ -205,9 +205,7 @@ impl Txn {
         new: &Stored,
     ) -> Result<()> {
         if let Some((header, body)) = crate::codec::split_encoding(new) {
-            let mut changes = Changes::new();
-            self.index_changes(table, key, old, Written::value(new), &mut changes)?;
-            self.apply_changes(&changes)?;
+            self.move_index_entries(table, key, old, Written::value(new))?;
             return self.raw_put_parts(ek, &[header.as_bytes(), body]);
         }
         // Encoded once: an index entry carrying a packed record carries
@@ -230,9 +228,7 @@ impl Txn {
         new: &Stored,
         bytes: &[u8],
     ) -> Result<()> {
-        let mut changes = Changes::new();
-        self.index_changes(table, key, old, Written::encoded(new, bytes), &mut changes)?;
-        self.apply_changes(&changes)?;
+        self.move_index_entries(table, key, old, Written::encoded(new, bytes))?;
         self.raw_put(ek, bytes)
     }
 
@@ -248,9 +244,7 @@ impl Txn {
         child: TableId,
     ) -> Result<()> {
         let new = Stored::Value(Value::Table(child));
-        let mut changes = Changes::new();
-        self.index_changes(table, key, old, Written::empty_table(&new), &mut changes)?;
-        self.apply_changes(&changes)?;
+        self.move_index_entries(table, key, old, Written::empty_table(&new))?;
         self.put_encoded(ek, &new)
     }
 
@@ -274,15 +268,28 @@ impl Txn {
         ek: &[u8],
         old: Option<&Stored>,
     ) -> Result<()> {
-        let mut changes = Changes::new();
-        self.index_changes(table, key, old, Written::deleted(), &mut changes)?;
-        self.apply_changes(&changes)?;
+        self.move_index_entries(table, key, old, Written::deleted())?;
         self.raw_delete(ek).map(drop)
     }
 
     /// Add to `changes` the index entries a write of `written` over `old`
     /// at `table[key]` moves. (Filled, not returned: a change is a few
     /// hundred bytes, which every move would copy.)
+    /// Move the index entries a write of `table[key]` from `old` to
+    /// `written` changes: [`Txn::index_changes`], then
+    /// [`Txn::apply_changes`].
+    pub(crate) fn move_index_entries(
+        &mut self,
+        table: TableId,
+        key: &Key,
+        old: Option<&Stored>,
+        written: Written<'_>,
+    ) -> Result<()> {
+        let mut changes = Changes::new();
+        self.index_changes(table, key, old, written, &mut changes)?;
+        self.apply_changes(&changes)
+    }
+
     pub(crate) fn index_changes(
         &mut self,
         table: TableId,

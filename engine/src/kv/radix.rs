@@ -96,22 +96,27 @@ mod tests {
     use super::*;
     use quickcheck::quickcheck;
 
+    /// Whether the radix sort orders `items` (key, place) as the
+    /// library's stable sort does.
+    fn sorts_as_the_library(items: Vec<(u128, usize)>) -> bool {
+        let mut radix = items.clone();
+        sort_by_u128(&mut radix, |&(k, _)| k);
+        let mut want = items;
+        want.sort_by_key(|&(k, _)| k);
+        radix == want
+    }
+
     quickcheck! {
         fn sorts_stably_as_the_library_does(keys: Vec<(u8, u64, u16)>) -> bool {
             // Keys with few distinct bytes (many ties, many equal bytes)
             // and the item's place to check stability.
-            let items: Vec<(u128, usize)> = keys
+            sorts_as_the_library(keys
                 .iter()
                 .enumerate()
                 .map(|(i, &(a, b, c))| {
                     ((u128::from(a) << 120) | (u128::from(b % 1000) << 40) | u128::from(c % 3), i)
                 })
-                .collect();
-            let mut radix = items.clone();
-            sort_by_u128(&mut radix, |&(k, _)| k);
-            let mut want = items;
-            want.sort_by_key(|&(k, _)| k);
-            radix == want
+                .collect())
         }
     }
 
@@ -120,19 +125,14 @@ mod tests {
             // An index entry's shape: a value that cycles, then a record
             // id that ascends (from `cut` on, a second run starts over).
             let cut = usize::from(cut);
-            let items: Vec<(u128, usize)> = highs
+            sorts_as_the_library(highs
                 .iter()
                 .enumerate()
                 .map(|(i, &h)| {
                     let id = if i < cut { i } else { i - cut } as u128;
                     ((u128::from(h % 5) << 64) | (id * 257), i)
                 })
-                .collect();
-            let mut radix = items.clone();
-            sort_by_u128(&mut radix, |&(k, _)| k);
-            let mut want = items;
-            want.sort_by_key(|&(k, _)| k);
-            radix == want
+                .collect())
         }
     }
 

@@ -195,9 +195,7 @@ impl Txn {
         self.raw_put(&entry_key(parent, key), &bytes)?;
         self.remember_link(id, (parent, key.clone(), false));
         let (was, now) = (Stored::Record(record), Stored::Value(Value::Table(id)));
-        let mut changes = Changes::new();
-        self.index_changes(parent, key, Some(&was), Written::value(&now), &mut changes)?;
-        self.apply_changes(&changes)
+        self.move_index_entries(parent, key, Some(&was), Written::value(&now))
     }
 
     /// Make `table` a table of entries if it is a packed record (before an
