@@ -213,23 +213,12 @@ impl Txn {
         let mut bytes = std::mem::take(&mut self.encoded);
         bytes.clear();
         crate::codec::encode_stored_to(new, &mut bytes);
-        let put = self.put_encoded_entry(table, key, ek, old, new, &bytes);
+        // The buffer goes back whatever the outcome.
+        let put = self
+            .move_index_entries(table, key, old, Written::encoded(new, &bytes))
+            .and_then(|()| self.raw_put(ek, &bytes));
         self.encoded = bytes;
         put
-    }
-
-    /// [`Txn::put_entry`] of `new`, encoded as `bytes`.
-    fn put_encoded_entry(
-        &mut self,
-        table: TableId,
-        key: &Key,
-        ek: &[u8],
-        old: Option<&Stored>,
-        new: &Stored,
-        bytes: &[u8],
-    ) -> Result<()> {
-        self.move_index_entries(table, key, old, Written::encoded(new, bytes))?;
-        self.raw_put(ek, bytes)
     }
 
     /// [`Txn::put_entry`] of a table created just now (so still empty:
@@ -272,9 +261,6 @@ impl Txn {
         self.raw_delete(ek).map(drop)
     }
 
-    /// Add to `changes` the index entries a write of `written` over `old`
-    /// at `table[key]` moves. (Filled, not returned: a change is a few
-    /// hundred bytes, which every move would copy.)
     /// Move the index entries a write of `table[key]` from `old` to
     /// `written` changes: [`Txn::index_changes`], then
     /// [`Txn::apply_changes`].
@@ -290,6 +276,9 @@ impl Txn {
         self.apply_changes(&changes)
     }
 
+    /// Add to `changes` the index entries a write of `written` over `old`
+    /// at `table[key]` moves. (Filled, not returned: a change is a few
+    /// hundred bytes, which every move would copy.)
     pub(crate) fn index_changes(
         &mut self,
         table: TableId,
