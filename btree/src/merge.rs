@@ -22,10 +22,10 @@ use std::rc::Rc;
 use crate::error::{BTreeError, Result};
 use crate::leaf;
 use crate::node::{
-    self, min_fill, stored_entry_size, KeyParts, LeafEntry, Node, LEAF_HEADER, MAX_DEPTH,
+    self, min_fill, stored_entry_size, KeyParts, LeafEntry, Node, KIND_LEAF, LEAF_HEADER, MAX_DEPTH,
 };
 use crate::tree::{
-    apply_to_branch, make_value, stays_inline, stored_value, too_deep, Bias, Change, Old,
+    apply_to_branch, make_value, stays_inline, stored_value, too_deep, write_new, Bias, Change, Old,
 };
 use crate::BTree;
 use moonvault_pager::{Page, PageId, Pager};
@@ -135,8 +135,26 @@ fn merge_leaf<W: SortedWrites + ?Sized>(
         return put_one(pager, id, page, writes, i, below_high, olds);
     }
     let page_size = pager.page_size();
-    let bound = page_size + min_fill(page_size);
     let node = Node::of_page(id, &page)?;
+    let appends = match (node.count(), writes.write(i)) {
+        (0, _) | (_, None) => false,
+        (n, Some((key, _))) => node.key(n - 1)?.cmp_bytes(key).is_lt(),
+    };
+    let bound = if !appends {
+        page_size + min_fill(page_size)
+    } else if leaf_is_full(&node, writes, i, page_size)? {
+        if let Some(done) = fresh_leaf(pager, id, &node, writes, i, high)? {
+            return Ok(done);
+        }
+        // Too few writes left for a leaf of their own: they go in with
+        // the leaf's entries, cut as any round's are.
+        page_size + min_fill(page_size)
+    } else {
+        // The round fills the leaf up to a page and no further: the
+        // writes after it then start leaves of their own (`fresh_leaf`)
+        // instead of each round rebuilding the last one's right half.
+        page_size
+    };
     let mut existing = Vec::with_capacity(node.count());
     leaf::entries(&node, &mut existing)?;
     let mut fill = LEAF_HEADER + existing.iter().map(LeafEntry::size).sum::<usize>();
@@ -241,6 +259,98 @@ fn merge_leaf<W: SortedWrites + ?Sized>(
         _ => {}
     }
     Ok((change, j))
+}
+
+/// Whether leaf `node`'s cells and the cell of write `i`, appended to
+/// them, would pass a page (counting the write's key after the leaf's
+/// prefix; a delete counts nothing).
+fn leaf_is_full<W: SortedWrites + ?Sized>(
+    node: &Node<'_>,
+    writes: &W,
+    i: usize,
+    page_size: usize,
+) -> Result<bool> {
+    let Some((key, Some(value))) = writes.write(i) else {
+        return Ok(false);
+    };
+    let inline = stays_inline(page_size, key, value.len())?;
+    let suffix = key.len().saturating_sub(node.prefix().len());
+    Ok(node.len() + stored_entry_size(suffix, value.len(), inline) > page_size)
+}
+
+/// A round of writes from `i` on that all sort above every entry of leaf
+/// `id` (`node`), which is full ([`leaf_is_full`]): they go into a new leaf
+/// to its right, up to a page of them, and the leaf stays as it is (a load
+/// in key order then writes each leaf once, none of them rebuilt). `None`,
+/// having written nothing, when the writes below `high` are too few to
+/// give the new leaf the minimum fill.
+fn fresh_leaf<W: SortedWrites + ?Sized>(
+    pager: &mut Pager,
+    id: PageId,
+    node: &Node<'_>,
+    writes: &W,
+    i: usize,
+    high: Option<&[u8]>,
+) -> Result<Option<(Change, usize)>> {
+    let page_size = pager.page_size();
+    // First how many writes fit, from their sizes alone: nothing (an
+    // overflow value) is written unless the leaf is made.
+    let (mut fill, mut count, mut j) = (LEAF_HEADER, 0, i);
+    let mut first: Option<&[u8]> = None;
+    let mut full = false;
+    while let Some((key, value)) = writes.write(j) {
+        if high.is_some_and(|h| key >= h) {
+            break;
+        }
+        // A delete of a key above every entry removes nothing.
+        if let Some(v) = value {
+            let inline = stays_inline(page_size, key, v.len())?;
+            let new_fill = fill + stored_entry_size(key.len(), v.len(), inline);
+            let prefix = first.map_or(0, |f| node::common_prefix(f, key));
+            if new_fill.saturating_sub(count * prefix) > page_size {
+                full = true;
+                break;
+            }
+            fill = new_fill;
+            count += 1;
+            first.get_or_insert(key);
+        }
+        j += 1;
+    }
+    if !full && fill < min_fill(page_size) {
+        return Ok(None);
+    }
+    let mut entries = Vec::with_capacity(count);
+    for k in i..j {
+        if let Some((key, Some(v))) = writes.write(k) {
+            let inline = stays_inline(page_size, key, v.len())?;
+            entries.push(LeafEntry::new(
+                KeyParts::whole(key),
+                stored_value(pager, inline, v)?,
+            ));
+        }
+    }
+    let last = node.key(node.count() - 1)?.to_buf();
+    let sep = node::shortest_separator(&last, entries[0].key.suffix);
+    // A load goes on in the new leaf if it is not full: it takes a page's
+    // room at once.
+    let data = node::build_leaf_within(&entries, if full { 0 } else { page_size });
+    // The sizes above count each key whole but the run's prefix once, as
+    // a leaf stores them: never less than the leaf takes.
+    debug_assert!(data.len() <= page_size, "{} bytes", data.len());
+    let right = write_new(pager, KIND_LEAF, data)?;
+    pager.done_with(id);
+    if !full {
+        pager.done_with(right);
+    }
+    Ok(Some((
+        Change::Split {
+            left: id,
+            sep,
+            right,
+        },
+        j,
+    )))
 }
 
 /// Write `i` put into leaf `id` (page `page`) as [`BTree::insert`] or

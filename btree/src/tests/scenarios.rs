@@ -577,3 +577,46 @@ fn the_end_of_a_first_byte_run_is_cut_from_the_next_run() {
     // the records fill leaves of their own by appends: 76.
     assert!(leaves < 90, "{leaves} leaves");
 }
+
+/// A load in key order applied as sorted runs (a transaction's held-back
+/// appends): once a leaf is full, the writes after it go into new leaves
+/// of their own, each filled to a page (`merge::fresh_leaf`), rather than
+/// each round cutting the last leaf and rebuilding its right half.
+#[test]
+fn appends_in_sorted_runs_fill_leaves_to_a_page() {
+    let load = |runs: bool| {
+        let mut h = Harness::new(1024);
+        let val = Val(20, 1);
+        if runs {
+            for r in 0..20u16 {
+                harness_ok(
+                    &mut h,
+                    &[Op::SortedMany {
+                        start: r * 300,
+                        n: 300,
+                        step: 1,
+                        style: 0,
+                        val,
+                        remove_every: 0,
+                    }],
+                );
+            }
+        } else {
+            for i in 0..6000u32 {
+                h.insert(&numbered(i, 0), val).unwrap();
+            }
+        }
+        h.check().unwrap();
+        h.tree.check(&h.pager).unwrap()
+    };
+    let (runs, inserts) = (load(true), load(false));
+    assert_eq!(runs.entries, 6000);
+    // Inserted one at a time, an ascending load leaves every leaf with
+    // the room its split kept for the right half.
+    assert!(
+        runs.leaf_pages * 10 < inserts.leaf_pages * 9,
+        "runs: {runs:?}, inserts: {inserts:?}"
+    );
+    let fill = runs.node_bytes as f64 / ((runs.leaf_pages + runs.branch_pages) * 1024) as f64;
+    assert!(fill > 0.9, "{fill:.2} of each page used: {runs:?}");
+}
