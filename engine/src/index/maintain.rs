@@ -29,6 +29,7 @@ use crate::codec::{Key, Stored, Value};
 use crate::error::{EngineError, Result};
 use crate::kv::KvRead;
 use crate::table::field::resolve_key;
+use crate::table::packed::max_packed_bytes;
 use crate::table::{TableRead, Txn};
 use smallvec::SmallVec;
 
@@ -204,6 +205,34 @@ impl Txn {
         old: Option<&Stored>,
         new: &Stored,
     ) -> Result<()> {
+        self.put_entry_as(table, key, ek, old, new, false)
+    }
+
+    /// [`Txn::put_entry`] of an entry known to be absent and above every
+    /// entry of its table (a load in key order; `append.rs`): the put is
+    /// held back with the index entries (`kv::WriteTxn::put_deferred`), so
+    /// that a drain builds the table's new leaves in bulk rather than one
+    /// splice and a split every few dozen records. A value larger than a
+    /// packed record's limit is put at once: held-back values stay small.
+    pub(crate) fn put_appended_entry(
+        &mut self,
+        table: TableId,
+        key: &Key,
+        ek: &[u8],
+        new: &Stored,
+    ) -> Result<()> {
+        self.put_entry_as(table, key, ek, None, new, true)
+    }
+
+    fn put_entry_as(
+        &mut self,
+        table: TableId,
+        key: &Key,
+        ek: &[u8],
+        old: Option<&Stored>,
+        new: &Stored,
+        appended: bool,
+    ) -> Result<()> {
         if let Some((header, body)) = crate::codec::split_encoding(new) {
             self.move_index_entries(table, key, old, Written::value(new))?;
             return self.raw_put_parts(ek, &[header.as_bytes(), body]);
@@ -213,10 +242,14 @@ impl Txn {
         let mut bytes = std::mem::take(&mut self.encoded);
         bytes.clear();
         crate::codec::encode_stored_to(new, &mut bytes);
+        let held = appended && bytes.len() <= max_packed_bytes(self.page_size);
         // The buffer goes back whatever the outcome.
         let put = self
             .move_index_entries(table, key, old, Written::encoded(new, &bytes))
-            .and_then(|()| self.raw_put(ek, &bytes));
+            .and_then(|()| match held {
+                true => self.raw_put_appended(ek, &bytes),
+                false => self.raw_put(ek, &bytes),
+            });
         self.encoded = bytes;
         put
     }

@@ -631,6 +631,62 @@ fn queries_inside_a_transaction_see_the_index_entries_it_holds_back() {
     assert!(store.db().stats().unwrap().pager.spilled_pages > 0);
 }
 
+/// Records appended in key order are held back with their index entries
+/// (`Txn::put_appended_entry`) once the table's end is known: every read
+/// of the table inside the transaction (the record just written, an
+/// earlier one, the table's entries, a query through the index) sees
+/// them, a rollback drops them, and the committed store holds what puts
+/// one at a time would.
+#[test]
+fn appended_records_held_back_read_as_written() {
+    use crate::query::Query;
+    let (store, users) = users_store();
+    store.create_index(users, "age", false).unwrap();
+    let rec = |i: i64| {
+        Input::table([
+            ("age", Input::from(i % 9)),
+            ("name", Input::from(format!("u{i}"))),
+        ])
+    };
+    let name = |tx: &crate::Txn, i: i64| -> Option<Value> {
+        match tx.get(users, &Key::Int(i)).unwrap()? {
+            Value::Table(r) => tx.get(r, &k("name")).unwrap(),
+            other => panic!("record {i} is {other:?}"),
+        }
+    };
+    let load = |tx: &mut crate::Txn| -> crate::Result<()> {
+        for i in 1..=400i64 {
+            tx.set(users, Key::Int(i), rec(i))?;
+            if i % 37 == 0 {
+                assert_eq!(name(tx, i), Some(s(&format!("u{i}"))));
+                assert_eq!(name(tx, i - 20), Some(s(&format!("u{}", i - 20))));
+                assert_eq!(tx.entries(users).count() as i64, i);
+                let aged = tx
+                    .query(&Query::new(users).eq("age", i % 9))
+                    .unwrap()
+                    .count() as i64;
+                assert_eq!(aged, (1..=i).filter(|j| j % 9 == i % 9).count() as i64);
+            }
+        }
+        Ok(())
+    };
+    let mut tx = store.begin().unwrap();
+    load(&mut tx).unwrap();
+    tx.rollback();
+    assert!(store
+        .read()
+        .unwrap()
+        .get(users, &Key::Int(1))
+        .unwrap()
+        .is_none());
+    assert!(entries(&store, users, "age").is_empty());
+    store.write(load).unwrap();
+    let snap = store.read().unwrap();
+    verify_all(&snap).unwrap();
+    assert_eq!(snap.entries(users).count(), 400);
+    assert_eq!(entries(&store, users, "age").len(), 400);
+}
+
 /// The catalog is read from the store only after a commit (`Store::catalog_for`
 /// trusts its cache until `Db::commit_count` moves): a store opened on the
 /// same database, with a cache of its own, sees an index created or dropped

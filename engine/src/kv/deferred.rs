@@ -6,11 +6,20 @@
 //! browser's page cache is 32 KiB) nearly every such insert loads a leaf,
 //! and a later spill compresses and writes it again. Held back and applied
 //! in key order, a run of entries for one leaf edits that leaf once.
+//! A load's records, appended in key order, are held back too: applied as
+//! a run, they fill new leaves whole instead of splitting the last one
+//! every few dozen records.
 //!
 //! A reader must never see the tree without the writes held back: the
 //! write transaction applies them before any read whose key range holds one
 //! of their keys (`WriteTxn::settle`; DESIGN.md section 4, "Deferred index
 //! writes").
+//!
+//! The writes are kept apart by their key's first byte (its namespace:
+//! table entries `01`, index entries `02`), each part with its own key
+//! span. A read of one namespace applies only that namespace's writes, and
+//! a part's keys share a longer prefix, which its sort leaves out of the
+//! heads it compares ([`head`]).
 
 use moonvault_btree::{common_prefix, SortedWrites};
 use smallvec::SmallVec;
@@ -40,14 +49,26 @@ const WRITE_COST: usize = std::mem::size_of::<Write>();
 /// Below it, the pass costs more than it saves.
 const HEADS_FROM: usize = 64;
 
-/// Held-back puts and deletes, in the order they were made. Invariant:
-/// when any write is held, `lowest..=highest` spans every held key.
+/// Held-back puts and deletes, kept apart by their key's first byte.
+/// Invariant: `parts` ascend by that byte, and each holds only keys that
+/// start with it (the empty key goes with byte 0, below every other key
+/// of that part), so the parts' runs, one after the other, are in key
+/// order.
 #[derive(Default)]
 pub(crate) struct Deferred {
+    parts: SmallVec<[Part; 2]>,
+}
+
+/// The held-back writes of keys with one first byte, in the order they
+/// were made. Invariant: when any write is held, the keys of writes
+/// `lowest` and `highest` (positions in `writes`) span every held key.
+#[derive(Default)]
+struct Part {
+    first: u8,
     bytes: Vec<u8>,
     writes: Vec<Write>,
-    lowest: SmallVec<[u8; 32]>,
-    highest: SmallVec<[u8; 32]>,
+    lowest: usize,
+    highest: usize,
 }
 
 /// One write of a [`SortedRun`]: a key and its value, or `None` to delete
@@ -56,12 +77,12 @@ pub(crate) type SortedWrite<'a> = (&'a [u8], Option<&'a [u8]>);
 
 impl Deferred {
     pub(crate) fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+        self.parts.iter().all(Part::is_empty)
     }
 
     /// Memory held, counted by capacity.
     pub(crate) fn memory(&self) -> usize {
-        self.bytes.capacity() + self.writes.capacity() * WRITE_COST
+        self.parts.iter().map(Part::memory).sum()
     }
 
     /// Hold `key = value`, or a delete of `key` (`None`), unless that would
@@ -69,8 +90,106 @@ impl Deferred {
     /// and answer false. The buffers grow by doubling, but never past
     /// `room` together.
     pub(crate) fn try_push(&mut self, key: &[u8], value: Option<&[u8]>, room: usize) -> bool {
+        let first = key.first().copied().unwrap_or(0);
+        let at = match self.parts.binary_search_by_key(&first, |p| p.first) {
+            Ok(at) => at,
+            Err(at) => {
+                let part = Part {
+                    first,
+                    ..Part::default()
+                };
+                self.parts.insert(at, part);
+                at
+            }
+        };
+        let others = self.memory() - self.parts[at].memory();
+        if self.parts[at].try_push(key, value, room.saturating_sub(others)) {
+            return true;
+        }
+        // Parts drained earlier keep their buffers for their next writes;
+        // those that hold nothing give their room up to this one.
+        let mut freed = false;
+        for (i, part) in self.parts.iter_mut().enumerate() {
+            if i != at && part.is_empty() && part.memory() > 0 {
+                (part.bytes, part.writes) = (Vec::new(), Vec::new());
+                freed = true;
+            }
+        }
+        let others = self.memory() - self.parts[at].memory();
+        freed && self.parts[at].try_push(key, value, room.saturating_sub(others))
+    }
+
+    /// Whether a read of the keys between `lower` and `upper` could see a
+    /// held key.
+    pub(crate) fn overlaps(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
+        self.parts.iter().any(|p| p.overlaps(lower, upper))
+    }
+
+    /// Hand `f` every held key once, in key order, with its last write,
+    /// as one run it reads by position ([`SortedRun`]); then hold nothing
+    /// (the buffers keep their capacity), whatever `f` returns.
+    pub(crate) fn drain_sorted<R>(&mut self, f: impl FnOnce(&SortedRun<'_>) -> R) -> R {
+        self.drain_where(|_| true, f)
+    }
+
+    /// [`Deferred::drain_sorted`] for the parts a read between `lower` and
+    /// `upper` could see: the others stay held. Their keys start with
+    /// other bytes, so no write of theirs is of a key drained.
+    pub(crate) fn drain_overlapping<R>(
+        &mut self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        f: impl FnOnce(&SortedRun<'_>) -> R,
+    ) -> R {
+        self.drain_where(|p| p.overlaps(lower, upper), f)
+    }
+
+    fn drain_where<R>(
+        &mut self,
+        drained: impl Fn(&Part) -> bool,
+        f: impl FnOnce(&SortedRun<'_>) -> R,
+    ) -> R {
+        let mut taken: SmallVec<[(usize, Vec<Write>); 2]> = SmallVec::new();
+        for (at, part) in self.parts.iter_mut().enumerate() {
+            if !part.is_empty() && drained(part) {
+                taken.push((at, part.take_sorted()));
+            }
+        }
+        let segments: SmallVec<[(&Part, &[Write]); 2]> = taken
+            .iter()
+            .map(|(at, writes)| (&self.parts[*at], writes.as_slice()))
+            .collect();
+        let result = f(&SortedRun { segments });
+        for (at, mut writes) in taken {
+            writes.clear();
+            let part = &mut self.parts[at];
+            part.writes = writes;
+            part.bytes.clear();
+        }
+        result
+    }
+}
+
+impl Part {
+    fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    fn memory(&self) -> usize {
+        self.bytes.capacity() + self.writes.capacity() * WRITE_COST
+    }
+
+    /// [`Deferred::try_push`] into this part, within `room` for it.
+    fn try_push(&mut self, key: &[u8], value: Option<&[u8]>, room: usize) -> bool {
         let bytes = self.bytes.len() + key.len() + value.map_or(0, <[u8]>::len);
         let writes = self.writes.len() + 1;
+        if bytes <= self.bytes.capacity()
+            && writes <= self.writes.capacity()
+            && self.memory() <= room
+        {
+            self.push(key, value);
+            return true;
+        }
         let doubled = |cap: usize, need: usize| {
             if need <= cap {
                 cap
@@ -111,11 +230,14 @@ impl Deferred {
     }
 
     fn push(&mut self, key: &[u8], value: Option<&[u8]>) {
-        if self.writes.is_empty() || key < self.lowest.as_slice() {
-            self.lowest = SmallVec::from_slice(key);
-        }
-        if self.writes.is_empty() || key > self.highest.as_slice() {
-            self.highest = SmallVec::from_slice(key);
+        let at = self.writes.len();
+        if at == 0 {
+            (self.lowest, self.highest) = (0, 0);
+        } else if key > self.highest_key() {
+            // First: a load's writes come in ascending order.
+            self.highest = at;
+        } else if key < self.lowest_key() {
+            self.lowest = at;
         }
         let start = self.bytes.len() as u32;
         self.bytes.extend_from_slice(key);
@@ -134,26 +256,32 @@ impl Deferred {
         });
     }
 
-    /// Whether a read of the keys between `lower` and `upper` could see a
-    /// held key.
-    pub(crate) fn overlaps(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
+    fn overlaps(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
         if self.writes.is_empty() {
             return false;
         }
-        let (lowest, highest) = (self.lowest.as_slice(), self.highest.as_slice());
+        let (lowest, highest) = (self.lowest_key(), self.highest_key());
         let below_upper = match upper {
             Bound::Included(u) => lowest <= u,
             Bound::Excluded(u) => lowest < u,
             Bound::Unbounded => true,
         };
         // Most reads are of keys below every held one (records below index
-        // entries): the first comparison answers them.
+        // entries, meta below records): the first comparison answers them.
         below_upper
             && match lower {
                 Bound::Included(l) => highest >= l,
                 Bound::Excluded(l) => highest > l,
                 Bound::Unbounded => true,
             }
+    }
+
+    fn lowest_key(&self) -> &[u8] {
+        self.key(&self.writes[self.lowest])
+    }
+
+    fn highest_key(&self) -> &[u8] {
+        self.key(&self.writes[self.highest])
     }
 
     fn key(&self, w: &Write) -> &[u8] {
@@ -169,10 +297,15 @@ impl Deferred {
         Some(&self.bytes[start..start + w.value_len as usize])
     }
 
-    /// Hand `f` every held key once, in key order, with its last write,
-    /// as one run it reads by position ([`SortedRun`]); then hold nothing
-    /// (the buffers keep their capacity), whatever `f` returns.
-    pub(crate) fn drain_sorted<R>(&mut self, f: impl FnOnce(&SortedRun<'_>) -> R) -> R {
+    /// The writes taken out, each key once with its last write, in key
+    /// order; `bytes` still holds their keys and values.
+    fn take_sorted(&mut self) -> Vec<Write> {
+        // Every held key lies between the lowest and the highest, so it
+        // starts with their common prefix.
+        let shared = match self.writes.is_empty() {
+            true => 0,
+            false => common_prefix(self.lowest_key(), self.highest_key()),
+        };
         let mut writes = std::mem::take(&mut self.writes);
         // In place: a stable sort would allocate a scratch copy of
         // `writes`, memory the room does not count. Among writes of one
@@ -183,10 +316,8 @@ impl Deferred {
             writes
                 .sort_unstable_by(|a, b| self.key(a).cmp(self.key(b)).then(a.start.cmp(&b.start)));
         } else {
-            // Every held key lies between the lowest and the highest, so it
-            // starts with their common prefix: each key is compared by its
-            // next sixteen bytes as one number, by its bytes only on a tie.
-            let shared = common_prefix(&self.lowest, &self.highest);
+            // Each key is compared by its sixteen bytes after the shared
+            // prefix as one number, by its bytes only on a tie.
             for w in &mut writes {
                 w.head = head(self.key(w).get(shared..).unwrap_or_default());
             }
@@ -200,14 +331,7 @@ impl Deferred {
             }
             same
         });
-        let result = f(&SortedRun {
-            deferred: self,
-            writes: &writes,
-        });
-        writes.clear();
-        self.writes = writes;
-        self.bytes.clear();
-        result
+        writes
     }
 
     /// Sort `writes` (their heads set) by head, then key, then start.
@@ -251,24 +375,29 @@ fn head(bytes: &[u8]) -> u128 {
 }
 
 /// The held writes of [`Deferred::drain_sorted`]: keys strictly increasing,
-/// each with its last write (a value, or `None` to delete it).
+/// each with its last write (a value, or `None` to delete it). One
+/// segment a part drained, in the parts' order.
 pub(crate) struct SortedRun<'a> {
-    deferred: &'a Deferred,
-    writes: &'a [Write],
+    segments: SmallVec<[(&'a Part, &'a [Write]); 2]>,
 }
 
 impl SortedRun<'_> {
     /// How many writes.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.writes.len()
+        self.segments.iter().map(|(_, w)| w.len()).sum()
     }
 }
 
 impl SortedWrites for SortedRun<'_> {
-    fn write(&self, i: usize) -> Option<SortedWrite<'_>> {
-        let w = self.writes.get(i)?;
-        Some((self.deferred.key(w), self.deferred.value(w)))
+    fn write(&self, mut i: usize) -> Option<SortedWrite<'_>> {
+        for (part, writes) in &self.segments {
+            match writes.get(i) {
+                Some(w) => return Some((part.key(w), part.value(w))),
+                None => i -= writes.len(),
+            }
+        }
+        None
     }
 }
 
@@ -329,9 +458,13 @@ mod tests {
             let mut d = Deferred::default();
             let mut model = std::collections::BTreeMap::new();
             for (i, &(a, b, delete)) in shape.iter().enumerate() {
-                // A shared head, then 2 to 21 varying bytes: keys that tie
-                // on their sixteen bytes after it are told apart by the rest.
-                let mut key = b"index-7/".to_vec();
+                // Two namespaces (parts); in each a shared head, then 2 to
+                // 21 varying bytes: keys that tie on their sixteen bytes
+                // after it are told apart by the rest.
+                let mut key = match a % 8 < 5 {
+                    true => b"\x02index-7/".to_vec(),
+                    false => b"\x01table-7/".to_vec(),
+                };
                 key.extend(std::iter::repeat_n(a % 4, usize::from(b % 20) + 1));
                 key.push(b % 5);
                 let value = (!delete).then(|| (i as u32).to_le_bytes().to_vec());
@@ -362,6 +495,64 @@ mod tests {
             model.insert(key, Some(b"v".to_vec()));
         }
         assert_eq!(drained(&mut d), model.into_iter().collect::<Vec<_>>());
+    }
+
+    /// A read of one namespace applies its writes only; the others stay
+    /// held, and drain later in key order.
+    #[test]
+    fn a_read_drains_only_the_namespace_it_reaches() {
+        let mut d = Deferred::default();
+        for k in [
+            &b"\x02age/30/u9"[..],
+            b"\x01users/7",
+            b"\x02age/20/u7",
+            b"\x01users/9",
+        ] {
+            assert!(d.try_push(k, Some(b"v"), usize::MAX));
+        }
+        let (lower, upper) = (
+            Bound::Included(&b"\x01users/"[..]),
+            Bound::Excluded(&b"\x01users0"[..]),
+        );
+        assert!(d.overlaps(lower, upper));
+        let read = d.drain_overlapping(lower, upper, |run| {
+            (0..run.len())
+                .map(|i| run.write(i).expect("a write").0.to_vec())
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(read, vec![b"\x01users/7".to_vec(), b"\x01users/9".to_vec()]);
+        assert!(!d.overlaps(lower, upper), "the table's writes are applied");
+        assert!(!d.is_empty(), "the index's are still held");
+        assert!(d.try_push(b"\x00meta", None, usize::MAX));
+        let keys: Vec<Vec<u8>> = drained(&mut d).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            vec![
+                b"\x00meta".to_vec(),
+                b"\x02age/20/u7".to_vec(),
+                b"\x02age/30/u9".to_vec()
+            ]
+        );
+        assert!(d.is_empty());
+    }
+
+    /// A namespace that holds nothing gives up its buffers to another
+    /// that needs the room.
+    #[test]
+    fn an_empty_part_gives_its_room_up() {
+        let mut d = Deferred::default();
+        let room = 4096;
+        let mut held = 0u32;
+        while d.try_push(&[&[1][..], &held.to_be_bytes()].concat(), Some(b"v"), room) {
+            held += 1;
+        }
+        drained(&mut d);
+        assert!(d.memory() > room / 2, "the drained part kept its buffers");
+        assert!(
+            d.try_push(&[2; 8], Some(&[0; 64]), room),
+            "room for another part"
+        );
+        assert!(d.memory() <= room);
     }
 
     #[test]

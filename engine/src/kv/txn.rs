@@ -1,7 +1,7 @@
 //! Transactions: the single writer and snapshot readers.
 
 use super::db::{DbInner, Durability};
-use super::deferred::Deferred;
+use super::deferred::{Deferred, SortedRun};
 use super::prefix::prefix_end;
 use super::wal::WalBuffer;
 use crate::error::{EngineError, Result};
@@ -625,8 +625,8 @@ impl WriteTxn {
     /// are applied together in key order, so that a run of them touching
     /// one leaf edits it once (see `deferred.rs`). Reads never see the
     /// difference. For index entries, whose order of writing follows the
-    /// records rather than their own keys; a value must stay small (it is
-    /// held in memory until applied).
+    /// records rather than their own keys, and a load's appended records;
+    /// a value must stay small (it is held in memory until applied).
     pub fn put_deferred(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.check()?;
         self.check_key_len(key)?;
@@ -775,7 +775,7 @@ impl WriteTxn {
         if !self.deferred.borrow().overlaps(lower, upper) {
             return Ok(());
         }
-        self.apply_deferred()
+        self.apply_held_back(|d, f| d.drain_overlapping(lower, upper, f))
     }
 
     /// Apply the put held as latest if it is of `key` (a write of `key`
@@ -802,6 +802,15 @@ impl WriteTxn {
     /// Apply every write held back, in key order. A failure fails the
     /// transaction (part of the writes may be applied).
     fn apply_deferred(&self) -> Result<()> {
+        self.apply_held_back(|d, f| d.drain_sorted(f))
+    }
+
+    /// Apply the writes held back that `drain` hands its callback, in key
+    /// order. A failure fails the transaction.
+    fn apply_held_back(
+        &self,
+        drain: impl FnOnce(&mut Deferred, &mut dyn FnMut(&SortedRun<'_>) -> TreeResult) -> TreeResult,
+    ) -> Result<()> {
         let Ok(mut deferred) = self.deferred.try_borrow_mut() else {
             return Err(nested_read());
         };
@@ -815,7 +824,9 @@ impl WriteTxn {
         };
         let mut tree = self.tree.get();
         // One run: each leaf it reaches is written once (`apply_sorted`).
-        let result = deferred.drain_sorted(|run| tree.apply_sorted(&mut inner.pager, run));
+        let result = drain(&mut deferred, &mut |run| {
+            tree.apply_sorted(&mut inner.pager, run)
+        });
         self.tree.set(tree);
         drop(inner);
         self.fail_logged(result)
@@ -854,6 +865,9 @@ impl WriteTxn {
         }
     }
 }
+
+/// What a tree write answers.
+type TreeResult = std::result::Result<(), BTreeError>;
 
 /// Put `key = value` into `tree`, or delete `key` (`None`): one held-back
 /// write reaching the tree.

@@ -17,6 +17,10 @@
 //! entry above `last` in that table clears it ([`Txn::raw_put`] calls
 //! [`Txn::note_entry_put`]). Deletes only remove keys, and a rollback
 //! discards the transaction with its tracking, so neither can falsify it.
+//!
+//! An assignment known to replace nothing is also held back with the
+//! index entries and applied in key order (`Txn::put_appended_entry`):
+//! the drains then fill the table's new leaves whole.
 
 use super::keyspace::KeyBuf;
 use super::write::Txn;

@@ -198,6 +198,14 @@ impl Txn {
         self.kv.put(key, value)
     }
 
+    /// [`Txn::raw_put`] held back to be applied in key order (see
+    /// [`Txn::put_appended_entry`]).
+    pub(crate) fn raw_put_appended(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.mutations += 1;
+        self.note_entry_put(key);
+        self.kv.put_deferred(key, value)
+    }
+
     /// [`Txn::raw_put`] of a value given in parts (see
     /// `kv::WriteTxn::put_parts`).
     pub(crate) fn raw_put_parts(&mut self, key: &[u8], parts: &[&[u8]]) -> Result<()> {
@@ -502,7 +510,12 @@ impl Txn {
                     if let Prior::Known(old) = &old {
                         self.drop_child(old, t, &k)?;
                     }
-                    self.put_entry(t, &k, &ek, old.known(), &Stored::Value(v))?;
+                    let new = Stored::Value(v);
+                    if known {
+                        self.put_appended_entry(t, &k, &ek, &new)?;
+                    } else {
+                        self.put_entry(t, &k, &ek, old.known(), &new)?;
+                    }
                 }
                 Input::Table(entries) => {
                     let (child, created) = match old {
@@ -531,8 +544,12 @@ impl Txn {
                         other => {
                             if packs(u64::MAX, &entries, self.page_size) {
                                 let id = self.new_packed(t, &k)?;
-                                let record = into_record(id, entries);
-                                self.put_entry(t, &k, &ek, other.known(), &Stored::Record(record))?;
+                                let new = Stored::Record(into_record(id, entries));
+                                if known {
+                                    self.put_appended_entry(t, &k, &ek, &new)?;
+                                } else {
+                                    self.put_entry(t, &k, &ek, other.known(), &new)?;
+                                }
                                 continue;
                             }
                             let child = self.new_table(t, &k)?;
