@@ -317,7 +317,7 @@ fn fresh_leaf<W: SortedWrites + ?Sized>(
         }
         j += 1;
     }
-    if !full && fill < min_fill(page_size) {
+    if count == 0 || (!full && fill < min_fill(page_size)) {
         return Ok(None);
     }
     let mut entries = Vec::with_capacity(count);

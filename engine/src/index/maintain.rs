@@ -212,8 +212,10 @@ impl Txn {
     /// entry of its table (a load in key order; `append.rs`): the put is
     /// held back with the index entries (`kv::WriteTxn::put_deferred`), so
     /// that a drain builds the table's new leaves in bulk rather than one
-    /// splice and a split every few dozen records. A value larger than a
-    /// packed record's limit is put at once: held-back values stay small.
+    /// splice and a split every few dozen records. Put at once where the
+    /// held-back writes share the log's room (`kv::WriteTxn::put_appended`),
+    /// and a value larger than a packed record's limit: held-back values
+    /// stay small.
     pub(crate) fn put_appended_entry(
         &mut self,
         table: TableId,

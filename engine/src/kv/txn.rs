@@ -635,6 +635,22 @@ impl WriteTxn {
         self.defer(key, Some(value))
     }
 
+    /// Set `key`, which the caller knows to be absent and above the keys
+    /// of the writes before it (a load in key order), to `value`: held back
+    /// as [`WriteTxn::put_deferred`] where the held-back writes have a room
+    /// of their own (`Options::held_back_bytes`), put at once where they
+    /// share the log's. A shared room is small (the browser's 32 KiB): a
+    /// load's records would take most of it from the index entries, whose
+    /// drains then come several times as often, each rewriting every index
+    /// leaf it reaches for fewer entries (browser bulk insert of 10K users
+    /// 99 -> 140 ms when they did).
+    pub fn put_appended(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        match self.held_back_room() {
+            Some(_) => self.put_deferred(key, value),
+            None => self.put(key, value),
+        }
+    }
+
     /// Remove `key` as [`WriteTxn::put_deferred`] sets one (whether it
     /// existed is not known until the delete is applied).
     pub fn delete_deferred(&mut self, key: &[u8]) -> Result<()> {

@@ -198,12 +198,13 @@ impl Txn {
         self.kv.put(key, value)
     }
 
-    /// [`Txn::raw_put`] held back to be applied in key order (see
-    /// [`Txn::put_appended_entry`]).
+    /// [`Txn::raw_put`] of an entry known to be absent, held back to be
+    /// applied in key order (see [`Txn::put_appended_entry`] and
+    /// `kv::WriteTxn::put_appended`).
     pub(crate) fn raw_put_appended(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.mutations += 1;
         self.note_entry_put(key);
-        self.kv.put_deferred(key, value)
+        self.kv.put_appended(key, value)
     }
 
     /// [`Txn::raw_put`] of a value given in parts (see
