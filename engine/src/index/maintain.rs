@@ -197,36 +197,15 @@ impl Txn {
 
     /// Store `new` at `table[key]` (entry key `ek`), whose value was `old`,
     /// moving the affected index entries.
-    pub(crate) fn put_entry(
-        &mut self,
-        table: TableId,
-        key: &Key,
-        ek: &[u8],
-        old: Option<&Stored>,
-        new: &Stored,
-    ) -> Result<()> {
-        self.put_entry_as(table, key, ek, old, new, false)
-    }
-
-    /// [`Txn::put_entry`] of an entry known to be absent and above every
-    /// entry of its table (a load in key order; `append.rs`): the put is
-    /// held back with the index entries (`kv::WriteTxn::put_deferred`), so
+    ///
+    /// `appended`: the entry is known to be absent and above every entry
+    /// of its table (a load in key order; `append.rs`). Its put is then
+    /// held back with the index entries (`kv::WriteTxn::put_appended`), so
     /// that a drain builds the table's new leaves in bulk rather than one
-    /// splice and a split every few dozen records. Put at once where the
-    /// held-back writes share the log's room (`kv::WriteTxn::put_appended`),
-    /// and a value larger than a packed record's limit: held-back values
-    /// stay small.
-    pub(crate) fn put_appended_entry(
-        &mut self,
-        table: TableId,
-        key: &Key,
-        ek: &[u8],
-        new: &Stored,
-    ) -> Result<()> {
-        self.put_entry_as(table, key, ek, None, new, true)
-    }
-
-    fn put_entry_as(
+    /// splice and a split every few dozen records; but put at once where
+    /// the held-back writes share the log's room, and for a value larger
+    /// than a packed record's limit (held-back values stay small).
+    pub(crate) fn put_entry(
         &mut self,
         table: TableId,
         key: &Key,

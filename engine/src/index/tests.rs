@@ -632,7 +632,7 @@ fn queries_inside_a_transaction_see_the_index_entries_it_holds_back() {
 }
 
 /// Records appended in key order are held back with their index entries
-/// (`Txn::put_appended_entry`) once the table's end is known: every read
+/// (`Txn::put_entry`, `appended`) once the table's end is known: every read
 /// of the table inside the transaction (the record just written, an
 /// earlier one, the table's entries, a query through the index) sees
 /// them, a rollback drops them, and the committed store holds what puts

@@ -19,7 +19,7 @@
 //! discards the transaction with its tracking, so neither can falsify it.
 //!
 //! An assignment known to replace nothing is also held back with the
-//! index entries and applied in key order (`Txn::put_appended_entry`):
+//! index entries and applied in key order (`Txn::put_entry`, `appended`):
 //! the drains then fill the table's new leaves whole.
 
 use super::keyspace::KeyBuf;

@@ -103,7 +103,7 @@ impl Txn {
                             tx.set_meta(child, table, to, packed)?;
                             tx.remember_link(child, (table, to.clone(), packed));
                         }
-                        tx.put_entry(table, to, &ek, old.as_ref(), &v)?;
+                        tx.put_entry(table, to, &ek, old.as_ref(), &v, false)?;
                     }
                 }
             }

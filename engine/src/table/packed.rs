@@ -230,6 +230,7 @@ impl Txn {
                         &ek,
                         Some(&Stored::Record(record)),
                         &Stored::Record(next),
+                        false,
                     )?;
                 }
                 Ok(true)

@@ -199,7 +199,7 @@ impl Txn {
     }
 
     /// [`Txn::raw_put`] of an entry known to be absent, held back to be
-    /// applied in key order (see [`Txn::put_appended_entry`] and
+    /// applied in key order (see [`Txn::put_entry`] and
     /// `kv::WriteTxn::put_appended`).
     pub(crate) fn raw_put_appended(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.mutations += 1;
@@ -511,12 +511,7 @@ impl Txn {
                     if let Prior::Known(old) = &old {
                         self.drop_child(old, t, &k)?;
                     }
-                    let new = Stored::Value(v);
-                    if known {
-                        self.put_appended_entry(t, &k, &ek, &new)?;
-                    } else {
-                        self.put_entry(t, &k, &ek, old.known(), &new)?;
-                    }
+                    self.put_entry(t, &k, &ek, old.known(), &Stored::Value(v), known)?;
                 }
                 Input::Table(entries) => {
                     let (child, created) = match old {
@@ -533,7 +528,8 @@ impl Txn {
                                 let next = into_record(id, entries);
                                 if next != record {
                                     let old = Stored::Record(record);
-                                    self.put_entry(t, &k, &ek, Some(&old), &Stored::Record(next))?;
+                                    let next = Stored::Record(next);
+                                    self.put_entry(t, &k, &ek, Some(&old), &next, false)?;
                                 }
                                 continue;
                             }
@@ -545,12 +541,8 @@ impl Txn {
                         other => {
                             if packs(u64::MAX, &entries, self.page_size) {
                                 let id = self.new_packed(t, &k)?;
-                                let new = Stored::Record(into_record(id, entries));
-                                if known {
-                                    self.put_appended_entry(t, &k, &ek, &new)?;
-                                } else {
-                                    self.put_entry(t, &k, &ek, other.known(), &new)?;
-                                }
+                                let record = Stored::Record(into_record(id, entries));
+                                self.put_entry(t, &k, &ek, other.known(), &record, known)?;
                                 continue;
                             }
                             let child = self.new_table(t, &k)?;
