@@ -19,8 +19,9 @@
 //! discards the transaction with its tracking, so neither can falsify it.
 //!
 //! An assignment known to replace nothing is also held back with the
-//! index entries and applied in key order (`Txn::put_entry`, `appended`):
-//! the drains then fill the table's new leaves whole.
+//! index entries and applied in key order where the held-back writes have
+//! a room of their own (`Txn::put_entry`, `appended`): the drains then
+//! fill the table's new leaves whole.
 
 use super::keyspace::KeyBuf;
 use super::write::Txn;

@@ -190,8 +190,9 @@ impl Txn {
         result
     }
 
-    /// Every write of a table entry goes through this or
-    /// [`Txn::raw_put_parts`] (the append tracking relies on it).
+    /// Every write of a table entry goes through this,
+    /// [`Txn::raw_put_parts`] or [`Txn::raw_put_appended`] (the append
+    /// tracking relies on it).
     pub(crate) fn raw_put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.mutations += 1;
         self.note_entry_put(key);
