@@ -125,33 +125,22 @@ impl Deferred {
         self.parts.iter().any(|p| p.overlaps(lower, upper))
     }
 
-    /// Hand `f` every held key once, in key order, with its last write,
-    /// as one run it reads by position ([`SortedRun`]); then hold nothing
-    /// (the buffers keep their capacity), whatever `f` returns.
-    pub(crate) fn drain_sorted<R>(&mut self, f: impl FnOnce(&SortedRun<'_>) -> R) -> R {
-        self.drain_where(|_| true, f)
-    }
-
-    /// [`Deferred::drain_sorted`] for the parts a read between `lower` and
-    /// `upper` could see: the others stay held. Their keys start with
-    /// other bytes, so no write of theirs is of a key drained.
+    /// Hand `f` every held key a read between `lower` and `upper` could
+    /// see, once each, in key order, with its last write, as one run it
+    /// reads by position ([`SortedRun`]); then hold none of those writes
+    /// (the buffers keep their capacity), whatever `f` returns. Whole
+    /// parts are drained: those the read cannot see stay held (their keys
+    /// start with other bytes, so no write of theirs is of a key drained).
+    /// `Unbounded` both ways drains everything.
     pub(crate) fn drain_overlapping<R>(
         &mut self,
         lower: Bound<&[u8]>,
         upper: Bound<&[u8]>,
         f: impl FnOnce(&SortedRun<'_>) -> R,
     ) -> R {
-        self.drain_where(|p| p.overlaps(lower, upper), f)
-    }
-
-    fn drain_where<R>(
-        &mut self,
-        drained: impl Fn(&Part) -> bool,
-        f: impl FnOnce(&SortedRun<'_>) -> R,
-    ) -> R {
         let mut taken: SmallVec<[(usize, Vec<Write>); 2]> = SmallVec::new();
         for (at, part) in self.parts.iter_mut().enumerate() {
-            if !part.is_empty() && drained(part) {
+            if part.overlaps(lower, upper) {
                 taken.push((at, part.take_sorted()));
             }
         }
@@ -374,7 +363,7 @@ fn head(bytes: &[u8]) -> u128 {
     u128::from_be_bytes(word)
 }
 
-/// The held writes of [`Deferred::drain_sorted`]: keys strictly increasing,
+/// The held writes of [`Deferred::drain_overlapping`]: keys strictly increasing,
 /// each with its last write (a value, or `None` to delete it). One
 /// segment a part drained, in the parts' order.
 pub(crate) struct SortedRun<'a> {
@@ -406,7 +395,7 @@ mod tests {
     use super::*;
 
     fn drained(d: &mut Deferred) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        d.drain_sorted(|run| {
+        d.drain_overlapping(Bound::Unbounded, Bound::Unbounded, |run| {
             (0..run.len())
                 .map(|i| {
                     let (k, v) = run.write(i).expect("a write");
@@ -601,7 +590,7 @@ mod tests {
         for k in [b"a", b"b", b"c"] {
             assert!(d.try_push(k, Some(k), usize::MAX));
         }
-        let r: Result<(), &str> = d.drain_sorted(|run| {
+        let r: Result<(), &str> = d.drain_overlapping(Bound::Unbounded, Bound::Unbounded, |run| {
             assert!(run.write(2).is_some() && run.write(3).is_none());
             Err("full")
         });

@@ -1,7 +1,7 @@
 //! Transactions: the single writer and snapshot readers.
 
 use super::db::{DbInner, Durability};
-use super::deferred::{Deferred, SortedRun};
+use super::deferred::Deferred;
 use super::prefix::prefix_end;
 use super::wal::WalBuffer;
 use crate::error::{EngineError, Result};
@@ -791,7 +791,7 @@ impl WriteTxn {
         if !self.deferred.borrow().overlaps(lower, upper) {
             return Ok(());
         }
-        self.apply_held_back(|d, f| d.drain_overlapping(lower, upper, f))
+        self.apply_held_back(lower, upper)
     }
 
     /// Apply the put held as latest if it is of `key` (a write of `key`
@@ -818,15 +818,13 @@ impl WriteTxn {
     /// Apply every write held back, in key order. A failure fails the
     /// transaction (part of the writes may be applied).
     fn apply_deferred(&self) -> Result<()> {
-        self.apply_held_back(|d, f| d.drain_sorted(f))
+        self.apply_held_back(Bound::Unbounded, Bound::Unbounded)
     }
 
-    /// Apply the writes held back that `drain` hands its callback, in key
-    /// order. A failure fails the transaction.
-    fn apply_held_back(
-        &self,
-        drain: impl FnOnce(&mut Deferred, &mut dyn FnMut(&SortedRun<'_>) -> TreeResult) -> TreeResult,
-    ) -> Result<()> {
+    /// Apply the writes held back that a read between `lower` and `upper`
+    /// could see (`Deferred::drain_overlapping`), in key order. A failure
+    /// fails the transaction.
+    fn apply_held_back(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<()> {
         let Ok(mut deferred) = self.deferred.try_borrow_mut() else {
             return Err(nested_read());
         };
@@ -840,9 +838,8 @@ impl WriteTxn {
         };
         let mut tree = self.tree.get();
         // One run: each leaf it reaches is written once (`apply_sorted`).
-        let result = drain(&mut deferred, &mut |run| {
-            tree.apply_sorted(&mut inner.pager, run)
-        });
+        let result = deferred
+            .drain_overlapping(lower, upper, |run| tree.apply_sorted(&mut inner.pager, run));
         self.tree.set(tree);
         drop(inner);
         self.fail_logged(result)
@@ -881,9 +878,6 @@ impl WriteTxn {
         }
     }
 }
-
-/// What a tree write answers.
-type TreeResult = std::result::Result<(), BTreeError>;
 
 /// Put `key = value` into `tree`, or delete `key` (`None`): one held-back
 /// write reaching the tree.
