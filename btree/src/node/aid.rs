@@ -8,16 +8,17 @@
 //!
 //! A branch's aid: word 0 is `c`, the length of the separators' longest
 //! common prefix; the next `ceil(c / 8)` words are that prefix in
-//! eight-byte chunks (each as a head, below); then word by word the
-//! *head* of each separator: its eight bytes after `c`, big-endian,
-//! zero-padded.
+//! eight-byte chunks (each as a head, below); then the guide (below);
+//! then word by word the *head* of each separator: its eight bytes after
+//! `c`, big-endian, zero-padded.
 //!
-//! A format-2 leaf's aid is the heads of its stored keys (the bytes after
-//! the leaf's prefix, which the leaf itself holds), one word a key: a
-//! point read's last search, usually decided by the heads alone. One more
-//! word follows: [`VOUCHED`] if the layer above's value check (given to
-//! [`search_aid_vouching`]) passed every inline value of the leaf, else
-//! 0. A read lends a value with that verdict, so a decoder can skip the
+//! A format-2 leaf's aid starts with a *verdict* word: [`VOUCHED`] if the
+//! layer above's value check (given to [`search_aid_vouching`]) passed
+//! every inline value of the leaf, else 0. The guide follows, then the
+//! heads of its stored keys (the bytes after the leaf's prefix, which the
+//! leaf itself holds), one word a key: a point read's last search,
+//! usually decided by the heads alone. The words every read of the leaf
+//! uses (verdict, guide, first head) are adjacent: one cache line. A read lends a value with that verdict, so a decoder can skip the
 //! checks it would repeat on every read of the same bytes; a page whose
 //! values fail keeps being checked read by read, each read reporting its
 //! own value's damage.
@@ -26,9 +27,14 @@
 //! keeps order: two keys whose heads differ compare as their heads do
 //! (padding compares below every byte, as a shorter key does); equal heads
 //! decide nothing.
+//!
+//! The guide (module `guide`, [`GUIDE_WORDS`] words) says where among
+//! the heads a search starts, so that evenly rising keys are found in a
+//! window of a few heads rather than by a binary search of all of them.
 
 use moonvault_pager::PageAid;
 
+use super::guide::{Guide, GUIDE_WORDS};
 use super::{common_prefix, Node, ValueRef, KIND_BRANCH, KIND_LEAF, KIND_LEAF_V2};
 
 /// Nodes with fewer keys search as fast without an aid.
@@ -58,10 +64,10 @@ pub fn search_aid_words(kind: u8, data: &[u8]) -> usize {
     }
     match kind {
         KIND_BRANCH => match (node.separator(0), node.separator(n - 1)) {
-            (Ok(first), Ok(last)) => 1 + common_prefix(first, last).div_ceil(8) + n,
+            (Ok(first), Ok(last)) => 1 + common_prefix(first, last).div_ceil(8) + GUIDE_WORDS + n,
             _ => 0,
         },
-        KIND_LEAF | KIND_LEAF_V2 => n + 1,
+        KIND_LEAF | KIND_LEAF_V2 => LEAF_HEADER_WORDS + n,
         _ => 0,
     }
 }
@@ -87,7 +93,8 @@ pub fn search_aid_vouching(kind: u8, data: &[u8], vouch: fn(&[u8]) -> bool) -> O
     match kind {
         KIND_BRANCH => branch_aid(&node),
         KIND_LEAF | KIND_LEAF_V2 => {
-            let mut words = Vec::with_capacity(n + 1);
+            let mut words = vec![0; LEAF_HEADER_WORDS];
+            words.reserve(n);
             let mut vouched = true;
             for i in 0..n {
                 let (key, value) = node.entry(i).ok()?;
@@ -98,7 +105,9 @@ pub fn search_aid_vouching(kind: u8, data: &[u8], vouch: fn(&[u8]) -> bool) -> O
                     ValueRef::Overflow { .. } => true,
                 };
             }
-            words.push(if vouched { VOUCHED } else { 0 });
+            let guide = Guide::derive(&words[LEAF_HEADER_WORDS..]);
+            words[0] = if vouched { VOUCHED } else { 0 };
+            words[1..LEAF_HEADER_WORDS].copy_from_slice(&guide.words());
             Some(words.into_boxed_slice())
         }
         _ => None,
@@ -109,26 +118,47 @@ fn branch_aid(node: &Node<'_>) -> Option<Box<[u64]>> {
     let n = node.count();
     let first = node.separator(0).ok()?;
     let c = common_prefix(first, node.separator(n - 1).ok()?);
-    let mut words = Vec::with_capacity(1 + c.div_ceil(8) + n);
+    let chunks = c.div_ceil(8);
+    let at = 1 + chunks + GUIDE_WORDS;
+    let mut words = Vec::with_capacity(at + n);
     words.push(c as u64);
     words.extend(first[..c].chunks(8).map(head));
+    words.extend([0; GUIDE_WORDS]);
     for i in 0..n {
         words.push(head(node.separator(i).ok()?.get(c..)?));
     }
+    let guide = Guide::derive(&words[at..]);
+    words[at - GUIDE_WORDS..at].copy_from_slice(&guide.words());
     Some(words.into_boxed_slice())
 }
 
-/// An aid's parts: the prefix length, the prefix's chunks, the heads.
-/// `None` if `aid` is not the aid of a branch of `count` separators.
+/// A branch aid's parts: the prefix length, the prefix's chunks, the
+/// heads and their guide. `None` if `aid` is not the aid of a branch of
+/// `count` separators.
 #[inline(always)]
-pub(crate) fn parts(aid: &[u64], count: usize) -> Option<(usize, &[u64], &[u64])> {
+pub(crate) fn parts(aid: &[u64], count: usize) -> Option<(usize, &[u64], &[u64], Guide)> {
     let (&c, rest) = aid.split_first()?;
     let chunks = usize::try_from(c).ok()?.div_ceil(8);
-    if rest.len() != chunks + count {
+    if rest.len() != chunks + GUIDE_WORDS + count {
         return None;
     }
-    let (prefix, heads) = rest.split_at(chunks);
-    Some((c as usize, prefix, heads))
+    let (prefix, rest) = rest.split_at(chunks);
+    let (guide, heads) = rest.split_at(GUIDE_WORDS);
+    Some((c as usize, prefix, heads, Guide::from_words(guide)))
+}
+
+/// Words of a leaf aid before its heads: the verdict, then the guide.
+const LEAF_HEADER_WORDS: usize = 1 + GUIDE_WORDS;
+
+/// A leaf aid's parts: the heads, their guide and the verdict word.
+/// `None` if `aid` is not the aid of a leaf of `count` keys.
+#[inline(always)]
+pub(crate) fn leaf_parts(aid: &[u64], count: usize) -> Option<(&[u64], Guide, u64)> {
+    if aid.len() != LEAF_HEADER_WORDS + count {
+        return None;
+    }
+    let (header, heads) = aid.split_at(LEAF_HEADER_WORDS);
+    Some((heads, Guide::from_words(&header[1..]), header[0]))
 }
 
 /// Where `key` stands against a prefix of length `c` given as `chunks`:
@@ -222,8 +252,8 @@ mod tests {
         let aided = Node::of_page(1, &page).unwrap();
         assert_eq!(
             page.aid().len(),
-            keys.len() + 1,
-            "a leaf's aid is a word a key, and the verdict"
+            LEAF_HEADER_WORDS + keys.len(),
+            "a leaf's aid is the verdict, the guide and a word a key"
         );
         assert!(
             !aided.values_vouched(),
@@ -335,7 +365,7 @@ mod tests {
                 derive: |kind, data| search_aid_vouching(kind, data, starts_ok),
             });
             let node = Node::of_page(1, &page).unwrap();
-            assert_eq!(node.values_vouched(), *words.last().unwrap() == VOUCHED);
+            assert_eq!(node.values_vouched(), words[0] == VOUCHED);
             node.values_vouched()
         };
         assert!(verdict(None));

@@ -47,6 +47,7 @@ mod aid;
 mod build;
 mod cell;
 mod edit;
+mod guide;
 mod key;
 
 pub use aid::{search_aid, search_aid_vouching, search_aid_words, SEARCH_AID, VOUCHED};
@@ -542,8 +543,8 @@ impl<'a> Node<'a> {
                     _ if cmp_keys(key, prefix).is_lt() => return Ok(Err(0)),
                     _ => return Ok(Err(self.count())),
                 };
-                if self.aid.len() == self.count() + 1 {
-                    return self.aided_leaf_search(probe);
+                if let Some((heads, guide, _)) = aid::leaf_parts(self.aid, self.count()) {
+                    return self.aided_leaf_search(heads, guide, probe);
                 }
                 self.binary_search(probe, |data, off| v2_key_at(data, off, p))
             }
@@ -776,7 +777,7 @@ impl<'a> Node<'a> {
     /// number of separators at or below `key`, found among the heads, with
     /// whole keys compared only where heads tie.
     fn aided_child_index(&self, key: &[u8]) -> Result<usize> {
-        let Some((c, prefix, heads)) = aid::parts(self.aid, self.count()) else {
+        let Some((c, prefix, heads, guide)) = aid::parts(self.aid, self.count()) else {
             return self.upper_bound(key);
         };
         // Every separator starts with the prefix: a key that does not
@@ -787,7 +788,7 @@ impl<'a> Node<'a> {
             Err(false) => return Ok(heads.len()),
         };
         let h = aid::head(rest);
-        let mut lo = heads.partition_point(|&x| x < h);
+        let mut lo = guide.lower_bound(heads, h);
         // Separators whose heads are above the key's are above it.
         if heads.get(lo) != Some(&h) {
             return Ok(lo);
@@ -809,20 +810,23 @@ impl<'a> Node<'a> {
     #[inline]
     pub(crate) fn values_vouched(&self) -> bool {
         self.meta.format == Format::LeafV2
-            && self.aid.len() == self.count() + 1
-            && self.aid.last() == Some(&aid::VOUCHED)
+            && aid::leaf_parts(self.aid, self.count())
+                .is_some_and(|(_, _, verdict)| verdict == aid::VOUCHED)
     }
 
     /// [`Node::search`] of a format-2 leaf's stored keys for `probe` (a key
     /// after the leaf's prefix) through its aid (module `aid`): found among
     /// the heads, with stored keys compared only where heads tie. A point
     /// read of a key that is there compares one stored key.
-    fn aided_leaf_search(&self, probe: &[u8]) -> Result<std::result::Result<usize, usize>> {
+    fn aided_leaf_search(
+        &self,
+        heads: &[u64],
+        guide: guide::Guide,
+        probe: &[u8],
+    ) -> Result<std::result::Result<usize, usize>> {
         use std::cmp::Ordering;
-        // The heads, without the verdict word.
-        let heads = &self.aid[..self.count()];
         let h = aid::head(probe);
-        let first = heads.partition_point(|&x| x < h);
+        let first = guide.lower_bound(heads, h);
         // Keys before `first` are below the probe; a key whose head is
         // above the probe's is above it.
         if heads.get(first) != Some(&h) {
