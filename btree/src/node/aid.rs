@@ -340,6 +340,33 @@ mod tests {
     }
 
     #[test]
+    fn numbered_keys_are_searched_through_a_guide() {
+        // Keys numbered in order, as a table's records are (a shared
+        // first byte, then a rising number), some steps uneven.
+        let number = |i: u32| [&[7u8][..], &(1_000 + i * 5 + i % 4).to_be_bytes()].concat();
+        let keys: Vec<Vec<u8>> = (0..180).map(number).collect();
+        let probes: Vec<Vec<u8>> = (0..920u32)
+            .map(|j| [&[7u8][..], &(990 + j).to_be_bytes()].concat())
+            .chain([vec![], vec![7], vec![8], vec![7, 0xff]])
+            .collect();
+        let entries: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (k.as_slice(), &b"v"[..])).collect();
+        let mut page = Page::new(KIND_LEAF, crate::node::tests::leaf(&entries));
+        page.derive_aid_for_test(SEARCH_AID);
+        let (_, guide, _) = leaf_parts(page.aid(), keys.len()).unwrap();
+        assert_ne!(guide, Guide::NONE, "a leaf of numbered keys is guided");
+        assert!(leaf_agrees(&keys, &probes));
+        // A branch over the same keys, within one power of two: guided too.
+        let (_, branch) = both(&keys);
+        let (_, _, _, guide) = parts(branch.aid(), keys.len()).unwrap();
+        assert_ne!(
+            guide,
+            Guide::NONE,
+            "a branch of numbered separators is guided"
+        );
+        assert!(agree(&keys, &probes));
+    }
+
+    #[test]
     fn a_leaf_is_vouched_for_only_when_every_inline_value_passes() {
         fn starts_ok(v: &[u8]) -> bool {
             v.starts_with(b"ok")
