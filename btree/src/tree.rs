@@ -860,9 +860,9 @@ impl BTree {
         key: &[u8],
         read: impl FnOnce(&Pager, ValueRef<'_>, bool) -> Result<T>,
     ) -> Result<Option<T>> {
-        self.at_leaf(pager, key, |node| match node.search(key)? {
-            Ok(i) => Ok(Some(read(pager, node.entry(i)?.1, node.values_vouched())?)),
-            Err(_) => Ok(None),
+        self.at_leaf(pager, key, |node| match node.find(key)? {
+            Some(value) => Ok(Some(read(pager, value, node.values_vouched())?)),
+            None => Ok(None),
         })
     }
 

@@ -14,11 +14,13 @@
 //!
 //! A format-2 leaf's aid starts with a *verdict* word: [`VOUCHED`] if the
 //! layer above's value check (given to [`search_aid_vouching`]) passed
-//! every inline value of the leaf, else 0. The guide follows, then the
-//! heads of its stored keys (the bytes after the leaf's prefix, which the
-//! leaf itself holds), one word a key: a point read's last search,
-//! usually decided by the heads alone. The words every read of the leaf
-//! uses (verdict, guide, first head) are adjacent: one cache line. A read lends a value with that verdict, so a decoder can skip the
+//! every inline value of the leaf, else 0. The guide follows, then two
+//! words a key: the head of its stored key (the bytes after the leaf's
+//! prefix, which the leaf itself holds) and the offset of its cell. A
+//! point read's last search is usually decided by the heads alone, and
+//! the offset beside the head it stops at leads straight to the cell,
+//! without a load of the leaf's slot first. The words every read of the
+//! leaf uses (verdict, guide, first head) are adjacent: one cache line. A read lends a value with that verdict, so a decoder can skip the
 //! checks it would repeat on every read of the same bytes; a page whose
 //! values fail keeps being checked read by read, each read reporting its
 //! own value's damage.
@@ -67,7 +69,7 @@ pub fn search_aid_words(kind: u8, data: &[u8]) -> usize {
             (Ok(first), Ok(last)) => 1 + common_prefix(first, last).div_ceil(8) + GUIDE_WORDS + n,
             _ => 0,
         },
-        KIND_LEAF | KIND_LEAF_V2 => LEAF_HEADER_WORDS + n,
+        KIND_LEAF | KIND_LEAF_V2 => LEAF_HEADER_WORDS + 2 * n,
         _ => 0,
     }
 }
@@ -94,18 +96,20 @@ pub fn search_aid_vouching(kind: u8, data: &[u8], vouch: fn(&[u8]) -> bool) -> O
         KIND_BRANCH => branch_aid(&node),
         KIND_LEAF | KIND_LEAF_V2 => {
             let mut words = vec![0; LEAF_HEADER_WORDS];
-            words.reserve(n);
+            words.reserve(2 * n);
             let mut vouched = true;
             for i in 0..n {
                 let (key, value) = node.entry(i).ok()?;
                 words.push(head(key));
+                words.push(node.offset(i).ok()? as u64);
                 vouched &= match value {
                     ValueRef::Inline(v) => vouch(v),
                     // Never lent as vouched: read from other pages.
                     ValueRef::Overflow { .. } => true,
                 };
             }
-            let guide = Guide::derive(&words[LEAF_HEADER_WORDS..]);
+            let (keys, _) = words[LEAF_HEADER_WORDS..].as_chunks::<2>();
+            let guide = Guide::derive(keys, key_head);
             words[0] = if vouched { VOUCHED } else { 0 };
             words[1..LEAF_HEADER_WORDS].copy_from_slice(&guide.words());
             Some(words.into_boxed_slice())
@@ -127,7 +131,7 @@ fn branch_aid(node: &Node<'_>) -> Option<Box<[u64]>> {
     for i in 0..n {
         words.push(head(node.separator(i).ok()?.get(c..)?));
     }
-    let guide = Guide::derive(&words[at..]);
+    let guide = Guide::derive(&words[at..], |&h| h);
     words[at - GUIDE_WORDS..at].copy_from_slice(&guide.words());
     Some(words.into_boxed_slice())
 }
@@ -150,15 +154,30 @@ pub(crate) fn parts(aid: &[u64], count: usize) -> Option<(usize, &[u64], &[u64],
 /// Words of a leaf aid before its heads: the verdict, then the guide.
 const LEAF_HEADER_WORDS: usize = 1 + GUIDE_WORDS;
 
-/// A leaf aid's parts: the heads, their guide and the verdict word.
-/// `None` if `aid` is not the aid of a leaf of `count` keys.
+/// A leaf aid's parts: its keys (head and cell offset each), their
+/// guide and the verdict word. `None` if `aid` is not the aid of a leaf
+/// of `count` keys.
 #[inline(always)]
-pub(crate) fn leaf_parts(aid: &[u64], count: usize) -> Option<(&[u64], Guide, u64)> {
-    if aid.len() != LEAF_HEADER_WORDS + count {
+pub(crate) fn leaf_parts(aid: &[u64], count: usize) -> Option<(&[[u64; 2]], Guide, u64)> {
+    if aid.len() != LEAF_HEADER_WORDS + 2 * count {
         return None;
     }
-    let (header, heads) = aid.split_at(LEAF_HEADER_WORDS);
-    Some((heads, Guide::from_words(&header[1..]), header[0]))
+    let (header, keys) = aid.split_at(LEAF_HEADER_WORDS);
+    let (keys, _) = keys.as_chunks::<2>();
+    Some((keys, Guide::from_words(&header[1..]), header[0]))
+}
+
+/// The head of a leaf aid's key.
+#[inline(always)]
+pub(crate) fn key_head(key: &[u64; 2]) -> u64 {
+    key[0]
+}
+
+/// The cell offset of a leaf aid's key (past any valid offset if the
+/// word is not one).
+#[inline(always)]
+pub(crate) fn key_cell(key: &[u64; 2]) -> usize {
+    usize::try_from(key[1]).unwrap_or(usize::MAX)
 }
 
 /// Where `key` stands against a prefix of length `c` given as `chunks`:
@@ -244,7 +263,9 @@ mod tests {
     /// [`MIN_KEYS`]) searches every probe and every key alike with its aid
     /// and without.
     fn leaf_agrees(keys: &[Vec<u8>], probes: &[Vec<u8>]) -> bool {
-        let entries: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (k.as_slice(), &b"v"[..])).collect();
+        // Each value is its key: a value found names its entry.
+        let entries: Vec<(&[u8], &[u8])> =
+            keys.iter().map(|k| (k.as_slice(), k.as_slice())).collect();
         let data = crate::node::tests::leaf(&entries);
         let mut page = Page::new(KIND_LEAF, data.clone());
         page.derive_aid_for_test(SEARCH_AID);
@@ -252,8 +273,8 @@ mod tests {
         let aided = Node::of_page(1, &page).unwrap();
         assert_eq!(
             page.aid().len(),
-            LEAF_HEADER_WORDS + keys.len(),
-            "a leaf's aid is the verdict, the guide and a word a key"
+            LEAF_HEADER_WORDS + 2 * keys.len(),
+            "a leaf's aid is the verdict, the guide and two words a key"
         );
         assert!(
             !aided.values_vouched(),
@@ -262,7 +283,11 @@ mod tests {
         assert_eq!(search_aid_words(KIND_LEAF, &data), page.aid().len());
         probes.iter().chain(keys).all(|probe| {
             let want = plain.search(probe).unwrap();
-            aided.search(probe).unwrap() == want && plain.search_append(probe).unwrap() == want
+            let value = plain.find(probe).unwrap();
+            assert_eq!(value.is_some(), want.is_ok());
+            aided.search(probe).unwrap() == want
+                && plain.search_append(probe).unwrap() == want
+                && aided.find(probe).unwrap() == value
         })
     }
 

@@ -50,9 +50,9 @@ impl Guide {
 
     /// The guide of `heads` (the aid's, in order), or [`Guide::NONE`] if
     /// interpolation would not narrow a search enough.
-    pub(crate) fn derive(heads: &[u64]) -> Guide {
+    pub(crate) fn derive<T>(heads: &[T], head: impl Fn(&T) -> u64) -> Guide {
         let n = heads.len();
-        let (Some(&first), Some(&last)) = (heads.first(), heads.last()) else {
+        let (Some(first), Some(last)) = (heads.first().map(&head), heads.last().map(&head)) else {
             return Guide::NONE;
         };
         if n < 2 || last <= first {
@@ -70,7 +70,7 @@ impl Guide {
             last,
         };
         let mut reach = 0u64;
-        for (i, &h) in (0u64..).zip(heads) {
+        for (i, h) in (0u64..).zip(heads.iter().map(&head)) {
             // Unsorted (damaged) heads below the first guess 0.
             let g = guide.guess(h.saturating_sub(first));
             reach = reach.max(g.abs_diff(i));
@@ -103,13 +103,13 @@ impl Guide {
         ((u128::from(above_first) * u128::from(self.slope)) >> 64) as u64
     }
 
-    /// How many of `heads` are below `h`: `heads.partition_point(|&x| x <
-    /// h)`, searched only within the guide's window when it has one.
-    /// `heads` must be the heads this guide was derived from.
+    /// How many of `heads` are below `h`: `heads.partition_point(|x|
+    /// head(x) < h)`, searched only within the guide's window when it has
+    /// one. `heads` must be the heads this guide was derived from.
     #[inline(always)]
-    pub(crate) fn lower_bound(self, heads: &[u64], h: u64) -> usize {
+    pub(crate) fn lower_bound<T>(self, heads: &[T], head: impl Fn(&T) -> u64, h: u64) -> usize {
         if self.reach != NO_GUIDE {
-            if let Some(&first) = heads.first() {
+            if let Some(first) = heads.first().map(&head) {
                 if h <= first {
                     return 0;
                 }
@@ -122,12 +122,21 @@ impl Guide {
                 // `n - 1`, and the window is never empty (clamped anyway).
                 let n = heads.len() as u64;
                 let g = self.guess(h - first);
-                let lo = g.saturating_sub(self.reach).min(n) as usize;
-                let hi = g.saturating_add(self.reach).saturating_add(1).min(n) as usize;
-                return lo + heads[lo..hi].partition_point(|&x| x < h);
+                let mut lo = g.saturating_sub(self.reach).min(n) as usize;
+                let mut hi = g.saturating_add(self.reach).saturating_add(1).min(n) as usize;
+                // `partition_point` of the window, written out: a window
+                // is a few heads, and this inlines where the call did not.
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    match heads.get(mid) {
+                        Some(x) if head(x) < h => lo = mid + 1,
+                        _ => hi = mid,
+                    }
+                }
+                return lo;
             }
         }
-        heads.partition_point(|&x| x < h)
+        heads.partition_point(|x| head(x) < h)
     }
 }
 
@@ -136,8 +145,12 @@ mod tests {
     use super::*;
     use quickcheck::quickcheck;
 
+    fn word(x: &u64) -> u64 {
+        *x
+    }
+
     fn agrees(heads: &[u64], probes: &[u64]) -> bool {
-        let guide = Guide::derive(heads);
+        let guide = Guide::derive(heads, word);
         let extremes = [0, 1, u64::MAX - 1, u64::MAX];
         let near = heads
             .iter()
@@ -147,25 +160,25 @@ mod tests {
             .copied()
             .chain(extremes)
             .chain(near)
-            .all(|h| guide.lower_bound(heads, h) == heads.partition_point(|&x| x < h))
+            .all(|h| guide.lower_bound(heads, word, h) == heads.partition_point(|&x| x < h))
     }
 
     #[test]
     fn evenly_rising_heads_get_a_narrow_guide() {
         let heads: Vec<u64> = (0..100u64).map(|i| 5_000 + 7 * i).collect();
-        let guide = Guide::derive(&heads);
+        let guide = Guide::derive(&heads, word);
         assert_eq!(guide.reach, 0, "{guide:?}");
         assert!(agrees(&heads, &[4_999, 5_001, 5_700]));
         // Consecutive heads: the slope saturates and still guides.
         let heads: Vec<u64> = (1_000..1_100u64).collect();
-        assert!(Guide::derive(&heads).reach <= 1);
+        assert!(Guide::derive(&heads, word).reach <= 1);
         assert!(agrees(&heads, &[]));
         // Numbered keys as the engine encodes them (f64 images): evenly
         // spaced within a binade; across one the spacing halves, and the
         // guide is dropped or wide, never wrong.
         let image = |i: u64| (i as f64).to_bits() << 8;
         let heads: Vec<u64> = (4_100..4_300u64).map(image).collect();
-        assert_eq!(Guide::derive(&heads).reach, 0);
+        assert_eq!(Guide::derive(&heads, word).reach, 0);
         let heads: Vec<u64> = (3_990..4_200u64).map(image).collect();
         assert!(agrees(&heads, &[]));
     }
@@ -175,17 +188,17 @@ mod tests {
         // Clustered: a guide would not narrow the search.
         let mut heads: Vec<u64> = (0..60u64).collect();
         heads.extend((0..40u64).map(|i| u64::MAX / 2 + i));
-        assert_eq!(Guide::derive(&heads), Guide::NONE);
+        assert_eq!(Guide::derive(&heads, word), Guide::NONE);
         assert!(agrees(&heads, &[30, 61, u64::MAX / 2 + 3]));
         // Ties only.
-        assert_eq!(Guide::derive(&[9; 20]), Guide::NONE);
+        assert_eq!(Guide::derive(&[9; 20], word), Guide::NONE);
         // Damaged: unsorted heads may keep a guide but never panic.
         let heads: Vec<u64> = (0..64u64)
             .map(|i| if i == 30 { 3 } else { i * 10 })
             .collect();
-        let guide = Guide::derive(&heads);
+        let guide = Guide::derive(&heads, word);
         for h in [0, 3, 4, 299, 300, 301, 630, 631, u64::MAX] {
-            assert!(guide.lower_bound(&heads, h) <= heads.len());
+            assert!(guide.lower_bound(&heads, word, h) <= heads.len());
         }
         // Words round-trip; anything else is no guide.
         assert_eq!(Guide::from_words(&guide.words()), guide);

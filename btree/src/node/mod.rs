@@ -530,22 +530,14 @@ impl<'a> Node<'a> {
         // One loop per format, so that the loop does not branch on it.
         match self.meta.format {
             Format::LeafV2 => {
-                // Every key starts with the prefix: a probe that does not
-                // sorts before or after all of them, and one that does is
-                // compared by its bytes after the prefix.
-                let p = self.plen();
-                let prefix = self
-                    .data
-                    .get(LEAF_HEADER..LEAF_HEADER + p)
-                    .unwrap_or_default();
-                let probe = match key.get(..p) {
-                    Some(head) if same_bytes(head, prefix) => &key[p..],
-                    _ if cmp_keys(key, prefix).is_lt() => return Ok(Err(0)),
-                    _ => return Ok(Err(self.count())),
+                let probe = match self.after_prefix(key) {
+                    Ok(probe) => probe,
+                    Err(at) => return Ok(Err(at)),
                 };
-                if let Some((heads, guide, _)) = aid::leaf_parts(self.aid, self.count()) {
-                    return self.aided_leaf_search(heads, guide, probe);
+                if let Some((keys, guide, _)) = aid::leaf_parts(self.aid, self.count()) {
+                    return Ok(self.aided_leaf_search(keys, guide, probe)?.map(|(i, _)| i));
                 }
+                let p = self.plen();
                 self.binary_search(probe, |data, off| v2_key_at(data, off, p))
             }
             Format::LeafV1 => self.binary_search(key, |data, off| {
@@ -554,6 +546,45 @@ impl<'a> Node<'a> {
             Format::Branch => {
                 self.binary_search(key, |data, off| fixed_key_at(data, off, BRANCH_CELL_HEADER))
             }
+        }
+    }
+
+    /// A format-2 leaf's probe for `key`: its bytes after the prefix every
+    /// key of the leaf starts with, or, for a key without that prefix,
+    /// `Err` of where it would go (before or after every key).
+    #[inline(always)]
+    fn after_prefix<'k>(&self, key: &'k [u8]) -> std::result::Result<&'k [u8], usize> {
+        let p = self.plen();
+        let prefix = self
+            .data
+            .get(LEAF_HEADER..LEAF_HEADER + p)
+            .unwrap_or_default();
+        match key.get(..p) {
+            Some(head) if same_bytes(head, prefix) => Ok(&key[p..]),
+            _ if cmp_keys(key, prefix).is_lt() => Err(0),
+            _ => Err(self.count()),
+        }
+    }
+
+    /// The value stored under `key` in this leaf, if any: [`Node::search`]
+    /// then [`Node::entry`], except that a leaf with an aid goes from the
+    /// key it finds straight to its cell (the aid holds the offset), so
+    /// the slot is never loaded.
+    pub(crate) fn find(&self, key: &[u8]) -> Result<Option<ValueRef<'a>>> {
+        if self.meta.format == Format::LeafV2 {
+            if let Some((keys, guide, _)) = aid::leaf_parts(self.aid, self.count()) {
+                let Ok(probe) = self.after_prefix(key) else {
+                    return Ok(None);
+                };
+                return Ok(self
+                    .aided_leaf_search(keys, guide, probe)?
+                    .ok()
+                    .map(|(_, v)| v));
+            }
+        }
+        match self.search(key)? {
+            Ok(i) => Ok(Some(self.entry(i)?.1)),
+            Err(_) => Ok(None),
         }
     }
 
@@ -662,17 +693,34 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// [`Node::entry`] of entry `i` (`i < count`), whose cell is at `off`
+    /// (as a leaf aid says): the slot is not read, unless the cell is
+    /// damaged.
+    #[inline(always)]
+    fn entry_at(&self, i: usize, off: usize) -> Result<(&'a [u8], ValueRef<'a>)> {
+        match self.entry_fast_at(off) {
+            Some(entry) => Ok(entry),
+            None => self.entry_checked(i),
+        }
+    }
+
     #[inline(always)]
     fn entry_fast(&self, i: usize) -> Option<(&'a [u8], ValueRef<'a>)> {
-        let data = self.data;
         if i >= self.count() {
             return None;
         }
         let at = self.slot(i);
-        let off = match data.get(at..at + 2)? {
+        let off = match self.data.get(at..at + 2)? {
             &[a, b] => u16::from_le_bytes([a, b]) as usize,
             _ => return None,
         };
+        self.entry_fast_at(off)
+    }
+
+    /// The entry whose cell is at `off`, if the cell is whole.
+    #[inline(always)]
+    fn entry_fast_at(&self, off: usize) -> Option<(&'a [u8], ValueRef<'a>)> {
+        let data = self.data;
         if off < self.cells_start() {
             return None;
         }
@@ -788,7 +836,7 @@ impl<'a> Node<'a> {
             Err(false) => return Ok(heads.len()),
         };
         let h = aid::head(rest);
-        let mut lo = guide.lower_bound(heads, h);
+        let mut lo = guide.lower_bound(heads, |&x| x, h);
         // Separators whose heads are above the key's are above it.
         if heads.get(lo) != Some(&h) {
             return Ok(lo);
@@ -818,33 +866,40 @@ impl<'a> Node<'a> {
     /// after the leaf's prefix) through its aid (module `aid`): found among
     /// the heads, with stored keys compared only where heads tie. A point
     /// read of a key that is there compares one stored key.
+    ///
+    /// `keys` are the aid's (head and cell offset each, `count` of them);
+    /// a key found is `Ok((i, its value))`, its cell read at the offset
+    /// the aid gives.
+    #[inline(always)]
     fn aided_leaf_search(
         &self,
-        heads: &[u64],
+        keys: &[[u64; 2]],
         guide: guide::Guide,
         probe: &[u8],
-    ) -> Result<std::result::Result<usize, usize>> {
+    ) -> Result<std::result::Result<(usize, ValueRef<'a>), usize>> {
         use std::cmp::Ordering;
         let h = aid::head(probe);
-        let first = guide.lower_bound(heads, h);
+        let first = guide.lower_bound(keys, aid::key_head, h);
         // Keys before `first` are below the probe; a key whose head is
         // above the probe's is above it.
-        if heads.get(first) != Some(&h) {
+        let Some(key) = keys.get(first).filter(|k| aid::key_head(k) == h) else {
             return Ok(Err(first));
-        }
-        match cmp_keys(self.stored_key(first)?, probe) {
+        };
+        let (stored, value) = self.entry_at(first, aid::key_cell(key))?;
+        match cmp_keys(stored, probe) {
             Ordering::Less => {}
-            Ordering::Equal => return Ok(Ok(first)),
+            Ordering::Equal => return Ok(Ok((first, value))),
             Ordering::Greater => return Ok(Err(first)),
         }
         let mut lo = first + 1;
-        let mut hi = lo + heads[lo..].partition_point(|&x| x == h);
+        let mut hi = lo + keys[lo..].partition_point(|k| aid::key_head(k) == h);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match cmp_keys(self.stored_key(mid)?, probe) {
+            let (stored, value) = self.entry_at(mid, aid::key_cell(&keys[mid]))?;
+            match cmp_keys(stored, probe) {
                 Ordering::Less => lo = mid + 1,
                 Ordering::Greater => hi = mid,
-                Ordering::Equal => return Ok(Ok(mid)),
+                Ordering::Equal => return Ok(Ok((mid, value))),
             }
         }
         Ok(Err(lo))
@@ -855,16 +910,11 @@ impl<'a> Node<'a> {
     /// names the damage) otherwise.
     #[inline(always)]
     fn stored_key(&self, i: usize) -> Result<&'a [u8]> {
-        let slot = self.slot(i);
-        let found = match self.data.get(slot..slot + 2) {
-            Some(&[a, b]) if i < self.count() => {
-                let off = usize::from(u16::from_le_bytes([a, b]));
-                (off >= self.cells_start())
-                    .then(|| self.stored_key_at(off))
-                    .flatten()
-            }
-            _ => None,
-        };
+        // A slot past the node reads as 0, which no cell starts at.
+        let off = u16_at(self.data, self.slot(i)).unwrap_or(0);
+        let found = (i < self.count() && off >= self.cells_start())
+            .then(|| self.stored_key_at(off))
+            .flatten();
         match found {
             Some((key, _)) => Ok(key),
             None => Ok(self.key(i)?.suffix),
