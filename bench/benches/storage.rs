@@ -5,12 +5,13 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use moonvault_bench::setup::{moonvault_db, moonvault_kv_load, redb_kv_load, REDB_KV as TABLE};
+use moonvault_bench::setup::{
+    moonvault_db, moonvault_kv_load, moonvault_range_count, redb_kv_load, REDB_KV as TABLE,
+};
 use moonvault_bench::{key, random_indexes, value};
 use moonvault_engine::KvRead;
 use redb::ReadableDatabase;
 use std::hint::black_box;
-use std::ops::Bound;
 use tempfile::TempDir;
 
 fn redb_open(dir: &TempDir) -> redb::Database {
@@ -102,11 +103,7 @@ fn range_100(c: &mut Criterion, n: u64, name: &str) {
         let snap = mv.read().expect("read");
         b.iter(|| {
             for s in &starts {
-                let got = snap
-                    .range(Bound::Included(s), Bound::Unbounded, false)
-                    .take(100)
-                    .count();
-                assert_eq!(got, 100);
+                assert_eq!(moonvault_range_count(&snap, s, 100), 100);
             }
         })
     });

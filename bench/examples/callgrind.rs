@@ -26,9 +26,10 @@
 //! counts no other): `MOONVAULT_BENCH_ENCODE_THREADS` is 1 unless set.
 
 use moonvault_bench::setup::{
-    lua_get_hot_chunk, lua_get_hot_vault, moonvault_db, moonvault_kv_load, moonvault_read_record,
-    moonvault_store, moonvault_users_load, moonvault_users_schema, moonvault_view_fields,
-    redb_kv_load, redb_read_record, redb_users_load, REDB_KV as TABLE, REDB_USERS as USERS,
+    lua_get_hot_chunk, lua_get_hot_vault, moonvault_db, moonvault_kv_load, moonvault_range_count,
+    moonvault_read_record, moonvault_store, moonvault_users_load, moonvault_users_schema,
+    moonvault_view_fields, redb_kv_load, redb_read_record, redb_users_load, REDB_KV as TABLE,
+    REDB_USERS as USERS,
 };
 use moonvault_bench::{key, random_indexes, users};
 use moonvault_engine::codec::Key;
@@ -95,11 +96,7 @@ fn measured_range_100(snap: &ReadTxn, starts: &[Vec<u8>]) {
 
 fn range_100(snap: &ReadTxn, starts: &[Vec<u8>]) {
     for s in starts {
-        let got = snap
-            .range(Bound::Included(s), Bound::Unbounded, false)
-            .take(100)
-            .count();
-        assert_eq!(got, 100);
+        assert_eq!(moonvault_range_count(snap, s, 100), 100);
     }
 }
 

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use moonvault_engine::codec::{Key, StoredView, Value};
-use moonvault_engine::{Db, Options, Store, TableId, TableRead};
+use moonvault_engine::{Db, KvRead, Options, Store, TableId, TableRead};
 use moonvault_pager::store::file::FileStore;
 use redb::{MultimapTableDefinition, TableDefinition};
 
@@ -103,6 +103,26 @@ pub fn moonvault_view_fields(reader: &impl TableRead, record: StoredView<'_>) ->
             .expect("fields"),
         other => panic!("not a record: {other:?}"),
     }
+}
+
+/// Step through up to `max` entries from `start` on, each lent to the
+/// step rather than copied out (as redb's range lends its entries); how
+/// many there were.
+pub fn moonvault_range_count(reader: &impl KvRead, start: &[u8], max: usize) -> usize {
+    let mut range = reader.range(
+        std::ops::Bound::Included(start),
+        std::ops::Bound::Unbounded,
+        false,
+    );
+    let mut got = 0;
+    while got < max {
+        match range.next_with(|_, _| ()) {
+            Some(step) => step.expect("range"),
+            None => break,
+        }
+        got += 1;
+    }
+    got
 }
 
 /// The key/value data set `0..n` in one moonvault transaction.

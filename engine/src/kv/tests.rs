@@ -100,9 +100,20 @@ fn bounds<'a>(a: &'a [u8], b: &'a [u8]) -> (&'a [u8], &'a [u8]) {
 }
 
 fn entries(txn: &WriteTxn, lower: &[u8], upper: &[u8], reverse: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
-    txn.range(Bound::Included(lower), Bound::Excluded(upper), reverse)
-        .collect::<crate::Result<_>>()
-        .expect("range")
+    let mut range = txn.range(Bound::Included(lower), Bound::Excluded(upper), reverse);
+    let mut out = Vec::new();
+    // Owned and lent steps alternate: both read the same entries.
+    loop {
+        let step = if out.len() % 2 == 0 {
+            range.next()
+        } else {
+            range.next_with(|k, v| (k.to_vec(), v.to_vec()))
+        };
+        match step {
+            Some(entry) => out.push(entry.expect("range")),
+            None => return out,
+        }
+    }
 }
 
 fn all(txn: &WriteTxn) -> Model {
@@ -303,4 +314,31 @@ fn a_key_too_long_to_hold_back_is_refused_before_it_is_logged() {
         db.read().expect("read").get(b"k").expect("get"),
         Some(b"v".to_vec())
     );
+}
+
+#[test]
+fn a_range_lends_entries_inline_and_overflowing_alike() {
+    let faulty = FaultyStore::new();
+    let db = open(&faulty, true);
+    let big = vec![7u8; 20_000];
+    let mut txn = db.begin().unwrap();
+    for i in 0..50u8 {
+        let value = if i % 10 == 3 { big.clone() } else { vec![i; 5] };
+        txn.put(&[1, i], &value).unwrap();
+    }
+    txn.commit().unwrap();
+    let snap = db.read().unwrap();
+    let owned: Vec<(Vec<u8>, Vec<u8>)> = snap
+        .range(Bound::Included(&[1, 2]), Bound::Excluded(&[1, 40]), false)
+        .collect::<crate::Result<_>>()
+        .unwrap();
+    let mut lent = Vec::new();
+    let mut range = snap.range(Bound::Included(&[1, 2]), Bound::Excluded(&[1, 40]), false);
+    while let Some(entry) = range.next_with(|k, v| (k.to_vec(), v.to_vec())) {
+        lent.push(entry.unwrap());
+    }
+    assert_eq!(owned.len(), 38);
+    assert_eq!(lent, owned);
+    assert_eq!(owned[1].1, big, "an overflow value lent whole");
+    assert!(range.next().is_none() && range.next_with(|_, _| ()).is_none());
 }

@@ -167,10 +167,21 @@ pub struct RangeIter<'a> {
     unsettled: Option<EngineError>,
 }
 
-impl Iterator for RangeIter<'_> {
-    type Item = Result<(Vec<u8>, Vec<u8>)>;
+impl RangeIter<'_> {
+    /// The next entry lent to `f(key, value)` instead of copied out, as
+    /// `next` would yield it: no allocation for an inline value (an
+    /// overflow value is read into a buffer the iterator reuses). `None` at
+    /// the end; an error is yielded once, then the iteration ends, as with
+    /// `next`. Steps of `next` and `next_with` may be mixed.
+    pub fn next_with<T>(&mut self, f: impl FnOnce(&[u8], &[u8]) -> T) -> Option<Result<T>> {
+        self.step(|cursor, tree, pager| cursor.next_with(tree, pager, f))
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// One step of the cursor, with the iterator's error rules.
+    fn step<T>(
+        &mut self,
+        next: impl FnOnce(&mut Cursor, &BTree, &Pager) -> moonvault_btree::Result<Option<T>>,
+    ) -> Option<Result<T>> {
         if self.failed {
             return None;
         }
@@ -179,13 +190,22 @@ impl Iterator for RangeIter<'_> {
             return Some(Err(e));
         }
         let inner = self.db.borrow();
-        match self.cursor.next(&self.tree.get(), &inner.pager) {
+        match next(&mut self.cursor, &self.tree.get(), &inner.pager) {
             Ok(entry) => entry.map(Ok),
             Err(e) => {
                 self.failed = true;
                 Some(Err(e.into()))
             }
         }
+    }
+}
+
+impl Iterator for RangeIter<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // An overflow value is read straight into the vector yielded.
+        self.step(|cursor, tree, pager| cursor.next(tree, pager))
     }
 }
 
