@@ -20,7 +20,8 @@
 //! point read's last search is usually decided by the heads alone, and
 //! the offset beside the head it stops at leads straight to the cell,
 //! without a load of the leaf's slot first. The words every read of the
-//! leaf uses (verdict, guide, first head) are adjacent: one cache line. A read lends a value with that verdict, so a decoder can skip the
+//! leaf uses (verdict, guide, first head) are adjacent: one cache line.
+//! A read lends a value with the verdict, so a decoder can skip the
 //! checks it would repeat on every read of the same bytes; a page whose
 //! values fail keeps being checked read by read, each read reporting its
 //! own value's damage.
