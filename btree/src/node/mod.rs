@@ -595,14 +595,13 @@ impl<'a> Node<'a> {
     pub(crate) fn search_append(&self, key: &[u8]) -> Result<std::result::Result<usize, usize>> {
         let n = self.count();
         if self.meta.format == Format::LeafV2 && n > 0 {
-            let p = self.plen();
-            if let (Some(head), Some(prefix)) =
-                (key.get(..p), self.data.get(LEAF_HEADER..LEAF_HEADER + p))
-            {
-                if same_bytes(head, prefix) && cmp_keys(self.stored_key(n - 1)?, &key[p..]).is_lt()
-                {
+            match self.after_prefix(key) {
+                Ok(probe) if cmp_keys(self.stored_key(n - 1)?, probe).is_lt() => {
                     return Ok(Err(n));
                 }
+                // Below or above every key: the prefix test decided.
+                Err(at) => return Ok(Err(at)),
+                Ok(_) => {}
             }
         }
         self.search(key)
