@@ -9,8 +9,10 @@
 //! A branch's aid: word 0 is `c`, the length of the separators' longest
 //! common prefix; the next `ceil(c / 8)` words are that prefix in
 //! eight-byte chunks (each as a head, below); then the guide (below);
-//! then word by word the *head* of each separator: its eight bytes after
-//! `c`, big-endian, zero-padded.
+//! then the page id of child 0; then two words a separator: its *head*
+//! (its eight bytes after `c`, big-endian, zero-padded) and the page id
+//! of the child to its right. A descent takes the child from beside the
+//! head it stops at, without loading the branch's slot and cell.
 //!
 //! A format-2 leaf's aid starts with a *verdict* word: [`VOUCHED`] if the
 //! layer above's value check (given to [`search_aid_vouching`]) passed
@@ -67,7 +69,9 @@ pub fn search_aid_words(kind: u8, data: &[u8]) -> usize {
     }
     match kind {
         KIND_BRANCH => match (node.separator(0), node.separator(n - 1)) {
-            (Ok(first), Ok(last)) => 1 + common_prefix(first, last).div_ceil(8) + GUIDE_WORDS + n,
+            (Ok(first), Ok(last)) => {
+                1 + common_prefix(first, last).div_ceil(8) + GUIDE_WORDS + 1 + 2 * n
+            }
             _ => 0,
         },
         KIND_LEAF | KIND_LEAF_V2 => LEAF_HEADER_WORDS + 2 * n,
@@ -124,32 +128,68 @@ fn branch_aid(node: &Node<'_>) -> Option<Box<[u64]>> {
     let first = node.separator(0).ok()?;
     let c = common_prefix(first, node.separator(n - 1).ok()?);
     let chunks = c.div_ceil(8);
-    let at = 1 + chunks + GUIDE_WORDS;
-    let mut words = Vec::with_capacity(at + n);
+    let guide_at = 1 + chunks;
+    let at = guide_at + GUIDE_WORDS + 1;
+    let mut words = Vec::with_capacity(at + 2 * n);
     words.push(c as u64);
     words.extend(first[..c].chunks(8).map(head));
     words.extend([0; GUIDE_WORDS]);
+    words.push(node.child(0).ok()?);
     for i in 0..n {
         words.push(head(node.separator(i).ok()?.get(c..)?));
+        words.push(node.child(i + 1).ok()?);
     }
-    let guide = Guide::derive(&words[at..], |&h| h);
-    words[at - GUIDE_WORDS..at].copy_from_slice(&guide.words());
+    let (separators, _) = words[at..].as_chunks::<2>();
+    let guide = Guide::derive(separators, key_head);
+    words[guide_at..guide_at + GUIDE_WORDS].copy_from_slice(&guide.words());
     Some(words.into_boxed_slice())
 }
 
-/// A branch aid's parts: the prefix length, the prefix's chunks, the
-/// heads and their guide. `None` if `aid` is not the aid of a branch of
-/// `count` separators.
+/// A branch aid, taken apart.
+pub(crate) struct BranchAid<'a> {
+    /// The separators' common prefix length.
+    pub c: usize,
+    /// That prefix, as heads of eight-byte chunks.
+    pub prefix: &'a [u64],
+    /// The guide over the separators' heads.
+    pub guide: Guide,
+    /// Child 0's page id.
+    child0: u64,
+    /// Each separator's head and the page id of the child to its right.
+    pub separators: &'a [[u64; 2]],
+}
+
+impl BranchAid<'_> {
+    /// The page id of child `i` (`0..=count`); 0 past the end (no page).
+    #[inline(always)]
+    pub(crate) fn child(&self, i: usize) -> u64 {
+        match i.checked_sub(1) {
+            None => self.child0,
+            Some(s) => self.separators.get(s).map_or(0, |sep| sep[1]),
+        }
+    }
+}
+
+/// A branch aid's parts, or `None` if `aid` is not the aid of a branch
+/// of `count` separators.
 #[inline(always)]
-pub(crate) fn parts(aid: &[u64], count: usize) -> Option<(usize, &[u64], &[u64], Guide)> {
+pub(crate) fn parts(aid: &[u64], count: usize) -> Option<BranchAid<'_>> {
     let (&c, rest) = aid.split_first()?;
     let chunks = usize::try_from(c).ok()?.div_ceil(8);
-    if rest.len() != chunks + GUIDE_WORDS + count {
+    if rest.len() != chunks + GUIDE_WORDS + 1 + 2 * count {
         return None;
     }
     let (prefix, rest) = rest.split_at(chunks);
-    let (guide, heads) = rest.split_at(GUIDE_WORDS);
-    Some((c as usize, prefix, heads, Guide::from_words(guide)))
+    let (guide, rest) = rest.split_at(GUIDE_WORDS);
+    let (&child0, separators) = rest.split_first()?;
+    let (separators, _) = separators.as_chunks::<2>();
+    Some(BranchAid {
+        c: c as usize,
+        prefix,
+        guide: Guide::from_words(guide),
+        child0,
+        separators,
+    })
 }
 
 /// Words of a leaf aid before its heads: the verdict, then the guide.
@@ -383,7 +423,7 @@ mod tests {
         assert!(leaf_agrees(&keys, &probes));
         // A branch over the same keys, within one power of two: guided too.
         let (_, branch) = both(&keys);
-        let (_, _, _, guide) = parts(branch.aid(), keys.len()).unwrap();
+        let guide = parts(branch.aid(), keys.len()).unwrap().guide;
         assert_ne!(
             guide,
             Guide::NONE,

@@ -792,9 +792,11 @@ impl<'a> Node<'a> {
             return Err(self.corrupt("child requested of a leaf"));
         }
         if self.has_aid() {
-            let i = self.aided_child_index(key)?;
-            let cell = if i == 0 { 0 } else { self.offset(i - 1)? };
-            return self.child_in(i, cell);
+            // The aid's copy of the child id: no slot or cell to load.
+            return match self.aided_child(key)? {
+                (_, Some(id)) if id != 0 => Ok(id),
+                (i, _) => self.child(i),
+            };
         }
         let (found, below) =
             self.binary_search_at(key, |data, off| fixed_key_at(data, off, BRANCH_CELL_HEADER))?;
@@ -824,23 +826,32 @@ impl<'a> Node<'a> {
     /// number of separators at or below `key`, found among the heads, with
     /// whole keys compared only where heads tie.
     fn aided_child_index(&self, key: &[u8]) -> Result<usize> {
-        let Some((c, prefix, heads, guide)) = aid::parts(self.aid, self.count()) else {
-            return self.upper_bound(key);
+        Ok(self.aided_child(key)?.0)
+    }
+
+    /// [`Node::aided_child_index`], with the child's page id as the aid
+    /// records it beside the separator (`None` if the aid is not this
+    /// branch's, then searched without it).
+    #[inline(always)]
+    fn aided_child(&self, key: &[u8]) -> Result<(usize, Option<PageId>)> {
+        let Some(aid) = aid::parts(self.aid, self.count()) else {
+            return Ok((self.upper_bound(key)?, None));
         };
+        let seps = aid.separators;
         // Every separator starts with the prefix: a key that does not
         // sorts below or above all of them.
-        let rest = match aid::strip_prefix(key, c, prefix) {
+        let rest = match aid::strip_prefix(key, aid.c, aid.prefix) {
             Ok(rest) => rest,
-            Err(true) => return Ok(0),
-            Err(false) => return Ok(heads.len()),
+            Err(true) => return Ok((0, Some(aid.child(0)))),
+            Err(false) => return Ok((seps.len(), Some(aid.child(seps.len())))),
         };
         let h = aid::head(rest);
-        let mut lo = guide.lower_bound(heads, |&x| x, h);
+        let mut lo = aid.guide.lower_bound(seps, aid::key_head, h);
         // Separators whose heads are above the key's are above it.
-        if heads.get(lo) != Some(&h) {
-            return Ok(lo);
+        if seps.get(lo).map(aid::key_head) != Some(h) {
+            return Ok((lo, Some(aid.child(lo))));
         }
-        let mut hi = lo + heads[lo..].partition_point(|&x| x == h);
+        let mut hi = lo + seps[lo..].partition_point(|s| aid::key_head(s) == h);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if cmp_keys(self.stored_key(mid)?, key).is_le() {
@@ -849,7 +860,7 @@ impl<'a> Node<'a> {
                 hi = mid;
             }
         }
-        Ok(lo)
+        Ok((lo, Some(aid.child(lo))))
     }
 
     /// Whether the layer above's value check passed every inline value of
