@@ -22,7 +22,8 @@
 //! point read's last search is usually decided by the heads alone, and
 //! the offset beside the head it stops at leads straight to the cell,
 //! without a load of the leaf's slot first. The words every read of the
-//! leaf uses (verdict, guide, first head) are adjacent: one cache line.
+//! leaf uses (verdict, guide, first head) are adjacent: 40 bytes, one or
+//! two cache lines (the aid is allocated 16-byte aligned, no more).
 //! A read lends a value with the verdict, so a decoder can skip the
 //! checks it would repeat on every read of the same bytes; a page whose
 //! values fail keeps being checked read by read, each read reporting its
